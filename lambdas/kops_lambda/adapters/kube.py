@@ -1,0 +1,66 @@
+"""Kubernetes API clients built from a kubeconfig held in Secrets Manager."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import urllib3
+import yaml
+from botocore.exceptions import ClientError
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+from kops_lambda.adapters.aws_errors import error_code, translated_aws_errors
+from kops_lambda.errors import ClusterAccessError, KubeApiUnavailable
+
+# (connect, read) seconds for every call: a busy API server must not eat the Spot window.
+REQUEST_TIMEOUT: tuple[float, float] = (3.0, 10.0)
+
+
+def load_kubeconfig(secretsmanager: Any, secret_arn: str) -> dict[str, Any]:
+    """Read and shape-check a kubeconfig secret. Errors name the secret, never its content."""
+    try:
+        with translated_aws_errors("read kubeconfig secret"):
+            value = secretsmanager.get_secret_value(SecretId=secret_arn)["SecretString"]
+    except ClientError as exc:
+        raise ClusterAccessError(f"cannot read kubeconfig secret {secret_arn}: {error_code(exc)}") from exc
+    try:
+        kubeconfig = yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise ClusterAccessError(f"kubeconfig secret {secret_arn} is not YAML") from None
+    if not isinstance(kubeconfig, dict) or not all(
+        isinstance(kubeconfig.get(key), list) and kubeconfig[key] for key in ("clusters", "users", "contexts")
+    ):
+        raise ClusterAccessError(f"kubeconfig secret {secret_arn} lacks clusters, users or contexts")
+    return kubeconfig
+
+
+def api_client(kubeconfig: dict[str, Any]) -> k8s.ApiClient:
+    """An ApiClient for the kubeconfig's current context, with bounded retries."""
+    try:
+        api = k8s_config.new_client_from_config_dict(kubeconfig)
+    except (k8s_config.ConfigException, KeyError, TypeError, ValueError):
+        raise ClusterAccessError("kubeconfig is malformed (no usable current context)") from None
+    api.configuration.retries = urllib3.Retry(total=2, connect=2, read=0, backoff_factor=0.2)
+    return api
+
+
+def server_url(kubeconfig: dict[str, Any]) -> str:
+    clusters = kubeconfig.get("clusters") or [{}]
+    return str(clusters[0].get("cluster", {}).get("server", ""))
+
+
+@contextmanager
+def translated_kube_errors(operation: str) -> Iterator[None]:
+    """429/5xx and transport failures become KubeApiUnavailable; 401/403 become ClusterAccessError."""
+    try:
+        yield
+    except ApiException as exc:
+        if exc.status in (401, 403):
+            raise ClusterAccessError(f"{operation}: API server refused our credentials ({exc.status})") from None
+        if exc.status == 429 or (exc.status or 0) >= 500:
+            raise KubeApiUnavailable(f"{operation}: API server answered {exc.status}") from None
+        raise
+    except urllib3.exceptions.HTTPError as exc:
+        raise KubeApiUnavailable(f"{operation}: API server unreachable ({type(exc).__name__})") from None

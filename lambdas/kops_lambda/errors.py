@@ -1,0 +1,44 @@
+"""Typed errors. Their class names are the error names that Step Functions Retry/Catch match on."""
+
+
+class KopsOnboardError(Exception):
+    """Base of every error we raise on purpose. Messages never carry secret values."""
+
+
+class RetryableError(KopsOnboardError):
+    """A temporary condition (throttling, conflict, API server busy); the workflow retries it."""
+
+
+class AwsThrottled(RetryableError):
+    """AWS answered with a throttling error."""
+
+
+class KubeApiUnavailable(RetryableError):
+    """The cluster's API server did not answer, or answered 429/5xx."""
+
+
+class InvalidInput(KopsOnboardError):
+    """The execution input or an event does not match its model."""
+
+
+class ClusterNotFound(KopsOnboardError):
+    """No kOps cluster with that name exists in the account and region."""
+
+
+class UnsupportedKopsVersion(KopsOnboardError):
+    """The cluster runs a kOps version outside the supported list."""
+
+
+class KopsVersionUnknown(KopsOnboardError):
+    """Neither the state store nor the launch user data reveal the kOps version."""
+
+
+class ClusterAccessError(KopsOnboardError):
+    """The cluster's access secret is missing or malformed, or the API server refused us."""
+
+
+RETRYABLE_ERROR_NAMES: tuple[str, ...] = (
+    RetryableError.__name__,
+    AwsThrottled.__name__,
+    KubeApiUnavailable.__name__,
+)

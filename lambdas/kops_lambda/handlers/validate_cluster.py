@@ -1,0 +1,41 @@
+"""Onboarding step 1: the cluster exists, runs a supported kOps version; record it in the registry."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from kops_lambda.adapters.aws import client, resource
+from kops_lambda.logic.discovery import discover_cluster
+from kops_lambda.logic.registry import record_onboarding
+from kops_lambda.models.steps import StepRequest, parse_model
+from kops_lambda.observability import logger, metrics, tracer
+from kops_lambda.settings import load_settings
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = load_settings()
+    request = parse_model(StepRequest, event)
+    onboard = request.onboard_input()
+    region = onboard.region or settings.region
+    logger.append_keys(cluster=onboard.cluster_name, region=region, execution_id=request.execution_id)
+    facts = discover_cluster(
+        ec2=client("ec2", region),
+        autoscaling=client("autoscaling", region),
+        s3=client("s3", region),
+        cluster_name=onboard.cluster_name,
+        region=region,
+        state_store=onboard.state_store,
+    )
+    record_onboarding(
+        resource("dynamodb").Table(settings.registry_table),
+        region=region,
+        cluster_name=onboard.cluster_name,
+        execution_id=request.execution_id,
+        kubeconfig_secret_arn=onboard.kubeconfig_secret_arn,
+        facts={"vpc_id": facts.vpc_id, "kops_version": facts.kops_version},
+    )
+    logger.info("cluster validated", extra={"kops_version": facts.kops_version, "vpc_id": facts.vpc_id})
+    return facts.model_dump(mode="json")

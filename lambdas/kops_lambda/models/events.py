@@ -1,0 +1,43 @@
+"""EC2 events from EventBridge, as typed models.
+
+Sample (EC2 Spot Instance Interruption Warning):
+{"version": "0", "id": "1e5527d7-bb36-4607-3370-4164db56a40e", "detail-type": "EC2 Spot Instance Interruption Warning",
+ "source": "aws.ec2", "account": "123456789012", "time": "1970-01-01T00:00:00Z", "region": "us-east-1",
+ "resources": ["arn:aws:ec2:us-east-1b:instance/i-0b662ef9931388ba0"],
+ "detail": {"instance-id": "i-0b662ef9931388ba0", "instance-action": "terminate"}}
+"""
+
+from typing import Literal
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field
+
+INSTANCE_ID_PATTERN = r"^i-[0-9a-f]{8,17}$"
+
+
+class SpotWarningDetail(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    instance_id: str = Field(alias="instance-id", pattern=INSTANCE_ID_PATTERN)
+    instance_action: Literal["terminate", "stop", "hibernate"] = Field(alias="instance-action")
+
+
+class RebalanceDetail(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    instance_id: str = Field(alias="instance-id", pattern=INSTANCE_ID_PATTERN)
+
+
+class SpotWarningEvent(EventBridgeModel):
+    detail_type: Literal["EC2 Spot Instance Interruption Warning"] = Field(alias="detail-type")
+    source: Literal["aws.ec2"]
+    detail: SpotWarningDetail
+
+
+class RebalanceEvent(EventBridgeModel):
+    detail_type: Literal["EC2 Instance Rebalance Recommendation"] = Field(alias="detail-type")
+    source: Literal["aws.ec2"]
+    detail: RebalanceDetail
+
+
+Ec2InterruptionEvent = SpotWarningEvent | RebalanceEvent

@@ -1,0 +1,71 @@
+"""The onboarding workflow's data contract: execution input and each step's result."""
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# kOps cluster names are DNS names (e.g. "prod.k8s.local", "prod.example.com").
+CLUSTER_NAME_PATTERN = r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+SECRET_ARN_PATTERN = r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"
+REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
+
+ClusterName = Annotated[str, Field(pattern=CLUSTER_NAME_PATTERN, description="kOps cluster name (a DNS name).")]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OnboardInput(StrictModel):
+    """Execution input of the onboarding state machine."""
+
+    cluster_name: ClusterName
+    region: str | None = Field(
+        default=None, pattern=REGION_PATTERN, description="Region of the cluster; defaults to the stack's."
+    )
+    kubeconfig_secret_arn: str = Field(
+        pattern=SECRET_ARN_PATTERN,
+        description="Secrets Manager secret holding a kubeconfig for the cluster (never the kubeconfig itself).",
+    )
+    state_store: str | None = Field(
+        default=None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$",
+        description="kOps state store (KOPS_STATE_STORE), e.g. s3://my-kops-state. Used to read the kOps version.",
+    )
+
+    @field_validator("state_store")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+
+class InstanceGroupFacts(StrictModel):
+    name: str
+    asg_name: str
+    role: Literal["node", "master"]
+    min_size: int
+    max_size: int
+    desired_capacity: int
+    instance_ids: list[str]
+
+
+class ClusterFacts(StrictModel):
+    """What the validate step discovered about the cluster."""
+
+    cluster_name: str
+    region: str
+    vpc_id: str
+    vpc_cidr: str
+    subnet_ids: list[str]
+    security_group_ids: list[str]
+    instance_groups: list[InstanceGroupFacts]
+    kops_version: str
+    kops_version_source: Literal["state-store", "user-data"]
+    networking: str | None = None
+
+
+def kops_minor(version: str) -> str:
+    """'1.21.3' -> '1.21'."""
+    match = re.match(r"^v?(\d+)\.(\d+)", version)
+    return f"{match.group(1)}.{match.group(2)}" if match else version

@@ -1,0 +1,39 @@
+"""The envelope every onboarding step receives from the state machine."""
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from kops_lambda.errors import InvalidInput
+from kops_lambda.models.onboarding import OnboardInput
+
+
+class StepRequest(BaseModel):
+    """Payload of each LambdaInvoke: the execution id and the whole execution state so far."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    execution_id: str
+    state: dict[str, Any]
+
+    def onboard_input(self) -> OnboardInput:
+        return parse_model(OnboardInput, self.state.get("input"))
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_model(model: type[M], data: Any) -> M:
+    """Validate data against a model; errors list fields and reasons, never the values."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    problems = [
+        f"{'.'.join(str(part) for part in error['loc']) or '(root)'}: {error['msg']}"
+        for error in exc.errors(include_input=False, include_url=False)
+    ]
+    return "invalid input: " + "; ".join(problems)

@@ -1,0 +1,75 @@
+"""The one Lambda factory: runtime, architecture, JSON logs, tracing, timeout, retention, bundling."""
+
+from functools import lru_cache
+
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from kops_lambda.constants import METRICS_NAMESPACE, PRODUCT
+from stacks.constructs.bundling import LAMBDA_SOURCE, PipLocalBundling, source_hash
+
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+
+
+@lru_cache(maxsize=1)
+def _bundle_hash() -> str:
+    return source_hash()
+
+
+def lambda_code() -> lambda_.Code:
+    """One bundled asset for every function (same code, different handlers)."""
+    return lambda_.Code.from_asset(
+        str(LAMBDA_SOURCE),
+        asset_hash_type=AssetHashType.CUSTOM,
+        asset_hash=_bundle_hash(),
+        bundling=BundlingOptions(
+            # Never pulled: local bundling always succeeds, and no Docker exists where we synth.
+            image=DockerImage.from_registry("local-bundling-only"),
+            local=PipLocalBundling(),
+        ),
+    )
+
+
+class KopsFunction(Construct):
+    """A Python Lambda function of this product, configured the one way we run them."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: str,
+        description: str,
+        code: lambda_.Code,
+        timeout: Duration = Duration.seconds(60),
+        memory_size: int = 512,
+        environment: dict[str, str] | None = None,
+        reserved_concurrency: int | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.X86_64,
+            handler=handler,
+            code=code,
+            description=description,
+            timeout=timeout,
+            memory_size=memory_size,
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            log_group=self.log_group,
+            reserved_concurrent_executions=reserved_concurrency,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": PRODUCT,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                **(environment or {}),
+            },
+        )

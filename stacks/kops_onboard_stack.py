@@ -1,0 +1,56 @@
+"""The product's stack: composes the registry, the secrets key, onboarding and the Spot path."""
+
+from typing import Any
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from kops_lambda.constants import PRODUCT, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE
+from stacks.constructs.lambda_function import lambda_code
+from stacks.onboarding import OnboardingWorkflow
+from stacks.spot import SpotInterruptionHandling
+
+DEFAULT_STATE_STORE_BUCKETS = ["kops-state-*"]
+
+
+class KopsOnboardStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        Tags.of(self).add(TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE)
+        buckets = self.node.try_get_context("stateStoreBuckets") or DEFAULT_STATE_STORE_BUCKETS
+        dry_run = str(self.node.try_get_context("spotDryRun") or "false").lower() == "true"
+
+        self.secrets_key = kms.Key(
+            self,
+            "SecretsKey",
+            description=f"{PRODUCT}: encrypts the access keys and private keys it stores",
+            enable_key_rotation=True,
+            alias=f"alias/{PRODUCT}-secrets",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.registry = dynamodb.Table(
+            self,
+            "ClusterRegistry",
+            partition_key=dynamodb.Attribute(name="cluster_key", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        code = lambda_code()
+        self.onboarding = OnboardingWorkflow(
+            self,
+            "Onboarding",
+            code=code,
+            registry=self.registry,
+            state_store_bucket_arns=[f"arn:{self.partition}:s3:::{bucket}" for bucket in buckets],
+        )
+        self.spot = SpotInterruptionHandling(self, "Spot", code=code, registry=self.registry, dry_run=dry_run)
+
+        CfnOutput(self, "OnboardingStateMachineArn", value=self.onboarding.state_machine.state_machine_arn)
+        CfnOutput(self, "RegistryTableName", value=self.registry.table_name)
+        CfnOutput(self, "SpotEventQueueUrl", value=self.spot.queue.queue_url)
+        CfnOutput(self, "SpotDeadLetterQueueUrl", value=self.spot.dead_letter_queue.queue_url)
