@@ -1,0 +1,38 @@
+# Every target installs what it needs itself (make setup is a prerequisite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup synth lint typecheck test test-fast demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements-dev.txt requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+synth: setup
+	$(BIN)/python app.py
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy app.py stacks lambdas/kops_lambda kops_onboard
+
+# The one gate: lint, types, then every test suite (unit, infrastructure, emulator, e2e).
+test: lint typecheck
+	$(BIN)/pytest -q
+
+test-fast: setup
+	$(BIN)/pytest -q -x -m "not e2e"
+
+demo: setup
+	$(BIN)/kops-onboard local demo
+
+clean:
+	rm -rf cdk.out .cache .mypy_cache .ruff_cache

@@ -1,0 +1,97 @@
+"""`make demo`: the local system end to end, told step by step."""
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from kubernetes import client as k8s
+
+from kops_onboard.executions import run_execution
+from kops_onboard.local.seed import ClusterSpec
+from kops_onboard.local.system import LocalCluster, LocalSystem
+from kops_onboard.spot_events import spot_event_entry
+
+T = TypeVar("T")
+
+DEMO_CLUSTER = "demo.k8s.local:kops=1.21,nodes=3,pods=4"
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def run_demo() -> int:
+    from stacks.app_builder import synthesize
+
+    started = time.monotonic()
+    say("== 1. Synthesize the CDK app (Docker-free bundling)")
+    template = synthesize()
+    say(f"   template: {template}")
+    with LocalSystem(template=template) as system:
+        say(f"== 2. Local AWS on {system.endpoint_url}; stack deployed from cdk.out")
+        cluster = system.add_cluster(ClusterSpec.parse(DEMO_CLUSTER))
+        say(
+            f"   seeded kOps {cluster.spec.kops} cluster {cluster.name}: {len(cluster.aws.instances)} instances, "
+            f"API server {cluster.emulator.url}"
+        )
+        if not _onboard(system, cluster):
+            return 1
+        if not _spot_warning(system, cluster):
+            return 1
+    say(f"== done in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+def _onboard(system: LocalSystem, cluster: LocalCluster) -> bool:
+    say("== 3. Onboarding execution of the synthesized state machine")
+    result = run_execution(
+        system.aws.client("stepfunctions"),
+        system.state_machines["onboard"],
+        cluster.onboard_input(),
+        name_prefix="demo-onboard",
+    )
+    say(f"   {result.status} in {result.seconds:.2f} s")
+    if result.status != "SUCCEEDED" or result.output is None:
+        say(f"   error: {result.error}: {result.cause}")
+        return False
+    facts = result.output["cluster"]
+    say(f"   kOps {facts['kops_version']} (from {facts['kops_version_source']}), VPC {facts['vpc_id']}")
+    for group in facts["instance_groups"]:
+        say(f"   instance group {group['name']:<22} {group['role']:<6} {len(group['instance_ids'])} instance(s)")
+    for key in ("iam", "key_pair", "identity_mapping", "agent", "access_key"):
+        say(f"   step {key:<17} {result.output[key].get('status', 'done')}")
+    return True
+
+
+def _spot_warning(system: LocalSystem, cluster: LocalCluster) -> bool:
+    spot = next(i for i in cluster.aws.instances if i.lifecycle == "spot")
+    say(f"== 4. EC2 Spot Instance Interruption Warning for {spot.instance_id} put on the event bus")
+    system.aws.client("events").put_events(
+        Entries=[spot_event_entry(instance_id=spot.instance_id, region=system.region, account=system.aws.account_id)]
+    )
+    with cluster.api_client() as api:
+        core = k8s.CoreV1Api(api)
+        node = _wait_for(lambda: _cordoned_node(core, spot.instance_id, spot.az), timeout=30)
+    if node is None:
+        say("   the node was not cordoned in time")
+        return False
+    taints = ", ".join(f"{t.key}={t.value}:{t.effect}" for t in node.spec.taints or [])
+    say(f"   node {node.metadata.name} cordoned (unschedulable={node.spec.unschedulable}); taints: {taints}")
+    return True
+
+
+def _cordoned_node(core: k8s.CoreV1Api, instance_id: str, az: str) -> k8s.V1Node | None:
+    for node in core.list_node().items:
+        if node.spec.provider_id == f"aws:///{az}/{instance_id}" and node.spec.unschedulable:
+            return node
+    return None
+
+
+def _wait_for(probe: Callable[[], T | None], *, timeout: float) -> T | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found is not None:
+            return found
+        time.sleep(0.1)
+    return None

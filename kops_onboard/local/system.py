@@ -1,0 +1,143 @@
+"""The local embedded system: moto (AWS) running the synthesized stack, and one Kubernetes API
+emulator per seeded kOps cluster. Used by `kops-onboard local up`, the demo and the e2e tests."""
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client as k8s
+
+from kops_lambda.constants import kubeconfig_secret_name
+from kops_onboard.local.aws.server import LocalAws
+from kops_onboard.local.deployer import DeployedStack, deploy_template
+from kops_onboard.local.kube import KubeApiEmulator
+from kops_onboard.local.seed import ClusterSpec, SeededAwsCluster, SeededKubeCluster, seed_access_secret, seed_aws, seed_kube
+
+STATE_STORE_BUCKET = "kops-state-local"
+STACK_NAME = "KopsOnboard"
+
+
+@dataclass
+class LocalCluster:
+    spec: ClusterSpec
+    aws: SeededAwsCluster
+    kube: SeededKubeCluster
+    emulator: KubeApiEmulator
+    kubeconfig_secret_arn: str
+    token: str = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def api_client(self) -> k8s.ApiClient:
+        configuration = k8s.Configuration(host=self.emulator.url, api_key={"authorization": f"Bearer {self.token}"})
+        return k8s.ApiClient(configuration)
+
+    def onboard_input(self, state_store_bucket: str = STATE_STORE_BUCKET) -> dict[str, Any]:
+        return {
+            "cluster_name": self.spec.name,
+            "region": self.aws.region,
+            "kubeconfig_secret_arn": self.kubeconfig_secret_arn,
+            "state_store": f"s3://{state_store_bucket}",
+        }
+
+
+class LocalSystem:
+    """Start with `start()`, add clusters, `stop()` at the end (or use it as a context manager)."""
+
+    def __init__(
+        self,
+        *,
+        template: Path,
+        port: int = 0,
+        region: str = "us-east-1",
+        retry_interval_scale: float = 1.0,
+    ) -> None:
+        self.template = template
+        self.region = region
+        self.aws = LocalAws(port=port, region=region, retry_interval_scale=retry_interval_scale)
+        self.clusters: dict[str, LocalCluster] = {}
+        self.stack: DeployedStack | None = None
+
+    def __enter__(self) -> "LocalSystem":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.aws.start()
+        self.stack = deploy_template(
+            self.template,
+            clients=self.aws.client,
+            stack_name=STACK_NAME,
+            region=self.region,
+            account=self.aws.account_id,
+        )
+
+    def stop(self) -> None:
+        for cluster in self.clusters.values():
+            cluster.emulator.stop()
+        self.aws.stop()
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.aws.endpoint_url
+
+    def output(self, name: str) -> str:
+        if self.stack is None:
+            raise RuntimeError("the local system is not started")
+        return self.stack.outputs[name]
+
+    @property
+    def state_machines(self) -> dict[str, str]:
+        return {"onboard": self.output("OnboardingStateMachineArn")}
+
+    def add_cluster(self, spec: ClusterSpec) -> LocalCluster:
+        if spec.name in self.clusters:
+            raise ValueError(f"cluster {spec.name} is already seeded")
+        token = secrets.token_urlsafe(24)
+        emulator = KubeApiEmulator(tokens=[token], name=spec.name)
+        emulator.start()
+        seeded_aws = seed_aws(
+            ec2=self.aws.client("ec2"),
+            autoscaling=self.aws.client("autoscaling"),
+            s3=self.aws.client("s3"),
+            spec=spec,
+            region=self.region,
+            state_store_bucket=STATE_STORE_BUCKET,
+        )
+        configuration = k8s.Configuration(host=emulator.url, api_key={"authorization": f"Bearer {token}"})
+        with k8s.ApiClient(configuration) as api:
+            seeded_kube = seed_kube(api, spec, seeded_aws)
+        secret_arn = seed_access_secret(
+            secretsmanager=self.aws.client("secretsmanager"),
+            cluster_name=spec.name,
+            kube_api_url=emulator.url,
+            token=token,
+        )
+        assert secret_arn.split(":secret:")[1].startswith(kubeconfig_secret_name(spec.name))
+        cluster = LocalCluster(spec, seeded_aws, seeded_kube, emulator, secret_arn, token)
+        self.clusters[spec.name] = cluster
+        return cluster
+
+    def announcement(self) -> dict[str, Any]:
+        """The one JSON line `local up` prints: where everything is and how to onboard each cluster."""
+        return {
+            "aws_endpoint_url": self.endpoint_url,
+            "region": self.region,
+            "state_machines": self.state_machines,
+            "clusters": {
+                name: {
+                    "kube_api_url": cluster.emulator.url,
+                    "kubeconfig_secret_arn": cluster.kubeconfig_secret_arn,
+                    "kops_version": cluster.spec.kops,
+                    "instance_ids": [i.instance_id for i in cluster.aws.instances],
+                    "onboard_input": cluster.onboard_input(),
+                }
+                for name, cluster in self.clusters.items()
+            },
+        }

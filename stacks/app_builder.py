@@ -1,0 +1,45 @@
+"""Builds the CDK app; shared by app.py, the local system and the tests."""
+
+import json
+import os
+from pathlib import Path
+
+import aws_cdk as cdk
+
+from stacks.kops_onboard_stack import KopsOnboardStack
+
+STACK_NAME = "KopsOnboard"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUTDIR = PROJECT_ROOT / "cdk.out"
+
+
+def build_app(outdir: str | os.PathLike[str] | None = None, context: dict[str, object] | None = None) -> cdk.App:
+    # The CDK CLI passes its output directory in CDK_OUTDIR; without the CLI, default to cdk.out.
+    app = cdk.App(
+        outdir=str(outdir or os.environ.get("CDK_OUTDIR") or DEFAULT_OUTDIR),
+        context=context or _cdk_json_context(),
+    )
+    KopsOnboardStack(
+        app,
+        STACK_NAME,
+        description="kops-onboard: onboard kOps clusters and handle their Spot interruptions",
+        env=cdk.Environment(
+            account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
+        ),
+    )
+    return app
+
+
+def synthesize(outdir: str | os.PathLike[str] | None = None) -> Path:
+    """Synthesize the app; returns the stack's template path."""
+    assembly = build_app(outdir).synth()
+    return Path(assembly.get_stack_by_name(STACK_NAME).template_full_path)
+
+
+def _cdk_json_context() -> dict[str, object]:
+    # Without the CLI, cdk.json's context is not read by the App: load it so both paths agree.
+    cdk_json = PROJECT_ROOT / "cdk.json"
+    if "CDK_CONTEXT_JSON" in os.environ or not cdk_json.exists():
+        return {}
+    context: dict[str, object] = json.loads(cdk_json.read_text()).get("context", {})
+    return context

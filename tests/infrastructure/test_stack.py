@@ -1,0 +1,132 @@
+"""The synthesized template: workflow shape, retries and catches, the Spot path, bundled assets."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from kops_lambda.constants import ONBOARDING_STEPS, SPOT_DETAIL_TYPES
+from kops_lambda.errors import RETRYABLE_ERROR_NAMES
+
+
+@pytest.fixture(scope="module")
+def template(template_json: dict[str, Any]) -> Template:
+    return Template.from_json(template_json)
+
+
+def _definition(template_json: dict[str, Any]) -> dict[str, Any]:
+    """The state machine's ASL, with the function ARNs left as placeholders."""
+    (machine,) = [r for r in template_json["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    text = "".join(part if isinstance(part, str) else "FUNCTION_ARN" for part in parts)
+    definition: dict[str, Any] = json.loads(text)
+    return definition
+
+
+def test_onboarding_has_one_lambda_task_per_step_in_order(template_json: dict[str, Any]) -> None:
+    # Given the synthesized definition
+    definition = _definition(template_json)
+    states = definition["States"]
+    # When we walk it from the start
+    order, name = [], states[definition["StartAt"]]["Next"]
+    while states[name]["Type"] == "Task":
+        order.append(name)
+        name = states[name]["Next"]
+    # Then every step is a Lambda task, in the documented order, ending in success
+    assert order == [state for state, _ in ONBOARDING_STEPS]
+    assert states[name]["Type"] == "Succeed"
+    for state, result_key in ONBOARDING_STEPS:
+        assert states[state]["ResultPath"] == f"$.{result_key}"
+
+
+def test_every_step_retries_named_errors_with_jitter_and_catches_the_rest(template_json: dict[str, Any]) -> None:
+    states = _definition(template_json)["States"]
+    for state, _ in ONBOARDING_STEPS:
+        retries = states[state]["Retry"]
+        named = [r for r in retries if set(r["ErrorEquals"]) == set(RETRYABLE_ERROR_NAMES)]
+        assert named, f"{state} does not retry the retryable errors"
+        assert all(r["JitterStrategy"] == "FULL" for r in retries)
+        assert all("States.ALL" not in r["ErrorEquals"] for r in retries), "retrying everything hides bugs"
+        (catch,) = states[state]["Catch"]
+        assert catch["ErrorEquals"] == ["States.ALL"]
+        assert states[catch["Next"]]["Type"] == "Fail"
+        assert catch["ResultPath"] == "$.error"
+
+
+def test_failure_state_carries_the_original_error(template_json: dict[str, Any]) -> None:
+    states = _definition(template_json)["States"]
+    (fail,) = [s for s in states.values() if s["Type"] == "Fail"]
+    assert fail["ErrorPath"] == "$.error.Error"
+    assert fail["CausePath"] == "$.error.Cause"
+
+
+def test_state_machine_is_standard_traced_and_logs_no_execution_data(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineType": "STANDARD",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": Match.object_like({"IncludeExecutionData": False, "Level": "ERROR"}),
+        },
+    )
+
+
+def test_spot_rule_matches_interruption_events_into_a_queue_with_dlq(
+    template: Template, template_json: dict[str, Any]
+) -> None:
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {"EventPattern": {"source": ["aws.ec2"], "detail-type": list(SPOT_DETAIL_TYPES)}, "State": "ENABLED"},
+    )
+    queues = template.find_resources("AWS::SQS::Queue", {"Properties": {"RedrivePolicy": Match.any_value()}})
+    (queue_id,) = queues
+    (rule,) = template.find_resources("AWS::Events::Rule").values()
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert queues[queue_id]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 3
+    template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {"EventSourceArn": {"Fn::GetAtt": [queue_id, "Arn"]}, "FunctionResponseTypes": ["ReportBatchItemFailures"]},
+    )
+
+
+def test_tables_and_key(template: Template) -> None:
+    template.resource_count_is("AWS::DynamoDB::Table", 2)
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table", {"KeySchema": [{"AttributeName": "cluster_key", "KeyType": "HASH"}]}
+    )
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table", {"TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True}}
+    )
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_functions_share_one_factory_configuration(template: Template) -> None:
+    functions = template.find_resources("AWS::Lambda::Function")
+    assert len(functions) == len(ONBOARDING_STEPS) + 1
+    for function in functions.values():
+        props = function["Properties"]
+        assert props["Runtime"] == "python3.12"
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        assert props["Handler"].startswith("kops_lambda.handlers.")
+    template.all_resources_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
+
+
+def test_all_functions_use_one_bundled_asset(template_json: dict[str, Any], template_path: Path) -> None:
+    # Given the asset every function points at
+    functions = [r for r in template_json["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    keys = {json.dumps(f["Properties"]["Code"]["S3Key"]) for f in functions}
+    assert len(keys) == 1
+    assets = json.loads((template_path.parent / "KopsOnboard.assets.json").read_text())["files"]
+    (asset,) = [a for a in assets.values() if a["source"].get("packaging") == "zip"]
+    bundle = template_path.parent / asset["source"]["path"]
+    # Then it holds our code and its dependencies, without the asyncio client, with bytecode
+    assert (bundle / "kops_lambda" / "handlers" / "validate_cluster.py").is_file()
+    assert (bundle / "kubernetes" / "client").is_dir()
+    assert (bundle / "aws_lambda_powertools").is_dir()
+    assert (bundle / "pydantic_core").is_dir()
+    assert not (bundle / "kubernetes" / "aio").exists()
+    assert not (bundle / "boto3").exists()
+    assert list((bundle / "kops_lambda" / "handlers" / "__pycache__").glob("*.cpython-312.pyc"))
