@@ -15,7 +15,13 @@ def now_iso() -> str:
 
 
 def record_onboarding(
-    table: Any, *, region: str, cluster_name: str, execution_id: str, kubeconfig_secret_arn: str, facts: dict[str, Any]
+    table: Any,
+    *,
+    region: str,
+    cluster_name: str,
+    execution_id: str,
+    kubeconfig_secret_arn: str,
+    facts: dict[str, Any],
 ) -> None:
     """Mark the cluster as being onboarded by this execution (created if absent)."""
     with translated_aws_errors("registry update"):

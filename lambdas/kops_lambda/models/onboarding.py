@@ -6,11 +6,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # kOps cluster names are DNS names (e.g. "prod.k8s.local", "prod.example.com").
-CLUSTER_NAME_PATTERN = r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+CLUSTER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
 SECRET_ARN_PATTERN = r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"
 REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
 
-ClusterName = Annotated[str, Field(pattern=CLUSTER_NAME_PATTERN, description="kOps cluster name (a DNS name).")]
+ClusterName = Annotated[
+    str, Field(max_length=253, pattern=CLUSTER_NAME_PATTERN, description="kOps cluster name (a DNS name).")
+]
 
 
 class StrictModel(BaseModel):

@@ -1,0 +1,23 @@
+"""End-to-end fixtures: the local system (moto server + emulators) running the synthesized stack."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kops_onboard.local.system import LocalSystem
+
+# Retry waits of the state machine are real sleeps in moto's interpreter: shorten them here.
+RETRY_INTERVAL_SCALE = 0.01
+
+
+@pytest.fixture(scope="session")
+def local_system(template_path: Path) -> Iterator[LocalSystem]:
+    with LocalSystem(template=template_path, retry_interval_scale=RETRY_INTERVAL_SCALE) as system:
+        yield system
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.e2e)

@@ -1,0 +1,42 @@
+"""The execution input model: clear, typed errors that name fields and never echo values."""
+
+import pytest
+
+from kops_lambda.errors import InvalidInput
+from kops_lambda.models.onboarding import OnboardInput
+from kops_lambda.models.steps import StepRequest, parse_model
+
+ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:kops-onboard/clusters/a.k8s.local/kubeconfig-AbCdEf"
+
+
+def test_valid_input_normalises_the_state_store() -> None:
+    parsed = parse_model(
+        OnboardInput, {"cluster_name": "a.k8s.local", "kubeconfig_secret_arn": ARN, "state_store": "s3://kops-state-x/"}
+    )
+    assert parsed.state_store == "s3://kops-state-x"
+    assert parsed.region is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"kubeconfig_secret_arn": ARN}, "cluster_name"),
+        ({"cluster_name": "UPPER.case", "kubeconfig_secret_arn": ARN}, "cluster_name"),
+        ({"cluster_name": "a.k8s.local", "kubeconfig_secret_arn": "apiVersion: v1 token: sekret"}, "kubeconfig_secret_arn"),
+        ({"cluster_name": "a.k8s.local", "kubeconfig_secret_arn": ARN, "region": "mars-1"}, "region"),
+        ({"cluster_name": "a.k8s.local", "kubeconfig_secret_arn": ARN, "surprise": True}, "surprise"),
+    ],
+)
+def test_invalid_input_names_the_field_without_its_value(payload: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        parse_model(OnboardInput, payload)
+    assert field in str(raised.value)
+    assert "sekret" not in str(raised.value)
+
+
+def test_step_request_requires_the_envelope() -> None:
+    with pytest.raises(InvalidInput):
+        parse_model(StepRequest, {"state": {}})
+    request = parse_model(StepRequest, {"execution_id": "arn:x", "state": {"input": {"cluster_name": "a"}}})
+    with pytest.raises(InvalidInput, match="kubeconfig_secret_arn"):
+        request.onboard_input()
