@@ -13,7 +13,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTDIR = PROJECT_ROOT / "cdk.out"
 
 
-def build_app(outdir: str | os.PathLike[str] | None = None, context: dict[str, object] | None = None) -> cdk.App:
+def build_app(
+    outdir: str | os.PathLike[str] | None = None, context: dict[str, object] | None = None
+) -> cdk.App:
     # The CDK CLI passes its output directory in CDK_OUTDIR; without the CLI, default to cdk.out.
     app = cdk.App(
         outdir=str(outdir or os.environ.get("CDK_OUTDIR") or DEFAULT_OUTDIR),

@@ -46,6 +46,7 @@ class KopsOnboardStack(Stack):
             "Onboarding",
             code=code,
             registry=self.registry,
+            secrets_key=self.secrets_key,
             state_store_bucket_arns=[f"arn:{self.partition}:s3:::{bucket}" for bucket in buckets],
         )
         self.spot = SpotInterruptionHandling(self, "Spot", code=code, registry=self.registry, dry_run=dry_run)

@@ -2,16 +2,27 @@
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from kops_lambda.constants import ONBOARDING_STEPS, PRODUCT
+from kops_lambda.constants import (
+    CLUSTER_SECRET_PREFIX,
+    ENV_REGISTRY_TABLE,
+    ENV_SECRETS_KMS_KEY,
+    IAM_USER_PREFIX,
+    ONBOARDING_STEPS,
+    PRODUCT,
+    SHARED_POLICY_NAME,
+    SPOT_ROLE_NAME,
+)
+from kops_lambda.logic import policies
 from kops_lambda.errors import RETRYABLE_ERROR_NAMES
 from stacks.constructs.lambda_function import LOG_RETENTION, KopsFunction
 
@@ -25,6 +36,9 @@ LAMBDA_SERVICE_ERRORS = [
 
 HANDLERS = {
     "ValidateCluster": "kops_lambda.handlers.validate_cluster.handler",
+    "CreateIamEntities": "kops_lambda.handlers.create_iam_entities.handler",
+    "CreateKeyPair": "kops_lambda.handlers.create_key_pair.handler",
+    "StoreAccessKey": "kops_lambda.handlers.store_access_key.handler",
     "RecordOnboarded": "kops_lambda.handlers.record_onboarded.handler",
 }
 PENDING_HANDLER = "kops_lambda.handlers.pending_step.handler"
@@ -40,10 +54,11 @@ class OnboardingWorkflow(Construct):
         *,
         code: lambda_.Code,
         registry: dynamodb.ITable,
+        secrets_key: kms.IKey,
         state_store_bucket_arns: Sequence[str],
     ) -> None:
         super().__init__(scope, construct_id)
-        environment = {"REGISTRY_TABLE_NAME": registry.table_name}
+        environment = {ENV_REGISTRY_TABLE: registry.table_name, ENV_SECRETS_KMS_KEY: secrets_key.key_arn}
         self.functions: dict[str, lambda_.Function] = {}
         for state_name, _ in ONBOARDING_STEPS:
             step = KopsFunction(
@@ -78,15 +93,24 @@ class OnboardingWorkflow(Construct):
                 sid="ReadKopsVersionAndSpec",
                 actions=["s3:GetObject"],
                 resources=[
-                    f"{arn}/*/{key}" for arn in state_store_bucket_arns for key in ("kops-version.txt", "config")
+                    f"{arn}/*/{key}"
+                    for arn in state_store_bucket_arns
+                    for key in ("kops-version.txt", "config")
                 ],
             )
         )
-        registry.grant_read_write_data(validate)
-        registry.grant_read_write_data(self.functions["RecordOnboarded"])
+        for function in self.functions.values():
+            registry.grant_read_write_data(function)
+        self._grant_iam_entities(self.functions["CreateIamEntities"])
+        self._grant_key_pair(self.functions["CreateKeyPair"], secrets_key)
+        self._grant_access_key(self.functions["StoreAccessKey"], secrets_key)
 
         failed = sfn.Fail(
-            self, "OnboardingFailed", comment="A step failed", error_path="$.error.Error", cause_path="$.error.Cause"
+            self,
+            "OnboardingFailed",
+            comment="A step failed",
+            error_path="$.error.Error",
+            cause_path="$.error.Cause",
         )
         start = sfn.Pass(self, "Start", parameters={"input.$": "$"}, comment="Keep the input under $.input")
         chain: sfn.INextable = start
@@ -97,7 +121,9 @@ class OnboardingWorkflow(Construct):
             chain = task
         chain.next(sfn.Succeed(self, "Onboarded"))
 
-        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
+        )
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -106,8 +132,132 @@ class OnboardingWorkflow(Construct):
             timeout=Duration.minutes(30),
             tracing_enabled=True,
             # ERROR level without execution data: inputs/outputs never reach the logs.
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ERROR, include_execution_data=False),
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ERROR, include_execution_data=False
+            ),
         )
+
+    def _arn(
+        self, service: str, resource: str, name: str, fmt: ArnFormat = ArnFormat.SLASH_RESOURCE_NAME
+    ) -> str:
+        region = "" if service == "iam" else None
+        return Stack.of(self).format_arn(
+            service=service, resource=resource, resource_name=name, arn_format=fmt, region=region
+        )
+
+    def _grant_iam_entities(self, function: lambda_.IFunction) -> None:
+        partition = Stack.of(self).partition
+        user_policies = [policies.managed_policy_arn(partition, name) for name in policies.MANAGED_POLICIES]
+        user_policies += [
+            policies.managed_policy_arn(partition, policies.S3_READ_POLICY),
+            self._arn("iam", "policy", SHARED_POLICY_NAME),
+        ]
+        role_policies = [policies.managed_policy_arn(partition, name) for name in policies.SPOT_ROLE_POLICIES]
+        users = self._arn("iam", "user", f"{IAM_USER_PREFIX}*")
+        spot_role = self._arn("iam", "role", SPOT_ROLE_NAME)
+        statements = [
+            iam.PolicyStatement(
+                sid="ClusterUsers",
+                actions=[
+                    "iam:GetUser",
+                    "iam:CreateUser",
+                    "iam:TagUser",
+                    "iam:ListUserTags",
+                    "iam:ListAttachedUserPolicies",
+                    "iam:GetUserPolicy",
+                    "iam:PutUserPolicy",
+                ],
+                resources=[users],
+            ),
+            iam.PolicyStatement(
+                sid="AttachOnlyTheNamedPoliciesToUsers",
+                actions=["iam:AttachUserPolicy"],
+                resources=[users],
+                conditions={"ArnEquals": {"iam:PolicyARN": user_policies}},
+            ),
+            iam.PolicyStatement(
+                sid="SharedPolicy",
+                actions=[
+                    "iam:GetPolicy",
+                    "iam:CreatePolicy",
+                    "iam:TagPolicy",
+                    "iam:GetPolicyVersion",
+                    "iam:ListPolicyVersions",
+                    "iam:CreatePolicyVersion",
+                    "iam:DeletePolicyVersion",
+                ],
+                resources=[self._arn("iam", "policy", SHARED_POLICY_NAME)],
+            ),
+            iam.PolicyStatement(
+                sid="SpotRole",
+                actions=["iam:GetRole", "iam:CreateRole", "iam:TagRole", "iam:ListAttachedRolePolicies"],
+                resources=[spot_role],
+            ),
+            iam.PolicyStatement(
+                sid="AttachOnlyTheNamedPoliciesToTheSpotRole",
+                actions=["iam:AttachRolePolicy"],
+                resources=[spot_role],
+                conditions={"ArnEquals": {"iam:PolicyARN": role_policies}},
+            ),
+        ]
+        for statement in statements:
+            function.add_to_role_policy(statement)
+
+    def _grant_cluster_secrets(self, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ClusterSecrets",
+                actions=[
+                    "secretsmanager:CreateSecret",
+                    "secretsmanager:PutSecretValue",
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:DescribeSecret",
+                    "secretsmanager:TagResource",
+                ],
+                resources=[
+                    self._arn(
+                        "secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}*", ArnFormat.COLON_RESOURCE_NAME
+                    )
+                ],
+            )
+        )
+        secrets_key.grant_encrypt_decrypt(function)
+
+    def _grant_key_pair(self, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
+        key_pairs = self._arn("ec2", "key-pair", f"{IAM_USER_PREFIX}*")
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="DescribeKeyPairs",
+                actions=["ec2:DescribeKeyPairs"],
+                resources=["*"],  # Describe* supports no resource-level permissions.
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ClusterKeyPairs",
+                actions=["ec2:CreateKeyPair", "ec2:DeleteKeyPair"],
+                resources=[key_pairs],
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="TagKeyPairsAtCreation",
+                actions=["ec2:CreateTags"],
+                resources=[key_pairs],
+                conditions={"StringEquals": {"ec2:CreateAction": "CreateKeyPair"}},
+            )
+        )
+        self._grant_cluster_secrets(function, secrets_key)
+
+    def _grant_access_key(self, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ClusterUserAccessKeys",
+                actions=["iam:ListAccessKeys", "iam:CreateAccessKey", "iam:DeleteAccessKey"],
+                resources=[self._arn("iam", "user", f"{IAM_USER_PREFIX}*")],
+            )
+        )
+        self._grant_cluster_secrets(function, secrets_key)
 
     def _step(self, state_name: str, result_key: str, failed: sfn.IChainable) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(

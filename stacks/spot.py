@@ -64,13 +64,17 @@ class SpotInterruptionHandling(Construct):
             visibility_timeout=VISIBILITY_TIMEOUT,
             # Older than the 2-minute warning window is useless to drain for; keep an hour for diagnosis.
             retention_period=Duration.hours(1),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVES),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVES
+            ),
         )
         self.rule = events.Rule(
             self,
             "InterruptionRule",
             description=f"{PRODUCT}: EC2 Spot interruption warnings and rebalance recommendations",
-            event_pattern=events.EventPattern(source=[SPOT_EVENT_SOURCE], detail_type=list(SPOT_DETAIL_TYPES)),
+            event_pattern=events.EventPattern(
+                source=[SPOT_EVENT_SOURCE], detail_type=list(SPOT_DETAIL_TYPES)
+            ),
             targets=[targets.SqsQueue(self.queue)],
         )
         handler = KopsFunction(

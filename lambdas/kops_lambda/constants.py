@@ -60,3 +60,11 @@ ONBOARDING_STEPS: Final = (
     ("StoreAccessKey", "access_key"),
     ("RecordOnboarded", "registry"),
 )
+
+
+def access_key_secret_name(cluster_name: str) -> str:
+    return f"{CLUSTER_SECRET_PREFIX}{cluster_name}/access-key"
+
+
+def private_key_secret_name(cluster_name: str) -> str:
+    return f"{CLUSTER_SECRET_PREFIX}{cluster_name}/ssh-private-key"

@@ -42,3 +42,15 @@ RETRYABLE_ERROR_NAMES: tuple[str, ...] = (
     AwsThrottled.__name__,
     KubeApiUnavailable.__name__,
 )
+
+
+class ForeignEntity(KopsOnboardError):
+    """An entity with the name we would use exists and is not ours: we never take it over silently."""
+
+
+class KeyPairWithoutSecret(KopsOnboardError):
+    """The cluster's EC2 key pair exists but its private key is not in our secret."""
+
+
+class AccessKeyLimit(KopsOnboardError):
+    """The user already has IAM's maximum of 2 access keys and none of them is ours to replace."""

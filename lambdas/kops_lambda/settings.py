@@ -3,7 +3,12 @@
 import os
 from dataclasses import dataclass
 
-from kops_lambda.constants import ENV_IDEMPOTENCY_TABLE, ENV_REGISTRY_TABLE, ENV_SPOT_DRY_RUN
+from kops_lambda.constants import (
+    ENV_IDEMPOTENCY_TABLE,
+    ENV_REGISTRY_TABLE,
+    ENV_SECRETS_KMS_KEY,
+    ENV_SPOT_DRY_RUN,
+)
 
 
 @dataclass(frozen=True)
@@ -12,6 +17,7 @@ class Settings:
     registry_table: str
     idempotency_table: str
     spot_dry_run: bool
+    secrets_kms_key: str | None
 
 
 def load_settings() -> Settings:
@@ -20,4 +26,5 @@ def load_settings() -> Settings:
         registry_table=os.environ.get(ENV_REGISTRY_TABLE, ""),
         idempotency_table=os.environ.get(ENV_IDEMPOTENCY_TABLE, ""),
         spot_dry_run=os.environ.get(ENV_SPOT_DRY_RUN, "false").lower() in {"1", "true", "yes"},
+        secrets_kms_key=os.environ.get(ENV_SECRETS_KMS_KEY) or None,
     )

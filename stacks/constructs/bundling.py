@@ -82,7 +82,9 @@ def dependencies() -> Path:
 def lambda_python() -> str | None:
     """A local interpreter of the Lambda's Python version, to write bytecode it will load."""
     candidates = [
-        *sorted(Path.home().glob(f".pyenv/versions/{LAMBDA_PYTHON_VERSION}.*/bin/python{LAMBDA_PYTHON_VERSION}")),
+        *sorted(
+            Path.home().glob(f".pyenv/versions/{LAMBDA_PYTHON_VERSION}.*/bin/python{LAMBDA_PYTHON_VERSION}")
+        ),
         shutil.which(f"python{LAMBDA_PYTHON_VERSION}"),
     ]
     for candidate in filter(None, candidates):
@@ -97,10 +99,11 @@ def compile_bytecode(out: Path) -> None:
     """Ship .pyc so cold starts skip compilation; needs a matching interpreter, else ship sources only."""
     interpreter = lambda_python()
     if interpreter is None:
-        print(f"warning: no python{LAMBDA_PYTHON_VERSION} found; bundle ships without bytecode", file=sys.stderr)
+        print(
+            f"warning: no python{LAMBDA_PYTHON_VERSION} found; bundle ships without bytecode", file=sys.stderr
+        )
         return
     subprocess.run(  # noqa: S603 - fixed argv, no shell
         [interpreter, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(out)],
         check=True,
     )
-

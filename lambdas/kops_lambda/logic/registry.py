@@ -30,9 +30,9 @@ def record_onboarding(
             UpdateExpression=(
                 "SET cluster_name = :name, #region = :region, #status = :status, execution_id = :exec, "
                 "kubeconfig_secret_arn = :kube, facts = :facts, updated_at = :now, "
-                "created_at = if_not_exists(created_at, :now)"
+                "created_at = if_not_exists(created_at, :now), #resources = if_not_exists(#resources, :empty)"
             ),
-            ExpressionAttributeNames={"#status": "status", "#region": "region"},
+            ExpressionAttributeNames={"#status": "status", "#region": "region", "#resources": "resources"},
             ExpressionAttributeValues={
                 ":name": cluster_name,
                 ":region": region,
@@ -41,7 +41,25 @@ def record_onboarding(
                 ":kube": kubeconfig_secret_arn,
                 ":facts": facts,
                 ":now": now_iso(),
+                ":empty": {},
             },
+        )
+
+
+def record_resources(
+    table: Any, *, region: str, cluster_name: str, execution_id: str, resources: dict[str, dict[str, Any]]
+) -> None:
+    """Record what exists for the cluster and which execution created it (the base of rollback/offboarding)."""
+    names = {f"#r{i}": key for i, key in enumerate(resources)}
+    values = {f":r{i}": {**value, "execution_id": execution_id} for i, value in enumerate(resources.values())}
+    assignments = ", ".join(f"#resources.{name} = :r{i}" for i, name in enumerate(names))
+    with translated_aws_errors("registry update"):
+        table.update_item(
+            Key={"cluster_key": cluster_key(region, cluster_name)},
+            UpdateExpression=f"SET {assignments}, updated_at = :now",
+            ConditionExpression="attribute_exists(cluster_key)",
+            ExpressionAttributeNames={"#resources": "resources", **names},
+            ExpressionAttributeValues={**values, ":now": now_iso()},
         )
 
 

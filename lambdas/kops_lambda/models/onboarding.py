@@ -36,6 +36,15 @@ class OnboardInput(StrictModel):
         description="kOps state store (KOPS_STATE_STORE), e.g. s3://my-kops-state. Used to read the kOps version.",
     )
 
+    rotate_access_key: bool = Field(
+        default=False, description="Create a new access key, store it, then delete the previous one we made."
+    )
+    allow_s3_read: bool = Field(
+        default=False,
+        description="Also attach AmazonS3ReadOnlyAccess. Off by default: the kOps state store in S3 holds the "
+        "cluster CA's private key and other secrets, which read access to S3 would expose.",
+    )
+
     @field_validator("state_store")
     @classmethod
     def _strip_trailing_slash(cls, value: str | None) -> str | None:

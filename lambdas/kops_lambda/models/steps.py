@@ -5,20 +5,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kops_lambda.errors import InvalidInput
-from kops_lambda.models.onboarding import OnboardInput
-
-
-class StepRequest(BaseModel):
-    """Payload of each LambdaInvoke: the execution id and the whole execution state so far."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    execution_id: str
-    state: dict[str, Any]
-
-    def onboard_input(self) -> OnboardInput:
-        return parse_model(OnboardInput, self.state.get("input"))
-
+from kops_lambda.models.onboarding import ClusterFacts, OnboardInput
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -37,3 +24,21 @@ def describe_validation_error(exc: ValidationError) -> str:
         for error in exc.errors(include_input=False, include_url=False)
     ]
     return "invalid input: " + "; ".join(problems)
+
+
+class StepRequest(BaseModel):
+    """Payload of each LambdaInvoke: the execution id and the whole execution state so far."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    execution_id: str
+    state: dict[str, Any]
+
+    def onboard_input(self) -> OnboardInput:
+        return parse_model(OnboardInput, self.state.get("input"))
+
+    def cluster_facts(self) -> ClusterFacts:
+        return parse_model(ClusterFacts, self.state.get("cluster"))
+
+    def step_result(self, model: type[M], key: str) -> M:
+        return parse_model(model, self.state.get(key))

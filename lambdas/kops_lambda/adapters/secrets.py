@@ -1,0 +1,58 @@
+"""Secrets Manager: write a value straight from the API that produced it; read it back for reuse."""
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from kops_lambda.adapters.aws_errors import error_code
+
+
+def read_secret_json(secretsmanager: Any, name: str) -> dict[str, Any] | None:
+    """The secret's JSON value, or None when the secret does not exist (or is scheduled for deletion)."""
+    try:
+        value = secretsmanager.get_secret_value(SecretId=name)["SecretString"]
+    except ClientError as exc:
+        if error_code(exc) in {"ResourceNotFoundException", "InvalidRequestException"}:
+            return None
+        raise
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def secret_arn(secretsmanager: Any, name: str) -> str | None:
+    try:
+        return str(secretsmanager.describe_secret(SecretId=name)["ARN"])
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return None
+        raise
+
+
+def write_secret(
+    secretsmanager: Any,
+    *,
+    name: str,
+    value: str,
+    kms_key_id: str | None,
+    description: str,
+    tags: list[dict[str, str]],
+) -> str:
+    """Create the secret, or store a new version when it exists. Returns its ARN."""
+    try:
+        options: dict[str, Any] = {
+            "Name": name,
+            "SecretString": value,
+            "Description": description,
+            "Tags": tags,
+        }
+        if kms_key_id:
+            options["KmsKeyId"] = kms_key_id
+        return str(secretsmanager.create_secret(**options)["ARN"])
+    except ClientError as exc:
+        if error_code(exc) != "ResourceExistsException":
+            raise
+    return str(secretsmanager.put_secret_value(SecretId=name, SecretString=value)["ARN"])

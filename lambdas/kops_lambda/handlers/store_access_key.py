@@ -1,0 +1,45 @@
+"""Onboarding step 6: the user's access key, created and stored in one invocation; only its id leaves."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from kops_lambda.adapters.aws import client, resource
+from kops_lambda.logic.access_key import ensure_access_key
+from kops_lambda.logic.registry import record_resources
+from kops_lambda.models.credentials import IamEntities
+from kops_lambda.models.steps import StepRequest, parse_model
+from kops_lambda.observability import logger, metrics, tracer
+from kops_lambda.settings import load_settings
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = load_settings()
+    request = parse_model(StepRequest, event)
+    onboard, facts = request.onboard_input(), request.cluster_facts()
+    iam_entities = request.step_result(IamEntities, "iam")
+    logger.append_keys(cluster=facts.cluster_name, execution_id=request.execution_id)
+    result = ensure_access_key(
+        client("iam"),
+        client("secretsmanager"),
+        user_name=iam_entities.user_name,
+        cluster_name=facts.cluster_name,
+        kms_key_id=settings.secrets_kms_key,
+        rotate=onboard.rotate_access_key,
+    )
+    record_resources(
+        resource("dynamodb").Table(settings.registry_table),
+        region=facts.region,
+        cluster_name=facts.cluster_name,
+        execution_id=request.execution_id,
+        resources={"access_key": result.model_dump(mode="json")},
+    )
+    if result.created:
+        metrics.add_metric(name="AccessKeysCreated", unit="Count", value=1)
+    logger.info(
+        "access key ensured", extra={"access_key_id": result.access_key_id, "created": result.created}
+    )
+    return result.model_dump(mode="json")

@@ -1,0 +1,80 @@
+"""The user's access key: created and stored in one invocation; reused while active; rotated on request.
+
+IAM allows 2 access keys per user. We only ever delete the key recorded in our secret, so a key
+someone else made for the user is never touched.
+"""
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from kops_lambda.adapters.aws_errors import translated_aws_errors
+from kops_lambda.adapters.secrets import read_secret_json, secret_arn, write_secret
+from kops_lambda.constants import TAG_CLUSTER, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE, access_key_secret_name
+from kops_lambda.errors import AccessKeyLimit
+from kops_lambda.models.credentials import AccessKeyResult
+
+IAM_ACCESS_KEY_LIMIT = 2
+
+
+def ensure_access_key(
+    iam: Any,
+    secretsmanager: Any,
+    *,
+    user_name: str,
+    cluster_name: str,
+    kms_key_id: str | None,
+    rotate: bool = False,
+) -> AccessKeyResult:
+    secret_name = access_key_secret_name(cluster_name)
+    with translated_aws_errors("access key"):
+        keys = {
+            k["AccessKeyId"]: k["Status"]
+            for k in iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
+        }
+        stored = read_secret_json(secretsmanager, secret_name) or {}
+        ours = stored.get("AccessKeyId") if stored.get("AccessKeyId") in keys else None
+        if ours and keys[ours] == "Active" and not rotate:
+            arn = str(secret_arn(secretsmanager, secret_name))
+            return AccessKeyResult(user_name=user_name, access_key_id=ours, secret_arn=arn, created=False)
+        if len(keys) >= IAM_ACCESS_KEY_LIMIT:
+            if ours is None:
+                raise AccessKeyLimit(
+                    f"IAM user {user_name} already has {len(keys)} access keys, none created by kops-onboard"
+                )
+            # Make room by retiring our own key first; the new one replaces it below.
+            iam.delete_access_key(UserName=user_name, AccessKeyId=ours)
+            retired: str | None = ours
+            ours = None
+        else:
+            retired = None
+        key = iam.create_access_key(UserName=user_name)["AccessKey"]
+        try:
+            arn = write_secret(
+                secretsmanager,
+                name=secret_name,
+                value=json.dumps(
+                    {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
+                ),
+                kms_key_id=kms_key_id,
+                description=f"kops-onboard: access key of IAM user {user_name}",
+                tags=[
+                    {"Key": TAG_MANAGED_BY, "Value": TAG_MANAGED_BY_VALUE},
+                    {"Key": TAG_CLUSTER, "Value": cluster_name},
+                ],
+            )
+        except ClientError:
+            # Never leave a key whose secret nobody holds.
+            iam.delete_access_key(UserName=user_name, AccessKeyId=key["AccessKeyId"])
+            raise
+        if ours is not None:
+            iam.delete_access_key(UserName=user_name, AccessKeyId=ours)
+            retired = ours
+    return AccessKeyResult(
+        user_name=user_name,
+        access_key_id=key["AccessKeyId"],
+        secret_arn=arn,
+        created=True,
+        rotated_out_key_id=retired,
+    )

@@ -1,0 +1,179 @@
+"""IAM side of credential onboarding: the cluster's user, its policies, and the shared Spot role.
+
+Every function looks up what exists and converges on the wanted state; results say what this call
+created, which is what a rollback may remove.
+"""
+
+import json
+import urllib.parse
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from kops_lambda.adapters.aws_errors import error_code, translated_aws_errors
+from kops_lambda.constants import (
+    INLINE_POLICY_NAME,
+    SHARED_POLICY_NAME,
+    SPOT_ROLE_NAME,
+    TAG_CLUSTER,
+    TAG_MANAGED_BY,
+    TAG_MANAGED_BY_VALUE,
+)
+from kops_lambda.errors import ForeignEntity
+from kops_lambda.logic import policies
+from kops_lambda.logic.iam_names import user_name
+from kops_lambda.models.credentials import IamEntities
+
+MAX_POLICY_VERSIONS = 5
+
+
+def ensure_iam_entities(
+    iam: Any,
+    *,
+    partition: str,
+    account: str,
+    region: str,
+    cluster_name: str,
+    vpc_id: str,
+    include_s3_read: bool = False,
+) -> IamEntities:
+    name = user_name(cluster_name)
+    with translated_aws_errors("IAM onboarding"):
+        user_arn, user_created = _ensure_user(iam, name, cluster_name)
+        shared_arn, shared_created, new_version = _ensure_shared_policy(
+            iam, partition=partition, account=account
+        )
+        wanted = [policies.managed_policy_arn(partition, p) for p in policies.MANAGED_POLICIES]
+        if include_s3_read:
+            wanted.append(policies.managed_policy_arn(partition, policies.S3_READ_POLICY))
+        wanted.append(shared_arn)
+        attached = _attach_user_policies(iam, name, wanted)
+        inline = policies.restricted_policy(
+            partition=partition, account=account, region=region, cluster_name=cluster_name, vpc_id=vpc_id
+        )
+        inline_created = _put_inline_policy(iam, name, inline)
+        role_arn, role_created = _ensure_spot_role(iam, partition=partition, account=account)
+    return IamEntities(
+        user_name=name,
+        user_arn=user_arn,
+        user_created=user_created,
+        managed_policy_arns=wanted,
+        attached_policy_arns=attached,
+        shared_policy_arn=shared_arn,
+        shared_policy_created=shared_created,
+        shared_policy_version_created=new_version,
+        inline_policy_name=INLINE_POLICY_NAME,
+        inline_policy_created=inline_created,
+        spot_role_arn=role_arn,
+        spot_role_created=role_created,
+    )
+
+
+def _ensure_user(iam: Any, name: str, cluster_name: str) -> tuple[str, bool]:
+    try:
+        user = iam.get_user(UserName=name)["User"]
+    except ClientError as exc:
+        if error_code(exc) != "NoSuchEntity":
+            raise
+        created = iam.create_user(UserName=name, Tags=_tags(cluster_name))["User"]
+        return str(created["Arn"]), True
+    tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=name)["Tags"]}
+    if tags.get(TAG_MANAGED_BY) != TAG_MANAGED_BY_VALUE:
+        raise ForeignEntity(
+            f"IAM user {name} exists but was not created by {TAG_MANAGED_BY_VALUE} (no {TAG_MANAGED_BY} tag); "
+            "remove it or tag it to let onboarding take it over"
+        )
+    return str(user["Arn"]), False
+
+
+def _ensure_shared_policy(iam: Any, *, partition: str, account: str) -> tuple[str, bool, str | None]:
+    """Create CASTKopsPolicyV2, or add a default version when its document changed."""
+    arn = f"arn:{partition}:iam::{account}:policy/{SHARED_POLICY_NAME}"
+    document = policies.shared_policy(partition=partition, account=account)
+    try:
+        policy = iam.get_policy(PolicyArn=arn)["Policy"]
+    except ClientError as exc:
+        if error_code(exc) != "NoSuchEntity":
+            raise
+        iam.create_policy(
+            PolicyName=SHARED_POLICY_NAME,
+            PolicyDocument=json.dumps(document),
+            Description="kops-onboard: what the cost-optimization service needs to run nodes of kOps clusters",
+            Tags=[{"Key": TAG_MANAGED_BY, "Value": TAG_MANAGED_BY_VALUE}],
+        )
+        return arn, True, None
+    current = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])["PolicyVersion"]
+    if policies.canonical(_document(current["Document"])) == policies.canonical(document):
+        return arn, False, None
+    versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+    if len(versions) >= MAX_POLICY_VERSIONS:
+        # Never the default: the oldest of the others makes room.
+        oldest = min((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
+        iam.delete_policy_version(PolicyArn=arn, VersionId=oldest["VersionId"])
+    created = iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(document), SetAsDefault=True)
+    return arn, False, str(created["PolicyVersion"]["VersionId"])
+
+
+def _attach_user_policies(iam: Any, name: str, wanted: list[str]) -> list[str]:
+    """Attach what is missing; returns the ARNs this call attached."""
+    pages = iam.get_paginator("list_attached_user_policies").paginate(UserName=name)
+    present = {p["PolicyArn"] for page in pages for p in page["AttachedPolicies"]}
+    attached = []
+    for arn in wanted:
+        if arn not in present:
+            iam.attach_user_policy(UserName=name, PolicyArn=arn)
+            attached.append(arn)
+    return attached
+
+
+def _put_inline_policy(iam: Any, name: str, document: dict[str, Any]) -> bool:
+    """Put the inline policy when absent or different; True when it did not exist before."""
+    try:
+        current = iam.get_user_policy(UserName=name, PolicyName=INLINE_POLICY_NAME)["PolicyDocument"]
+    except ClientError as exc:
+        if error_code(exc) != "NoSuchEntity":
+            raise
+        iam.put_user_policy(UserName=name, PolicyName=INLINE_POLICY_NAME, PolicyDocument=json.dumps(document))
+        return True
+    if policies.canonical(_document(current)) != policies.canonical(document):
+        iam.put_user_policy(UserName=name, PolicyName=INLINE_POLICY_NAME, PolicyDocument=json.dumps(document))
+    return False
+
+
+def _ensure_spot_role(iam: Any, *, partition: str, account: str) -> tuple[str, bool]:
+    created = False
+    try:
+        role = iam.get_role(RoleName=SPOT_ROLE_NAME)["Role"]
+    except ClientError as exc:
+        if error_code(exc) != "NoSuchEntity":
+            raise
+        role = iam.create_role(
+            RoleName=SPOT_ROLE_NAME,
+            AssumeRolePolicyDocument=json.dumps(policies.spot_role_trust_policy(account=account)),
+            Description="kops-onboard: runs the Lambda function that handles Spot interruptions",
+            Tags=[{"Key": TAG_MANAGED_BY, "Value": TAG_MANAGED_BY_VALUE}],
+        )["Role"]
+        created = True
+    attached = {
+        p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=SPOT_ROLE_NAME)["AttachedPolicies"]
+    }
+    for name in policies.SPOT_ROLE_POLICIES:
+        arn = policies.managed_policy_arn(partition, name)
+        if arn not in attached:
+            iam.attach_role_policy(RoleName=SPOT_ROLE_NAME, PolicyArn=arn)
+    return str(role["Arn"]), created
+
+
+def _tags(cluster_name: str) -> list[dict[str, str]]:
+    return [
+        {"Key": TAG_MANAGED_BY, "Value": TAG_MANAGED_BY_VALUE},
+        {"Key": TAG_CLUSTER, "Value": cluster_name},
+    ]
+
+
+def _document(value: str | dict[str, Any]) -> dict[str, Any]:
+    """IAM returns documents URL-encoded; boto3 usually decodes them already."""
+    if isinstance(value, dict):
+        return value
+    decoded: dict[str, Any] = json.loads(urllib.parse.unquote(value))
+    return decoded

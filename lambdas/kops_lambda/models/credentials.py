@@ -1,0 +1,33 @@
+"""Results of the credential onboarding steps: names, ARNs and what was created; never secret values."""
+
+from kops_lambda.models.onboarding import StrictModel
+
+
+class IamEntities(StrictModel):
+    user_name: str
+    user_arn: str
+    user_created: bool
+    managed_policy_arns: list[str]
+    attached_policy_arns: list[str]
+    shared_policy_arn: str
+    shared_policy_created: bool
+    shared_policy_version_created: str | None
+    inline_policy_name: str
+    inline_policy_created: bool
+    spot_role_arn: str
+    spot_role_created: bool
+
+
+class KeyPairResult(StrictModel):
+    key_name: str
+    key_pair_id: str
+    private_key_secret_arn: str
+    created: bool
+
+
+class AccessKeyResult(StrictModel):
+    user_name: str
+    access_key_id: str
+    secret_arn: str
+    created: bool
+    rotated_out_key_id: str | None = None
