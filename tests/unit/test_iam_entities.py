@@ -1,0 +1,110 @@
+"""IAM entities on moto: end state, idempotency, policy versioning, name truncation, shared objects."""
+
+import json
+from typing import Any
+
+import pytest
+
+from kops_lambda.errors import ForeignEntity
+from kops_lambda.logic import policies
+from kops_lambda.logic.iam_entities import ensure_iam_entities
+from kops_lambda.logic.iam_names import user_name
+
+ACCOUNT = "123456789012"
+SHARED_ARN = f"arn:aws:iam::{ACCOUNT}:policy/CASTKopsPolicyV2"
+
+
+def _ensure(iam: Any, cluster: str = "a.k8s.local", vpc: str = "vpc-0abc", **kwargs: Any) -> Any:
+    return ensure_iam_entities(
+        iam, partition="aws", account=ACCOUNT, region="us-east-1", cluster_name=cluster, vpc_id=vpc, **kwargs
+    )
+
+
+def test_first_run_creates_everything(aws: Any) -> None:
+    iam = aws("iam")
+    # When onboarding IAM for a cluster in an empty account
+    result = _ensure(iam)
+    # Then the user exists, tagged, with the four managed policies and the shared one attached
+    assert result.user_name == "cast-kops-a.k8s.local" and result.user_created
+    tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=result.user_name)["Tags"]}
+    assert tags == {"managed-by": "kops-onboard", "cluster": "a.k8s.local"}
+    attached = {p["PolicyName"] for p in iam.list_attached_user_policies(UserName=result.user_name)["AttachedPolicies"]}
+    assert attached == {*policies.MANAGED_POLICIES, "CASTKopsPolicyV2"}
+    # And the inline policy names the cluster and its VPC
+    inline = iam.get_user_policy(UserName=result.user_name, PolicyName="CASTKopsRestrictedaccess")["PolicyDocument"]
+    text = json.dumps(inline)
+    assert "a.k8s.local" in text and "vpc/vpc-0abc" in text
+    # And the Spot role trusts Lambda and carries all three policies
+    role = iam.get_role(RoleName="CastLambdaRoleForSpot")["Role"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    role_policies = {p["PolicyName"] for p in iam.list_attached_role_policies(RoleName="CastLambdaRoleForSpot")["AttachedPolicies"]}
+    assert role_policies == {"CloudWatchLogsFullAccess", "AWSLambdaRole", "AmazonEC2ReadOnlyAccess"}
+    assert result.shared_policy_created and result.spot_role_created and result.inline_policy_created
+
+
+def test_rerun_changes_nothing(aws: Any) -> None:
+    iam = aws("iam")
+    first = _ensure(iam)
+    second = _ensure(iam)
+    assert second.user_arn == first.user_arn
+    assert not (second.user_created or second.shared_policy_created or second.spot_role_created)
+    assert second.attached_policy_arns == [] and second.shared_policy_version_created is None
+    assert len(iam.list_policy_versions(PolicyArn=SHARED_ARN)["Versions"]) == 1
+
+
+def test_s3_read_only_on_opt_in(aws: Any) -> None:
+    iam = aws("iam")
+    assert "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess" not in _ensure(iam).managed_policy_arns
+    opted = _ensure(iam, cluster="b.k8s.local", include_s3_read=True)
+    assert "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess" in opted.attached_policy_arns
+
+
+def test_two_clusters_share_policy_and_role_but_not_users(aws: Any) -> None:
+    iam = aws("iam")
+    one, two = _ensure(iam, cluster="one.k8s.local", vpc="vpc-1"), _ensure(iam, cluster="two.k8s.local", vpc="vpc-2")
+    assert one.user_name != two.user_name
+    assert one.shared_policy_arn == two.shared_policy_arn and one.spot_role_arn == two.spot_role_arn
+    assert two.shared_policy_created is False and two.spot_role_created is False
+    doc_two = json.dumps(iam.get_user_policy(UserName=two.user_name, PolicyName="CASTKopsRestrictedaccess")["PolicyDocument"])
+    assert "one.k8s.local" not in doc_two and "vpc-1" not in doc_two
+
+
+def test_changed_document_adds_a_default_version_and_prunes_the_oldest_non_default(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    iam = aws("iam")
+    _ensure(iam)
+    original = policies.shared_policy
+    # Given six successive changes of the shared document
+    for change in range(6):
+        def changed(*, partition: str, account: str, _n: int = change) -> dict[str, Any]:
+            document = original(partition=partition, account=account)
+            document["Statement"][0]["Sid"] = f"NodeInstanceProfilesV{_n}"
+            return document
+
+        monkeypatch.setattr(policies, "shared_policy", changed)
+        result = _ensure(iam)
+        assert result.shared_policy_version_created is not None
+    # Then IAM's limit of 5 versions holds, the newest is the default and the original v1 was pruned
+    versions = iam.list_policy_versions(PolicyArn=SHARED_ARN)["Versions"]
+    assert len(versions) == 5
+    default = next(v for v in versions if v["IsDefaultVersion"])
+    assert default["VersionId"] == result.shared_policy_version_created
+    assert "v1" not in {v["VersionId"] for v in versions}
+
+
+def test_long_cluster_name_is_truncated_deterministically(aws: Any) -> None:
+    cluster = "a-very-long-cluster-name-that-goes-on-and-on.production.k8s.example.co"
+    assert len(cluster) == 70
+    name = user_name(cluster)
+    assert len(name) == 64 and name == user_name(cluster)
+    assert name != user_name(cluster.replace("production", "productiom"))
+    result = _ensure(aws("iam"), cluster=cluster)
+    assert result.user_name == name
+
+
+def test_a_foreign_user_with_our_name_is_not_taken_over(aws: Any) -> None:
+    iam = aws("iam")
+    iam.create_user(UserName="cast-kops-a.k8s.local")
+    with pytest.raises(ForeignEntity, match="not created by kops-onboard"):
+        _ensure(iam)
