@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -11,11 +12,10 @@ from moto import mock_aws
 REGION = "us-east-1"
 
 
-@pytest.fixture
-def aws() -> Iterator[Any]:
-    """A fresh moto account with AWS managed policies loaded; yields a client factory."""
+@contextmanager
+def _moto(load_managed_policies: bool) -> Iterator[Any]:
     previous = os.environ.get("MOTO_IAM_LOAD_MANAGED_POLICIES")
-    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true" if load_managed_policies else "false"
     try:
         with mock_aws():
             yield lambda service: boto3.client(
@@ -26,3 +26,17 @@ def aws() -> Iterator[Any]:
             os.environ.pop("MOTO_IAM_LOAD_MANAGED_POLICIES", None)
         else:
             os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = previous
+
+
+@pytest.fixture
+def aws() -> Iterator[Any]:
+    """A fresh moto account; yields a client factory."""
+    with _moto(load_managed_policies=False) as factory:
+        yield factory
+
+
+@pytest.fixture
+def aws_iam() -> Iterator[Any]:
+    """Like `aws`, with AWS managed policies loaded (slower: only where they are attached)."""
+    with _moto(load_managed_policies=True) as factory:
+        yield factory

@@ -20,8 +20,8 @@ def _ensure(iam: Any, cluster: str = "a.k8s.local", vpc: str = "vpc-0abc", **kwa
     )
 
 
-def test_first_run_creates_everything(aws: Any) -> None:
-    iam = aws("iam")
+def test_first_run_creates_everything(aws_iam: Any) -> None:
+    iam = aws_iam("iam")
     # When onboarding IAM for a cluster in an empty account
     result = _ensure(iam)
     # Then the user exists, tagged, with the four managed policies and the shared one attached
@@ -42,8 +42,8 @@ def test_first_run_creates_everything(aws: Any) -> None:
     assert result.shared_policy_created and result.spot_role_created and result.inline_policy_created
 
 
-def test_rerun_changes_nothing(aws: Any) -> None:
-    iam = aws("iam")
+def test_rerun_changes_nothing(aws_iam: Any) -> None:
+    iam = aws_iam("iam")
     first = _ensure(iam)
     second = _ensure(iam)
     assert second.user_arn == first.user_arn
@@ -52,15 +52,15 @@ def test_rerun_changes_nothing(aws: Any) -> None:
     assert len(iam.list_policy_versions(PolicyArn=SHARED_ARN)["Versions"]) == 1
 
 
-def test_s3_read_only_on_opt_in(aws: Any) -> None:
-    iam = aws("iam")
+def test_s3_read_only_on_opt_in(aws_iam: Any) -> None:
+    iam = aws_iam("iam")
     assert "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess" not in _ensure(iam).managed_policy_arns
     opted = _ensure(iam, cluster="b.k8s.local", include_s3_read=True)
     assert "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess" in opted.attached_policy_arns
 
 
-def test_two_clusters_share_policy_and_role_but_not_users(aws: Any) -> None:
-    iam = aws("iam")
+def test_two_clusters_share_policy_and_role_but_not_users(aws_iam: Any) -> None:
+    iam = aws_iam("iam")
     one, two = _ensure(iam, cluster="one.k8s.local", vpc="vpc-1"), _ensure(iam, cluster="two.k8s.local", vpc="vpc-2")
     assert one.user_name != two.user_name
     assert one.shared_policy_arn == two.shared_policy_arn and one.spot_role_arn == two.spot_role_arn
@@ -70,9 +70,9 @@ def test_two_clusters_share_policy_and_role_but_not_users(aws: Any) -> None:
 
 
 def test_changed_document_adds_a_default_version_and_prunes_the_oldest_non_default(
-    aws: Any, monkeypatch: pytest.MonkeyPatch
+    aws_iam: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    iam = aws("iam")
+    iam = aws_iam("iam")
     _ensure(iam)
     original = policies.shared_policy
     # Given six successive changes of the shared document
@@ -93,18 +93,18 @@ def test_changed_document_adds_a_default_version_and_prunes_the_oldest_non_defau
     assert "v1" not in {v["VersionId"] for v in versions}
 
 
-def test_long_cluster_name_is_truncated_deterministically(aws: Any) -> None:
+def test_long_cluster_name_is_truncated_deterministically(aws_iam: Any) -> None:
     cluster = "a-very-long-cluster-name-that-goes-on-and-on.production.k8s.example.co"
     assert len(cluster) == 70
     name = user_name(cluster)
     assert len(name) == 64 and name == user_name(cluster)
     assert name != user_name(cluster.replace("production", "productiom"))
-    result = _ensure(aws("iam"), cluster=cluster)
+    result = _ensure(aws_iam("iam"), cluster=cluster)
     assert result.user_name == name
 
 
-def test_a_foreign_user_with_our_name_is_not_taken_over(aws: Any) -> None:
-    iam = aws("iam")
+def test_a_foreign_user_with_our_name_is_not_taken_over(aws_iam: Any) -> None:
+    iam = aws_iam("iam")
     iam.create_user(UserName="cast-kops-a.k8s.local")
     with pytest.raises(ForeignEntity, match="not created by kops-onboard"):
         _ensure(iam)
