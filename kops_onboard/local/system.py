@@ -8,7 +8,12 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from kops_lambda.constants import kubeconfig_secret_name
+from kops_lambda.constants import (
+    AGENT_API_KEY_SECRET_NAME,
+    TAG_MANAGED_BY,
+    TAG_MANAGED_BY_VALUE,
+    kubeconfig_secret_name,
+)
 from kops_onboard.local.aws.server import LocalAws
 from kops_onboard.local.deployer import DeployedStack, deploy_template
 from kops_onboard.local.kube import KubeApiEmulator
@@ -18,6 +23,10 @@ STATE_STORE_BUCKET = "kops-state-local"
 STACK_NAME = "KopsOnboard"
 
 
+def bearer_configuration(url: str, token: str) -> k8s.Configuration:
+    return k8s.Configuration(host=url, api_key={"BearerToken": token}, api_key_prefix={"BearerToken": "Bearer"})
+
+
 @dataclass
 class LocalCluster:
     spec: ClusterSpec
@@ -25,6 +34,7 @@ class LocalCluster:
     kube: SeededKubeCluster
     emulator: KubeApiEmulator
     kubeconfig_secret_arn: str
+    agent_api_key_secret_arn: str
     token: str = field(repr=False)
 
     @property
@@ -32,14 +42,14 @@ class LocalCluster:
         return self.spec.name
 
     def api_client(self) -> k8s.ApiClient:
-        configuration = k8s.Configuration(host=self.emulator.url, api_key={"authorization": f"Bearer {self.token}"})
-        return k8s.ApiClient(configuration)
+        return k8s.ApiClient(bearer_configuration(self.emulator.url, self.token))
 
     def onboard_input(self, state_store_bucket: str = STATE_STORE_BUCKET) -> dict[str, Any]:
         return {
             "cluster_name": self.spec.name,
             "region": self.aws.region,
             "kubeconfig_secret_arn": self.kubeconfig_secret_arn,
+            "agent_api_key_secret_arn": self.agent_api_key_secret_arn,
             "state_store": f"s3://{state_store_bucket}",
         }
 
@@ -110,8 +120,7 @@ class LocalSystem:
             region=self.region,
             state_store_bucket=STATE_STORE_BUCKET,
         )
-        configuration = k8s.Configuration(host=emulator.url, api_key={"authorization": f"Bearer {token}"})
-        with k8s.ApiClient(configuration) as api:
+        with k8s.ApiClient(bearer_configuration(emulator.url, token)) as api:
             seeded_kube = seed_kube(api, spec, seeded_aws)
         secret_arn = seed_access_secret(
             secretsmanager=self.aws.client("secretsmanager"),
@@ -120,9 +129,22 @@ class LocalSystem:
             token=token,
         )
         assert secret_arn.split(":secret:")[1].startswith(kubeconfig_secret_name(spec.name))
-        cluster = LocalCluster(spec, seeded_aws, seeded_kube, emulator, secret_arn, token)
+        cluster = LocalCluster(spec, seeded_aws, seeded_kube, emulator, secret_arn, self._agent_api_key_secret(), token)
         self.clusters[spec.name] = cluster
         return cluster
+
+    def _agent_api_key_secret(self) -> str:
+        """The service's API key for the agent, created once per local account (a random stand-in)."""
+        sm = self.aws.client("secretsmanager")
+        try:
+            return str(sm.describe_secret(SecretId=AGENT_API_KEY_SECRET_NAME)["ARN"])
+        except sm.exceptions.ResourceNotFoundException:
+            created = sm.create_secret(
+                Name=AGENT_API_KEY_SECRET_NAME,
+                SecretString=secrets.token_hex(32),
+                Tags=[{"Key": TAG_MANAGED_BY, "Value": TAG_MANAGED_BY_VALUE}],
+            )
+            return str(created["ARN"])
 
     def announcement(self) -> dict[str, Any]:
         """The one JSON line `local up` prints: where everything is and how to onboard each cluster."""

@@ -38,6 +38,7 @@ ENV_REGISTRY_TABLE: Final = "REGISTRY_TABLE_NAME"
 ENV_IDEMPOTENCY_TABLE: Final = "IDEMPOTENCY_TABLE_NAME"
 ENV_SECRETS_KMS_KEY: Final = "SECRETS_KMS_KEY_ARN"
 ENV_SPOT_DRY_RUN: Final = "SPOT_DRY_RUN"
+ENV_SPOT_HANDLER_ROLE_ARN: Final = "SPOT_HANDLER_ROLE_ARN"
 
 METRICS_NAMESPACE: Final = "KopsOnboard"
 
@@ -60,6 +61,9 @@ ONBOARDING_STEPS: Final = (
     ("StoreAccessKey", "access_key"),
     ("RecordOnboarded", "registry"),
 )
+
+
+AGENT_API_KEY_SECRET_NAME: Final = "kops-onboard/agent-api-key"
 
 
 def access_key_secret_name(cluster_name: str) -> str:

@@ -7,11 +7,12 @@ from kops_lambda.models.onboarding import OnboardInput
 from kops_lambda.models.steps import StepRequest, parse_model
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:kops-onboard/clusters/a.k8s.local/kubeconfig-AbCdEf"
+AGENT = "arn:aws:secretsmanager:us-east-1:123456789012:secret:kops-onboard/agent-api-key-AbCdEf"
 
 
 def test_valid_input_normalises_the_state_store() -> None:
     parsed = parse_model(
-        OnboardInput, {"cluster_name": "a.k8s.local", "kubeconfig_secret_arn": ARN, "state_store": "s3://kops-state-x/"}
+        OnboardInput, {"cluster_name": "a.k8s.local", "kubeconfig_secret_arn": ARN, "agent_api_key_secret_arn": AGENT, "state_store": "s3://kops-state-x/"}
     )
     assert parsed.state_store == "s3://kops-state-x"
     assert parsed.region is None
@@ -20,11 +21,11 @@ def test_valid_input_normalises_the_state_store() -> None:
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
-        ({"kubeconfig_secret_arn": ARN}, "cluster_name"),
-        ({"cluster_name": "UPPER.case", "kubeconfig_secret_arn": ARN}, "cluster_name"),
-        ({"cluster_name": "a.k8s.local", "kubeconfig_secret_arn": "apiVersion: v1 token: sekret"}, "kubeconfig_secret_arn"),
-        ({"cluster_name": "a.k8s.local", "kubeconfig_secret_arn": ARN, "region": "mars-1"}, "region"),
-        ({"cluster_name": "a.k8s.local", "kubeconfig_secret_arn": ARN, "surprise": True}, "surprise"),
+        ({"kubeconfig_secret_arn": ARN, "agent_api_key_secret_arn": AGENT}, "cluster_name"),
+        ({"cluster_name": "UPPER.case", "kubeconfig_secret_arn": ARN, "agent_api_key_secret_arn": AGENT}, "cluster_name"),
+        ({"cluster_name": "a.k8s.local", "kubeconfig_secret_arn": "apiVersion: v1 token: sekret", "agent_api_key_secret_arn": AGENT}, "kubeconfig_secret_arn"),
+        ({"cluster_name": "a.k8s.local", "kubeconfig_secret_arn": ARN, "agent_api_key_secret_arn": AGENT, "region": "mars-1"}, "region"),
+        ({"cluster_name": "a.k8s.local", "kubeconfig_secret_arn": ARN, "agent_api_key_secret_arn": AGENT, "surprise": True}, "surprise"),
     ],
 )
 def test_invalid_input_names_the_field_without_its_value(payload: dict[str, object], field: str) -> None:

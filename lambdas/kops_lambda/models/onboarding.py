@@ -30,6 +30,10 @@ class OnboardInput(StrictModel):
         pattern=SECRET_ARN_PATTERN,
         description="Secrets Manager secret holding a kubeconfig for the cluster (never the kubeconfig itself).",
     )
+    agent_api_key_secret_arn: str = Field(
+        pattern=SECRET_ARN_PATTERN,
+        description="Secrets Manager secret holding the agent's API key (never the key itself).",
+    )
     state_store: str | None = Field(
         default=None,
         pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$",
