@@ -33,5 +33,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         execution_id=request.execution_id,
         resources={"key_pair": result.model_dump(mode="json")},
     )
-    logger.info("key pair ensured", extra={"key_name": result.key_name, "created": result.created})
+    logger.info("key pair ensured", extra={"key_name": result.key_name, "key_pair_created": result.created})
     return result.model_dump(mode="json")

@@ -1,0 +1,21 @@
+"""The AWS half of the local system: moto in-process, with Lambda handlers, EventBridge and SQS that run.
+
+    with LocalAws(retry_interval_scale=0.01) as aws:
+        aws.client("lambda").create_function(..., Handler="kops_lambda.handlers.validate_cluster.handler")
+        aws.client("stepfunctions").start_execution(stateMachineArn=..., name=unique_name, input=...)
+        aws.drain_event_sources(timeout=30)
+        assert not any(secret in line for line in aws.captured_logs)
+
+What differs from AWS (beyond moto's own gaps):
+- handlers are imported from this Python environment, not from the function's zip; invocations run one at
+  a time in this process (a handler that synchronously invokes another Lambda blocks until it times out);
+- Step Functions Retry waits are multiplied by `retry_interval_scale` (process-global, see `sfn_retry`);
+- EventBridge → Lambda targets and Event-type invokes are asynchronous but never retried;
+- SQS mappings are polled every 50 ms (no batching window); see `sqs_poller` for the exact semantics.
+"""
+
+from kops_onboard.local.aws.lambda_context import LambdaContext
+from kops_onboard.local.aws.lambda_runtime import InvocationResult
+from kops_onboard.local.aws.server import LocalAws
+
+__all__ = ["InvocationResult", "LambdaContext", "LocalAws"]

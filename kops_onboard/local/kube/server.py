@@ -1,0 +1,106 @@
+"""The HTTP side: an aiohttp low-level request handler in front of `KubeApi`.
+
+Order per request: record it, run the before-request hooks, answer an injected fault if one matches,
+check the bearer token, then run the API. Faults and hooks come before authentication because they
+stand for things outside the API server (a flaky load balancer, a concurrent writer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from kops_onboard.local.kube.api import ApiRequest, ApiResponse, KubeApi
+from kops_onboard.local.kube.errors import api_error, status_body, unauthorized
+from kops_onboard.local.kube.faults import FaultPlan
+from kops_onboard.local.kube.recording import RecordedRequest, RequestJournal
+
+logger = logging.getLogger(__name__)
+
+RequestHook = Callable[[RecordedRequest], None]
+
+
+def _parse_body(payload: bytes) -> tuple[Any, bool]:
+    """(parsed JSON or None, whether a non-empty body failed to parse)."""
+    if not payload.strip():
+        return None, False
+    try:
+        return json.loads(payload), False
+    except ValueError:
+        return None, True
+
+
+def _render(response: ApiResponse) -> web.Response:
+    if isinstance(response.body, str):
+        return web.Response(text=response.body, status=response.status, headers=response.headers)
+    return web.Response(
+        body=json.dumps(response.body).encode(),
+        status=response.status,
+        content_type="application/json",
+        headers=response.headers,
+    )
+
+
+class ApiRequestHandler:
+    def __init__(
+        self,
+        api: KubeApi,
+        *,
+        journal: RequestJournal,
+        faults: FaultPlan,
+        hooks: Sequence[RequestHook],
+        tokens: Collection[str] | None,
+        server_address: Callable[[], str],
+    ) -> None:
+        self._api = api
+        self._journal = journal
+        self._faults = faults
+        self._hooks = hooks
+        self._tokens = frozenset(tokens) if tokens is not None else None
+        self._server_address = server_address
+
+    async def __call__(self, raw: web.BaseRequest) -> web.StreamResponse:
+        payload = await raw.read()
+        content_type = raw.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        body, malformed = _parse_body(payload)
+        record = RecordedRequest(raw.method, raw.path, dict(raw.query), content_type or None, body)
+        self._journal.append(record)
+        try:
+            response = await self._respond(raw, record, malformed)
+        except Exception as exc:  # a failing hook or an emulator bug must still answer like an API server
+            logger.exception("kube emulator failed on %s %s", raw.method, raw.path)
+            response = ApiResponse(500, status_body(api_error(500, f"Internal error occurred: {exc!r}")))
+        record.status = response.status
+        return _render(response)
+
+    async def _respond(self, raw: web.BaseRequest, record: RecordedRequest, malformed: bool) -> ApiResponse:
+        for hook in list(self._hooks):
+            hook(record)
+        fault = self._faults.take(raw.method, raw.path)
+        if fault is not None:
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            return ApiResponse(fault.status, fault.response_body())
+        if not self._authorized(raw.headers.get("Authorization", "")):
+            return ApiResponse(401, status_body(unauthorized()))
+        request = ApiRequest(
+            method=raw.method,
+            path=raw.path,
+            query=record.query,
+            content_type=record.content_type or "",
+            accept=raw.headers.get("Accept", ""),
+            body=record.body,
+            malformed_body=malformed,
+        )
+        return self._api.handle(request, server_address=self._server_address())
+
+    def _authorized(self, authorization: str) -> bool:
+        if self._tokens is None:
+            return True
+        scheme, _, token = authorization.partition(" ")
+        return scheme.lower() == "bearer" and token.strip() in self._tokens

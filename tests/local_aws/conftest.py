@@ -1,0 +1,95 @@
+"""One LocalAws for the package (starting is ~0.5 s, but moto's state is process-global anyway)."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from kops_onboard.local.aws import LocalAws
+
+HANDLERS = "tests.local_aws.sample_handlers"
+ROLE_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
+
+
+STARTUP: dict[str, float] = {}
+"""How long the fixture's `start()` took (test_server asserts it)."""
+
+
+@pytest.fixture(scope="package")
+def local_aws() -> Iterator[LocalAws]:
+    # Retry waits x0.01: a Retry with IntervalSeconds=2 waits 20 ms here (test_step_functions has a real one).
+    shared = LocalAws.running()
+    if shared is not None:
+        # A session fixture elsewhere owns the process's LocalAws: borrow it, with our scale.
+        previous_scale = shared.retry_interval_scale
+        shared.retry_interval_scale = 0.01
+        yield shared
+        shared.retry_interval_scale = previous_scale
+        return
+    aws = LocalAws(retry_interval_scale=0.01)
+    started = time.monotonic()
+    aws.start()
+    STARTUP["seconds"] = time.monotonic() - started
+    yield aws
+    aws.stop()
+
+
+@pytest.fixture(scope="package")
+def role_arn(local_aws: LocalAws) -> str:
+    iam = local_aws.client("iam")
+    role = iam.create_role(RoleName="local-aws-tests", AssumeRolePolicyDocument=json.dumps(ROLE_POLICY))
+    return role["Role"]["Arn"]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def tiny_zip() -> bytes:
+    # The runtime imports the handler from this process; the zip only satisfies CreateFunction.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("placeholder.py", "")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def make_function(local_aws: LocalAws, role_arn: str) -> Callable[..., str]:
+    """Create a python3.12 function running `sample_handlers.<handler>`; returns its ARN."""
+
+    def make(handler: str, *, timeout: int = 3, memory: int = 256, env: dict[str, str] | None = None) -> str:
+        response = local_aws.client("lambda").create_function(
+            FunctionName=unique(handler.replace("_", "-")),
+            Runtime="python3.12",
+            Role=role_arn,
+            Handler=f"{HANDLERS}.{handler}",
+            Code={"ZipFile": tiny_zip()},
+            Timeout=timeout,
+            MemorySize=memory,
+            Environment={"Variables": env or {}},
+        )
+        return response["FunctionArn"]
+
+    return make
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout} s")
