@@ -1,7 +1,9 @@
 """The local embedded system: moto (AWS) running the synthesized stack, and one Kubernetes API
 emulator per seeded kOps cluster. Used by `kops-onboard local up`, the demo and the e2e tests."""
 
+import hashlib
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,22 @@ STATE_STORE_BUCKET = "kops-state-local"
 STACK_NAME = "KopsOnboard"
 
 
-def bearer_configuration(url: str, token: str) -> k8s.Configuration:
-    return k8s.Configuration(host=url, api_key={"BearerToken": token}, api_key_prefix={"BearerToken": "Bearer"})
+def bearer_configuration(url: str, token: str, ca_certificate: str | None = None) -> k8s.Configuration:
+    configuration = k8s.Configuration(
+        host=url, api_key={"BearerToken": token}, api_key_prefix={"BearerToken": "Bearer"}
+    )
+    if ca_certificate:
+        configuration.ssl_ca_cert = _ca_file(ca_certificate)
+    return configuration
+
+
+def _ca_file(ca_certificate: str) -> str:
+    # The client wants a file path for the CA; one file per distinct CA, kept for the process.
+    digest = hashlib.sha256(ca_certificate.encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"kops-onboard-ca-{digest}.pem"
+    if not path.exists():
+        path.write_text(ca_certificate)
+    return str(path)
 
 
 @dataclass
@@ -42,7 +58,7 @@ class LocalCluster:
         return self.spec.name
 
     def api_client(self) -> k8s.ApiClient:
-        return k8s.ApiClient(bearer_configuration(self.emulator.url, self.token))
+        return k8s.ApiClient(bearer_configuration(self.emulator.url, self.token, self.emulator.ca_certificate))
 
     def onboard_input(self, state_store_bucket: str = STATE_STORE_BUCKET) -> dict[str, Any]:
         return {
@@ -110,7 +126,8 @@ class LocalSystem:
         if spec.name in self.clusters:
             raise ValueError(f"cluster {spec.name} is already seeded")
         token = secrets.token_urlsafe(24)
-        emulator = KubeApiEmulator(tokens=[token], name=spec.name)
+        # TLS: kubectl sends bearer tokens only over https.
+        emulator = KubeApiEmulator(tokens=[token], name=spec.name, tls=True)
         emulator.start()
         seeded_aws = seed_aws(
             ec2=self.aws.client("ec2"),
@@ -120,13 +137,14 @@ class LocalSystem:
             region=self.region,
             state_store_bucket=STATE_STORE_BUCKET,
         )
-        with k8s.ApiClient(bearer_configuration(emulator.url, token)) as api:
+        with k8s.ApiClient(bearer_configuration(emulator.url, token, emulator.ca_certificate)) as api:
             seeded_kube = seed_kube(api, spec, seeded_aws)
         secret_arn = seed_access_secret(
             secretsmanager=self.aws.client("secretsmanager"),
             cluster_name=spec.name,
             kube_api_url=emulator.url,
             token=token,
+            ca_certificate=emulator.ca_certificate,
         )
         assert secret_arn.split(":secret:")[1].startswith(kubeconfig_secret_name(spec.name))
         cluster = LocalCluster(spec, seeded_aws, seeded_kube, emulator, secret_arn, self._agent_api_key_secret(), token)

@@ -16,13 +16,6 @@ class AttributePatch:
         self._replacement = replacement
         self._original: Any = _MISSING
 
-    @property
-    def original(self) -> Any:
-        """The attribute as it was before `apply()` (read before applying if never applied)."""
-        if self._original is _MISSING:
-            return getattr(self._owner, self._name)
-        return self._original
-
     def apply(self) -> None:
         if self._original is not _MISSING:
             return

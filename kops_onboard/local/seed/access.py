@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -23,14 +24,19 @@ def _managed_by_tags() -> list[TagTypeDef]:
     return [{"Key": MANAGED_BY[0], "Value": MANAGED_BY[1]}]
 
 
-def token_kubeconfig(*, cluster_name: str, kube_api_url: str, token: str) -> dict[str, Any]:
+def token_kubeconfig(
+    *, cluster_name: str, kube_api_url: str, token: str, ca_certificate: str | None = None
+) -> dict[str, Any]:
     """A kubeconfig with one cluster, one token user and one (current) context."""
     user = f"kops-onboard@{cluster_name}"
+    cluster: dict[str, Any] = {"server": kube_api_url}
+    if ca_certificate:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_certificate.encode()).decode()
     return {
         "apiVersion": "v1",
         "kind": "Config",
         "preferences": {},
-        "clusters": [{"name": cluster_name, "cluster": {"server": kube_api_url}}],
+        "clusters": [{"name": cluster_name, "cluster": cluster}],
         "users": [{"name": user, "user": {"token": token}}],
         "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": user}}],
         "current-context": cluster_name,
@@ -44,6 +50,7 @@ def seed_access_secret(
     kube_api_url: str,
     token: str,
     kms_key_id: str | None = None,
+    ca_certificate: str | None = None,
 ) -> str:
     """Store the kubeconfig as ``kops-onboard/clusters/<cluster>/kubeconfig``; return the secret ARN.
 
@@ -51,7 +58,10 @@ def seed_access_secret(
     """
     name = kubeconfig_secret_name(cluster_name)
     value = yaml.safe_dump(
-        token_kubeconfig(cluster_name=cluster_name, kube_api_url=kube_api_url, token=token), sort_keys=False
+        token_kubeconfig(
+            cluster_name=cluster_name, kube_api_url=kube_api_url, token=token, ca_certificate=ca_certificate
+        ),
+        sort_keys=False,
     )
     try:
         if kms_key_id is None:
