@@ -16,7 +16,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-local_app = typer.Typer(help="Run the whole system locally: moto for AWS, an emulator per cluster.", no_args_is_help=True)
+local_app = typer.Typer(
+    help="Run the whole system locally: moto for AWS, an emulator per cluster.", no_args_is_help=True
+)
 app.add_typer(local_app, name="local")
 
 DEFAULT_CLUSTER = "demo.k8s.local"

@@ -2,7 +2,7 @@
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kubernetes import client as k8s
 
@@ -66,7 +66,8 @@ def _onboard(system: LocalSystem, cluster: LocalCluster) -> bool:
 def _spot_warning(system: LocalSystem, cluster: LocalCluster) -> bool:
     spot = next(i for i in cluster.aws.instances if i.lifecycle == "spot")
     say(f"== 4. EC2 Spot Instance Interruption Warning for {spot.instance_id} put on the event bus")
-    system.aws.client("events").put_events(
+    events: Any = system.aws.client("events")
+    events.put_events(
         Entries=[spot_event_entry(instance_id=spot.instance_id, region=system.region, account=system.aws.account_id)]
     )
     with cluster.api_client() as api:

@@ -12,7 +12,12 @@ REBALANCE = "EC2 Instance Rebalance Recommendation"
 
 
 def spot_event_entry(
-    *, instance_id: str, region: str, account: str, detail_type: str = SPOT_WARNING, when: datetime | None = None
+    *,
+    instance_id: str,
+    region: str,
+    account: str,
+    detail_type: str = SPOT_WARNING,
+    when: datetime | None = None,
 ) -> dict[str, Any]:
     """A PutEvents entry shaped like the one EC2 emits."""
     detail: dict[str, str] = {"instance-id": instance_id}
@@ -28,10 +33,17 @@ def spot_event_entry(
 
 
 def eventbridge_event(
-    *, instance_id: str, region: str, account: str, detail_type: str = SPOT_WARNING, when: datetime | None = None
+    *,
+    instance_id: str,
+    region: str,
+    account: str,
+    detail_type: str = SPOT_WARNING,
+    when: datetime | None = None,
 ) -> dict[str, Any]:
     """The event as EventBridge delivers it to a target."""
-    entry = spot_event_entry(instance_id=instance_id, region=region, account=account, detail_type=detail_type, when=when)
+    entry = spot_event_entry(
+        instance_id=instance_id, region=region, account=account, detail_type=detail_type, when=when
+    )
     return {
         "version": "0",
         "id": str(uuid.uuid4()),

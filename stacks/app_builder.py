@@ -13,9 +13,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTDIR = PROJECT_ROOT / "cdk.out"
 
 
-def build_app(
-    outdir: str | os.PathLike[str] | None = None, context: dict[str, object] | None = None
-) -> cdk.App:
+def build_app(outdir: str | os.PathLike[str] | None = None, context: dict[str, object] | None = None) -> cdk.App:
     # The CDK CLI passes its output directory in CDK_OUTDIR; without the CLI, default to cdk.out.
     app = cdk.App(
         outdir=str(outdir or os.environ.get("CDK_OUTDIR") or DEFAULT_OUTDIR),
@@ -25,9 +23,7 @@ def build_app(
         app,
         STACK_NAME,
         description="kops-onboard: onboard kOps clusters and handle their Spot interruptions",
-        env=cdk.Environment(
-            account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
-        ),
+        env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")),
     )
     return app
 

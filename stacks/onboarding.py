@@ -11,7 +11,6 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
-
 from kops_lambda.constants import (
     CLUSTER_SECRET_PREFIX,
     ENV_REGISTRY_TABLE,
@@ -22,8 +21,9 @@ from kops_lambda.constants import (
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
 )
-from kops_lambda.logic import policies
 from kops_lambda.errors import RETRYABLE_ERROR_NAMES
+from kops_lambda.logic import policies
+
 from stacks.constructs.lambda_function import LOG_RETENTION, KopsFunction
 
 # Transient failures of the Lambda service itself (not of our code).
@@ -93,9 +93,7 @@ class OnboardingWorkflow(Construct):
                 sid="ReadKopsVersionAndSpec",
                 actions=["s3:GetObject"],
                 resources=[
-                    f"{arn}/*/{key}"
-                    for arn in state_store_bucket_arns
-                    for key in ("kops-version.txt", "config")
+                    f"{arn}/*/{key}" for arn in state_store_bucket_arns for key in ("kops-version.txt", "config")
                 ],
             )
         )
@@ -121,9 +119,7 @@ class OnboardingWorkflow(Construct):
             chain = task
         chain.next(sfn.Succeed(self, "Onboarded"))
 
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
-        )
+        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -132,14 +128,10 @@ class OnboardingWorkflow(Construct):
             timeout=Duration.minutes(30),
             tracing_enabled=True,
             # ERROR level without execution data: inputs/outputs never reach the logs.
-            logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ERROR, include_execution_data=False
-            ),
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ERROR, include_execution_data=False),
         )
 
-    def _arn(
-        self, service: str, resource: str, name: str, fmt: ArnFormat = ArnFormat.SLASH_RESOURCE_NAME
-    ) -> str:
+    def _arn(self, service: str, resource: str, name: str, fmt: ArnFormat = ArnFormat.SLASH_RESOURCE_NAME) -> str:
         region = "" if service == "iam" else None
         return Stack.of(self).format_arn(
             service=service, resource=resource, resource_name=name, arn_format=fmt, region=region
@@ -215,9 +207,7 @@ class OnboardingWorkflow(Construct):
                     "secretsmanager:TagResource",
                 ],
                 resources=[
-                    self._arn(
-                        "secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}*", ArnFormat.COLON_RESOURCE_NAME
-                    )
+                    self._arn("secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}*", ArnFormat.COLON_RESOURCE_NAME)
                 ],
             )
         )

@@ -9,7 +9,6 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-
 from kops_lambda.constants import (
     CLUSTER_SECRET_PREFIX,
     ENV_IDEMPOTENCY_TABLE,
@@ -19,6 +18,7 @@ from kops_lambda.constants import (
     SPOT_DETAIL_TYPES,
     SPOT_EVENT_SOURCE,
 )
+
 from stacks.constructs.lambda_function import KopsFunction
 
 HANDLER_TIMEOUT = Duration.seconds(120)
@@ -64,17 +64,13 @@ class SpotInterruptionHandling(Construct):
             visibility_timeout=VISIBILITY_TIMEOUT,
             # Older than the 2-minute warning window is useless to drain for; keep an hour for diagnosis.
             retention_period=Duration.hours(1),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVES
-            ),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVES),
         )
         self.rule = events.Rule(
             self,
             "InterruptionRule",
             description=f"{PRODUCT}: EC2 Spot interruption warnings and rebalance recommendations",
-            event_pattern=events.EventPattern(
-                source=[SPOT_EVENT_SOURCE], detail_type=list(SPOT_DETAIL_TYPES)
-            ),
+            event_pattern=events.EventPattern(source=[SPOT_EVENT_SOURCE], detail_type=list(SPOT_DETAIL_TYPES)),
             targets=[targets.SqsQueue(self.queue)],
         )
         handler = KopsFunction(

@@ -127,7 +127,9 @@ class _Creator:
             iam.attach_role_policy(RoleName=name, PolicyArn=arn)
         for inline in props.get("Policies", []):
             iam.put_role_policy(
-                RoleName=name, PolicyName=inline["PolicyName"], PolicyDocument=json.dumps(inline["PolicyDocument"])
+                RoleName=name,
+                PolicyName=inline["PolicyName"],
+                PolicyDocument=json.dumps(inline["PolicyDocument"]),
             )
         return name, {"Arn": role["Arn"], "RoleId": role["RoleId"]}
 
@@ -135,7 +137,9 @@ class _Creator:
         iam = self.clients("iam")
         for role in props.get("Roles", []):
             iam.put_role_policy(
-                RoleName=role, PolicyName=props["PolicyName"], PolicyDocument=json.dumps(props["PolicyDocument"])
+                RoleName=role,
+                PolicyName=props["PolicyName"],
+                PolicyDocument=json.dumps(props["PolicyDocument"]),
             )
         return str(props["PolicyName"]), {}
 
@@ -169,7 +173,8 @@ class _Creator:
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
             dynamodb.update_time_to_live(
-                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
             )
         return name, {"Arn": table["TableArn"]}
 
@@ -177,7 +182,9 @@ class _Creator:
         sqs = self.clients("sqs")
         name = self._name(props, "QueueName", logical_id, "sqs")
         attributes = {
-            key: json.dumps(value) if isinstance(value, dict) else str(value).lower()
+            key: json.dumps(value)
+            if isinstance(value, dict)
+            else str(value).lower()
             if isinstance(value, bool)
             else str(value)
             for key, value in props.items()

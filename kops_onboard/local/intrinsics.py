@@ -30,7 +30,7 @@ class Resolver:
         if not isinstance(value, Mapping):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self._ref(arg)
             if key == "Fn::GetAtt":
@@ -65,9 +65,7 @@ class Resolver:
                     found.add(item[0] if isinstance(item, list) else item.split(".", 1)[0])
                 elif key == "Fn::Sub":
                     template = item if isinstance(item, str) else item[0]
-                    found |= {
-                        m.split(".", 1)[0] for m in _SUB_VARIABLE.findall(template) if not m.startswith("AWS::")
-                    }
+                    found |= {m.split(".", 1)[0] for m in _SUB_VARIABLE.findall(template) if not m.startswith("AWS::")}
                     if isinstance(item, list):
                         found |= self.references(item[1])
                 else:

@@ -6,9 +6,7 @@ import secrets
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from kubernetes import client as k8s
+from typing import Any, cast
 
 from kops_lambda.constants import (
     AGENT_API_KEY_SECRET_NAME,
@@ -16,10 +14,19 @@ from kops_lambda.constants import (
     TAG_MANAGED_BY_VALUE,
     kubeconfig_secret_name,
 )
+from kubernetes import client as k8s
+
 from kops_onboard.local.aws.server import LocalAws
 from kops_onboard.local.deployer import DeployedStack, deploy_template
 from kops_onboard.local.kube import KubeApiEmulator
-from kops_onboard.local.seed import ClusterSpec, SeededAwsCluster, SeededKubeCluster, seed_access_secret, seed_aws, seed_kube
+from kops_onboard.local.seed import (
+    ClusterSpec,
+    SeededAwsCluster,
+    SeededKubeCluster,
+    seed_access_secret,
+    seed_aws,
+    seed_kube,
+)
 
 STATE_STORE_BUCKET = "kops-state-local"
 STACK_NAME = "KopsOnboard"
@@ -131,7 +138,7 @@ class LocalSystem:
         emulator.start()
         seeded_aws = seed_aws(
             ec2=self.aws.client("ec2"),
-            autoscaling=self.aws.client("autoscaling"),
+            autoscaling=cast(Any, self.aws.client("autoscaling")),
             s3=self.aws.client("s3"),
             spec=spec,
             region=self.region,

@@ -72,3 +72,32 @@ def access_key_secret_name(cluster_name: str) -> str:
 
 def private_key_secret_name(cluster_name: str) -> str:
     return f"{CLUSTER_SECRET_PREFIX}{cluster_name}/ssh-private-key"
+
+
+# ---- In-cluster objects of the MapIdentity and InstallAgent steps (logic/cluster) ----
+KUBE_SYSTEM: Final = "kube-system"
+MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
+RESTARTED_AT_ANNOTATION: Final = "kops-onboard.io/restartedAt"
+AUTH_CONFIG_HASH_ANNOTATION: Final = "kops-onboard.io/authenticator-config-sha256"
+
+# aws-iam-authenticator as kOps deploys it (addon authentication.aws).
+AUTHENTICATOR_DAEMONSET: Final = "aws-iam-authenticator"
+AUTHENTICATOR_CONFIGMAP: Final = "aws-iam-authenticator"  # MountedFile backend, key config.yaml
+AUTHENTICATOR_CONFIG_KEY: Final = "config.yaml"
+AWS_AUTH_CONFIGMAP: Final = "aws-auth"  # EKSConfigMap backend, keys mapRoles / mapUsers / mapAccounts
+
+# Kubernetes groups our IAM principals are mapped to (never system:masters) and their RBAC.
+CAST_SERVICE_GROUP: Final = "kops-onboard:cast-service"
+SPOT_DRAINER_GROUP: Final = "kops-onboard:spot-drainer"
+CAST_SERVICE_USERNAME_PREFIX: Final = "kops-onboard:cast:"
+SPOT_DRAINER_USERNAME: Final = "kops-onboard:spot-drainer:{{SessionName}}"
+
+# The agent, as the vendor's chart (castai/helm-charts, castai-agent) installs it for kOps.
+AGENT_NAMESPACE: Final = "castai-agent"
+AGENT_NAME: Final = "castai-agent"
+AGENT_IMAGE: Final = "us-docker.pkg.dev/castai-hub/library/agent:v0.48.1"
+AGENT_AUTOSCALER_IMAGE: Final = "registry.k8s.io/cpa/cpvpa:v0.8.4"
+AGENT_API_URL_DEFAULT: Final = "https://api.cast.ai"
+ENV_AGENT_API_URL: Final = "AGENT_API_URL"
+
+KUBE_ROUTER_DAEMONSET: Final = "kube-router"

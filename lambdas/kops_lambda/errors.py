@@ -54,3 +54,23 @@ class KeyPairWithoutSecret(KopsOnboardError):
 
 class AccessKeyLimit(KopsOnboardError):
     """The user already has IAM's maximum of 2 access keys and none of them is ours to replace."""
+
+
+class AuthenticationNotEnabled(KopsOnboardError):
+    """The cluster runs no aws-iam-authenticator: IAM identities cannot be mapped into it."""
+
+
+class UnsupportedAuthBackend(KopsOnboardError):
+    """The authenticator only uses a backend we do not write to (the IAMIdentityMapping CRD)."""
+
+
+class MalformedAuthConfig(KopsOnboardError):
+    """The identity mapping data in the cluster does not parse; we write nothing rather than guess."""
+
+
+class KubeRequestRejected(KopsOnboardError):
+    """The API server rejected a request for a reason retrying will not fix (400, 404, 422, ...)."""
+
+
+class AgentApiKeyMissing(KopsOnboardError):
+    """The agent's API key secret cannot be read or is empty."""

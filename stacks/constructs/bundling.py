@@ -56,9 +56,9 @@ def source_hash() -> str:
 
 def dependencies() -> Path:
     """Platform wheels installed once per requirements.txt content, then reused from the cache."""
-    digest = hashlib.sha256(
-        (REQUIREMENTS.read_text() + LAMBDA_PLATFORM + LAMBDA_PYTHON_VERSION).encode()
-    ).hexdigest()[:16]
+    digest = hashlib.sha256((REQUIREMENTS.read_text() + LAMBDA_PLATFORM + LAMBDA_PYTHON_VERSION).encode()).hexdigest()[
+        :16
+    ]
     target = DEPENDENCY_CACHE / digest
     if target.is_dir():
         return target
@@ -82,9 +82,7 @@ def dependencies() -> Path:
 def lambda_python() -> str | None:
     """A local interpreter of the Lambda's Python version, to write bytecode it will load."""
     candidates = [
-        *sorted(
-            Path.home().glob(f".pyenv/versions/{LAMBDA_PYTHON_VERSION}.*/bin/python{LAMBDA_PYTHON_VERSION}")
-        ),
+        *sorted(Path.home().glob(f".pyenv/versions/{LAMBDA_PYTHON_VERSION}.*/bin/python{LAMBDA_PYTHON_VERSION}")),
         shutil.which(f"python{LAMBDA_PYTHON_VERSION}"),
     ]
     for candidate in filter(None, candidates):
@@ -99,9 +97,7 @@ def compile_bytecode(out: Path) -> None:
     """Ship .pyc so cold starts skip compilation; needs a matching interpreter, else ship sources only."""
     interpreter = lambda_python()
     if interpreter is None:
-        print(
-            f"warning: no python{LAMBDA_PYTHON_VERSION} found; bundle ships without bytecode", file=sys.stderr
-        )
+        print(f"warning: no python{LAMBDA_PYTHON_VERSION} found; bundle ships without bytecode", file=sys.stderr)
         return
     subprocess.run(  # noqa: S603 - fixed argv, no shell
         [interpreter, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(out)],

@@ -11,7 +11,8 @@ from kops_onboard.local.system import LocalSystem
 RETRY_INTERVAL_SCALE = 0.01
 
 
-@pytest.fixture(scope="session")
+# Package scope: the suites under tests/local_aws start their own LocalAws (one per process at a time).
+@pytest.fixture(scope="package")
 def local_system(template_path: Path) -> Iterator[LocalSystem]:
     with LocalSystem(template=template_path, retry_interval_scale=RETRY_INTERVAL_SCALE) as system:
         yield system

@@ -45,9 +45,7 @@ def test_seeded_cluster_onboards_with_discovered_facts(local_system: LocalSystem
     assert item["status"]["S"] == "ONBOARDED"
 
 
-def test_version_is_read_from_user_data_without_a_state_store(
-    local_system: LocalSystem, cluster: LocalCluster
-) -> None:
+def test_version_is_read_from_user_data_without_a_state_store(local_system: LocalSystem, cluster: LocalCluster) -> None:
     payload = {k: v for k, v in cluster.onboard_input().items() if k != "state_store"}
     result = _onboard(local_system, payload)
     assert result.status == "SUCCEEDED", (result.error, result.cause)

@@ -27,9 +27,7 @@ def node(name: str, *, ready: bool = True, labels: dict[str, str] | None = None)
         "spec": {},
         "status": {
             "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-            "nodeInfo": {
-                field: "v1.32.0" if field == "kubeletVersion" else "x" for field in NODE_INFO_FIELDS
-            },
+            "nodeInfo": {field: "v1.32.0" if field == "kubeletVersion" else "x" for field in NODE_INFO_FIELDS},
         },
     }
 
@@ -70,9 +68,7 @@ def pod(
         "status": {
             "phase": phase,
             "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-            "containerStatuses": [
-                {"name": "app", "ready": ready, "restartCount": 0, "image": "nginx", "imageID": ""}
-            ],
+            "containerStatuses": [{"name": "app", "ready": ready, "restartCount": 0, "image": "nginx", "imageID": ""}],
         },
     }
 

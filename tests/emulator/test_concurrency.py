@@ -58,9 +58,7 @@ def test_stale_put_is_conflict_and_put_without_version_is_unconditional(
     assert core.replace_namespaced_config_map("cfg", "default", config_map).data == {"v": "mine"}
 
 
-def test_patch_with_stale_resource_version_is_conflict(
-    core: client.CoreV1Api, config_map: client.V1ConfigMap
-) -> None:
+def test_patch_with_stale_resource_version_is_conflict(core: client.CoreV1Api, config_map: client.V1ConfigMap) -> None:
     # Given the ConfigMap moved on
     core.patch_namespaced_config_map("cfg", "default", {"data": {"v": "2"}})
     # When a patch carries the old resourceVersion as a precondition
@@ -96,9 +94,7 @@ def test_before_request_hook_plays_a_concurrent_writer(
 
 def test_parallel_read_modify_write_loses_no_update(emulator: KubeApiEmulator, api: client.ApiClient) -> None:
     # Given a counter ConfigMap and 8 writers doing get/put with retry on conflict
-    emulator.store.create(
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n"}, "data": {"n": "0"}}
-    )
+    emulator.store.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n"}, "data": {"n": "0"}})
     core = client.CoreV1Api(api)
 
     def increment(_: int) -> int:

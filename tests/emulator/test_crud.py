@@ -20,16 +20,12 @@ def status_of(error: ApiException) -> dict[str, Any]:
     return body
 
 
-def test_namespace_create_list_and_cascading_delete(
-    emulator: KubeApiEmulator, core: client.CoreV1Api
-) -> None:
+def test_namespace_create_list_and_cascading_delete(emulator: KubeApiEmulator, core: client.CoreV1Api) -> None:
     # Given a namespace created over HTTP (POST /api/v1/namespaces) with objects in it
     created = core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="team-a")))
     core.create_namespaced_config_map("team-a", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="cfg")))
     core.create_namespaced_secret("team-a", client.V1Secret(metadata=client.V1ObjectMeta(name="s")))
-    core.create_namespaced_config_map(
-        "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="keep"))
-    )
+    core.create_namespaced_config_map("default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="keep")))
     # Then it is Active and listed next to the built-in namespaces
     assert created.status.phase == "Active"
     names = [ns.metadata.name for ns in core.list_namespace().items]
@@ -89,9 +85,7 @@ KINDS: list[tuple[str, type, str, bool, Any]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("resource", "api_class", "noun", "namespaced", "build"), KINDS, ids=[k[0] for k in KINDS]
-)
+@pytest.mark.parametrize(("resource", "api_class", "noun", "namespaced", "build"), KINDS, ids=[k[0] for k in KINDS])
 def test_crud_round_trip_with_conflicts_and_not_found(
     api: client.ApiClient, resource: str, api_class: type, noun: str, namespaced: bool, build: Any
 ) -> None:
@@ -144,9 +138,7 @@ def test_generate_name_assigns_a_unique_suffix(core: client.CoreV1Api) -> None:
     assert first.metadata.name != second.metadata.name
 
 
-def test_status_subresource_separates_spec_and_status(
-    emulator: KubeApiEmulator, core: client.CoreV1Api
-) -> None:
+def test_status_subresource_separates_spec_and_status(emulator: KubeApiEmulator, core: client.CoreV1Api) -> None:
     # Given a running pod
     emulator.store.create(objects.pod("web", labels={"app": "web"}))
     # When the main resource is patched with a status change, the status is ignored (as the real server does)
@@ -240,9 +232,7 @@ def test_finalizers_hold_deletion_until_removed(core: client.CoreV1Api) -> None:
 def test_unknown_resources_are_404(api: client.ApiClient, path: str) -> None:
     # When an unserved resource path is requested
     with pytest.raises(ApiException) as error:
-        api.call_api(
-            path, "GET", auth_settings=["BearerToken"], response_types_map={}, _return_http_data_only=True
-        )
+        api.call_api(path, "GET", auth_settings=["BearerToken"], response_types_map={}, _return_http_data_only=True)
     # Then it is a 404 Status, not a crash
     assert error.value.status == 404
     assert status_of(error.value)["reason"] == "NotFound"
@@ -253,9 +243,7 @@ def test_put_with_mismatched_name_is_bad_request(core: client.CoreV1Api) -> None
     core.create_namespaced_config_map("default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="a")))
     # When a PUT to /configmaps/a carries another name
     with pytest.raises(ApiException) as error:
-        core.replace_namespaced_config_map(
-            "a", "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="b"))
-        )
+        core.replace_namespaced_config_map("a", "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="b")))
     # Then it is rejected like the real server does
     assert error.value.status == 400
     assert "does not match the name on the URL" in status_of(error.value)["message"]

@@ -119,9 +119,7 @@ def test_max_unavailable_int_and_percentage(
     assert results == [201] * allowed + [429] * (3 - allowed)
 
 
-def test_two_budgets_for_one_pod_is_an_internal_error(
-    emulator: KubeApiEmulator, core: client.CoreV1Api
-) -> None:
+def test_two_budgets_for_one_pod_is_an_internal_error(emulator: KubeApiEmulator, core: client.CoreV1Api) -> None:
     # Given a pod selected by two PDBs
     seed_web(emulator, 2)
     emulator.store.create(objects.pdb("one", WEB, min_available=0))
@@ -168,9 +166,7 @@ def test_unready_pod_is_evicted_when_the_healthy_ones_satisfy_the_budget(
     assert [evict(core, "unready"), evict(core, "web-0")] == [201, 429]
 
 
-def test_parallel_evictions_never_exceed_the_budget(
-    emulator: KubeApiEmulator, core: client.CoreV1Api
-) -> None:
+def test_parallel_evictions_never_exceed_the_budget(emulator: KubeApiEmulator, core: client.CoreV1Api) -> None:
     # Given 20 healthy pods and a budget that allows 5 disruptions
     names = seed_web(emulator, 20)
     emulator.store.create(objects.pdb("web", WEB, min_available=15))

@@ -36,9 +36,7 @@ def kubectl_for(kubeconfig: Path, home: Path) -> Kubectl:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         # HOME isolates kubectl's discovery cache (~/.kube/cache) from the user's and other tests'.
         env = {"PATH": os.environ["PATH"], "HOME": str(home), "KUBECONFIG": str(kubeconfig)}
-        return subprocess.run(
-            ["kubectl", *args], env=env, capture_output=True, text=True, timeout=60, check=False
-        )
+        return subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True, timeout=60, check=False)
 
     return run
 
@@ -120,9 +118,7 @@ def test_kubectl_drain_evicts_through_the_budget_and_keeps_daemonset_pods(
     assert pods == {"web-7d9-b", "agent-x"}
     assert stored(tls_emulator, "Node", None, "node-1")["spec"]["unschedulable"] is True
     evictions = [r for r in tls_emulator.requests if r.path.endswith("/eviction")]
-    assert [(r.path, r.status) for r in evictions] == [
-        ("/api/v1/namespaces/default/pods/web-7d9-a/eviction", 201)
-    ]
+    assert [(r.path, r.status) for r in evictions] == [("/api/v1/namespaces/default/pods/web-7d9-a/eviction", 201)]
 
 
 def test_kubectl_with_a_wrong_token_is_refused(tls_emulator: KubeApiEmulator, tmp_path: Path) -> None:

@@ -28,9 +28,7 @@ def deployment(apps: client.AppsV1Api) -> dict[str, Any]:
 
 
 def containers(apps: client.AppsV1Api) -> list[client.V1Container]:
-    result: list[client.V1Container] = apps.read_namespaced_deployment(
-        "web", "default"
-    ).spec.template.spec.containers
+    result: list[client.V1Container] = apps.read_namespaced_deployment("web", "default").spec.template.spec.containers
     return result
 
 
@@ -52,13 +50,9 @@ def test_official_client_sends_strategic_merge_for_dicts_and_json_patch_for_list
     assert node.metadata.labels["spot"] == "true"
 
 
-def test_merge_patch_null_deletes_and_lists_are_replaced(
-    apps: client.AppsV1Api, deployment: dict[str, Any]
-) -> None:
+def test_merge_patch_null_deletes_and_lists_are_replaced(apps: client.AppsV1Api, deployment: dict[str, Any]) -> None:
     # When a merge patch nulls a label and sets the containers list
-    apps.patch_namespaced_deployment(
-        "web", "default", {"metadata": {"labels": {"x": "1"}}}, _content_type=MERGE
-    )
+    apps.patch_namespaced_deployment("web", "default", {"metadata": {"labels": {"x": "1"}}}, _content_type=MERGE)
     patch = {
         "metadata": {"labels": {"x": None}},
         "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:2"}]}}},
@@ -134,8 +128,6 @@ def test_server_side_apply_is_unsupported_media_type(api: client.ApiClient, core
     core.create_namespaced_config_map("default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="c")))
     # When it is patched with server-side apply
     with pytest.raises(ApiException) as error:
-        core.patch_namespaced_config_map(
-            "c", "default", {"data": {}}, _content_type="application/apply-patch+yaml"
-        )
+        core.patch_namespaced_config_map("c", "default", {"data": {}}, _content_type="application/apply-patch+yaml")
     # Then the emulator says so with 415 rather than misapplying it
     assert error.value.status == 415

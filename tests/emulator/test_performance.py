@@ -13,9 +13,7 @@ from tests.emulator import objects
 from tests.emulator.conftest import stored
 
 
-def test_five_hundred_pods_listed_and_evicted_in_parallel(
-    emulator: KubeApiEmulator, core: client.CoreV1Api
-) -> None:
+def test_five_hundred_pods_listed_and_evicted_in_parallel(emulator: KubeApiEmulator, core: client.CoreV1Api) -> None:
     # Given 500 pods on one node across 5 namespaces, with a permissive PDB in each namespace
     for i in range(500):
         emulator.store.create(objects.pod(f"p{i}", f"ns{i % 5}", node_name="spot-1", labels={"app": "batch"}))

@@ -44,9 +44,7 @@ def test_label_selectors(core: client.CoreV1Api, selector: str, expected: list[s
     assert sorted(p.metadata.name for p in pods.items) == expected
 
 
-def test_field_selector_on_node_name_across_namespaces(
-    emulator: KubeApiEmulator, core: client.CoreV1Api
-) -> None:
+def test_field_selector_on_node_name_across_namespaces(emulator: KubeApiEmulator, core: client.CoreV1Api) -> None:
     # Given pods on two nodes in two namespaces, and an unscheduled one
     emulator.store.create(objects.pod("a", "default", node_name="node-1"))
     emulator.store.create(objects.pod("b", "kube-system", node_name="node-1"))
@@ -63,9 +61,7 @@ def test_field_selector_on_node_name_across_namespaces(
     assert [p.metadata.name for p in unscheduled.items] == ["pending"]
 
 
-def test_field_selectors_on_metadata_status_and_booleans(
-    emulator: KubeApiEmulator, core: client.CoreV1Api
-) -> None:
+def test_field_selectors_on_metadata_status_and_booleans(emulator: KubeApiEmulator, core: client.CoreV1Api) -> None:
     # Given running and finished pods and a cordoned node
     emulator.store.create(objects.pod("run", phase="Running"))
     emulator.store.create(objects.pod("done", phase="Succeeded"))

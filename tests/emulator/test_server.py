@@ -16,9 +16,7 @@ from tests.emulator.conftest import TOKEN, client_for
 
 
 @pytest.mark.parametrize("token", [None, "wrong"])
-def test_requests_without_a_valid_token_are_unauthorized(
-    emulator: KubeApiEmulator, token: str | None
-) -> None:
+def test_requests_without_a_valid_token_are_unauthorized(emulator: KubeApiEmulator, token: str | None) -> None:
     # Given a client without the token, or with a wrong one
     with client_for(emulator.url, token=token) as api:
         # When it lists namespaces or reads discovery
@@ -37,9 +35,7 @@ def test_without_tokens_everything_is_allowed() -> None:
         assert len(client.CoreV1Api(api).list_namespace().items) == 4
 
 
-def test_injected_fault_answers_first_then_normal_service(
-    emulator: KubeApiEmulator, core: client.CoreV1Api
-) -> None:
+def test_injected_fault_answers_first_then_normal_service(emulator: KubeApiEmulator, core: client.CoreV1Api) -> None:
     # Given two 503s injected for ConfigMap creation
     emulator.inject_fault(method="POST", path_pattern=r"/configmaps$", status=503, times=2)
     body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="c"))

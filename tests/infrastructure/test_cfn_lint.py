@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from cfnlint.config import ManualArgs
 from cfnlint.api import lint_file
+from cfnlint.config import ManualArgs
 
 
 def test_template_is_cfn_lint_clean(template_path: Path) -> None:

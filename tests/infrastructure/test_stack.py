@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
-
 from kops_lambda.constants import ONBOARDING_STEPS, SPOT_DETAIL_TYPES
 from kops_lambda.errors import RETRYABLE_ERROR_NAMES
 
@@ -41,7 +40,9 @@ def test_onboarding_has_one_lambda_task_per_step_in_order(template_json: dict[st
         assert states[state]["ResultPath"] == f"$.{result_key}"
 
 
-def test_every_step_retries_named_errors_with_jitter_and_catches_the_rest(template_json: dict[str, Any]) -> None:
+def test_every_step_retries_named_errors_with_jitter_and_catches_the_rest(
+    template_json: dict[str, Any],
+) -> None:
     states = _definition(template_json)["States"]
     for state, _ in ONBOARDING_STEPS:
         retries = states[state]["Retry"]
@@ -87,7 +88,10 @@ def test_spot_rule_matches_interruption_events_into_a_queue_with_dlq(
     assert queues[queue_id]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 3
     template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
-        {"EventSourceArn": {"Fn::GetAtt": [queue_id, "Arn"]}, "FunctionResponseTypes": ["ReportBatchItemFailures"]},
+        {
+            "EventSourceArn": {"Fn::GetAtt": [queue_id, "Arn"]},
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        },
     )
 
 

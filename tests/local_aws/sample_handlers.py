@@ -121,7 +121,5 @@ def sqs_batch(event: Any, context: Any) -> dict[str, Any]:
     bodies = [record["body"] for record in event["Records"]]
     if any("fail" in body for body in bodies):
         raise RuntimeError("batch rejected")
-    failures = [
-        {"itemIdentifier": record["messageId"]} for record in event["Records"] if "poison" in record["body"]
-    ]
+    failures = [{"itemIdentifier": record["messageId"]} for record in event["Records"] if "poison" in record["body"]]
     return {"batchItemFailures": failures}

@@ -24,9 +24,7 @@ if TYPE_CHECKING:
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 
-def test_spot_warning_reaches_handler_through_sqs(
-    local_aws: LocalAws, make_function: Callable[..., str]
-) -> None:
+def test_spot_warning_reaches_handler_through_sqs(local_aws: LocalAws, make_function: Callable[..., str]) -> None:
     # Given rule → queue → mapping → recording handler
     handler = make_function("sqs_batch")
     pipeline = build_pipeline(local_aws, handler)
@@ -67,9 +65,7 @@ def test_non_matching_event_is_not_delivered(local_aws: LocalAws, make_function:
     handler = make_function("sqs_batch")
     pipeline = build_pipeline(local_aws, handler)
     # When EC2 publishes a different detail-type
-    local_aws.client("events").put_events(
-        Entries=[spot_event("i-0def", "EC2 Instance State-change Notification")]
-    )
+    local_aws.client("events").put_events(Entries=[spot_event("i-0def", "EC2 Instance State-change Notification")])
     local_aws.drain_event_sources(timeout=10)
     # Then nothing was queued or invoked
     assert sample_handlers.recorded(handler.split(":")[-1]) == []

@@ -15,18 +15,14 @@ from tests.local_aws import sample_handlers
 from tests.local_aws.conftest import tiny_zip, unique, wait_for
 
 
-def _invoke(
-    local_aws: LocalAws, function_arn: str, payload: Any, **kwargs: Any
-) -> tuple[dict[str, Any], Any]:
+def _invoke(local_aws: LocalAws, function_arn: str, payload: Any, **kwargs: Any) -> tuple[dict[str, Any], Any]:
     response = local_aws.client("lambda").invoke(
         FunctionName=function_arn, Payload=json.dumps(payload).encode(), **kwargs
     )
     return dict(response), json.loads(response["Payload"].read() or b"null")
 
 
-def test_handler_sees_function_environment_and_context(
-    local_aws: LocalAws, make_function: Callable[..., str]
-) -> None:
+def test_handler_sees_function_environment_and_context(local_aws: LocalAws, make_function: Callable[..., str]) -> None:
     # Given a function with an environment variable, 256 MB and a 3 s timeout
     arn = make_function("echo", timeout=3, memory=256, env={"CLUSTER_TABLE": "clusters"})
     # When it is invoked
@@ -55,9 +51,7 @@ def test_handler_sees_function_environment_and_context(
     assert 2000 < context["remaining_ms"] <= 3000
 
 
-def test_environment_is_restored_after_invocation(
-    local_aws: LocalAws, make_function: Callable[..., str]
-) -> None:
+def test_environment_is_restored_after_invocation(local_aws: LocalAws, make_function: Callable[..., str]) -> None:
     # Given a handler that sets an environment variable, in a function with its own variable
     arn = make_function("chatty", env={"ONLY_IN_FUNCTION": "x"})
     # When it runs
@@ -112,9 +106,7 @@ def test_exception_becomes_aws_error_shape(local_aws: LocalAws, make_function: C
     assert any("sample_handlers.py" in frame for frame in body["stackTrace"])
 
 
-def test_handler_past_its_timeout_fails_like_lambda(
-    local_aws: LocalAws, make_function: Callable[..., str]
-) -> None:
+def test_handler_past_its_timeout_fails_like_lambda(local_aws: LocalAws, make_function: Callable[..., str]) -> None:
     # Given a 1 s function whose handler sleeps 3 s
     arn = make_function("sleepy", timeout=1)
     # When it is invoked

@@ -26,9 +26,7 @@ def test_failing_message_moves_to_dlq_after_max_receive_count(
     local_aws.drain_event_sources(timeout=15)
     # Then the handler saw it exactly twice (receive counts 1 and 2) and SQS moved it to the DLQ
     batches = sample_handlers.recorded(handler.split(":")[-1])
-    counts = [
-        record["attributes"]["ApproximateReceiveCount"] for batch in batches for record in batch["Records"]
-    ]
+    counts = [record["attributes"]["ApproximateReceiveCount"] for batch in batches for record in batch["Records"]]
     assert counts == ["1", "2"]
     assert queue_attributes(local_aws, pipeline.queue_url)["ApproximateNumberOfMessages"] == 0
     assert _bodies(local_aws, pipeline.dlq_url) == ["fail-1"]

@@ -96,9 +96,7 @@ def test_named_error_is_retried_then_succeeds(make_function: Callable[..., str],
     key = unique("retry")
     definition = {
         "StartAt": "Flaky",
-        "States": {
-            "Flaky": _task(flaky, Retry=_retry(2, 3, jitter="FULL"), OutputPath="$.Payload", End=True)
-        },
+        "States": {"Flaky": _task(flaky, Retry=_retry(2, 3, jitter="FULL"), OutputPath="$.Payload", End=True)},
     }
     # When it runs
     execution = run_machine(definition, {"key": key, "failures": 2})
@@ -108,9 +106,7 @@ def test_named_error_is_retried_then_succeeds(make_function: Callable[..., str],
     assert len(sample_handlers.recorded(flaky.split(":")[-1])) == 3
 
 
-def test_named_error_is_caught_and_fails_the_execution(
-    make_function: Callable[..., str], run_machine: Any
-) -> None:
+def test_named_error_is_caught_and_fails_the_execution(make_function: Callable[..., str], run_machine: Any) -> None:
     # Given a task raising ClusterNotFound, a Retry on another name, and a Catch on ClusterNotFound → Fail
     missing = make_function("cluster_not_found")
     definition = {
@@ -161,9 +157,7 @@ def test_retry_waits_real_intervals_at_scale_one(make_function: Callable[..., st
     assert execution["elapsed"] >= 1.0
 
 
-def test_asl_features_used_by_synthesized_definitions(
-    make_function: Callable[..., str], run_machine: Any
-) -> None:
+def test_asl_features_used_by_synthesized_definitions(make_function: Callable[..., str], run_machine: Any) -> None:
     # Given a machine using Pass+intrinsics, Choice, Map, Parallel, selectors/paths and Catch with ResultPath
     echo = make_function("echo")
     missing = make_function("cluster_not_found")

@@ -105,9 +105,7 @@ def test_asgs_are_named_like_kops_and_hold_their_instances(
         }
         groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=list(cluster.asg_names))
         for group in groups["AutoScalingGroups"]:
-            expected = {
-                i.instance_id for i in cluster.instances if i.asg_name == group["AutoScalingGroupName"]
-            }
+            expected = {i.instance_id for i in cluster.instances if i.asg_name == group["AutoScalingGroupName"]}
             # And every instance is attached to its ASG, whose size is fixed at that count (kOps min == max)
             assert {i["InstanceId"] for i in group["Instances"]} == expected
             assert group["MinSize"] == group["MaxSize"] == group["DesiredCapacity"] == len(expected)
@@ -147,16 +145,12 @@ def test_spot_and_on_demand_counts_follow_the_spec(
         {(False, "spot"): spot, (False, "on-demand"): on_demand_workers, (True, "on-demand"): 1}
     )
     seeded = clusters[cluster]
-    assert Counter(i.lifecycle for i in seeded.workers) == Counter(
-        {"spot": spot, "on-demand": on_demand_workers}
-    )
+    assert Counter(i.lifecycle for i in seeded.workers) == Counter({"spot": spot, "on-demand": on_demand_workers})
 
 
 def test_workers_are_spread_over_the_zones(clusters: dict[str, SeededAwsCluster]) -> None:
     legacy = clusters["legacy.example.com"]
-    assert Counter(i.az for i in legacy.workers) == Counter(
-        {"us-east-1a": 2, "us-east-1b": 1, "us-east-1c": 1}
-    )
+    assert Counter(i.az for i in legacy.workers) == Counter({"us-east-1a": 2, "us-east-1b": 1, "us-east-1c": 1})
     assert [i.az for i in legacy.masters] == ["us-east-1a"]
 
 
@@ -175,9 +169,7 @@ def test_detaching_without_decrement_makes_the_asg_launch_a_replacement(
     )
 
     # Then the ASG keeps its size with a new instance
-    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[victim.asg_name])[
-        "AutoScalingGroups"
-    ][0]
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[victim.asg_name])["AutoScalingGroups"][0]
     members = {i["InstanceId"] for i in group["Instances"]}
     assert victim.instance_id not in members
     assert len(members) == group["DesiredCapacity"] == 1
@@ -188,9 +180,7 @@ def _user_data(ec2: Any, cluster: SeededAwsCluster, asg: str) -> str:
     return base64.b64decode(versions["LaunchTemplateVersions"][0]["LaunchTemplateData"]["UserData"]).decode()
 
 
-def test_launch_template_user_data_carries_the_kops_version(
-    clusters: dict[str, SeededAwsCluster], ec2: Any
-) -> None:
+def test_launch_template_user_data_carries_the_kops_version(clusters: dict[str, SeededAwsCluster], ec2: Any) -> None:
     # Then kOps 1.21 uses the multi-arch variables, the canonical artifacts.k8s.io location first
     current = _user_data(ec2, clusters["demo.k8s.local"], "nodes-us-east-1a.demo.k8s.local")
     match = re.search(r"^NODEUP_URL_AMD64=(\S+)$", current, re.MULTILINE)

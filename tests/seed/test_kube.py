@@ -74,9 +74,7 @@ def test_node_labels_follow_role_lifecycle_and_version(seeded: Any) -> None:
         if instance.role == "master":
             # And masters are tainted NoSchedule and labelled master + control-plane
             assert "node-role.kubernetes.io/control-plane" in labels
-            assert [(t.key, t.effect) for t in node.spec.taints] == [
-                ("node-role.kubernetes.io/master", "NoSchedule")
-            ]
+            assert [(t.key, t.effect) for t in node.spec.taints] == [("node-role.kubernetes.io/master", "NoSchedule")]
         else:
             assert "node-role.kubernetes.io/node" in labels
             assert not node.spec.taints
@@ -136,9 +134,7 @@ def test_exactly_one_finished_job_pod(seeded: Any) -> None:
     cluster = seeded(DEFAULT)
     pods = cluster.core.list_namespaced_pod("shop", label_selector="app=db-migrate").items
     assert [(p.metadata.name, p.status.phase) for p in pods] == [(cluster.kube.finished_pod, "Succeeded")]
-    job = client.BatchV1Api(cluster.api).read_namespaced_job(
-        pods[0].metadata.owner_references[0].name, "shop"
-    )
+    job = client.BatchV1Api(cluster.api).read_namespaced_job(pods[0].metadata.owner_references[0].name, "shop")
     assert job.metadata.uid == pods[0].metadata.owner_references[0].uid
 
 
@@ -304,9 +300,7 @@ def test_status_is_written_through_the_subresource_when_the_server_drops_it(seed
     writer = ApiWriter(cluster.api)
 
     def create_without_status(namespace: str, body: dict[str, Any], **kwargs: Any) -> Any:
-        return writer.core.create_namespaced_pod(
-            namespace, {k: v for k, v in body.items() if k != "status"}, **kwargs
-        )
+        return writer.core.create_namespaced_pod(namespace, {k: v for k, v in body.items() if k != "status"}, **kwargs)
 
     pod = {
         "apiVersion": "v1",
@@ -327,9 +321,7 @@ def test_status_is_written_through_the_subresource_when_the_server_drops_it(seed
     # Then the status arrives through PATCH /status
     assert created["status"]["phase"] == "Running"
     assert cluster.core.read_namespaced_pod("late-status", "default").status.phase == "Running"
-    assert any(
-        r.method == "PATCH" and r.path.endswith("/late-status/status") for r in cluster.emulator.requests
-    )
+    assert any(r.method == "PATCH" and r.path.endswith("/late-status/status") for r in cluster.emulator.requests)
 
 
 @pytest.mark.parametrize(
@@ -342,14 +334,10 @@ def test_status_is_written_through_the_subresource_when_the_server_drops_it(seed
         ("kubenet", None),
     ],
 )
-def test_every_networking_provider_seeds_its_daemonset(
-    seeded: Any, networking: str, daemonset: str | None
-) -> None:
+def test_every_networking_provider_seeds_its_daemonset(seeded: Any, networking: str, daemonset: str | None) -> None:
     # Given a small cluster per CNI, the kubenet one without application pods
     pods = 0 if networking == "kubenet" else 1
-    cluster = seeded(
-        f"{networking.replace('-', '')[:12]}.k8s.local:networking={networking},nodes=1,pods={pods}"
-    )
+    cluster = seeded(f"{networking.replace('-', '')[:12]}.k8s.local:networking={networking},nodes=1,pods={pods}")
 
     # Then the CNI's DaemonSet exists next to the authenticator's (kubenet has none: the kubelet does it)
     expected = ("aws-iam-authenticator",) if daemonset is None else (daemonset, "aws-iam-authenticator")

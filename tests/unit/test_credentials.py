@@ -4,7 +4,6 @@ import json
 from typing import Any
 
 import pytest
-
 from kops_lambda.errors import AccessKeyLimit, KeyPairWithoutSecret
 from kops_lambda.logic.access_key import ensure_access_key
 from kops_lambda.logic.key_pair import ensure_key_pair
@@ -20,7 +19,12 @@ def kms_key(aws: Any) -> str:
 
 def _access_key(aws: Any, kms_key: str, rotate: bool = False) -> Any:
     return ensure_access_key(
-        aws("iam"), aws("secretsmanager"), user_name=USER, cluster_name=CLUSTER, kms_key_id=kms_key, rotate=rotate
+        aws("iam"),
+        aws("secretsmanager"),
+        user_name=USER,
+        cluster_name=CLUSTER,
+        kms_key_id=kms_key,
+        rotate=rotate,
     )
 
 

@@ -4,7 +4,6 @@ import json
 from typing import Any
 
 import pytest
-
 from kops_lambda.errors import ForeignEntity
 from kops_lambda.logic import policies
 from kops_lambda.logic.iam_entities import ensure_iam_entities
@@ -37,7 +36,9 @@ def test_first_run_creates_everything(aws_iam: Any) -> None:
     # And the Spot role trusts Lambda and carries all three policies
     role = iam.get_role(RoleName="CastLambdaRoleForSpot")["Role"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
-    role_policies = {p["PolicyName"] for p in iam.list_attached_role_policies(RoleName="CastLambdaRoleForSpot")["AttachedPolicies"]}
+    role_policies = {
+        p["PolicyName"] for p in iam.list_attached_role_policies(RoleName="CastLambdaRoleForSpot")["AttachedPolicies"]
+    }
     assert role_policies == {"CloudWatchLogsFullAccess", "AWSLambdaRole", "AmazonEC2ReadOnlyAccess"}
     assert result.shared_policy_created and result.spot_role_created and result.inline_policy_created
 
@@ -61,11 +62,16 @@ def test_s3_read_only_on_opt_in(aws_iam: Any) -> None:
 
 def test_two_clusters_share_policy_and_role_but_not_users(aws_iam: Any) -> None:
     iam = aws_iam("iam")
-    one, two = _ensure(iam, cluster="one.k8s.local", vpc="vpc-1"), _ensure(iam, cluster="two.k8s.local", vpc="vpc-2")
+    one, two = (
+        _ensure(iam, cluster="one.k8s.local", vpc="vpc-1"),
+        _ensure(iam, cluster="two.k8s.local", vpc="vpc-2"),
+    )
     assert one.user_name != two.user_name
     assert one.shared_policy_arn == two.shared_policy_arn and one.spot_role_arn == two.spot_role_arn
     assert two.shared_policy_created is False and two.spot_role_created is False
-    doc_two = json.dumps(iam.get_user_policy(UserName=two.user_name, PolicyName="CASTKopsRestrictedaccess")["PolicyDocument"])
+    doc_two = json.dumps(
+        iam.get_user_policy(UserName=two.user_name, PolicyName="CASTKopsRestrictedaccess")["PolicyDocument"]
+    )
     assert "one.k8s.local" not in doc_two and "vpc-1" not in doc_two
 
 
@@ -77,6 +83,7 @@ def test_changed_document_adds_a_default_version_and_prunes_the_oldest_non_defau
     original = policies.shared_policy
     # Given six successive changes of the shared document
     for change in range(6):
+
         def changed(*, partition: str, account: str, _n: int = change) -> dict[str, Any]:
             document = original(partition=partition, account=account)
             document["Statement"][0]["Sid"] = f"NodeInstanceProfilesV{_n}"

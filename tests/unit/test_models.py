@@ -1,7 +1,6 @@
 """The execution input model: clear, typed errors that name fields and never echo values."""
 
 import pytest
-
 from kops_lambda.errors import InvalidInput
 from kops_lambda.models.onboarding import OnboardInput
 from kops_lambda.models.steps import StepRequest, parse_model
@@ -12,7 +11,13 @@ AGENT = "arn:aws:secretsmanager:us-east-1:123456789012:secret:kops-onboard/agent
 
 def test_valid_input_normalises_the_state_store() -> None:
     parsed = parse_model(
-        OnboardInput, {"cluster_name": "a.k8s.local", "kubeconfig_secret_arn": ARN, "agent_api_key_secret_arn": AGENT, "state_store": "s3://kops-state-x/"}
+        OnboardInput,
+        {
+            "cluster_name": "a.k8s.local",
+            "kubeconfig_secret_arn": ARN,
+            "agent_api_key_secret_arn": AGENT,
+            "state_store": "s3://kops-state-x/",
+        },
     )
     assert parsed.state_store == "s3://kops-state-x"
     assert parsed.region is None
@@ -22,10 +27,36 @@ def test_valid_input_normalises_the_state_store() -> None:
     ("payload", "field"),
     [
         ({"kubeconfig_secret_arn": ARN, "agent_api_key_secret_arn": AGENT}, "cluster_name"),
-        ({"cluster_name": "UPPER.case", "kubeconfig_secret_arn": ARN, "agent_api_key_secret_arn": AGENT}, "cluster_name"),
-        ({"cluster_name": "a.k8s.local", "kubeconfig_secret_arn": "apiVersion: v1 token: sekret", "agent_api_key_secret_arn": AGENT}, "kubeconfig_secret_arn"),
-        ({"cluster_name": "a.k8s.local", "kubeconfig_secret_arn": ARN, "agent_api_key_secret_arn": AGENT, "region": "mars-1"}, "region"),
-        ({"cluster_name": "a.k8s.local", "kubeconfig_secret_arn": ARN, "agent_api_key_secret_arn": AGENT, "surprise": True}, "surprise"),
+        (
+            {"cluster_name": "UPPER.case", "kubeconfig_secret_arn": ARN, "agent_api_key_secret_arn": AGENT},
+            "cluster_name",
+        ),
+        (
+            {
+                "cluster_name": "a.k8s.local",
+                "kubeconfig_secret_arn": "apiVersion: v1 token: sekret",
+                "agent_api_key_secret_arn": AGENT,
+            },
+            "kubeconfig_secret_arn",
+        ),
+        (
+            {
+                "cluster_name": "a.k8s.local",
+                "kubeconfig_secret_arn": ARN,
+                "agent_api_key_secret_arn": AGENT,
+                "region": "mars-1",
+            },
+            "region",
+        ),
+        (
+            {
+                "cluster_name": "a.k8s.local",
+                "kubeconfig_secret_arn": ARN,
+                "agent_api_key_secret_arn": AGENT,
+                "surprise": True,
+            },
+            "surprise",
+        ),
     ],
 )
 def test_invalid_input_names_the_field_without_its_value(payload: dict[str, object], field: str) -> None:

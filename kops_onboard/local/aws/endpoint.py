@@ -8,7 +8,7 @@ import boto3
 from botocore.config import Config
 
 DUMMY_ACCESS_KEY_ID = "testing"
-DUMMY_SECRET_ACCESS_KEY = "testing"  # noqa: S105 - moto's conventional placeholder, not a secret
+DUMMY_SECRET_ACCESS_KEY = "testing"
 
 
 def local_client(

@@ -33,9 +33,7 @@ def _deliver_to_sqs(target: dict[str, Any], payload: Any) -> None:
     group_id = target.get("SqsParameters", {}).get("MessageGroupId")
     # EventBridge sends the JSON text; a plain-text InputTransformer result is sent as is.
     body = payload if isinstance(payload, str) else json.dumps(payload)
-    sqs_backends[arn.account][arn.region].send_message(
-        queue_name=arn.resource_id, message_body=body, group_id=group_id
-    )
+    sqs_backends[arn.account][arn.region].send_message(queue_name=arn.resource_id, message_body=body, group_id=group_id)
 
 
 def _deliver_to_lambda(runtime: InProcessLambdaRuntime, target: dict[str, Any], payload: Any) -> None:
@@ -69,9 +67,7 @@ def events_delivery_patch(runtime: InProcessLambdaRuntime) -> AttributePatch:
                     _deliver_to_lambda(runtime, target, payload)
             except Exception:
                 _LOG.warning("EventBridge delivery to %s failed", target["Arn"], exc_info=True)
-        others = [
-            target for target in self.targets if parse_arn(target["Arn"]).service not in _DELIVERED_HERE
-        ]
+        others = [target for target in self.targets if parse_arn(target["Arn"]).service not in _DELIVERED_HERE]
         if others:
             # A shallow copy keeps moto's rule untouched while it only sees the targets we do not handle.
             rest = copy.copy(self)

@@ -68,14 +68,10 @@ def _resolve_handler(handler: str) -> Callable[[Any, Any], Any]:
             "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}"
         ) from exc
     except ImportError as exc:
-        raise _HandlerLoadError(
-            "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
-        ) from exc
+        raise _HandlerLoadError("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}") from exc
     function = getattr(module, attribute, None)
     if not callable(function):
-        raise _HandlerLoadError(
-            "Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module_name}'"
-        )
+        raise _HandlerLoadError("Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module_name}'")
     return function  # type: ignore[no-any-return]
 
 
@@ -85,9 +81,7 @@ class _Outcome:
         self.errored = False
 
 
-def _run_handler(
-    handler: str, event: Any, context: LambdaContext, capture: Capture, outcome: _Outcome
-) -> None:
+def _run_handler(handler: str, event: Any, context: LambdaContext, capture: Capture, outcome: _Outcome) -> None:
     capture.attach_current_thread()
     try:
         result = _resolve_handler(handler)(event, context)
@@ -123,9 +117,7 @@ class InProcessLambdaRuntime:
         self._endpoint_url = endpoint_url
         self._log_sink = log_sink
         self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(
-            max_workers=async_workers, thread_name_prefix="local-lambda-async"
-        )
+        self._executor = ThreadPoolExecutor(max_workers=async_workers, thread_name_prefix="local-lambda-async")
         self._pending_lock = threading.Lock()
         self._pending_async = 0
 
@@ -174,9 +166,7 @@ class InProcessLambdaRuntime:
             f"Memory Size: {context.memory_limit_in_mb} MB",
         ]
         self._publish_logs(function, log_stream, lines)
-        return InvocationResult(
-            payload=payload, errored=errored, logs="\n".join(lines), request_id=request_id
-        )
+        return InvocationResult(payload=payload, errored=errored, logs="\n".join(lines), request_id=request_id)
 
     def invoke_async(self, function: LambdaFunction, event: Any) -> None:
         """Queue an Event-type invocation (no retries on error; AWS would retry twice)."""

@@ -147,9 +147,7 @@ class LocalAws:
             ]
         )
         self._patches.apply()
-        self._poller = SqsEventSourcePoller(
-            endpoint_url=endpoint_url, runtime=runtime, poll_interval=_POLL_INTERVAL
-        )
+        self._poller = SqsEventSourcePoller(endpoint_url=endpoint_url, runtime=runtime, poll_interval=_POLL_INTERVAL)
         self._poller.start()
         self._endpoint_url = endpoint_url
 

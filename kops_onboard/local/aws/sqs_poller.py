@@ -253,9 +253,7 @@ class _MappingWorker:
 class SqsEventSourcePoller:
     """Keeps one `_MappingWorker` per SQS event source mapping found in moto's Lambda backends."""
 
-    def __init__(
-        self, *, endpoint_url: str, runtime: InProcessLambdaRuntime, poll_interval: float = 0.05
-    ) -> None:
+    def __init__(self, *, endpoint_url: str, runtime: InProcessLambdaRuntime, poll_interval: float = 0.05) -> None:
         self._endpoint_url = endpoint_url
         self._runtime = runtime
         self._poll_interval = poll_interval

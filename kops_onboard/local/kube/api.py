@@ -142,14 +142,10 @@ class KubeApi:
     def _select(self, target: ResourcePath, request: ApiRequest) -> list[JsonObject]:
         try:
             labels = (
-                parse_label_selector(request.query["labelSelector"])
-                if request.query.get("labelSelector")
-                else None
+                parse_label_selector(request.query["labelSelector"]) if request.query.get("labelSelector") else None
             )
             fields = (
-                parse_field_selector(request.query["fieldSelector"])
-                if request.query.get("fieldSelector")
-                else None
+                parse_field_selector(request.query["fieldSelector"]) if request.query.get("fieldSelector") else None
             )
         except ValueError as exc:
             raise bad_request(str(exc)) from exc
@@ -221,8 +217,7 @@ class KubeApi:
         if rt.namespaced and target.namespace is None:
             raise method_not_allowed()
         removed = [
-            self.store.remove(rt, target.namespace, obj["metadata"]["name"])
-            for obj in self._select(target, request)
+            self.store.remove(rt, target.namespace, obj["metadata"]["name"]) for obj in self._select(target, request)
         ]
         return ApiResponse(
             200,
@@ -267,8 +262,7 @@ class KubeApi:
         if target.name is not None:
             if meta.get("name") not in (None, "", target.name):
                 raise bad_request(
-                    f"the name of the object ({meta['name']}) does not match the name on the URL "
-                    f"({target.name})"
+                    f"the name of the object ({meta['name']}) does not match the name on the URL ({target.name})"
                 )
             meta["name"] = target.name
         return {**body, "metadata": meta}

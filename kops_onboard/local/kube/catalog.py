@@ -182,9 +182,7 @@ def _from_kmock(key: str, info: Any) -> ResourceType:
         verbs=tuple(sorted(set(info.verbs) - UNSUPPORTED_VERBS)),
         short_names=tuple(sorted(info.shortnames)),
         categories=tuple(sorted(info.categories)),
-        subresources=tuple(
-            _subresource(kind, sub) for sub in sorted(info.subresources) if sub in SERVED_SUBRESOURCES
-        ),
+        subresources=tuple(_subresource(kind, sub) for sub in sorted(info.subresources) if sub in SERVED_SUBRESOURCES),
     )
 
 

@@ -88,7 +88,5 @@ def api_resource_list(catalog: Catalog, group: str, version: str) -> dict[str, A
         "kind": "APIResourceList",
         "apiVersion": "v1",
         "groupVersion": f"{group}/{version}" if group else version,
-        "resources": [
-            entry for rt in catalog.in_group_version(group, version) for entry in _resource_entries(rt)
-        ],
+        "resources": [entry for rt in catalog.in_group_version(group, version) for entry in _resource_entries(rt)],
     }

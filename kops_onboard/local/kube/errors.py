@@ -33,9 +33,7 @@ REASONS: dict[int, str] = {
 }
 
 
-def api_error(
-    code: int, message: str, *, reason: str | None = None, details: dict[str, Any] | None = None
-) -> ApiError:
+def api_error(code: int, message: str, *, reason: str | None = None, details: dict[str, Any] | None = None) -> ApiError:
     """`reason=None` picks the usual reason for the code; `reason=""` sends none (some real errors do)."""
     reason = REASONS.get(code, "") if reason is None else reason
     return KubernetesError(status=code, reason=reason, message=message, details=details)

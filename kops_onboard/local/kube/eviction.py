@@ -17,9 +17,7 @@ from kops_onboard.local.kube.selectors import label_selector_from_object
 from kops_onboard.local.kube.store import JsonObject, ObjectStore, clone, now_rfc3339
 
 BUDGET_VIOLATION = "Cannot evict pod as it would violate the pod's disruption budget."
-MULTIPLE_BUDGETS = (
-    "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
-)
+MULTIPLE_BUDGETS = "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
 _SCALABLE_KINDS = {
     "Deployment": "apps/v1/deployments",
     "ReplicaSet": "apps/v1/replicasets",
@@ -95,9 +93,7 @@ def is_healthy(pod: JsonObject) -> bool:
 
 def matching_budgets(store: ObjectStore, pod: JsonObject) -> list[JsonObject]:
     """PDBs in the pod's namespace whose selector matches it; nil or empty selectors match nothing."""
-    budgets = store.select(
-        store.catalog.resolve("policy/v1/poddisruptionbudgets"), pod["metadata"]["namespace"]
-    )
+    budgets = store.select(store.catalog.resolve("policy/v1/poddisruptionbudgets"), pod["metadata"]["namespace"])
     labels = pod["metadata"].get("labels") or {}
     result = []
     for budget in budgets:
@@ -128,9 +124,7 @@ def reconcile_budget(store: ObjectStore, budget: JsonObject) -> JsonObject:
         if status != current:
             updated = clone(budget)
             updated["status"] = status
-            store.replace(
-                store.catalog.resolve("policy/v1/poddisruptionbudgets"), updated, check_version=False
-            )
+            store.replace(store.catalog.resolve("policy/v1/poddisruptionbudgets"), updated, check_version=False)
     return status
 
 
@@ -144,9 +138,7 @@ def _selected_pods(store: ObjectStore, budget: JsonObject) -> list[JsonObject]:
 
 def _allowed_condition(current: JsonObject, allowed: bool, generation: int) -> JsonObject:
     status = "True" if allowed else "False"
-    previous = next(
-        (c for c in current.get("conditions") or [] if c.get("type") == "DisruptionAllowed"), None
-    )
+    previous = next((c for c in current.get("conditions") or [] if c.get("type") == "DisruptionAllowed"), None)
     since = previous["lastTransitionTime"] if previous and previous.get("status") == status else now_rfc3339()
     return {
         "type": "DisruptionAllowed",
@@ -158,9 +150,7 @@ def _allowed_condition(current: JsonObject, allowed: bool, generation: int) -> J
     }
 
 
-def _expected_and_desired(
-    store: ObjectStore, budget: JsonObject, pods: Sequence[JsonObject]
-) -> tuple[int, int]:
+def _expected_and_desired(store: ObjectStore, budget: JsonObject, pods: Sequence[JsonObject]) -> tuple[int, int]:
     """(expectedPods, desiredHealthy) as getExpectedPodCount computes them; percentages round up."""
     spec = budget.get("spec", {})
     name = budget["metadata"]["name"]
@@ -183,8 +173,7 @@ def _scaled(value: Any, total: int, budget_name: str) -> int:
         return math.ceil(int(value[:-1]) * total / 100)
     raise api_error(
         500,
-        f"PodDisruptionBudget {budget_name} has an invalid value {value!r}: "
-        "an int or a percentage string is expected",
+        f"PodDisruptionBudget {budget_name} has an invalid value {value!r}: an int or a percentage string is expected",
     )
 
 
@@ -209,9 +198,7 @@ def _controller_of(obj: JsonObject) -> JsonObject | None:
     return next((ref for ref in obj["metadata"].get("ownerReferences") or [] if ref.get("controller")), None)
 
 
-def _controller_scale(
-    store: ObjectStore, namespace: str, owner: JsonObject
-) -> tuple[tuple[str, str], int] | None:
+def _controller_scale(store: ObjectStore, namespace: str, owner: JsonObject) -> tuple[tuple[str, str], int] | None:
     ref = _SCALABLE_KINDS.get(owner.get("kind", ""))
     if ref is None:
         return None

@@ -66,9 +66,7 @@ def json_patch(target: dict[str, Any], operations: Any) -> dict[str, Any]:
     try:
         result = jsonpatch.apply_patch(target, operations)
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, KeyError, TypeError) as exc:
-        raise api_error(
-            422, f"the server rejected our request due to an error in our request: {exc}"
-        ) from exc
+        raise api_error(422, f"the server rejected our request due to an error in our request: {exc}") from exc
     if not isinstance(result, dict):
         raise api_error(422, "the patched document is not an object")
     return result
@@ -105,9 +103,7 @@ def _merge_key(path: tuple[str, ...]) -> str | None:
     return _MERGE_KEYS.get(path[-2:]) or _MERGE_KEYS.get(path[-1:])
 
 
-def _merge_map(
-    original: dict[str, Any], patch: dict[str, Any], path: tuple[str, ...]
-) -> dict[str, Any] | None:
+def _merge_map(original: dict[str, Any], patch: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
     """Returns None when the patch deletes the whole map (`$patch: delete`)."""
     directive = patch.get("$patch")
     if directive == "delete":
@@ -147,18 +143,14 @@ def _merge_list(original: list[Any], patch: list[Any], path: tuple[str, ...]) ->
         return [_merge_map({}, item, path) if isinstance(item, dict) else item for item in patch]
     if any(isinstance(item, dict) and item.get("$patch") == "replace" for item in patch):
         return [
-            _merge_map({}, item, path)
-            for item in patch
-            if isinstance(item, dict) and item.get("$patch") != "replace"
+            _merge_map({}, item, path) for item in patch if isinstance(item, dict) and item.get("$patch") != "replace"
         ]
     result = list(original)
     for item in patch:
         if not isinstance(item, dict) or key not in item:
             result.append(item)
             continue
-        index = next(
-            (i for i, old in enumerate(result) if isinstance(old, dict) and old.get(key) == item[key]), None
-        )
+        index = next((i for i, old in enumerate(result) if isinstance(old, dict) and old.get(key) == item[key]), None)
         merged = _merge_map(result[index] if index is not None else {}, item, path)
         if index is None:
             if merged is not None:

@@ -56,11 +56,7 @@ def parse_path(catalog: Catalog, path: str) -> DiscoveryPath | ResourcePath:
 def _resource_path(catalog: Catalog, group: str, version: str, rest: list[str]) -> ResourcePath:
     namespace = None
     # /namespaces/{ns}/{plural}/... is namespaced, but /namespaces/{name}[/status] is a Namespace.
-    if (
-        rest[0] == "namespaces"
-        and len(rest) >= 3
-        and not (len(rest) == 3 and rest[2] in _NAMESPACE_SUBRESOURCES)
-    ):
+    if rest[0] == "namespaces" and len(rest) >= 3 and not (len(rest) == 3 and rest[2] in _NAMESPACE_SUBRESOURCES):
         namespace, rest = rest[1], rest[2:]
     if len(rest) > 3:
         raise resource_not_found()

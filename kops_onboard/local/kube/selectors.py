@@ -85,9 +85,7 @@ def label_selector_from_object(selector: Mapping[str, Any] | None) -> list[Label
         op = _EXPRESSION_OPS.get(expression.get("operator", ""))
         if op is None or "key" not in expression:
             return None
-        requirements.append(
-            LabelRequirement(expression["key"], op, frozenset(expression.get("values") or ()))
-        )
+        requirements.append(LabelRequirement(expression["key"], op, frozenset(expression.get("values") or ())))
     return requirements
 
 

@@ -66,9 +66,7 @@ def _apply_create_defaults(rt: ResourceType, obj: JsonObject) -> None:
 
 
 class ObjectStore:
-    def __init__(
-        self, catalog: Catalog | None = None, *, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES
-    ) -> None:
+    def __init__(self, catalog: Catalog | None = None, *, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES) -> None:
         self.catalog = catalog or builtin_catalog()
         self.lock = threading.RLock()
         self._objects: dict[ResourceType, dict[_Key, JsonObject]] = {rt: {} for rt in self.catalog}
@@ -156,9 +154,7 @@ class ObjectStore:
         """Objects of a type, in one namespace or all (None), sorted by namespace/name like etcd keys."""
         with self.lock:
             items = sorted(
-                (key, obj)
-                for key, obj in self._objects[rt].items()
-                if namespace is None or key[0] == namespace
+                (key, obj) for key, obj in self._objects[rt].items() if namespace is None or key[0] == namespace
             )
         return [
             obj
@@ -251,8 +247,7 @@ class ObjectStore:
                     raise conflict(
                         rt,
                         name,
-                        f"Precondition failed: {field} in precondition: {expected}, "
-                        f"{field} in object meta: {actual}",
+                        f"Precondition failed: {field} in precondition: {expected}, {field} in object meta: {actual}",
                     )
             if meta.get("finalizers"):
                 if meta.get("deletionTimestamp"):

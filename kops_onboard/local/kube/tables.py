@@ -73,9 +73,7 @@ def _node_status(node: JsonObject) -> str:
 
 def _node_roles(node: JsonObject) -> str:
     prefix = "node-role.kubernetes.io/"
-    roles = sorted(
-        key[len(prefix) :] for key in node["metadata"].get("labels") or {} if key.startswith(prefix)
-    )
+    roles = sorted(key[len(prefix) :] for key in node["metadata"].get("labels") or {} if key.startswith(prefix))
     return ",".join(roles) or "<none>"
 
 
@@ -130,9 +128,7 @@ def _row_object(obj: JsonObject, include_object: str) -> JsonObject | None:
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
 
 
-def table(
-    rt: ResourceType, objects: Sequence[JsonObject], *, include_object: str, resource_version: str
-) -> JsonObject:
+def table(rt: ResourceType, objects: Sequence[JsonObject], *, include_object: str, resource_version: str) -> JsonObject:
     columns = _COLUMNS.get(rt.kind, [*_COMMON, ("Age", "string", 0, _age)])
     rows = []
     for obj in objects:

@@ -48,9 +48,7 @@ def mounted_file_config(aws: SeededAwsCluster) -> dict[str, Any]:
                     "groups": ["system:bootstrappers", "aws:instances"],
                 },
             ],
-            "mapUsers": [
-                {"userARN": _admin_user(aws), "username": "kops-admin", "groups": ["system:masters"]}
-            ],
+            "mapUsers": [{"userARN": _admin_user(aws), "username": "kops-admin", "groups": ["system:masters"]}],
         },
     }
 

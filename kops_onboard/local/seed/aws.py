@@ -140,9 +140,7 @@ def seed_aws(
         _create_asg(autoscaling, spec, group, launch_templates[group.asg_name], subnet_ids[group.zone])
         members = [plan for plan in plans if plan.instance_group is group]
         started, account_id = _start_instances(ec2, members, launch_templates[group.asg_name], subnet_ids)
-        autoscaling.attach_instances(
-            AutoScalingGroupName=group.asg_name, InstanceIds=[i.instance_id for i in started]
-        )
+        autoscaling.attach_instances(AutoScalingGroupName=group.asg_name, InstanceIds=[i.instance_id for i in started])
         # kOps groups are fixed-size (minSize == maxSize); raise the minimum once the instances are in.
         autoscaling.update_auto_scaling_group(
             AutoScalingGroupName=group.asg_name, MinSize=group.size, MaxSize=group.size
@@ -296,9 +294,7 @@ def _start_instances(
                 InstanceMarketOptions={"MarketType": "spot", "SpotOptions": {"SpotInstanceType": "one-time"}},
             )
         else:
-            reservation = ec2.run_instances(
-                LaunchTemplate=template, MinCount=count, MaxCount=count, SubnetId=subnet
-            )
+            reservation = ec2.run_instances(LaunchTemplate=template, MinCount=count, MaxCount=count, SubnetId=subnet)
         account_id = reservation["OwnerId"]
         for instance in reservation["Instances"]:
             started.append(

@@ -98,8 +98,7 @@ class _Seeder:
         self.node_names = {i.instance_id: node_name(spec, i) for i in aws.instances}
         self.node_uids: dict[str, str] = {}
         self.counts = {
-            name: dict.fromkeys(("mirror", "daemonset", "replicaset", "job"), 0)
-            for name in self.node_names.values()
+            name: dict.fromkeys(("mirror", "daemonset", "replicaset", "job"), 0) for name in self.node_names.values()
         }
         self.ips = _PodIps(spec)
 
@@ -114,9 +113,7 @@ class _Seeder:
     def nodes(self) -> None:
         core = self.writer.core
         for instance in self.aws.instances:
-            body = node(
-                self.spec, self.aws, instance, index=self.index_of[instance.instance_id], now=self.now
-            )
+            body = node(self.spec, self.aws, instance, index=self.index_of[instance.instance_id], now=self.now)
             status = body.pop("status")
             created = self.writer.create(
                 body,
@@ -127,9 +124,7 @@ class _Seeder:
             )
             self.node_uids[instance.instance_id] = created["metadata"]["uid"]
 
-    def pod(
-        self, pod: JsonObject, instance: SeededInstance, owner_kind: str, *, finished: bool = False
-    ) -> JsonObject:
+    def pod(self, pod: JsonObject, instance: SeededInstance, owner_kind: str, *, finished: bool = False) -> JsonObject:
         host_ip = instance.private_ip
         if pod["spec"].get("hostNetwork", False):
             pod_ip = host_ip
@@ -253,9 +248,7 @@ class _Seeder:
             status_key="succeeded",
         )
         worker = self.aws.workers[0]
-        pod = job_pod(
-            job, uid=job["metadata"]["uid"], node_name=self.node_names[worker.instance_id], names=self.names
-        )
+        pod = job_pod(job, uid=job["metadata"]["uid"], node_name=self.node_names[worker.instance_id], names=self.names)
         return str(self.pod(pod, worker, "job", finished=True)["metadata"]["name"])
 
 

@@ -41,9 +41,7 @@ def addon_labels(spec: ClusterSpec, addon: str) -> dict[str, str]:
     return {"k8s-addon": addon}
 
 
-def addon_metadata(
-    spec: ClusterSpec, name: str, namespace: str, addon: str, labels: dict[str, str]
-) -> dict[str, Any]:
+def addon_metadata(spec: ClusterSpec, name: str, namespace: str, addon: str, labels: dict[str, str]) -> dict[str, Any]:
     return {"name": name, "namespace": namespace, "labels": labels | addon_labels(spec, addon)}
 
 

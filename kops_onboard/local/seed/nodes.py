@@ -118,9 +118,7 @@ def _status(spec: ClusterSpec, instance: SeededInstance, now: str) -> dict[str, 
         }
 
     conditions = [
-        condition(
-            "MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"
-        ),
+        condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
         condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
         condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
         condition("Ready", "True", "KubeletReady", "kubelet is posting ready status. AppArmor enabled"),
@@ -144,9 +142,7 @@ def _status(spec: ClusterSpec, instance: SeededInstance, now: str) -> dict[str, 
     }
 
 
-def node(
-    spec: ClusterSpec, aws: SeededAwsCluster, instance: SeededInstance, *, index: int, now: str
-) -> dict[str, Any]:
+def node(spec: ClusterSpec, aws: SeededAwsCluster, instance: SeededInstance, *, index: int, now: str) -> dict[str, Any]:
     """The Node for ``instance``; ``index`` picks its pod CIDR out of kOps' 100.96.0.0/11."""
     node_spec: dict[str, Any] = {"providerID": provider_id(instance)}
     if spec.networking != "amazon-vpc-routed-eni":

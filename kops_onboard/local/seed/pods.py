@@ -58,9 +58,7 @@ def _container_status(container: dict[str, Any], *, names: Names, now: str, fini
     }
 
 
-def running_status(
-    pod: dict[str, Any], *, host_ip: str, pod_ip: str, names: Names, now: str
-) -> dict[str, Any]:
+def running_status(pod: dict[str, Any], *, host_ip: str, pod_ip: str, names: Names, now: str) -> dict[str, Any]:
     containers = pod["spec"]["containers"]
     return {
         "phase": "Running",
@@ -77,9 +75,7 @@ def running_status(
     }
 
 
-def succeeded_status(
-    pod: dict[str, Any], *, host_ip: str, pod_ip: str, names: Names, now: str
-) -> dict[str, Any]:
+def succeeded_status(pod: dict[str, Any], *, host_ip: str, pod_ip: str, names: Names, now: str) -> dict[str, Any]:
     containers = pod["spec"]["containers"]
     not_ready = {"status": "False", "reason": "PodCompleted", "lastTransitionTime": now}
     return {
@@ -98,9 +94,7 @@ def succeeded_status(
     }
 
 
-def _pod(
-    name: str, namespace: str, *, labels: dict[str, str], spec: dict[str, Any], node_name: str
-) -> dict[str, Any]:
+def _pod(name: str, namespace: str, *, labels: dict[str, str], spec: dict[str, Any], node_name: str) -> dict[str, Any]:
     pod_spec = copy.deepcopy(spec)
     pod_spec.setdefault("restartPolicy", "Always")
     pod_spec.setdefault("dnsPolicy", "ClusterFirst")

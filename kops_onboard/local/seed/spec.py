@@ -8,9 +8,7 @@ from typing import Literal, cast, get_args
 
 from kops_onboard.local.seed.versions import KopsVersion
 
-Networking = Literal[
-    "calico", "kube-router", "cilium", "weave", "flannel", "amazon-vpc-routed-eni", "kubenet"
-]
+Networking = Literal["calico", "kube-router", "cilium", "weave", "flannel", "amazon-vpc-routed-eni", "kubenet"]
 AuthMode = Literal["mountedfile", "eksconfigmap", "none"]
 NodeNaming = Literal["ip", "id"]
 

@@ -139,9 +139,7 @@ def completed_cluster_document(cluster: dict[str, Any], spec: ClusterSpec) -> di
     return completed
 
 
-def instance_group_document(
-    spec: ClusterSpec, group: InstanceGroupPlan, *, created: datetime
-) -> dict[str, Any]:
+def instance_group_document(spec: ClusterSpec, group: InstanceGroupPlan, *, created: datetime) -> dict[str, Any]:
     """The InstanceGroup object of ``<cluster>/instancegroup/<ig>``."""
     ig_spec: dict[str, Any] = {
         "image": spec.kops_version.image,

@@ -186,9 +186,7 @@ def _kube_env(spec: ClusterSpec, group: InstanceGroupPlan, config_base: str) -> 
     ]
     env: dict[str, object] = {
         # kOps 1.19 split assets per architecture.
-        "Assets": {"amd64": binaries[:2], "arm64": binaries[2:]}
-        if version.multi_arch_nodeup
-        else binaries[:2],
+        "Assets": {"amd64": binaries[:2], "arm64": binaries[2:]} if version.multi_arch_nodeup else binaries[:2],
         "ClusterName": spec.name,
         "ConfigBase": config_base,
         "InstanceGroupName": group.name,

@@ -45,9 +45,7 @@ class KopsVersion:
         if match is None:
             raise ValueError(f"not a kOps version (expected MAJOR.MINOR[.PATCH], e.g. 1.21): {text!r}")
         patch = match.group("patch")
-        return cls(
-            int(match.group("major")), int(match.group("minor")), None if patch is None else int(patch)
-        )
+        return cls(int(match.group("major")), int(match.group("minor")), None if patch is None else int(patch))
 
     def at_least(self, major: int, minor: int) -> bool:
         return (self.major, self.minor) >= (major, minor)

@@ -278,7 +278,5 @@ def job_status(now: str) -> dict[str, Any]:
         "startTime": now,
         "completionTime": now,
         "succeeded": 1,
-        "conditions": [
-            {"type": "Complete", "status": "True", "lastProbeTime": now, "lastTransitionTime": now}
-        ],
+        "conditions": [{"type": "Complete", "status": "True", "lastProbeTime": now, "lastTransitionTime": now}],
     }

@@ -77,12 +77,8 @@ class ApiWriter:
             self.core.create_namespace(body, _preload_content=False)
         except ApiException as err:
             if err.status != 409:
-                raise SeedError(
-                    f"create Namespace {body['metadata']['name']}: HTTP {err.status} {err.reason}"
-                ) from err
-            patch = {
-                "metadata": {k: v for k, v in body["metadata"].items() if k in ("labels", "annotations")}
-            }
+                raise SeedError(f"create Namespace {body['metadata']['name']}: HTTP {err.status} {err.reason}") from err
+            patch = {"metadata": {k: v for k, v in body["metadata"].items() if k in ("labels", "annotations")}}
             self._call(
                 f"update Namespace {body['metadata']['name']}",
                 self.core.patch_namespace,

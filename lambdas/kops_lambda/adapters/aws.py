@@ -14,8 +14,10 @@ _CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeou
 @lru_cache(maxsize=32)
 def client(service_name: str, region_name: str | None = None) -> Any:
     """A cached boto3 client; honours AWS_ENDPOINT_URL like every AWS SDK."""
-    return boto3.session.Session().client(service_name, region_name=region_name, config=_CONFIG)
+    session: Any = boto3.session.Session()
+    return session.client(service_name, region_name=region_name, config=_CONFIG)
 
 
 def resource(service_name: str, region_name: str | None = None) -> Any:
-    return boto3.session.Session().resource(service_name, region_name=region_name, config=_CONFIG)
+    session: Any = boto3.session.Session()
+    return session.resource(service_name, region_name=region_name, config=_CONFIG)

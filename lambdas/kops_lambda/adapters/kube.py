@@ -58,9 +58,7 @@ def translated_kube_errors(operation: str) -> Iterator[None]:
         yield
     except ApiException as exc:
         if exc.status in (401, 403):
-            raise ClusterAccessError(
-                f"{operation}: API server refused our credentials ({exc.status})"
-            ) from None
+            raise ClusterAccessError(f"{operation}: API server refused our credentials ({exc.status})") from None
         if exc.status == 429 or (exc.status or 0) >= 500:
             raise KubeApiUnavailable(f"{operation}: API server answered {exc.status}") from None
         raise

@@ -38,7 +38,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         execution_id=request.execution_id,
         resources={"iam": entities.model_dump(mode="json")},
     )
-    logger.info(
-        "IAM entities ensured", extra={"user": entities.user_name, "user_created": entities.user_created}
-    )
+    logger.info("IAM entities ensured", extra={"user": entities.user_name, "user_created": entities.user_created})
     return entities.model_dump(mode="json")

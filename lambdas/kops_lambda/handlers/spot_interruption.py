@@ -52,6 +52,6 @@ def _handle_record(record: SQSRecord) -> dict[str, Any]:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=_handle_record, processor=_processor, context=context
+    return dict(
+        process_partial_response(event=event, record_handler=_handle_record, processor=_processor, context=context)
     )

@@ -40,6 +40,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if result.created:
         metrics.add_metric(name="AccessKeysCreated", unit="Count", value=1)
     logger.info(
-        "access key ensured", extra={"access_key_id": result.access_key_id, "access_key_created": result.created}
+        "access key ensured",
+        extra={"access_key_id": result.access_key_id, "access_key_created": result.created},
     )
     return result.model_dump(mode="json")

@@ -29,10 +29,7 @@ def ensure_access_key(
 ) -> AccessKeyResult:
     secret_name = access_key_secret_name(cluster_name)
     with translated_aws_errors("access key"):
-        keys = {
-            k["AccessKeyId"]: k["Status"]
-            for k in iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
-        }
+        keys = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]}
         stored = read_secret_json(secretsmanager, secret_name) or {}
         ours = stored.get("AccessKeyId") if stored.get("AccessKeyId") in keys else None
         if ours and keys[ours] == "Active" and not rotate:
@@ -54,9 +51,7 @@ def ensure_access_key(
             arn = write_secret(
                 secretsmanager,
                 name=secret_name,
-                value=json.dumps(
-                    {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
-                ),
+                value=json.dumps({"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}),
                 kms_key_id=kms_key_id,
                 description=f"kops-onboard: access key of IAM user {user_name}",
                 tags=[

@@ -1,6 +1,6 @@
 """Discover a kOps cluster in an account: network, instance groups and kOps version."""
 
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from botocore.exceptions import ClientError
@@ -29,7 +29,9 @@ def discover_cluster(
         subnets = ec2.describe_subnets(Filters=cluster_filter)["Subnets"]
         groups = ec2.describe_security_groups(Filters=cluster_filter)["SecurityGroups"]
         spec = _state_store_object(s3, state_store, cluster_name, "config")
-        version, source = _kops_version(ec2, autoscaling, s3, state_store, cluster_name, asgs)
+        version, source = _kops_version(
+            ec2=ec2, autoscaling=autoscaling, s3=s3, state_store=state_store, cluster_name=cluster_name, asgs=asgs
+        )
     return ClusterFacts(
         cluster_name=cluster_name,
         region=region,
@@ -71,7 +73,7 @@ def _vpc_id(ec2: Any, cluster_filter: list[dict[str, Any]], instances: list[dict
 
 def _instance_group(asg: dict[str, Any]) -> InstanceGroupFacts:
     tags = {t["Key"]: t.get("Value", "") for t in asg.get("Tags", [])}
-    role = "master" if f"{KOPS_TAG_ROLE_PREFIX}master" in tags else "node"
+    role: Literal["node", "master"] = "master" if f"{KOPS_TAG_ROLE_PREFIX}master" in tags else "node"
     return InstanceGroupFacts(
         name=tags.get(KOPS_TAG_INSTANCE_GROUP, asg["AutoScalingGroupName"].split(".")[0]),
         asg_name=asg["AutoScalingGroupName"],
@@ -98,6 +100,7 @@ def _state_store_object(s3: Any, state_store: str | None, cluster_name: str, key
 
 
 def _kops_version(
+    *,
     ec2: Any,
     autoscaling: Any,
     s3: Any,
@@ -133,9 +136,9 @@ def _launch_user_data(ec2: Any, autoscaling: Any, asg: dict[str, Any]) -> str | 
         versions = ec2.describe_launch_template_versions(**selector)["LaunchTemplateVersions"]
         return versions[0]["LaunchTemplateData"].get("UserData") if versions else None
     if asg.get("LaunchConfigurationName"):
-        configs = autoscaling.describe_launch_configurations(
-            LaunchConfigurationNames=[asg["LaunchConfigurationName"]]
-        )["LaunchConfigurations"]
+        configs = autoscaling.describe_launch_configurations(LaunchConfigurationNames=[asg["LaunchConfigurationName"]])[
+            "LaunchConfigurations"
+        ]
         return configs[0].get("UserData") if configs else None
     return None
 

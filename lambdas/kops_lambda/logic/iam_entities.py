@@ -40,9 +40,7 @@ def ensure_iam_entities(
     name = user_name(cluster_name)
     with translated_aws_errors("IAM onboarding"):
         user_arn, user_created = _ensure_user(iam, name, cluster_name)
-        shared_arn, shared_created, new_version = _ensure_shared_policy(
-            iam, partition=partition, account=account
-        )
+        shared_arn, shared_created, new_version = _ensure_shared_policy(iam, partition=partition, account=account)
         wanted = [policies.managed_policy_arn(partition, p) for p in policies.MANAGED_POLICIES]
         if include_s3_read:
             wanted.append(policies.managed_policy_arn(partition, policies.S3_READ_POLICY))
@@ -154,9 +152,7 @@ def _ensure_spot_role(iam: Any, *, partition: str, account: str) -> tuple[str, b
             Tags=[{"Key": TAG_MANAGED_BY, "Value": TAG_MANAGED_BY_VALUE}],
         )["Role"]
         created = True
-    attached = {
-        p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=SPOT_ROLE_NAME)["AttachedPolicies"]
-    }
+    attached = {p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=SPOT_ROLE_NAME)["AttachedPolicies"]}
     for name in policies.SPOT_ROLE_POLICIES:
         arn = policies.managed_policy_arn(partition, name)
         if arn not in attached:

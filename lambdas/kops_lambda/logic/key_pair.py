@@ -13,9 +13,7 @@ from kops_lambda.logic.iam_names import key_pair_name
 from kops_lambda.models.credentials import KeyPairResult
 
 
-def ensure_key_pair(
-    ec2: Any, secretsmanager: Any, *, cluster_name: str, kms_key_id: str | None
-) -> KeyPairResult:
+def ensure_key_pair(ec2: Any, secretsmanager: Any, *, cluster_name: str, kms_key_id: str | None) -> KeyPairResult:
     name = key_pair_name(cluster_name)
     secret_name = private_key_secret_name(cluster_name)
     with translated_aws_errors("key pair"):
@@ -54,9 +52,7 @@ def ensure_key_pair(
             # A key pair whose private key is lost is useless: remove it before failing.
             ec2.delete_key_pair(KeyPairId=created["KeyPairId"])
             raise
-    return KeyPairResult(
-        key_name=name, key_pair_id=created["KeyPairId"], private_key_secret_arn=arn, created=True
-    )
+    return KeyPairResult(key_name=name, key_pair_id=created["KeyPairId"], private_key_secret_arn=arn, created=True)
 
 
 def _describe_key_pair(ec2: Any, name: str) -> dict[str, Any] | None:

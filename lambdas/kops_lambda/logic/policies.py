@@ -129,9 +129,7 @@ def shared_policy(*, partition: str, account: str) -> Document:
     }
 
 
-def restricted_policy(
-    *, partition: str, account: str, region: str, cluster_name: str, vpc_id: str
-) -> Document:
+def restricted_policy(*, partition: str, account: str, region: str, cluster_name: str, vpc_id: str) -> Document:
     """CASTKopsRestrictedaccess: inline on the cluster's user, every write scoped to this cluster."""
     ec2 = f"arn:{partition}:ec2:{region}:{account}"
     cluster_tag = {"StringEquals": {f"ec2:ResourceTag/{KOPS_TAG_CLUSTER}": cluster_name}}

@@ -1,0 +1,45 @@
+"""Onboarding step 5: the agent (namespace, RBAC, Secret, quota, autoscaler config, Deployment) and
+the kube-router toleration fix on clusters that need it."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from kops_lambda.adapters.aws import client, resource
+from kops_lambda.logic.cluster.access import cluster_api
+from kops_lambda.logic.cluster.agent import install_agent
+from kops_lambda.logic.cluster.registry import record_changes
+from kops_lambda.logic.cluster.settings import load_cluster_settings
+from kops_lambda.models.steps import StepRequest, parse_model
+from kops_lambda.observability import logger, metrics, tracer
+from kops_lambda.settings import load_settings
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings, cluster_settings = load_settings(), load_cluster_settings()
+    request = parse_model(StepRequest, event)
+    onboard, facts = request.onboard_input(), request.cluster_facts()
+    logger.append_keys(cluster=facts.cluster_name, execution_id=request.execution_id)
+    with cluster_api(client("secretsmanager"), onboard.kubeconfig_secret_arn) as api:
+        outcome = install_agent(
+            api, client("secretsmanager"), onboard=onboard, facts=facts, api_url=cluster_settings.agent_api_url
+        )
+    record_changes(
+        resource("dynamodb").Table(settings.registry_table),
+        region=facts.region,
+        cluster_name=facts.cluster_name,
+        execution_id=request.execution_id,
+        resources=outcome.registry_resources(),
+    )
+    result = outcome.result
+    logger.info(
+        "agent ensured",
+        extra={
+            "objects": {f"{o.kind}/{o.name}": o.status for o in result.objects},
+            "kube_router": result.kube_router.status,
+        },
+    )
+    return result.model_dump(mode="json")

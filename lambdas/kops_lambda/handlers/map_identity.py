@@ -1,0 +1,54 @@
+"""Onboarding step 4: map the cluster's IAM user (and our Spot handler's role) into its authenticator."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from kops_lambda.adapters.aws import client, resource
+from kops_lambda.logic.cluster.access import cluster_api
+from kops_lambda.logic.cluster.identity_mapping import ensure_identity_mapping
+from kops_lambda.logic.cluster.kops_spec import read_kops_spec
+from kops_lambda.logic.cluster.registry import record_changes
+from kops_lambda.logic.cluster.settings import load_cluster_settings
+from kops_lambda.models.credentials import IamEntities
+from kops_lambda.models.steps import StepRequest, parse_model
+from kops_lambda.observability import logger, metrics, tracer
+from kops_lambda.settings import load_settings
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings, cluster_settings = load_settings(), load_cluster_settings()
+    request = parse_model(StepRequest, event)
+    onboard, facts = request.onboard_input(), request.cluster_facts()
+    iam = request.step_result(IamEntities, "iam")
+    logger.append_keys(cluster=facts.cluster_name, execution_id=request.execution_id)
+    with cluster_api(client("secretsmanager"), onboard.kubeconfig_secret_arn) as api:
+        outcome = ensure_identity_mapping(
+            api,
+            cluster_name=facts.cluster_name,
+            user_arn=iam.user_arn,
+            user_name=iam.user_name,
+            spot_role_arn=cluster_settings.spot_handler_role_arn,
+            kops_spec=read_kops_spec(client("s3", facts.region), onboard.state_store, facts.cluster_name),
+        )
+    record_changes(
+        resource("dynamodb").Table(settings.registry_table),
+        region=facts.region,
+        cluster_name=facts.cluster_name,
+        execution_id=request.execution_id,
+        resources=outcome.registry_resources(),
+    )
+    result = outcome.result
+    logger.info(
+        "identity mapping ensured",
+        extra={
+            "backend": result.backend,
+            "configmap_status": result.configmap_status,
+            "mappings": {m.kind: m.status for m in result.mappings},
+            "daemonset_restarted": result.daemonset_restarted,
+        },
+    )
+    return result.model_dump(mode="json")
