@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -31,7 +32,21 @@ def build_app(outdir: str | os.PathLike[str] | None = None, context: dict[str, o
 def synthesize(outdir: str | os.PathLike[str] | None = None) -> Path:
     """Synthesize the app; returns the stack's template path."""
     assembly = build_app(outdir).synth()
-    return Path(assembly.get_stack_by_name(STACK_NAME).template_full_path)
+    template = Path(assembly.get_stack_by_name(STACK_NAME).template_full_path)
+    prune_stale_assets(template.parent)
+    return template
+
+
+def prune_stale_assets(outdir: Path) -> None:
+    """CDK keeps every bundle it ever staged (~100 MB each); drop those no manifest references."""
+    referenced = {
+        asset["source"]["path"]
+        for manifest in outdir.glob("*.assets.json")
+        for asset in json.loads(manifest.read_text()).get("files", {}).values()
+    }
+    for staged in outdir.glob("asset.*"):
+        if staged.is_dir() and staged.name not in referenced:
+            shutil.rmtree(staged, ignore_errors=True)
 
 
 def _cdk_json_context() -> dict[str, object]:

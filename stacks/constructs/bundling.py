@@ -17,12 +17,9 @@ DEPENDENCY_CACHE = PROJECT_ROOT / ".cache" / "lambda-deps"
 
 LAMBDA_PYTHON_VERSION = "3.12"
 LAMBDA_PLATFORM = "manylinux2014_x86_64"
-# The sync client never imports the asyncio client (kubernetes/aio, 68 MB) nor aiohttp and its stack;
-# boto3/botocore/s3transfer come with the Lambda runtime.
-PRUNED_PATHS = (
-    "kubernetes/aio", "kubernetes/test", "aiohttp", "aiohappyeyeballs", "aiosignal", "frozenlist",
-    "multidict", "yarl", "propcache", "aiohttp_retry", "boto3", "botocore", "s3transfer", "bin",
-)  # fmt: skip
+# The sync client never imports the asyncio client (kubernetes/aio, 68 MB); requirements.txt already
+# leaves out aiohttp and the AWS SDK (see its header).
+PRUNED_PATHS = ("kubernetes/aio", "kubernetes/test", "bin")
 
 
 @jsii.implements(ILocalBundling)
@@ -67,7 +64,7 @@ def dependencies() -> Path:
     subprocess.run(  # noqa: S603 - fixed argv, no shell
         [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "-r", str(REQUIREMENTS), "-t", str(staging),
+            "--no-deps", "-r", str(REQUIREMENTS), "-t", str(staging),
             "--platform", LAMBDA_PLATFORM, "--implementation", "cp",
             "--python-version", LAMBDA_PYTHON_VERSION, "--only-binary=:all:",
         ],

@@ -1,6 +1,8 @@
 """The synthesized template: workflow shape, retries and catches, the Spot path, bundled assets."""
 
+import importlib
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -8,6 +10,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from kops_lambda.constants import ONBOARDING_STEPS, SPOT_DETAIL_TYPES
 from kops_lambda.errors import RETRYABLE_ERROR_NAMES
+from stacks.constructs.bundling import lambda_python
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +137,44 @@ def test_all_functions_use_one_bundled_asset(template_json: dict[str, Any], temp
     assert not (bundle / "kubernetes" / "aio").exists()
     assert not (bundle / "boto3").exists()
     assert list((bundle / "kops_lambda" / "handlers" / "__pycache__").glob("*.cpython-312.pyc"))
+
+
+def test_bundle_imports_every_handler_on_the_lambda_python(
+    template_json: dict[str, Any], template_path: Path, tmp_path: Path
+) -> None:
+    # Given the bundle and a local interpreter of the Lambda's Python version
+    interpreter = lambda_python()
+    assert interpreter, "python3.12 is needed to compile and check the Lambda bundle"
+    assets = json.loads((template_path.parent / "KopsOnboard.assets.json").read_text())["files"]
+    (asset,) = [a for a in assets.values() if a["source"].get("packaging") == "zip"]
+    bundle = template_path.parent / asset["source"]["path"]
+    handlers = sorted(
+        {
+            r["Properties"]["Handler"]
+            for r in template_json["Resources"].values()
+            if r["Type"] == "AWS::Lambda::Function"
+        }
+    )
+    # And, standing in for the Lambda runtime, only the AWS SDK it provides (pure Python)
+    runtime_sdk = tmp_path / "runtime"
+    runtime_sdk.mkdir()
+    for module in ("boto3", "botocore", "s3transfer"):
+        (runtime_sdk / module).symlink_to(Path(importlib.import_module(module).__file__ or "").parent)
+    script = "import importlib, sys\n" + "".join(
+        f"importlib.import_module({h.rsplit('.', 1)[0]!r})\n" for h in handlers
+    )
+    # When every handler module is imported from the bundle alone (plus the SDK)
+    result = subprocess.run(
+        [
+            interpreter,
+            "-I",
+            "-c",
+            f"import sys; sys.path[:0] = [{str(bundle)!r}]; sys.path.append({str(runtime_sdk)!r})\n{script}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    # Then nothing is missing from the bundle
+    assert result.returncode == 0, result.stderr[-2000:]

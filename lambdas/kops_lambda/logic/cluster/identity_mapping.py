@@ -134,13 +134,13 @@ def ensure_identity_mapping(
     kops_spec: dict[str, Any] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> IdentityMappingOutcome:
-    """RBAC first (so a mapped identity never exists without its role), then the mapping."""
+    """The mapping first, so malformed mapping data fails the step before anything is written (a
+    mapped identity without its RBAC yet is merely unauthorized), then the roll, then the RBAC."""
     rest = KubeRest(api)
     desired = [user_mapping(user_arn, user_name)]
     if spot_role_arn:
         desired.append(spot_role_mapping(spot_role_arn))
     backend = detect_backend(rest, cluster_name=cluster_name, spec=authentication_spec(kops_spec))
-    rbac = ensure_objects(rest, identity_rbac_objects())
     change = (
         _ensure_eks(rest, desired, backend)
         if backend.mode == "EKSConfigMap"
@@ -149,6 +149,7 @@ def ensure_identity_mapping(
     restarted = False
     if backend.mode == "MountedFile" and change.config_text is not None:
         restarted = roll_authenticator(rest, change.config_text, now=now)
+    rbac = ensure_objects(rest, identity_rbac_objects())
     result = IdentityMappingResult(
         backend=backend.mode,
         configmap=f"{KUBE_SYSTEM}/{backend.configmap}",

@@ -1,0 +1,177 @@
+"""Seeded kOps clusters for the in-cluster steps: moto (in-process) for AWS, one Kubernetes API
+emulator per cluster over HTTP, a kubeconfig secret pointing at it, and the step's inputs."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from kops_lambda.adapters.aws import client as cached_client
+from kops_lambda.logic.discovery import discover_cluster
+from kops_lambda.models.onboarding import ClusterFacts, OnboardInput
+from kubernetes import client as k8s
+from moto import mock_aws
+
+from kops_onboard.local.kube import KubeApiEmulator, RecordedRequest
+from kops_onboard.local.seed import ClusterSpec, SeededAwsCluster, seed_aws, seed_kube
+
+REGION = "us-east-1"
+BUCKET = "cluster-tests-state-store"
+STATE_STORE = f"s3://{BUCKET}"
+TOKEN = "cluster-test-token"
+API_KEY = "agent-api-key-5f0c1d9e7a2b4c6d8e0f1a3b"
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+def aws_client(service: str) -> Any:
+    factory: Any = boto3.client
+    return factory(service, region_name=REGION)
+
+
+@dataclass
+class Cluster:
+    spec: ClusterSpec
+    aws: SeededAwsCluster
+    emulator: KubeApiEmulator
+    api: k8s.ApiClient
+    kubeconfig_secret_arn: str
+    agent_api_key_secret_arn: str
+    facts: ClusterFacts
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def account(self) -> str:
+        return self.aws.account_id
+
+    @property
+    def user_name(self) -> str:
+        return f"cast-kops-{self.name}"
+
+    @property
+    def user_arn(self) -> str:
+        return f"arn:aws:iam::{self.account}:user/{self.user_name}"
+
+    @property
+    def spot_role_arn(self) -> str:
+        return f"arn:aws:iam::{self.account}:role/kops-onboard-spot-handler"
+
+    def onboard_input(self, **overrides: Any) -> OnboardInput:
+        values = {
+            "cluster_name": self.name,
+            "region": REGION,
+            "kubeconfig_secret_arn": self.kubeconfig_secret_arn,
+            "agent_api_key_secret_arn": self.agent_api_key_secret_arn,
+            "state_store": STATE_STORE,
+        }
+        return OnboardInput.model_validate({**values, **overrides})
+
+    def configmap(self, name: str) -> dict[str, Any] | None:
+        return self.emulator.store.get("v1/configmaps", "kube-system", name)
+
+    def object(self, ref: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        return self.emulator.store.get(ref, namespace, name)
+
+    def writes(self) -> list[RecordedRequest]:
+        return [r for r in self.emulator.requests if r.method in WRITES]
+
+
+@pytest.fixture(scope="module")
+def aws_account() -> Iterator[None]:
+    """One moto account per module (clusters get distinct names), with fake credentials in the env."""
+    saved = {key: os.environ.get(key) for key in _AWS_ENV}
+    os.environ.update(_AWS_ENV)
+    cached_client.cache_clear()
+    with mock_aws():
+        aws_client("s3").create_bucket(Bucket=BUCKET)
+        yield
+    cached_client.cache_clear()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+_NAMES = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def make_cluster(aws_account: None) -> Iterator[Callable[..., Cluster]]:
+    """A fresh cluster per call: `make_cluster("kops=1.17,networking=kube-router")`.
+
+    The AWS side (moto: VPC, instances, state store) and the facts discovered from it are seeded once
+    per distinct spec in the module; each call gets its own emulator seeded with the cluster's
+    Kubernetes objects, so tests never see each other's writes (same cluster name, fresh API server).
+    """
+    started: list[Cluster] = []
+    templates: dict[tuple[str, int], tuple[ClusterSpec, SeededAwsCluster, ClusterFacts]] = {}
+    sm = aws_client("secretsmanager")
+    api_key_arn = sm.create_secret(Name=f"kops-onboard/agent-api-key-{next(_NAMES)}", SecretString=API_KEY)["ARN"]
+
+    def template(settings: str, nodes: int) -> tuple[ClusterSpec, SeededAwsCluster, ClusterFacts]:
+        if (settings, nodes) not in templates:
+            version = next(s.split("=")[1] for s in settings.split(",") if s.startswith("kops="))
+            name = f"c{next(_NAMES)}-{version.replace('.', '')}.k8s.local"
+            spec = ClusterSpec.parse(f"{name}:{settings},nodes={nodes},pods=1")
+            aws = seed_aws(
+                ec2=aws_client("ec2"),
+                autoscaling=aws_client("autoscaling"),
+                s3=aws_client("s3"),
+                spec=spec,
+                region=REGION,
+                state_store_bucket=BUCKET,
+            )
+            facts = discover_cluster(
+                ec2=aws_client("ec2"),
+                autoscaling=aws_client("autoscaling"),
+                s3=aws_client("s3"),
+                cluster_name=name,
+                region=REGION,
+                state_store=STATE_STORE,
+            )
+            templates[(settings, nodes)] = (spec, aws, facts)
+        return templates[(settings, nodes)]
+
+    def make(settings: str = "kops=1.21", *, nodes: int = 1) -> Cluster:
+        spec, aws, facts = template(settings, nodes)
+        emulator = KubeApiEmulator(tokens=[TOKEN], name=spec.name)
+        url = emulator.start()
+        configuration = k8s.Configuration(
+            host=url, api_key={"BearerToken": TOKEN}, api_key_prefix={"BearerToken": "Bearer"}
+        )
+        api = k8s.ApiClient(configuration)
+        seed_kube(api, spec, aws)
+        secret_arn = sm.create_secret(
+            Name=f"kops-onboard/clusters/{spec.name}/kubeconfig-{next(_NAMES)}",
+            SecretString=emulator.kubeconfig(TOKEN),
+        )["ARN"]
+        emulator.clear_requests()
+        cluster = Cluster(spec, aws, emulator, api, secret_arn, api_key_arn, facts)
+        started.append(cluster)
+        return cluster
+
+    yield make
+    for cluster in started:
+        cluster.api.close()
+        cluster.emulator.stop()
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
