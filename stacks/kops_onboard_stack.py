@@ -6,8 +6,8 @@ from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
-from kops_lambda.constants import PRODUCT, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE
 
+from kops_lambda.constants import PRODUCT, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE
 from stacks.constructs.lambda_function import lambda_code
 from stacks.onboarding import OnboardingWorkflow
 from stacks.spot import SpotInterruptionHandling

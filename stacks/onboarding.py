@@ -11,6 +11,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
+
 from kops_lambda.constants import (
     CLUSTER_SECRET_PREFIX,
     ENV_REGISTRY_TABLE,
@@ -23,7 +24,6 @@ from kops_lambda.constants import (
 )
 from kops_lambda.errors import RETRYABLE_ERROR_NAMES
 from kops_lambda.logic import policies
-
 from stacks.constructs.lambda_function import LOG_RETENTION, KopsFunction
 
 # Transient failures of the Lambda service itself (not of our code).

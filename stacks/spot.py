@@ -9,6 +9,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
 from kops_lambda.constants import (
     CLUSTER_SECRET_PREFIX,
     ENV_IDEMPOTENCY_TABLE,
@@ -18,7 +19,6 @@ from kops_lambda.constants import (
     SPOT_DETAIL_TYPES,
     SPOT_EVENT_SOURCE,
 )
-
 from stacks.constructs.lambda_function import KopsFunction
 
 HANDLER_TIMEOUT = Duration.seconds(120)

@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from kubernetes import client as k8s
+
 from kops_lambda.constants import (
     AGENT_API_KEY_SECRET_NAME,
     TAG_MANAGED_BY,
     TAG_MANAGED_BY_VALUE,
     kubeconfig_secret_name,
 )
-from kubernetes import client as k8s
-
 from kops_onboard.local.aws.server import LocalAws
 from kops_onboard.local.deployer import DeployedStack, deploy_template
 from kops_onboard.local.kube import KubeApiEmulator

@@ -6,8 +6,8 @@ from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, Remov
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
-from kops_lambda.constants import METRICS_NAMESPACE, PRODUCT
 
+from kops_lambda.constants import METRICS_NAMESPACE, PRODUCT
 from stacks.constructs.bundling import LAMBDA_SOURCE, PipLocalBundling, source_hash
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH

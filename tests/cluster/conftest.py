@@ -12,12 +12,12 @@ from typing import Any
 
 import boto3
 import pytest
-from kops_lambda.adapters.aws import client as cached_client
-from kops_lambda.logic.discovery import discover_cluster
-from kops_lambda.models.onboarding import ClusterFacts, OnboardInput
 from kubernetes import client as k8s
 from moto import mock_aws
 
+from kops_lambda.adapters.aws import client as cached_client
+from kops_lambda.logic.discovery import discover_cluster
+from kops_lambda.models.onboarding import ClusterFacts, OnboardInput
 from kops_onboard.local.kube import KubeApiEmulator, RecordedRequest
 from kops_onboard.local.seed import ClusterSpec, SeededAwsCluster, seed_aws, seed_kube
 

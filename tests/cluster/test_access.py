@@ -5,9 +5,9 @@ import json
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+
 from kops_lambda.errors import ClusterAccessError, KubeApiUnavailable
 from kops_lambda.logic.cluster.access import authenticator_token, check_access, cluster_api
-
 from kops_onboard.local.kube import KubeApiEmulator
 
 from .conftest import REGION, TOKEN, Cluster, aws_client

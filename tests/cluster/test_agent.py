@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 import pytest
+
 from kops_lambda.errors import AgentApiKeyMissing
 from kops_lambda.logic.cluster.agent import install_agent
 from kops_lambda.models.cluster import AgentInstallOutcome

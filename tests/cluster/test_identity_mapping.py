@@ -4,11 +4,11 @@ from typing import Any
 
 import pytest
 import yaml
+
 from kops_lambda.errors import AuthenticationNotEnabled, MalformedAuthConfig, UnsupportedAuthBackend
 from kops_lambda.logic.cluster.identity_mapping import backend_modes, ensure_identity_mapping
 from kops_lambda.logic.cluster.kops_spec import read_kops_spec
 from kops_lambda.models.cluster import IdentityMappingOutcome
-
 from kops_onboard.local.kube import RecordedRequest
 
 from .conftest import STATE_STORE, Cluster, aws_client, dumps

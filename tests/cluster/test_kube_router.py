@@ -3,7 +3,6 @@
 from typing import Any
 
 from kops_lambda.logic.cluster.kube_router import ensure_kube_router_tolerations
-
 from kops_onboard.local.kube import RecordedRequest
 
 from .conftest import Cluster

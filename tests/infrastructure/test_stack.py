@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
+
 from kops_lambda.constants import ONBOARDING_STEPS, SPOT_DETAIL_TYPES
 from kops_lambda.errors import RETRYABLE_ERROR_NAMES
 from stacks.constructs.bundling import lambda_python

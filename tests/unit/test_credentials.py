@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 import pytest
+
 from kops_lambda.errors import AccessKeyLimit, KeyPairWithoutSecret
 from kops_lambda.logic.access_key import ensure_access_key
 from kops_lambda.logic.key_pair import ensure_key_pair

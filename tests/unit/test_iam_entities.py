@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 import pytest
+
 from kops_lambda.errors import ForeignEntity
 from kops_lambda.logic import policies
 from kops_lambda.logic.iam_entities import ensure_iam_entities

@@ -4,6 +4,7 @@ import base64
 import gzip
 
 import pytest
+
 from kops_lambda.errors import UnsupportedKopsVersion
 from kops_lambda.logic.kops_version import ensure_supported, parse_version_text, version_from_user_data
 

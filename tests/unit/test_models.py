@@ -1,6 +1,7 @@
 """The execution input model: clear, typed errors that name fields and never echo values."""
 
 import pytest
+
 from kops_lambda.errors import InvalidInput
 from kops_lambda.models.onboarding import OnboardInput
 from kops_lambda.models.steps import StepRequest, parse_model

@@ -5,6 +5,7 @@ from typing import Any
 
 import parliament
 import pytest
+
 from kops_lambda.logic import policies
 
 SHARED = policies.shared_policy(partition="aws", account="123456789012")
