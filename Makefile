@@ -34,5 +34,9 @@ test-fast: setup
 demo: setup
 	$(BIN)/kops-onboard local demo
 
+# Speed and scale figures (printed, never asserted).
+bench: setup
+	$(BIN)/python -m bench.spot
+
 clean:
 	rm -rf cdk.out .cache .mypy_cache .ruff_cache
