@@ -8,6 +8,7 @@ from pathlib import Path
 import aws_cdk as cdk
 
 from stacks.kops_onboard_stack import KopsOnboardStack
+from stacks.nag import apply_nag
 
 STACK_NAME = "KopsOnboard"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +21,7 @@ def build_app(outdir: str | os.PathLike[str] | None = None, context: dict[str, o
         outdir=str(outdir or os.environ.get("CDK_OUTDIR") or DEFAULT_OUTDIR),
         context=context or _cdk_json_context(),
     )
+    apply_nag(app)
     KopsOnboardStack(
         app,
         STACK_NAME,

@@ -127,8 +127,8 @@ class OnboardingWorkflow(Construct):
             state_machine_type=sfn.StateMachineType.STANDARD,
             timeout=Duration.minutes(30),
             tracing_enabled=True,
-            # ERROR level without execution data: inputs/outputs never reach the logs.
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ERROR, include_execution_data=False),
+            # Every event, but without execution data: inputs and outputs never reach the logs.
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
         )
 
     def _arn(self, service: str, resource: str, name: str, fmt: ArnFormat = ArnFormat.SLASH_RESOURCE_NAME) -> str:
@@ -211,7 +211,8 @@ class OnboardingWorkflow(Construct):
                 ],
             )
         )
-        secrets_key.grant_encrypt_decrypt(function)
+        # What Secrets Manager uses on our behalf: a data key to encrypt, Decrypt to read back.
+        secrets_key.grant(function, "kms:GenerateDataKey", "kms:Decrypt")
 
     def _grant_key_pair(self, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
         key_pairs = self._arn("ec2", "key-pair", f"{IAM_USER_PREFIX}*")

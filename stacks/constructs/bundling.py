@@ -15,7 +15,7 @@ LAMBDA_SOURCE = PROJECT_ROOT / "lambdas"
 REQUIREMENTS = PROJECT_ROOT / "requirements.txt"
 DEPENDENCY_CACHE = PROJECT_ROOT / ".cache" / "lambda-deps"
 
-LAMBDA_PYTHON_VERSION = "3.12"
+LAMBDA_PYTHON_VERSION = "3.13"
 LAMBDA_PLATFORM = "manylinux2014_x86_64"
 # The sync client never imports the asyncio client (kubernetes/aio, 68 MB); requirements.txt already
 # leaves out aiohttp and the AWS SDK (see its header).

@@ -82,10 +82,15 @@ class Cluster:
         }
         return OnboardInput.model_validate({**values, **overrides})
 
-    def configmap(self, name: str) -> dict[str, Any] | None:
-        return self.emulator.store.get("v1/configmaps", "kube-system", name)
+    def configmap(self, name: str) -> dict[str, Any]:
+        return self.object("v1/configmaps", "kube-system", name)
 
-    def object(self, ref: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+    def object(self, ref: str, namespace: str | None, name: str) -> dict[str, Any]:
+        found = self.find(ref, namespace, name)
+        assert found is not None, f"{ref} {namespace}/{name} does not exist"
+        return found
+
+    def find(self, ref: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         return self.emulator.store.get(ref, namespace, name)
 
     def writes(self) -> list[RecordedRequest]:
@@ -110,6 +115,7 @@ def aws_account() -> Iterator[None]:
 
 
 _NAMES = itertools.count(1)
+MakeCluster = Callable[..., Cluster]
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ from kops_lambda.errors import ClusterAccessError, KubeApiUnavailable
 from kops_lambda.logic.cluster.access import authenticator_token, check_access, cluster_api
 from kops_onboard.local.kube import KubeApiEmulator
 
-from .conftest import REGION, TOKEN, Cluster, aws_client
+from .conftest import REGION, TOKEN, Cluster, MakeCluster, aws_client
 
 
 @pytest.fixture(scope="module")
-def cluster(make_cluster) -> Cluster:
+def cluster(make_cluster: MakeCluster) -> Cluster:
     return make_cluster("kops=1.21", nodes=1)
 
 

@@ -10,7 +10,7 @@ from kops_lambda.errors import AgentApiKeyMissing
 from kops_lambda.logic.cluster.agent import install_agent
 from kops_lambda.models.cluster import AgentInstallOutcome
 
-from .conftest import API_KEY, REGION, STATE_STORE, Cluster, aws_client, dumps
+from .conftest import API_KEY, REGION, STATE_STORE, Cluster, MakeCluster, aws_client, dumps
 
 NS = "castai-agent"
 RBAC = "rbac.authorization.k8s.io/v1"
@@ -61,13 +61,11 @@ def install(cluster: Cluster, **input_overrides: Any) -> AgentInstallOutcome:
 
 
 def get(cluster: Cluster, ref: str, name: str, namespace: str | None = NS) -> dict[str, Any]:
-    obj = cluster.object(ref, namespace, name)
-    assert obj is not None, f"{ref} {name} missing"
-    return obj
+    return cluster.object(ref, namespace, name)
 
 
 @pytest.fixture(scope="module")
-def installed(make_cluster) -> tuple[Cluster, AgentInstallOutcome]:
+def installed(make_cluster: MakeCluster) -> tuple[Cluster, AgentInstallOutcome]:
     cluster = make_cluster("kops=1.21")
     return cluster, install(cluster)
 
@@ -174,7 +172,7 @@ def test_the_api_key_is_in_the_secret_and_nowhere_in_the_results(
     assert encoded not in dumps(outcome.registry_resources())
 
 
-def test_a_rerun_reports_everything_unchanged_and_writes_nothing(make_cluster) -> None:
+def test_a_rerun_reports_everything_unchanged_and_writes_nothing(make_cluster: MakeCluster) -> None:
     # Given an installed agent whose autoscaler has since set memory requests on it
     cluster = make_cluster("kops=1.21")
     install(cluster)
@@ -193,7 +191,7 @@ def test_a_rerun_reports_everything_unchanged_and_writes_nothing(make_cluster) -
     assert cluster.writes() == []
 
 
-def test_drift_is_put_back_and_only_what_drifted_is_updated(make_cluster) -> None:
+def test_drift_is_put_back_and_only_what_drifted_is_updated(make_cluster: MakeCluster) -> None:
     # Given an installed agent whose image was changed and whose API key was rotated since
     cluster = make_cluster("kops=1.21")
     install(cluster)
@@ -227,7 +225,7 @@ def test_drift_is_put_back_and_only_what_drifted_is_updated(make_cluster) -> Non
     assert len(puts) == 2 and all(r.body["metadata"]["resourceVersion"] for r in puts)
 
 
-def test_a_concurrent_update_is_retried(make_cluster) -> None:
+def test_a_concurrent_update_is_retried(make_cluster: MakeCluster) -> None:
     # Given a drifted Deployment that someone else also updates between our read and our write
     cluster = make_cluster("kops=1.21")
     install(cluster)
@@ -257,7 +255,7 @@ def test_a_concurrent_update_is_retried(make_cluster) -> None:
     assert {o.kind: o.status for o in outcome.result.objects}["Deployment"] == "updated"
 
 
-def test_before_kops_1_17_no_system_priority_outside_kube_system(make_cluster) -> None:
+def test_before_kops_1_17_no_system_priority_outside_kube_system(make_cluster: MakeCluster) -> None:
     # Given a kOps 1.15 cluster (Kubernetes 1.15 refuses system-* priority classes outside kube-system)
     cluster = make_cluster("kops=1.15")
     # When the agent is installed
@@ -265,11 +263,11 @@ def test_before_kops_1_17_no_system_priority_outside_kube_system(make_cluster) -
     # Then the Deployment has no priority class and no quota is created for one
     spec = get(cluster, "apps/v1/deployments", "castai-agent")["spec"]["template"]["spec"]
     assert "priorityClassName" not in spec
-    assert cluster.object("v1/resourcequotas", NS, "castai-agent-critical-pods") is None
+    assert cluster.find("v1/resourcequotas", NS, "castai-agent-critical-pods") is None
     assert "ResourceQuota" not in {o.kind for o in outcome.result.objects}
 
 
-def test_without_a_state_store_the_agent_discovers_its_kops_settings(make_cluster) -> None:
+def test_without_a_state_store_the_agent_discovers_its_kops_settings(make_cluster: MakeCluster) -> None:
     # Given no KOPS_STATE_STORE in the input
     cluster = make_cluster("kops=1.21")
     # When the agent is installed
@@ -280,7 +278,7 @@ def test_without_a_state_store_the_agent_discovers_its_kops_settings(make_cluste
 
 
 @pytest.mark.parametrize("value", ["", "   ", '{"other": "x"}'])
-def test_an_empty_api_key_secret_is_a_typed_error_before_any_write(make_cluster, value: str) -> None:
+def test_an_empty_api_key_secret_is_a_typed_error_before_any_write(make_cluster: MakeCluster, value: str) -> None:
     cluster = make_cluster("kops=1.21")
     sm = aws_client("secretsmanager")
     arn = sm.create_secret(Name=f"kops-onboard/empty-key-{abs(hash(value))}-{cluster.name}", SecretString=value or "x")
@@ -291,7 +289,7 @@ def test_an_empty_api_key_secret_is_a_typed_error_before_any_write(make_cluster,
     assert cluster.writes() == []
 
 
-def test_a_missing_api_key_secret_names_it(make_cluster) -> None:
+def test_a_missing_api_key_secret_names_it(make_cluster: MakeCluster) -> None:
     cluster = make_cluster("kops=1.21")
     missing = f"arn:aws:secretsmanager:{REGION}:123456789012:secret:kops-onboard/nope-AbCdEf"
     with pytest.raises(AgentApiKeyMissing, match="kops-onboard/nope"):

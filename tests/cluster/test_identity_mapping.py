@@ -11,7 +11,7 @@ from kops_lambda.logic.cluster.kops_spec import read_kops_spec
 from kops_lambda.models.cluster import IdentityMappingOutcome
 from kops_onboard.local.kube import RecordedRequest
 
-from .conftest import STATE_STORE, Cluster, aws_client, dumps
+from .conftest import STATE_STORE, Cluster, MakeCluster, aws_client, dumps
 
 AUTH_DS = ("apps/v1/daemonsets", "kube-system", "aws-iam-authenticator")
 DEFAULT_BACKEND = {
@@ -111,7 +111,9 @@ def configmap_writes(cluster: Cluster, name: str) -> list[RecordedRequest]:
 
 
 @pytest.mark.parametrize("version", list(DEFAULT_BACKEND))
-def test_each_supported_kops_version_gets_the_mapping_where_its_authenticator_reads(make_cluster, version: str) -> None:
+def test_each_supported_kops_version_gets_the_mapping_where_its_authenticator_reads(
+    make_cluster: MakeCluster, version: str
+) -> None:
     # Given a cluster seeded with kOps' default authenticator backend for that version
     cluster = make_cluster(f"kops={version}", nodes=1)
     backend = DEFAULT_BACKEND[version]
@@ -146,7 +148,7 @@ def test_each_supported_kops_version_gets_the_mapping_where_its_authenticator_re
 
 
 @pytest.mark.parametrize("backend", list(BACKEND_SPECS))
-def test_a_concurrent_writer_causes_a_retry_and_both_entries_are_kept(make_cluster, backend: str) -> None:
+def test_a_concurrent_writer_causes_a_retry_and_both_entries_are_kept(make_cluster: MakeCluster, backend: str) -> None:
     # Given a cluster where someone else adds a mapping between our read and our write
     cluster = make_cluster(BACKEND_SPECS[backend], nodes=1)
     name = CONFIGMAP[backend]
@@ -192,7 +194,7 @@ def test_a_concurrent_writer_causes_a_retry_and_both_entries_are_kept(make_clust
     ids=["not-yaml", "entry-without-arn", "not-a-list", "groups-not-a-list", "config-mapusers", "config-not-yaml"],
 )
 def test_malformed_mapping_data_fails_closed_and_writes_nothing(
-    make_cluster, backend: str, key: str, value: str
+    make_cluster: MakeCluster, backend: str, key: str, value: str
 ) -> None:
     # Given a mapping ConfigMap whose data we cannot parse
     cluster = make_cluster(BACKEND_SPECS[backend], nodes=1)
@@ -211,7 +213,9 @@ def test_malformed_mapping_data_fails_closed_and_writes_nothing(
     assert cluster.writes() == []
 
 
-def test_an_existing_entry_for_our_arn_becomes_exactly_one_entry_with_its_other_fields(make_cluster) -> None:
+def test_an_existing_entry_for_our_arn_becomes_exactly_one_entry_with_its_other_fields(
+    make_cluster: MakeCluster,
+) -> None:
     # Given aws-auth already mapping our ARN twice (once in other case), with an extra field
     cluster = make_cluster("kops=1.22", nodes=1)
     admin = eks_entries(cluster, "mapUsers")
@@ -242,7 +246,7 @@ def test_an_existing_entry_for_our_arn_becomes_exactly_one_entry_with_its_other_
     assert outcome.backup is not None and outcome.backup.updated_arns == [cluster.user_arn]
 
 
-def test_other_keys_stay_byte_identical_and_other_entries_keep_their_text(make_cluster) -> None:
+def test_other_keys_stay_byte_identical_and_other_entries_keep_their_text(make_cluster: MakeCluster) -> None:
     # Given aws-auth with comments, mapAccounts and a key we do not know
     cluster = make_cluster("kops=1.21", nodes=1)
     extra = {
@@ -287,7 +291,7 @@ def test_other_keys_stay_byte_identical_and_other_entries_keep_their_text(make_c
         assert final["data"][key] == after["data"][key]
 
 
-def test_mounted_file_config_keeps_its_other_fields_and_entries(make_cluster) -> None:
+def test_mounted_file_config_keeps_its_other_fields_and_entries(make_cluster: MakeCluster) -> None:
     # Given a MountedFile config.yaml with fields we do not know
     cluster = make_cluster("kops=1.15", nodes=1)
 
@@ -316,7 +320,7 @@ def test_mounted_file_config_keeps_its_other_fields_and_entries(make_cluster) ->
 
 
 @pytest.mark.parametrize("backend", list(BACKEND_SPECS))
-def test_a_rerun_writes_nothing(make_cluster, backend: str) -> None:
+def test_a_rerun_writes_nothing(make_cluster: MakeCluster, backend: str) -> None:
     # Given a cluster we already mapped
     cluster = make_cluster(BACKEND_SPECS[backend], nodes=1)
     first = map_identity(cluster).result
@@ -335,7 +339,7 @@ def test_a_rerun_writes_nothing(make_cluster, backend: str) -> None:
     assert second.registry_resources() == {}
 
 
-def test_a_mounted_file_entry_written_without_a_roll_gets_the_roll_on_retry(make_cluster) -> None:
+def test_a_mounted_file_entry_written_without_a_roll_gets_the_roll_on_retry(make_cluster: MakeCluster) -> None:
     # Given a previous attempt that wrote config.yaml but died before rolling the authenticator
     cluster = make_cluster("kops=1.18", nodes=1)
     map_identity(cluster)
@@ -348,7 +352,7 @@ def test_a_mounted_file_entry_written_without_a_roll_gets_the_roll_on_retry(make
 
 
 @pytest.mark.parametrize("backend", list(BACKEND_SPECS))
-def test_nothing_we_write_grants_system_masters(make_cluster, backend: str) -> None:
+def test_nothing_we_write_grants_system_masters(make_cluster: MakeCluster, backend: str) -> None:
     # Given a cluster whose existing mappings include system:masters admins
     cluster = make_cluster(BACKEND_SPECS[backend], nodes=1)
     masters_before = sorted(
@@ -374,20 +378,19 @@ def test_nothing_we_write_grants_system_masters(make_cluster, backend: str) -> N
     assert cluster.user_arn not in masters_after and cluster.spot_role_arn not in masters_after
 
 
-def test_cluster_roles_and_bindings_are_exactly_as_documented(make_cluster) -> None:
+def test_cluster_roles_and_bindings_are_exactly_as_documented(make_cluster: MakeCluster) -> None:
     # Given a cluster
     cluster = make_cluster("kops=1.20", nodes=1)
     # When we map the identities
     outcome = map_identity(cluster)
     # Then the two ClusterRoles hold exactly the documented rules, bound to our two groups
-    store = cluster.emulator.store
     rbac = "rbac.authorization.k8s.io/v1"
-    cast = store.get(f"{rbac}/clusterroles", None, "kops-onboard:cast-service")
-    spot = store.get(f"{rbac}/clusterroles", None, "kops-onboard:spot-drainer")
+    cast = cluster.object(f"{rbac}/clusterroles", None, "kops-onboard:cast-service")
+    spot = cluster.object(f"{rbac}/clusterroles", None, "kops-onboard:spot-drainer")
     assert cast["rules"] == CAST_SERVICE_RULES
     assert spot["rules"] == SPOT_DRAINER_RULES
     for name in ("kops-onboard:cast-service", "kops-onboard:spot-drainer"):
-        binding = store.get(f"{rbac}/clusterrolebindings", None, name)
+        binding = cluster.object(f"{rbac}/clusterrolebindings", None, name)
         assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}
         assert binding["subjects"] == [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": name}]
         assert binding["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kops-onboard"
@@ -403,7 +406,7 @@ def test_cluster_roles_and_bindings_are_exactly_as_documented(make_cluster) -> N
     ]
 
 
-def test_drifted_rbac_is_put_back(make_cluster) -> None:
+def test_drifted_rbac_is_put_back(make_cluster: MakeCluster) -> None:
     # Given our ClusterRole widened by hand and our binding pointing at another role
     cluster = make_cluster("kops=1.21", nodes=1)
     map_identity(cluster)
@@ -424,8 +427,8 @@ def test_drifted_rbac_is_put_back(make_cluster) -> None:
     # When the step runs again
     outcome = map_identity(cluster)
     # Then both are back to what we define
-    assert store.get(f"{rbac}/clusterroles", None, "kops-onboard:spot-drainer")["rules"] == SPOT_DRAINER_RULES
-    assert store.get(f"{rbac}/clusterrolebindings", None, "kops-onboard:cast-service")["roleRef"]["name"] == (
+    assert cluster.object(f"{rbac}/clusterroles", None, "kops-onboard:spot-drainer")["rules"] == SPOT_DRAINER_RULES
+    assert cluster.object(f"{rbac}/clusterrolebindings", None, "kops-onboard:cast-service")["roleRef"]["name"] == (
         "kops-onboard:cast-service"
     )
     assert {(o.name, o.kind): o.status for o in outcome.result.rbac} == {
@@ -436,7 +439,7 @@ def test_drifted_rbac_is_put_back(make_cluster) -> None:
     }
 
 
-def test_a_cluster_without_authentication_gets_the_kops_setting_to_turn_on(make_cluster) -> None:
+def test_a_cluster_without_authentication_gets_the_kops_setting_to_turn_on(make_cluster: MakeCluster) -> None:
     # Given a cluster created without spec.authentication.aws
     cluster = make_cluster("kops=1.21,auth=none", nodes=1)
     # When / Then
@@ -448,7 +451,7 @@ def test_a_cluster_without_authentication_gets_the_kops_setting_to_turn_on(make_
     assert cluster.writes() == []
 
 
-def test_authentication_in_the_spec_but_not_running_says_to_apply_it(make_cluster) -> None:
+def test_authentication_in_the_spec_but_not_running_says_to_apply_it(make_cluster: MakeCluster) -> None:
     # Given a spec with authentication.aws whose authenticator DaemonSet is not (yet) running
     cluster = make_cluster("kops=1.21", nodes=1)
     cluster.emulator.store.delete(*AUTH_DS)
@@ -458,7 +461,7 @@ def test_authentication_in_the_spec_but_not_running_says_to_apply_it(make_cluste
     assert cluster.writes() == []
 
 
-def test_a_crd_only_authenticator_is_reported_unsupported(make_cluster) -> None:
+def test_a_crd_only_authenticator_is_reported_unsupported(make_cluster: MakeCluster) -> None:
     # Given an authenticator configured for IAMIdentityMapping objects only
     cluster = make_cluster("kops=1.22", nodes=1)
 
@@ -484,7 +487,7 @@ def test_backend_mode_flag_forms() -> None:
     assert backend_modes(ds(["server", "--config=/etc/aws-iam-authenticator/config.yaml"])) == ("MountedFile",)
 
 
-def test_a_missing_aws_auth_is_created_for_the_eks_backend(make_cluster) -> None:
+def test_a_missing_aws_auth_is_created_for_the_eks_backend(make_cluster: MakeCluster) -> None:
     # Given an EKSConfigMap authenticator without an aws-auth ConfigMap yet
     cluster = make_cluster("kops=1.21", nodes=1)
     cluster.emulator.store.delete("v1/configmaps", "kube-system", "aws-auth")
@@ -498,7 +501,7 @@ def test_a_missing_aws_auth_is_created_for_the_eks_backend(make_cluster) -> None
     assert outcome.backup.previous_values == {"mapUsers": None, "mapRoles": None}
 
 
-def test_role_arns_are_mapped_without_their_iam_path(make_cluster) -> None:
+def test_role_arns_are_mapped_without_their_iam_path(make_cluster: MakeCluster) -> None:
     # Given a Spot handler role with an IAM path
     cluster = make_cluster("kops=1.21", nodes=1)
     with_path = f"arn:aws:iam::{cluster.account}:role/service-role/kops-onboard-spot"
@@ -510,7 +513,7 @@ def test_role_arns_are_mapped_without_their_iam_path(make_cluster) -> None:
     assert outcome.result.mappings[1].arn == expected
 
 
-def test_the_result_carries_no_configmap_data(make_cluster) -> None:
+def test_the_result_carries_no_configmap_data(make_cluster: MakeCluster) -> None:
     # Given a cluster
     cluster = make_cluster("kops=1.21", nodes=1)
     before = cluster.configmap("aws-auth")

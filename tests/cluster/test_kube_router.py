@@ -5,7 +5,7 @@ from typing import Any
 from kops_lambda.logic.cluster.kube_router import ensure_kube_router_tolerations
 from kops_onboard.local.kube import RecordedRequest
 
-from .conftest import Cluster
+from .conftest import Cluster, MakeCluster
 
 KUBE_ROUTER = ("apps/v1/daemonsets", "kube-system", "kube-router")
 WIDE = [
@@ -19,7 +19,7 @@ def tolerations(cluster: Cluster) -> list[dict[str, Any]]:
     return list(cluster.object(*KUBE_ROUTER)["spec"]["template"]["spec"]["tolerations"])
 
 
-def test_kops_1_17_kube_router_gets_the_missing_wide_tolerations(make_cluster) -> None:
+def test_kops_1_17_kube_router_gets_the_missing_wide_tolerations(make_cluster: MakeCluster) -> None:
     # Given kOps 1.17 with kube-router, whose DaemonSet tolerates only a few named taints
     cluster = make_cluster("kops=1.17,networking=kube-router")
     before = tolerations(cluster)
@@ -42,21 +42,21 @@ def test_kops_1_17_kube_router_gets_the_missing_wide_tolerations(make_cluster) -
     assert cluster.writes() == []
 
 
-def test_kops_1_21_kube_router_is_already_tolerant(make_cluster) -> None:
+def test_kops_1_21_kube_router_is_already_tolerant(make_cluster: MakeCluster) -> None:
     cluster = make_cluster("kops=1.21,networking=kube-router")
     result, _ = ensure_kube_router_tolerations(cluster.api, networking=cluster.facts.networking)
     assert result.status == "already-tolerant"
     assert cluster.writes() == []
 
 
-def test_calico_is_not_applicable_and_not_even_read(make_cluster) -> None:
+def test_calico_is_not_applicable_and_not_even_read(make_cluster: MakeCluster) -> None:
     cluster = make_cluster("kops=1.17,networking=calico")
     result, _ = ensure_kube_router_tolerations(cluster.api, networking=cluster.facts.networking)
     assert result.status == "not-applicable"
     assert cluster.emulator.requests == []
 
 
-def test_unknown_networking_is_decided_by_the_daemonset(make_cluster) -> None:
+def test_unknown_networking_is_decided_by_the_daemonset(make_cluster: MakeCluster) -> None:
     # Given facts without networking (no state store): the DaemonSet's presence decides
     calico = make_cluster("kops=1.17,networking=calico")
     router = make_cluster("kops=1.17,networking=kube-router")
@@ -64,7 +64,7 @@ def test_unknown_networking_is_decided_by_the_daemonset(make_cluster) -> None:
     assert ensure_kube_router_tolerations(router.api, networking=None)[0].status == "patched"
 
 
-def test_a_concurrent_edit_is_retried_and_kept(make_cluster) -> None:
+def test_a_concurrent_edit_is_retried_and_kept(make_cluster: MakeCluster) -> None:
     # Given someone adds a toleration between our read and our write
     cluster = make_cluster("kops=1.17,networking=kube-router")
     theirs = {"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}

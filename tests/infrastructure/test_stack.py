@@ -73,7 +73,7 @@ def test_state_machine_is_standard_traced_and_logs_no_execution_data(template: T
         {
             "StateMachineType": "STANDARD",
             "TracingConfiguration": {"Enabled": True},
-            "LoggingConfiguration": Match.object_like({"IncludeExecutionData": False, "Level": "ERROR"}),
+            "LoggingConfiguration": Match.object_like({"IncludeExecutionData": False, "Level": "ALL"}),
         },
     )
 
@@ -115,7 +115,7 @@ def test_functions_share_one_factory_configuration(template: Template) -> None:
     assert len(functions) == len(ONBOARDING_STEPS) + 1
     for function in functions.values():
         props = function["Properties"]
-        assert props["Runtime"] == "python3.12"
+        assert props["Runtime"] == "python3.13"
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert props["LoggingConfig"]["LogFormat"] == "JSON"
         assert props["Handler"].startswith("kops_lambda.handlers.")
@@ -137,7 +137,7 @@ def test_all_functions_use_one_bundled_asset(template_json: dict[str, Any], temp
     assert (bundle / "pydantic_core").is_dir()
     assert not (bundle / "kubernetes" / "aio").exists()
     assert not (bundle / "boto3").exists()
-    assert list((bundle / "kops_lambda" / "handlers" / "__pycache__").glob("*.cpython-312.pyc"))
+    assert list((bundle / "kops_lambda" / "handlers" / "__pycache__").glob("*.cpython-313.pyc"))
 
 
 def test_bundle_imports_every_handler_on_the_lambda_python(
@@ -145,7 +145,7 @@ def test_bundle_imports_every_handler_on_the_lambda_python(
 ) -> None:
     # Given the bundle and a local interpreter of the Lambda's Python version
     interpreter = lambda_python()
-    assert interpreter, "python3.12 is needed to compile and check the Lambda bundle"
+    assert interpreter, "python3.13 is needed to compile and check the Lambda bundle"
     assets = json.loads((template_path.parent / "KopsOnboard.assets.json").read_text())["files"]
     (asset,) = [a for a in assets.values() if a["source"].get("packaging") == "zip"]
     bundle = template_path.parent / asset["source"]["path"]

@@ -1,0 +1,61 @@
+"""cdk-nag AwsSolutions checks at synth time, and every acknowledgement with its reason, in one place.
+
+Remaining violations make `app.synth()` raise; the report is `cdk.out/validation-report.json`.
+"""
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+from constructs import IConstruct
+
+from kops_lambda.constants import CLUSTER_SECRET_PREFIX, IAM_USER_PREFIX
+
+
+ACKNOWLEDGEMENTS: dict[str, str] = {
+    "AwsSolutions::AwsSolutions-IAM5[Resource::*]": (
+        "Only actions without resource-level permissions: xray:PutTraceSegments/PutTelemetryRecords (X-Ray "
+        "tracing), ec2:Describe*, autoscaling:Describe* (cluster discovery, Spot instance lookup)."
+    ),
+    f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:"
+    f"<AWS::AccountId>:secret:{CLUSTER_SECRET_PREFIX}*]": (
+        "Per-cluster secrets are created at run time under this product's own name prefix; "
+        "a prefix is the narrowest ARN that can name them before they exist."
+    ),
+    f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/{IAM_USER_PREFIX}*]": (
+        "One IAM user per onboarded cluster, named cast-kops-<cluster> at run time; scoped to that prefix."
+    ),
+    f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:"
+    f"key-pair/{IAM_USER_PREFIX}*]": "One EC2 key pair per cluster, named like its user at run time.",
+    "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::kops-state-*/*/kops-version.txt]": (
+        "kOps state stores are the customer's buckets (context stateStoreBuckets); only kops-version.txt "
+        "of any cluster path is readable."
+    ),
+    "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::kops-state-*/*/config]": (
+        "kOps state stores are the customer's buckets (context stateStoreBuckets); only the cluster spec "
+        "object (config) of any cluster path is readable, never pki/ or secrets/."
+    ),
+    **{
+        f"AwsSolutions::AwsSolutions-IAM5[Resource::<Onboarding{name}Function{suffix}.Arn>:*]": (
+            "Step Functions' LambdaInvoke grant covers the function's versions and aliases (ARN:*); "
+            "it names our own function only."
+        )
+        for name, suffix in (
+            ("ValidateCluster", "030BCFB4"),
+            ("CreateIamEntities", "AFB78811"),
+            ("CreateKeyPair", "5081E6AD"),
+            ("MapIdentity", "7BCB6AE3"),
+            ("InstallAgent", "B25A1EED"),
+            ("StoreAccessKey", "352EA561"),
+            ("RecordOnboarded", "FC97C611"),
+        )
+    },
+    "AwsSolutions::AwsSolutions-L1": (
+        "Python 3.13: bytecode is compiled at synth time by a local interpreter of the runtime's version, "
+        "and 3.13 is the newest available where this is built."
+    ),
+}
+
+
+def apply_nag(scope: IConstruct) -> None:
+    cdk.Validations.of(scope).add_plugins(AwsSolutionsChecks(scope, verbose=True))
+    for rule, reason in ACKNOWLEDGEMENTS.items():
+        cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
