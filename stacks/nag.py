@@ -9,7 +9,6 @@ from constructs import IConstruct
 
 from kops_lambda.constants import CLUSTER_SECRET_PREFIX, IAM_USER_PREFIX
 
-
 ACKNOWLEDGEMENTS: dict[str, str] = {
     "AwsSolutions::AwsSolutions-IAM5[Resource::*]": (
         "Only actions without resource-level permissions: xray:PutTraceSegments/PutTelemetryRecords (X-Ray "
