@@ -50,6 +50,30 @@ SPOT_DETAIL_TYPES: Final = (
 )
 SPOT_TAINT_KEY: Final = "kops-onboard.io/spot-interruption"
 EXCLUDE_FROM_LB_LABEL: Final = "node.kubernetes.io/exclude-from-external-load-balancers"
+# State changes are matched by a second rule, filtered on detail.state (every launch would match otherwise).
+SPOT_STATE_CHANGE_DETAIL_TYPE: Final = "EC2 Instance State-change Notification"
+SPOT_STATE_CHANGE_STATES: Final = ("stopping", "shutting-down", "terminated")
+# EC2 sends the interruption warning two minutes before it reclaims the instance.
+SPOT_NOTICE_SECONDS: Final = 120
+# Dedup records outlive every follow-up of one interruption (warning, state changes, SQS retries: minutes),
+# and expire before a stopped/hibernated Spot instance could plausibly be interrupted again.
+SPOT_DEDUP_TTL_SECONDS: Final = 900
+SPOT_DEDUP_KEY_PREFIX: Final = "spot-interruption"
+# Kubernetes Events we record on the node (reasons).
+SPOT_EVENT_REASON_INTERRUPTION: Final = "SpotInterruption"
+SPOT_EVENT_REASON_REPLACEMENT: Final = "SpotReplacementRequested"
+SPOT_EVENT_REASON_DRAIN_COMPLETE: Final = "DrainComplete"
+SPOT_EVENT_REASON_DRAIN_INCOMPLETE: Final = "DrainIncomplete"
+ASG_NAME_TAG: Final = "aws:autoscaling:groupName"
+
+# Spot handler settings (environment variables; CDK context keys in stacks/spot.py).
+ENV_SPOT_WARNING_ACTION: Final = "SPOT_WARNING_ACTION"
+ENV_SPOT_REBALANCE_ACTION: Final = "SPOT_REBALANCE_ACTION"
+ENV_SPOT_STATE_CHANGE_ACTION: Final = "SPOT_STATE_CHANGE_ACTION"
+ENV_SPOT_DEADLINE_MARGIN: Final = "SPOT_DEADLINE_MARGIN_SECONDS"
+ENV_SPOT_EVICTION_CONCURRENCY: Final = "SPOT_EVICTION_CONCURRENCY"
+ENV_SPOT_EARLY_REPLACEMENT: Final = "SPOT_EARLY_REPLACEMENT"
+ENV_SPOT_FORCE_DELETE: Final = "SPOT_FORCE_DELETE"
 
 # Onboarding workflow: state name -> key under which its result lands in the execution state.
 ONBOARDING_STEPS: Final = (

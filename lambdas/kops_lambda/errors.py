@@ -74,3 +74,7 @@ class KubeRequestRejected(KopsOnboardError):
 
 class AgentApiKeyMissing(KopsOnboardError):
     """The agent's API key secret cannot be read or is empty."""
+
+
+class InvalidSettings(KopsOnboardError):
+    """The function's environment holds a setting outside its documented values."""

@@ -1,14 +1,26 @@
 """Function settings from the environment, read when a handler runs (never at import time)."""
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kops_lambda.constants import (
     ENV_IDEMPOTENCY_TABLE,
     ENV_REGISTRY_TABLE,
     ENV_SECRETS_KMS_KEY,
+    ENV_SPOT_DEADLINE_MARGIN,
     ENV_SPOT_DRY_RUN,
+    ENV_SPOT_EARLY_REPLACEMENT,
+    ENV_SPOT_EVICTION_CONCURRENCY,
+    ENV_SPOT_FORCE_DELETE,
+    ENV_SPOT_REBALANCE_ACTION,
+    ENV_SPOT_STATE_CHANGE_ACTION,
+    ENV_SPOT_WARNING_ACTION,
 )
+from kops_lambda.errors import InvalidSettings
 
 
 @dataclass(frozen=True)
@@ -28,3 +40,63 @@ def load_settings() -> Settings:
         spot_dry_run=os.environ.get(ENV_SPOT_DRY_RUN, "false").lower() in {"1", "true", "yes"},
         secrets_kms_key=os.environ.get(ENV_SECRETS_KMS_KEY) or None,
     )
+
+
+class SpotAction(StrEnum):
+    """What the Spot handler does about one kind of event; each includes the ones before it."""
+
+    NONE = "none"  # acknowledge, count, touch nothing
+    TAINT = "taint"  # our taint with PreferNoSchedule: the scheduler avoids the node, nothing moves
+    CORDON = "cordon"  # unschedulable + our taint (NoSchedule) + excluded from external load balancers
+    DRAIN = "drain"  # cordon, then evict every pod that can move, against the deadline
+
+
+class SpotSettings(BaseModel):
+    """The Spot handler's settings. Defaults here are the documented ones; the stack sets each explicitly."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dry_run: bool = False
+    warning_action: SpotAction = SpotAction.DRAIN
+    rebalance_action: SpotAction = SpotAction.TAINT
+    state_change_action: SpotAction = SpotAction.DRAIN
+    # Seconds kept free before the instance goes away (pods need their SIGKILL window, we need to report).
+    deadline_margin_seconds: int = Field(default=15, ge=0, le=60)
+    eviction_concurrency: int = Field(default=32, ge=1, le=256)
+    # Detach a warned instance from its ASG (desired capacity kept) so the replacement starts at once.
+    early_replacement: bool = True
+    # Delete (bypassing PodDisruptionBudgets) what eviction could not move by the deadline.
+    force_delete: bool = False
+
+    def environment(self) -> dict[str, str]:
+        """The environment variables that load_spot_settings reads back into these settings."""
+        values = self.model_dump(mode="json")
+        return {name: str(values[field]).lower() for field, name in _SPOT_ENV.items()}
+
+
+_SPOT_ENV: dict[str, str] = {
+    "dry_run": ENV_SPOT_DRY_RUN,
+    "warning_action": ENV_SPOT_WARNING_ACTION,
+    "rebalance_action": ENV_SPOT_REBALANCE_ACTION,
+    "state_change_action": ENV_SPOT_STATE_CHANGE_ACTION,
+    "deadline_margin_seconds": ENV_SPOT_DEADLINE_MARGIN,
+    "eviction_concurrency": ENV_SPOT_EVICTION_CONCURRENCY,
+    "early_replacement": ENV_SPOT_EARLY_REPLACEMENT,
+    "force_delete": ENV_SPOT_FORCE_DELETE,
+}
+
+
+def spot_settings_from(values: Mapping[str, object]) -> SpotSettings:
+    """Validate settings given by field name (CDK context, tests); InvalidSettings names the bad one."""
+    try:
+        return SpotSettings.model_validate(dict(values))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise InvalidSettings(f"Spot settings: {problems}") from None
+
+
+def load_spot_settings(environ: Mapping[str, str] | None = None) -> SpotSettings:
+    """Read the Spot settings from the environment; unset variables take their defaults."""
+    env = os.environ if environ is None else environ
+    values = {field: env[name].strip().lower() for field, name in _SPOT_ENV.items() if env.get(name, "").strip()}
+    return spot_settings_from(values)

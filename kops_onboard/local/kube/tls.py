@@ -41,6 +41,8 @@ class ServerCertificate:
 def issue_certificate(host: str, common_name: str) -> ServerCertificate:
     """A CA and a server certificate valid for `host`, `localhost` and 127.0.0.1 / ::1."""
     now = datetime.now(UTC)
+    # X.509 common names hold at most 64 characters; cluster names may be longer.
+    common_name = common_name[:60]
 
     def build(subject: str, issuer: str, public_key: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
         return (

@@ -1,8 +1,8 @@
-"""Spot interruption handling: instance -> cluster -> node, then cordon and taint in one patch."""
+"""Instance -> cluster -> node, and the one patch that takes the node out of service."""
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
@@ -10,11 +10,17 @@ from kubernetes.client.exceptions import ApiException
 from kops_lambda.adapters.aws_errors import translated_aws_errors
 from kops_lambda.adapters.kube import REQUEST_TIMEOUT, translated_kube_errors
 from kops_lambda.constants import (
+    ASG_NAME_TAG,
     EXCLUDE_FROM_LB_LABEL,
     KOPS_TAG_CLUSTER,
     KOPS_TAG_CLUSTER_OWNED_PREFIX,
     SPOT_TAINT_KEY,
 )
+from kops_lambda.settings import SpotAction
+
+NodeNaming = Literal["dns", "id"]
+# Strongest last: a later, weaker event (a rebalance after the warning) never relaxes our taint.
+_EFFECT_STRENGTH = {"PreferNoSchedule": 0, "NoSchedule": 1, "NoExecute": 2}
 
 
 @dataclass(frozen=True)
@@ -23,16 +29,17 @@ class InstanceInfo:
     availability_zone: str
     private_dns_name: str
     cluster_name: str | None
+    asg_name: str | None = None
 
 
 @dataclass(frozen=True)
-class CordonResult:
+class NodePatchResult:
     node_name: str
-    already_cordoned: bool
+    patched: bool  # False: the node already was in the wanted state (no API call made)
 
 
 def describe_instance(ec2: Any, instance_id: str) -> InstanceInfo | None:
-    """The instance's AZ, DNS name and kOps cluster (from its tags); None when it no longer exists."""
+    """The instance's AZ, DNS name, kOps cluster and ASG (from its tags); None when it no longer exists."""
     with translated_aws_errors("describe instance"):
         try:
             reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
@@ -44,11 +51,13 @@ def describe_instance(ec2: Any, instance_id: str) -> InstanceInfo | None:
     if not instances:
         return None
     instance = instances[0]
+    tags = instance.get("Tags", [])
     return InstanceInfo(
         instance_id=instance_id,
         availability_zone=instance["Placement"]["AvailabilityZone"],
         private_dns_name=instance.get("PrivateDnsName", ""),
-        cluster_name=cluster_of(instance.get("Tags", [])),
+        cluster_name=cluster_of(tags),
+        asg_name=next((t.get("Value") for t in tags if t["Key"] == ASG_NAME_TAG), None) or None,
     )
 
 
@@ -67,42 +76,82 @@ def provider_id(instance: InstanceInfo) -> str:
     return f"aws:///{instance.availability_zone}/{instance.instance_id}"
 
 
-def find_node(core: k8s.CoreV1Api, instance: InstanceInfo) -> dict[str, Any] | None:
-    """The node whose spec.providerID is the instance's.
+def find_node(
+    core: k8s.CoreV1Api, instance: InstanceInfo, *, prefer: NodeNaming = "dns"
+) -> tuple[dict[str, Any], NodeNaming | None] | None:
+    """The node whose spec.providerID is the instance's, and which naming found it (None: by listing).
 
-    Tries the names kOps gives nodes (private DNS name, or instance id) with one GET each and
-    verifies the providerID; falls back to listing nodes, since node names are not reliable.
+    Tries the names kOps gives nodes (private DNS name, or instance id; `prefer` first) with one GET each,
+    and acts on a node only when its providerID matches; falls back to listing nodes, since names are not
+    reliable (custom hostname overrides).
     """
     wanted = provider_id(instance)
-    for candidate in dict.fromkeys(n for n in (instance.private_dns_name, instance.instance_id) if n):
-        node = _get_node(core, candidate)
+    names: dict[NodeNaming, str] = {"dns": instance.private_dns_name, "id": instance.instance_id}
+    order: list[NodeNaming] = [prefer, "id" if prefer == "dns" else "dns"]
+    tried: set[str] = set()
+    for naming in order:
+        name = names[naming]
+        if not name or name in tried:
+            continue
+        tried.add(name)
+        node = read_node(core, name)
         if node is not None and node.get("spec", {}).get("providerID") == wanted:
-            return node
+            return node, naming
     with translated_kube_errors("list nodes"):
         nodes = core.list_node(_preload_content=False, _request_timeout=REQUEST_TIMEOUT)
     for node in _json(nodes).get("items", []):
         if node.get("spec", {}).get("providerID") == wanted:
-            return dict(node)
+            return dict(node), None
     return None
 
 
-def cordon_and_taint(
-    core: k8s.CoreV1Api, node: dict[str, Any], *, event_id: str, effect: str = "NoSchedule"
-) -> CordonResult:
-    """One merge patch: unschedulable, our taint carrying the event id, and out of external LBs."""
-    name = node["metadata"]["name"]
+def read_node(core: k8s.CoreV1Api, name: str) -> dict[str, Any] | None:
+    try:
+        with translated_kube_errors("get node"):
+            response = core.read_node(name, _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return _json(response)
+
+
+def node_patch(node: dict[str, Any], *, action: SpotAction, event_id: str) -> dict[str, Any] | None:
+    """The merge patch that puts the node in the state `action` wants, or None when it already is.
+
+    taint: our taint, PreferNoSchedule. cordon and drain: unschedulable, our taint with NoSchedule, and the
+    label that takes the node out of external load balancers. Our taint carries the event id. A weaker
+    action never relaxes what a stronger one did.
+    """
+    if action is SpotAction.NONE:
+        return None
+    cordon = action in (SpotAction.CORDON, SpotAction.DRAIN)
     spec = node.get("spec", {})
-    taints = [t for t in spec.get("taints") or [] if t.get("key") != SPOT_TAINT_KEY]
-    already = bool(spec.get("unschedulable")) and len(taints) != len(spec.get("taints") or [])
-    taints.append({"key": SPOT_TAINT_KEY, "value": event_id[:63], "effect": effect})
-    patch = {
-        # Merge patch replaces lists: the read resourceVersion makes a concurrent taint edit a 409, not a loss.
-        "metadata": {
-            "resourceVersion": node["metadata"]["resourceVersion"],
-            "labels": {EXCLUDE_FROM_LB_LABEL: "true"},
-        },
-        "spec": {"unschedulable": True, "taints": taints},
-    }
+    labels = node.get("metadata", {}).get("labels") or {}
+    taints = list(spec.get("taints") or [])
+    ours = [t for t in taints if t.get("key") == SPOT_TAINT_KEY]
+    current = max((_EFFECT_STRENGTH.get(t.get("effect", ""), -1) for t in ours), default=-1)
+    wanted = _EFFECT_STRENGTH["NoSchedule" if cordon else "PreferNoSchedule"]
+    needs_taint = current < wanted
+    needs_cordon = cordon and not spec.get("unschedulable")
+    needs_label = cordon and labels.get(EXCLUDE_FROM_LB_LABEL) != "true"
+    if not (needs_taint or needs_cordon or needs_label):
+        return None
+    # Merge patch replaces lists: the read resourceVersion makes a concurrent taint edit a 409, not a loss.
+    metadata: dict[str, Any] = {"resourceVersion": node["metadata"]["resourceVersion"]}
+    patch: dict[str, Any] = {"metadata": metadata, "spec": {}}
+    if needs_taint:
+        effect = "NoSchedule" if cordon else "PreferNoSchedule"
+        others = [t for t in taints if t.get("key") != SPOT_TAINT_KEY]
+        patch["spec"]["taints"] = [*others, {"key": SPOT_TAINT_KEY, "value": event_id[:63], "effect": effect}]
+    if cordon:
+        metadata["labels"] = {EXCLUDE_FROM_LB_LABEL: "true"}
+        patch["spec"]["unschedulable"] = True
+    return patch
+
+
+def patch_node(core: k8s.CoreV1Api, name: str, patch: dict[str, Any]) -> None:
+    """One JSON merge patch (409 when the node changed since it was read)."""
     with translated_kube_errors("cordon node"):
         core.api_client.call_api(
             "/api/v1/nodes/{name}",
@@ -114,18 +163,6 @@ def cordon_and_taint(
             _preload_content=False,
             _request_timeout=REQUEST_TIMEOUT,
         )
-    return CordonResult(node_name=name, already_cordoned=already)
-
-
-def _get_node(core: k8s.CoreV1Api, name: str) -> dict[str, Any] | None:
-    try:
-        with translated_kube_errors("get node"):
-            response = core.read_node(name, _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    return _json(response)
 
 
 def _json(response: Any) -> dict[str, Any]:

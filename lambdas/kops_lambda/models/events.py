@@ -1,10 +1,15 @@
-"""EC2 events from EventBridge, as typed models.
+"""EC2 events from EventBridge, as typed models (samples below; tests/spot/events/ holds them as fixtures).
 
 Sample (EC2 Spot Instance Interruption Warning):
 {"version": "0", "id": "1e5527d7-bb36-4607-3370-4164db56a40e", "detail-type": "EC2 Spot Instance Interruption Warning",
  "source": "aws.ec2", "account": "123456789012", "time": "1970-01-01T00:00:00Z", "region": "us-east-1",
  "resources": ["arn:aws:ec2:us-east-1b:instance/i-0b662ef9931388ba0"],
  "detail": {"instance-id": "i-0b662ef9931388ba0", "instance-action": "terminate"}}
+
+EC2 Instance Rebalance Recommendation: the same envelope, "detail": {"instance-id": "i-0b662ef9931388ba0"}.
+
+EC2 Instance State-change Notification (every instance, every state; our rule forwards only the states in
+SPOT_STATE_CHANGE_STATES): "detail": {"instance-id": "i-0b662ef9931388ba0", "state": "shutting-down"}.
 """
 
 from typing import Literal
@@ -28,6 +33,13 @@ class RebalanceDetail(BaseModel):
     instance_id: str = Field(alias="instance-id", pattern=INSTANCE_ID_PATTERN)
 
 
+class StateChangeDetail(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    instance_id: str = Field(alias="instance-id", pattern=INSTANCE_ID_PATTERN)
+    state: Literal["pending", "running", "stopping", "stopped", "shutting-down", "terminated"]
+
+
 class SpotWarningEvent(EventBridgeModel):
     detail_type: Literal["EC2 Spot Instance Interruption Warning"] = Field(alias="detail-type")
     source: Literal["aws.ec2"]
@@ -40,4 +52,10 @@ class RebalanceEvent(EventBridgeModel):
     detail: RebalanceDetail
 
 
-Ec2InterruptionEvent = SpotWarningEvent | RebalanceEvent
+class StateChangeEvent(EventBridgeModel):
+    detail_type: Literal["EC2 Instance State-change Notification"] = Field(alias="detail-type")
+    source: Literal["aws.ec2"]
+    detail: StateChangeDetail
+
+
+Ec2InterruptionEvent = SpotWarningEvent | RebalanceEvent | StateChangeEvent

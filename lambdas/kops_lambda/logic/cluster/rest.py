@@ -17,7 +17,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from kops_lambda.adapters.kube import REQUEST_TIMEOUT, translated_kube_errors
-from kops_lambda.errors import KubeRequestRejected
+from kops_lambda.errors import KubeApiUnavailable, KubeRequestRejected
 
 JsonObject = dict[str, Any]
 
@@ -137,5 +137,8 @@ class KubeRest:
         data = response.data
         if not data:
             return {}
-        parsed = json.loads(data)
+        try:
+            parsed = json.loads(data)
+        except ValueError:  # e.g. a proxy's HTML error page with a 200: not the API server talking
+            raise KubeApiUnavailable(f"{operation}: the answer is not JSON") from None
         return parsed if isinstance(parsed, dict) else {}

@@ -1,0 +1,78 @@
+"""Kubernetes Events on the node (`kubectl describe node` shows them): what we did and why.
+
+Recording is off the critical path: each Event is created on a background thread, and a failure to record
+one (RBAC, a busy server) is logged, never raised: the drain matters more than its diary.
+"""
+
+import uuid
+from concurrent.futures import Executor, Future
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client as k8s
+
+from kops_lambda.adapters.kube import REQUEST_TIMEOUT
+from kops_lambda.constants import PRODUCT
+from kops_lambda.observability import logger
+
+EVENT_NAMESPACE = "default"  # where the kubelet and the node controller record node Events
+MAX_MESSAGE = 1024
+
+
+def node_event(node: dict[str, Any], *, reason: str, message: str, event_type: str, instance: str) -> dict[str, Any]:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    name = node["metadata"]["name"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{name}.{uuid.uuid4().hex[:16]}", "namespace": EVENT_NAMESPACE},
+        "involvedObject": {"apiVersion": "v1", "kind": "Node", "name": name, "uid": node["metadata"].get("uid", "")},
+        "reason": reason,
+        "message": message[:MAX_MESSAGE],
+        "type": event_type,
+        "source": {"component": PRODUCT},
+        "reportingComponent": PRODUCT,
+        "reportingInstance": instance,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+
+
+class NodeEventRecorder:
+    """Creates Events about one node on the given executor; `pending` are the creations in flight."""
+
+    def __init__(self, core: k8s.CoreV1Api, node: dict[str, Any], *, executor: Executor, instance: str) -> None:
+        self._core = core
+        self._node = node
+        self._instance = instance
+        self._executor = executor
+        self.pending: list[Future[None]] = []
+
+    def record(self, reason: str, message: str, *, warning: bool = False) -> None:
+        body = node_event(
+            self._node,
+            reason=reason,
+            message=message,
+            event_type="Warning" if warning else "Normal",
+            instance=self._instance,
+        )
+        self.pending.append(self._executor.submit(self._create, body))
+
+    def _create(self, body: dict[str, Any]) -> None:
+        try:
+            self._core.api_client.call_api(
+                "/api/v1/namespaces/{namespace}/events",
+                "POST",
+                path_params={"namespace": EVENT_NAMESPACE},
+                header_params={"Content-Type": "application/json", "Accept": "application/json"},
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except Exception as exc:  # an Event lost is not worth failing or retrying a drain for
+            logger.warning(
+                "could not record a node event",
+                extra={"node": self._node["metadata"]["name"], "reason": body["reason"], "error": type(exc).__name__},
+            )

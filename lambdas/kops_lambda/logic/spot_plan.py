@@ -1,0 +1,94 @@
+"""What to do about one EC2 event, and by when: decided from the event and the settings alone (no I/O)."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from kops_lambda.constants import SPOT_NOTICE_SECONDS, SPOT_STATE_CHANGE_STATES
+from kops_lambda.models.events import Ec2InterruptionEvent, RebalanceEvent, SpotWarningEvent, StateChangeEvent
+from kops_lambda.settings import SpotAction, SpotSettings
+
+# Kept free at the end of the invocation: enough to record the outcome and answer SQS before the timeout.
+LAMBDA_MARGIN_SECONDS = 5.0
+# Below this, starting a drain is pointless: cordon only (the replacement may still be requested).
+MIN_DRAIN_SECONDS = 2.0
+
+
+class EventKind(StrEnum):
+    WARNING = "warning"
+    REBALANCE = "rebalance"
+    STATE_CHANGE = "state-change"
+
+
+@dataclass(frozen=True)
+class Plan:
+    kind: EventKind
+    action: SpotAction
+    deadline: float  # epoch seconds: evictions stop here, whatever is left is reported
+    instance_gone_at: float  # epoch seconds: when EC2 takes the instance (force deletes must end before)
+    event_age: float  # seconds between the event's time and its receipt
+    replace_early: bool  # detach from the ASG so the replacement launches now
+    note: str = ""  # why the action differs from the configured one
+
+    def dedup_key(self, instance_id: str) -> str:
+        """Follow-ups of one interruption share a key per action: at most one drain, one cordon, one taint."""
+        return f"{instance_id}#{self.action.value}"
+
+
+def event_kind(event: Ec2InterruptionEvent) -> EventKind:
+    if isinstance(event, SpotWarningEvent):
+        return EventKind.WARNING
+    if isinstance(event, RebalanceEvent):
+        return EventKind.REBALANCE
+    return EventKind.STATE_CHANGE
+
+
+def configured_action(kind: EventKind, settings: SpotSettings) -> SpotAction:
+    return {
+        EventKind.WARNING: settings.warning_action,
+        EventKind.REBALANCE: settings.rebalance_action,
+        EventKind.STATE_CHANGE: settings.state_change_action,
+    }[kind]
+
+
+def plan_for(
+    event: Ec2InterruptionEvent,
+    settings: SpotSettings,
+    *,
+    now: float,
+    lambda_seconds_left: float | None = None,
+) -> Plan:
+    """The action for this event and its deadline.
+
+    The deadline is the earlier of the instance's end (event time + 120 s) minus the margin and the end of
+    this invocation minus LAMBDA_MARGIN_SECONDS. A drain with less than MIN_DRAIN_SECONDS left becomes a
+    cordon: the node still stops taking pods and leaves the load balancers.
+    """
+    kind = event_kind(event)
+    action = configured_action(kind, settings)
+    note = ""
+    if isinstance(event, StateChangeEvent) and event.detail.state not in SPOT_STATE_CHANGE_STATES:
+        action, note = SpotAction.NONE, f"state {event.detail.state} is not an interruption"
+    event_time = event.time.timestamp()
+    instance_gone_at = event_time + SPOT_NOTICE_SECONDS
+    deadline = instance_gone_at - settings.deadline_margin_seconds
+    if lambda_seconds_left is not None:
+        deadline = min(deadline, now + lambda_seconds_left - LAMBDA_MARGIN_SECONDS)
+    if action is SpotAction.DRAIN and deadline - now < MIN_DRAIN_SECONDS:
+        action = SpotAction.CORDON
+        note = f"event is {now - event_time:.0f} s old: no time left to drain, cordon only"
+    replace_early = (
+        settings.early_replacement
+        and isinstance(event, SpotWarningEvent)
+        # A stopped or hibernated instance comes back: detached, it would run outside any ASG.
+        and event.detail.instance_action == "terminate"
+        and action in (SpotAction.CORDON, SpotAction.DRAIN)
+    )
+    return Plan(
+        kind=kind,
+        action=action,
+        deadline=deadline,
+        instance_gone_at=instance_gone_at,
+        event_age=now - event_time,
+        replace_early=replace_early,
+        note=note,
+    )

@@ -1,0 +1,158 @@
+"""Credential onboarding through the synthesized state machine: end state, reruns, rotation, sharing."""
+
+import json
+from typing import Any
+
+import pytest
+
+from kops_onboard.executions import ExecutionResult, run_execution
+from kops_onboard.local.seed import ClusterSpec
+from kops_onboard.local.system import LocalCluster, LocalSystem
+
+SHARED_POLICY = "arn:aws:iam::123456789012:policy/CASTKopsPolicyV2"
+
+
+def _onboard(system: LocalSystem, cluster: LocalCluster, **options: Any) -> ExecutionResult:
+    result = run_execution(
+        system.aws.client("stepfunctions"),
+        system.state_machines["onboard"],
+        {**cluster.onboard_input(), **options},
+        name_prefix="e2e-cred",
+    )
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    return result
+
+
+def _keys(system: LocalSystem, user: str) -> list[str]:
+    return [k["AccessKeyId"] for k in system.aws.client("iam").list_access_keys(UserName=user)["AccessKeyMetadata"]]
+
+
+def _secret(system: LocalSystem, arn: str) -> dict[str, Any]:
+    return dict(json.loads(system.aws.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]))
+
+
+@pytest.fixture(scope="module")
+def cluster(local_system: LocalSystem) -> LocalCluster:
+    return local_system.add_cluster(ClusterSpec.parse("cred.k8s.local:kops=1.20,nodes=2"))
+
+
+@pytest.fixture(scope="module")
+def first_run(local_system: LocalSystem, cluster: LocalCluster) -> ExecutionResult:
+    return _onboard(local_system, cluster)
+
+
+def test_end_state_of_a_first_onboarding(local_system: LocalSystem, cluster: LocalCluster, first_run: Any) -> None:
+    iam = local_system.aws.client("iam")
+    out = first_run.output
+    user = out["iam"]["user_name"]
+    # The user and everything attached to it
+    assert user == "cast-kops-cred.k8s.local"
+    attached = {p["PolicyName"] for p in iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]}
+    assert attached == {
+        "AmazonEC2ReadOnlyAccess",
+        "IAMReadOnlyAccess",
+        "AmazonEventBridgeReadOnlyAccess",
+        "AWSLambda_ReadOnlyAccess",
+        "CASTKopsPolicyV2",
+    }
+    inline = json.dumps(iam.get_user_policy(UserName=user, PolicyName="CASTKopsRestrictedaccess")["PolicyDocument"])
+    assert cluster.name in inline and f"vpc/{cluster.aws.vpc_id}" in inline
+    # The shared role with its three policies
+    role_policies = iam.list_attached_role_policies(RoleName="CastLambdaRoleForSpot")["AttachedPolicies"]
+    assert {p["PolicyName"] for p in role_policies} == {
+        "CloudWatchLogsFullAccess",
+        "AWSLambdaRole",
+        "AmazonEC2ReadOnlyAccess",
+    }
+    # The key pair, with its private key only in a secret encrypted by the stack's key
+    key_pair = out["key_pair"]
+    pairs = local_system.aws.client("ec2").describe_key_pairs(KeyNames=[key_pair["key_name"]])["KeyPairs"]
+    assert pairs[0]["KeyPairId"] == key_pair["key_pair_id"]
+    stack_key = local_system.stack.attributes[
+        next(k for k in local_system.stack.attributes if k[1] == "Arn" and k[0].startswith("SecretsKey"))
+    ]
+    sm = local_system.aws.client("secretsmanager")
+    for arn in (key_pair["private_key_secret_arn"], out["access_key"]["secret_arn"]):
+        assert sm.describe_secret(SecretId=arn)["KmsKeyId"] == stack_key
+    assert "PRIVATE KEY" in _secret(local_system, key_pair["private_key_secret_arn"])["PrivateKey"]
+    # The access key: exactly one, stored, and its secret nowhere in the output
+    stored = _secret(local_system, out["access_key"]["secret_arn"])
+    assert _keys(local_system, user) == [out["access_key"]["access_key_id"]] == [stored["AccessKeyId"]]
+    assert stored["SecretAccessKey"] not in json.dumps(out)
+    # The registry records what this execution created
+    item = local_system.aws.client("dynamodb").get_item(
+        TableName=local_system.output("RegistryTableName"),
+        Key={"cluster_key": {"S": f"{local_system.region}#{cluster.name}"}},
+    )["Item"]
+    resources = item["resources"]["M"]
+    assert resources["iam"]["M"]["user_created"]["BOOL"] is True
+    assert resources["iam"]["M"]["execution_id"]["S"] == first_run.execution_arn
+
+
+def test_reruns_create_nothing_new_and_never_hit_the_key_limit(
+    local_system: LocalSystem, cluster: LocalCluster, first_run: Any
+) -> None:
+    iam = local_system.aws.client("iam")
+    versions_before = iam.list_policy_versions(PolicyArn=SHARED_POLICY)["Versions"]
+    reruns = [_onboard(local_system, cluster) for _ in range(3)]
+    for rerun in reruns:
+        assert rerun.output["access_key"] == {**first_run.output["access_key"], "created": False}
+        assert rerun.output["iam"]["user_arn"] == first_run.output["iam"]["user_arn"]
+        assert rerun.output["key_pair"]["key_pair_id"] == first_run.output["key_pair"]["key_pair_id"]
+    assert iam.list_policy_versions(PolicyArn=SHARED_POLICY)["Versions"] == versions_before
+    assert len(_keys(local_system, first_run.output["iam"]["user_name"])) == 1
+
+
+def test_rotation_leaves_exactly_the_new_key_stored(
+    local_system: LocalSystem, cluster: LocalCluster, first_run: Any
+) -> None:
+    user = first_run.output["iam"]["user_name"]
+    old = _keys(local_system, user)
+    rotated = _onboard(local_system, cluster, rotate_access_key=True).output["access_key"]
+    assert rotated["created"] and rotated["rotated_out_key_id"] == old[0]
+    assert _keys(local_system, user) == [rotated["access_key_id"]]
+    assert _secret(local_system, rotated["secret_arn"])["AccessKeyId"] == rotated["access_key_id"]
+
+
+def test_long_cluster_name_and_a_second_cluster_share_policy_and_role(
+    local_system: LocalSystem, first_run: Any
+) -> None:
+    name = "a-very-long-cluster-name-that-goes-on-and-on.production.k8s.example.co"
+    assert len(name) == 70
+    long_cluster = local_system.add_cluster(ClusterSpec.parse(f"{name}:kops=1.22,nodes=1"))
+    out = _onboard(local_system, long_cluster).output
+    assert len(out["iam"]["user_name"]) == 64 and out["iam"]["user_name"].startswith("cast-kops-a-very-long")
+    assert out["iam"]["user_name"] != first_run.output["iam"]["user_name"]
+    assert out["iam"]["shared_policy_arn"] == first_run.output["iam"]["shared_policy_arn"]
+    assert out["iam"]["spot_role_arn"] == first_run.output["iam"]["spot_role_arn"]
+    assert not out["iam"]["shared_policy_created"] and not out["iam"]["spot_role_created"]
+    iam = local_system.aws.client("iam")
+    inline = json.dumps(
+        iam.get_user_policy(UserName=out["iam"]["user_name"], PolicyName="CASTKopsRestrictedaccess")["PolicyDocument"]
+    )
+    assert name in inline and "cred.k8s.local" not in inline
+
+
+def test_a_sixth_document_keeps_the_default_and_prunes_the_oldest(
+    local_system: LocalSystem, cluster: LocalCluster, first_run: Any
+) -> None:
+    # Given the shared policy with 5 versions, the default being an outdated document
+    iam = local_system.aws.client("iam")
+    current = iam.get_policy(PolicyArn=SHARED_POLICY)["Policy"]["DefaultVersionId"]
+    outdated = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "ec2:DescribeTags", "Resource": "*"}],
+    }
+    for _ in range(5 - len(iam.list_policy_versions(PolicyArn=SHARED_POLICY)["Versions"])):
+        iam.create_policy_version(PolicyArn=SHARED_POLICY, PolicyDocument=json.dumps(outdated), SetAsDefault=True)
+    versions = iam.list_policy_versions(PolicyArn=SHARED_POLICY)["Versions"]
+    assert len(versions) == 5
+    oldest_non_default = min((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
+    # When onboarding runs again
+    out = _onboard(local_system, cluster).output["iam"]
+    # Then a new default version exists, the oldest non-default one is gone, and there are still 5
+    after = iam.list_policy_versions(PolicyArn=SHARED_POLICY)["Versions"]
+    assert len(after) == 5
+    assert next(v for v in after if v["IsDefaultVersion"])["VersionId"] == out["shared_policy_version_created"]
+    assert oldest_non_default["VersionId"] not in {v["VersionId"] for v in after}
+    assert current != out["shared_policy_version_created"]
