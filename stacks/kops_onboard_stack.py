@@ -7,7 +7,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from kops_lambda.constants import PRODUCT, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE
+from kops_lambda.constants import AGENT_API_URL_DEFAULT, PRODUCT, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE
 from stacks.constructs.lambda_function import lambda_code
 from stacks.onboarding import OnboardingWorkflow
 from stacks.spot import SpotInterruptionHandling
@@ -41,6 +41,7 @@ class KopsOnboardStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
         )
         code = lambda_code()
+        self.spot = SpotInterruptionHandling(self, "Spot", code=code, registry=self.registry, dry_run=dry_run)
         self.onboarding = OnboardingWorkflow(
             self,
             "Onboarding",
@@ -48,8 +49,9 @@ class KopsOnboardStack(Stack):
             registry=self.registry,
             secrets_key=self.secrets_key,
             state_store_bucket_arns=[f"arn:{self.partition}:s3:::{bucket}" for bucket in buckets],
+            spot_handler_role_arn=self.spot.function.role.role_arn,  # type: ignore[union-attr]
+            agent_api_url=str(self.node.try_get_context("agentApiUrl") or AGENT_API_URL_DEFAULT),
         )
-        self.spot = SpotInterruptionHandling(self, "Spot", code=code, registry=self.registry, dry_run=dry_run)
 
         CfnOutput(self, "OnboardingStateMachineArn", value=self.onboarding.state_machine.state_machine_arn)
         CfnOutput(self, "RegistryTableName", value=self.registry.table_name)

@@ -7,7 +7,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
-from kops_lambda.constants import CLUSTER_SECRET_PREFIX, IAM_USER_PREFIX
+from kops_lambda.constants import AGENT_API_KEY_SECRET_NAME, CLUSTER_SECRET_PREFIX, IAM_USER_PREFIX
 
 ACKNOWLEDGEMENTS: dict[str, str] = {
     "AwsSolutions::AwsSolutions-IAM5[Resource::*]": (
@@ -18,6 +18,16 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
     f"<AWS::AccountId>:secret:{CLUSTER_SECRET_PREFIX}*]": (
         "Per-cluster secrets are created at run time under this product's own name prefix; "
         "a prefix is the narrowest ARN that can name them before they exist."
+    ),
+    f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:"
+    f"<AWS::AccountId>:secret:{CLUSTER_SECRET_PREFIX}*/kubeconfig-*]": (
+        "Each cluster's kubeconfig secret is named kops-onboard/clusters/<cluster>/kubeconfig; Secrets Manager "
+        "appends a random 6-character suffix, so the ARN can only be matched with a wildcard."
+    ),
+    f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:"
+    f"<AWS::AccountId>:secret:{AGENT_API_KEY_SECRET_NAME}-*]": (
+        "The agent API key secret has a fixed name; the wildcard only matches the random suffix Secrets Manager "
+        "appends to every secret ARN."
     ),
     f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/{IAM_USER_PREFIX}*]": (
         "One IAM user per onboarded cluster, named cast-kops-<cluster> at run time; scoped to that prefix."

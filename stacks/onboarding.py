@@ -13,9 +13,12 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from kops_lambda.constants import (
+    AGENT_API_KEY_SECRET_NAME,
     CLUSTER_SECRET_PREFIX,
+    ENV_AGENT_API_URL,
     ENV_REGISTRY_TABLE,
     ENV_SECRETS_KMS_KEY,
+    ENV_SPOT_HANDLER_ROLE_ARN,
     IAM_USER_PREFIX,
     ONBOARDING_STEPS,
     PRODUCT,
@@ -38,10 +41,11 @@ HANDLERS = {
     "ValidateCluster": "kops_lambda.handlers.validate_cluster.handler",
     "CreateIamEntities": "kops_lambda.handlers.create_iam_entities.handler",
     "CreateKeyPair": "kops_lambda.handlers.create_key_pair.handler",
+    "MapIdentity": "kops_lambda.handlers.map_identity.handler",
+    "InstallAgent": "kops_lambda.handlers.install_agent.handler",
     "StoreAccessKey": "kops_lambda.handlers.store_access_key.handler",
     "RecordOnboarded": "kops_lambda.handlers.record_onboarded.handler",
 }
-PENDING_HANDLER = "kops_lambda.handlers.pending_step.handler"
 
 
 class OnboardingWorkflow(Construct):
@@ -56,6 +60,8 @@ class OnboardingWorkflow(Construct):
         registry: dynamodb.ITable,
         secrets_key: kms.IKey,
         state_store_bucket_arns: Sequence[str],
+        spot_handler_role_arn: str,
+        agent_api_url: str,
     ) -> None:
         super().__init__(scope, construct_id)
         environment = {ENV_REGISTRY_TABLE: registry.table_name, ENV_SECRETS_KMS_KEY: secrets_key.key_arn}
@@ -64,10 +70,10 @@ class OnboardingWorkflow(Construct):
             step = KopsFunction(
                 self,
                 f"{state_name}Function",
-                handler=HANDLERS.get(state_name, PENDING_HANDLER),
+                handler=HANDLERS[state_name],
                 description=f"{PRODUCT} onboarding step {state_name}",
                 code=code,
-                environment={**environment, "STEP_NAME": state_name},
+                environment=environment,
             )
             self.functions[state_name] = step.function
 
@@ -102,6 +108,29 @@ class OnboardingWorkflow(Construct):
         self._grant_iam_entities(self.functions["CreateIamEntities"])
         self._grant_key_pair(self.functions["CreateKeyPair"], secrets_key)
         self._grant_access_key(self.functions["StoreAccessKey"], secrets_key)
+        map_identity, install_agent = self.functions["MapIdentity"], self.functions["InstallAgent"]
+        map_identity.add_environment(ENV_SPOT_HANDLER_ROLE_ARN, spot_handler_role_arn)
+        install_agent.add_environment(ENV_AGENT_API_URL, agent_api_url)
+        for function in (map_identity, install_agent):
+            self._grant_cluster_access(function, secrets_key)
+        map_identity.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadKopsSpec",
+                actions=["s3:GetObject"],
+                resources=[f"{arn}/*/config" for arn in state_store_bucket_arns],
+            )
+        )
+        install_agent.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadAgentApiKey",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[
+                    self._arn(
+                        "secretsmanager", "secret", f"{AGENT_API_KEY_SECRET_NAME}-*", ArnFormat.COLON_RESOURCE_NAME
+                    )
+                ],
+            )
+        )
 
         failed = sfn.Fail(
             self,
@@ -213,6 +242,24 @@ class OnboardingWorkflow(Construct):
         )
         # What Secrets Manager uses on our behalf: a data key to encrypt, Decrypt to read back.
         secrets_key.grant(function, "kms:GenerateDataKey", "kms:Decrypt")
+
+    def _grant_cluster_access(self, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
+        """Read the clusters' kubeconfig secrets (ours, or customer-made under our prefix)."""
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadClusterKubeconfigs",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[
+                    self._arn(
+                        "secretsmanager",
+                        "secret",
+                        f"{CLUSTER_SECRET_PREFIX}*/kubeconfig-*",
+                        ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        secrets_key.grant(function, "kms:Decrypt")
 
     def _grant_key_pair(self, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
         key_pairs = self._arn("ec2", "key-pair", f"{IAM_USER_PREFIX}*")

@@ -1,4 +1,20 @@
-"""Spot path: EventBridge rule -> SQS buffer (with DLQ) -> the Spot handler Lambda."""
+"""Spot path: EventBridge rules -> SQS buffer (with DLQ) -> the Spot handler Lambda.
+
+Settings come from CDK context (`-c key=value` or cdk.json), validated at synth by the runtime's own
+model (kops_lambda.settings.SpotSettings), and reach the function as environment variables:
+
+- spotDryRun -> SPOT_DRY_RUN (false): log what would be done; no writes to nodes, pods, ASGs or dedup.
+- spotWarningAction -> SPOT_WARNING_ACTION (drain), spotRebalanceAction -> SPOT_REBALANCE_ACTION (taint),
+  spotStateChangeAction -> SPOT_STATE_CHANGE_ACTION (drain): one of none, taint (PreferNoSchedule only),
+  cordon (unschedulable + NoSchedule taint + out of external load balancers), drain (cordon, then evict).
+- spotDeadlineMarginSeconds -> SPOT_DEADLINE_MARGIN_SECONDS (15, 0-60): evictions stop at event time + 120 s
+  minus this (and 5 s before the function's timeout).
+- spotEvictionConcurrency -> SPOT_EVICTION_CONCURRENCY (32, 1-256): evictions in flight per node.
+- spotEarlyReplacement -> SPOT_EARLY_REPLACEMENT (true): detach a warned instance (instance-action terminate)
+  from its ASG without decrementing the desired capacity, so the replacement launches at once.
+- spotForceDelete -> SPOT_FORCE_DELETE (false): delete, bypassing PDBs, what eviction left at the deadline
+  (the cluster role then needs pods/delete).
+"""
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -14,17 +30,41 @@ from kops_lambda.constants import (
     CLUSTER_SECRET_PREFIX,
     ENV_IDEMPOTENCY_TABLE,
     ENV_REGISTRY_TABLE,
-    ENV_SPOT_DRY_RUN,
+    KOPS_TAG_CLUSTER,
     PRODUCT,
+    SPOT_BATCH_SIZE,
     SPOT_DETAIL_TYPES,
     SPOT_EVENT_SOURCE,
+    SPOT_STATE_CHANGE_DETAIL_TYPE,
+    SPOT_STATE_CHANGE_STATES,
 )
+from kops_lambda.settings import SpotSettings, spot_settings_from
 from stacks.constructs.lambda_function import KopsFunction
 
 HANDLER_TIMEOUT = Duration.seconds(120)
 # AWS requires the queue's visibility timeout to cover the function timeout.
 VISIBILITY_TIMEOUT = Duration.seconds(150)
 MAX_RECEIVES = 3
+# SpotSettings field -> CDK context key (spotDryRun is read by the stack and passed as `dry_run`).
+CONTEXT_KEYS = {
+    "warning_action": "spotWarningAction",
+    "rebalance_action": "spotRebalanceAction",
+    "state_change_action": "spotStateChangeAction",
+    "deadline_margin_seconds": "spotDeadlineMarginSeconds",
+    "eviction_concurrency": "spotEvictionConcurrency",
+    "early_replacement": "spotEarlyReplacement",
+    "force_delete": "spotForceDelete",
+}
+
+
+def spot_settings(scope: Construct, *, dry_run: bool) -> SpotSettings:
+    """The Spot settings from context; a bad value fails the synth (InvalidSettings names it)."""
+    values: dict[str, object] = {"dry_run": dry_run}
+    for field_name, key in CONTEXT_KEYS.items():
+        value = scope.node.try_get_context(key)
+        if value is not None:
+            values[field_name] = value
+    return spot_settings_from(values)
 
 
 class SpotInterruptionHandling(Construct):
@@ -66,11 +106,24 @@ class SpotInterruptionHandling(Construct):
             retention_period=Duration.hours(1),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVES),
         )
+        self.settings = spot_settings(self, dry_run=dry_run)
         self.rule = events.Rule(
             self,
             "InterruptionRule",
             description=f"{PRODUCT}: EC2 Spot interruption warnings and rebalance recommendations",
             event_pattern=events.EventPattern(source=[SPOT_EVENT_SOURCE], detail_type=list(SPOT_DETAIL_TYPES)),
+            targets=[targets.SqsQueue(self.queue)],
+        )
+        # A rule of its own: the state filter applies to this detail type only (every launch would match).
+        self.state_change_rule = events.Rule(
+            self,
+            "StateChangeRule",
+            description=f"{PRODUCT}: EC2 instances stopping or terminating",
+            event_pattern=events.EventPattern(
+                source=[SPOT_EVENT_SOURCE],
+                detail_type=[SPOT_STATE_CHANGE_DETAIL_TYPE],
+                detail={"state": list(SPOT_STATE_CHANGE_STATES)},
+            ),
             targets=[targets.SqsQueue(self.queue)],
         )
         handler = KopsFunction(
@@ -84,20 +137,39 @@ class SpotInterruptionHandling(Construct):
             environment={
                 ENV_REGISTRY_TABLE: registry.table_name,
                 ENV_IDEMPOTENCY_TABLE: self.idempotency_table.table_name,
-                ENV_SPOT_DRY_RUN: "true" if dry_run else "false",
+                **self.settings.environment(),
             },
         )
         self.function = handler.function
         self.function.add_event_source(
-            sources.SqsEventSource(self.queue, batch_size=10, report_batch_item_failures=True)
+            sources.SqsEventSource(self.queue, batch_size=SPOT_BATCH_SIZE, report_batch_item_failures=True)
         )
-        registry.grant_read_data(self.function)
-        self.idempotency_table.grant_read_write_data(self.function)
+        registry.grant(self.function, "dynamodb:GetItem")
+        # What Powertools Idempotency does: conditional put, read, complete (update), delete on failure.
+        self.idempotency_table.grant(
+            self.function, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
+        )
         self.function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="DescribeInterruptedInstance",
                 actions=["ec2:DescribeInstances"],
                 resources=["*"],  # DescribeInstances supports no resource-level permissions.
+            )
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="EarlyReplacement",
+                actions=["autoscaling:DetachInstances"],
+                # ASG ARNs carry a generated id, so names cannot narrow this: only groups kOps tagged.
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="autoscaling",
+                        resource="autoScalingGroup",
+                        resource_name="*:autoScalingGroupName/*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+                conditions={"Null": {f"aws:ResourceTag/{KOPS_TAG_CLUSTER}": "false"}},
             )
         )
         self.function.add_to_role_policy(

@@ -65,6 +65,8 @@ SPOT_EVENT_REASON_REPLACEMENT: Final = "SpotReplacementRequested"
 SPOT_EVENT_REASON_DRAIN_COMPLETE: Final = "DrainComplete"
 SPOT_EVENT_REASON_DRAIN_INCOMPLETE: Final = "DrainIncomplete"
 ASG_NAME_TAG: Final = "aws:autoscaling:groupName"
+# Records per SQS batch; the handler works on a batch's records in parallel (one thread each).
+SPOT_BATCH_SIZE: Final = 10
 
 # Spot handler settings (environment variables; CDK context keys in stacks/spot.py).
 ENV_SPOT_WARNING_ACTION: Final = "SPOT_WARNING_ACTION"

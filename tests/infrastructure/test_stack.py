@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from kops_lambda.constants import ONBOARDING_STEPS, SPOT_DETAIL_TYPES
+from kops_lambda.constants import ONBOARDING_STEPS, SPOT_DETAIL_TYPES, SPOT_STATE_CHANGE_DETAIL_TYPE
 from kops_lambda.errors import RETRYABLE_ERROR_NAMES
 from stacks.constructs.bundling import lambda_python
 
@@ -78,17 +78,31 @@ def test_state_machine_is_standard_traced_and_logs_no_execution_data(template: T
     )
 
 
-def test_spot_rule_matches_interruption_events_into_a_queue_with_dlq(
+def test_spot_rules_match_interruption_events_into_a_queue_with_dlq(
     template: Template, template_json: dict[str, Any]
 ) -> None:
+    # Warnings and rebalance recommendations as they come; state changes only when the instance is going away
     template.has_resource_properties(
         "AWS::Events::Rule",
         {"EventPattern": {"source": ["aws.ec2"], "detail-type": list(SPOT_DETAIL_TYPES)}, "State": "ENABLED"},
     )
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.ec2"],
+                "detail-type": [SPOT_STATE_CHANGE_DETAIL_TYPE],
+                "detail": {"state": ["stopping", "shutting-down", "terminated"]},
+            },
+            "State": "ENABLED",
+        },
+    )
     queues = template.find_resources("AWS::SQS::Queue", {"Properties": {"RedrivePolicy": Match.any_value()}})
     (queue_id,) = queues
-    (rule,) = template.find_resources("AWS::Events::Rule").values()
-    assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    rules = template.find_resources("AWS::Events::Rule").values()
+    assert len(rules) == 2
+    for rule in rules:
+        assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
     assert queues[queue_id]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 3
     template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
@@ -97,6 +111,55 @@ def test_spot_rule_matches_interruption_events_into_a_queue_with_dlq(
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
         },
     )
+
+
+def _spot_function(template: Template) -> dict[str, Any]:
+    (function,) = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "kops_lambda.handlers.spot_interruption.handler"}}
+    ).values()
+    return function
+
+
+def test_spot_settings_reach_the_function_with_their_documented_defaults(template: Template) -> None:
+    variables = _spot_function(template)["Properties"]["Environment"]["Variables"]
+    assert {k: v for k, v in variables.items() if k.startswith("SPOT_")} == {
+        "SPOT_DRY_RUN": "false",
+        "SPOT_WARNING_ACTION": "drain",
+        "SPOT_REBALANCE_ACTION": "taint",
+        "SPOT_STATE_CHANGE_ACTION": "drain",
+        "SPOT_DEADLINE_MARGIN_SECONDS": "15",
+        "SPOT_EVICTION_CONCURRENCY": "32",
+        "SPOT_EARLY_REPLACEMENT": "true",
+        "SPOT_FORCE_DELETE": "false",
+    }
+
+
+def test_spot_settings_come_from_context_and_bad_values_fail_the_synth() -> None:
+    from aws_cdk import App, Stack
+
+    from kops_lambda.errors import InvalidSettings
+    from stacks.spot import spot_settings
+
+    # Given context as the CDK CLI passes it (strings)
+    app = App(context={"spotRebalanceAction": "cordon", "spotEvictionConcurrency": "8", "spotForceDelete": "true"})
+    settings = spot_settings(Stack(app, "S"), dry_run=True)
+    assert (settings.rebalance_action, settings.eviction_concurrency, settings.force_delete) == ("cordon", 8, True)
+    assert settings.dry_run
+    # And a value outside the documented ones
+    with pytest.raises(InvalidSettings, match="warning_action"):
+        spot_settings(Stack(App(context={"spotWarningAction": "explode"}), "S"), dry_run=False)
+
+
+def test_spot_handler_may_detach_only_from_kops_tagged_groups(template: Template) -> None:
+    statements = [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "autoscaling:DetachInstances" in statement["Action"]
+    ]
+    (statement,) = statements
+    assert statement["Condition"] == {"Null": {"aws:ResourceTag/KubernetesCluster": "false"}}
+    assert "autoScalingGroupName/*" in json.dumps(statement["Resource"])
 
 
 def test_tables_and_key(template: Template) -> None:

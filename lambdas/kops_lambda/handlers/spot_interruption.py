@@ -1,51 +1,135 @@
-"""Spot interruption handler: SQS batches of EC2 events from EventBridge."""
+"""Spot interruption handler: SQS batches of EC2 events from EventBridge (ReportBatchItemFailures).
 
+A failed record (API server unreachable, throttled AWS call) is reported and comes back after the queue's
+visibility timeout; after 3 receives SQS moves it, intact, to the DLQ. Malformed events fail the same way.
+"""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
 
+import urllib3
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from kubernetes import client as k8s
+from kubernetes.client import rest
 
 from kops_lambda.adapters.aws import client, resource
 from kops_lambda.adapters.kube import api_client, load_kubeconfig
+from kops_lambda.constants import SPOT_BATCH_SIZE
 from kops_lambda.errors import InvalidInput
-from kops_lambda.logic.spot_service import handle_interruption, parse_interruption_event
+from kops_lambda.logic.spot_dedup import InterruptionDedup
+from kops_lambda.logic.spot_service import SpotDependencies, SpotOutcome, handle_interruption, parse_interruption_event
 from kops_lambda.observability import logger, metrics, tracer
-from kops_lambda.settings import load_settings
+from kops_lambda.settings import load_settings, load_spot_settings
 
-_processor = BatchProcessor(event_type=EventType.SQS)
+# Records of one batch are independent interruptions, often a whole Spot pool reclaimed at once: handled
+# one after the other, a drain waiting on a PodDisruptionBudget would eat the next nodes' two minutes.
+RECORD_CONCURRENCY = SPOT_BATCH_SIZE
+_metrics_lock = threading.Lock()
+_per_thread = threading.local()
+
+
+class _ConcurrentBatchProcessor(BatchProcessor):
+    def process(self) -> list[tuple[Any, ...]]:
+        if len(self.records) <= 1:
+            return super().process()
+        with ThreadPoolExecutor(max_workers=min(RECORD_CONCURRENCY, len(self.records))) as pool:
+            return list(pool.map(self._process_record, self.records))
+
+
+_processor = _ConcurrentBatchProcessor(event_type=EventType.SQS)
 
 
 @lru_cache(maxsize=16)
-def _core_api(kubeconfig_secret_arn: str) -> k8s.CoreV1Api:
-    # Cached per warm container: one TLS/HTTP pool per cluster, reused across events.
+def _core_api(kubeconfig_secret_arn: str, connections: int) -> k8s.CoreV1Api:
+    # Cached per warm container: one TLS pool per cluster, shared by every drain (the client is thread-safe).
     kubeconfig = load_kubeconfig(client("secretsmanager"), kubeconfig_secret_arn)
-    return k8s.CoreV1Api(api_client(kubeconfig))
+    api = api_client(kubeconfig)
+    api.configuration.connection_pool_maxsize = connections
+    # Deadline-aware code decides about 429/5xx itself: urllib3 only retries failed connects, briefly.
+    api.configuration.retries = urllib3.Retry(
+        total=2, connect=2, read=0, status=0, backoff_factor=0.1, respect_retry_after_header=False
+    )
+    api.rest_client = rest.RESTClientObject(api.configuration)  # the pool is sized when it is built
+    return k8s.CoreV1Api(api)
 
 
-def _handle_record(record: SQSRecord) -> dict[str, Any]:
-    settings = load_settings()
+def _registry_table(name: str) -> Any:
+    # boto3 resources are not thread-safe: one Table per worker thread, built once (a resource costs ms).
+    tables: dict[str, Any] = _per_thread.__dict__.setdefault("tables", {})
+    if name not in tables:
+        tables[name] = resource("dynamodb").Table(name)
+    return tables[name]
+
+
+@lru_cache(maxsize=2)
+def _dedup(table_name: str) -> InterruptionDedup:
+    return InterruptionDedup(table_name=table_name, dynamodb=client("dynamodb"))
+
+
+def _handle_record(record: SQSRecord, lambda_context: LambdaContext) -> dict[str, Any]:
+    received = time.time()
+    logger.thread_safe_clear_keys()
     try:
         event = parse_interruption_event(record.body)
     except InvalidInput:
-        metrics.add_metric(name="MalformedEvents", unit="Count", value=1)
+        _add_metrics({"MalformedEvents": 1})
         raise
-    logger.append_keys(instance_id=event.detail.instance_id, event_id=event.id)
+    logger.thread_safe_append_keys(instance_id=event.detail.instance_id, event_id=event.id)
+    settings, spot = load_settings(), load_spot_settings()
+    dedup = None if spot.dry_run or not settings.idempotency_table else _dedup(settings.idempotency_table)
+    if dedup is not None:
+        dedup.register_lambda_context(lambda_context)
+    connections = spot.eviction_concurrency * RECORD_CONCURRENCY + 4
     outcome = handle_interruption(
         event,
-        ec2=client("ec2", event.region),
-        registry_table=resource("dynamodb").Table(settings.registry_table),
-        core_api_for=_core_api,
-        dry_run=settings.spot_dry_run,
+        settings=spot,
+        deps=SpotDependencies(
+            ec2=client("ec2", event.region),
+            autoscaling=client("autoscaling", event.region),
+            registry_table=_registry_table(settings.registry_table),
+            core_api_for=lambda arn: _core_api(arn, connections),
+            dedup=dedup,
+            reporter=lambda_context.function_name,
+        ),
+        received_at=received,
+        lambda_seconds_left=lambda: lambda_context.get_remaining_time_in_millis() / 1000,
     )
-    if outcome.action == "ignored":
-        metrics.add_metric(name="IgnoredEvents", unit="Count", value=1)
-    elif outcome.action == "cordoned":
-        metrics.add_metric(name="NodesCordoned", unit="Count", value=1)
-    logger.info("interruption handled", extra=outcome.as_dict())
+    _add_metrics(_metrics_of(outcome))
+    keys = {"cluster": outcome.cluster_name, "node": outcome.node_name}
+    logger.info("interruption handled", extra=keys | outcome.as_dict())
     return outcome.as_dict()
+
+
+def _metrics_of(outcome: SpotOutcome) -> dict[str, float]:
+    values: dict[str, float] = {"EventAgeOnReceipt": outcome.event_age_seconds}
+    if outcome.result == "ignored":
+        values["IgnoredEvents"] = 1
+    elif outcome.result == "duplicate":
+        values["DuplicateEvents"] = 1
+    if outcome.cordon_ms is not None:
+        values["TimeToCordon"] = outcome.cordon_ms
+    if outcome.drain_seconds is not None:
+        values |= {
+            "DrainSeconds": outcome.drain_seconds,
+            "PodsEvicted": outcome.pods_evicted,
+            "PodsLeftAtDeadline": outcome.pods_left,
+            "PodsForceDeleted": outcome.pods_force_deleted,
+        }
+    return values
+
+
+_UNITS = {"EventAgeOnReceipt": "Seconds", "TimeToCordon": "Milliseconds", "DrainSeconds": "Seconds"}
+
+
+def _add_metrics(values: dict[str, float]) -> None:
+    with _metrics_lock:  # records run on several threads; Metrics keeps one buffer per invocation
+        for name, value in values.items():
+            metrics.add_metric(name=name, unit=_UNITS.get(name, "Count"), value=value)
 
 
 @logger.inject_lambda_context

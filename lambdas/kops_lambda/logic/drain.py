@@ -119,7 +119,9 @@ def list_pods_on_node(core: k8s.CoreV1Api, node_name: str) -> list[dict[str, Any
     return items
 
 
-def evict_pod(core: k8s.CoreV1Api, pod: PodRef, *, grace_seconds: int, timeout: float) -> tuple[Attempt, str]:
+def evict_pod(
+    core: k8s.CoreV1Api, pod: PodRef, *, grace_seconds: int, timeout: tuple[float, float]
+) -> tuple[Attempt, str]:
     """One policy/v1 eviction; the uid precondition keeps us from evicting a same-named successor."""
     body = {
         "apiVersion": "policy/v1",
@@ -130,7 +132,9 @@ def evict_pod(core: k8s.CoreV1Api, pod: PodRef, *, grace_seconds: int, timeout: 
     return _call(core, f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/eviction", "POST", body, timeout)
 
 
-def delete_pod(core: k8s.CoreV1Api, pod: PodRef, *, grace_seconds: int, timeout: float) -> tuple[Attempt, str]:
+def delete_pod(
+    core: k8s.CoreV1Api, pod: PodRef, *, grace_seconds: int, timeout: tuple[float, float]
+) -> tuple[Attempt, str]:
     """DELETE, bypassing PodDisruptionBudgets: only for the force-delete opt-in."""
     body = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": grace_seconds}
     body |= _uid_precondition(pod)
@@ -212,7 +216,9 @@ def _evict_all(
         report.left[pod.key] = last_reason.get(pod.key, "not attempted before the deadline")
 
 
-def _force_delete(core: k8s.CoreV1Api, targets: list[PodRef], report: DrainReport, *, until: float, clock: Clock) -> None:
+def _force_delete(
+    core: k8s.CoreV1Api, targets: list[PodRef], report: DrainReport, *, until: float, clock: Clock
+) -> None:
     pods = [pod for pod in targets if pod.key in report.left]
     left = until - clock()
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(pods)))) as pool:
@@ -237,7 +243,7 @@ def _force_delete(core: k8s.CoreV1Api, targets: list[PodRef], report: DrainRepor
 
 def _backoff(attempt: int) -> float:
     """Exponential, capped, equal jitter: spreads the retries of many budget-bound pods."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** (attempt - 1))
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not a secret
 
 
@@ -250,7 +256,9 @@ def _uid_precondition(pod: PodRef) -> dict[str, Any]:
     return {"preconditions": {"uid": pod.uid}} if pod.uid else {}
 
 
-def _call(core: k8s.CoreV1Api, path: str, method: str, body: dict[str, Any], timeout: float | tuple[float, float]) -> tuple[Attempt, str]:
+def _call(
+    core: k8s.CoreV1Api, path: str, method: str, body: dict[str, Any], timeout: float | tuple[float, float]
+) -> tuple[Attempt, str]:
     try:
         core.api_client.call_api(
             path,

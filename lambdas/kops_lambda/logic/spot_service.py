@@ -1,34 +1,96 @@
-"""Orchestrates one interruption event: resolve instance, cluster and node, then act."""
+"""One interruption event, end to end: plan -> dedup -> instance -> cluster -> node -> cordon -> drain.
+
+Critical path to the cordon: DynamoDB conditional put (dedup), DescribeInstances, the registry read, one GET
+and one PATCH on the API server. Everything that can wait runs beside the drain: Kubernetes Events and the
+early replacement (DetachInstances).
+"""
 
 import json
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from pydantic import TypeAdapter, ValidationError
 
-from kops_lambda.errors import InvalidInput, KubeApiUnavailable
+from kops_lambda.constants import (
+    PRODUCT,
+    SPOT_EVENT_REASON_DRAIN_COMPLETE,
+    SPOT_EVENT_REASON_DRAIN_INCOMPLETE,
+    SPOT_EVENT_REASON_INTERRUPTION,
+    SPOT_EVENT_REASON_REPLACEMENT,
+)
+from kops_lambda.errors import InvalidInput, KubeApiUnavailable, KubeRequestRejected
 from kops_lambda.logic import registry
-from kops_lambda.logic.spot import cordon_and_taint, describe_instance, find_node
-from kops_lambda.models.events import Ec2InterruptionEvent, RebalanceEvent
+from kops_lambda.logic.drain import DrainReport, drain_node, list_pods_on_node, pods_to_evict
+from kops_lambda.logic.spot import (
+    InstanceInfo,
+    NodeNaming,
+    describe_instance,
+    find_node,
+    node_patch,
+    patch_node,
+    provider_id,
+    read_node,
+)
+from kops_lambda.logic.spot_dedup import AlreadyInProgress, InterruptionDedup
+from kops_lambda.logic.spot_node_events import NodeEventRecorder
+from kops_lambda.logic.spot_plan import Plan, plan_for
+from kops_lambda.logic.spot_replace import Replacement, request_replacement
+from kops_lambda.models.events import Ec2InterruptionEvent
 from kops_lambda.models.steps import describe_validation_error
+from kops_lambda.observability import logger
+from kops_lambda.settings import SpotAction, SpotSettings
 
 _EVENT_ADAPTER: TypeAdapter[Ec2InterruptionEvent] = TypeAdapter(Ec2InterruptionEvent)
 _CONFLICT_ATTEMPTS = 3
+_LEFT_SAMPLE = 20  # pods named in the outcome (it is stored in DynamoDB and logged: keep it small)
+_BACKGROUND_WAIT_SECONDS = 3.0
+# Which naming (private DNS or instance id) found a cluster's last node: the next lookup tries it first.
+_NAMING_HINTS: dict[str, NodeNaming] = {}
 
 
 @dataclass(frozen=True)
 class SpotOutcome:
+    event_id: str
     instance_id: str
-    action: str  # cordoned | ignored | dry-run
+    kind: str  # warning | rebalance | state-change
+    action: str  # the planned action: none | taint | cordon | drain
+    result: str  # ignored | unchanged | tainted | cordoned | drained | drain-incomplete | dry-run | duplicate
     reason: str = ""
     cluster_name: str | None = None
     node_name: str | None = None
+    event_age_seconds: float = 0.0
+    cordon_ms: float | None = None  # receipt -> node patched
+    drain_seconds: float | None = None
+    pods_evicted: int = 0
+    pods_left: int = 0
+    pods_skipped: int = 0
+    pods_force_deleted: int = 0
+    left_sample: list[str] = field(default_factory=list)
+    replacement: str = ""
+    duplicate_of: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SpotOutcome":
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class SpotDependencies:
+    ec2: Any
+    autoscaling: Any
+    registry_table: Any
+    core_api_for: Callable[[str], k8s.CoreV1Api]
+    dedup: InterruptionDedup | None = None  # None: no persistent dedup (dry runs, tests of single events)
+    reporter: str = PRODUCT  # reportingInstance of our Kubernetes Events
 
 
 def parse_interruption_event(body: str | dict[str, Any]) -> Ec2InterruptionEvent:
@@ -44,35 +106,239 @@ def parse_interruption_event(body: str | dict[str, Any]) -> Ec2InterruptionEvent
 def handle_interruption(
     event: Ec2InterruptionEvent,
     *,
-    ec2: Any,
-    registry_table: Any,
-    core_api_for: Callable[[str], k8s.CoreV1Api],
-    dry_run: bool = False,
+    settings: SpotSettings,
+    deps: SpotDependencies,
+    received_at: float | None = None,
+    lambda_seconds_left: Callable[[], float] | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> SpotOutcome:
-    instance_id = event.detail.instance_id
-    instance = describe_instance(ec2, instance_id)
+    received = clock() if received_at is None else received_at
+    plan = plan_for(
+        event, settings, now=received, lambda_seconds_left=lambda_seconds_left() if lambda_seconds_left else None
+    )
+    base = SpotOutcome(
+        event_id=event.id,
+        instance_id=event.detail.instance_id,
+        kind=plan.kind.value,
+        action=plan.action.value,
+        result="ignored",
+        event_age_seconds=round(plan.event_age, 3),
+    )
+    if plan.action is SpotAction.NONE:
+        return replace(base, reason=plan.note or f"{plan.kind.value} events are configured to do nothing")
+
+    def act() -> SpotOutcome:
+        return _act(event, plan, base, settings=settings, deps=deps, received=received, clock=clock)
+
+    if settings.dry_run or deps.dedup is None:
+        return act()
+    try:
+        stored, replayed = deps.dedup.run_once(plan.dedup_key(base.instance_id), lambda: act().as_dict())
+    except AlreadyInProgress:
+        return replace(base, result="duplicate", reason=f"{plan.action.value} is in progress in another invocation")
+    outcome = SpotOutcome.from_dict(stored)
+    if not replayed:
+        return outcome
+    return replace(
+        base,
+        result="duplicate",
+        reason=f"{plan.action.value} already done for this interruption ({outcome.result})",
+        cluster_name=outcome.cluster_name,
+        node_name=outcome.node_name,
+        duplicate_of=outcome.event_id,
+    )
+
+
+def _act(
+    event: Ec2InterruptionEvent,
+    plan: Plan,
+    base: SpotOutcome,
+    *,
+    settings: SpotSettings,
+    deps: SpotDependencies,
+    received: float,
+    clock: Callable[[], float],
+) -> SpotOutcome:
+    instance = describe_instance(deps.ec2, base.instance_id)
     if instance is None:
-        return SpotOutcome(instance_id, "ignored", "instance not found")
+        return replace(base, reason="instance not found")
     if instance.cluster_name is None:
-        return SpotOutcome(instance_id, "ignored", "instance carries no kOps cluster tag")
-    cluster = registry.get_cluster(registry_table, region=event.region, cluster_name=instance.cluster_name)
+        return replace(base, reason="instance carries no kOps cluster tag")
+    outcome = replace(base, cluster_name=instance.cluster_name)
+    cluster = registry.get_cluster(deps.registry_table, region=event.region, cluster_name=instance.cluster_name)
     if cluster is None or cluster.get("status") != "ONBOARDED":
-        return SpotOutcome(instance_id, "ignored", "cluster not onboarded", instance.cluster_name)
-    core = core_api_for(str(cluster["kubeconfig_secret_arn"]))
-    node = find_node(core, instance)
-    if node is None:
-        return SpotOutcome(instance_id, "ignored", "no node with this providerID", instance.cluster_name)
-    node_name = node["metadata"]["name"]
-    if dry_run:
-        return SpotOutcome(instance_id, "dry-run", "", instance.cluster_name, node_name)
-    effect = "PreferNoSchedule" if isinstance(event, RebalanceEvent) else "NoSchedule"
+        return replace(outcome, reason="cluster not onboarded")
+    core = deps.core_api_for(str(cluster["kubeconfig_secret_arn"]))
+    hint_key = f"{event.region}#{instance.cluster_name}"
+    found = find_node(core, instance, prefer=_NAMING_HINTS.get(hint_key, "dns"))
+    if found is None:
+        return replace(outcome, reason="no node with this providerID")
+    node, naming = found
+    if naming is not None:
+        _NAMING_HINTS[hint_key] = naming
+    outcome = replace(outcome, node_name=node["metadata"]["name"], reason=plan.note)
+    if settings.dry_run:
+        return _dry_run(core, outcome, plan)
+    taken = _take_out_of_service(core, node, instance, plan.action, event.id)
+    if taken is None:
+        return replace(outcome, reason="node deleted meanwhile")
+    node, patched = taken
+    outcome = replace(outcome, cordon_ms=round((clock() - received) * 1000, 1))
+    logger.info(
+        "node taken out of service",
+        extra={
+            "cluster": instance.cluster_name,
+            "instance_id": instance.instance_id,
+            "node": outcome.node_name,
+            "action": plan.action.value,
+            "patched": patched,
+            "cordon_ms": outcome.cordon_ms,
+        },
+    )
+    outcome = _after_cordon(
+        core,
+        node,
+        event=event,
+        plan=plan,
+        instance=instance,
+        outcome=outcome,
+        settings=settings,
+        deps=deps,
+        clock=clock,
+    )
+    if not patched and outcome.result in ("tainted", "cordoned"):
+        return replace(outcome, result="unchanged", reason=outcome.reason or "the node already was in that state")
+    return outcome
+
+
+def _after_cordon(
+    core: k8s.CoreV1Api,
+    node: dict[str, Any],
+    *,
+    event: Ec2InterruptionEvent,
+    plan: Plan,
+    instance: InstanceInfo,
+    outcome: SpotOutcome,
+    settings: SpotSettings,
+    deps: SpotDependencies,
+    clock: Callable[[], float],
+) -> SpotOutcome:
+    background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spot-background")
+    try:
+        recorder = NodeEventRecorder(core, node, executor=background, instance=deps.reporter)
+        recorder.record(SPOT_EVENT_REASON_INTERRUPTION, _interruption_message(event, plan), warning=True)
+        replacement: Future[Replacement] | None = None
+        if plan.replace_early and instance.asg_name:
+            replacement = background.submit(
+                request_replacement, deps.autoscaling, instance_id=instance.instance_id, asg_name=instance.asg_name
+            )
+        report: DrainReport | None = None
+        if plan.action is SpotAction.DRAIN:
+            report = drain_node(
+                core,
+                node["metadata"]["name"],
+                deadline=plan.deadline,
+                concurrency=settings.eviction_concurrency,
+                force_delete=settings.force_delete,
+                instance_gone_at=plan.instance_gone_at,
+                clock=clock,
+            )
+        replaced = _replacement_text(replacement)
+        if report is not None:
+            reason = SPOT_EVENT_REASON_DRAIN_COMPLETE if report.complete else SPOT_EVENT_REASON_DRAIN_INCOMPLETE
+            recorder.record(reason, _drain_message(report, replaced), warning=not report.complete)
+        elif replacement is not None:
+            recorder.record(SPOT_EVENT_REASON_REPLACEMENT, replaced)
+        wait(recorder.pending, timeout=_BACKGROUND_WAIT_SECONDS)
+    finally:
+        background.shutdown(wait=False, cancel_futures=True)
+    return _with_report(outcome, plan.action, report, replaced)
+
+
+def _take_out_of_service(
+    core: k8s.CoreV1Api, node: dict[str, Any], instance: InstanceInfo, action: SpotAction, event_id: str
+) -> tuple[dict[str, Any], bool] | None:
+    """Apply node_patch; a 409 (the node changed since we read it) re-reads and tries again.
+    Returns the node as last read and whether it was patched (None when it was deleted meanwhile)."""
+    name = node["metadata"]["name"]
     for attempt in range(_CONFLICT_ATTEMPTS):
+        patch = node_patch(node, action=action, event_id=event_id)
+        if patch is None:
+            return node, False
         try:
-            cordon_and_taint(core, node, event_id=event.id, effect=effect)
-            break
+            patch_node(core, name, patch)
+            return node, True
         except ApiException as exc:
-            # 409: someone edited the node between our read and patch; re-read and retry.
-            if exc.status != 409 or attempt == _CONFLICT_ATTEMPTS - 1:
-                raise KubeApiUnavailable(f"cordon {node_name}: API server answered {exc.status}") from None
-            node = find_node(core, instance) or node
-    return SpotOutcome(instance_id, "cordoned", "", instance.cluster_name, node_name)
+            if exc.status == 404:
+                return None
+            if exc.status != 409:
+                raise KubeRequestRejected(f"cordon {name}: API server answered {exc.status}") from None
+            if attempt == _CONFLICT_ATTEMPTS - 1:
+                raise KubeApiUnavailable(f"cordon {name}: still conflicting after {_CONFLICT_ATTEMPTS} tries") from None
+        fresh = read_node(core, name)
+        if fresh is None or fresh.get("spec", {}).get("providerID") != provider_id(instance):
+            return None
+        node = fresh
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+def _dry_run(core: k8s.CoreV1Api, outcome: SpotOutcome, plan: Plan) -> SpotOutcome:
+    """Reads only: what would be patched and evicted."""
+    would = f"would {plan.action.value} the node"
+    if plan.action is SpotAction.DRAIN:
+        targets, skipped = pods_to_evict(list_pods_on_node(core, str(outcome.node_name)))
+        would += f" and evict {len(targets)} pods (skipping {sum(skipped.values())})"
+    if plan.replace_early:
+        would += ", and detach the instance from its ASG"
+    return replace(outcome, result="dry-run", reason="; ".join(filter(None, [would, plan.note])))
+
+
+def _with_report(outcome: SpotOutcome, action: SpotAction, report: DrainReport | None, replaced: str) -> SpotOutcome:
+    result = {SpotAction.TAINT: "tainted", SpotAction.CORDON: "cordoned", SpotAction.DRAIN: "drained"}[action]
+    outcome = replace(outcome, result=result, replacement=replaced)
+    if report is None:
+        return outcome
+    return replace(
+        outcome,
+        result="drained" if report.complete else "drain-incomplete",
+        drain_seconds=round(report.seconds, 3),
+        pods_evicted=len(report.evicted) + len(report.gone),
+        pods_left=len(report.left),
+        pods_skipped=sum(report.skipped.values()),
+        pods_force_deleted=len(report.force_deleted),
+        left_sample=[f"{pod}: {why}" for pod, why in list(report.left.items())[:_LEFT_SAMPLE]],
+    )
+
+
+def _replacement_text(replacement: "Future[Replacement] | None") -> str:
+    if replacement is None:
+        return ""
+    try:
+        result = replacement.result(timeout=_BACKGROUND_WAIT_SECONDS)
+    except Exception as exc:  # best effort: a failed detach never fails the drain
+        return f"replacement not requested ({type(exc).__name__})"
+    if result.requested:
+        return f"replacement requested: detached from {result.asg_name}, desired capacity kept"
+    return f"replacement not requested from {result.asg_name}: {result.detail}"
+
+
+def _interruption_message(event: Ec2InterruptionEvent, plan: Plan) -> str:
+    deadline = datetime.fromtimestamp(plan.deadline, UTC).strftime("%H:%M:%SZ")
+    doing = {
+        SpotAction.TAINT: "tainted PreferNoSchedule",
+        SpotAction.CORDON: "cordoned, tainted and excluded from external load balancers",
+        SpotAction.DRAIN: f"cordoned, tainted, excluded from external load balancers; draining until {deadline}",
+    }[plan.action]
+    text = f"{event.detail_type} (event {event.id}, {plan.event_age:.0f} s old): {doing}"
+    return f"{text}; {plan.note}" if plan.note else text
+
+
+def _drain_message(report: DrainReport, replaced: str) -> str:
+    skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(report.skipped.items())) or "none"
+    text = f"evicted {len(report.evicted) + len(report.gone)} pods in {report.seconds:.1f} s (skipped: {skipped})"
+    if report.left:
+        left = ", ".join(f"{pod} ({why})" for pod, why in report.left.items())
+        text = f"{len(report.left)} pods not evicted by the deadline: {left}; {text}"
+    if report.force_deleted:
+        text += f"; force-deleted {len(report.force_deleted)}"
+    return f"{text}; {replaced}" if replaced else text
