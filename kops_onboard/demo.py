@@ -58,9 +58,26 @@ def _onboard(system: LocalSystem, cluster: LocalCluster) -> bool:
     say(f"   kOps {facts['kops_version']} (from {facts['kops_version_source']}), VPC {facts['vpc_id']}")
     for group in facts["instance_groups"]:
         say(f"   instance group {group['name']:<22} {group['role']:<6} {len(group['instance_ids'])} instance(s)")
-    for key in ("iam", "key_pair", "identity_mapping", "agent", "access_key"):
-        say(f"   step {key:<17} {result.output[key].get('status', 'done')}")
+    _show_created(result.output)
     return True
+
+
+def _show_created(output: dict[str, Any]) -> None:
+    """Names and ARNs of what onboarding made; secrets stay in Secrets Manager."""
+    iam, key_pair, access_key = output["iam"], output["key_pair"], output["access_key"]
+    say(f"   IAM user        {iam['user_arn']} (created: {iam['user_created']})")
+    say(f"   policies        {', '.join(arn.rsplit('/', 1)[1] for arn in iam['managed_policy_arns'])}")
+    say(f"   inline policy   {iam['inline_policy_name']}; shared role {iam['spot_role_arn']}")
+    say(f"   key pair        {key_pair['key_name']} -> private key in {key_pair['private_key_secret_arn']}")
+    say(f"   access key      {access_key['access_key_id']} -> stored in {access_key['secret_arn']}")
+    mapping = output["identity_mapping"]
+    say(f"   identity map    {mapping['backend']} {mapping['configmap']} ({mapping['configmap_status']})")
+    for entry in mapping["mappings"]:
+        say(f"                   {entry['arn']} -> {', '.join(entry['groups'])} ({entry['status']})")
+    agent = output["agent"]
+    say(f"   agent           {agent['agent_image']} in namespace {agent['namespace']}")
+    for obj in agent["objects"]:
+        say(f"                   {obj['kind']:<20} {obj['name']:<28} {obj['status']}")
 
 
 def _spot_warning(system: LocalSystem, cluster: LocalCluster) -> bool:

@@ -57,6 +57,11 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
             ("RecordOnboarded", "FC97C611"),
         )
     },
+    "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:"
+    "autoScalingGroup:*:autoScalingGroupName/*]": (
+        "Early Spot replacement detaches an interrupted instance from whichever kOps ASG holds it; ASG ARNs "
+        "embed a random id, so the statement is narrowed by the condition on the KubernetesCluster tag instead."
+    ),
     "AwsSolutions::AwsSolutions-L1": (
         "Python 3.13: bytecode is compiled at synth time by a local interpreter of the runtime's version, "
         "and 3.13 is the newest available where this is built."
