@@ -1,5 +1,6 @@
 """Builds the CDK app; shared by app.py, the local system and the tests."""
 
+import fcntl
 import json
 import os
 import shutil
@@ -32,10 +33,17 @@ def build_app(outdir: str | os.PathLike[str] | None = None, context: dict[str, o
 
 
 def synthesize(outdir: str | os.PathLike[str] | None = None) -> Path:
-    """Synthesize the app; returns the stack's template path."""
-    assembly = build_app(outdir).synth()
-    template = Path(assembly.get_stack_by_name(STACK_NAME).template_full_path)
-    prune_stale_assets(template.parent)
+    """Synthesize the app; returns the stack's template path.
+
+    Synths into one output directory are serialized (tests, the demo and `local up` may run at once).
+    """
+    target = Path(outdir or os.environ.get("CDK_OUTDIR") or DEFAULT_OUTDIR)
+    target.mkdir(parents=True, exist_ok=True)
+    with (target / ".synth.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assembly = build_app(target).synth()
+        template = Path(assembly.get_stack_by_name(STACK_NAME).template_full_path)
+        prune_stale_assets(template.parent)
     return template
 
 

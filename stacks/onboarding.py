@@ -17,6 +17,7 @@ from kops_lambda.constants import (
     CLUSTER_SECRET_PREFIX,
     ENV_AGENT_API_URL,
     ENV_REGISTRY_TABLE,
+    ENV_SECRET_READER_ARNS,
     ENV_SECRETS_KMS_KEY,
     ENV_SPOT_HANDLER_ROLE_ARN,
     IAM_USER_PREFIX,
@@ -242,6 +243,19 @@ class OnboardingWorkflow(Construct):
         )
         # What Secrets Manager uses on our behalf: a data key to encrypt, Decrypt to read back.
         secrets_key.grant(function, "kms:GenerateDataKey", "kms:Decrypt")
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="RestrictSecretReaders",
+                actions=["secretsmanager:PutResourcePolicy"],
+                resources=[
+                    self._arn("secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}*", ArnFormat.COLON_RESOURCE_NAME)
+                ],
+            )
+        )
+        # Who may read the secrets it writes: itself (reruns reuse them) and the operators named in context.
+        readers = [function.role.role_arn] if function.role else []
+        readers += list(self.node.try_get_context("secretReaderArns") or [])
+        function.add_environment(ENV_SECRET_READER_ARNS, ",".join(readers))  # type: ignore[attr-defined]
 
     def _grant_cluster_access(self, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
         """Read the clusters' kubeconfig secrets (ours, or customer-made under our prefix)."""

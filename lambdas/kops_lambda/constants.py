@@ -37,6 +37,8 @@ def kubeconfig_secret_name(cluster_name: str) -> str:
 ENV_REGISTRY_TABLE: Final = "REGISTRY_TABLE_NAME"
 ENV_IDEMPOTENCY_TABLE: Final = "IDEMPOTENCY_TABLE_NAME"
 ENV_SECRETS_KMS_KEY: Final = "SECRETS_KMS_KEY_ARN"
+# Principals allowed to read the secrets we create (comma-separated ARN patterns).
+ENV_SECRET_READER_ARNS: Final = "SECRET_READER_ARNS"
 ENV_SPOT_DRY_RUN: Final = "SPOT_DRY_RUN"
 ENV_SPOT_HANDLER_ROLE_ARN: Final = "SPOT_HANDLER_ROLE_ARN"
 

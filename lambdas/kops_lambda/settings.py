@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from kops_lambda.constants import (
     ENV_IDEMPOTENCY_TABLE,
     ENV_REGISTRY_TABLE,
+    ENV_SECRET_READER_ARNS,
     ENV_SECRETS_KMS_KEY,
     ENV_SPOT_DEADLINE_MARGIN,
     ENV_SPOT_DRY_RUN,
@@ -30,6 +31,7 @@ class Settings:
     idempotency_table: str
     spot_dry_run: bool
     secrets_kms_key: str | None
+    secret_reader_arns: list[str]
 
 
 def load_settings() -> Settings:
@@ -39,6 +41,7 @@ def load_settings() -> Settings:
         idempotency_table=os.environ.get(ENV_IDEMPOTENCY_TABLE, ""),
         spot_dry_run=os.environ.get(ENV_SPOT_DRY_RUN, "false").lower() in {"1", "true", "yes"},
         secrets_kms_key=os.environ.get(ENV_SECRETS_KMS_KEY) or None,
+        secret_reader_arns=[arn for arn in os.environ.get(ENV_SECRET_READER_ARNS, "").split(",") if arn],
     )
 
 

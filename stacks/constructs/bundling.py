@@ -1,9 +1,11 @@
 """Docker-free Lambda bundling: pip installs wheels for the Lambda platform at synth time."""
 
+import contextlib
 import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ LAMBDA_PLATFORM = "manylinux2014_x86_64"
 # The sync client never imports the asyncio client (kubernetes/aio, 68 MB); requirements.txt already
 # leaves out aiohttp and the AWS SDK (see its header).
 PRUNED_PATHS = ("kubernetes/aio", "kubernetes/test", "bin")
+_COMPLETE = ".complete"
 
 
 @jsii.implements(ILocalBundling)
@@ -28,7 +31,7 @@ class PipLocalBundling:
 
     def try_bundle(self, output_dir: str, *args: Any, **kwargs: Any) -> bool:
         out = Path(output_dir)
-        shutil.copytree(dependencies(), out, dirs_exist_ok=True)
+        shutil.copytree(dependencies(), out, dirs_exist_ok=True, ignore=shutil.ignore_patterns(_COMPLETE))
         shutil.copytree(
             LAMBDA_SOURCE / "kops_lambda",
             out / "kops_lambda",
@@ -52,27 +55,38 @@ def source_hash() -> str:
 
 
 def dependencies() -> Path:
-    """Platform wheels installed once per requirements.txt content, then reused from the cache."""
+    """Platform wheels installed once per requirements.txt content, then reused from the cache.
+
+    Several synths may run at once (tests in parallel): each installs into its own staging directory
+    and the first complete one is renamed into place atomically.
+    """
     digest = hashlib.sha256((REQUIREMENTS.read_text() + LAMBDA_PLATFORM + LAMBDA_PYTHON_VERSION).encode()).hexdigest()[
         :16
     ]
     target = DEPENDENCY_CACHE / digest
-    if target.is_dir():
+    if (target / _COMPLETE).is_file():
         return target
-    staging = target.with_suffix(".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    subprocess.run(  # noqa: S603 - fixed argv, no shell
-        [
-            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--no-deps", "-r", str(REQUIREMENTS), "-t", str(staging),
-            "--platform", LAMBDA_PLATFORM, "--implementation", "cp",
-            "--python-version", LAMBDA_PYTHON_VERSION, "--only-binary=:all:",
-        ],
-        check=True,
-    )  # fmt: skip
-    for pruned in PRUNED_PATHS:
-        shutil.rmtree(staging / pruned, ignore_errors=True)
-    staging.rename(target)
+    DEPENDENCY_CACHE.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{digest}.", dir=DEPENDENCY_CACHE))
+    try:
+        subprocess.run(  # noqa: S603 - fixed argv, no shell
+            [
+                sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                "--no-deps", "-r", str(REQUIREMENTS), "-t", str(staging),
+                "--platform", LAMBDA_PLATFORM, "--implementation", "cp",
+                "--python-version", LAMBDA_PYTHON_VERSION, "--only-binary=:all:",
+            ],
+            check=True,
+        )  # fmt: skip
+        for pruned in PRUNED_PATHS:
+            shutil.rmtree(staging / pruned, ignore_errors=True)
+        (staging / _COMPLETE).touch()
+        with contextlib.suppress(OSError):  # another synth finished first; its copy is identical
+            staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if not (target / _COMPLETE).is_file():
+        raise RuntimeError(f"Lambda dependencies were not installed into {target}")
     return target
 
 

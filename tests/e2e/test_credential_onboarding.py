@@ -79,6 +79,10 @@ def test_end_state_of_a_first_onboarding(local_system: LocalSystem, cluster: Loc
     stored = _secret(local_system, out["access_key"]["secret_arn"])
     assert _keys(local_system, user) == [out["access_key"]["access_key_id"]] == [stored["AccessKeyId"]]
     assert stored["SecretAccessKey"] not in json.dumps(out)
+    # And only named principals (the writing function's own role, here) may read the secrets
+    policy = json.loads(sm.get_resource_policy(SecretId=out["access_key"]["secret_arn"])["ResourcePolicy"])
+    readers = policy["Statement"][0]["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+    assert readers and all(":role/KopsOnboard-" in arn for arn in readers)
     # The registry records what this execution created
     item = local_system.aws.client("dynamodb").get_item(
         TableName=local_system.output("RegistryTableName"),

@@ -91,3 +91,18 @@ def test_two_foreign_keys_are_never_touched(aws: Any, kms_key: str) -> None:
     with pytest.raises(AccessKeyLimit):
         _access_key(aws, kms_key)
     assert {k["AccessKeyId"] for k in iam.list_access_keys(UserName=USER)["AccessKeyMetadata"]} == foreign
+
+
+def test_secrets_carry_a_policy_that_only_named_principals_may_read(aws: Any, kms_key: str) -> None:
+    # Given the readers the stack configures (the writing function's role and an operator role)
+    readers = ["arn:aws:iam::123456789012:role/KopsOnboard-StoreAccessKey", "arn:aws:iam::123456789012:role/Ops*"]
+    aws("iam").create_user(UserName=USER)
+    result = ensure_access_key(
+        aws("iam"), aws("secretsmanager"), user_name=USER, cluster_name=CLUSTER, kms_key_id=kms_key, reader_arns=readers
+    )
+    # Then the secret's resource policy denies GetSecretValue to every other principal
+    policy = json.loads(aws("secretsmanager").get_resource_policy(SecretId=result.secret_arn)["ResourcePolicy"])
+    (statement,) = policy["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Principal"] == "*"
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    assert statement["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": readers}}

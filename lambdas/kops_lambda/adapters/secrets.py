@@ -32,6 +32,23 @@ def secret_arn(secretsmanager: Any, name: str) -> str | None:
         raise
 
 
+def reader_policy(reader_arns: list[str]) -> dict[str, Any]:
+    """Resource policy: nobody but the named principals may read the value (IAM grants elsewhere don't count)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OnlyNamedReaders",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+                "Condition": {"ArnNotLike": {"aws:PrincipalArn": reader_arns}},
+            }
+        ],
+    }
+
+
 def write_secret(
     secretsmanager: Any,
     *,
@@ -40,19 +57,23 @@ def write_secret(
     kms_key_id: str | None,
     description: str,
     tags: list[dict[str, str]],
+    reader_arns: list[str] | None = None,
 ) -> str:
-    """Create the secret, or store a new version when it exists. Returns its ARN."""
+    """Create the secret, or store a new version when it exists. Returns its ARN.
+
+    With reader_arns, the secret carries a resource policy denying GetSecretValue to everyone else.
+    """
+    options: dict[str, Any] = {"Name": name, "SecretString": value, "Description": description, "Tags": tags}
+    if kms_key_id:
+        options["KmsKeyId"] = kms_key_id
     try:
-        options: dict[str, Any] = {
-            "Name": name,
-            "SecretString": value,
-            "Description": description,
-            "Tags": tags,
-        }
-        if kms_key_id:
-            options["KmsKeyId"] = kms_key_id
-        return str(secretsmanager.create_secret(**options)["ARN"])
+        arn = str(secretsmanager.create_secret(**options)["ARN"])
     except ClientError as exc:
         if error_code(exc) != "ResourceExistsException":
             raise
-    return str(secretsmanager.put_secret_value(SecretId=name, SecretString=value)["ARN"])
+        arn = str(secretsmanager.put_secret_value(SecretId=name, SecretString=value)["ARN"])
+    if reader_arns:
+        secretsmanager.put_resource_policy(
+            SecretId=arn, ResourcePolicy=json.dumps(reader_policy(reader_arns)), BlockPublicPolicy=True
+        )
+    return arn

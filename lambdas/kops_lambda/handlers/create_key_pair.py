@@ -25,6 +25,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         client("secretsmanager"),
         cluster_name=facts.cluster_name,
         kms_key_id=settings.secrets_kms_key,
+        reader_arns=settings.secret_reader_arns,
     )
     record_resources(
         resource("dynamodb").Table(settings.registry_table),

@@ -28,6 +28,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         user_name=iam_entities.user_name,
         cluster_name=facts.cluster_name,
         kms_key_id=settings.secrets_kms_key,
+        reader_arns=settings.secret_reader_arns,
         rotate=onboard.rotate_access_key,
     )
     record_resources(

@@ -25,6 +25,7 @@ def ensure_access_key(
     user_name: str,
     cluster_name: str,
     kms_key_id: str | None,
+    reader_arns: list[str] | None = None,
     rotate: bool = False,
 ) -> AccessKeyResult:
     secret_name = access_key_secret_name(cluster_name)
@@ -53,6 +54,7 @@ def ensure_access_key(
                 name=secret_name,
                 value=json.dumps({"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}),
                 kms_key_id=kms_key_id,
+                reader_arns=reader_arns,
                 description=f"kops-onboard: access key of IAM user {user_name}",
                 tags=[
                     {"Key": TAG_MANAGED_BY, "Value": TAG_MANAGED_BY_VALUE},

@@ -13,7 +13,14 @@ from kops_lambda.logic.iam_names import key_pair_name
 from kops_lambda.models.credentials import KeyPairResult
 
 
-def ensure_key_pair(ec2: Any, secretsmanager: Any, *, cluster_name: str, kms_key_id: str | None) -> KeyPairResult:
+def ensure_key_pair(
+    ec2: Any,
+    secretsmanager: Any,
+    *,
+    cluster_name: str,
+    kms_key_id: str | None,
+    reader_arns: list[str] | None = None,
+) -> KeyPairResult:
     name = key_pair_name(cluster_name)
     secret_name = private_key_secret_name(cluster_name)
     with translated_aws_errors("key pair"):
@@ -45,6 +52,7 @@ def ensure_key_pair(ec2: Any, secretsmanager: Any, *, cluster_name: str, kms_key
                     {"KeyName": name, "KeyPairId": created["KeyPairId"], "PrivateKey": created["KeyMaterial"]}
                 ),
                 kms_key_id=kms_key_id,
+                reader_arns=reader_arns,
                 description=f"kops-onboard: private key of EC2 key pair {name}",
                 tags=_tags(cluster_name),
             )
