@@ -64,7 +64,7 @@ def _context() -> LambdaContext:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(payloads)
+@given(payload=payloads)
 def test_validate_step_never_crashes_and_writes_nothing(payload: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("REGISTRY_TABLE_NAME", "registry")
