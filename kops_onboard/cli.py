@@ -1,4 +1,8 @@
-"""The `kops-onboard` command line."""
+"""The `kops-onboard` command line.
+
+Exit codes: 0 success; 1 the execution failed (or timed out); 2 bad usage or input; 3 something the
+command looks up is not deployed or does not exist; 4 AWS could not be reached or refused the call.
+"""
 
 import json
 import signal
@@ -9,19 +13,96 @@ from typing import Annotated
 
 import typer
 
+from kops_onboard.commands.common import Output
 from kops_onboard.local.seed import ClusterSpec, InvalidClusterSpec
 
 app = typer.Typer(
-    help="Onboard kOps clusters on AWS and keep their Spot nodes safe.",
+    help="Onboard kOps clusters on AWS to the cost-optimization service and keep their Spot nodes safe.\n\n"
+    "Works against real AWS (usual credentials, profile and region) and against the local system "
+    "(`kops-onboard local up`, then AWS_ENDPOINT_URL).",
     no_args_is_help=True,
     add_completion=False,
 )
 local_app = typer.Typer(
-    help="Run the whole system locally: moto for AWS, an emulator per cluster.", no_args_is_help=True
+    help="Run the whole system locally: moto for AWS, an API emulator per cluster.", no_args_is_help=True
 )
 app.add_typer(local_app, name="local")
 
 DEFAULT_CLUSTER = "demo.k8s.local"
+
+
+OutputOption = Annotated[Output, typer.Option("--output", "-o", help="text for people, json for scripts.")]
+RegionOption = Annotated[str | None, typer.Option(help="AWS region (default: the usual AWS configuration).")]
+
+
+@app.command()
+def onboard(
+    cluster: Annotated[str, typer.Argument(help="kOps cluster name, e.g. prod.k8s.example.com.")],
+    region: RegionOption = None,
+    kubeconfig_secret: Annotated[
+        str | None,
+        typer.Option(
+            help="Secret holding the cluster's kubeconfig (default: kops-onboard/clusters/CLUSTER/kubeconfig)."
+        ),
+    ] = None,
+    agent_api_key_secret: Annotated[
+        str | None, typer.Option(help="Secret holding the agent's API key (default: kops-onboard/agent-api-key).")
+    ] = None,
+    state_store: Annotated[str | None, typer.Option(help="kOps state store, e.g. s3://my-kops-state.")] = None,
+    rotate_access_key: Annotated[bool, typer.Option(help="Replace the stored access key with a new one.")] = False,
+    allow_s3_read: Annotated[bool, typer.Option(help="Also attach AmazonS3ReadOnlyAccess (see README).")] = False,
+    state_machine: Annotated[str | None, typer.Option(help="Onboarding state machine ARN (default: found).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to follow the execution.")] = 900.0,
+    output: OutputOption = Output.TEXT,
+) -> None:
+    """Validate the input, start an onboarding execution and follow it step by step."""
+    from kops_onboard.commands.onboarding import run_onboard
+
+    run_onboard(
+        cluster=cluster,
+        region=region,
+        kubeconfig_secret=kubeconfig_secret,
+        agent_api_key_secret=agent_api_key_secret,
+        state_store=state_store,
+        rotate_access_key=rotate_access_key,
+        allow_s3_read=allow_s3_read,
+        state_machine=state_machine,
+        timeout=timeout,
+        output=output,
+    )
+
+
+@app.command()
+def status(
+    cluster: Annotated[str | None, typer.Argument(help="One cluster; all clusters when omitted.")] = None,
+    region: RegionOption = None,
+    output: OutputOption = Output.TEXT,
+) -> None:
+    """Show the registry: clusters, their state and last execution."""
+    from kops_onboard.commands.status import run_status
+
+    run_status(cluster=cluster, region=region, output=output)
+
+
+@app.command("simulate-spot")
+def simulate_spot(
+    instance_id: Annotated[str, typer.Argument(help="EC2 instance id, e.g. i-0123456789abcdef0.")],
+    rebalance: Annotated[bool, typer.Option(help="Send a rebalance recommendation instead of a warning.")] = False,
+    region: RegionOption = None,
+    output: OutputOption = Output.TEXT,
+) -> None:
+    """Put a realistic EC2 Spot interruption warning for the instance where the handler receives it."""
+    from kops_onboard.commands.spot import run_simulate_spot
+
+    run_simulate_spot(instance_id=instance_id, rebalance=rebalance, region=region, output=output)
+
+
+@app.command()
+def schema(output: OutputOption = Output.JSON) -> None:
+    """Print the JSON Schema of the onboarding execution input."""
+    from kops_lambda.models.onboarding import OnboardInput
+
+    typer.echo(json.dumps(OnboardInput.model_json_schema(), indent=2 if output is Output.TEXT else None))
 
 
 def _cluster_specs(values: list[str] | None) -> list[ClusterSpec]:

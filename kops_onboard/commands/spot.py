@@ -1,0 +1,50 @@
+"""`kops-onboard simulate-spot`: a realistic interruption event where the handler receives it.
+
+Locally (AWS_ENDPOINT_URL set) the event goes on the EventBridge bus like EC2's. Real EventBridge does not
+accept events with source aws.ec2 from accounts, so against AWS it goes into the Spot queue directly,
+in the shape the rule would deliver.
+"""
+
+import json
+import os
+
+from kops_onboard.commands.common import Exit, Output, aws_errors, emit, fail
+from kops_onboard.deployment import Deployment
+from kops_onboard.spot_events import REBALANCE, SPOT_WARNING, eventbridge_event, spot_event_entry
+
+
+def run_simulate_spot(*, instance_id: str, rebalance: bool, region: str | None, output: Output) -> None:
+    if not instance_id.startswith("i-"):
+        fail(output, Exit.USAGE, f"{instance_id!r} is not an EC2 instance id (i-...)")
+    deployment = Deployment(region)
+    detail_type = REBALANCE if rebalance else SPOT_WARNING
+    with aws_errors(output):
+        account = deployment.client("sts").get_caller_identity()["Account"]
+        region_name = deployment.region_name
+        if os.environ.get("AWS_ENDPOINT_URL"):
+            entry = spot_event_entry(
+                instance_id=instance_id, region=region_name, account=account, detail_type=detail_type
+            )
+            response = deployment.client("events").put_events(Entries=[entry])
+            if response.get("FailedEntryCount"):
+                fail(output, Exit.AWS, f"the event bus refused the event: {response['Entries']}")
+            delivered_to, reference = "event bus", response["Entries"][0].get("EventId")
+        else:
+            event = eventbridge_event(
+                instance_id=instance_id, region=region_name, account=account, detail_type=detail_type
+            )
+            sent = deployment.client("sqs").send_message(
+                QueueUrl=deployment.spot_queue_url(), MessageBody=json.dumps(event)
+            )
+            delivered_to, reference = "Spot queue", sent["MessageId"]
+    emit(
+        output,
+        {
+            "status": "sent",
+            "detail_type": detail_type,
+            "instance_id": instance_id,
+            "via": delivered_to,
+            "id": reference,
+        },
+        f"{detail_type} for {instance_id} sent to the {delivered_to} ({reference})",
+    )

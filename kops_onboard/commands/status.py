@@ -1,0 +1,43 @@
+"""`kops-onboard status`: the cluster registry."""
+
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from kops_onboard.commands.common import Exit, Output, aws_errors, emit, fail
+from kops_onboard.deployment import Deployment
+
+COLUMNS = ("cluster_name", "region", "status", "updated_at", "execution_id")
+
+
+def run_status(*, cluster: str | None, region: str | None, output: Output) -> None:
+    deployment = Deployment(region)
+    with aws_errors(output):
+        table = deployment.registry_table()
+        pages = deployment.client("dynamodb").get_paginator("scan").paginate(TableName=table)
+        items = [_plain(item) for page in pages for item in page["Items"]]
+    rows = sorted(
+        (
+            {column: item.get(column) for column in COLUMNS}
+            for item in items
+            if not cluster or item.get("cluster_name") == cluster
+        ),
+        key=lambda row: (str(row["region"]), str(row["cluster_name"])),
+    )
+    if cluster and not rows:
+        fail(output, Exit.NOT_FOUND, f"cluster {cluster} is not in the registry")
+    emit(output, {"clusters": rows}, _table(rows))
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    deserializer = TypeDeserializer()
+    return {key: deserializer.deserialize(value) for key, value in item.items()}
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no clusters onboarded"
+    widths = {c: max(len(c), *(len(str(r[c] or "")) for r in rows)) for c in COLUMNS}
+    header = "  ".join(c.upper().ljust(widths[c]) for c in COLUMNS)
+    body = ["  ".join(str(r[c] or "").ljust(widths[c]) for c in COLUMNS) for r in rows]
+    return "\n".join([header, *body])

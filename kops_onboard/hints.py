@@ -1,0 +1,37 @@
+"""Plain-language fixes for the typed errors an execution can end with."""
+
+HINTS: dict[str, str] = {
+    "ClusterNotFound": (
+        "No instance or Auto Scaling group carries the tag KubernetesCluster=<name> in that region. "
+        "Check the cluster name (as in `kops get clusters`) and --region."
+    ),
+    "UnsupportedKopsVersion": (
+        "Upgrade the cluster to a supported kOps release (1.11, 1.15, 1.17, 1.18, 1.20, 1.21 or 1.22) "
+        "with `kops upgrade cluster`, then run onboarding again."
+    ),
+    "KopsVersionUnknown": "Pass --state-store (your KOPS_STATE_STORE) so the kOps version can be read from it.",
+    "InvalidInput": "Fix the fields named in the message; `kops-onboard schema` prints the input schema.",
+    "ClusterAccessError": (
+        "The kubeconfig secret is missing, malformed, or its credentials are refused by the API server. "
+        "Store a working kubeconfig in the secret and check it with kubectl."
+    ),
+    "KubeApiUnavailable": (
+        "The cluster's API server did not answer in time. Check that it is reachable from the Lambda functions "
+        "(VPC, security groups, a private API endpoint) and run onboarding again."
+    ),
+    "AuthenticationNotEnabled": (
+        "Enable the AWS IAM authenticator in the cluster spec (spec.authentication.aws: {}), then "
+        "`kops update cluster --yes` and `kops rolling-update cluster --yes`."
+    ),
+    "MalformedAuthConfig": (
+        "The authenticator ConfigMap does not parse; nothing was written. Fix its YAML (kubectl edit) first."
+    ),
+    "ForeignEntity": "An IAM user with our name exists and is not ours: remove it or tag it managed-by=kops-onboard.",
+    "KeyPairWithoutSecret": "Delete the cluster's EC2 key pair (or offboard the cluster) and run onboarding again.",
+    "AccessKeyLimit": "The user has 2 access keys we did not create: delete one of them and run onboarding again.",
+    "States.Timeout": "A step ran out of time; run onboarding again (every step is idempotent).",
+}
+
+
+def hint_for(error: str | None) -> str:
+    return HINTS.get(error or "", "See the execution's history in the Step Functions console for details.")

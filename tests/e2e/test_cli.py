@@ -1,0 +1,111 @@
+"""The kops-onboard CLI against the local system: live progress, outputs, error exit codes."""
+
+import json
+import time
+
+import pytest
+from kubernetes import client as k8s
+from typer.testing import CliRunner
+
+from kops_onboard.cli import app
+from kops_onboard.local.seed import ClusterSpec
+from kops_onboard.local.system import LocalCluster, LocalSystem
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(local_system: LocalSystem, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a user sets to point the CLI at `kops-onboard local up`."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", local_system.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", local_system.region)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture(scope="module")
+def cluster(local_system: LocalSystem) -> LocalCluster:
+    return local_system.add_cluster(ClusterSpec.parse("cli.k8s.local:kops=1.18,nodes=2"))
+
+
+def test_onboard_with_no_flags_shows_each_step_and_the_outputs(cluster: LocalCluster) -> None:
+    result = runner.invoke(app, ["onboard", cluster.name])
+    assert result.exit_code == 0, result.output
+    for step in (
+        "ValidateCluster",
+        "CreateIamEntities",
+        "CreateKeyPair",
+        "MapIdentity",
+        "InstallAgent",
+        "StoreAccessKey",
+    ):
+        assert f"✓ {step}" in result.output
+    assert "iam_user_arn" in result.output and "cast-kops-cli.k8s.local" in result.output
+    assert cluster.token not in result.output
+
+
+def test_onboard_json_output_is_one_document(cluster: LocalCluster) -> None:
+    result = runner.invoke(app, ["onboard", cluster.name, "--output", "json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["status"] == "SUCCEEDED" and document["kops_version"].startswith("1.18")
+
+
+def test_invalid_cluster_name_is_a_usage_error_naming_the_field(cluster: LocalCluster) -> None:
+    result = runner.invoke(app, ["onboard", "Bad_Name", "--kubeconfig-secret", cluster.kubeconfig_secret_arn])
+    assert result.exit_code == 2
+    assert "cluster_name" in result.output
+
+
+def test_cluster_without_an_access_secret_is_not_found() -> None:
+    result = runner.invoke(app, ["onboard", "nowhere.k8s.local", "--output", "json"])
+    assert result.exit_code == 3
+    assert "kops-onboard/clusters/nowhere.k8s.local/kubeconfig" in json.loads(result.output)["message"]
+
+
+def test_failed_execution_exits_1_with_the_error_and_a_fix(cluster: LocalCluster) -> None:
+    result = runner.invoke(app, ["onboard", "ghost.k8s.local", "--kubeconfig-secret", cluster.kubeconfig_secret_arn])
+    assert result.exit_code == 1
+    assert "✓ ValidateCluster" not in result.output
+    assert "ClusterNotFound" in result.output and "fix:" in result.output and "--region" in result.output
+
+
+def test_status_lists_the_registry(cluster: LocalCluster) -> None:
+    assert runner.invoke(app, ["onboard", cluster.name]).exit_code == 0
+    table = runner.invoke(app, ["status"])
+    assert table.exit_code == 0 and cluster.name in table.output and "ONBOARDED" in table.output
+    one = json.loads(runner.invoke(app, ["status", cluster.name, "-o", "json"]).output)
+    assert [row["status"] for row in one["clusters"]] == ["ONBOARDED"]
+    assert runner.invoke(app, ["status", "unknown.k8s.local"]).exit_code == 3
+
+
+def test_simulate_spot_cordons_the_node(local_system: LocalSystem, cluster: LocalCluster) -> None:
+    assert runner.invoke(app, ["onboard", cluster.name]).exit_code == 0
+    spot = next(i for i in cluster.aws.instances if i.lifecycle == "spot")
+    result = runner.invoke(app, ["simulate-spot", spot.instance_id])
+    assert result.exit_code == 0 and "event bus" in result.output
+    with cluster.api_client() as api:
+        core = k8s.CoreV1Api(api)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            node = next(n for n in core.list_node().items if n.spec.provider_id.endswith(spot.instance_id))
+            if node.spec.unschedulable:
+                break
+            time.sleep(0.1)
+    assert node.spec.unschedulable
+    assert runner.invoke(app, ["simulate-spot", "not-an-instance"]).exit_code == 2
+
+
+def test_schema_and_help_of_every_command() -> None:
+    schema = json.loads(runner.invoke(app, ["schema"]).output)
+    assert {"cluster_name", "kubeconfig_secret_arn"} <= set(schema["required"])
+    for command in (
+        ["--help"],
+        ["onboard", "--help"],
+        ["status", "--help"],
+        ["simulate-spot", "--help"],
+        ["local", "up", "--help"],
+    ):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0 and "Usage" in result.output
