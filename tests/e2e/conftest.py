@@ -7,6 +7,9 @@ import pytest
 
 from kops_onboard.local.system import LocalSystem
 
+# Everything the CLI printed during the e2e runs; the secret-leak scan searches it too.
+CLI_OUTPUTS: list[str] = []
+
 # Retry waits of the state machine are real sleeps in moto's interpreter: shorten them here.
 RETRY_INTERVAL_SCALE = 0.01
 

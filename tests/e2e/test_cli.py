@@ -2,16 +2,27 @@
 
 import json
 import time
+from typing import Any
 
 import pytest
+from click.testing import Result
 from kubernetes import client as k8s
 from typer.testing import CliRunner
 
 from kops_onboard.cli import app
 from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
+from tests.e2e.conftest import CLI_OUTPUTS
 
-runner = CliRunner()
+
+class RecordingRunner(CliRunner):
+    def invoke(self, *args: Any, **kwargs: Any) -> Result:  # type: ignore[override]
+        result = super().invoke(*args, **kwargs)
+        CLI_OUTPUTS.append(result.output)
+        return result
+
+
+runner = RecordingRunner()
 
 
 @pytest.fixture(autouse=True)

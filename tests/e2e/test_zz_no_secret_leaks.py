@@ -11,6 +11,7 @@ import json
 import yaml
 
 from kops_onboard.local.system import LocalSystem
+from tests.e2e.conftest import CLI_OUTPUTS
 
 MIN_NEEDLE = 12  # shorter strings (ids, "true") are not secrets and would match by chance
 
@@ -52,7 +53,7 @@ def _secret_values(system: LocalSystem) -> set[str]:
 
 def _haystack(system: LocalSystem) -> list[str]:
     sfn = system.aws.client("stepfunctions")
-    texts = list(system.aws.captured_logs)
+    texts = [*system.aws.captured_logs, *CLI_OUTPUTS]
     for machine in sfn.list_state_machines()["stateMachines"]:
         for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine["stateMachineArn"]):
             for execution in page["executions"]:

@@ -1,0 +1,127 @@
+"""Helpers of the Spot drain e2e tests: events on the bus or the queue, what the controllers would do."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kops_lambda.constants import SPOT_EVENT_SOURCE, SPOT_STATE_CHANGE_DETAIL_TYPE
+from kops_onboard.executions import run_execution
+from kops_onboard.local.seed import ClusterSpec, SeededInstance
+from kops_onboard.local.system import LocalCluster, LocalSystem
+from kops_onboard.spot_events import REBALANCE, SPOT_WARNING, eventbridge_event, spot_event_entry
+
+__all__ = ["REBALANCE", "SPOT_WARNING", "ClusterSpec"]
+
+
+def onboard(system: LocalSystem, spec: str) -> LocalCluster:
+    cluster = system.add_cluster(ClusterSpec.parse(spec))
+    result = run_execution(
+        system.aws.client("stepfunctions"), system.state_machines["onboard"], cluster.onboard_input(), name_prefix="e2e"
+    )
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    return cluster
+
+
+def spot_workers(cluster: LocalCluster) -> list[SeededInstance]:
+    return [i for i in cluster.aws.instances if i.lifecycle == "spot" and i.role == "node"]
+
+
+def put(system: LocalSystem, *entries: dict[str, Any]) -> None:
+    response = system.aws.client("events").put_events(Entries=list(entries))
+    assert response["FailedEntryCount"] == 0
+
+
+def entry(
+    system: LocalSystem, instance: SeededInstance, *, detail_type: str = SPOT_WARNING, age: float = 0.0
+) -> dict[str, Any]:
+    when = datetime.now(UTC) - timedelta(seconds=age)
+    return spot_event_entry(
+        instance_id=instance.instance_id,
+        region=system.region,
+        account=system.aws.account_id,
+        detail_type=detail_type,
+        when=when,
+    )
+
+
+def state_change_entry(system: LocalSystem, instance_id: str, state: str) -> dict[str, Any]:
+    return {
+        "Time": datetime.now(UTC),
+        "Source": SPOT_EVENT_SOURCE,
+        "DetailType": SPOT_STATE_CHANGE_DETAIL_TYPE,
+        "Resources": [f"arn:aws:ec2:{system.region}:{system.aws.account_id}:instance/{instance_id}"],
+        "Detail": json.dumps({"instance-id": instance_id, "state": state}),
+    }
+
+
+def delivered_body(system: LocalSystem, instance: SeededInstance) -> str:
+    """A warning exactly as EventBridge puts it on the queue (to deliver one event twice, as SQS may)."""
+    event = eventbridge_event(instance_id=instance.instance_id, region=system.region, account=system.aws.account_id)
+    return json.dumps(event)
+
+
+def send_to_queue(system: LocalSystem, body: str) -> None:
+    system.aws.client("sqs").send_message(QueueUrl=system.output("SpotEventQueueUrl"), MessageBody=body)
+
+
+def node(cluster: LocalCluster, instance: SeededInstance) -> dict[str, Any]:
+    found = cluster.emulator.store.get("v1/nodes", None, cluster.kube.node_name(instance.instance_id))
+    assert found is not None
+    return found
+
+
+def pods_on(cluster: LocalCluster, instance: SeededInstance) -> list[dict[str, Any]]:
+    name = cluster.kube.node_name(instance.instance_id)
+    return cluster.emulator.store.list("v1/pods", field_selector=f"spec.nodeName={name}")
+
+
+def node_events(cluster: LocalCluster, instance: SeededInstance) -> list[dict[str, Any]]:
+    name = cluster.kube.node_name(instance.instance_id)
+    return [e for e in cluster.emulator.store.list("v1/events") if e["involvedObject"]["name"] == name]
+
+
+def pod_lists_for(cluster: LocalCluster, instance: SeededInstance) -> int:
+    """How many times the pods of this node were listed: once per drain."""
+    selector = f"spec.nodeName={cluster.kube.node_name(instance.instance_id)}"
+    return sum(
+        1 for r in cluster.emulator.requests if r.path == "/api/v1/pods" and r.query.get("fieldSelector") == selector
+    )
+
+
+def emf_metric(system: LocalSystem, name: str) -> list[float]:
+    """Every value of one metric in the EMF blobs the handler printed so far."""
+    values: list[float] = []
+    for line in system.aws.captured_logs:
+        if f'"{name}"' not in line or '"_aws"' not in line:
+            continue
+        blob = json.loads(line[line.index("{") :])
+        value = blob.get(name)
+        if value is not None:
+            values.extend(value if isinstance(value, list) else [value])
+    return values
+
+
+def reschedule_evicted(cluster: LocalCluster, on: SeededInstance) -> None:
+    """What the ReplicaSet controller would do: bring each app Deployment back to its replicas, on `on`.
+    Keeps the PodDisruptionBudgets' room for the next drain, as a real cluster would."""
+    store = cluster.emulator.store
+    node_name = cluster.kube.node_name(on.instance_id)
+    for deployment in store.list("apps/v1/deployments", cluster.kube.app_namespace):
+        app = deployment["spec"]["selector"]["matchLabels"]["app"]
+        pods = store.list("v1/pods", cluster.kube.app_namespace, label_selector=f"app={app}")
+        if not pods:
+            continue
+        for _ in range(int(deployment["spec"]["replicas"]) - len(pods)):
+            clone = copy.deepcopy(pods[0])
+            clone["metadata"] = {
+                key: value
+                for key, value in clone["metadata"].items()
+                if key in ("namespace", "labels", "annotations", "ownerReferences")
+            }
+            clone["metadata"]["name"] = f"{app}-{uuid.uuid4().hex[:5]}"
+            clone["spec"]["nodeName"] = node_name
+            store.create(clone)

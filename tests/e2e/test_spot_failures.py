@@ -1,0 +1,84 @@
+"""Spot events the handler must not act on, and a cluster it cannot reach: acknowledged at once, or retried
+and parked in the DLQ with the event intact."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from kops_onboard.local.system import LocalSystem
+from tests.e2e import spot_support as support
+
+
+def _queue_counts(system: LocalSystem, output: str) -> int:
+    attributes = system.aws.client("sqs").get_queue_attributes(
+        QueueUrl=system.output(output),
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(v) for v in attributes.values())
+
+
+def test_instances_of_other_and_not_onboarded_clusters_are_acknowledged_untouched(local_system: LocalSystem) -> None:
+    # Given a seeded kOps cluster that was never onboarded, and an instance that belongs to no kOps cluster
+    outsider = local_system.add_cluster(support.ClusterSpec.parse("outsider.k8s.local:nodes=2,pods=2"))
+    spot = support.spot_workers(outsider)[0]
+    ec2 = local_system.aws.client("ec2")
+    image = ec2.describe_instances(InstanceIds=[spot.instance_id])["Reservations"][0]["Instances"][0]["ImageId"]
+    plain = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceMarketOptions={"MarketType": "spot"})
+    plain_id = plain["Instances"][0]["InstanceId"]
+    local_system.aws.drain_event_sources(timeout=60)
+    ignored_before = sum(support.emf_metric(local_system, "IgnoredEvents"))
+    outsider.emulator.clear_requests()
+    # When interruption warnings for both arrive
+    support.put(
+        local_system,
+        support.entry(local_system, spot),
+        support.state_change_entry(local_system, plain_id, "shutting-down"),
+    )
+    local_system.aws.drain_event_sources(timeout=60)
+    # Then both were acknowledged as ignored (counted), nothing was retried, and the cluster saw no request
+    assert sum(support.emf_metric(local_system, "IgnoredEvents")) == ignored_before + 2
+    assert _queue_counts(local_system, "SpotEventQueueUrl") == 0
+    assert _queue_counts(local_system, "SpotDeadLetterQueueUrl") == 0
+    assert outsider.emulator.requests == []
+    assert not support.node(outsider, spot)["spec"].get("unschedulable")
+
+
+@pytest.fixture
+def short_visibility(local_system: LocalSystem) -> Iterator[None]:
+    """Retries after 1 s instead of the queue's 150 s (kept above the function timeout in AWS)."""
+    sqs = local_system.aws.client("sqs")
+    url = local_system.output("SpotEventQueueUrl")
+    original = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "1"})
+    yield
+    sqs.set_queue_attributes(QueueUrl=url, Attributes=original)
+
+
+@pytest.mark.usefixtures("short_visibility")
+def test_an_unreachable_api_server_is_retried_then_the_event_waits_in_the_dlq(local_system: LocalSystem) -> None:
+    # Given an onboarded cluster whose API server stopped answering
+    dark = support.onboard(local_system, "dark.k8s.local:nodes=2,pods=2")
+    spot = support.spot_workers(dark)[0]
+    dark.emulator.stop()
+    # When its instance's interruption warning arrives
+    body = support.delivered_body(local_system, spot)
+    support.send_to_queue(local_system, body)
+    local_system.aws.drain_event_sources(timeout=60)
+    # Then after the queue's 3 receives the event sits in the DLQ, intact
+    sqs = local_system.aws.client("sqs")
+    messages = sqs.receive_message(
+        QueueUrl=local_system.output("SpotDeadLetterQueueUrl"),
+        MaxNumberOfMessages=10,
+        MessageSystemAttributeNames=["All"],
+    )["Messages"]
+    (parked,) = [m for m in messages if json.loads(m["Body"])["id"] == json.loads(body)["id"]]
+    assert json.loads(parked["Body"]) == json.loads(body)
+    sqs.delete_message(QueueUrl=local_system.output("SpotDeadLetterQueueUrl"), ReceiptHandle=parked["ReceiptHandle"])
+    # And it was handled (and failed) once per receive
+    failures = [
+        line for line in local_system.aws.captured_logs if "KubeApiUnavailable" in line and spot.instance_id in line
+    ]
+    assert len(failures) >= 3, failures
