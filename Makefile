@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup synth lint typecheck test test-fast demo bench clean
+.PHONY: setup synth lint typecheck test test-fast demo bench docs clean
 
 setup: $(STAMP)
 
@@ -40,3 +40,8 @@ bench: setup
 
 clean:
 	rm -rf cdk.out .cache .mypy_cache .ruff_cache
+
+# Regenerate the README's workflow diagrams and docs/execution-input.schema.json from the synthesized app.
+docs: synth
+	$(BIN)/python -m kops_onboard.diagram cdk.out/KopsOnboard.template.json README.md
+	$(BIN)/kops-onboard schema --output text > docs/execution-input.schema.json
