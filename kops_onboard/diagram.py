@@ -1,6 +1,6 @@
 """Workflow diagrams (Mermaid) generated from the synthesized state machine definitions.
 
-`make diagram` rewrites the README section between the markers; a test fails when it is stale.
+`make docs` rewrites the README section between the markers; a test fails when it is stale.
 """
 
 import json
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-START_MARKER = "<!-- workflow-diagrams:start (make diagram) -->"
+START_MARKER = "<!-- workflow-diagrams:start (make docs) -->"
 END_MARKER = "<!-- workflow-diagrams:end -->"
 
 
