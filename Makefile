@@ -36,6 +36,7 @@ demo: setup
 
 # Speed and scale figures (printed, never asserted).
 bench: setup
+	$(BIN)/python -m bench.onboarding
 	$(BIN)/python -m bench.spot
 
 clean:
