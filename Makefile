@@ -22,7 +22,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy app.py stacks lambdas/kops_lambda kops_onboard
+	$(BIN)/mypy app.py stacks lambdas/kops_lambda kops_onboard bench
 
 # The one gate: lint, types, then every test suite (unit, infrastructure, emulator, e2e).
 test: lint typecheck

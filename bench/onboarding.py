@@ -23,18 +23,19 @@ _CALLER_FRAMES = ("kops_lambda",)
 def counted_aws_calls() -> Iterator[collections.Counter[str]]:
     """Count the API calls our handlers make (in-process), by service and operation."""
     counter: collections.Counter[str] = collections.Counter()
-    original = BaseClient._make_api_call
+    client_class: Any = BaseClient  # botocore's private hook, untyped in the stubs
+    original = client_class._make_api_call
 
-    def counting(self: BaseClient, operation: str, params: Any) -> Any:
+    def counting(self: Any, operation: str, params: Any) -> Any:
         if any(any(marker in frame.filename for marker in _CALLER_FRAMES) for frame in traceback.extract_stack()):
             counter[f"{self.meta.service_model.service_name}:{operation}"] += 1
         return original(self, operation, params)
 
-    BaseClient._make_api_call = counting  # type: ignore[method-assign]
+    client_class._make_api_call = counting
     try:
         yield counter
     finally:
-        BaseClient._make_api_call = original  # type: ignore[method-assign]
+        client_class._make_api_call = original
 
 
 def _kube_calls(requests: list[Any]) -> collections.Counter[str]:
