@@ -6,6 +6,14 @@ from typing import Any, TypeVar
 
 from kubernetes import client as k8s
 
+from kops_lambda.constants import (
+    AGENT_NAMESPACE,
+    IAM_USER_PREFIX,
+    MANAGED_BY_LABEL,
+    PRODUCT,
+    SHARED_POLICY_NAME,
+    SPOT_ROLE_NAME,
+)
 from kops_onboard.executions import run_execution
 from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
@@ -37,6 +45,8 @@ def run_demo() -> int:
         if not _onboard(system, cluster):
             return 1
         if not _spot_warning(system, cluster):
+            return 1
+        if not _offboard(system, cluster):
             return 1
     say(f"== done in {time.monotonic() - started:.1f} s")
     return 0
@@ -113,3 +123,77 @@ def _wait_for(probe: Callable[[], T | None], *, timeout: float) -> T | None:
             return found
         time.sleep(0.1)
     return None
+
+
+def _offboard(system: LocalSystem, cluster: LocalCluster) -> bool:
+    say("== 5. Offboarding execution: remove everything onboarding made, then check the account is clean")
+    result = run_execution(
+        system.aws.client("stepfunctions"),
+        system.state_machines["offboard"],
+        cluster.offboard_input(),
+        name_prefix="demo-offboard",
+    )
+    say(f"   {result.status} in {result.seconds:.2f} s")
+    if result.status != "SUCCEEDED" or result.output is None:
+        say(f"   error: {result.error}: {result.cause}")
+        return False
+    for step, summary in result.output.items():
+        if not isinstance(summary, dict) or "removed" not in summary:
+            continue
+        for name in summary["removed"]:
+            say(f"   {step:<17} removed {name}")
+        for name in summary["kept"]:
+            say(f"   {step:<17} kept    {name}")
+    leftovers = _leftovers(system, cluster)
+    for line in leftovers:
+        say(f"   LEFT BEHIND: {line}")
+    if leftovers:
+        return False
+    say("   account clean: no cast-kops-* user or key pair, no CASTKopsPolicyV2, no CastLambdaRoleForSpot,")
+    say("   no live secret of the cluster (scheduled for deletion in 7 days), registry: OFFBOARDED,")
+    say("   no castai-agent namespace, no kops-onboard RBAC, aws-auth without our entries")
+    return True
+
+
+def _leftovers(system: LocalSystem, cluster: LocalCluster) -> list[str]:
+    """Everything of ours still in the account or the cluster (nothing, after an offboarding)."""
+    iam, ec2 = system.aws.client("iam"), system.aws.client("ec2")
+    sm, dynamodb = system.aws.client("secretsmanager"), system.aws.client("dynamodb")
+    users = iam.list_users()["Users"]
+    found = [f"IAM user {u['UserName']}" for u in users if u["UserName"].startswith(IAM_USER_PREFIX)]
+    found += [
+        f"IAM policy {p['PolicyName']}"
+        for p in iam.list_policies(Scope="Local")["Policies"]
+        if p["PolicyName"] == SHARED_POLICY_NAME
+    ]
+    found += [f"IAM role {r['RoleName']}" for r in iam.list_roles()["Roles"] if r["RoleName"] == SPOT_ROLE_NAME]
+    found += [
+        f"EC2 key pair {k['KeyName']}"
+        for k in ec2.describe_key_pairs()["KeyPairs"]
+        if k["KeyName"].startswith(IAM_USER_PREFIX)
+    ]
+    prefix = f"kops-onboard/clusters/{cluster.name}/"
+    found += [
+        f"secret {s['Name']}"
+        for s in sm.list_secrets()["SecretList"]  # without the ones scheduled for deletion
+        if s["Name"].startswith(prefix) and not s["Name"].startswith(f"{prefix}kubeconfig")
+    ]
+    item = dynamodb.get_item(
+        TableName=system.output("RegistryTableName"),
+        Key={"cluster_key": {"S": f"{cluster.aws.region}#{cluster.name}"}},
+    ).get("Item")
+    if item is not None and item["status"]["S"] != "OFFBOARDED":
+        found.append(f"registry item with status {item['status']['S']}")
+    store = cluster.emulator.store
+    if store.get("v1/namespaces", None, AGENT_NAMESPACE) is not None:
+        found.append(f"namespace {AGENT_NAMESPACE}")
+    for plural in ("clusterroles", "clusterrolebindings"):
+        found += [
+            f"{plural} {o['metadata']['name']}"
+            for o in store.list(plural)
+            if (o["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) == PRODUCT
+        ]
+    auth = store.get("v1/configmaps", "kube-system", "aws-auth") or {}
+    if any(IAM_USER_PREFIX in value for value in (auth.get("data") or {}).values()):
+        found.append("aws-auth entries of our IAM user")
+    return found

@@ -1,4 +1,5 @@
-"""The product's stack: composes the registry, the secrets key, onboarding and the Spot path."""
+"""The product's stack: composes the registry, the secrets key, onboarding (with its rollback),
+offboarding and the Spot path."""
 
 from typing import Any
 
@@ -7,8 +8,15 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from kops_lambda.constants import AGENT_API_URL_DEFAULT, PRODUCT, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE
+from kops_lambda.constants import (
+    AGENT_API_URL_DEFAULT,
+    PRODUCT,
+    REGISTRY_TTL_ATTRIBUTE,
+    TAG_MANAGED_BY,
+    TAG_MANAGED_BY_VALUE,
+)
 from stacks.constructs.lambda_function import lambda_code
+from stacks.offboarding import CleanupFunctions, OffboardingWorkflow
 from stacks.onboarding import OnboardingWorkflow
 from stacks.spot import SpotInterruptionHandling
 
@@ -39,9 +47,20 @@ class KopsOnboardStack(Stack):
                 point_in_time_recovery_enabled=True
             ),
             removal_policy=RemovalPolicy.RETAIN,
+            # Expires the rollback baselines that successful onboardings leave behind (cluster items have none).
+            time_to_live_attribute=REGISTRY_TTL_ATTRIBUTE,
         )
         code = lambda_code()
         self.spot = SpotInterruptionHandling(self, "Spot", code=code, registry=self.registry, dry_run=dry_run)
+        spot_handler_role_arn = self.spot.function.role.role_arn  # type: ignore[union-attr]
+        self.cleanup = CleanupFunctions(
+            self,
+            "Cleanup",
+            code=code,
+            registry=self.registry,
+            secrets_key=self.secrets_key,
+            spot_handler_role_arn=spot_handler_role_arn,
+        )
         self.onboarding = OnboardingWorkflow(
             self,
             "Onboarding",
@@ -49,11 +68,14 @@ class KopsOnboardStack(Stack):
             registry=self.registry,
             secrets_key=self.secrets_key,
             state_store_bucket_arns=[f"arn:{self.partition}:s3:::{bucket}" for bucket in buckets],
-            spot_handler_role_arn=self.spot.function.role.role_arn,  # type: ignore[union-attr]
+            spot_handler_role_arn=spot_handler_role_arn,
             agent_api_url=str(self.node.try_get_context("agentApiUrl") or AGENT_API_URL_DEFAULT),
+            cleanup=self.cleanup,
         )
+        self.offboarding = OffboardingWorkflow(self, "Offboarding", cleanup=self.cleanup)
 
         CfnOutput(self, "OnboardingStateMachineArn", value=self.onboarding.state_machine.state_machine_arn)
+        CfnOutput(self, "OffboardingStateMachineArn", value=self.offboarding.state_machine.state_machine_arn)
         CfnOutput(self, "RegistryTableName", value=self.registry.table_name)
         CfnOutput(self, "SpotEventQueueUrl", value=self.spot.queue.queue_url)
         CfnOutput(self, "SpotDeadLetterQueueUrl", value=self.spot.dead_letter_queue.queue_url)

@@ -55,7 +55,31 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
             ("InstallAgent", "B25A1EED"),
             ("StoreAccessKey", "352EA561"),
             ("RecordOnboarded", "FC97C611"),
+            ("RecordBaseline", "6B1B0816"),
         )
+    },
+    **{
+        f"AwsSolutions::AwsSolutions-IAM5[Resource::<Cleanup{name}Function{suffix}.Arn>:*]": (
+            "Step Functions' LambdaInvoke grant covers the function's versions and aliases (ARN:*); "
+            "it names our own rollback/offboarding function only."
+        )
+        for name, suffix in (
+            ("Registry", "33D3227D"),
+            ("IamEntities", "B922329C"),
+            ("KeyPair", "CAFAF0C1"),
+            ("AccessKey", "E901B23F"),
+            ("IdentityMapping", "809625F2"),
+            ("Agent", "C5488F6F"),
+        )
+    },
+    **{
+        f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:"
+        f"<AWS::AccountId>:secret:{CLUSTER_SECRET_PREFIX}*/{kind}-*]": (
+            f"Rollback and offboarding delete each cluster's {kind} secret, named "
+            f"kops-onboard/clusters/<cluster>/{kind} at run time plus Secrets Manager's random suffix; the "
+            "wildcards match those two parts only, never the customer's kubeconfig secrets under the prefix."
+        )
+        for kind in ("access-key", "ssh-private-key")
     },
     "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:"
     "autoScalingGroup:*:autoScalingGroupName/*]": (

@@ -1,6 +1,17 @@
-"""The onboarding workflow: one Lambda task per step, each with named retries and a catch."""
+"""The onboarding workflow: one Lambda task per step, each with named retries and a catch that leads to
+compensation.
+
+RecordBaseline snapshots what exists before anything is created; a failing step's Catch enters the
+compensation chain at the state that undoes that step, and the chain runs down, in reverse order of
+onboarding, to RollbackRegistry, then to OnboardingFailed, whose error is the original one and whose cause
+is the original cause followed by the rollback summary. A compensation that still fails after its
+retries ends in RollbackFailed (the original error and the one that stopped the rollback in the cause).
+"""
+
+from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -14,6 +25,7 @@ from constructs import Construct
 
 from kops_lambda.constants import (
     AGENT_API_KEY_SECRET_NAME,
+    BASELINE_STEP,
     CLUSTER_SECRET_PREFIX,
     ENV_AGENT_API_URL,
     ENV_REGISTRY_TABLE,
@@ -23,12 +35,20 @@ from kops_lambda.constants import (
     IAM_USER_PREFIX,
     ONBOARDING_STEPS,
     PRODUCT,
+    ROLLBACK_ENTRY,
+    ROLLBACK_STEPS,
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
 )
-from kops_lambda.errors import RETRYABLE_ERROR_NAMES
+from kops_lambda.errors import IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES, RETRYABLE_ERROR_NAMES, RollbackFailed
 from kops_lambda.logic import policies
 from stacks.constructs.lambda_function import LOG_RETENTION, KopsFunction
+
+if TYPE_CHECKING:
+    from stacks.offboarding import CleanupFunctions
+
+# Steps that call IAM right after creating what they call it on (eventual consistency).
+IAM_STEPS = frozenset({"CreateIamEntities", "StoreAccessKey"})
 
 # Transient failures of the Lambda service itself (not of our code).
 LAMBDA_SERVICE_ERRORS = [
@@ -39,6 +59,7 @@ LAMBDA_SERVICE_ERRORS = [
 ]
 
 HANDLERS = {
+    "RecordBaseline": "kops_lambda.handlers.record_baseline.handler",
     "ValidateCluster": "kops_lambda.handlers.validate_cluster.handler",
     "CreateIamEntities": "kops_lambda.handlers.create_iam_entities.handler",
     "CreateKeyPair": "kops_lambda.handlers.create_key_pair.handler",
@@ -63,11 +84,12 @@ class OnboardingWorkflow(Construct):
         state_store_bucket_arns: Sequence[str],
         spot_handler_role_arn: str,
         agent_api_url: str,
+        cleanup: CleanupFunctions,
     ) -> None:
         super().__init__(scope, construct_id)
         environment = {ENV_REGISTRY_TABLE: registry.table_name, ENV_SECRETS_KMS_KEY: secrets_key.key_arn}
         self.functions: dict[str, lambda_.Function] = {}
-        for state_name, _ in ONBOARDING_STEPS:
+        for state_name, _ in (BASELINE_STEP, *ONBOARDING_STEPS):
             step = KopsFunction(
                 self,
                 f"{state_name}Function",
@@ -112,8 +134,10 @@ class OnboardingWorkflow(Construct):
         map_identity, install_agent = self.functions["MapIdentity"], self.functions["InstallAgent"]
         map_identity.add_environment(ENV_SPOT_HANDLER_ROLE_ARN, spot_handler_role_arn)
         install_agent.add_environment(ENV_AGENT_API_URL, agent_api_url)
-        for function in (map_identity, install_agent):
-            self._grant_cluster_access(function, secrets_key)
+        baseline = self.functions["RecordBaseline"]
+        for function in (map_identity, install_agent, baseline):
+            grant_cluster_access(self, function, secrets_key)
+        self._grant_baseline(baseline)
         map_identity.add_to_role_policy(
             iam.PolicyStatement(
                 sid="ReadKopsSpec",
@@ -136,15 +160,35 @@ class OnboardingWorkflow(Construct):
         failed = sfn.Fail(
             self,
             "OnboardingFailed",
-            comment="A step failed",
+            comment="A step failed and what it had made is rolled back: its error, its cause and the rollback summary",
             error_path="$.error.Error",
-            cause_path="$.error.Cause",
+            cause_path="States.Format('{} (rollback: {})', $.error.Cause, States.JsonToString($.rollback))",
         )
+        rollback_failed = sfn.Fail(
+            self,
+            RollbackFailed.__name__,
+            comment="A compensation still failed after its retries; rerun the onboarding, it converges",
+            error=RollbackFailed.__name__,
+            cause_path=(
+                "States.Format('onboarding failed with {}: {}; the rollback stopped on {}: {}', "
+                "$.error.Error, $.error.Cause, $.rollback_error.Error, $.rollback_error.Cause)"
+            ),
+        )
+        # The compensation chain, built from its end: RollbackRegistry -> OnboardingFailed.
+        undo: dict[str, sfn.IChainable] = {}
+        following: sfn.IChainable = failed
+        for state_name, result_key in reversed(ROLLBACK_STEPS):
+            compensation = cleanup.task(self, state_name, action="rollback", result_path=f"$.rollback.{result_key}")
+            compensation.add_catch(rollback_failed, errors=["States.ALL"], result_path="$.rollback_error")
+            compensation.next(following)
+            undo[state_name] = compensation
+            following = compensation
+
         start = sfn.Pass(self, "Start", parameters={"input.$": "$"}, comment="Keep the input under $.input")
         chain: sfn.INextable = start
         definition: sfn.IChainable = start
-        for state_name, result_key in ONBOARDING_STEPS:
-            task = self._step(state_name, result_key, failed)
+        for state_name, result_key in (BASELINE_STEP, *ONBOARDING_STEPS):
+            task = self._step(state_name, result_key, undo[ROLLBACK_ENTRY[state_name]])
             chain.next(task)
             chain = task
         chain.next(sfn.Succeed(self, "Onboarded"))
@@ -162,10 +206,48 @@ class OnboardingWorkflow(Construct):
         )
 
     def _arn(self, service: str, resource: str, name: str, fmt: ArnFormat = ArnFormat.SLASH_RESOURCE_NAME) -> str:
-        region = "" if service == "iam" else None
-        return Stack.of(self).format_arn(
-            service=service, resource=resource, resource_name=name, arn_format=fmt, region=region
-        )
+        return arn(self, service, resource, name, fmt)
+
+    def _grant_baseline(self, function: lambda_.IFunction) -> None:
+        """Read-only, on exactly what onboarding may create: the snapshot rollback compares against."""
+        statements = [
+            iam.PolicyStatement(
+                sid="ReadClusterUsers",
+                actions=[
+                    "iam:GetUser",
+                    "iam:ListUserTags",
+                    "iam:ListAttachedUserPolicies",
+                    "iam:ListUserPolicies",
+                    "iam:GetUserPolicy",
+                    "iam:ListAccessKeys",
+                ],
+                resources=[self._arn("iam", "user", f"{IAM_USER_PREFIX}*")],
+            ),
+            iam.PolicyStatement(
+                sid="ReadSharedPolicy",
+                actions=["iam:GetPolicy", "iam:ListPolicyVersions"],
+                resources=[self._arn("iam", "policy", SHARED_POLICY_NAME)],
+            ),
+            iam.PolicyStatement(
+                sid="ReadSpotRole",
+                actions=["iam:GetRole", "iam:ListRoleTags", "iam:ListAttachedRolePolicies"],
+                resources=[self._arn("iam", "role", SPOT_ROLE_NAME)],
+            ),
+            iam.PolicyStatement(
+                sid="DescribeKeyPairs",
+                actions=["ec2:DescribeKeyPairs"],
+                resources=["*"],  # Describe* supports no resource-level permissions.
+            ),
+            iam.PolicyStatement(
+                sid="DescribeClusterSecrets",
+                actions=["secretsmanager:DescribeSecret"],
+                resources=[
+                    self._arn("secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}*", ArnFormat.COLON_RESOURCE_NAME)
+                ],
+            ),
+        ]
+        for statement in statements:
+            function.add_to_role_policy(statement)
 
     def _grant_iam_entities(self, function: lambda_.IFunction) -> None:
         partition = Stack.of(self).partition
@@ -257,24 +339,6 @@ class OnboardingWorkflow(Construct):
         readers += list(self.node.try_get_context("secretReaderArns") or [])
         function.add_environment(ENV_SECRET_READER_ARNS, ",".join(readers))  # type: ignore[attr-defined]
 
-    def _grant_cluster_access(self, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
-        """Read the clusters' kubeconfig secrets (ours, or customer-made under our prefix)."""
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="ReadClusterKubeconfigs",
-                actions=["secretsmanager:GetSecretValue"],
-                resources=[
-                    self._arn(
-                        "secretsmanager",
-                        "secret",
-                        f"{CLUSTER_SECRET_PREFIX}*/kubeconfig-*",
-                        ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                ],
-            )
-        )
-        secrets_key.grant(function, "kms:Decrypt")
-
     def _grant_key_pair(self, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
         key_pairs = self._arn("ec2", "key-pair", f"{IAM_USER_PREFIX}*")
         function.add_to_role_policy(
@@ -311,32 +375,93 @@ class OnboardingWorkflow(Construct):
         )
         self._grant_cluster_secrets(function, secrets_key)
 
-    def _step(self, state_name: str, result_key: str, failed: sfn.IChainable) -> tasks.LambdaInvoke:
-        task = tasks.LambdaInvoke(
+    def _step(self, state_name: str, result_key: str, compensation: sfn.IChainable) -> tasks.LambdaInvoke:
+        task = lambda_task(
             self,
             state_name,
-            lambda_function=self.functions[state_name],
-            payload=sfn.TaskInput.from_object(
-                {"execution_id": sfn.JsonPath.execution_id, "state": sfn.JsonPath.entire_payload}
-            ),
-            payload_response_only=True,
-            retry_on_service_exceptions=False,
+            self.functions[state_name],
+            payload={},
             result_path=f"$.{result_key}",
+            transient_errors=IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES if state_name in IAM_STEPS else (),
         )
-        task.add_retry(
-            errors=list(RETRYABLE_ERROR_NAMES),
-            interval=Duration.seconds(2),
-            max_attempts=5,
-            backoff_rate=2,
-            max_delay=Duration.seconds(30),
-            jitter_strategy=sfn.JitterType.FULL,
-        )
-        task.add_retry(
-            errors=LAMBDA_SERVICE_ERRORS,
-            interval=Duration.seconds(1),
-            max_attempts=3,
-            backoff_rate=2,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
-        task.add_catch(failed, errors=["States.ALL"], result_path="$.error")
+        task.add_catch(compensation, errors=["States.ALL"], result_path="$.error")
         return task
+
+
+def arn(
+    scope: Construct, service: str, resource: str, name: str, fmt: ArnFormat = ArnFormat.SLASH_RESOURCE_NAME
+) -> str:
+    region = "" if service == "iam" else None
+    return Stack.of(scope).format_arn(
+        service=service, resource=resource, resource_name=name, arn_format=fmt, region=region
+    )
+
+
+def grant_cluster_access(scope: Construct, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
+    """Read the clusters' kubeconfig secrets (ours, or customer-made under our prefix)."""
+    function.add_to_role_policy(
+        iam.PolicyStatement(
+            sid="ReadClusterKubeconfigs",
+            actions=["secretsmanager:GetSecretValue"],
+            resources=[
+                arn(
+                    scope,
+                    "secretsmanager",
+                    "secret",
+                    f"{CLUSTER_SECRET_PREFIX}*/kubeconfig-*",
+                    ArnFormat.COLON_RESOURCE_NAME,
+                )
+            ],
+        )
+    )
+    secrets_key.grant(function, "kms:Decrypt")
+
+
+def lambda_task(
+    scope: Construct,
+    state_name: str,
+    function: lambda_.IFunction,
+    *,
+    payload: dict[str, Any],
+    result_path: str,
+    transient_errors: Sequence[str] = (),
+) -> tasks.LambdaInvoke:
+    """A Lambda task of our workflows: payload {execution_id, state: $, ...}, the function's result at
+    `result_path`, retries of our retryable errors, of `transient_errors` and of Lambda service errors,
+    each exponential with full jitter. The caller adds the Catch."""
+    task = tasks.LambdaInvoke(
+        scope,
+        state_name,
+        lambda_function=function,
+        payload=sfn.TaskInput.from_object(
+            {"execution_id": sfn.JsonPath.execution_id, **payload, "state": sfn.JsonPath.entire_payload}
+        ),
+        payload_response_only=True,
+        retry_on_service_exceptions=False,
+        result_path=result_path,
+    )
+    task.add_retry(
+        errors=list(RETRYABLE_ERROR_NAMES),
+        interval=Duration.seconds(2),
+        max_attempts=5,
+        backoff_rate=2,
+        max_delay=Duration.seconds(30),
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+    if transient_errors:
+        task.add_retry(
+            errors=list(transient_errors),
+            interval=Duration.seconds(2),
+            max_attempts=4,
+            backoff_rate=2,
+            max_delay=Duration.seconds(20),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+    task.add_retry(
+        errors=LAMBDA_SERVICE_ERRORS,
+        interval=Duration.seconds(1),
+        max_attempts=3,
+        backoff_rate=2,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+    return task

@@ -76,6 +76,13 @@ class LocalCluster:
             "state_store": f"s3://{state_store_bucket}",
         }
 
+    def offboard_input(self, *, secret_recovery_days: int | None = None) -> dict[str, Any]:
+        """Input of the offboarding state machine (the secrets' recovery window defaults to 7 days)."""
+        payload: dict[str, Any] = {"cluster_name": self.spec.name, "region": self.aws.region}
+        if secret_recovery_days is not None:
+            payload["secret_recovery_days"] = secret_recovery_days
+        return payload
+
 
 class LocalSystem:
     """Start with `start()`, add clusters, `stop()` at the end (or use it as a context manager)."""
@@ -127,7 +134,10 @@ class LocalSystem:
 
     @property
     def state_machines(self) -> dict[str, str]:
-        return {"onboard": self.output("OnboardingStateMachineArn")}
+        return {
+            "onboard": self.output("OnboardingStateMachineArn"),
+            "offboard": self.output("OffboardingStateMachineArn"),
+        }
 
     def add_cluster(self, spec: ClusterSpec) -> LocalCluster:
         if spec.name in self.clusters:
@@ -184,6 +194,7 @@ class LocalSystem:
                     "kops_version": cluster.spec.kops,
                     "instance_ids": [i.instance_id for i in cluster.aws.instances],
                     "onboard_input": cluster.onboard_input(),
+                    "offboard_input": cluster.offboard_input(),
                 }
                 for name, cluster in self.clusters.items()
             },

@@ -129,3 +129,49 @@ AGENT_API_URL_DEFAULT: Final = "https://api.cast.ai"
 ENV_AGENT_API_URL: Final = "AGENT_API_URL"
 
 KUBE_ROUTER_DAEMONSET: Final = "kube-router"
+
+
+# ---- Rollback and offboarding ----
+# The first onboarding state: snapshots what exists before anything is created (the rollback baseline).
+BASELINE_STEP: Final = ("RecordBaseline", "baseline")
+# Compensation states, in the order they run (reverse of onboarding): state name -> key under $.rollback.
+ROLLBACK_STEPS: Final = (
+    ("RollbackAccessKey", "access_key"),
+    ("RollbackAgent", "agent"),
+    ("RollbackIdentityMapping", "identity_mapping"),
+    ("RollbackKeyPair", "key_pair"),
+    ("RollbackIamEntities", "iam"),
+    ("RollbackRegistry", "registry"),
+)
+# Onboarding step -> the compensation state its Catch leads to (it undoes that step, then every earlier one).
+ROLLBACK_ENTRY: Final = {
+    "RecordBaseline": "RollbackRegistry",
+    "ValidateCluster": "RollbackRegistry",
+    "CreateIamEntities": "RollbackIamEntities",
+    "CreateKeyPair": "RollbackKeyPair",
+    "MapIdentity": "RollbackIdentityMapping",
+    "InstallAgent": "RollbackAgent",
+    "StoreAccessKey": "RollbackAccessKey",
+    "RecordOnboarded": "RollbackAccessKey",
+}
+# Offboarding workflow: state name -> key under which its result lands.
+OFFBOARDING_STEPS: Final = (
+    ("FindCluster", "cluster"),
+    ("RemoveIdentityMapping", "identity_mapping"),
+    ("RemoveAgent", "agent"),
+    ("RemoveAccessKey", "access_key"),
+    ("RemoveKeyPair", "key_pair"),
+    ("RemoveIamUser", "iam_user"),
+    ("RemoveSharedIamEntities", "shared_iam"),
+    ("RecordOffboarded", "registry"),
+)
+# Registry items holding a rollback baseline: key prefix, and the TTL attribute that expires them.
+BASELINE_KEY_PREFIX: Final = "rollback-baseline#"
+REGISTRY_TTL_ATTRIBUTE: Final = "expiration"
+BASELINE_TTL_SECONDS: Final = 7 * 24 * 3600
+# Registry statuses.
+STATUS_ONBOARDING: Final = "ONBOARDING"
+STATUS_ONBOARDED: Final = "ONBOARDED"
+STATUS_OFFBOARDED: Final = "OFFBOARDED"
+# Secrets Manager accepts a recovery window of 7 to 30 days; 0 means ForceDeleteWithoutRecovery.
+SECRET_RECOVERY_DAYS_DEFAULT: Final = 7

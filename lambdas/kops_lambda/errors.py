@@ -78,3 +78,23 @@ class AgentApiKeyMissing(KopsOnboardError):
 
 class InvalidSettings(KopsOnboardError):
     """The function's environment holds a setting outside its documented values."""
+
+
+# ---- Rollback and offboarding ----
+
+
+class RollbackFailed(KopsOnboardError):
+    """Compensating a failed onboarding could not finish (the Fail state's error; the cause names the
+    original error and the one that stopped the rollback). A rerun of the onboarding converges."""
+
+
+# IAM is eventually consistent: right after CreateUser/CreatePolicy/CreateRole, other calls can answer
+# NoSuchEntity, and a detach can leave DeleteUser/DeleteRole/DeletePolicy in DeleteConflict for a moment.
+# The workflows retry these by name (botocore's exception class names, which become the Lambda's
+# errorType), with jitter, instead of sleeping in code.
+IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES: tuple[str, ...] = (
+    "NoSuchEntityException",
+    "EntityTemporarilyUnmodifiableException",
+    "ConcurrentModificationException",
+)
+IAM_CLEANUP_TRANSIENT_ERROR_NAMES: tuple[str, ...] = (*IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES, "DeleteConflictException")

@@ -9,9 +9,18 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from kops_lambda.constants import ONBOARDING_STEPS, SPOT_DETAIL_TYPES, SPOT_STATE_CHANGE_DETAIL_TYPE
-from kops_lambda.errors import RETRYABLE_ERROR_NAMES
+from kops_lambda.constants import (
+    BASELINE_STEP,
+    OFFBOARDING_STEPS,
+    ONBOARDING_STEPS,
+    ROLLBACK_ENTRY,
+    ROLLBACK_STEPS,
+    SPOT_DETAIL_TYPES,
+    SPOT_STATE_CHANGE_DETAIL_TYPE,
+)
+from kops_lambda.errors import IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES, RETRYABLE_ERROR_NAMES
 from stacks.constructs.bundling import lambda_python
+from stacks.offboarding import CLEANUP_HANDLERS
 
 
 @pytest.fixture(scope="module")
@@ -19,13 +28,33 @@ def template(template_json: dict[str, Any]) -> Template:
     return Template.from_json(template_json)
 
 
-def _definition(template_json: dict[str, Any]) -> dict[str, Any]:
-    """The state machine's ASL, with the function ARNs left as placeholders."""
-    (machine,) = [r for r in template_json["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+def _definition(template_json: dict[str, Any], workflow: str = "Onboarding") -> dict[str, Any]:
+    """A state machine's ASL (by its construct: Onboarding or Offboarding), function ARNs as placeholders."""
+    (machine,) = [
+        r
+        for logical_id, r in template_json["Resources"].items()
+        if r["Type"] == "AWS::StepFunctions::StateMachine" and logical_id.startswith(f"{workflow}StateMachine")
+    ]
     parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
     text = "".join(part if isinstance(part, str) else "FUNCTION_ARN" for part in parts)
     definition: dict[str, Any] = json.loads(text)
     return definition
+
+
+def _walk(states: dict[str, Any], start: str) -> tuple[list[str], str]:
+    """Task states along Next from `start`, and the first non-task state reached."""
+    order, name = [], start
+    while states[name]["Type"] == "Task":
+        order.append(name)
+        name = states[name]["Next"]
+    return order, name
+
+
+def shape(definition: dict[str, Any]) -> tuple[int, int]:
+    """(states, transitions): every Next and every Catch edge."""
+    states = definition["States"]
+    edges = sum(("Next" in s) + len(s.get("Catch", [])) for s in states.values())
+    return len(states), edges
 
 
 def test_onboarding_has_one_lambda_task_per_step_in_order(template_json: dict[str, Any]) -> None:
@@ -33,22 +62,20 @@ def test_onboarding_has_one_lambda_task_per_step_in_order(template_json: dict[st
     definition = _definition(template_json)
     states = definition["States"]
     # When we walk it from the start
-    order, name = [], states[definition["StartAt"]]["Next"]
-    while states[name]["Type"] == "Task":
-        order.append(name)
-        name = states[name]["Next"]
-    # Then every step is a Lambda task, in the documented order, ending in success
-    assert order == [state for state, _ in ONBOARDING_STEPS]
-    assert states[name]["Type"] == "Succeed"
-    for state, result_key in ONBOARDING_STEPS:
+    order, end = _walk(states, states[definition["StartAt"]]["Next"])
+    # Then the baseline comes first, then every step, in the documented order, ending in success
+    steps = [BASELINE_STEP, *ONBOARDING_STEPS]
+    assert order == [state for state, _ in steps]
+    assert states[end]["Type"] == "Succeed"
+    for state, result_key in steps:
         assert states[state]["ResultPath"] == f"$.{result_key}"
 
 
-def test_every_step_retries_named_errors_with_jitter_and_catches_the_rest(
+def test_every_step_retries_named_errors_with_jitter_and_catches_the_rest_into_compensation(
     template_json: dict[str, Any],
 ) -> None:
     states = _definition(template_json)["States"]
-    for state, _ in ONBOARDING_STEPS:
+    for state, _ in [BASELINE_STEP, *ONBOARDING_STEPS]:
         retries = states[state]["Retry"]
         named = [r for r in retries if set(r["ErrorEquals"]) == set(RETRYABLE_ERROR_NAMES)]
         assert named, f"{state} does not retry the retryable errors"
@@ -56,19 +83,68 @@ def test_every_step_retries_named_errors_with_jitter_and_catches_the_rest(
         assert all("States.ALL" not in r["ErrorEquals"] for r in retries), "retrying everything hides bugs"
         (catch,) = states[state]["Catch"]
         assert catch["ErrorEquals"] == ["States.ALL"]
-        assert states[catch["Next"]]["Type"] == "Fail"
         assert catch["ResultPath"] == "$.error"
+        assert catch["Next"] == ROLLBACK_ENTRY[state]
 
 
-def test_failure_state_carries_the_original_error(template_json: dict[str, Any]) -> None:
+def test_iam_steps_retry_iam_eventual_consistency_by_name(template_json: dict[str, Any]) -> None:
     states = _definition(template_json)["States"]
-    (fail,) = [s for s in states.values() if s["Type"] == "Fail"]
-    assert fail["ErrorPath"] == "$.error.Error"
-    assert fail["CausePath"] == "$.error.Cause"
+    for state in ("CreateIamEntities", "StoreAccessKey", "RollbackIamEntities", "RollbackAccessKey"):
+        names = {name for retry in states[state]["Retry"] for name in retry["ErrorEquals"]}
+        assert set(IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES) <= names, state
 
 
-def test_state_machine_is_standard_traced_and_logs_no_execution_data(template: Template) -> None:
-    template.has_resource_properties(
+def test_compensation_runs_in_reverse_order_and_ends_in_the_original_error(template_json: dict[str, Any]) -> None:
+    states = _definition(template_json)["States"]
+    # Entered anywhere, the chain runs down to RollbackRegistry, then to OnboardingFailed
+    order, end = _walk(states, ROLLBACK_STEPS[0][0])
+    assert order == [state for state, _ in ROLLBACK_STEPS]
+    assert end == "OnboardingFailed"
+    for state, result_key in ROLLBACK_STEPS:
+        assert states[state]["ResultPath"] == f"$.rollback.{result_key}"
+        assert states[state]["Parameters"]["action"] == "rollback"
+        assert any(set(RETRYABLE_ERROR_NAMES) <= set(r["ErrorEquals"]) for r in states[state]["Retry"])
+        (catch,) = states[state]["Catch"]
+        assert (catch["Next"], catch["ResultPath"]) == ("RollbackFailed", "$.rollback_error")
+    # Compensation order mirrors onboarding: a later step's compensation comes earlier in the chain
+    entries = [ROLLBACK_ENTRY[state] for state, _ in [BASELINE_STEP, *ONBOARDING_STEPS]]
+    positions = [order.index(entry) for entry in entries]
+    assert positions == sorted(positions, reverse=True)
+
+
+def test_failure_states_carry_the_original_error_and_the_rollback(template_json: dict[str, Any]) -> None:
+    states = _definition(template_json)["States"]
+    failed, rollback_failed = states["OnboardingFailed"], states["RollbackFailed"]
+    assert failed["Type"] == rollback_failed["Type"] == "Fail"
+    assert failed["ErrorPath"] == "$.error.Error"
+    assert "$.error.Cause" in failed["CausePath"] and "States.JsonToString($.rollback)" in failed["CausePath"]
+    assert rollback_failed["Error"] == "RollbackFailed"
+    for path in ("$.error.Error", "$.error.Cause", "$.rollback_error.Error", "$.rollback_error.Cause"):
+        assert path in rollback_failed["CausePath"]
+    assert shape(_definition(template_json)) == (18, 29)
+
+
+def test_offboarding_removes_resource_group_by_group_and_fails_with_the_step_error(
+    template_json: dict[str, Any],
+) -> None:
+    definition = _definition(template_json, "Offboarding")
+    states = definition["States"]
+    order, end = _walk(states, states[definition["StartAt"]]["Next"])
+    assert order == [state for state, _ in OFFBOARDING_STEPS]
+    assert states[end]["Type"] == "Succeed"
+    for state, result_key in OFFBOARDING_STEPS:
+        assert states[state]["ResultPath"] == f"$.{result_key}"
+        assert all(r["JitterStrategy"] == "FULL" for r in states[state]["Retry"])
+        (catch,) = states[state]["Catch"]
+        assert catch["Next"] == "OffboardingFailed"
+    assert states["OffboardingFailed"]["ErrorPath"] == "$.error.Error"
+    assert states["OffboardingFailed"]["CausePath"] == "$.error.Cause"
+    assert shape(definition) == (11, 17)
+
+
+def test_state_machines_are_standard_traced_and_log_no_execution_data(template: Template) -> None:
+    template.resource_count_is("AWS::StepFunctions::StateMachine", 2)
+    template.all_resources_properties(
         "AWS::StepFunctions::StateMachine",
         {
             "StateMachineType": "STANDARD",
@@ -175,7 +251,8 @@ def test_tables_and_key(template: Template) -> None:
 
 def test_functions_share_one_factory_configuration(template: Template) -> None:
     functions = template.find_resources("AWS::Lambda::Function")
-    assert len(functions) == len(ONBOARDING_STEPS) + 1
+    # The onboarding steps with the baseline, the cleanup functions, the Spot handler
+    assert len(functions) == len(ONBOARDING_STEPS) + 1 + len(CLEANUP_HANDLERS) + 1
     for function in functions.values():
         props = function["Properties"]
         assert props["Runtime"] == "python3.13"
@@ -242,3 +319,53 @@ def test_bundle_imports_every_handler_on_the_lambda_python(
     )
     # Then nothing is missing from the bundle
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def _statements_of(template: Template, handler_module: str) -> list[dict[str, Any]]:
+    """The IAM statements of the role of the function whose handler is `handler_module`."""
+    (function,) = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": f"kops_lambda.handlers.{handler_module}.handler"}}
+    ).values()
+    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    return [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def test_deletes_are_scoped_to_our_names(template: Template) -> None:
+    scopes = {
+        "iam:DeletePolicy": "policy/CASTKopsPolicyV2",
+        "iam:DeletePolicyVersion": "policy/CASTKopsPolicyV2",
+        "iam:DeleteRole": "role/CastLambdaRoleForSpot",
+        "iam:DetachRolePolicy": "role/CastLambdaRoleForSpot",
+        "iam:DeleteUser": "user/cast-kops-*",
+        "iam:DeleteAccessKey": "user/cast-kops-*",
+        "ec2:DeleteKeyPair": "key-pair/cast-kops-*",
+    }
+    seen = set()
+    for module in ("cleanup_iam", "cleanup_key_pair", "cleanup_access_key"):
+        for statement in _statements_of(template, module):
+            resources = json.dumps(statement["Resource"])
+            for action in _actions(statement):
+                if action in scopes:
+                    assert scopes[action] in resources and '"*"' not in resources, (module, action)
+                    seen.add(action)
+                if action == "secretsmanager:DeleteSecret":
+                    assert "kops-onboard/clusters/*/" in resources and "kubeconfig" not in resources
+                    seen.add(action)
+    assert seen == {*scopes, "secretsmanager:DeleteSecret"}
+
+
+def test_only_the_cleanup_functions_may_delete(template: Template) -> None:
+    for module in ("record_baseline", "cleanup_registry", "cleanup_identity_mapping", "cleanup_agent"):
+        actions = [a for s in _statements_of(template, module) for a in _actions(s)]
+        deletes = [a for a in actions if ":Delete" in a or ":Detach" in a]
+        assert all(a.startswith("dynamodb:") for a in deletes), (module, deletes)

@@ -12,6 +12,10 @@ What differs from AWS (beyond moto's own gaps):
 - Step Functions Retry waits are multiplied by `retry_interval_scale` (process-global, see `sfn_retry`);
 - EventBridge → Lambda targets and Event-type invokes are asynchronous but never retried;
 - SQS mappings are polled every 50 ms (no batching window); see `sqs_poller` for the exact semantics.
+
+Fault injection (tests): `inject_lambda_fault("StoreAccessKeyFunction", error_type="Sandbox.Timedout",
+after_handler=True)` makes the next invocation of a matching function fail with that errorType, before its
+handler runs or after it (its changes stay, its result is lost); see `lambda_faults`.
 """
 
 from kops_onboard.local.aws.lambda_context import LambdaContext

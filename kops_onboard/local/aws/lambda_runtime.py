@@ -29,6 +29,7 @@ from moto.awslambda.models import LambdaFunction
 
 from kops_onboard.local.aws.endpoint import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY
 from kops_onboard.local.aws.lambda_context import LambdaContext
+from kops_onboard.local.aws.lambda_faults import LambdaFault, LambdaFaultPlan
 from kops_onboard.local.aws.log_capture import Capture, capturing
 from kops_onboard.local.aws.process_env import applied_environment
 
@@ -120,8 +121,27 @@ class InProcessLambdaRuntime:
         self._executor = ThreadPoolExecutor(max_workers=async_workers, thread_name_prefix="local-lambda-async")
         self._pending_lock = threading.Lock()
         self._pending_async = 0
+        # Test control: named failures injected before or after a handler (see lambda_faults).
+        self.faults = LambdaFaultPlan()
 
     def invoke(self, function: LambdaFunction, event: Any) -> InvocationResult:
+        fault = self.faults.take(function.function_name, event)
+        if fault is not None and not fault.after_handler:
+            return self._injected(function, fault, "")
+        result = self._invoke(function, event)
+        if fault is not None and not result.errored:
+            return self._injected(function, fault, result.logs)
+        return result
+
+    def _injected(self, function: LambdaFunction, fault: LambdaFault, logs: str) -> InvocationResult:
+        """What the handler would have returned had it raised `fault.error_type` (its logs, if it ran)."""
+        request_id = str(uuid.uuid4())
+        line = f"[ERROR] {fault.error_type}: {fault.message} (injected into {function.function_name})"
+        self._log_sink([line])
+        payload = error_document(fault.error_type, fault.message, [])
+        return InvocationResult(payload=payload, errored=True, logs=f"{logs}\n{line}".strip(), request_id=request_id)
+
+    def _invoke(self, function: LambdaFunction, event: Any) -> InvocationResult:
         request_id = str(uuid.uuid4())
         timeout = float(function.timeout or 3)
         started = datetime.now(UTC)

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
@@ -24,6 +24,7 @@ from moto.server import ThreadedMotoServer
 
 from kops_onboard.local.aws.endpoint import local_client
 from kops_onboard.local.aws.events_delivery import events_delivery_patch
+from kops_onboard.local.aws.lambda_faults import INJECTED_MESSAGE, LambdaFault
 from kops_onboard.local.aws.lambda_runtime import InProcessLambdaRuntime
 from kops_onboard.local.aws.moto_lambda import lambda_patches
 from kops_onboard.local.aws.patching import PatchSet
@@ -275,6 +276,34 @@ class LocalAws:
                     service_name, endpoint_url=endpoint_url, region=self._region, session=self._session
                 )
             return self._clients[key]
+
+    # -- fault injection -----------------------------------------------------------------------------------
+
+    def inject_lambda_fault(
+        self,
+        function_name_contains: str,
+        *,
+        error_type: str,
+        message: str = INJECTED_MESSAGE,
+        times: int = 1,
+        after_handler: bool = False,
+        event_matches: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The next `times` invocations of a function whose name contains `function_name_contains` (and
+        whose event has the `event_matches` top-level values) fail with `error_type` as their errorType,
+        like a raised exception of that class. `after_handler`: the handler runs first and its changes
+        stay; only its result is replaced by the error (a crash after the work was done)."""
+        if self._runtime is None:
+            raise RuntimeError("LocalAws is not started")
+        fault = LambdaFault(function_name_contains, error_type, message, times, after_handler, event_matches)
+        self._runtime.faults.add(fault)
+
+    def pending_lambda_faults(self) -> list[LambdaFault]:
+        return self._runtime.faults.pending() if self._runtime is not None else []
+
+    def clear_lambda_faults(self) -> None:
+        if self._runtime is not None:
+            self._runtime.faults.clear()
 
     # -- waiting -------------------------------------------------------------------------------------------
 

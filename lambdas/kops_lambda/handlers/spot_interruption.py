@@ -20,32 +20,44 @@ from kubernetes.client import rest
 from kops_lambda.adapters.aws import client, resource
 from kops_lambda.adapters.kube import api_client, load_kubeconfig
 from kops_lambda.constants import SPOT_BATCH_SIZE
-from kops_lambda.errors import InvalidInput
+from kops_lambda.errors import InvalidInput, KopsOnboardError
 from kops_lambda.logic.spot_dedup import InterruptionDedup
 from kops_lambda.logic.spot_service import SpotDependencies, SpotOutcome, handle_interruption, parse_interruption_event
+from kops_lambda.models.events import Ec2InterruptionEvent
 from kops_lambda.observability import logger, metrics, tracer
-from kops_lambda.settings import load_settings, load_spot_settings
+from kops_lambda.settings import Settings, SpotSettings, load_settings, load_spot_settings
 
 # Records of one batch are independent interruptions, often a whole Spot pool reclaimed at once: handled
 # one after the other, a drain waiting on a PodDisruptionBudget would eat the next nodes' two minutes.
 RECORD_CONCURRENCY = SPOT_BATCH_SIZE
 _metrics_lock = threading.Lock()
-_per_thread = threading.local()
+_build_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _record_pool() -> ThreadPoolExecutor:
+    # Kept for the container's life: its threads keep their per-thread clients warm between invocations.
+    return ThreadPoolExecutor(max_workers=RECORD_CONCURRENCY, thread_name_prefix="spot-record")
 
 
 class _ConcurrentBatchProcessor(BatchProcessor):
     def process(self) -> list[tuple[Any, ...]]:
         if len(self.records) <= 1:
             return super().process()
-        with ThreadPoolExecutor(max_workers=min(RECORD_CONCURRENCY, len(self.records))) as pool:
-            return list(pool.map(self._process_record, self.records))
+        return list(_record_pool().map(self._process_record, self.records))
 
 
 _processor = _ConcurrentBatchProcessor(event_type=EventType.SQS)
 
 
-@lru_cache(maxsize=16)
 def _core_api(kubeconfig_secret_arn: str, connections: int) -> k8s.CoreV1Api:
+    # One build per cluster even when a batch's records all ask at once (they would each build their own).
+    with _build_lock:
+        return _build_core_api(kubeconfig_secret_arn, connections)
+
+
+@lru_cache(maxsize=16)
+def _build_core_api(kubeconfig_secret_arn: str, connections: int) -> k8s.CoreV1Api:
     # Cached per warm container: one TLS pool per cluster, shared by every drain (the client is thread-safe).
     kubeconfig = load_kubeconfig(client("secretsmanager"), kubeconfig_secret_arn)
     api = api_client(kubeconfig)
@@ -58,12 +70,22 @@ def _core_api(kubeconfig_secret_arn: str, connections: int) -> k8s.CoreV1Api:
     return k8s.CoreV1Api(api)
 
 
+@lru_cache(maxsize=2)
 def _registry_table(name: str) -> Any:
-    # boto3 resources are not thread-safe: one Table per worker thread, built once (a resource costs ms).
-    tables: dict[str, Any] = _per_thread.__dict__.setdefault("tables", {})
-    if name not in tables:
-        tables[name] = resource("dynamodb").Table(name)
-    return tables[name]
+    # Shared by the record threads: the registry only calls Table.get_item, an action that goes straight to
+    # the resource's (thread-safe) client; nothing of the resource's own state is loaded or changed.
+    return resource("dynamodb").Table(name)
+
+
+def _warm_up(region: str, registry_table: str) -> None:
+    """Build the shared AWS clients once, before the records fan out: built concurrently on a cold
+    container, each thread would pay for its own (hundreds of ms each, under the GIL)."""
+    with _build_lock:
+        for service in ("ec2", "autoscaling"):
+            client(service, region)
+        client("dynamodb")
+        client("secretsmanager")
+        _registry_table(registry_table)
 
 
 @lru_cache(maxsize=2)
@@ -80,12 +102,29 @@ def _handle_record(record: SQSRecord, lambda_context: LambdaContext) -> dict[str
         _add_metrics({"MalformedEvents": 1})
         raise
     logger.thread_safe_append_keys(instance_id=event.detail.instance_id, event_id=event.id)
-    settings, spot = load_settings(), load_spot_settings()
+    try:
+        outcome = _handle(event, load_settings(), load_spot_settings(), lambda_context, received)
+    except Exception as exc:
+        _add_metrics({"FailedEvents": 1})
+        # Our errors' messages are written to be logged; anything else is named by its type only.
+        detail = str(exc) if isinstance(exc, KopsOnboardError) else ""
+        failure = {"error": type(exc).__name__, "detail": detail}
+        logger.warning("interruption not handled, SQS will retry it", extra=failure)
+        raise
+    _add_metrics(_metrics_of(outcome))
+    keys = {"cluster": outcome.cluster_name, "node": outcome.node_name}
+    logger.info("interruption handled", extra=keys | outcome.as_dict())
+    return outcome.as_dict()
+
+
+def _handle(
+    event: Ec2InterruptionEvent, settings: Settings, spot: SpotSettings, lambda_context: LambdaContext, received: float
+) -> SpotOutcome:
     dedup = None if spot.dry_run or not settings.idempotency_table else _dedup(settings.idempotency_table)
     if dedup is not None:
         dedup.register_lambda_context(lambda_context)
     connections = spot.eviction_concurrency * RECORD_CONCURRENCY + 4
-    outcome = handle_interruption(
+    return handle_interruption(
         event,
         settings=spot,
         deps=SpotDependencies(
@@ -99,10 +138,6 @@ def _handle_record(record: SQSRecord, lambda_context: LambdaContext) -> dict[str
         received_at=received,
         lambda_seconds_left=lambda: lambda_context.get_remaining_time_in_millis() / 1000,
     )
-    _add_metrics(_metrics_of(outcome))
-    keys = {"cluster": outcome.cluster_name, "node": outcome.node_name}
-    logger.info("interruption handled", extra=keys | outcome.as_dict())
-    return outcome.as_dict()
 
 
 def _metrics_of(outcome: SpotOutcome) -> dict[str, float]:
@@ -136,6 +171,8 @@ def _add_metrics(values: dict[str, float]) -> None:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = load_settings()
+    _warm_up(settings.region, settings.registry_table)
     return dict(
         process_partial_response(event=event, record_handler=_handle_record, processor=_processor, context=context)
     )

@@ -3,8 +3,13 @@
 Powertools Idempotency on the stack's DynamoDB table (`id`, TTL on `expiration`): a conditional put marks
 the key IN_PROGRESS (expiring with the invocation, so a crashed run does not block its retry), success
 stores the outcome as COMPLETED, and an exception deletes the record, so a failed drain is retried in full.
+COMPLETED records never change until they expire, so a warm container also keeps them in memory: a burst of
+duplicates costs no DynamoDB call once the first one is done.
 """
 
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +31,13 @@ class AlreadyInProgress(Exception):
 
 
 class InterruptionDedup:
-    def __init__(self, *, table_name: str, dynamodb: Any, ttl_seconds: int = SPOT_DEDUP_TTL_SECONDS) -> None:
+    def __init__(
+        self, *, table_name: str, dynamodb: Any, ttl_seconds: int = SPOT_DEDUP_TTL_SECONDS, local_items: int = 4096
+    ) -> None:
+        self._ttl = ttl_seconds
+        self._local_items = local_items
+        self._completed: OrderedDict[str, tuple[float, Outcome]] = OrderedDict()
+        self._lock = threading.Lock()
         self._config = IdempotencyConfig(
             event_key_jmespath="key", raise_on_no_idempotency_key=True, expires_after_seconds=ttl_seconds
         )
@@ -45,6 +56,9 @@ class InterruptionDedup:
 
     def run_once(self, key: str, work: Callable[[], Outcome]) -> tuple[Outcome, bool]:
         """(outcome, replayed): `work()`'s outcome, or the stored one of the run that already did it."""
+        known = self._known(key)
+        if known is not None:
+            return known, True
         ran: list[bool] = []
 
         def tracked() -> Outcome:
@@ -55,7 +69,27 @@ class InterruptionDedup:
             outcome: Outcome = self._run(request={"key": key}, work=tracked)
         except IdempotencyAlreadyInProgressError:
             raise AlreadyInProgress(key) from None
+        self._remember(key, outcome)
         return outcome, not ran
+
+    def _known(self, key: str) -> Outcome | None:
+        with self._lock:
+            entry = self._completed.get(key)
+            if entry is None:
+                return None
+            stored_at, outcome = entry
+            if time.monotonic() - stored_at > self._ttl:
+                del self._completed[key]
+                return None
+            self._completed.move_to_end(key)
+            return outcome
+
+    def _remember(self, key: str, outcome: Outcome) -> None:
+        with self._lock:
+            self._completed[key] = (time.monotonic(), outcome)
+            self._completed.move_to_end(key)
+            while len(self._completed) > self._local_items:
+                self._completed.popitem(last=False)
 
 
 def _run(*, request: dict[str, str], work: Callable[[], Outcome]) -> Outcome:

@@ -1,0 +1,585 @@
+"""Spot interruption benchmark on the local system (moto + the Kubernetes API emulator), one run:
+
+1. one node of 10, 100 and 500 pods: EventBridge -> SQS -> our handler, then `kubectl drain` (this machine's
+   kubectl) on the same node with the same pods restored, against the ideal round trips
+   (1 patch + 1 list + 1 eviction per pod);
+2. a burst of 1000 warnings over 50 nodes (20 per node, shuffled): misses, drains per node, latencies;
+3. the handler's cold import time and the Lambda bundle's size.
+
+Clocks: "event" is the moment PutEvents is called (or kubectl is started); "cordon", "last eviction" are the
+moments those requests reach the API server; "done" is when our DrainComplete Event is posted (for kubectl:
+when it exits, after waiting for the pods to be gone). The local pipeline polls SQS every 50 ms, which
+the event -> cordon figures include. PodDisruptionBudgets are removed from the bench clusters: these are
+throughput figures (budgets are covered by the tests).
+
+    python -m bench.spot            # prints the tables (markdown) on stdout, progress on stderr
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore
+import s3transfer
+
+from bench.timeline import Timeline
+from kops_lambda.constants import EXCLUDE_FROM_LB_LABEL, SPOT_TAINT_KEY
+from kops_lambda.logic.drain import skip_reason
+from kops_onboard.executions import run_execution
+from kops_onboard.local.seed import ClusterSpec, SeededInstance
+from kops_onboard.local.system import LocalCluster, LocalSystem
+from kops_onboard.spot_events import REBALANCE, eventbridge_event, spot_event_entry
+from stacks.app_builder import PROJECT_ROOT, synthesize
+from stacks.constructs.bundling import lambda_python
+
+SIZES = (10, 100, 500)
+BURST_NODES = 50
+BURST_EVENTS = 1000
+HANDLER_MODULE = "kops_lambda.handlers.spot_interruption"
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# ---- clusters ------------------------------------------------------------------------------------------
+
+
+def onboard(system: LocalSystem, spec: str) -> LocalCluster:
+    cluster = system.add_cluster(ClusterSpec.parse(spec))
+    result = run_execution(
+        system.aws.client("stepfunctions"),
+        system.state_machines["onboard"],
+        cluster.onboard_input(),
+        name_prefix="bench",
+        timeout=300,
+    )
+    if result.status != "SUCCEEDED":
+        raise RuntimeError(f"onboarding {cluster.name} failed: {result.error} {result.cause}")
+    for budget in cluster.emulator.store.list("policy/v1/poddisruptionbudgets"):
+        cluster.emulator.store.delete(
+            "policy/v1/poddisruptionbudgets", budget["metadata"]["namespace"], budget["metadata"]["name"]
+        )
+    return cluster
+
+
+def spot_workers(cluster: LocalCluster) -> list[SeededInstance]:
+    return [i for i in cluster.aws.instances if i.lifecycle == "spot" and i.role == "node"]
+
+
+def node_name(cluster: LocalCluster, instance: SeededInstance) -> str:
+    return cluster.kube.node_name(instance.instance_id)
+
+
+def pods_on(cluster: LocalCluster, instance: SeededInstance) -> list[dict[str, Any]]:
+    return cluster.emulator.store.list("v1/pods", field_selector=f"spec.nodeName={node_name(cluster, instance)}")
+
+
+def app_pods(cluster: LocalCluster, instance: SeededInstance) -> list[dict[str, Any]]:
+    """The pods a drain must move (not DaemonSet, mirror or finished pods)."""
+    return [p for p in pods_on(cluster, instance) if skip_reason(p) is None]
+
+
+def top_up(cluster: LocalCluster, instance: SeededInstance, size: int) -> None:
+    """Add Deployment-style pods until the node runs `size` app pods."""
+    store, namespace = cluster.emulator.store, cluster.kube.app_namespace
+    owner_name = f"filler-{uuid.uuid4().hex[:10]}"
+    replicaset = store.create(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {"name": owner_name, "namespace": namespace, "labels": {"app": "filler"}},
+            "spec": {
+                "replicas": size,
+                "selector": {"matchLabels": {"app": "filler", "rs": owner_name}},
+                "template": {
+                    "metadata": {"labels": {"app": "filler", "rs": owner_name}},
+                    "spec": {"containers": [{"name": "app", "image": "app:1"}]},
+                },
+            },
+        }
+    )
+    owner = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "name": owner_name,
+        "uid": replicaset["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    for i in range(size - len(app_pods(cluster, instance))):
+        store.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": f"{owner_name}-{i:04d}",
+                    "namespace": namespace,
+                    "labels": {"app": "filler", "rs": owner_name},
+                    "ownerReferences": [owner],
+                },
+                "spec": {
+                    "nodeName": node_name(cluster, instance),
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [{"name": "app", "image": "app:1"}],
+                },
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+            }
+        )
+
+
+def restore(cluster: LocalCluster, instance: SeededInstance, snapshot: list[dict[str, Any]]) -> None:
+    """Put the evicted pods back and uncordon the node: the same starting point for kubectl."""
+    store = cluster.emulator.store
+    present = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods_on(cluster, instance)}
+    for pod in snapshot:
+        meta = pod["metadata"]
+        if (meta["namespace"], meta["name"]) in present:
+            continue
+        kept = {k: v for k, v in meta.items() if k in ("name", "namespace", "labels", "annotations", "ownerReferences")}
+        store.create({**pod, "metadata": kept})
+
+    def uncordon(node: dict[str, Any]) -> None:
+        node["spec"].pop("unschedulable", None)
+        node["spec"]["taints"] = [t for t in node["spec"].get("taints") or [] if t["key"] != SPOT_TAINT_KEY]
+        node["metadata"].get("labels", {}).pop(EXCLUDE_FROM_LB_LABEL, None)
+
+    store.mutate("v1/nodes", None, node_name(cluster, instance), uncordon)
+
+
+# ---- one node: our handler, then kubectl ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    cordon: float  # seconds from the event (or kubectl's start) to the cordon PATCH
+    last_eviction: float
+    done: float
+    evicted: int
+    calls: dict[str, int]
+    in_handler_cordon_ms: float | None = None
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+
+def warning(system: LocalSystem, instance: SeededInstance) -> dict[str, Any]:
+    return spot_event_entry(instance_id=instance.instance_id, region=system.region, account=system.aws.account_id)
+
+
+def put(system: LocalSystem, entries: list[dict[str, Any]]) -> None:
+    events: Any = system.aws.client("events")
+    response = events.put_events(Entries=entries)
+    if response["FailedEntryCount"]:
+        raise RuntimeError(f"PutEvents failed: {response}")
+
+
+def wait_for(probe: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the benchmark waited too long")
+        time.sleep(0.002)
+
+
+def emf_values(lines: list[str], name: str) -> list[float]:
+    values: list[float] = []
+    for line in lines:
+        if f'"{name}"' in line and '"_aws"' in line:
+            value = json.loads(line[line.index("{") :]).get(name)
+            values.extend(value if isinstance(value, list) else [value])
+    return values
+
+
+def run_handler(system: LocalSystem, cluster: LocalCluster, instance: SeededInstance, timeline: Timeline) -> Run:
+    before = len(app_pods(cluster, instance))
+    name = node_name(cluster, instance)
+    marks = len(system.aws.captured_logs)
+    timeline.reset()
+    started = time.monotonic()
+    put(system, [warning(system, instance)])
+    wait_for(
+        lambda: any(e["involvedObject"]["name"] == name and e["reason"].startswith("Drain") for e in _events(cluster)),
+        120,
+    )
+    done = max(s.at for s in timeline.seen if s.path.endswith("/events"))
+    system.aws.drain_event_sources(timeout=60)
+    cordon = timeline.first("PATCH", f"/api/v1/nodes/{name}")
+    last = timeline.last_eviction()
+    in_handler = emf_values(system.aws.captured_logs[marks:], "TimeToCordon")
+    return Run(
+        cordon=(cordon or started) - started,
+        last_eviction=(last or started) - started,
+        done=done - started,
+        evicted=before - len(app_pods(cluster, instance)),
+        calls=dict(timeline.calls()),
+        in_handler_cordon_ms=in_handler[0] if in_handler else None,
+    )
+
+
+def _events(cluster: LocalCluster) -> list[dict[str, Any]]:
+    return cluster.emulator.store.list("v1/events")
+
+
+def run_kubectl(cluster: LocalCluster, instance: SeededInstance, timeline: Timeline, home: Path) -> Run | None:
+    if shutil.which("kubectl") is None:
+        return None
+    kubeconfig = home / "kubeconfig"
+    kubeconfig.write_text(cluster.emulator.kubeconfig(cluster.token))
+    env = {**os.environ, "HOME": str(home), "KUBECONFIG": str(kubeconfig)}
+
+    def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True, timeout=180, check=False)  # noqa: S603, S607
+
+    kubectl("get", "nodes")  # an operator's warm discovery cache
+    before = len(app_pods(cluster, instance))
+    name = node_name(cluster, instance)
+    timeline.reset()
+    started = time.monotonic()
+    result = kubectl("drain", name, "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=120s")
+    ended = time.monotonic()
+    if result.returncode != 0:
+        say(f"kubectl drain failed: {result.stderr.strip()[-300:]}")
+    cordon = timeline.first("PATCH", f"/api/v1/nodes/{name}")
+    last = timeline.last_eviction()
+    return Run(
+        cordon=(cordon or started) - started,
+        last_eviction=(last or started) - started,
+        done=ended - started,
+        evicted=before - len(app_pods(cluster, instance)),
+        calls=dict(timeline.calls()),
+    )
+
+
+# ---- the burst ------------------------------------------------------------------------------------------
+
+
+Rows = list[tuple[int, Run, Run | None]]
+
+
+@dataclass(frozen=True)
+class Burst:
+    events: int
+    failed: int  # records the handler reported failed (SQS would retry them)
+    nodes: int
+    seconds: float
+    misses: int
+    drains: dict[int, int]  # drains per node -> how many nodes
+    cordon_latencies: list[float]
+    drained_latencies: list[float]
+    duplicates: float
+    calls: int
+
+
+def spot_function(system: LocalSystem) -> str:
+    functions = system.aws.client("lambda").list_functions()["Functions"]
+    return next(f["FunctionName"] for f in functions if f["Handler"] == f"{HANDLER_MODULE}.handler")
+
+
+def sqs_batch(system: LocalSystem, bodies: list[str]) -> dict[str, Any]:
+    """An `aws:sqs` event as the Lambda poller hands a batch to the function."""
+    queue_arn = f"arn:aws:sqs:{system.region}:{system.aws.account_id}:spot-events"
+    records = [
+        {
+            "messageId": str(uuid.uuid4()),
+            "receiptHandle": uuid.uuid4().hex,
+            "body": body,
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": system.region,
+        }
+        for body in bodies
+    ]
+    return {"Records": records}
+
+
+def run_burst(system: LocalSystem, cluster: LocalCluster, timeline: Timeline, events: int) -> Burst:
+    """All warnings exist at t0 and reach the function in SQS batches of 10, one invocation after another
+    (one warm container: AWS would run several). The batches are invoked directly: moto's SQS costs O(queue
+    depth) per call (about 1 s per receive with 1000 messages queued), which would measure moto, not us."""
+    workers = spot_workers(cluster)
+    pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): w for w in workers for p in app_pods(cluster, w)}
+    bodies = [
+        json.dumps(eventbridge_event(instance_id=w.instance_id, region=system.region, account=system.aws.account_id))
+        for w in workers
+        for _ in range(events // len(workers))
+    ]
+    random.Random(7).shuffle(bodies)  # noqa: S311 - a fixed order, not a secret
+    function, lam = spot_function(system), system.aws.client("lambda")
+    marks = len(system.aws.captured_logs)
+    timeline.reset()
+    failed = 0
+    started = time.monotonic()
+    for chunk in range(0, len(bodies), 10):
+        payload = json.dumps(sqs_batch(system, bodies[chunk : chunk + 10]))
+        response = lam.invoke(FunctionName=function, Payload=payload.encode())
+        answer = json.loads(response["Payload"].read() or b"{}")
+        failed += len(answer.get("batchItemFailures", [])) + (10 if "FunctionError" in response else 0)
+    if failed:
+        say(f"burst: {failed} records failed (SQS would retry them)")
+    seen = timeline.seen
+    seconds = max(s.at for s in seen) - started
+    by_id = {w.instance_id: w for w in workers}
+    cordons: list[float] = []
+    drained: list[float] = []
+    drains: dict[int, int] = {}
+    misses = 0
+    for worker in by_id.values():
+        name = node_name(cluster, worker)
+        patch = next((s.at for s in seen if s.method == "PATCH" and s.path == f"/api/v1/nodes/{name}"), None)
+        lists = sum(1 for s in seen if s.path == "/api/v1/pods" and s.field_selector == f"spec.nodeName={name}")
+        drains[lists] = drains.get(lists, 0) + 1
+        evictions = [
+            s.at
+            for s in seen
+            if s.path.endswith("/eviction") and pods.get((s.path.split("/")[4], s.path.split("/")[6])) is worker
+        ]
+        node = cluster.emulator.store.get("v1/nodes", None, name) or {}
+        left = app_pods(cluster, worker)
+        if patch is None or not node.get("spec", {}).get("unschedulable") or left or lists != 1:
+            misses += 1
+            say(f"missed {name}: patched={patch is not None} lists={lists} pods left={len(left)}")
+            continue
+        cordons.append(patch - started)
+        drained.append((max(evictions) if evictions else patch) - started)
+    return Burst(
+        events=len(bodies),
+        failed=failed,
+        nodes=len(workers),
+        seconds=seconds,
+        misses=misses,
+        drains=drains,
+        cordon_latencies=cordons,
+        drained_latencies=drained,
+        duplicates=sum(emf_values(system.aws.captured_logs[marks:], "DuplicateEvents")),
+        calls=len(seen),
+    )
+
+
+# ---- cold import and bundle -----------------------------------------------------------------------------
+
+
+def import_seconds(python: str, path: list[str], runs: int = 5) -> float:
+    """Median seconds to import the handler module in a fresh interpreter (bytecode already compiled)."""
+    code = f"import time; t = time.perf_counter(); import {HANDLER_MODULE}; print(time.perf_counter() - t)"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_"))},
+        "PYTHONPATH": os.pathsep.join(path),
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    samples = []
+    for _ in range(runs + 1):  # the first run may write bytecode: not counted
+        result = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, check=True)  # noqa: S603
+        samples.append(float(result.stdout.strip().splitlines()[-1]))
+    return statistics.median(samples[1:])
+
+
+def bundle_dir(template: Path) -> Path:
+    assets = json.loads((template.parent / "KopsOnboard.assets.json").read_text())["files"]
+    (asset,) = [a for a in assets.values() if a["source"].get("packaging") == "zip"]
+    return template.parent / str(asset["source"]["path"])
+
+
+def bundle_sizes(bundle: Path) -> tuple[int, int, int]:
+    """(files, bytes unzipped, bytes zipped as `cdk deploy` would upload it)."""
+    files = [p for p in bundle.rglob("*") if p.is_file()]
+    unzipped = sum(p.stat().st_size for p in files)
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "bundle.zip"
+        with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+            for path in files:
+                zf.write(path, path.relative_to(bundle))
+        zipped = archive.stat().st_size
+    return len(files), unzipped, zipped
+
+
+def boto3_path(tmp: Path) -> Path:
+    """boto3 and its own dependencies only (the Lambda runtime provides them; the bundle does not)."""
+    for module in (boto3, botocore, s3transfer):
+        source = Path(module.__file__ or "").parent
+        (tmp / source.name).symlink_to(source)
+    return tmp
+
+
+# ---- the report -----------------------------------------------------------------------------------------
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def _breakdown(calls: dict[str, int]) -> str:
+    return ", ".join(f"{count} {name}" for name, count in sorted(calls.items(), key=lambda kv: -kv[1]))
+
+
+def report(
+    rows: Rows,
+    burst: Burst,
+    cold: float,
+    imports: dict[str, float],
+    bundle: tuple[int, int, int],
+) -> str:
+    lines = [
+        "### One node: event -> cordon -> drained (same emulator, same node, same pods)",
+        "",
+        "| pods | handler: event→cordon | (in handler) | handler: →last eviction | handler: done | handler API calls | "
+        "kubectl drain: start→cordon | kubectl: →last eviction | kubectl: done | kubectl API calls | ideal calls |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size, ours, theirs in rows:
+        in_handler = f"{ours.in_handler_cordon_ms:.0f} ms" if ours.in_handler_cordon_ms is not None else "n/a"
+        kubectl = (
+            [_ms(theirs.cordon), _ms(theirs.last_eviction), _ms(theirs.done), str(theirs.total_calls)]
+            if theirs
+            else ["n/a"] * 4
+        )
+        lines.append(
+            f"| {size} | {_ms(ours.cordon)} | {in_handler} | {_ms(ours.last_eviction)} | {_ms(ours.done)} | "
+            f"{ours.total_calls} | {' | '.join(kubectl)} | {size + 2} |"
+        )
+    lines += ["", "API calls per event, by kind:", ""]
+    for size, ours, theirs in rows:
+        lines.append(f"- {size} pods, handler: {_breakdown(ours.calls)}")
+        if theirs:
+            lines.append(f"- {size} pods, kubectl drain: {_breakdown(theirs.calls)}")
+    lines += [
+        "",
+        f"### Burst: {burst.events} warnings over {burst.nodes} nodes "
+        f"({burst.events // burst.nodes} per node, shuffled)",
+        "",
+        "| nodes missed | records failed | drains per node | duplicates acknowledged | "
+        "first event → last node drained | event→cordon p50 / p95 / max | event→drained p50 / p95 / max | "
+        "Kubernetes API calls per event |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {burst.misses} | {burst.failed} | "
+        f"{', '.join(f'{d} on {n} nodes' for d, n in sorted(burst.drains.items()))} | "
+        f"{burst.duplicates:.0f} | {burst.seconds:.1f} s | "
+        f"{' / '.join(_ms(_percentile(burst.cordon_latencies, q)) for q in (0.5, 0.95, 1.0))} | "
+        f"{' / '.join(_ms(_percentile(burst.drained_latencies, q)) for q in (0.5, 0.95, 1.0))} | "
+        f"{burst.calls / burst.events:.2f} |",
+        "",
+        "### Handler cold start and bundle",
+        "",
+        "| measure | value |",
+        "|---|---:|",
+    ]
+    lines.append(f"| first event after a deploy (cold container): event→taint PATCH | {_ms(cold)} |")
+    for label, seconds in imports.items():
+        lines.append(f"| cold import of `{HANDLER_MODULE}`, {label} | {seconds * 1000:.0f} ms |")
+    files, unzipped, zipped = bundle
+    lines += [
+        f"| bundle (one asset for every function) | {files} files, {unzipped / 1e6:.1f} MB unzipped, "
+        f"{zipped / 1e6:.1f} MB zipped |",
+    ]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.spot", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="pods per node, comma-separated")
+    parser.add_argument("--burst-events", type=int, default=BURST_EVENTS)
+    parser.add_argument("--burst-nodes", type=int, default=BURST_NODES)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    sizes = [int(size) for size in args.sizes.split(",") if size]
+    started = time.monotonic()
+    out = sys.stdout
+    log_path = Path(tempfile.gettempdir()) / "kops-onboard-bench.log"
+    say(f"handler logs go to {log_path}")
+    with log_path.open("w") as logs, contextlib.redirect_stdout(logs):
+        rows, burst, cold = _run_system(sizes, args.burst_events, args.burst_nodes)
+    say("cold import and bundle size")
+    template = synthesize()
+    bundle = bundle_dir(template)
+    imports = {"Python 3.11, this venv": import_seconds(sys.executable, [str(PROJECT_ROOT / "lambdas")])}
+    interpreter = lambda_python()
+    if interpreter:
+        with tempfile.TemporaryDirectory() as tmp:
+            version = subprocess.run([interpreter, "--version"], capture_output=True, text=True, check=True).stdout  # noqa: S603
+            label = f"{version.strip()}, the bundle as deployed (+ boto3)"
+            imports[label] = import_seconds(interpreter, [str(bundle), str(boto3_path(Path(tmp)))])
+    print(report(rows, burst, cold, imports, bundle_sizes(bundle)), file=out)
+    say(f"done in {time.monotonic() - started:.0f} s")
+
+
+def cold_start(system: LocalSystem, cluster: LocalCluster, timeline: Timeline) -> float:
+    """The first event after a deploy: a rebalance recommendation for the on-demand worker (taint only).
+    Seconds from PutEvents to its PATCH, cold imports and clients included; it also warms the handler."""
+    worker = next(i for i in cluster.aws.workers if i.lifecycle == "on-demand")
+    timeline.reset()
+    started = time.monotonic()
+    put(
+        system,
+        [
+            spot_event_entry(
+                instance_id=worker.instance_id,
+                region=system.region,
+                account=system.aws.account_id,
+                detail_type=REBALANCE,
+            )
+        ],
+    )
+    path = f"/api/v1/nodes/{node_name(cluster, worker)}"
+    wait_for(lambda: timeline.first("PATCH", path) is not None, 60)
+    system.aws.drain_event_sources(timeout=60)
+    return (timeline.first("PATCH", path) or started) - started
+
+
+def _run_system(sizes: list[int], burst_events: int, burst_nodes: int) -> tuple[Rows, Burst, float]:
+    say("synthesizing the stack")
+    template = synthesize()
+    with LocalSystem(template=template, retry_interval_scale=0.01) as system:
+        say("onboarding the bench cluster")
+        cluster = onboard(system, f"bench.k8s.local:kops=1.21,nodes={len(sizes) + 1},pods=10,naming=id")
+        timeline = Timeline.attach(cluster.emulator)
+        say("first event on a cold container")
+        cold = cold_start(system, cluster, timeline)
+        rows: Rows = []
+        with tempfile.TemporaryDirectory() as home:
+            for size, instance in zip(sizes, spot_workers(cluster), strict=False):
+                top_up(cluster, instance, size)
+                snapshot = pods_on(cluster, instance)
+                say(f"{size} pods: our handler")
+                ours = run_handler(system, cluster, instance, timeline)
+                restore(cluster, instance, snapshot)
+                say(f"{size} pods: kubectl drain")
+                rows.append((size, ours, run_kubectl(cluster, instance, timeline, Path(home))))
+        say(f"onboarding the burst cluster ({burst_nodes} Spot nodes)")
+        spec = f"burst.k8s.local:kops=1.21,nodes={burst_nodes},spot={burst_nodes},pods=10,naming=id"
+        burst_cluster = onboard(system, spec)
+        say(f"burst: {burst_events} warnings")
+        burst = run_burst(system, burst_cluster, Timeline.attach(burst_cluster.emulator), burst_events)
+    return rows, burst, cold
+
+
+if __name__ == "__main__":
+    main()

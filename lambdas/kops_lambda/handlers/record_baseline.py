@@ -1,0 +1,45 @@
+"""First onboarding step: snapshot, before anything is created, what the onboarding may create or change
+(the rollback baseline, kept in the registry). Fails fast when the cluster's API cannot be reached."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from kops_lambda.adapters.aws import client
+from kops_lambda.adapters.identity import caller_identity
+from kops_lambda.logic.cluster.access import cluster_api
+from kops_lambda.logic.cluster.rest import KubeRest
+from kops_lambda.logic.rollback.baseline import record_baseline
+from kops_lambda.logic.rollback.steps import registry_table
+from kops_lambda.models.steps import StepRequest, parse_model
+from kops_lambda.observability import logger, metrics, tracer
+from kops_lambda.settings import load_settings
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = load_settings()
+    request = parse_model(StepRequest, event)
+    onboard = request.onboard_input()
+    region = onboard.region or settings.region
+    identity = caller_identity()
+    logger.append_keys(cluster=onboard.cluster_name, region=region, execution_id=request.execution_id)
+    with cluster_api(client("secretsmanager"), onboard.kubeconfig_secret_arn) as api:
+        result = record_baseline(
+            registry_table(settings.registry_table),
+            iam=client("iam"),
+            ec2=client("ec2", region),
+            secretsmanager=client("secretsmanager"),
+            rest=KubeRest(api),
+            execution_id=request.execution_id,
+            region=region,
+            cluster_name=onboard.cluster_name,
+            kubeconfig_secret_arn=onboard.kubeconfig_secret_arn,
+            partition=identity.partition,
+            account=identity.account,
+        )
+    logger.info("rollback baseline recorded", extra={"existing": result.existing})
+    metrics.add_metric(name="BaselinesRecorded", unit="Count", value=1)
+    return result.model_dump(mode="json")

@@ -1,0 +1,253 @@
+"""Removing what onboarding made: the cleanup functions (one per resource group, shared by the onboarding
+workflow's compensation states and by offboarding) and the offboarding workflow.
+
+Offboarding, for one cluster: FindCluster (unknown → ClusterNotFound) → RemoveIdentityMapping →
+RemoveAgent → RemoveAccessKey → RemoveKeyPair → RemoveIamUser → RemoveSharedIamEntities (only once no
+other cluster uses them) → RecordOffboarded (an OFFBOARDED tombstone) → Offboarded. Every step is
+idempotent, so a partly offboarded cluster, or one offboarded already, offboards again without error.
+Each step retries throttling, IAM's eventual consistency and Lambda service errors by name, with jitter;
+anything else ends in OffboardingFailed with the step's error and cause.
+"""
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from kops_lambda.constants import (
+    CLUSTER_SECRET_PREFIX,
+    ENV_REGISTRY_TABLE,
+    ENV_SPOT_HANDLER_ROLE_ARN,
+    IAM_USER_PREFIX,
+    OFFBOARDING_STEPS,
+    PRODUCT,
+    SHARED_POLICY_NAME,
+    SPOT_ROLE_NAME,
+)
+from kops_lambda.errors import IAM_CLEANUP_TRANSIENT_ERROR_NAMES
+from kops_lambda.models.rollback import CleanupAction
+from stacks.constructs.lambda_function import LOG_RETENTION, KopsFunction
+from stacks.onboarding import arn, grant_cluster_access, lambda_task
+
+# Resource group -> handler. One function per group: each role holds only its group's delete actions.
+CLEANUP_HANDLERS = {
+    "Registry": "kops_lambda.handlers.cleanup_registry.handler",
+    "IamEntities": "kops_lambda.handlers.cleanup_iam.handler",
+    "KeyPair": "kops_lambda.handlers.cleanup_key_pair.handler",
+    "AccessKey": "kops_lambda.handlers.cleanup_access_key.handler",
+    "IdentityMapping": "kops_lambda.handlers.cleanup_identity_mapping.handler",
+    "Agent": "kops_lambda.handlers.cleanup_agent.handler",
+}
+# Workflow state -> (resource group, action).
+CLEANUP_STATES: dict[str, tuple[str, CleanupAction]] = {
+    "RollbackAccessKey": ("AccessKey", "rollback"),
+    "RollbackAgent": ("Agent", "rollback"),
+    "RollbackIdentityMapping": ("IdentityMapping", "rollback"),
+    "RollbackKeyPair": ("KeyPair", "rollback"),
+    "RollbackIamEntities": ("IamEntities", "rollback"),
+    "RollbackRegistry": ("Registry", "rollback"),
+    "FindCluster": ("Registry", "find"),
+    "RemoveIdentityMapping": ("IdentityMapping", "offboard"),
+    "RemoveAgent": ("Agent", "offboard"),
+    "RemoveAccessKey": ("AccessKey", "offboard"),
+    "RemoveKeyPair": ("KeyPair", "offboard"),
+    "RemoveIamUser": ("IamEntities", "offboard"),
+    "RemoveSharedIamEntities": ("IamEntities", "offboard-shared"),
+    "RecordOffboarded": ("Registry", "offboard"),
+}
+# Groups that call IAM: they also retry IAM's transient errors (eventual consistency, DeleteConflict).
+IAM_GROUPS = frozenset({"IamEntities", "AccessKey"})
+
+
+class CleanupFunctions(Construct):
+    """One Lambda function per resource group, each allowed to delete only its group's entities."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code: lambda_.Code,
+        registry: dynamodb.ITable,
+        secrets_key: kms.IKey,
+        spot_handler_role_arn: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.functions: dict[str, lambda_.Function] = {}
+        for group, handler in CLEANUP_HANDLERS.items():
+            step = KopsFunction(
+                self,
+                f"{group}Function",
+                handler=handler,
+                description=f"{PRODUCT} rollback and offboarding of {group}",
+                code=code,
+                environment={ENV_REGISTRY_TABLE: registry.table_name},
+                timeout=Duration.seconds(120),
+            )
+            self.functions[group] = step.function
+        registry.grant_read_write_data(self.functions["Registry"])
+        for group in ("IamEntities", "KeyPair", "AccessKey", "IdentityMapping", "Agent"):
+            # Rollback reads its baseline, offboarding counts the other clusters.
+            registry.grant_read_data(self.functions[group])
+        self._grant_iam(self.functions["IamEntities"])
+        self._grant_key_pair(self.functions["KeyPair"])
+        self._grant_access_key(self.functions["AccessKey"])
+        self.functions["IdentityMapping"].add_environment(ENV_SPOT_HANDLER_ROLE_ARN, spot_handler_role_arn)
+        for group in ("IdentityMapping", "Agent"):
+            grant_cluster_access(self, self.functions[group], secrets_key)
+
+    def task(self, scope: Construct, state_name: str, *, action: CleanupAction, result_path: str) -> tasks.LambdaInvoke:
+        """The workflow state `state_name` (see CLEANUP_STATES), without its Catch."""
+        group, expected = CLEANUP_STATES[state_name]
+        if expected != action:
+            raise ValueError(f"{state_name} is a {expected} state, not {action}")
+        return lambda_task(
+            scope,
+            state_name,
+            self.functions[group],
+            payload={"action": action},
+            result_path=result_path,
+            transient_errors=IAM_CLEANUP_TRANSIENT_ERROR_NAMES if group in IAM_GROUPS else (),
+        )
+
+    def _grant_iam(self, function: lambda_.IFunction) -> None:
+        statements = [
+            iam.PolicyStatement(
+                sid="RemoveClusterUsers",
+                actions=[
+                    "iam:GetUser",
+                    "iam:ListUserTags",
+                    "iam:ListAttachedUserPolicies",
+                    "iam:DetachUserPolicy",
+                    "iam:ListUserPolicies",
+                    "iam:GetUserPolicy",
+                    "iam:PutUserPolicy",  # rollback puts back an inline policy this execution changed
+                    "iam:DeleteUserPolicy",
+                    "iam:ListAccessKeys",
+                    "iam:DeleteAccessKey",
+                    "iam:DeleteUser",
+                ],
+                resources=[arn(self, "iam", "user", f"{IAM_USER_PREFIX}*")],
+            ),
+            iam.PolicyStatement(
+                sid="RemoveOnlyTheSharedPolicy",
+                actions=[
+                    "iam:GetPolicy",
+                    "iam:ListPolicyTags",
+                    "iam:ListPolicyVersions",
+                    "iam:ListEntitiesForPolicy",
+                    "iam:SetDefaultPolicyVersion",
+                    "iam:DeletePolicyVersion",
+                    "iam:DeletePolicy",
+                ],
+                resources=[arn(self, "iam", "policy", SHARED_POLICY_NAME)],
+            ),
+            iam.PolicyStatement(
+                sid="RemoveOnlyTheSpotRole",
+                actions=[
+                    "iam:GetRole",
+                    "iam:ListRoleTags",
+                    "iam:ListAttachedRolePolicies",
+                    "iam:DetachRolePolicy",
+                    "iam:DeleteRole",
+                ],
+                resources=[arn(self, "iam", "role", SPOT_ROLE_NAME)],
+            ),
+        ]
+        for statement in statements:
+            function.add_to_role_policy(statement)
+
+    def _secrets(self, kind: str) -> str:
+        """Secrets of one kind of every cluster: `kops-onboard/clusters/<cluster>/<kind>` (+ the random
+        suffix Secrets Manager appends), never the customer's kubeconfig secrets under the same prefix."""
+        return arn(
+            self, "secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}*/{kind}-*", ArnFormat.COLON_RESOURCE_NAME
+        )
+
+    def _grant_secret_removal(self, function: lambda_.IFunction, kind: str) -> None:
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="RemoveClusterSecrets",
+                actions=[
+                    "secretsmanager:DescribeSecret",
+                    "secretsmanager:DeleteSecret",
+                    "secretsmanager:UpdateSecretVersionStage",  # rollback: the previous value current again
+                ],
+                resources=[self._secrets(kind)],
+            )
+        )
+
+    def _grant_key_pair(self, function: lambda_.IFunction) -> None:
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="DescribeKeyPairs",
+                actions=["ec2:DescribeKeyPairs"],
+                resources=["*"],  # Describe* supports no resource-level permissions.
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="RemoveClusterKeyPairs",
+                actions=["ec2:DeleteKeyPair"],
+                resources=[arn(self, "ec2", "key-pair", f"{IAM_USER_PREFIX}*")],
+            )
+        )
+        self._grant_secret_removal(function, "ssh-private-key")
+
+    def _grant_access_key(self, function: lambda_.IFunction) -> None:
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="RemoveClusterUserAccessKeys",
+                actions=[
+                    "iam:GetUser",
+                    "iam:ListUserTags",
+                    "iam:ListAttachedUserPolicies",
+                    "iam:ListUserPolicies",
+                    "iam:GetUserPolicy",
+                    "iam:ListAccessKeys",
+                    "iam:DeleteAccessKey",
+                ],
+                resources=[arn(self, "iam", "user", f"{IAM_USER_PREFIX}*")],
+            )
+        )
+        self._grant_secret_removal(function, "access-key")
+
+
+class OffboardingWorkflow(Construct):
+    """The offboarding state machine (same type, logging and tracing as onboarding)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, cleanup: CleanupFunctions) -> None:
+        super().__init__(scope, construct_id)
+        failed = sfn.Fail(
+            self,
+            "OffboardingFailed",
+            comment="A step failed; every step is idempotent, so a rerun continues where this one stopped",
+            error_path="$.error.Error",
+            cause_path="$.error.Cause",
+        )
+        start = sfn.Pass(self, "Start", parameters={"input.$": "$"}, comment="Keep the input under $.input")
+        chain: sfn.INextable = start
+        for state_name, result_key in OFFBOARDING_STEPS:
+            _, action = CLEANUP_STATES[state_name]
+            task = cleanup.task(self, state_name, action=action, result_path=f"$.{result_key}")
+            task.add_catch(failed, errors=["States.ALL"], result_path="$.error")
+            chain.next(task)
+            chain = task
+        chain.next(sfn.Succeed(self, "Offboarded"))
+
+        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(start),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=Duration.minutes(30),
+            tracing_enabled=True,
+            # Every event, but without execution data: inputs and outputs never reach the logs.
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+        )

@@ -1,0 +1,162 @@
+"""Offboarding, end to end: onboard then offboard gives the account and the cluster back as they were;
+offboarding is idempotent and safe halfway; other clusters and the shared entities they use are untouched
+until the last cluster goes.
+
+The registry keeps an OFFBOARDED tombstone per offboarded cluster (that is what makes a second offboarding
+a no-op while an unknown cluster stays ClusterNotFound); the state diff counts a tombstone as no item, and
+secrets scheduled for deletion as gone.
+"""
+
+from typing import Any
+
+import pytest
+
+from kops_lambda.constants import SHARED_POLICY_NAME, SPOT_ROLE_NAME
+from kops_onboard.executions import ExecutionResult, run_execution
+from kops_onboard.local.seed import ClusterSpec
+from kops_onboard.local.system import LocalCluster, LocalSystem
+from tests.rollback.account_state import account_state, assert_same, differences
+
+
+def state(system: LocalSystem, *, daemonsets: bool = True) -> dict[str, Any]:
+    return account_state(
+        iam=system.aws.client("iam"),
+        ec2=system.aws.client("ec2"),
+        secretsmanager=system.aws.client("secretsmanager"),
+        dynamodb=system.aws.client("dynamodb"),
+        registry_table=system.output("RegistryTableName"),
+        clusters={name: cluster.emulator.store for name, cluster in system.clusters.items()},
+        daemonsets=daemonsets,
+    )
+
+
+def onboard(system: LocalSystem, cluster: LocalCluster) -> ExecutionResult:
+    result = run_execution(
+        system.aws.client("stepfunctions"), system.state_machines["onboard"], cluster.onboard_input(), name_prefix="ob"
+    )
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    return result
+
+
+def offboard(system: LocalSystem, payload: dict[str, Any]) -> ExecutionResult:
+    return run_execution(
+        system.aws.client("stepfunctions"), system.state_machines["offboard"], payload, name_prefix="off"
+    )
+
+
+def removed(result: ExecutionResult) -> list[str]:
+    assert result.output is not None
+    return [name for step in result.output.values() if isinstance(step, dict) for name in step.get("removed", [])]
+
+
+@pytest.fixture(scope="module")
+def first(local_system: LocalSystem) -> LocalCluster:
+    return local_system.add_cluster(ClusterSpec.parse("off-first.k8s.local:kops=1.21,nodes=2"))
+
+
+def test_onboard_then_offboard_gives_back_the_pre_state(local_system: LocalSystem, first: LocalCluster) -> None:
+    # Given the account and the cluster before onboarding
+    before = state(local_system)
+    onboard(local_system, first)
+    # When the cluster is offboarded (secrets with the default recovery window)
+    result = offboard(local_system, first.offboard_input())
+    # Then everything onboarding made is gone, and the rest is as it was
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert_same(before, state(local_system))
+    # And the secrets wait out their recovery window rather than vanishing at once
+    sm = local_system.aws.client("secretsmanager")
+    for kind in ("access-key", "ssh-private-key"):
+        described = sm.describe_secret(SecretId=f"kops-onboard/clusters/{first.name}/{kind}")
+        assert described.get("DeletedDate") is not None
+
+
+def test_offboarding_twice_is_a_no_op(local_system: LocalSystem, first: LocalCluster) -> None:
+    before = state(local_system)
+    result = offboard(local_system, first.offboard_input())
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert [name for name in removed(result) if not name.startswith("registry record")] == []
+    assert_same(before, state(local_system))
+
+
+def test_an_unknown_cluster_is_a_typed_error(local_system: LocalSystem) -> None:
+    result = offboard(local_system, {"cluster_name": "never-seen.k8s.local", "region": local_system.region})
+    assert result.status == "FAILED"
+    assert result.error == "ClusterNotFound"
+    assert "never-seen.k8s.local" in (result.cause or "")
+
+
+def test_invalid_recovery_window_is_invalid_input(local_system: LocalSystem, first: LocalCluster) -> None:
+    result = offboard(local_system, first.offboard_input(secret_recovery_days=3))
+    assert result.error == "InvalidInput"
+    assert "secret_recovery_days" in (result.cause or "")
+
+
+def test_a_partly_offboarded_cluster_offboards_on_a_rerun(local_system: LocalSystem) -> None:
+    # Given an onboarded kOps 1.17 cluster (MountedFile authenticator, kube-router patched)
+    old = local_system.add_cluster(ClusterSpec.parse("off-old.k8s.local:kops=1.17,networking=kube-router,nodes=2"))
+    before = state(local_system, daemonsets=False)
+    config_before = old.emulator.store.get("v1/configmaps", "kube-system", "aws-iam-authenticator")
+    onboard(local_system, old)
+    # When offboarding stops at the key pair (denied: not retried)
+    local_system.aws.inject_lambda_fault(
+        "CleanupKeyPairFunction", error_type="AccessDeniedException", event_matches={"action": "offboard"}
+    )
+    stopped = offboard(local_system, old.offboard_input(secret_recovery_days=0))
+    assert stopped.error == "AccessDeniedException"
+    assert old.emulator.store.get("v1/namespaces", None, "castai-agent") is None  # the steps before it ran
+    # Then a rerun on the partly offboarded cluster finishes the job
+    rerun = offboard(local_system, old.offboard_input(secret_recovery_days=0))
+    assert rerun.status == "SUCCEEDED", (rerun.error, rerun.cause)
+    assert any("EC2 key pair" in name for name in removed(rerun))
+    # And the account and cluster are as before onboarding: config.yaml byte for byte; the authenticator
+    # was rolled once more to load it (its pod-template annotations are the one change, by design)
+    assert_same(before, state(local_system, daemonsets=False))
+    config_after = old.emulator.store.get("v1/configmaps", "kube-system", "aws-iam-authenticator")
+    assert config_before is not None and config_after is not None
+    assert config_after["data"] == config_before["data"]
+    sm = local_system.aws.client("secretsmanager")
+    with pytest.raises(sm.exceptions.ResourceNotFoundException):
+        sm.describe_secret(SecretId=f"kops-onboard/clusters/{old.name}/access-key")
+
+
+def test_offboarding_one_of_two_clusters_leaves_the_other_and_the_shared_entities(
+    local_system: LocalSystem,
+) -> None:
+    # Given two onboarded clusters
+    one = local_system.add_cluster(ClusterSpec.parse("off-one.k8s.local:kops=1.21,nodes=1"))
+    two = local_system.add_cluster(ClusterSpec.parse("off-two.k8s.local:kops=1.22,nodes=1"))
+    onboard(local_system, one)
+    onboard(local_system, two)
+    before = state(local_system)
+    # When one of them is offboarded
+    result = offboard(local_system, one.offboard_input(secret_recovery_days=0))
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    # Then only its own entities changed: the other cluster's, the policy and the role are untouched
+    changed = differences(before, state(local_system))
+    assert changed
+    assert all(one.name in line for line in changed), "\n".join(changed)
+    assert result.output is not None
+    assert result.output["shared_iam"]["removed"] == []
+    kept = " ".join(result.output["shared_iam"]["kept"])
+    assert SHARED_POLICY_NAME in kept and SPOT_ROLE_NAME in kept
+
+
+def test_offboarding_the_last_cluster_removes_the_shared_entities(local_system: LocalSystem) -> None:
+    # Given every cluster but one offboarded (including those other suites onboarded)
+    last = local_system.clusters["off-two.k8s.local"]
+    for cluster in local_system.clusters.values():
+        if cluster is not last:
+            done = offboard(local_system, cluster.offboard_input(secret_recovery_days=0))
+            assert done.status == "SUCCEEDED" or done.error == "ClusterNotFound", (done.error, done.cause)
+    # When the last one is offboarded
+    result = offboard(local_system, last.offboard_input(secret_recovery_days=0))
+    # Then CASTKopsPolicyV2 and CastLambdaRoleForSpot go with it
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert result.output is not None
+    assert f"IAM policy {SHARED_POLICY_NAME}" in result.output["shared_iam"]["removed"]
+    assert f"IAM role {SPOT_ROLE_NAME}" in result.output["shared_iam"]["removed"]
+    after = state(local_system)
+    assert SHARED_POLICY_NAME not in after["iam"]["policies"]
+    assert SPOT_ROLE_NAME not in after["iam"]["roles"]
+    assert not [u for u in after["iam"]["users"] if u.startswith("cast-kops-")]
+    assert after["registry"] == {}

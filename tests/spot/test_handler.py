@@ -1,0 +1,124 @@
+"""The real Lambda handler on an SQS batch, in-process: moto for AWS, the emulator for the cluster."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kops_lambda.handlers.spot_interruption import handler
+from kops_onboard.local.seed import seed_access_secret
+from tests.spot import objects
+from tests.spot.conftest import DEDUP_TABLE, REGION, REGISTRY_TABLE, TOKEN, WARNING, Cluster, ec2_event, lambda_context
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch, cluster: Cluster) -> Iterator[None]:
+    arn = seed_access_secret(
+        secretsmanager=cluster.clients("secretsmanager"),
+        cluster_name=cluster.aws.name,
+        kube_api_url=cluster.emulator.url,
+        token=TOKEN,
+    )
+    cluster.clients("dynamodb").update_item(
+        TableName=REGISTRY_TABLE,
+        Key={"cluster_key": {"S": f"{REGION}#{cluster.aws.name}"}},
+        UpdateExpression="SET kubeconfig_secret_arn = :arn",
+        ExpressionAttributeValues={":arn": {"S": arn}},
+    )
+    for name, value in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_LAMBDA_FUNCTION_NAME": "spot-unit",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "REGISTRY_TABLE_NAME": REGISTRY_TABLE,
+        "IDEMPOTENCY_TABLE_NAME": DEDUP_TABLE,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    yield
+
+
+def sqs_event(*bodies: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "handle",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:spot",
+                "awsRegion": REGION,
+            }
+            for body in bodies
+        ]
+    }
+
+
+def body_of(event: Any) -> str:
+    return json.dumps(event.model_dump(mode="json", by_alias=True))
+
+
+def emf_metrics(output: str) -> dict[str, list[float]]:
+    values: dict[str, list[float]] = {}
+    for line in output.splitlines():
+        if '"_aws"' not in line:
+            continue
+        blob = json.loads(line)
+        for metric in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+            value = blob[metric["Name"]]
+            values.setdefault(metric["Name"], []).extend(value if isinstance(value, list) else [value])
+    return values
+
+
+@pytest.mark.usefixtures("environment")
+def test_a_malformed_record_fails_alone_and_is_counted(cluster: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a batch with a malformed record and a warning for a Spot worker
+    spot = cluster.spot_workers[0]
+    event = sqs_event(
+        '{"detail-type": "EC2 Spot Instance Interruption Warning"}',
+        body_of(ec2_event(WARNING, instance_id=spot.instance_id)),
+    )
+    # When the handler gets it
+    response = handler(event, lambda_context())
+    # Then only the malformed record is reported failed (SQS retries it, then moves it to the DLQ)
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    # And the warning drained its node, with the figures as EMF metrics
+    assert cluster.node(spot)["spec"]["unschedulable"] is True
+    metrics = emf_metrics(capsys.readouterr().out)
+    assert metrics["MalformedEvents"] == [1]
+    assert metrics["PodsEvicted"][0] >= 4
+    assert metrics["PodsLeftAtDeadline"] == [0]
+    assert "TimeToCordon" in metrics and "EventAgeOnReceipt" in metrics
+
+
+@pytest.mark.usefixtures("environment")
+def test_records_of_a_batch_are_handled_in_parallel(cluster: Cluster) -> None:
+    # Given two Spot workers; the first holds a pod no eviction may touch, and its warning leaves 4 s
+    first, second = cluster.spot_workers[:2]
+    cluster.emulator.store.create(
+        objects.pod("locked", node_name=cluster.node_name(first), labels={"app": "locked"}, namespace="shop")
+    )
+    cluster.emulator.store.create(objects.pdb("locked", "locked", min_available=1, namespace="shop"))
+    seen: dict[str, float] = {}
+    cluster.emulator.before_request(lambda r: seen.setdefault(f"{r.method} {r.path}", time.monotonic()))
+    slow = ec2_event(WARNING, instance_id=first.instance_id, age=101)
+    fresh = ec2_event(WARNING, instance_id=second.instance_id)
+    # When both arrive in one batch, the slow one first
+    started = time.monotonic()
+    response = handler(sqs_event(body_of(slow), body_of(fresh)), lambda_context())
+    # Then both succeeded, and the second node was cordoned while the first one's drain was still waiting
+    assert response == {"batchItemFailures": []}
+    assert seen[f"PATCH /api/v1/nodes/{cluster.node_name(second)}"] - started < 1.5
+    assert time.monotonic() - started >= 3
+    assert cluster.emulator.store.get("v1/pods", "shop", "locked") is not None
+    (incomplete,) = [e for e in cluster.node_events(first) if e["reason"] == "DrainIncomplete"]
+    assert "shop/locked (disruption budget)" in incomplete["message"]

@@ -1,0 +1,106 @@
+"""What to do about an event, and by when: from the event and the settings only."""
+
+import time
+
+import pytest
+
+from kops_lambda.errors import InvalidInput
+from kops_lambda.logic.spot_plan import LAMBDA_MARGIN_SECONDS, EventKind, plan_for
+from kops_lambda.logic.spot_service import parse_interruption_event
+from kops_lambda.settings import SpotAction, SpotSettings
+from tests.spot.conftest import REBALANCE, STATE_CHANGE, WARNING, ec2_event
+
+INSTANCE = "i-0b662ef9931388ba0"
+DEFAULTS = SpotSettings()
+
+
+def test_default_actions_per_event_type() -> None:
+    now = time.time()
+    # Given one event of each type, fresh
+    warning = plan_for(ec2_event(WARNING, instance_id=INSTANCE), DEFAULTS, now=now)
+    rebalance = plan_for(ec2_event(REBALANCE, instance_id=INSTANCE), DEFAULTS, now=now)
+    state = plan_for(ec2_event(STATE_CHANGE, instance_id=INSTANCE), DEFAULTS, now=now)
+    # Then the documented defaults apply
+    assert (warning.kind, warning.action) == (EventKind.WARNING, SpotAction.DRAIN)
+    assert (rebalance.kind, rebalance.action) == (EventKind.REBALANCE, SpotAction.TAINT)
+    assert (state.kind, state.action) == (EventKind.STATE_CHANGE, SpotAction.DRAIN)
+    # And only the terminating warning asks for an early replacement
+    assert (warning.replace_early, rebalance.replace_early, state.replace_early) == (True, False, False)
+
+
+def test_actions_are_configuration() -> None:
+    settings = SpotSettings(warning_action="cordon", rebalance_action="none", early_replacement=False)
+    now = time.time()
+    warning = plan_for(ec2_event(WARNING, instance_id=INSTANCE), settings, now=now)
+    rebalance = plan_for(ec2_event(REBALANCE, instance_id=INSTANCE), settings, now=now)
+    assert (warning.action, warning.replace_early) == (SpotAction.CORDON, False)
+    assert rebalance.action is SpotAction.NONE
+
+
+def test_deadline_is_two_minutes_after_the_event_minus_the_margin() -> None:
+    # Given a warning 30 s old, received now
+    event = ec2_event(WARNING, instance_id=INSTANCE, age=30)
+    now = time.time()
+    plan = plan_for(event, SpotSettings(deadline_margin_seconds=12), now=now)
+    # Then the drain has 120 - 30 - 12 s, and the instance goes at 120 s
+    event_time = event.time.timestamp()
+    assert plan.deadline == pytest.approx(event_time + 108)
+    assert plan.instance_gone_at == pytest.approx(event_time + 120)
+    assert plan.event_age == pytest.approx(now - event_time)
+
+
+def test_deadline_never_passes_the_end_of_the_invocation() -> None:
+    # Given an invocation with 20 s left
+    now = time.time()
+    plan = plan_for(ec2_event(WARNING, instance_id=INSTANCE), DEFAULTS, now=now, lambda_seconds_left=20)
+    # Then the drain stops before the function's timeout
+    assert plan.deadline == pytest.approx(now + 20 - LAMBDA_MARGIN_SECONDS)
+
+
+def test_an_event_older_than_the_window_only_cordons() -> None:
+    # Given a warning received 130 s after EC2 sent it
+    plan = plan_for(ec2_event(WARNING, instance_id=INSTANCE, age=130), DEFAULTS, now=time.time())
+    # Then the node is cordoned, not drained, and the replacement is still requested
+    assert plan.action is SpotAction.CORDON
+    assert "no time left to drain" in plan.note
+    assert plan.replace_early
+    assert plan.dedup_key(INSTANCE) == f"{INSTANCE}#cordon"
+
+
+def test_stop_and_hibernate_warnings_keep_the_instance_in_its_group() -> None:
+    # A stopped instance comes back: detached from its ASG it would run outside any group
+    event = ec2_event(WARNING, instance_id=INSTANCE, **{"instance-action": "stop"})
+    assert not plan_for(event, DEFAULTS, now=time.time()).replace_early
+
+
+def test_state_changes_that_are_not_interruptions_do_nothing() -> None:
+    event = ec2_event(STATE_CHANGE, instance_id=INSTANCE, state="running")
+    plan = plan_for(event, DEFAULTS, now=time.time())
+    assert plan.action is SpotAction.NONE
+    assert "running" in plan.note
+
+
+def test_follow_ups_of_one_interruption_share_the_drain_key() -> None:
+    now = time.time()
+    warning = plan_for(ec2_event(WARNING, instance_id=INSTANCE), DEFAULTS, now=now)
+    state = plan_for(ec2_event(STATE_CHANGE, instance_id=INSTANCE), DEFAULTS, now=now)
+    rebalance = plan_for(ec2_event(REBALANCE, instance_id=INSTANCE), DEFAULTS, now=now)
+    assert warning.dedup_key(INSTANCE) == state.dedup_key(INSTANCE) == f"{INSTANCE}#drain"
+    assert rebalance.dedup_key(INSTANCE) == f"{INSTANCE}#taint"
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("not json", "not JSON"),
+        ('{"detail-type": "EC2 Spot Instance Interruption Warning", "source": "aws.ec2"}', "detail"),
+    ],
+)
+def test_malformed_events_are_a_typed_error(body: str, problem: str) -> None:
+    with pytest.raises(InvalidInput, match=problem):
+        parse_interruption_event(body)
+
+
+def test_an_instance_id_of_the_wrong_shape_is_malformed() -> None:
+    with pytest.raises(InvalidInput):
+        ec2_event(WARNING, instance_id="i-../../etc")
