@@ -18,6 +18,7 @@ from kops_lambda.constants import (
 from stacks.constructs.lambda_function import lambda_code
 from stacks.offboarding import CleanupFunctions, OffboardingWorkflow
 from stacks.onboarding import OnboardingWorkflow
+from stacks.operations import Operations
 from stacks.spot import SpotInterruptionHandling
 
 DEFAULT_STATE_STORE_BUCKETS = ["kops-state-*"]
@@ -47,7 +48,7 @@ class KopsOnboardStack(Stack):
                 point_in_time_recovery_enabled=True
             ),
             removal_policy=RemovalPolicy.RETAIN,
-            # Expires the rollback baselines that successful onboardings leave behind (cluster items have none).
+            # Expires rollback baselines left behind by executions that were stopped or timed out (clusters have none).
             time_to_live_attribute=REGISTRY_TTL_ATTRIBUTE,
         )
         code = lambda_code()
@@ -73,6 +74,22 @@ class KopsOnboardStack(Stack):
             cleanup=self.cleanup,
         )
         self.offboarding = OffboardingWorkflow(self, "Offboarding", cleanup=self.cleanup)
+
+        self.operations = Operations(
+            self,
+            "Operations",
+            state_machines={
+                "Onboarding": self.onboarding.state_machine,
+                "Offboarding": self.offboarding.state_machine,
+            },
+            functions={
+                **self.onboarding.functions,
+                **{f"Cleanup{name}": function for name, function in self.cleanup.functions.items()},
+                "SpotHandler": self.spot.function,
+            },
+            dead_letter_queue=self.spot.dead_letter_queue,
+            alarm_email=self.node.try_get_context("alarmEmail"),
+        )
 
         CfnOutput(self, "OnboardingStateMachineArn", value=self.onboarding.state_machine.state_machine_arn)
         CfnOutput(self, "OffboardingStateMachineArn", value=self.offboarding.state_machine.state_machine_arn)

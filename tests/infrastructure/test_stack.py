@@ -11,6 +11,7 @@ from aws_cdk.assertions import Match, Template
 
 from kops_lambda.constants import (
     BASELINE_STEP,
+    DISCARD_BASELINE_STEP,
     OFFBOARDING_STEPS,
     ONBOARDING_STEPS,
     ROLLBACK_ENTRY,
@@ -63,12 +64,22 @@ def test_onboarding_has_one_lambda_task_per_step_in_order(template_json: dict[st
     states = definition["States"]
     # When we walk it from the start
     order, end = _walk(states, states[definition["StartAt"]]["Next"])
-    # Then the baseline comes first, then every step, in the documented order, ending in success
+    # Then the baseline comes first, then every step, in the documented order, then the baseline is
+    # discarded, ending in success
     steps = [BASELINE_STEP, *ONBOARDING_STEPS]
-    assert order == [state for state, _ in steps]
+    assert order == [*(state for state, _ in steps), DISCARD_BASELINE_STEP]
     assert states[end]["Type"] == "Succeed"
     for state, result_key in steps:
         assert states[state]["ResultPath"] == f"$.{result_key}"
+
+
+def test_a_failure_to_discard_the_baseline_does_not_undo_a_complete_onboarding(template_json: dict[str, Any]) -> None:
+    states = _definition(template_json)["States"]
+    discard = states[DISCARD_BASELINE_STEP]
+    assert discard["ResultPath"] is None
+    assert discard["Parameters"]["action"] == "discard"
+    (catch,) = discard["Catch"]
+    assert states[catch["Next"]]["Type"] == "Succeed" == states[discard["Next"]]["Type"]
 
 
 def test_every_step_retries_named_errors_with_jitter_and_catches_the_rest_into_compensation(
@@ -121,7 +132,7 @@ def test_failure_states_carry_the_original_error_and_the_rollback(template_json:
     assert rollback_failed["Error"] == "RollbackFailed"
     for path in ("$.error.Error", "$.error.Cause", "$.rollback_error.Error", "$.rollback_error.Cause"):
         assert path in rollback_failed["CausePath"]
-    assert shape(_definition(template_json)) == (18, 29)
+    assert shape(_definition(template_json)) == (19, 31)
 
 
 def test_offboarding_removes_resource_group_by_group_and_fails_with_the_step_error(
@@ -369,3 +380,18 @@ def test_only_the_cleanup_functions_may_delete(template: Template) -> None:
         actions = [a for s in _statements_of(template, module) for a in _actions(s)]
         deletes = [a for a in actions if ":Delete" in a or ":Detach" in a]
         assert all(a.startswith("dynamodb:") for a in deletes), (module, deletes)
+
+
+def test_alarms_cover_workflows_handlers_and_the_dead_letter_queue(template: Template) -> None:
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    metrics = {(a["Properties"].get("Namespace"), a["Properties"].get("MetricName")) for a in alarms.values()}
+    assert ("AWS/States", "ExecutionsFailed") in metrics
+    assert ("AWS/States", "ExecutionsTimedOut") in metrics
+    assert ("AWS/Lambda", "Errors") in metrics
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in metrics
+    functions = template.find_resources("AWS::Lambda::Function")
+    lambda_alarms = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"]
+    assert len(lambda_alarms) == len(functions), "every function has an error alarm"
+    assert all(a["Properties"]["AlarmActions"] for a in alarms.values()), "every alarm notifies the topic"
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
