@@ -51,6 +51,7 @@ CLEANUP_STATES: dict[str, tuple[str, CleanupAction]] = {
     "RollbackKeyPair": ("KeyPair", "rollback"),
     "RollbackIamEntities": ("IamEntities", "rollback"),
     "RollbackRegistry": ("Registry", "rollback"),
+    "DiscardBaseline": ("Registry", "discard"),
     "FindCluster": ("Registry", "find"),
     "RemoveIdentityMapping": ("IdentityMapping", "offboard"),
     "RemoveAgent": ("Agent", "offboard"),

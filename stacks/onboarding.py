@@ -27,6 +27,7 @@ from kops_lambda.constants import (
     AGENT_API_KEY_SECRET_NAME,
     BASELINE_STEP,
     CLUSTER_SECRET_PREFIX,
+    DISCARD_BASELINE_STEP,
     ENV_AGENT_API_URL,
     ENV_REGISTRY_TABLE,
     ENV_SECRET_READER_ARNS,
@@ -191,7 +192,12 @@ class OnboardingWorkflow(Construct):
             task = self._step(state_name, result_key, undo[ROLLBACK_ENTRY[state_name]])
             chain.next(task)
             chain = task
-        chain.next(sfn.Succeed(self, "Onboarded"))
+        onboarded = sfn.Succeed(self, "Onboarded")
+        # Onboarded either way: a baseline that stays behind expires by the registry's TTL.
+        discard = cleanup.task(self, DISCARD_BASELINE_STEP, action="discard", result_path=sfn.JsonPath.DISCARD)
+        discard.add_catch(onboarded, errors=["States.ALL"], result_path="$.baseline_discard_error")
+        chain.next(discard)
+        discard.next(onboarded)
 
         self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
         self.state_machine = sfn.StateMachine(

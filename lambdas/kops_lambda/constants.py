@@ -134,6 +134,9 @@ KUBE_ROUTER_DAEMONSET: Final = "kube-router"
 # ---- Rollback and offboarding ----
 # The first onboarding state: snapshots what exists before anything is created (the rollback baseline).
 BASELINE_STEP: Final = ("RecordBaseline", "baseline")
+# After RecordOnboarded: the baseline is no longer needed (a failure here leaves it to the TTL, and the
+# onboarding stands).
+DISCARD_BASELINE_STEP: Final = "DiscardBaseline"
 # Compensation states, in the order they run (reverse of onboarding): state name -> key under $.rollback.
 ROLLBACK_STEPS: Final = (
     ("RollbackAccessKey", "access_key"),

@@ -14,7 +14,7 @@ from kops_onboard.local.seed import ClusterSpec, SeededInstance
 from kops_onboard.local.system import LocalCluster, LocalSystem
 from kops_onboard.spot_events import REBALANCE, SPOT_WARNING, eventbridge_event, spot_event_entry
 
-__all__ = ["REBALANCE", "SPOT_WARNING", "ClusterSpec"]
+__all__ = ["REBALANCE", "SPOT_WARNING"]
 
 
 def onboard(system: LocalSystem, spec: str) -> LocalCluster:
@@ -31,7 +31,8 @@ def spot_workers(cluster: LocalCluster) -> list[SeededInstance]:
 
 
 def put(system: LocalSystem, *entries: dict[str, Any]) -> None:
-    response = system.aws.client("events").put_events(Entries=list(entries))
+    events: Any = system.aws.client("events")
+    response = events.put_events(Entries=list(entries))
     assert response["FailedEntryCount"] == 0
 
 

@@ -15,7 +15,7 @@ from kops_lambda.constants import SHARED_POLICY_NAME, SPOT_ROLE_NAME
 from kops_onboard.executions import ExecutionResult, run_execution
 from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
-from tests.rollback.account_state import account_state, assert_same, differences
+from tests.rollback.account_state import account_state, active_clusters, assert_same, differences, registry_state
 
 
 def state(system: LocalSystem, *, daemonsets: bool = True) -> dict[str, Any]:
@@ -58,6 +58,9 @@ def test_onboard_then_offboard_gives_back_the_pre_state(local_system: LocalSyste
     # Given the account and the cluster before onboarding
     before = state(local_system)
     onboard(local_system, first)
+    # (a successful onboarding keeps no rollback baseline)
+    registry = registry_state(local_system.aws.client("dynamodb"), local_system.output("RegistryTableName"))
+    assert not [key for key in registry if key.startswith("rollback-baseline#")]
     # When the cluster is offboarded (secrets with the default recovery window)
     result = offboard(local_system, first.offboard_input())
     # Then everything onboarding made is gone, and the rest is as it was
@@ -144,10 +147,10 @@ def test_offboarding_one_of_two_clusters_leaves_the_other_and_the_shared_entitie
 def test_offboarding_the_last_cluster_removes_the_shared_entities(local_system: LocalSystem) -> None:
     # Given every cluster but one offboarded (including those other suites onboarded)
     last = local_system.clusters["off-two.k8s.local"]
-    for cluster in local_system.clusters.values():
-        if cluster is not last:
-            done = offboard(local_system, cluster.offboard_input(secret_recovery_days=0))
-            assert done.status == "SUCCEEDED" or done.error == "ClusterNotFound", (done.error, done.cause)
+    for name in active_clusters(local_system.aws.client("dynamodb"), local_system.output("RegistryTableName")):
+        if name != last.name:
+            done = offboard(local_system, local_system.clusters[name].offboard_input(secret_recovery_days=0))
+            assert done.status == "SUCCEEDED", (done.error, done.cause)
     # When the last one is offboarded
     result = offboard(local_system, last.offboard_input(secret_recovery_days=0))
     # Then CASTKopsPolicyV2 and CastLambdaRoleForSpot go with it

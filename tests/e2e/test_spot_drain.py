@@ -134,7 +134,7 @@ def test_a_warning_drains_as_the_budgets_allow_and_reports_the_rest_at_the_deadl
         assert f"{APP}/{name} (disruption budget)" in incomplete["message"]
     assert 2 in support.emf_metric(local_system, "PodsLeftAtDeadline")
     # And the instance left its ASG without lowering the desired capacity: the replacement is on its way
-    autoscaling = local_system.aws.client("autoscaling")
+    autoscaling: Any = local_system.aws.client("autoscaling")
     (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[spot.asg_name])["AutoScalingGroups"]
     assert spot.instance_id not in {i["InstanceId"] for i in group["Instances"]}
     assert spot.asg_name in incomplete["message"]

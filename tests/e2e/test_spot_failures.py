@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalSystem
 from tests.e2e import spot_support as support
 
@@ -22,7 +23,7 @@ def _queue_counts(system: LocalSystem, output: str) -> int:
 
 def test_instances_of_other_and_not_onboarded_clusters_are_acknowledged_untouched(local_system: LocalSystem) -> None:
     # Given a seeded kOps cluster that was never onboarded, and an instance that belongs to no kOps cluster
-    outsider = local_system.add_cluster(support.ClusterSpec.parse("outsider.k8s.local:nodes=2,pods=2"))
+    outsider = local_system.add_cluster(ClusterSpec.parse("outsider.k8s.local:nodes=2,pods=2"))
     spot = support.spot_workers(outsider)[0]
     ec2 = local_system.aws.client("ec2")
     image = ec2.describe_instances(InstanceIds=[spot.instance_id])["Reservations"][0]["Instances"][0]["ImageId"]

@@ -182,3 +182,12 @@ def differences(before: Any, after: Any, path: str = "") -> list[str]:
 def assert_same(before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
     found = differences(before, after)
     assert not found, "the state differs:\n" + "\n".join(found)
+
+
+def active_clusters(dynamodb: Any, table: str) -> list[str]:
+    """Names of the clusters the registry holds as onboarded or being onboarded."""
+    return sorted(
+        str(item["cluster_name"])
+        for key, item in registry_state(dynamodb, table).items()
+        if not key.startswith("rollback-baseline#") and item.get("status") in ("ONBOARDING", "ONBOARDED")
+    )

@@ -47,7 +47,7 @@ def ec2_event(
     age: float = 0.0,
     event_id: str | None = None,
     region: str = REGION,
-    **detail: str,
+    detail: dict[str, str] | None = None,
 ) -> Ec2InterruptionEvent:
     """A fixture event (tests/spot/events/<fixture>.json) for this instance, `age` seconds old."""
     data: dict[str, Any] = json.loads((EVENTS / f"{fixture}.json").read_text())
@@ -58,7 +58,7 @@ def ec2_event(
         "region": region,
         "resources": [f"arn:aws:ec2:{region}:123456789012:instance/{instance_id}"],
     }
-    data["detail"] |= {"instance-id": instance_id, **detail}
+    data["detail"] |= {"instance-id": instance_id, **(detail or {})}
     return parse_interruption_event(data)
 
 
@@ -87,8 +87,9 @@ def core(emulator: KubeApiEmulator) -> Iterator[k8s.CoreV1Api]:
 
 @pytest.fixture
 def aws() -> Iterator[Callable[[str], Any]]:
+    factory: Any = boto3.client  # the service name is dynamic; the stubs only type literal names
     with mock_aws():
-        yield lambda service: boto3.client(
+        yield lambda service: factory(
             service, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
         )
 
@@ -139,7 +140,8 @@ class Cluster:
         return dedup
 
 
-def lambda_context(seconds: float = 120.0) -> LambdaContext:
+def lambda_context(seconds: float = 120.0) -> Any:
+    """The local runtime's context object (duck-types Powertools' LambdaContext)."""
     return LambdaContext(
         function_name="spot-unit",
         function_version="$LATEST",

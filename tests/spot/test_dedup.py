@@ -23,7 +23,11 @@ def test_a_key_runs_once_and_later_calls_get_the_stored_outcome(dedup: Interrupt
     runs: list[str] = []
 
     def work(name: str) -> Callable[[], dict[str, Any]]:
-        return lambda: runs.append(name) or {"event_id": name, "result": "drained"}
+        def run() -> dict[str, Any]:
+            runs.append(name)
+            return {"event_id": name, "result": "drained"}
+
+        return run
 
     first = dedup.run_once("i-0abc#drain", work("first"))
     second = dedup.run_once("i-0abc#drain", work("second"))

@@ -29,7 +29,7 @@ def test_default_actions_per_event_type() -> None:
 
 
 def test_actions_are_configuration() -> None:
-    settings = SpotSettings(warning_action="cordon", rebalance_action="none", early_replacement=False)
+    settings = SpotSettings(warning_action=SpotAction.CORDON, rebalance_action=SpotAction.NONE, early_replacement=False)
     now = time.time()
     warning = plan_for(ec2_event(WARNING, instance_id=INSTANCE), settings, now=now)
     rebalance = plan_for(ec2_event(REBALANCE, instance_id=INSTANCE), settings, now=now)
@@ -69,12 +69,12 @@ def test_an_event_older_than_the_window_only_cordons() -> None:
 
 def test_stop_and_hibernate_warnings_keep_the_instance_in_its_group() -> None:
     # A stopped instance comes back: detached from its ASG it would run outside any group
-    event = ec2_event(WARNING, instance_id=INSTANCE, **{"instance-action": "stop"})
+    event = ec2_event(WARNING, instance_id=INSTANCE, detail={"instance-action": "stop"})
     assert not plan_for(event, DEFAULTS, now=time.time()).replace_early
 
 
 def test_state_changes_that_are_not_interruptions_do_nothing() -> None:
-    event = ec2_event(STATE_CHANGE, instance_id=INSTANCE, state="running")
+    event = ec2_event(STATE_CHANGE, instance_id=INSTANCE, detail={"state": "running"})
     plan = plan_for(event, DEFAULTS, now=time.time())
     assert plan.action is SpotAction.NONE
     assert "running" in plan.note

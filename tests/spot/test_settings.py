@@ -19,7 +19,7 @@ def test_unset_variables_take_the_documented_defaults() -> None:
 
 
 def test_environment_round_trips() -> None:
-    settings = SpotSettings(rebalance_action="cordon", eviction_concurrency=8, dry_run=True, force_delete=True)
+    settings = SpotSettings(rebalance_action=SpotAction.CORDON, eviction_concurrency=8, dry_run=True, force_delete=True)
     assert load_spot_settings(settings.environment()) == settings
     assert settings.environment()["SPOT_REBALANCE_ACTION"] == "cordon"
 

@@ -1,5 +1,6 @@
-"""Rollback (RollbackRegistry: the cluster's item as it was, the baseline discarded) and offboarding
-(FindCluster: unknown → ClusterNotFound; RecordOffboarded: the OFFBOARDED tombstone)."""
+"""Rollback (RollbackRegistry: the cluster's item as it was, the baseline discarded), success
+(DiscardBaseline) and offboarding (FindCluster: unknown → ClusterNotFound; RecordOffboarded: the OFFBOARDED
+tombstone)."""
 
 from typing import Any
 
@@ -27,4 +28,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return result
 
 
-_METRICS = {"rollback": "OnboardingsRolledBack", "find": "OffboardingsStarted", "offboard": "ClustersOffboarded"}
+_METRICS = {
+    "rollback": "OnboardingsRolledBack",
+    "discard": "BaselinesDiscarded",
+    "find": "OffboardingsStarted",
+    "offboard": "ClustersOffboarded",
+}

@@ -20,9 +20,10 @@ from kubernetes.client import rest
 from kops_lambda.adapters.aws import client, resource
 from kops_lambda.adapters.kube import api_client, load_kubeconfig
 from kops_lambda.constants import SPOT_BATCH_SIZE
-from kops_lambda.errors import InvalidInput, KopsOnboardError
+from kops_lambda.errors import ClusterAccessError, InvalidInput, KopsOnboardError
 from kops_lambda.logic.spot_dedup import InterruptionDedup
-from kops_lambda.logic.spot_service import SpotDependencies, SpotOutcome, handle_interruption, parse_interruption_event
+from kops_lambda.logic.spot_outcome import SpotOutcome
+from kops_lambda.logic.spot_service import SpotDependencies, handle_interruption, parse_interruption_event
 from kops_lambda.models.events import Ec2InterruptionEvent
 from kops_lambda.observability import logger, metrics, tracer
 from kops_lambda.settings import Settings, SpotSettings, load_settings, load_spot_settings
@@ -36,7 +37,7 @@ _build_lock = threading.Lock()
 
 @lru_cache(maxsize=1)
 def _record_pool() -> ThreadPoolExecutor:
-    # Kept for the container's life: its threads keep their per-thread clients warm between invocations.
+    # Kept for the container's life: no thread start-up per batch.
     return ThreadPoolExecutor(max_workers=RECORD_CONCURRENCY, thread_name_prefix="spot-record")
 
 
@@ -105,6 +106,8 @@ def _handle_record(record: SQSRecord, lambda_context: LambdaContext) -> dict[str
     try:
         outcome = _handle(event, load_settings(), load_spot_settings(), lambda_context, received)
     except Exception as exc:
+        if isinstance(exc, ClusterAccessError):
+            _build_core_api.cache_clear()  # the retry re-reads the kubeconfig (it may have been rotated)
         _add_metrics({"FailedEvents": 1})
         # Our errors' messages are written to be logged; anything else is named by its type only.
         detail = str(exc) if isinstance(exc, KopsOnboardError) else ""
@@ -148,6 +151,10 @@ def _metrics_of(outcome: SpotOutcome) -> dict[str, float]:
         values["DuplicateEvents"] = 1
     if outcome.cordon_ms is not None:
         values["TimeToCordon"] = outcome.cordon_ms
+    if outcome.result in ("cordoned", "drained", "drain-incomplete"):
+        values["NodesCordoned"] = 1
+    if outcome.result == "drained":
+        values["NodesDrained"] = 1
     if outcome.drain_seconds is not None:
         values |= {
             "DrainSeconds": outcome.drain_seconds,

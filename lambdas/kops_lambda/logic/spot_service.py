@@ -9,8 +9,7 @@ import json
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kubernetes import client as k8s
@@ -39,6 +38,7 @@ from kops_lambda.logic.spot import (
 )
 from kops_lambda.logic.spot_dedup import AlreadyInProgress, InterruptionDedup
 from kops_lambda.logic.spot_node_events import NodeEventRecorder
+from kops_lambda.logic.spot_outcome import SpotOutcome, drain_message, interruption_message, with_report
 from kops_lambda.logic.spot_plan import Plan, plan_for
 from kops_lambda.logic.spot_replace import Replacement, request_replacement
 from kops_lambda.models.events import Ec2InterruptionEvent
@@ -48,39 +48,9 @@ from kops_lambda.settings import SpotAction, SpotSettings
 
 _EVENT_ADAPTER: TypeAdapter[Ec2InterruptionEvent] = TypeAdapter(Ec2InterruptionEvent)
 _CONFLICT_ATTEMPTS = 3
-_LEFT_SAMPLE = 20  # pods named in the outcome (it is stored in DynamoDB and logged: keep it small)
 _BACKGROUND_WAIT_SECONDS = 3.0
 # Which naming (private DNS or instance id) found a cluster's last node: the next lookup tries it first.
 _NAMING_HINTS: dict[str, NodeNaming] = {}
-
-
-@dataclass(frozen=True)
-class SpotOutcome:
-    event_id: str
-    instance_id: str
-    kind: str  # warning | rebalance | state-change
-    action: str  # the planned action: none | taint | cordon | drain
-    result: str  # ignored | unchanged | tainted | cordoned | drained | drain-incomplete | dry-run | duplicate
-    reason: str = ""
-    cluster_name: str | None = None
-    node_name: str | None = None
-    event_age_seconds: float = 0.0
-    cordon_ms: float | None = None  # receipt -> node patched
-    drain_seconds: float | None = None
-    pods_evicted: int = 0
-    pods_left: int = 0
-    pods_skipped: int = 0
-    pods_force_deleted: int = 0
-    left_sample: list[str] = field(default_factory=list)
-    replacement: str = ""
-    duplicate_of: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SpotOutcome":
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -226,7 +196,7 @@ def _after_cordon(
     background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spot-background")
     try:
         recorder = NodeEventRecorder(core, node, executor=background, instance=deps.reporter)
-        recorder.record(SPOT_EVENT_REASON_INTERRUPTION, _interruption_message(event, plan), warning=True)
+        recorder.record(SPOT_EVENT_REASON_INTERRUPTION, interruption_message(event, plan), warning=True)
         replacement: Future[Replacement] | None = None
         if plan.replace_early and instance.asg_name:
             replacement = background.submit(
@@ -246,13 +216,13 @@ def _after_cordon(
         replaced = _replacement_text(replacement)
         if report is not None:
             reason = SPOT_EVENT_REASON_DRAIN_COMPLETE if report.complete else SPOT_EVENT_REASON_DRAIN_INCOMPLETE
-            recorder.record(reason, _drain_message(report, replaced), warning=not report.complete)
+            recorder.record(reason, drain_message(report, replaced), warning=not report.complete)
         elif replacement is not None:
             recorder.record(SPOT_EVENT_REASON_REPLACEMENT, replaced)
         wait(recorder.pending, timeout=_BACKGROUND_WAIT_SECONDS)
     finally:
         background.shutdown(wait=False, cancel_futures=True)
-    return _with_report(outcome, plan.action, report, replaced)
+    return with_report(outcome, plan.action, report, replaced)
 
 
 def _take_out_of_service(
@@ -293,23 +263,6 @@ def _dry_run(core: k8s.CoreV1Api, outcome: SpotOutcome, plan: Plan) -> SpotOutco
     return replace(outcome, result="dry-run", reason="; ".join(filter(None, [would, plan.note])))
 
 
-def _with_report(outcome: SpotOutcome, action: SpotAction, report: DrainReport | None, replaced: str) -> SpotOutcome:
-    result = {SpotAction.TAINT: "tainted", SpotAction.CORDON: "cordoned", SpotAction.DRAIN: "drained"}[action]
-    outcome = replace(outcome, result=result, replacement=replaced)
-    if report is None:
-        return outcome
-    return replace(
-        outcome,
-        result="drained" if report.complete else "drain-incomplete",
-        drain_seconds=round(report.seconds, 3),
-        pods_evicted=len(report.evicted) + len(report.gone),
-        pods_left=len(report.left),
-        pods_skipped=sum(report.skipped.values()),
-        pods_force_deleted=len(report.force_deleted),
-        left_sample=[f"{pod}: {why}" for pod, why in list(report.left.items())[:_LEFT_SAMPLE]],
-    )
-
-
 def _replacement_text(replacement: "Future[Replacement] | None") -> str:
     if replacement is None:
         return ""
@@ -320,25 +273,3 @@ def _replacement_text(replacement: "Future[Replacement] | None") -> str:
     if result.requested:
         return f"replacement requested: detached from {result.asg_name}, desired capacity kept"
     return f"replacement not requested from {result.asg_name}: {result.detail}"
-
-
-def _interruption_message(event: Ec2InterruptionEvent, plan: Plan) -> str:
-    deadline = datetime.fromtimestamp(plan.deadline, UTC).strftime("%H:%M:%SZ")
-    doing = {
-        SpotAction.TAINT: "tainted PreferNoSchedule",
-        SpotAction.CORDON: "cordoned, tainted and excluded from external load balancers",
-        SpotAction.DRAIN: f"cordoned, tainted, excluded from external load balancers; draining until {deadline}",
-    }[plan.action]
-    text = f"{event.detail_type} (event {event.id}, {plan.event_age:.0f} s old): {doing}"
-    return f"{text}; {plan.note}" if plan.note else text
-
-
-def _drain_message(report: DrainReport, replaced: str) -> str:
-    skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(report.skipped.items())) or "none"
-    text = f"evicted {len(report.evicted) + len(report.gone)} pods in {report.seconds:.1f} s (skipped: {skipped})"
-    if report.left:
-        left = ", ".join(f"{pod} ({why})" for pod, why in report.left.items())
-        text = f"{len(report.left)} pods not evicted by the deadline: {left}; {text}"
-    if report.force_deleted:
-        text += f"; force-deleted {len(report.force_deleted)}"
-    return f"{text}; {replaced}" if replaced else text

@@ -111,7 +111,7 @@ class BaselineResult(StrictModel):
 
 # ---- Cleanup steps (rollback and offboarding) ----
 
-CleanupAction = Literal["rollback", "find", "offboard", "offboard-shared"]
+CleanupAction = Literal["rollback", "discard", "find", "offboard", "offboard-shared"]
 
 
 class CleanupRequest(StrictModel):

@@ -3,8 +3,9 @@ may create or change, kept in the registry under `rollback-baseline#<execution i
 
 Taken once per execution (a retried RecordBaseline keeps the first snapshot, taken before anything
 happened). Keyed by the execution, not the cluster, so compensation needs nothing but the execution id
-(even when the input did not validate) and two executions never share one. A successful onboarding
-leaves it to expire (TTL attribute `expiration`); rollback and offboarding delete it.
+(even when the input did not validate) and two executions never share one. Rollback and a successful
+onboarding (DiscardBaseline) delete it; one left behind (an execution stopped or timed out, a failed
+discard) expires by the registry's TTL attribute `expiration`, and offboarding deletes the cluster's.
 """
 
 import time

@@ -22,7 +22,7 @@ from kops_lambda.logic.rollback.baseline import (
     is_baseline_key,
     load_baseline,
 )
-from kops_lambda.logic.rollback.report import Report
+from kops_lambda.logic.rollback.report import Report, plain
 from kops_lambda.models.rollback import CleanupSummary, RegisteredCluster
 
 ACTIVE_STATUSES = frozenset({STATUS_ONBOARDING, STATUS_ONBOARDED})
@@ -62,12 +62,16 @@ def rollback_registry(table: Any, *, execution_id: str) -> CleanupSummary:
         "ConditionExpression": "attribute_not_exists(cluster_key) OR execution_id = :exec",
         "ExpressionAttributeValues": {":exec": execution_id},
     }
+    current = get_cluster(table, region=baseline.region, cluster_name=baseline.cluster_name)
     try:
         with translated_aws_errors("registry rollback"):
-            if baseline.registry_item is None:
-                if get_cluster(table, region=baseline.region, cluster_name=baseline.cluster_name) is not None:
-                    table.delete_item(Key={"cluster_key": key}, **condition)
-                    report.removed.append(f"registry item {key}")
+            if current is None and baseline.registry_item is None:
+                pass  # the run failed before it registered the cluster
+            elif current is not None and plain(current) == baseline.registry_item:
+                pass  # the run failed before it changed the item
+            elif baseline.registry_item is None:
+                table.delete_item(Key={"cluster_key": key}, **condition)
+                report.removed.append(f"registry item {key}")
             else:
                 table.put_item(Item=baseline.registry_item, **condition)
                 report.restored.append(f"registry item {key} (status {baseline.registry_item.get('status')})")

@@ -14,7 +14,7 @@ from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.iam_names import user_name
 from kops_lambda.logic.registry import get_cluster
 from kops_lambda.logic.rollback import agent, credentials, iam, identity_mapping, registry
-from kops_lambda.logic.rollback.baseline import load_baseline
+from kops_lambda.logic.rollback.baseline import discard_baseline, load_baseline
 from kops_lambda.logic.rollback.report import plain
 from kops_lambda.models.rollback import (
     Baseline,
@@ -176,10 +176,14 @@ def agent_objects(request: CleanupRequest, *, client: ClientFactory, table: Any)
 
 
 def registry_record(request: CleanupRequest, *, table: Any, default_region: str) -> dict[str, Any]:
-    """Rollback: the registry as the baseline saw it. Offboarding: find the cluster, or record it gone."""
-    expect(request, "rollback", "find", "offboard")
+    """Rollback: the registry as the baseline saw it. Success: the baseline discarded. Offboarding: find the
+    cluster, or record it gone."""
+    expect(request, "rollback", "discard", "find", "offboard")
     if request.action == "rollback":
         return registry.rollback_registry(table, execution_id=request.execution_id).model_dump(mode="json")
+    if request.action == "discard":
+        discard_baseline(table, request.execution_id)
+        return {"baseline_discarded": True}
     if request.action == "find":
         options = offboard_input(request)
         found = registry.find_cluster(table, region=options.region or default_region, cluster_name=options.cluster_name)

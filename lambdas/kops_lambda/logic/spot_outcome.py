@@ -1,0 +1,81 @@
+"""What handling one interruption event came to (logged, stored by dedup, counted), and the messages of the
+Kubernetes Events that tell it on the node."""
+
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from kops_lambda.logic.drain import DrainReport
+from kops_lambda.logic.spot_plan import Plan
+from kops_lambda.models.events import Ec2InterruptionEvent
+from kops_lambda.settings import SpotAction
+
+LEFT_SAMPLE = 20  # pods named in the outcome (it is stored in DynamoDB and logged: keep it small)
+
+
+@dataclass(frozen=True)
+class SpotOutcome:
+    event_id: str
+    instance_id: str
+    kind: str  # warning | rebalance | state-change
+    action: str  # the planned action: none | taint | cordon | drain
+    result: str  # ignored | unchanged | tainted | cordoned | drained | drain-incomplete | dry-run | duplicate
+    reason: str = ""
+    cluster_name: str | None = None
+    node_name: str | None = None
+    event_age_seconds: float = 0.0
+    cordon_ms: float | None = None  # receipt -> node patched
+    drain_seconds: float | None = None
+    pods_evicted: int = 0
+    pods_left: int = 0
+    pods_skipped: int = 0
+    pods_force_deleted: int = 0
+    left_sample: list[str] = field(default_factory=list)
+    replacement: str = ""
+    duplicate_of: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SpotOutcome":
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def with_report(outcome: SpotOutcome, action: SpotAction, report: DrainReport | None, replaced: str) -> SpotOutcome:
+    result = {SpotAction.TAINT: "tainted", SpotAction.CORDON: "cordoned", SpotAction.DRAIN: "drained"}[action]
+    outcome = replace(outcome, result=result, replacement=replaced)
+    if report is None:
+        return outcome
+    return replace(
+        outcome,
+        result="drained" if report.complete else "drain-incomplete",
+        drain_seconds=round(report.seconds, 3),
+        pods_evicted=len(report.evicted) + len(report.gone),
+        pods_left=len(report.left),
+        pods_skipped=sum(report.skipped.values()),
+        pods_force_deleted=len(report.force_deleted),
+        left_sample=[f"{pod}: {why}" for pod, why in list(report.left.items())[:LEFT_SAMPLE]],
+    )
+
+
+def interruption_message(event: Ec2InterruptionEvent, plan: Plan) -> str:
+    deadline = datetime.fromtimestamp(plan.deadline, UTC).strftime("%H:%M:%SZ")
+    doing = {
+        SpotAction.TAINT: "tainted PreferNoSchedule",
+        SpotAction.CORDON: "cordoned, tainted and excluded from external load balancers",
+        SpotAction.DRAIN: f"cordoned, tainted, excluded from external load balancers; draining until {deadline}",
+    }[plan.action]
+    text = f"{event.detail_type} (event {event.id}, {plan.event_age:.0f} s old): {doing}"
+    return f"{text}; {plan.note}" if plan.note else text
+
+
+def drain_message(report: DrainReport, replaced: str) -> str:
+    skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(report.skipped.items())) or "none"
+    text = f"evicted {len(report.evicted) + len(report.gone)} pods in {report.seconds:.1f} s (skipped: {skipped})"
+    if report.left:
+        left = ", ".join(f"{pod} ({why})" for pod, why in report.left.items())
+        text = f"{len(report.left)} pods not evicted by the deadline: {left}; {text}"
+    if report.force_deleted:
+        text += f"; force-deleted {len(report.force_deleted)}"
+    return f"{text}; {replaced}" if replaced else text
