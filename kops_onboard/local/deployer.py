@@ -21,7 +21,10 @@ from kops_onboard.local.intrinsics import Resolver
 ClientFactory = Callable[[str], Any]
 
 # Name length limits of the services we create named resources in.
-_NAME_LIMITS = {"lambda": 64, "iam": 64, "sqs": 80, "states": 80, "events": 64, "dynamodb": 255, "logs": 512}
+_NAME_LIMITS = {
+    "lambda": 64, "iam": 64, "sqs": 80, "states": 80, "events": 64, "dynamodb": 255, "logs": 512,
+    "sns": 256, "cloudwatch": 255,
+}  # fmt: skip
 _IGNORED_TYPES = frozenset({"AWS::CDK::Metadata"})
 LAMBDA_SOURCE = Path(__file__).resolve().parents[2] / "lambdas" / "kops_lambda"
 
@@ -104,6 +107,11 @@ class _Creator:
             "AWS::Lambda::EventSourceMapping": self._event_source_mapping,
             "AWS::StepFunctions::StateMachine": self._state_machine,
             "AWS::Events::Rule": self._rule,
+            "AWS::SNS::Topic": self._topic,
+            "AWS::SNS::TopicPolicy": self._topic_policy,
+            "AWS::SNS::Subscription": self._subscription,
+            "AWS::CloudWatch::Alarm": self._alarm,
+            "AWS::CloudWatch::Dashboard": self._dashboard,
         }
 
     def create(self, kind: str, logical_id: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
@@ -251,6 +259,52 @@ class _Creator:
             type=props.get("StateMachineType", "STANDARD"),
         )["stateMachineArn"]
         return str(arn), {"Name": name, "Arn": arn}
+
+    def _topic(self, logical_id: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        name = self._name(props, "TopicName", logical_id, "sns")
+        attributes = {"DisplayName": str(props.get("DisplayName", ""))}
+        if props.get("KmsMasterKeyId"):
+            attributes["KmsMasterKeyId"] = str(props["KmsMasterKeyId"])
+        arn = self.clients("sns").create_topic(Name=name, Attributes=attributes, Tags=props.get("Tags", []))["TopicArn"]
+        return str(arn), {"TopicArn": arn, "TopicName": name}
+
+    def _topic_policy(self, logical_id: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        for arn in props["Topics"]:
+            self.clients("sns").set_topic_attributes(
+                TopicArn=arn, AttributeName="Policy", AttributeValue=json.dumps(props["PolicyDocument"])
+            )
+        return logical_id, {}
+
+    def _subscription(self, logical_id: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        arn = self.clients("sns").subscribe(
+            TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"]
+        )["SubscriptionArn"]
+        return str(arn), {}
+
+    def _alarm(self, logical_id: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        name = self._name(props, "AlarmName", logical_id, "cloudwatch")
+        keys = (
+            "AlarmDescription", "MetricName", "Namespace", "Statistic", "ExtendedStatistic", "Period",
+            "EvaluationPeriods", "Threshold", "ComparisonOperator", "TreatMissingData", "AlarmActions",
+        )  # fmt: skip
+        options = {key: props[key] for key in keys if key in props}
+        if "Dimensions" in props:
+            options["Dimensions"] = props["Dimensions"]
+        for number in ("Period", "EvaluationPeriods"):
+            if number in options:
+                options[number] = int(options[number])
+        if "Threshold" in options:
+            options["Threshold"] = float(options["Threshold"])
+        self.clients("cloudwatch").put_metric_alarm(AlarmName=name, **options)
+        return name, {"Arn": f"arn:aws:cloudwatch:{self.region}:{self.account}:alarm:{name}"}
+
+    def _dashboard(self, logical_id: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        name = self._name(props, "DashboardName", logical_id, "cloudwatch")
+        body = props["DashboardBody"]
+        self.clients("cloudwatch").put_dashboard(
+            DashboardName=name, DashboardBody=body if isinstance(body, str) else json.dumps(body)
+        )
+        return name, {}
 
     def _rule(self, logical_id: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
         events = self.clients("events")

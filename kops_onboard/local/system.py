@@ -102,7 +102,11 @@ class LocalSystem:
         self.stack: DeployedStack | None = None
 
     def __enter__(self) -> "LocalSystem":
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()  # a half-started system must not keep moto (one per process) running
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -27,7 +29,15 @@ def test_server_starts_fast_and_boto3_reaches_it(local_aws: LocalAws) -> None:
     assert queues["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert local_aws.endpoint_url.startswith("http://127.0.0.1:")
     if "seconds" not in STARTUP:
-        pytest.skip("the LocalAws was started by another fixture; its start time was not measured here")
+        # Started by another fixture: measure a fresh start in a process of its own instead.
+        script = (
+            "import time; from kops_onboard.local.aws import LocalAws; t = time.monotonic(); a = LocalAws(); "
+            "a.start(); print(time.monotonic() - t); a.stop()"
+        )
+        measured = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+        )
+        STARTUP["seconds"] = float(measured.stdout.strip().splitlines()[-1])
     assert STARTUP["seconds"] < 5.0
 
 
