@@ -73,6 +73,34 @@ def onboard(
 
 
 @app.command()
+def offboard(
+    cluster: Annotated[str, typer.Argument(help="kOps cluster name to offboard.")],
+    region: RegionOption = None,
+    secret_recovery_days: Annotated[
+        int | None, typer.Option(help="Recovery window of the deleted secrets: 7-30 days, 0 = at once (default 7).")
+    ] = None,
+    skip_cluster_cleanup: Annotated[
+        bool, typer.Option(help="Leave in-cluster objects alone (the cluster is gone or unreachable).")
+    ] = False,
+    state_machine: Annotated[str | None, typer.Option(help="Offboarding state machine ARN (default: found).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to follow the execution.")] = 900.0,
+    output: OutputOption = Output.TEXT,
+) -> None:
+    """Remove what onboarding made for the cluster (shared objects with the last cluster)."""
+    from kops_onboard.commands.offboarding import run_offboard
+
+    run_offboard(
+        cluster=cluster,
+        region=region,
+        secret_recovery_days=secret_recovery_days,
+        skip_cluster_cleanup=skip_cluster_cleanup,
+        state_machine=state_machine,
+        timeout=timeout,
+        output=output,
+    )
+
+
+@app.command()
 def status(
     cluster: Annotated[str | None, typer.Argument(help="One cluster; all clusters when omitted.")] = None,
     region: RegionOption = None,

@@ -54,7 +54,7 @@ def run_onboard(
         if output is Output.TEXT:
             typer.echo(f"onboarding {cluster}: {execution_arn}")
         try:
-            status = follow(sfn, execution_arn, lambda step: _show_step(step, output), timeout=timeout)
+            status = follow(sfn, execution_arn, lambda step: show_step(step, output), timeout=timeout)
         except TimeoutError as exc:
             fail(output, Exit.FAILED, str(exc), execution_arn=execution_arn)
         described = sfn.describe_execution(executionArn=execution_arn)
@@ -63,7 +63,7 @@ def run_onboard(
         fail(
             output,
             Exit.FAILED,
-            f"{status}: {error}: {_short_cause(described.get('cause'))}\nfix: {hint_for(error)}",
+            f"{status}: {error}: {short_cause(described.get('cause'))}\nfix: {hint_for(error)}",
             execution_arn=execution_arn,
             error=error,
             cause=described.get("cause"),
@@ -74,7 +74,7 @@ def run_onboard(
     emit(output, {"status": "SUCCEEDED", "execution_arn": execution_arn, **summary}, _summary_text(summary))
 
 
-def _show_step(step: StepProgress, output: Output) -> None:
+def show_step(step: StepProgress, output: Output) -> None:
     if output is Output.JSON or step.state_type not in {"Task", "Map", "Parallel"}:
         return
     duration = f"{step.seconds:6.2f} s" if step.seconds is not None else ""
@@ -109,7 +109,7 @@ def _summary_text(summary: dict[str, Any]) -> str:
     return "onboarded:\n" + "\n".join(lines)
 
 
-def _short_cause(cause: str | None) -> str:
+def short_cause(cause: str | None) -> str:
     """The error message from the Lambda error document, without its stack trace."""
     if not cause:
         return ""

@@ -120,3 +120,14 @@ def test_schema_and_help_of_every_command() -> None:
     ):
         result = runner.invoke(app, command)
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_offboard_removes_the_user_and_a_second_run_is_fine(local_system: LocalSystem) -> None:
+    gone = local_system.add_cluster(ClusterSpec.parse("bye.k8s.local:kops=1.21,nodes=1"))
+    assert runner.invoke(app, ["onboard", gone.name]).exit_code == 0
+    result = runner.invoke(app, ["offboard", gone.name, "--secret-recovery-days", "0"])
+    assert result.exit_code == 0, result.output
+    users = [u["UserName"] for u in local_system.aws.client("iam").list_users()["Users"]]
+    assert "cast-kops-bye.k8s.local" not in users
+    assert runner.invoke(app, ["offboard", gone.name, "-o", "json"]).exit_code == 0
+    assert runner.invoke(app, ["offboard", "Bad_Name"]).exit_code == 2
