@@ -55,8 +55,11 @@ BURST_EVENTS = 1000
 HANDLER_MODULE = "kops_lambda.handlers.spot_interruption"
 
 
+_STARTED = time.monotonic()
+
+
 def say(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
+    print(f"[bench {time.monotonic() - _STARTED:5.0f} s] {message}", file=sys.stderr, flush=True)
 
 
 # ---- clusters ------------------------------------------------------------------------------------------
@@ -380,7 +383,7 @@ def run_burst(system: LocalSystem, cluster: LocalCluster, timeline: Timeline, ev
 # ---- cold import and bundle -----------------------------------------------------------------------------
 
 
-def import_seconds(python: str, path: list[str], runs: int = 5) -> float:
+def import_seconds(python: str, path: list[str], runs: int = 3) -> float:
     """Median seconds to import the handler module in a fresh interpreter (bytecode already compiled)."""
     code = f"import time; t = time.perf_counter(); import {HANDLER_MODULE}; print(time.perf_counter() - t)"
     env = {
@@ -515,11 +518,12 @@ def main(argv: list[str] | None = None) -> None:
     out = sys.stdout
     log_path = Path(tempfile.gettempdir()) / "kops-onboard-bench.log"
     say(f"handler logs go to {log_path}")
-    with log_path.open("w") as logs, contextlib.redirect_stdout(logs):
-        rows, burst, cold = _run_system(sizes, args.burst_events, args.burst_nodes)
-    say("cold import and bundle size")
+    say("synthesizing the stack")
     template = synthesize()
     bundle = bundle_dir(template)
+    with log_path.open("w") as logs, contextlib.redirect_stdout(logs):
+        rows, burst, cold = _run_system(template, sizes, args.burst_events, args.burst_nodes)
+    say("cold import and bundle size")
     imports = {"Python 3.11, this venv": import_seconds(sys.executable, [str(PROJECT_ROOT / "lambdas")])}
     interpreter = lambda_python()
     if interpreter:
@@ -554,9 +558,7 @@ def cold_start(system: LocalSystem, cluster: LocalCluster, timeline: Timeline) -
     return (timeline.first("PATCH", path) or started) - started
 
 
-def _run_system(sizes: list[int], burst_events: int, burst_nodes: int) -> tuple[Rows, Burst, float]:
-    say("synthesizing the stack")
-    template = synthesize()
+def _run_system(template: Path, sizes: list[int], burst_events: int, burst_nodes: int) -> tuple[Rows, Burst, float]:
     with LocalSystem(template=template, retry_interval_scale=0.01) as system:
         say("onboarding the bench cluster")
         cluster = onboard(system, f"bench.k8s.local:kops=1.21,nodes={len(sizes) + 1},pods=10,naming=id")

@@ -10,6 +10,7 @@ import pytest
 from moto import mock_aws
 
 from kops_lambda.adapters.aws import client as cached_client
+from kops_onboard.local.warm_state import forget_warm_containers
 from tests.cluster.conftest import aws_account, make_cluster  # noqa: F401  (fixtures, re-exported)
 
 REGION = "us-east-1"
@@ -44,6 +45,7 @@ def _account(*, managed_policies: bool) -> Iterator[Callable[[str], Any]]:
     os.environ.update({**_AWS_ENV, "MOTO_IAM_LOAD_MANAGED_POLICIES": str(managed_policies).lower()})
     cached_client.cache_clear()
     try:
+        forget_warm_containers()  # handlers' cached clients may point at a stopped local system
         with mock_aws():
             yield lambda service: boto3.client(service, region_name=REGION)
     finally:

@@ -9,6 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from kops_onboard.local.warm_state import forget_warm_containers
+
 REGION = "us-east-1"
 
 
@@ -16,6 +18,7 @@ REGION = "us-east-1"
 def _moto(load_managed_policies: bool) -> Iterator[Any]:
     previous = os.environ.get("MOTO_IAM_LOAD_MANAGED_POLICIES")
     os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true" if load_managed_policies else "false"
+    forget_warm_containers()  # handlers' cached clients may point at a local system that is gone
     try:
         with mock_aws():
             yield lambda service: boto3.client(

@@ -16,6 +16,7 @@ from kops_lambda.handlers import validate_cluster
 from kops_lambda.models.onboarding import OnboardInput
 from kops_lambda.models.steps import parse_model
 from kops_onboard.local.aws import LambdaContext
+from kops_onboard.local.warm_state import forget_warm_containers
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:kops-onboard/clusters/a.k8s.local/kubeconfig-AbCdEf"
 VALID: dict[str, Any] = {
@@ -68,6 +69,7 @@ def _context() -> LambdaContext:
 def test_validate_step_never_crashes_and_writes_nothing(payload: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("REGISTRY_TABLE_NAME", "registry")
+    forget_warm_containers()
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         dynamodb.create_table(
