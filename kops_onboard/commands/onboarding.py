@@ -1,20 +1,11 @@
 """`kops-onboard onboard`: validate locally, start the execution, show each step live, end with outputs."""
 
-import json
 from typing import Any
 
-import typer
-
-from kops_lambda.errors import InvalidInput
 from kops_lambda.models.onboarding import OnboardInput
-from kops_lambda.models.steps import parse_model
-from kops_onboard.commands.common import Exit, Output, aws_errors, emit, fail
+from kops_onboard.commands.common import Output, aws_errors, emit
+from kops_onboard.commands.workflow import run_workflow
 from kops_onboard.deployment import Deployment
-from kops_onboard.executions import start_execution
-from kops_onboard.hints import hint_for
-from kops_onboard.progress import StepProgress, follow
-
-SYMBOLS = {"running": "…", "done": "✓", "failed": "✗"}
 
 
 def run_onboard(
@@ -32,55 +23,25 @@ def run_onboard(
 ) -> None:
     deployment = Deployment(region)
     with aws_errors(output):
-        payload = {
-            "cluster_name": cluster,
-            "region": region or deployment.region_name,
-            "kubeconfig_secret_arn": kubeconfig_secret or deployment.kubeconfig_secret(cluster),
-            "agent_api_key_secret_arn": agent_api_key_secret or deployment.agent_api_key_secret(),
-            "state_store": state_store,
-            "rotate_access_key": rotate_access_key,
-            "allow_s3_read": allow_s3_read,
-        }
-        try:
-            # The same model validates here and in the first state.
-            parse_model(OnboardInput, {k: v for k, v in payload.items() if v is not None})
-        except InvalidInput as exc:
-            fail(output, Exit.USAGE, str(exc))
-        arn = state_machine or deployment.state_machine("onboard")
-        sfn = deployment.client("stepfunctions")
-        execution_arn = start_execution(
-            sfn, arn, {k: v for k, v in payload.items() if v is not None}, name_prefix=cluster
+        execution_arn, result = run_workflow(
+            deployment,
+            purpose="onboard",
+            model=OnboardInput,
+            payload={
+                "cluster_name": cluster,
+                "region": region or deployment.region_name,
+                "kubeconfig_secret_arn": kubeconfig_secret or deployment.kubeconfig_secret(cluster),
+                "agent_api_key_secret_arn": agent_api_key_secret or deployment.agent_api_key_secret(),
+                "state_store": state_store,
+                "rotate_access_key": rotate_access_key,
+                "allow_s3_read": allow_s3_read,
+            },
+            state_machine=state_machine,
+            timeout=timeout,
+            output=output,
         )
-        if output is Output.TEXT:
-            typer.echo(f"onboarding {cluster}: {execution_arn}")
-        try:
-            status = follow(sfn, execution_arn, lambda step: show_step(step, output), timeout=timeout)
-        except TimeoutError as exc:
-            fail(output, Exit.FAILED, str(exc), execution_arn=execution_arn)
-        described = sfn.describe_execution(executionArn=execution_arn)
-    if status != "SUCCEEDED":
-        error = described.get("error")
-        fail(
-            output,
-            Exit.FAILED,
-            f"{status}: {error}: {short_cause(described.get('cause'))}\nfix: {hint_for(error)}",
-            execution_arn=execution_arn,
-            error=error,
-            cause=described.get("cause"),
-            hint=hint_for(error),
-        )
-    result = json.loads(described.get("output") or "{}")
     summary = summarize(result)
     emit(output, {"status": "SUCCEEDED", "execution_arn": execution_arn, **summary}, _summary_text(summary))
-
-
-def show_step(step: StepProgress, output: Output) -> None:
-    if output is Output.JSON or step.state_type not in {"Task", "Map", "Parallel"}:
-        return
-    duration = f"{step.seconds:6.2f} s" if step.seconds is not None else ""
-    retries = f" ({step.attempts - 1} retries)" if step.attempts > 1 else ""
-    error = f" {step.failed_error}" if step.failed_error else ""
-    typer.echo(f"  {SYMBOLS[step.status]} {step.name:<20} {step.status:<8} {duration}{retries}{error}")
 
 
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
@@ -107,14 +68,3 @@ def _summary_text(summary: dict[str, Any]) -> str:
         f"  {key:<{width}}  {', '.join(value) if isinstance(value, list) else value}" for key, value in summary.items()
     ]
     return "onboarded:\n" + "\n".join(lines)
-
-
-def short_cause(cause: str | None) -> str:
-    """The error message from the Lambda error document, without its stack trace."""
-    if not cause:
-        return ""
-    try:
-        document = json.loads(cause)
-    except json.JSONDecodeError:
-        return cause[:500]
-    return str(document.get("errorMessage", cause))[:500] if isinstance(document, dict) else cause[:500]

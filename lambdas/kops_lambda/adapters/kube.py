@@ -36,14 +36,24 @@ def load_kubeconfig(secretsmanager: Any, secret_arn: str) -> dict[str, Any]:
     return kubeconfig
 
 
-def api_client(kubeconfig: dict[str, Any]) -> k8s.ApiClient:
-    """An ApiClient for the kubeconfig's current context, with bounded retries."""
+# Connects are retried briefly; 429/5xx are left to the callers (the workflow's Retry, the drain's deadline).
+DEFAULT_RETRIES = urllib3.Retry(total=2, connect=2, read=0, backoff_factor=0.2)
+
+
+def api_client(
+    kubeconfig: dict[str, Any], *, retries: urllib3.Retry = DEFAULT_RETRIES, connections: int | None = None
+) -> k8s.ApiClient:
+    """An ApiClient for the kubeconfig's current context. Retries and the pool size go into the
+    configuration before the client exists: its connection pool is built from it once."""
+    configuration = k8s.Configuration()
     try:
-        api = k8s_config.new_client_from_config_dict(kubeconfig)
+        k8s_config.load_kube_config_from_dict(kubeconfig, client_configuration=configuration)
     except (k8s_config.ConfigException, KeyError, TypeError, ValueError):
         raise ClusterAccessError("kubeconfig is malformed (no usable current context)") from None
-    api.configuration.retries = urllib3.Retry(total=2, connect=2, read=0, backoff_factor=0.2)
-    return api
+    configuration.retries = retries
+    if connections is not None:
+        configuration.connection_pool_maxsize = connections
+    return k8s.ApiClient(configuration)
 
 
 def server_url(kubeconfig: dict[str, Any]) -> str:

@@ -15,7 +15,6 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from kubernetes import client as k8s
-from kubernetes.client import rest
 
 from kops_lambda.adapters.aws import client, resource
 from kops_lambda.adapters.kube import api_client, load_kubeconfig
@@ -61,14 +60,9 @@ def _core_api(kubeconfig_secret_arn: str, connections: int) -> k8s.CoreV1Api:
 def _build_core_api(kubeconfig_secret_arn: str, connections: int) -> k8s.CoreV1Api:
     # Cached per warm container: one TLS pool per cluster, shared by every drain (the client is thread-safe).
     kubeconfig = load_kubeconfig(client("secretsmanager"), kubeconfig_secret_arn)
-    api = api_client(kubeconfig)
-    api.configuration.connection_pool_maxsize = connections
     # Deadline-aware code decides about 429/5xx itself: urllib3 only retries failed connects, briefly.
-    api.configuration.retries = urllib3.Retry(
-        total=2, connect=2, read=0, status=0, backoff_factor=0.1, respect_retry_after_header=False
-    )
-    api.rest_client = rest.RESTClientObject(api.configuration)  # the pool is sized when it is built
-    return k8s.CoreV1Api(api)
+    retries = urllib3.Retry(total=2, connect=2, read=0, status=0, backoff_factor=0.1, respect_retry_after_header=False)
+    return k8s.CoreV1Api(api_client(kubeconfig, retries=retries, connections=connections))
 
 
 @lru_cache(maxsize=2)
