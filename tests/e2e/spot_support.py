@@ -30,10 +30,12 @@ def spot_workers(cluster: LocalCluster) -> list[SeededInstance]:
     return [i for i in cluster.aws.instances if i.lifecycle == "spot" and i.role == "node"]
 
 
-def put(system: LocalSystem, *entries: dict[str, Any]) -> None:
+def put(system: LocalSystem, *entries: dict[str, Any]) -> list[str]:
+    """Put events on the bus; returns the ids EventBridge gave them."""
     events: Any = system.aws.client("events")
     response = events.put_events(Entries=list(entries))
     assert response["FailedEntryCount"] == 0
+    return [e["EventId"] for e in response["Entries"]]
 
 
 def entry(

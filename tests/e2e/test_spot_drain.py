@@ -140,10 +140,6 @@ def test_a_warning_drains_as_the_budgets_allow_and_reports_the_rest_at_the_deadl
     assert spot.asg_name in incomplete["message"]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue #5 is open: a duplicate delivery of one warning can still drain twice (dedup unfinished)",
-)
 def test_the_same_event_twice_and_follow_ups_drain_once(local_system: LocalSystem, cluster: LocalCluster) -> None:
     # Given a Spot worker, and one warning as EventBridge delivers it
     spot = support.spot_workers(cluster)[1]
@@ -151,7 +147,7 @@ def test_the_same_event_twice_and_follow_ups_drain_once(local_system: LocalSyste
     # When SQS delivers that very event twice, EC2 repeats the warning, and the instance starts shutting down
     support.send_to_queue(local_system, body)
     support.send_to_queue(local_system, body)
-    support.put(local_system, support.entry(local_system, spot))
+    (repeated_warning,) = support.put(local_system, support.entry(local_system, spot))
     local_system.aws.drain_event_sources(timeout=60)
     support.put(local_system, support.state_change_entry(local_system, spot.instance_id, "shutting-down"))
     local_system.aws.drain_event_sources(timeout=60)
@@ -161,7 +157,8 @@ def test_the_same_event_twice_and_follow_ups_drain_once(local_system: LocalSyste
     assert reasons.count("DrainComplete") == 1
     assert not [p for p in support.pods_on(cluster, spot) if p["metadata"]["namespace"] == APP]
     assert sum(support.emf_metric(local_system, "DuplicateEvents")) >= 3
-    assert ours(support.node(cluster, spot))[0]["value"] == json.loads(body)["id"]
+    # The taint names the warning that won the race (records of one batch run in parallel), never the follow-up
+    assert ours(support.node(cluster, spot))[0]["value"] in {json.loads(body)["id"], repeated_warning}
 
 
 def test_a_rebalance_then_a_warning_taints_then_drains_once(local_system: LocalSystem, cluster: LocalCluster) -> None:

@@ -27,7 +27,7 @@ Outcome = dict[str, Any]
 
 
 class AlreadyInProgress(Exception):
-    """Another invocation is handling this interruption and action right now."""
+    """Another record or invocation is handling this interruption and action right now."""
 
 
 class InterruptionDedup:

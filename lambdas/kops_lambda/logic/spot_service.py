@@ -105,7 +105,8 @@ def handle_interruption(
     try:
         stored, replayed = deps.dedup.run_once(plan.dedup_key(base.instance_id), lambda: act().as_dict())
     except AlreadyInProgress:
-        return replace(base, result="duplicate", reason=f"{plan.action.value} is in progress in another invocation")
+        in_progress = f"{plan.action.value} is in progress for another event of this interruption"
+        return replace(base, result="duplicate", reason=in_progress)
     outcome = SpotOutcome.from_dict(stored)
     if not replayed:
         return outcome
