@@ -70,6 +70,7 @@ class KopsOnboardStack(Stack):
             secrets_key=self.secrets_key,
             state_store_bucket_arns=[f"arn:{self.partition}:s3:::{bucket}" for bucket in buckets],
             spot_handler_role_arn=spot_handler_role_arn,
+            spot_force_delete=self.spot.settings.force_delete,
             agent_api_url=str(self.node.try_get_context("agentApiUrl") or AGENT_API_URL_DEFAULT),
             cleanup=self.cleanup,
         )

@@ -32,6 +32,7 @@ from kops_lambda.constants import (
     ENV_REGISTRY_TABLE,
     ENV_SECRET_READER_ARNS,
     ENV_SECRETS_KMS_KEY,
+    ENV_SPOT_FORCE_DELETE,
     ENV_SPOT_HANDLER_ROLE_ARN,
     IAM_USER_PREFIX,
     ONBOARDING_STEPS,
@@ -84,6 +85,7 @@ class OnboardingWorkflow(Construct):
         secrets_key: kms.IKey,
         state_store_bucket_arns: Sequence[str],
         spot_handler_role_arn: str,
+        spot_force_delete: bool,
         agent_api_url: str,
         cleanup: CleanupFunctions,
     ) -> None:
@@ -134,6 +136,7 @@ class OnboardingWorkflow(Construct):
         self._grant_access_key(self.functions["StoreAccessKey"], secrets_key)
         map_identity, install_agent = self.functions["MapIdentity"], self.functions["InstallAgent"]
         map_identity.add_environment(ENV_SPOT_HANDLER_ROLE_ARN, spot_handler_role_arn)
+        map_identity.add_environment(ENV_SPOT_FORCE_DELETE, str(spot_force_delete).lower())
         install_agent.add_environment(ENV_AGENT_API_URL, agent_api_url)
         baseline = self.functions["RecordBaseline"]
         for function in (map_identity, install_agent, baseline):

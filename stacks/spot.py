@@ -16,7 +16,7 @@ model (kops_lambda.settings.SpotSettings), and reach the function as environment
   (the cluster role then needs pods/delete).
 """
 
-from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -54,16 +54,6 @@ CONTEXT_KEYS = {
     "eviction_concurrency": "spotEvictionConcurrency",
     "early_replacement": "spotEarlyReplacement",
     "force_delete": "spotForceDelete",
-}
-
-# cdk-nag findings of this construct, acknowledged on it (to move into stacks/nag.py's dict).
-NAG_ACKNOWLEDGEMENTS = {
-    "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:"
-    "autoScalingGroup:*:autoScalingGroupName/*]": (
-        "Early replacement detaches a warned Spot instance from whichever kOps instance group it belongs to; "
-        "ASG ARNs carry a generated id and the groups are the customer's, so the statement is narrowed by a "
-        "condition instead: only groups carrying kOps' KubernetesCluster tag."
-    ),
 }
 
 
@@ -182,8 +172,6 @@ class SpotInterruptionHandling(Construct):
                 conditions={"Null": {f"aws:ResourceTag/{KOPS_TAG_CLUSTER}": "false"}},
             )
         )
-        for rule, reason in NAG_ACKNOWLEDGEMENTS.items():
-            Validations.of(self).acknowledge(Acknowledgment(id=rule, reason=reason))
         self.function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="ReadClusterAccess",

@@ -73,7 +73,9 @@ SPOT_DRAINER_RULES = [
 ]
 
 
-def map_identity(cluster: Cluster, *, spot: bool = True, spot_role_arn: str | None = None) -> IdentityMappingOutcome:
+def map_identity(
+    cluster: Cluster, *, spot: bool = True, spot_role_arn: str | None = None, spot_force_delete: bool = False
+) -> IdentityMappingOutcome:
     return ensure_identity_mapping(
         cluster.api,
         cluster_name=cluster.name,
@@ -81,6 +83,7 @@ def map_identity(cluster: Cluster, *, spot: bool = True, spot_role_arn: str | No
         user_name=cluster.user_name,
         spot_role_arn=(spot_role_arn or cluster.spot_role_arn) if spot else None,
         kops_spec=read_kops_spec(aws_client("s3"), STATE_STORE, cluster.name),
+        spot_force_delete=spot_force_delete,
     )
 
 
@@ -404,6 +407,28 @@ def test_cluster_roles_and_bindings_are_exactly_as_documented(make_cluster: Make
         ("ClusterRole", "kops-onboard:spot-drainer", "created"),
         ("ClusterRoleBinding", "kops-onboard:spot-drainer", "created"),
     ]
+
+
+def test_the_force_delete_opt_in_lets_the_drainer_delete_pods_and_opting_out_takes_it_back(
+    make_cluster: MakeCluster,
+) -> None:
+    # Given a cluster mapped with the Spot handler's force-delete opt-in
+    cluster = make_cluster("kops=1.22", nodes=1)
+    map_identity(cluster, spot_force_delete=True)
+    rbac = "rbac.authorization.k8s.io/v1"
+    rules = cluster.object(f"{rbac}/clusterroles", None, "kops-onboard:spot-drainer")["rules"]
+    # Then pods may be deleted too, and nothing else changed
+    pods = [rule for rule in rules if rule["resources"] == ["pods"]]
+    assert pods == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "delete"]}]
+    assert [rule for rule in rules if rule["resources"] != ["pods"]] == [
+        rule for rule in SPOT_DRAINER_RULES if rule["resources"] != ["pods"]
+    ]
+    # When onboarding runs again without the opt-in, the delete verb is gone
+    outcome = map_identity(cluster)
+    assert cluster.object(f"{rbac}/clusterroles", None, "kops-onboard:spot-drainer")["rules"] == SPOT_DRAINER_RULES
+    assert {(o.name, o.kind): o.status for o in outcome.result.rbac}[("kops-onboard:spot-drainer", "ClusterRole")] == (
+        "updated"
+    )
 
 
 def test_drifted_rbac_is_put_back(make_cluster: MakeCluster) -> None:

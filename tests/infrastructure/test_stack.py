@@ -395,3 +395,23 @@ def test_alarms_cover_workflows_handlers_and_the_dead_letter_queue(template: Tem
     assert all(a["Properties"]["AlarmActions"] for a in alarms.values()), "every alarm notifies the topic"
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
     template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+
+
+def _map_identity_environment(template: Template) -> dict[str, str]:
+    (function,) = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "kops_lambda.handlers.map_identity.handler"}}
+    ).values()
+    variables: dict[str, str] = function["Properties"]["Environment"]["Variables"]
+    return variables
+
+
+def test_the_drainer_may_delete_pods_only_when_force_delete_is_opted_in(template: Template, tmp_path: Path) -> None:
+    from stacks.app_builder import STACK_NAME, _cdk_json_context, build_app
+
+    # By default MapIdentity installs the drainer ClusterRole without pods: delete
+    assert _map_identity_environment(template)["SPOT_FORCE_DELETE"] == "false"
+    # With the opt-in, the same setting reaches both the Spot handler and MapIdentity
+    app = build_app(tmp_path, context=_cdk_json_context() | {"spotForceDelete": "true"})
+    opted_in = Template.from_stack(app.node.find_child(STACK_NAME))  # type: ignore[arg-type]
+    assert _map_identity_environment(opted_in)["SPOT_FORCE_DELETE"] == "true"
+    assert _spot_function(opted_in)["Properties"]["Environment"]["Variables"]["SPOT_FORCE_DELETE"] == "true"

@@ -32,6 +32,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             user_arn=iam.user_arn,
             user_name=iam.user_name,
             spot_role_arn=cluster_settings.spot_handler_role_arn,
+            spot_force_delete=cluster_settings.spot_force_delete,
             kops_spec=read_kops_spec(client("s3", facts.region), onboard.state_store, facts.cluster_name),
         )
     record_changes(

@@ -115,3 +115,5 @@ class ClusterStepSettings(StrictModel):
 
     spot_handler_role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
     agent_api_url: str = Field(default=AGENT_API_URL_DEFAULT, pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?(/\S*)?$")
+    # The Spot handler's force-delete opt-in: its ClusterRole then may delete pods.
+    spot_force_delete: bool = False

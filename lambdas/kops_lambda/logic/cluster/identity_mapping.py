@@ -132,6 +132,7 @@ def ensure_identity_mapping(
     user_name: str,
     spot_role_arn: str | None,
     kops_spec: dict[str, Any] | None = None,
+    spot_force_delete: bool = False,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> IdentityMappingOutcome:
     """The mapping first, so malformed mapping data fails the step before anything is written (a
@@ -149,7 +150,7 @@ def ensure_identity_mapping(
     restarted = False
     if backend.mode == "MountedFile" and change.config_text is not None:
         restarted = roll_authenticator(rest, change.config_text, now=now)
-    rbac = ensure_objects(rest, identity_rbac_objects())
+    rbac = ensure_objects(rest, identity_rbac_objects(spot_force_delete=spot_force_delete))
     result = IdentityMappingResult(
         backend=backend.mode,
         configmap=f"{KUBE_SYSTEM}/{backend.configmap}",

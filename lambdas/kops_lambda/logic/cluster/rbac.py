@@ -87,6 +87,14 @@ SPOT_DRAINER_RULES: list[JsonObject] = [
 ]
 
 
+def spot_drainer_rules(*, force_delete: bool) -> list[JsonObject]:
+    """Pods may be deleted (bypassing PodDisruptionBudgets) only when the Spot handler's force-delete opt-in is on."""
+    if not force_delete:
+        return SPOT_DRAINER_RULES
+    pods = {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "delete"]}
+    return [pods if rule["resources"] == ["pods"] else rule for rule in SPOT_DRAINER_RULES]
+
+
 def managed_labels(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {MANAGED_BY_LABEL: PRODUCT, **(extra or {})}
 
@@ -114,11 +122,11 @@ def group_subject(group: str) -> JsonObject:
     return {"kind": "Group", "apiGroup": RBAC_GROUP, "name": group}
 
 
-def identity_rbac_objects() -> list[JsonObject]:
+def identity_rbac_objects(*, spot_force_delete: bool = False) -> list[JsonObject]:
     """Both ClusterRoles and their bindings to our groups (names equal the group names)."""
     return [
         cluster_role(CAST_SERVICE_ROLE, CAST_SERVICE_RULES),
         cluster_role_binding(CAST_SERVICE_ROLE, CAST_SERVICE_ROLE, [group_subject(CAST_SERVICE_GROUP)]),
-        cluster_role(SPOT_DRAINER_ROLE, SPOT_DRAINER_RULES),
+        cluster_role(SPOT_DRAINER_ROLE, spot_drainer_rules(force_delete=spot_force_delete)),
         cluster_role_binding(SPOT_DRAINER_ROLE, SPOT_DRAINER_ROLE, [group_subject(SPOT_DRAINER_GROUP)]),
     ]
