@@ -325,6 +325,7 @@ class OnboardingWorkflow(Construct):
                     "secretsmanager:PutSecretValue",
                     "secretsmanager:GetSecretValue",
                     "secretsmanager:DescribeSecret",
+                    "secretsmanager:RestoreSecret",  # re-onboarding inside an offboarded secret's recovery window
                     "secretsmanager:TagResource",
                 ],
                 resources=[

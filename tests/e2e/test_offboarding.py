@@ -7,6 +7,7 @@ a no-op while an unknown cluster stays ClusterNotFound); the state diff counts a
 secrets scheduled for deletion as gone.
 """
 
+import json
 from typing import Any
 
 import pytest
@@ -79,6 +80,22 @@ def test_offboarding_twice_is_a_no_op(local_system: LocalSystem, first: LocalClu
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     assert [name for name in removed(result) if not name.startswith("registry record")] == []
     assert_same(before, state(local_system))
+
+
+def test_onboarding_again_inside_the_recovery_window_restores_the_secrets(
+    local_system: LocalSystem, first: LocalCluster
+) -> None:
+    # Given an offboarded cluster whose secrets wait out their recovery window
+    sm = local_system.aws.client("secretsmanager")
+    names = [f"kops-onboard/clusters/{first.name}/{kind}" for kind in ("access-key", "ssh-private-key")]
+    assert all(sm.describe_secret(SecretId=name).get("DeletedDate") for name in names)
+    # When it is onboarded again (Secrets Manager refuses new values for a deleted secret)
+    result = onboard(local_system, first)
+    # Then both secrets are live again and hold the new credentials
+    assert not [name for name in names if sm.describe_secret(SecretId=name).get("DeletedDate")]
+    assert result.output is not None
+    stored = json.loads(sm.get_secret_value(SecretId=names[0])["SecretString"])
+    assert stored["AccessKeyId"] == result.output["access_key"]["access_key_id"]
 
 
 def test_an_unknown_cluster_is_a_typed_error(local_system: LocalSystem) -> None:

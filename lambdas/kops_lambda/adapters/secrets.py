@@ -61,6 +61,8 @@ def write_secret(
 ) -> str:
     """Create the secret, or store a new version when it exists. Returns its ARN.
 
+    A secret still in its recovery window (an offboarding with secret_recovery_days > 0) is restored first:
+    Secrets Manager refuses both a new secret of that name and a new version of a deleted one.
     With reader_arns, the secret carries a resource policy denying GetSecretValue to everyone else.
     """
     options: dict[str, Any] = {"Name": name, "SecretString": value, "Description": description, "Tags": tags}
@@ -69,7 +71,11 @@ def write_secret(
     try:
         arn = str(secretsmanager.create_secret(**options)["ARN"])
     except ClientError as exc:
-        if error_code(exc) != "ResourceExistsException":
+        if error_code(exc) not in {"ResourceExistsException", "InvalidRequestException"}:
+            raise
+        if _scheduled_for_deletion(secretsmanager, name):
+            secretsmanager.restore_secret(SecretId=name)
+        elif error_code(exc) == "InvalidRequestException":
             raise
         arn = str(secretsmanager.put_secret_value(SecretId=name, SecretString=value)["ARN"])
     if reader_arns:
@@ -77,3 +83,12 @@ def write_secret(
             SecretId=arn, ResourcePolicy=json.dumps(reader_policy(reader_arns)), BlockPublicPolicy=True
         )
     return arn
+
+
+def _scheduled_for_deletion(secretsmanager: Any, name: str) -> bool:
+    try:
+        return "DeletedDate" in secretsmanager.describe_secret(SecretId=name)
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return False
+        raise
