@@ -4,6 +4,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from kops_lambda.constants import BASELINE_KEY_PREFIX
 from kops_onboard.commands.common import Exit, Output, aws_errors, emit, fail
 from kops_onboard.deployment import Deployment
 
@@ -20,7 +21,9 @@ def run_status(*, cluster: str | None, region: str | None, output: Output) -> No
         (
             {column: item.get(column) for column in COLUMNS}
             for item in items
-            if not cluster or item.get("cluster_name") == cluster
+            # Rollback baselines of running (or stopped) executions share the table; they are not clusters.
+            if not str(item.get("cluster_key", "")).startswith(BASELINE_KEY_PREFIX)
+            and (not cluster or item.get("cluster_name") == cluster)
         ),
         key=lambda row: (str(row["region"]), str(row["cluster_name"])),
     )

@@ -9,6 +9,7 @@ from click.testing import Result
 from kubernetes import client as k8s
 from typer.testing import CliRunner
 
+from kops_lambda.constants import BASELINE_KEY_PREFIX
 from kops_onboard.cli import app
 from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
@@ -89,6 +90,21 @@ def test_status_lists_the_registry(cluster: LocalCluster) -> None:
     one = json.loads(runner.invoke(app, ["status", cluster.name, "-o", "json"]).output)
     assert [row["status"] for row in one["clusters"]] == ["ONBOARDED"]
     assert runner.invoke(app, ["status", "unknown.k8s.local"]).exit_code == 3
+
+
+def test_status_shows_clusters_only_not_the_baseline_a_stopped_execution_left(
+    local_system: LocalSystem, cluster: LocalCluster
+) -> None:
+    # Given a rollback baseline left in the registry by an execution that was stopped before its end
+    assert runner.invoke(app, ["onboard", cluster.name]).exit_code == 0
+    local_system.aws.client("dynamodb").put_item(
+        TableName=local_system.output("RegistryTableName"),
+        Item={"cluster_key": {"S": f"{BASELINE_KEY_PREFIX}stopped-execution"}, "for_cluster": {"S": cluster.name}},
+    )
+    # Then status lists the clusters alone
+    rows = json.loads(runner.invoke(app, ["status", "-o", "json"]).output)["clusters"]
+    assert rows and all(row["cluster_name"] for row in rows)
+    assert cluster.name in {row["cluster_name"] for row in rows}
 
 
 def test_simulate_spot_cordons_the_node(local_system: LocalSystem, cluster: LocalCluster) -> None:
