@@ -6,19 +6,19 @@ from pathlib import Path
 import pytest
 
 from kops_onboard.local.system import LocalSystem
-
-# Everything the CLI printed during the e2e runs; the secret-leak scan searches it too.
-CLI_OUTPUTS: list[str] = []
+from tests.e2e.secret_scan import assert_no_secret_leaks
 
 # Retry waits of the state machine are real sleeps in moto's interpreter: shorten them here.
 RETRY_INTERVAL_SCALE = 0.01
 
 
 # Package scope: the suites under tests/local_aws start their own LocalAws (one per process at a time).
+# Its teardown scans everything the tests that used it produced for secret values (an error if one leaked).
 @pytest.fixture(scope="package")
 def local_system(template_path: Path) -> Iterator[LocalSystem]:
     with LocalSystem(template=template_path, retry_interval_scale=RETRY_INTERVAL_SCALE) as system:
         yield system
+        assert_no_secret_leaks(system)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

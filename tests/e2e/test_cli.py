@@ -13,7 +13,7 @@ from kops_lambda.constants import BASELINE_KEY_PREFIX
 from kops_onboard.cli import app
 from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
-from tests.e2e.conftest import CLI_OUTPUTS
+from tests.e2e.secret_scan import CLI_OUTPUTS
 
 
 class RecordingRunner(CliRunner):

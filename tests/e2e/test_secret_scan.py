@@ -1,83 +1,33 @@
-"""Runs last in the e2e package: no secret value created during the runs appears anywhere we can see.
+"""The secret scan (tests/e2e/secret_scan.py) finds what it should; the `local_system` fixture runs it over
+everything at teardown. Here: it has needles to look for after an onboarding, and a planted leak is found."""
 
-Haystack: every execution history of every state machine, every log line the handlers wrote, and every
-execution's input/output/error/cause. Needles: every secret value stored under kops-onboard/ (access key
-secrets, private keys, kubeconfig tokens, the agent API key) and the Kubernetes Secret data we wrote.
-"""
-
-import base64
-import json
-
-import yaml
-
+from kops_onboard.executions import run_execution
+from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalSystem
-from tests.e2e.conftest import CLI_OUTPUTS
-
-MIN_NEEDLE = 12  # shorter strings (ids, "true") are not secrets and would match by chance
+from tests.e2e.secret_scan import haystack, leaks, secret_values
 
 
-def _secret_parts(name: str, value: str) -> list[str]:
-    """The secret parts of a stored value, by what the secret holds."""
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError:
-        parsed = None
-    if name.endswith("/kubeconfig"):
-        kubeconfig = parsed if isinstance(parsed, dict) else yaml.safe_load(value)
-        users = [u.get("user", {}) for u in kubeconfig.get("users", [])]
-        return [str(u[k]) for u in users for k in ("token", "password", "client-key-data") if u.get(k)]
-    if isinstance(parsed, dict) and "SecretAccessKey" in parsed:
-        return [parsed["SecretAccessKey"]]
-    if isinstance(parsed, dict) and "PrivateKey" in parsed:
-        return [line for line in parsed["PrivateKey"].splitlines() if "PRIVATE KEY" not in line]
-    return [value]  # anything else (the agent API key) is secret as a whole
-
-
-def _secret_values(system: LocalSystem) -> set[str]:
-    sm = system.aws.client("secretsmanager")
-    needles: set[str] = set()
-    for page in sm.get_paginator("list_secrets").paginate(IncludePlannedDeletion=True):
-        for secret in page["SecretList"]:
-            try:
-                value = sm.get_secret_value(SecretId=secret["ARN"])["SecretString"]
-            except sm.exceptions.InvalidRequestException:
-                continue  # scheduled for deletion: no longer readable
-            needles.update(_secret_parts(secret["Name"], value))
-    for cluster in system.clusters.values():
-        needles.add(cluster.token)
-        for secret in cluster.emulator.store.list("secrets", "castai-agent"):
-            for encoded in (secret.get("data") or {}).values():
-                needles.add(base64.b64decode(encoded).decode(errors="replace"))
-    return {n for n in needles if len(n) >= MIN_NEEDLE}
-
-
-def _haystack(system: LocalSystem) -> list[str]:
-    sfn = system.aws.client("stepfunctions")
-    texts = [*system.aws.captured_logs, *CLI_OUTPUTS]
-    for machine in sfn.list_state_machines()["stateMachines"]:
-        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine["stateMachineArn"]):
-            for execution in page["executions"]:
-                arn = execution["executionArn"]
-                texts.append(json.dumps(sfn.describe_execution(executionArn=arn), default=str))
-                history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-                texts.append(json.dumps(history, default=str))
-    return texts
-
-
-def test_no_secret_value_in_any_history_or_log_line(local_system: LocalSystem) -> None:
-    # Given everything the e2e runs of this package produced
-    needles = _secret_values(local_system)
-    haystack = _haystack(local_system)
-    # (the scan has something to find: onboardings stored access keys, private keys and tokens)
+def test_after_an_onboarding_the_scan_has_secrets_to_look_for_and_finds_none(local_system: LocalSystem) -> None:
+    # Given an onboarding that stored an access key, a private key and the agent's Secret
+    cluster = local_system.add_cluster(ClusterSpec.parse("scan.k8s.local:kops=1.20,nodes=1"))
+    result = run_execution(
+        local_system.aws.client("stepfunctions"),
+        local_system.state_machines["onboard"],
+        cluster.onboard_input(),
+        name_prefix="scan",
+    )
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    # Then the scan has real needles (a 40-character secret access key among them) and many texts
+    needles, texts = secret_values(local_system), haystack(local_system)
     assert any(len(n) == 40 for n in needles), "no access key secret was created: nothing was scanned"
-    assert len(haystack) > 50
-    # Then none of the secret values appears anywhere
-    leaks = [(needle[:6] + "…", i) for needle in needles for i, text in enumerate(haystack) if needle in text]
-    assert leaks == []
+    assert len(texts) > 10
+    # And none of them appears anywhere
+    assert leaks(needles, texts) == []
 
 
-def test_the_scan_would_find_a_leak(local_system: LocalSystem) -> None:
-    # A value known to be stored is found when planted in a haystack line: the check can fail.
-    needles = _secret_values(local_system)
-    planted = next(iter(needles))
-    assert any(planted in text for text in [*_haystack(local_system)[:1], f"log line with {planted}"])
+def test_a_planted_secret_is_found_and_reported_without_its_value(local_system: LocalSystem) -> None:
+    needles = sorted(secret_values(local_system))
+    planted = needles[0]
+    found = leaks(needles, [*haystack(local_system), f"a log line with {planted} in it"])
+    assert [label for label, _ in found] == [planted[:6] + "…"]
+    assert all(planted not in label for label, _ in found)

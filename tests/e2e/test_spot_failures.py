@@ -10,6 +10,7 @@ import pytest
 
 from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalSystem
+from stacks.spot import MAX_RECEIVES
 from tests.e2e import spot_support as support
 
 
@@ -83,3 +84,21 @@ def test_an_unreachable_api_server_is_retried_then_the_event_waits_in_the_dlq(lo
         line for line in local_system.aws.captured_logs if "KubeApiUnavailable" in line and spot.instance_id in line
     ]
     assert len(failures) >= 3, failures
+
+
+@pytest.mark.usefixtures("short_visibility")
+def test_a_malformed_event_is_counted_then_parked_in_the_dlq_intact(local_system: LocalSystem) -> None:
+    # Given an event on the queue that is not an EC2 interruption event (no detail, no instance)
+    body = json.dumps({"id": "not-an-interruption", "detail-type": "EC2 Spot Instance Interruption Warning"})
+    counted_before = sum(support.emf_metric(local_system, "MalformedEvents"))
+    # When the handler receives it
+    support.send_to_queue(local_system, body)
+    local_system.aws.drain_event_sources(timeout=60)
+    # Then it failed alone, once per receive (counted each time), and is not retried forever: it waits in the DLQ
+    assert sum(support.emf_metric(local_system, "MalformedEvents")) - counted_before == MAX_RECEIVES
+    sqs = local_system.aws.client("sqs")
+    dlq = local_system.output("SpotDeadLetterQueueUrl")
+    messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
+    (parked,) = [m for m in messages if m["Body"] == body]
+    sqs.delete_message(QueueUrl=dlq, ReceiptHandle=parked["ReceiptHandle"])
+    assert _queue_counts(local_system, "SpotEventQueueUrl") == 0
