@@ -5,7 +5,10 @@ import json
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+import urllib3
+import yaml
 
+from kops_lambda.adapters.kube import api_client
 from kops_lambda.errors import ClusterAccessError, KubeApiUnavailable
 from kops_lambda.logic.cluster.access import authenticator_token, check_access, cluster_api
 from kops_onboard.local.kube import KubeApiEmulator
@@ -121,3 +124,15 @@ def test_authenticator_token_is_a_presigned_get_caller_identity_url_bound_to_the
     assert "x-k8s-aws-id" not in query
     # And an ordinary call on the same client is unaffected by the registration
     assert sts.get_caller_identity()["Account"]
+
+
+def test_the_retries_and_pool_size_asked_for_reach_the_connection_pool(cluster: Cluster) -> None:
+    # Given the cluster's kubeconfig and a retry policy of our own
+    text = aws_client("secretsmanager").get_secret_value(SecretId=cluster.kubeconfig_secret_arn)["SecretString"]
+    retries = urllib3.Retry(total=7, connect=7, read=0)
+    # When a client is built with it and a pool of 48 connections
+    with api_client(yaml.safe_load(text), retries=retries, connections=48) as api:
+        pool_args = api.rest_client.pool_manager.connection_pool_kw
+        # Then the pool the requests go through uses both (set after the client exists, they would not)
+        assert pool_args["retries"] is retries
+        assert pool_args["maxsize"] == 48
