@@ -12,6 +12,7 @@ from kops_lambda.constants import (
     MANAGED_BY_LABEL,
     PRODUCT,
     SHARED_POLICY_NAME,
+    SPOT_EVENT_REASON_DRAIN_COMPLETE,
     SPOT_ROLE_NAME,
 )
 from kops_onboard.executions import run_execution
@@ -105,6 +106,23 @@ def _spot_warning(system: LocalSystem, cluster: LocalCluster) -> bool:
         return False
     taints = ", ".join(f"{t.key}={t.value}:{t.effect}" for t in node.spec.taints or [])
     say(f"   node {node.metadata.name} cordoned (unschedulable={node.spec.unschedulable}); taints: {taints}")
+    system.aws.drain_event_sources(timeout=60)
+    return _show_drain(cluster, node.metadata.name)
+
+
+def _show_drain(cluster: LocalCluster, node_name: str) -> bool:
+    """The Kubernetes Events the handler posted on the node, and the pods a drain leaves by design."""
+    with cluster.api_client() as api:
+        core = k8s.CoreV1Api(api)
+        events = [e for e in core.list_event_for_all_namespaces().items if e.involved_object.name == node_name]
+        left = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node_name}").items
+    for event in events:
+        say(f"   event {event.reason}: {event.message}")
+    kept = ", ".join(sorted(f"{p.metadata.namespace}/{p.metadata.name}" for p in left)) or "none"
+    say(f"   pods still on the node (DaemonSet and static pods stay): {kept}")
+    if not any(e.reason == SPOT_EVENT_REASON_DRAIN_COMPLETE for e in events):
+        say("   the drain did not complete")
+        return False
     return True
 
 
