@@ -1,22 +1,14 @@
 """The secret scan (tests/e2e/secret_scan.py) finds what it should; the `local_system` fixture runs it over
 everything at teardown. Here: it has needles to look for after an onboarding, and a planted leak is found."""
 
-from kops_onboard.executions import run_execution
-from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalSystem
+from tests.e2e import spot_support as support
 from tests.e2e.secret_scan import haystack, leaks, secret_values
 
 
 def test_after_an_onboarding_the_scan_has_secrets_to_look_for_and_finds_none(local_system: LocalSystem) -> None:
     # Given an onboarding that stored an access key, a private key and the agent's Secret
-    cluster = local_system.add_cluster(ClusterSpec.parse("scan.k8s.local:kops=1.20,nodes=1"))
-    result = run_execution(
-        local_system.aws.client("stepfunctions"),
-        local_system.state_machines["onboard"],
-        cluster.onboard_input(),
-        name_prefix="scan",
-    )
-    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    support.onboard(local_system, "scan.k8s.local:kops=1.20,nodes=1")
     # Then the scan has real needles (a 40-character secret access key among them) and many texts
     needles, texts = secret_values(local_system), haystack(local_system)
     assert any(len(n) == 40 for n in needles), "no access key secret was created: nothing was scanned"
