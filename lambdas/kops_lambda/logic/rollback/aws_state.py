@@ -3,6 +3,7 @@ it idempotently (absent already = done). Callers wrap these in `translated_aws_e
 
 import json
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -20,6 +21,17 @@ _SECRET_MISSING = "ResourceNotFoundException"
 
 def _missing(exc: ClientError, code: str) -> bool:
     return error_code(exc) == code
+
+
+def _remove(report: Report, what: str, call: Callable[[], object], *, missing: str = _IAM_MISSING) -> None:
+    """Run one removal; an entity already gone (error code `missing`) counts as done and is not reported."""
+    try:
+        call()
+    except ClientError as exc:
+        if not _missing(exc, missing):
+            raise
+        return
+    report.removed.append(what)
 
 
 def tags_of(items: list[dict[str, str]] | None) -> dict[str, str]:
@@ -71,33 +83,27 @@ def access_key_ids(iam: Any, user_name: str) -> list[str] | None:
 
 
 def delete_access_key(iam: Any, user_name: str, key_id: str, report: Report) -> None:
-    try:
-        iam.delete_access_key(UserName=user_name, AccessKeyId=key_id)
-    except ClientError as exc:
-        if not _missing(exc, _IAM_MISSING):
-            raise
-        return
-    report.removed.append(f"access key {key_id} of IAM user {user_name}")
+    _remove(
+        report,
+        f"access key {key_id} of IAM user {user_name}",
+        lambda: iam.delete_access_key(UserName=user_name, AccessKeyId=key_id),
+    )
 
 
 def detach_user_policy(iam: Any, user_name: str, arn: str, report: Report) -> None:
-    try:
-        iam.detach_user_policy(UserName=user_name, PolicyArn=arn)
-    except ClientError as exc:
-        if not _missing(exc, _IAM_MISSING):
-            raise
-        return
-    report.removed.append(f"attachment of {arn.rsplit('/', 1)[-1]} to IAM user {user_name}")
+    _remove(
+        report,
+        f"attachment of {arn.rsplit('/', 1)[-1]} to IAM user {user_name}",
+        lambda: iam.detach_user_policy(UserName=user_name, PolicyArn=arn),
+    )
 
 
 def delete_user_policy(iam: Any, user_name: str, policy: str, report: Report) -> None:
-    try:
-        iam.delete_user_policy(UserName=user_name, PolicyName=policy)
-    except ClientError as exc:
-        if not _missing(exc, _IAM_MISSING):
-            raise
-        return
-    report.removed.append(f"inline policy {policy} of IAM user {user_name}")
+    _remove(
+        report,
+        f"inline policy {policy} of IAM user {user_name}",
+        lambda: iam.delete_user_policy(UserName=user_name, PolicyName=policy),
+    )
 
 
 def delete_user(iam: Any, name: str, report: Report) -> None:
@@ -112,13 +118,7 @@ def delete_user(iam: Any, name: str, report: Report) -> None:
         delete_user_policy(iam, name, policy, report)
     for arn in current.attached_policy_arns:
         detach_user_policy(iam, name, arn, report)
-    try:
-        iam.delete_user(UserName=name)
-    except ClientError as exc:
-        if not _missing(exc, _IAM_MISSING):
-            raise
-        return
-    report.removed.append(f"IAM user {name}")
+    _remove(report, f"IAM user {name}", lambda: iam.delete_user(UserName=name))
 
 
 # ---- CASTKopsPolicyV2 ----
@@ -155,16 +155,14 @@ def delete_policy(iam: Any, arn: str, report: Report) -> None:
     current = policy_snapshot(iam, arn)
     if current is None:
         return
-    try:
+
+    def versions_then_policy() -> None:
         for version in current.version_ids:
             if version != current.default_version:
                 iam.delete_policy_version(PolicyArn=arn, VersionId=version)
         iam.delete_policy(PolicyArn=arn)
-    except ClientError as exc:
-        if not _missing(exc, _IAM_MISSING):
-            raise
-        return
-    report.removed.append(f"IAM policy {arn.rsplit('/', 1)[-1]}")
+
+    _remove(report, f"IAM policy {arn.rsplit('/', 1)[-1]}", versions_then_policy)
 
 
 def revert_policy_versions(iam: Any, arn: str, baseline: PolicySnapshot, report: Report) -> None:
@@ -212,13 +210,11 @@ def role_snapshot(iam: Any, name: str) -> RoleSnapshot | None:
 
 
 def detach_role_policy(iam: Any, role: str, arn: str, report: Report) -> None:
-    try:
-        iam.detach_role_policy(RoleName=role, PolicyArn=arn)
-    except ClientError as exc:
-        if not _missing(exc, _IAM_MISSING):
-            raise
-        return
-    report.removed.append(f"attachment of {arn.rsplit('/', 1)[-1]} to IAM role {role}")
+    _remove(
+        report,
+        f"attachment of {arn.rsplit('/', 1)[-1]} to IAM role {role}",
+        lambda: iam.detach_role_policy(RoleName=role, PolicyArn=arn),
+    )
 
 
 def delete_role(iam: Any, name: str, report: Report) -> None:
@@ -227,13 +223,7 @@ def delete_role(iam: Any, name: str, report: Report) -> None:
         return
     for arn in current.attached_policy_arns:
         detach_role_policy(iam, name, arn, report)
-    try:
-        iam.delete_role(RoleName=name)
-    except ClientError as exc:
-        if not _missing(exc, _IAM_MISSING):
-            raise
-        return
-    report.removed.append(f"IAM role {name}")
+    _remove(report, f"IAM role {name}", lambda: iam.delete_role(RoleName=name))
 
 
 # ---- EC2 key pair ----
@@ -251,13 +241,12 @@ def key_pair(ec2: Any, name: str) -> dict[str, Any] | None:
 
 def delete_key_pair(ec2: Any, pair: dict[str, Any], report: Report) -> None:
     """By name, the pair just described (moto ignores KeyPairId in DeleteKeyPair: by id it deletes nothing)."""
-    try:
-        ec2.delete_key_pair(KeyName=pair["KeyName"])
-    except ClientError as exc:
-        if not _missing(exc, _KEY_PAIR_MISSING):
-            raise
-        return
-    report.removed.append(f"EC2 key pair {pair['KeyName']} ({pair['KeyPairId']})")
+    _remove(
+        report,
+        f"EC2 key pair {pair['KeyName']} ({pair['KeyPairId']})",
+        lambda: ec2.delete_key_pair(KeyName=pair["KeyName"]),
+        missing=_KEY_PAIR_MISSING,
+    )
 
 
 # ---- Secrets Manager ----
@@ -291,14 +280,13 @@ def delete_secret(secretsmanager: Any, name: str, *, recovery_days: int, report:
     options: dict[str, Any] = (
         {"ForceDeleteWithoutRecovery": True} if recovery_days == 0 else {"RecoveryWindowInDays": recovery_days}
     )
-    try:
-        secretsmanager.delete_secret(SecretId=name, **options)
-    except ClientError as exc:
-        if not _missing(exc, _SECRET_MISSING):
-            raise
-        return
     when = "deleted" if recovery_days == 0 else f"scheduled for deletion in {recovery_days} days"
-    report.removed.append(f"secret {name} ({when})")
+    _remove(
+        report,
+        f"secret {name} ({when})",
+        lambda: secretsmanager.delete_secret(SecretId=name, **options),
+        missing=_SECRET_MISSING,
+    )
 
 
 def revert_secret(secretsmanager: Any, baseline: SecretSnapshot, report: Report) -> None:
