@@ -3,8 +3,12 @@
 # in their usual places outside the repo). A binary already there is kept: delete the folder to rebuild.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-kube_version="$(awk '$1 == "k8s.io/kubernetes" {print $2}' "$root/tools/kube/go.mod")"
-etcd_version="$(awk '$1 == "go.etcd.io/etcd/server/v3" {print $2}' "$root/tools/etcd/go.mod")"
+pinned() {  # pinned <go.mod> <module>: the required version, in a require block or on a one-line require
+    awk -v m="$2" '$1 == m && $2 ~ /^v/ {print $2; exit} $1 == "require" && $2 == m {print $3; exit}' "$1"
+}
+kube_version="$(pinned "$root/tools/kube/go.mod" k8s.io/kubernetes)"
+etcd_version="$(pinned "$root/tools/etcd/go.mod" go.etcd.io/etcd/server/v3)"
+[[ -n "$kube_version" && -n "$etcd_version" ]] || { echo "build-kube-bin: no pinned versions in tools/*/go.mod" >&2; exit 2; }
 out="$root/.cache/kube-bin/$kube_version-etcd$etcd_version"
 mkdir -p "$out"
 

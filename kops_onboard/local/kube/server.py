@@ -1,7 +1,8 @@
-"""The HTTP side: an aiohttp low-level request handler in front of `KubeApi`.
+"""The HTTP side: an aiohttp low-level request handler in front of an API backend.
 
 Order per request: record it, run the before-request hooks, answer an injected fault if one matches,
-check the bearer token, then run the API. Faults and hooks come before authentication because they
+then hand it to the backend: `EmulatedBackend` (check the bearer token, run `KubeApi`) or, for the real
+control plane, a forwarder to kube-apiserver. Faults and hooks come before authentication because they
 stand for things outside the API server (a flaky load balancer, a concurrent writer).
 """
 
@@ -11,7 +12,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -36,6 +37,8 @@ def _parse_body(payload: bytes) -> tuple[Any, bool]:
 
 
 def _render(response: ApiResponse) -> web.Response:
+    if isinstance(response.body, bytes):  # forwarded as the upstream sent it (headers carry its type)
+        return web.Response(body=response.body, status=response.status, headers=response.headers)
     if isinstance(response.body, str):
         return web.Response(text=response.body, status=response.status, headers=response.headers)
     return web.Response(
@@ -46,46 +49,24 @@ def _render(response: ApiResponse) -> web.Response:
     )
 
 
-class ApiRequestHandler:
-    def __init__(
-        self,
-        api: KubeApi,
-        *,
-        journal: RequestJournal,
-        faults: FaultPlan,
-        hooks: Sequence[RequestHook],
-        tokens: Collection[str] | None,
-        server_address: Callable[[], str],
-    ) -> None:
+class Backend(Protocol):
+    async def respond(
+        self, raw: web.BaseRequest, record: RecordedRequest, payload: bytes, malformed: bool
+    ) -> ApiResponse:
+        """Answer one request that no hook or fault took."""
+
+
+class EmulatedBackend:
+    """The emulator: bearer-token check, then `KubeApi` against the in-memory store."""
+
+    def __init__(self, api: KubeApi, *, tokens: Collection[str] | None, server_address: Callable[[], str]) -> None:
         self._api = api
-        self._journal = journal
-        self._faults = faults
-        self._hooks = hooks
         self._tokens = frozenset(tokens) if tokens is not None else None
         self._server_address = server_address
 
-    async def __call__(self, raw: web.BaseRequest) -> web.StreamResponse:
-        payload = await raw.read()
-        content_type = raw.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        body, malformed = _parse_body(payload)
-        record = RecordedRequest(raw.method, raw.path, dict(raw.query), content_type or None, body)
-        self._journal.append(record)
-        try:
-            response = await self._respond(raw, record, malformed)
-        except Exception as exc:  # a failing hook or an emulator bug must still answer like an API server
-            logger.exception("kube emulator failed on %s %s", raw.method, raw.path)
-            response = ApiResponse(500, status_body(api_error(500, f"Internal error occurred: {exc!r}")))
-        record.status = response.status
-        return _render(response)
-
-    async def _respond(self, raw: web.BaseRequest, record: RecordedRequest, malformed: bool) -> ApiResponse:
-        for hook in list(self._hooks):
-            hook(record)
-        fault = self._faults.take(raw.method, raw.path)
-        if fault is not None:
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
-            return ApiResponse(fault.status, fault.response_body())
+    async def respond(
+        self, raw: web.BaseRequest, record: RecordedRequest, payload: bytes, malformed: bool
+    ) -> ApiResponse:
         if not self._authorized(raw.headers.get("Authorization", "")):
             return ApiResponse(401, status_body(unauthorized()))
         request = ApiRequest(
@@ -104,3 +85,44 @@ class ApiRequestHandler:
             return True
         scheme, _, token = authorization.partition(" ")
         return scheme.lower() == "bearer" and token.strip() in self._tokens
+
+
+class ApiRequestHandler:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        journal: RequestJournal,
+        faults: FaultPlan,
+        hooks: Sequence[RequestHook],
+    ) -> None:
+        self._backend = backend
+        self._journal = journal
+        self._faults = faults
+        self._hooks = hooks
+
+    async def __call__(self, raw: web.BaseRequest) -> web.StreamResponse:
+        payload = await raw.read()
+        content_type = raw.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        body, malformed = _parse_body(payload)
+        record = RecordedRequest(raw.method, raw.path, dict(raw.query), content_type or None, body)
+        self._journal.append(record)
+        try:
+            response = await self._respond(raw, record, payload, malformed)
+        except Exception as exc:  # a failing hook or an emulator bug must still answer like an API server
+            logger.exception("kube API handler failed on %s %s", raw.method, raw.path)
+            response = ApiResponse(500, status_body(api_error(500, f"Internal error occurred: {exc!r}")))
+        record.status = response.status
+        return _render(response)
+
+    async def _respond(
+        self, raw: web.BaseRequest, record: RecordedRequest, payload: bytes, malformed: bool
+    ) -> ApiResponse:
+        for hook in list(self._hooks):
+            hook(record)
+        fault = self._faults.take(raw.method, raw.path)
+        if fault is not None:
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            return ApiResponse(fault.status, fault.response_body())
+        return await self._backend.respond(raw, record, payload, malformed)

@@ -1,0 +1,172 @@
+"""`RealKubeCluster`: a real control plane behind the emulator's test surface.
+
+Clients talk to a small proxy of ours (the same journal, fault injection and before-request hooks as the
+emulator, see `ServedKubeApi`) that forwards every request unchanged to kube-apiserver, so authentication,
+RBAC, admission, validation, eviction and the controllers are the real ones. Bearer tokens given as
+`tokens` stand for the cluster's admin (like the emulator's accepted tokens) and are swapped for the
+apiserver's admin token; any other credential (a ServiceAccount token, impersonation headers) passes
+through untouched and is judged by the real server.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ssl
+import tempfile
+import threading
+from collections.abc import Collection
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from kops_onboard.local.controlplane.binaries import Binaries, ensure_binaries
+from kops_onboard.local.controlplane.kubelet import KubeletStandIn
+from kops_onboard.local.controlplane.objects import ApiObjectStore
+from kops_onboard.local.controlplane.servers import ClusterCredentials, Etcd, KubeControlPlane
+from kops_onboard.local.kube.api import ApiResponse
+from kops_onboard.local.kube.recording import RecordedRequest
+from kops_onboard.local.kube.served import ServedKubeApi
+from kops_onboard.local.kube.server import Backend
+
+# Request headers a client's intent lives in; hop-by-hop ones (Host, Content-Length, ...) are the proxy's.
+_FORWARDED_REQUEST_HEADERS = (
+    "Accept",
+    "Content-Type",
+    "User-Agent",
+    "Impersonate-User",
+    "Impersonate-Group",
+    "Impersonate-Uid",
+)
+_FORWARDED_RESPONSE_HEADERS = ("Content-Type", "Warning", "Audit-Id", "Retry-After")
+_UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=120)
+
+_etcd_lock = threading.Lock()
+_etcd: Etcd | None = None
+
+
+def shared_etcd(binaries: Binaries) -> Etcd:
+    """One etcd per process, started on first use and stopped at exit; clusters use key prefixes of it."""
+    global _etcd  # noqa: PLW0603 (a process-wide server, like a connection pool)
+    with _etcd_lock:
+        if _etcd is None or not _etcd.running:
+            etcd = Etcd(binaries, workdir=Path(tempfile.mkdtemp(prefix="kops-onboard-etcd-")))
+            etcd.start()
+            atexit.register(etcd.stop)
+            _etcd = etcd
+        return _etcd
+
+
+class ForwardingBackend:
+    def __init__(self, upstream: ClusterCredentials, *, admin_tokens: frozenset[str] | None) -> None:
+        self._upstream = upstream
+        self._admin_tokens = admin_tokens
+        self._ssl = ssl.create_default_context(cadata=upstream.ca_pem)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _authorization(self, sent: str) -> str | None:
+        scheme, _, token = sent.partition(" ")
+        if self._admin_tokens is None and not sent:
+            return f"Bearer {self._upstream.admin_token}"
+        if scheme.lower() == "bearer" and self._admin_tokens and token.strip() in self._admin_tokens:
+            return f"Bearer {self._upstream.admin_token}"
+        return sent or None
+
+    async def respond(
+        self, raw: web.BaseRequest, record: RecordedRequest, payload: bytes, malformed: bool
+    ) -> ApiResponse:
+        if self._session is None:  # created on the server's own event loop
+            self._session = aiohttp.ClientSession(timeout=_UPSTREAM_TIMEOUT)
+        headers = {name: raw.headers[name] for name in _FORWARDED_REQUEST_HEADERS if name in raw.headers}
+        for name in raw.headers:
+            if name.lower().startswith("impersonate-extra-"):
+                headers[name] = raw.headers[name]
+        authorization = self._authorization(raw.headers.get("Authorization", ""))
+        if authorization:
+            headers["Authorization"] = authorization
+        async with self._session.request(
+            raw.method,
+            f"{self._upstream.url}{raw.raw_path}",
+            data=payload or None,
+            headers=headers,
+            ssl=self._ssl,
+        ) as upstream:
+            body = await upstream.read()
+            kept = {name: upstream.headers[name] for name in _FORWARDED_RESPONSE_HEADERS if name in upstream.headers}
+            return ApiResponse(upstream.status, body, kept)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class RealKubeCluster(ServedKubeApi):
+    """kube-apiserver + kube-controller-manager + the kubelet stand-in, served through the test proxy."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tokens: Collection[str] | None = None,
+        name: str = "cluster",
+        tls: bool = False,
+        binaries: Binaries | None = None,
+    ) -> None:
+        super().__init__(host=host, port=port, tokens=tokens, name=name, tls=tls)
+        self._binaries = binaries or ensure_binaries(build=False)
+        self._control_plane: KubeControlPlane | None = None
+        self._kubelet: KubeletStandIn | None = None
+        self._forwarder: ForwardingBackend | None = None
+        self._store: ApiObjectStore | None = None
+
+    @property
+    def admin(self) -> ClusterCredentials:
+        """The apiserver itself (not the proxy) as its admin: for tools that must bypass the test proxy."""
+        if self._control_plane is None or self._control_plane.credentials is None:
+            raise RuntimeError("the control plane is not running: call start() first")
+        return self._control_plane.credentials
+
+    @property
+    def store(self) -> ApiObjectStore:
+        if self._store is None:
+            raise RuntimeError("the control plane is not running: call start() first")
+        return self._store
+
+    @property
+    def startup_seconds(self) -> dict[str, float]:
+        return dict(self._control_plane.startup_seconds) if self._control_plane else {}
+
+    def _backend(self) -> Backend:
+        self._forwarder = ForwardingBackend(
+            self.admin, admin_tokens=frozenset(self._tokens) if self._tokens is not None else None
+        )
+        return self._forwarder
+
+    async def _on_shutdown(self) -> None:
+        if self._forwarder is not None:
+            await self._forwarder.close()
+
+    def start(self) -> str:
+        if self._control_plane is None:
+            control_plane = KubeControlPlane(self._binaries, shared_etcd(self._binaries), name=self.name)
+            credentials = control_plane.start()
+            self._control_plane = control_plane
+            self._store = ApiObjectStore(credentials.url, token=credentials.admin_token, ca_pem=credentials.ca_pem)
+            self._kubelet = KubeletStandIn(
+                credentials.url, token=credentials.admin_token, ca_pem=credentials.ca_pem, name=self.name
+            )
+            self._kubelet.start()
+        return super().start()
+
+    def stop(self) -> None:
+        """Stop the proxy, the kubelet stand-in and the control plane; the cluster's objects are deleted."""
+        super().stop()
+        if self._kubelet is not None:
+            self._kubelet.stop()
+            self._kubelet = None
+        if self._control_plane is not None:
+            self._control_plane.stop()
+            self._control_plane = None
+        self._handler = None
+        self._store = None
