@@ -7,6 +7,11 @@ from typing import Any
 import pytest
 
 from stacks.app_builder import synthesize
+from tests import kube_backends
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    kube_backends.add_option(parser)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
-"""Seeded kOps clusters for the in-cluster steps: moto (in-process) for AWS, one Kubernetes API
-emulator per cluster over HTTP, a kubeconfig secret pointing at it, and the step's inputs."""
+"""Seeded kOps clusters for the in-cluster steps: moto (in-process) for AWS, one Kubernetes API server per
+cluster over HTTP (the real control plane or the emulator, by `--kube`), a kubeconfig secret pointing at it,
+and the step's inputs."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from moto import mock_aws
 from kops_lambda.adapters.aws import client as cached_client
 from kops_lambda.logic.discovery import discover_cluster
 from kops_lambda.models.onboarding import ClusterFacts, OnboardInput
-from kops_onboard.local.kube import KubeApiEmulator, RecordedRequest
+from kops_onboard.local.kube import RecordedRequest
+from kops_onboard.local.kube.served import ServedKubeApi
 from kops_onboard.local.seed import ClusterSpec, SeededAwsCluster, seed_aws, seed_kube
+from tests.kube_backends import start_kube
 
 REGION = "us-east-1"
 BUCKET = "cluster-tests-state-store"
@@ -46,7 +49,7 @@ def aws_client(service: str) -> Any:
 class Cluster:
     spec: ClusterSpec
     aws: SeededAwsCluster
-    emulator: KubeApiEmulator
+    kube: ServedKubeApi
     api: k8s.ApiClient
     kubeconfig_secret_arn: str
     agent_api_key_secret_arn: str
@@ -91,10 +94,10 @@ class Cluster:
         return found
 
     def find(self, ref: str, namespace: str | None, name: str) -> dict[str, Any] | None:
-        return self.emulator.store.get(ref, namespace, name)
+        return self.kube.store.get(ref, namespace, name)
 
     def writes(self) -> list[RecordedRequest]:
-        return [r for r in self.emulator.requests if r.method in WRITES]
+        return [r for r in self.kube.requests if r.method in WRITES]
 
 
 @pytest.fixture(scope="module")
@@ -119,12 +122,13 @@ MakeCluster = Callable[..., Cluster]
 
 
 @pytest.fixture(scope="module")
-def make_cluster(aws_account: None) -> Iterator[Callable[..., Cluster]]:
+def make_cluster(aws_account: None, pytestconfig: pytest.Config) -> Iterator[Callable[..., Cluster]]:
     """A fresh cluster per call: `make_cluster("kops=1.17,networking=kube-router")`.
 
     The AWS side (moto: VPC, instances, state store) and the facts discovered from it are seeded once
-    per distinct spec in the module; each call gets its own emulator seeded with the cluster's
-    Kubernetes objects, so tests never see each other's writes (same cluster name, fresh API server).
+    per distinct spec in the module; each call gets its own API server seeded with the cluster's
+    Kubernetes objects, so tests never see each other's writes (same cluster name, fresh API server): the
+    real control plane or the emulator, by `--kube`.
     """
     started: list[Cluster] = []
     templates: dict[tuple[str, int], tuple[ClusterSpec, SeededAwsCluster, ClusterFacts]] = {}
@@ -157,26 +161,42 @@ def make_cluster(aws_account: None) -> Iterator[Callable[..., Cluster]]:
 
     def make(settings: str = "kops=1.21", *, nodes: int = 1) -> Cluster:
         spec, aws, facts = template(settings, nodes)
-        emulator = KubeApiEmulator(tokens=[TOKEN], name=spec.name)
-        url = emulator.start()
+        kube = start_kube(pytestconfig, tokens=[TOKEN], name=spec.name)
         configuration = k8s.Configuration(
-            host=url, api_key={"BearerToken": TOKEN}, api_key_prefix={"BearerToken": "Bearer"}
+            host=kube.url, api_key={"BearerToken": TOKEN}, api_key_prefix={"BearerToken": "Bearer"}
         )
         api = k8s.ApiClient(configuration)
         seed_kube(api, spec, aws)
         secret_arn = sm.create_secret(
             Name=f"kops-onboard/clusters/{spec.name}/kubeconfig-{next(_NAMES)}",
-            SecretString=emulator.kubeconfig(TOKEN),
+            SecretString=kube.kubeconfig(TOKEN),
         )["ARN"]
-        emulator.clear_requests()
-        cluster = Cluster(spec, aws, emulator, api, secret_arn, api_key_arn, facts)
+        kube.clear_requests()
+        cluster = Cluster(spec, aws, kube, api, secret_arn, api_key_arn, facts)
         started.append(cluster)
         return cluster
 
+    make.started = started  # type: ignore[attr-defined]  (read by release_test_clusters)
     yield make
     for cluster in started:
         cluster.api.close()
-        cluster.emulator.stop()
+        cluster.kube.stop()
+
+
+@pytest.fixture(autouse=True)
+def release_test_clusters(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Clusters a test made for itself are stopped when it ends (a real control plane goes back to its pool);
+    those made by module-scoped fixtures live until the module ends."""
+    if "make_cluster" not in request.fixturenames:
+        yield
+        return
+    started: list[Cluster] = request.getfixturevalue("make_cluster").started
+    before = len(started)
+    yield
+    for cluster in started[before:]:
+        cluster.api.close()
+        cluster.kube.stop()
+    del started[before:]
 
 
 def dumps(value: Any) -> str:

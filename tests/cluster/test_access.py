@@ -27,7 +27,7 @@ def test_a_reachable_cluster_answers_its_version(cluster: Cluster) -> None:
     with cluster_api(aws_client("secretsmanager"), cluster.kubeconfig_secret_arn) as api:
         # Then the server answered GET /version, and the client works for further calls
         assert check_access(api).startswith("v1.")
-    assert any(r.path == "/version" and r.status == 200 for r in cluster.emulator.requests)
+    assert any(r.path == "/version" and r.status == 200 for r in cluster.kube.requests)
 
 
 def test_a_missing_secret_is_a_cluster_access_error_naming_it(aws_account: None) -> None:
@@ -70,7 +70,7 @@ def test_a_refused_token_is_a_cluster_access_error(cluster: Cluster) -> None:
     # Given a kubeconfig whose token the API server does not accept
     sm = aws_client("secretsmanager")
     arn = sm.create_secret(
-        Name=f"kops-onboard/clusters/{cluster.name}/bad-token", SecretString=cluster.emulator.kubeconfig("wrong")
+        Name=f"kops-onboard/clusters/{cluster.name}/bad-token", SecretString=cluster.kube.kubeconfig("wrong")
     )["ARN"]
     # When / Then: 401 is permanent, not retried
     with pytest.raises(ClusterAccessError, match="401"):
@@ -93,7 +93,7 @@ def test_a_stopped_api_server_is_retryable_unavailability(aws_account: None) -> 
 @pytest.mark.parametrize("status", [503, 429])
 def test_server_errors_and_throttling_are_retryable_unavailability(cluster: Cluster, status: int) -> None:
     # Given an API server answering 503/429 to GET /version
-    cluster.emulator.inject_fault(method="GET", path_pattern=r"^/version$", status=status, times=1)
+    cluster.kube.inject_fault(method="GET", path_pattern=r"^/version$", status=status, times=1)
     # When / Then
     with pytest.raises(KubeApiUnavailable, match=str(status)):
         cluster_api(aws_client("secretsmanager"), cluster.kubeconfig_secret_arn)

@@ -155,7 +155,10 @@ def test_deployment_runs_the_agent_for_kops_with_its_autoscaler(installed: tuple
     assert autoscaler["image"] == "registry.k8s.io/cpa/cpvpa:v0.8.4"
     assert "--target=deployment/castai-agent" in autoscaler["command"]
     assert "--config-file=/etc/config/castai-agent-autoscaler" in autoscaler["command"]
-    assert spec["volumes"] == [{"name": "autoscaler-config", "configMap": {"name": "castai-agent-autoscaler"}}]
+    # (a real API server adds defaults such as configMap.defaultMode: compare what we wrote)
+    assert [(v["name"], v["configMap"]["name"]) for v in spec["volumes"]] == [
+        ("autoscaler-config", "castai-agent-autoscaler")
+    ]
     assert spec["serviceAccountName"] == "castai-agent"
     assert spec["priorityClassName"] == "system-cluster-critical"
 
@@ -182,8 +185,8 @@ def test_a_rerun_reports_everything_unchanged_and_writes_nothing(make_cluster: M
         resources["requests"]["memory"] = "256Mi"
         resources["limits"]["memory"] = "256Mi"
 
-    cluster.emulator.store.mutate("apps/v1/deployments", NS, "castai-agent", cpvpa_sized)
-    cluster.emulator.clear_requests()
+    cluster.kube.store.mutate("apps/v1/deployments", NS, "castai-agent", cpvpa_sized)
+    cluster.kube.clear_requests()
     # When the step runs again
     outcome = install(cluster)
     # Then every object is unchanged and no write was made (we do not fight the autoscaler)
@@ -195,18 +198,18 @@ def test_drift_is_put_back_and_only_what_drifted_is_updated(make_cluster: MakeCl
     # Given an installed agent whose image was changed and whose API key was rotated since
     cluster = make_cluster("kops=1.21")
     install(cluster)
-    cluster.emulator.store.mutate(
+    cluster.kube.store.mutate(
         "apps/v1/deployments",
         NS,
         "castai-agent",
         lambda d: d["spec"]["template"]["spec"]["containers"][0].update(image="example.com/other:latest"),
     )
-    cluster.emulator.store.mutate(
+    cluster.kube.store.mutate(
         "v1/secrets", NS, "castai-agent", lambda s: s["metadata"]["labels"].update({"team": "platform"})
     )
     sm = aws_client("secretsmanager")
     rotated = sm.create_secret(Name=f"kops-onboard/agent-api-key-rotated-{cluster.name}", SecretString="new-key-123")
-    cluster.emulator.clear_requests()
+    cluster.kube.clear_requests()
     # When the step runs again
     outcome = install(cluster, agent_api_key_secret_arn=rotated["ARN"])
     # Then the Deployment and the Secret are updated, the rest unchanged
@@ -229,7 +232,7 @@ def test_a_concurrent_update_is_retried(make_cluster: MakeCluster) -> None:
     # Given a drifted Deployment that someone else also updates between our read and our write
     cluster = make_cluster("kops=1.21")
     install(cluster)
-    store = cluster.emulator.store
+    store = cluster.kube.store
     store.mutate("apps/v1/deployments", NS, "castai-agent", lambda d: d["spec"].update(replicas=3))
     fired: list[bool] = []
 
@@ -243,8 +246,8 @@ def test_a_concurrent_update_is_retried(make_cluster: MakeCluster) -> None:
                 lambda d: d["metadata"].update(annotations={"someone": "else"}),
             )
 
-    cluster.emulator.before_request(other_writer)
-    cluster.emulator.clear_requests()
+    cluster.kube.before_request(other_writer)
+    cluster.kube.clear_requests()
     # When we converge it
     outcome = install(cluster)
     # Then the first PUT got 409, the second (after a fresh read) succeeded, keeping the other change

@@ -170,9 +170,9 @@ def test_a_concurrent_writer_causes_a_retry_and_both_entries_are_kept(make_clust
     def concurrent_writer(request: RecordedRequest) -> None:
         if request.method == "PATCH" and request.path.endswith(f"/configmaps/{name}") and not fired:
             fired.append(True)
-            cluster.emulator.store.mutate("v1/configmaps", "kube-system", name, add_other)
+            cluster.kube.store.mutate("v1/configmaps", "kube-system", name, add_other)
 
-    cluster.emulator.before_request(concurrent_writer)
+    cluster.kube.before_request(concurrent_writer)
     # When we map the identities
     outcome = map_identity(cluster)
     # Then our first write was refused with 409 and the retry, on a fresh read, succeeded
@@ -202,10 +202,10 @@ def test_malformed_mapping_data_fails_closed_and_writes_nothing(
     # Given a mapping ConfigMap whose data we cannot parse
     cluster = make_cluster(BACKEND_SPECS[backend], nodes=1)
     name = CONFIGMAP[backend]
-    before = cluster.emulator.store.mutate(
+    before = cluster.kube.store.mutate(
         "v1/configmaps", "kube-system", name, lambda cm: cm["data"].__setitem__(key, value)
     )
-    cluster.emulator.clear_requests()
+    cluster.kube.clear_requests()
     # When we map the identities
     with pytest.raises(MalformedAuthConfig, match=name) as raised:
         map_identity(cluster)
@@ -224,7 +224,7 @@ def test_an_existing_entry_for_our_arn_becomes_exactly_one_entry_with_its_other_
     admin = eks_entries(cluster, "mapUsers")
     ours = {"userarn": cluster.user_arn, "username": "old", "groups": ["old-group"], "note": "keep me"}
     duplicate = {"userarn": cluster.user_arn.upper().replace("ARN:AWS:IAM", "arn:aws:iam"), "username": "dup"}
-    cluster.emulator.store.mutate(
+    cluster.kube.store.mutate(
         "v1/configmaps",
         "kube-system",
         "aws-auth",
@@ -263,7 +263,7 @@ def test_other_keys_stay_byte_identical_and_other_entries_keep_their_text(make_c
         cm["data"].update(extra)
         cm["metadata"]["annotations"] = {"owner": "platform-team"}
 
-    before = cluster.emulator.store.mutate("v1/configmaps", "kube-system", "aws-auth", decorate)
+    before = cluster.kube.store.mutate("v1/configmaps", "kube-system", "aws-auth", decorate)
     # When we map the IAM user only
     outcome = map_identity(cluster, spot=False)
     # Then only mapUsers was written: every other key is byte-identical
@@ -305,7 +305,7 @@ def test_mounted_file_config_keeps_its_other_fields_and_entries(make_cluster: Ma
         config["server"]["mapUsers"][0]["unknownField"] = "kept"
         cm["data"]["config.yaml"] = "# managed by hand\n" + yaml.safe_dump(config, sort_keys=False)
 
-    before = cluster.emulator.store.mutate("v1/configmaps", "kube-system", "aws-iam-authenticator", decorate)
+    before = cluster.kube.store.mutate("v1/configmaps", "kube-system", "aws-iam-authenticator", decorate)
     old = yaml.safe_load(before["data"]["config.yaml"])
     # When we map both identities
     map_identity(cluster)
@@ -327,7 +327,7 @@ def test_a_rerun_writes_nothing(make_cluster: MakeCluster, backend: str) -> None
     # Given a cluster we already mapped
     cluster = make_cluster(BACKEND_SPECS[backend], nodes=1)
     first = map_identity(cluster).result
-    cluster.emulator.clear_requests()
+    cluster.kube.clear_requests()
     # When the step runs again
     second = map_identity(cluster)
     # Then it makes no write at all and reports everything unchanged, same resourceVersion
@@ -346,7 +346,7 @@ def test_a_mounted_file_entry_written_without_a_roll_gets_the_roll_on_retry(make
     # Given a previous attempt that wrote config.yaml but died before rolling the authenticator
     cluster = make_cluster("kops=1.18", nodes=1)
     map_identity(cluster)
-    cluster.emulator.store.mutate(*AUTH_DS, lambda ds: ds["spec"]["template"]["metadata"].pop("annotations"))
+    cluster.kube.store.mutate(*AUTH_DS, lambda ds: ds["spec"]["template"]["metadata"].pop("annotations"))
     # When the step is retried
     outcome = map_identity(cluster)
     # Then the ConfigMap is unchanged but the DaemonSet is rolled
@@ -435,7 +435,7 @@ def test_drifted_rbac_is_put_back(make_cluster: MakeCluster) -> None:
     # Given our ClusterRole widened by hand and our binding pointing at another role
     cluster = make_cluster("kops=1.21", nodes=1)
     map_identity(cluster)
-    store = cluster.emulator.store
+    store = cluster.kube.store
     rbac = "rbac.authorization.k8s.io/v1"
     store.mutate(
         f"{rbac}/clusterroles",
@@ -443,11 +443,12 @@ def test_drifted_rbac_is_put_back(make_cluster: MakeCluster) -> None:
         "kops-onboard:spot-drainer",
         lambda r: r["rules"].append({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}),
     )
-    store.mutate(
-        f"{rbac}/clusterrolebindings",
-        None,
-        "kops-onboard:cast-service",
-        lambda b: b["roleRef"].update(name="cluster-admin"),
+    # (roleRef is immutable: pointing a binding elsewhere takes a delete and a create)
+    binding = cluster.object(f"{rbac}/clusterrolebindings", None, "kops-onboard:cast-service")
+    store.delete(f"{rbac}/clusterrolebindings", None, "kops-onboard:cast-service")
+    binding["roleRef"]["name"] = "cluster-admin"
+    store.create(
+        {k: v for k, v in binding.items() if k != "metadata"} | {"metadata": {"name": binding["metadata"]["name"]}}
     )
     # When the step runs again
     outcome = map_identity(cluster)
@@ -479,7 +480,7 @@ def test_a_cluster_without_authentication_gets_the_kops_setting_to_turn_on(make_
 def test_authentication_in_the_spec_but_not_running_says_to_apply_it(make_cluster: MakeCluster) -> None:
     # Given a spec with authentication.aws whose authenticator DaemonSet is not (yet) running
     cluster = make_cluster("kops=1.21", nodes=1)
-    cluster.emulator.store.delete(*AUTH_DS)
+    cluster.kube.store.delete(*AUTH_DS)
     # When / Then
     with pytest.raises(AuthenticationNotEnabled, match="kops update cluster"):
         map_identity(cluster)
@@ -496,7 +497,7 @@ def test_a_crd_only_authenticator_is_reported_unsupported(make_cluster: MakeClus
             "--backend-mode=CRD"
         ]
 
-    cluster.emulator.store.mutate(*AUTH_DS, crd_only)
+    cluster.kube.store.mutate(*AUTH_DS, crd_only)
     # When / Then
     with pytest.raises(UnsupportedAuthBackend, match="EKSConfigMap"):
         map_identity(cluster)
@@ -515,7 +516,7 @@ def test_backend_mode_flag_forms() -> None:
 def test_a_missing_aws_auth_is_created_for_the_eks_backend(make_cluster: MakeCluster) -> None:
     # Given an EKSConfigMap authenticator without an aws-auth ConfigMap yet
     cluster = make_cluster("kops=1.21", nodes=1)
-    cluster.emulator.store.delete("v1/configmaps", "kube-system", "aws-auth")
+    cluster.kube.store.delete("v1/configmaps", "kube-system", "aws-auth")
     # When we map the identities
     outcome = map_identity(cluster)
     # Then aws-auth exists with our two entries, and the backup says it did not exist before

@@ -35,7 +35,7 @@ def test_kops_1_17_kube_router_gets_the_missing_wide_tolerations(make_cluster: M
     assert patch.method == "PATCH" and patch.body["metadata"]["resourceVersion"]
 
     # When it runs again
-    cluster.emulator.clear_requests()
+    cluster.kube.clear_requests()
     again, previous = ensure_kube_router_tolerations(cluster.api, networking=cluster.facts.networking)
     # Then nothing is written
     assert again.status == "already-tolerant" and previous is None
@@ -53,7 +53,7 @@ def test_calico_is_not_applicable_and_not_even_read(make_cluster: MakeCluster) -
     cluster = make_cluster("kops=1.17,networking=calico")
     result, _ = ensure_kube_router_tolerations(cluster.api, networking=cluster.facts.networking)
     assert result.status == "not-applicable"
-    assert cluster.emulator.requests == []
+    assert cluster.kube.requests == []
 
 
 def test_unknown_networking_is_decided_by_the_daemonset(make_cluster: MakeCluster) -> None:
@@ -73,11 +73,11 @@ def test_a_concurrent_edit_is_retried_and_kept(make_cluster: MakeCluster) -> Non
     def other_writer(request: RecordedRequest) -> None:
         if request.method == "PATCH" and request.path.endswith("/daemonsets/kube-router") and not fired:
             fired.append(True)
-            cluster.emulator.store.mutate(
+            cluster.kube.store.mutate(
                 *KUBE_ROUTER, lambda ds: ds["spec"]["template"]["spec"]["tolerations"].append(theirs)
             )
 
-    cluster.emulator.before_request(other_writer)
+    cluster.kube.before_request(other_writer)
     # When the fix runs
     result, _ = ensure_kube_router_tolerations(cluster.api, networking="kuberouter")
     # Then the first write got 409, the retry kept their toleration and added ours

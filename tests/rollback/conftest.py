@@ -1,4 +1,4 @@
-"""Rollback and offboarding logic, in-process: seeded clusters (moto + one Kubernetes API emulator each,
+"""Rollback and offboarding logic, in-process: seeded clusters (moto + one Kubernetes API server each,
 the fixtures of tests/cluster) and, for the IAM side, a moto account with AWS managed policies."""
 
 import os
@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from kops_lambda.adapters.aws import client as cached_client
 from kops_onboard.local.warm_state import forget_warm_containers
-from tests.cluster.conftest import aws_account, make_cluster  # noqa: F401  (fixtures, re-exported)
+from tests.cluster.conftest import aws_account, make_cluster, release_test_clusters  # noqa: F401  (fixtures, re-exported)
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

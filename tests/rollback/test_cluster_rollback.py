@@ -82,7 +82,7 @@ def our_rbac(cluster: Cluster) -> list[str]:
     return [
         o["metadata"]["name"]
         for plural in ("clusterroles", "clusterrolebindings")
-        for o in cluster.emulator.store.list(plural)
+        for o in cluster.kube.store.list(plural)
         if o["metadata"]["name"].startswith("kops-onboard:")
     ]
 
@@ -122,7 +122,7 @@ def test_after_someone_else_wrote_only_our_entries_are_reverted(make_cluster: Ma
     baseline = baseline_of(cluster)
     outcome = map_identity(cluster)
     theirs = "- userarn: arn:aws:iam::123456789012:user/theirs\n  username: theirs\n  groups:\n  - viewers\n"
-    cluster.emulator.store.mutate(
+    cluster.kube.store.mutate(
         "v1/configmaps",
         "kube-system",
         "aws-auth",
@@ -173,7 +173,7 @@ def test_offboarding_cuts_our_entries_out_byte_for_byte(make_cluster: MakeCluste
     # Given an aws-auth with comments around the entries, and our entries added by onboarding
     cluster = make_cluster("kops=1.21")
     commented = "# admins\n" + cluster.configmap("aws-auth")["data"]["mapUsers"] + "# end of users\n"
-    cluster.emulator.store.mutate(
+    cluster.kube.store.mutate(
         "v1/configmaps", "kube-system", "aws-auth", lambda cm: cm["data"].update(mapUsers=commented)
     )
     before = cluster.configmap("aws-auth")["data"]
@@ -202,7 +202,7 @@ def test_offboarding_a_mounted_file_authenticator_rolls_it_onto_the_restored_con
 def test_offboarding_leaves_an_unparsable_configmap_alone(make_cluster: MakeCluster) -> None:
     cluster = make_cluster("kops=1.21")
     map_identity(cluster)
-    cluster.emulator.store.mutate(
+    cluster.kube.store.mutate(
         "v1/configmaps", "kube-system", "aws-auth", lambda cm: cm["data"].update(mapUsers="- userarn: [broken")
     )
     broken = cluster.configmap("aws-auth")
@@ -214,7 +214,7 @@ def test_offboarding_leaves_an_unparsable_configmap_alone(make_cluster: MakeClus
 def test_offboarding_deletes_an_aws_auth_onboarding_created(make_cluster: MakeCluster) -> None:
     # Given an EKSConfigMap cluster without aws-auth: MapIdentity creates it, labelled ours
     cluster = make_cluster("kops=1.21")
-    cluster.emulator.store.delete("v1/configmaps", "kube-system", "aws-auth")
+    cluster.kube.store.delete("v1/configmaps", "kube-system", "aws-auth")
     map_identity(cluster)
     assert cluster.configmap("aws-auth")["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kops-onboard"
     # When offboarded, then it is gone again
@@ -238,14 +238,14 @@ def _install(cluster: Cluster) -> None:
 def test_agent_rollback_removes_what_the_baseline_lacked_and_keeps_what_was_there(make_cluster: MakeCluster) -> None:
     # Given a customer-made castai-agent namespace (not labelled ours) before onboarding
     cluster = make_cluster("kops=1.21")
-    cluster.emulator.store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "castai-agent"}})
+    cluster.kube.store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "castai-agent"}})
     baseline = baseline_of(cluster)
     _install(cluster)
     # When InstallAgent is rolled back
     summary = rollback_agent(KubeRest(cluster.api), baseline)
     # Then every object it created is gone, and the namespace that existed stays
     assert cluster.find("v1/namespaces", None, "castai-agent") is not None
-    assert cluster.emulator.store.list("deployments", "castai-agent") == []
+    assert cluster.kube.store.list("deployments", "castai-agent") == []
     assert cluster.find("clusterroles", None, "castai-agent") is None
     assert "Namespace castai-agent" not in summary.removed and "Deployment castai-agent/castai-agent" in summary.removed
 
@@ -253,7 +253,7 @@ def test_agent_rollback_removes_what_the_baseline_lacked_and_keeps_what_was_ther
 def test_offboarding_the_agent_keeps_objects_not_labelled_ours(make_cluster: MakeCluster) -> None:
     cluster = make_cluster("kops=1.21")
     _install(cluster)
-    cluster.emulator.store.mutate(
+    cluster.kube.store.mutate(
         "clusterroles", None, "castai-agent", lambda o: o["metadata"]["labels"].pop("app.kubernetes.io/managed-by")
     )
     summary = offboard_agent(KubeRest(cluster.api))
@@ -277,7 +277,7 @@ def test_kube_router_tolerations_come_back_unless_someone_changed_them(make_clus
     # And a list someone else changed since is left alone
     ensure_kube_router_tolerations(cluster.api, networking=cluster.facts.networking)
     other = {"key": "theirs", "operator": "Exists"}
-    cluster.emulator.store.mutate(*path, lambda ds: ds["spec"]["template"]["spec"]["tolerations"].append(other))
+    cluster.kube.store.mutate(*path, lambda ds: ds["spec"]["template"]["spec"]["tolerations"].append(other))
     summary = rollback_agent(KubeRest(cluster.api), baseline)
     assert other in cluster.object(*path)["spec"]["template"]["spec"]["tolerations"]
     assert any("changed by someone else" in line for line in summary.kept)

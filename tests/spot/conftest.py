@@ -1,4 +1,5 @@
-"""Spot unit fixtures: moto in-process for AWS, a plain Kubernetes API emulator, real event fixtures."""
+"""Spot unit fixtures: moto in-process for AWS, a Kubernetes API server (real or emulated, by `--kube`), real
+event fixtures."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from kops_lambda.logic.spot_dedup import InterruptionDedup
 from kops_lambda.logic.spot_service import SpotDependencies, parse_interruption_event
 from kops_lambda.models.events import Ec2InterruptionEvent
 from kops_onboard.local.aws import LambdaContext
-from kops_onboard.local.kube import KubeApiEmulator
+from kops_onboard.local.kube.served import ServedKubeApi
 from kops_onboard.local.seed import (
     ClusterSpec,
     SeededAwsCluster,
@@ -29,6 +30,7 @@ from kops_onboard.local.seed import (
     seed_aws,
     seed_kube,
 )
+from tests.kube_backends import start_kube
 
 REGION = "us-east-1"
 TOKEN = "spot-unit-token"
@@ -71,16 +73,15 @@ def kube_core(url: str, *, pool: int = 64) -> k8s.CoreV1Api:
 
 
 @pytest.fixture
-def emulator() -> Iterator[KubeApiEmulator]:
-    emulator = KubeApiEmulator(tokens=[TOKEN], name="spot-unit")
-    emulator.start()
-    yield emulator
-    emulator.stop()
+def kube(pytestconfig: pytest.Config) -> Iterator[ServedKubeApi]:
+    kube = start_kube(pytestconfig, tokens=[TOKEN], name="spot-unit")
+    yield kube
+    kube.stop()
 
 
 @pytest.fixture
-def core(emulator: KubeApiEmulator) -> Iterator[k8s.CoreV1Api]:
-    api = kube_core(emulator.url)
+def core(kube: ServedKubeApi) -> Iterator[k8s.CoreV1Api]:
+    api = kube_core(kube.url)
     yield api
     api.api_client.close()
 
@@ -97,8 +98,8 @@ def aws() -> Iterator[Callable[[str], Any]]:
 @dataclass
 class Cluster:
     aws: SeededAwsCluster
-    kube: SeededKubeCluster
-    emulator: KubeApiEmulator
+    seeded: SeededKubeCluster
+    kube: ServedKubeApi
     core: k8s.CoreV1Api
     clients: Callable[[str], Any]
 
@@ -107,19 +108,19 @@ class Cluster:
         return [i for i in self.aws.instances if i.lifecycle == "spot" and i.role == "node"]
 
     def node_name(self, instance: SeededInstance) -> str:
-        return self.kube.node_name(instance.instance_id)
+        return self.seeded.node_name(instance.instance_id)
 
     def node(self, instance: SeededInstance) -> dict[str, Any]:
-        node = self.emulator.store.get("v1/nodes", None, self.node_name(instance))
+        node = self.kube.store.get("v1/nodes", None, self.node_name(instance))
         assert node is not None
         return node
 
     def pods_on(self, instance: SeededInstance) -> list[dict[str, Any]]:
-        return self.emulator.store.list("v1/pods", field_selector=f"spec.nodeName={self.node_name(instance)}")
+        return self.kube.store.list("v1/pods", field_selector=f"spec.nodeName={self.node_name(instance)}")
 
     def node_events(self, instance: SeededInstance) -> list[dict[str, Any]]:
         name = self.node_name(instance)
-        return [e for e in self.emulator.store.list("v1/events") if e["involvedObject"]["name"] == name]
+        return [e for e in self.kube.store.list("v1/events") if e["involvedObject"]["name"] == name]
 
     def deps(self, *, dedup: bool = True) -> SpotDependencies:
         dynamodb = boto3.resource(
@@ -177,7 +178,7 @@ def register(clients: Callable[[str], Any], cluster_name: str, status: str = "ON
     )
 
 
-def seed_cluster(clients: Callable[[str], Any], emulator: KubeApiEmulator, core: k8s.CoreV1Api, text: str) -> Cluster:
+def seed_cluster(clients: Callable[[str], Any], kube: ServedKubeApi, core: k8s.CoreV1Api, text: str) -> Cluster:
     spec = ClusterSpec.parse(text)
     seeded_aws = seed_aws(
         ec2=clients("ec2"),
@@ -188,14 +189,14 @@ def seed_cluster(clients: Callable[[str], Any], emulator: KubeApiEmulator, core:
         state_store_bucket="kops-state-unit",
     )
     seeded_kube = seed_kube(core.api_client, spec, seeded_aws)
-    return Cluster(seeded_aws, seeded_kube, emulator, core, clients)
+    return Cluster(seeded_aws, seeded_kube, kube, core, clients)
 
 
 @pytest.fixture
-def cluster(aws: Callable[[str], Any], emulator: KubeApiEmulator, core: k8s.CoreV1Api) -> Cluster:
+def cluster(aws: Callable[[str], Any], kube: ServedKubeApi, core: k8s.CoreV1Api) -> Cluster:
     """An onboarded kOps 1.21 cluster: 3 workers (2 Spot), 6 pods each, nodes named by private DNS name."""
     create_tables(aws)
-    seeded = seed_cluster(aws, emulator, core, "unit.k8s.local:nodes=3,pods=6")
+    seeded = seed_cluster(aws, kube, core, "unit.k8s.local:nodes=3,pods=6")
     register(aws, seeded.aws.name)
-    emulator.clear_requests()
+    kube.clear_requests()
     return seeded

@@ -1,4 +1,4 @@
-"""Hand-made Kubernetes objects, complete enough for the emulator and the official client."""
+"""Hand-made Kubernetes objects, complete enough for a real API server and the official client."""
 
 from __future__ import annotations
 

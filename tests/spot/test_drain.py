@@ -1,4 +1,4 @@
-"""Draining against a deadline, on the Kubernetes API emulator (its evictions apply PDB arithmetic)."""
+"""Draining against a deadline, on the Kubernetes API server of `--kube` (evictions answer by PDB arithmetic)."""
 
 from __future__ import annotations
 
@@ -10,22 +10,22 @@ import pytest
 from kubernetes import client as k8s
 
 from kops_lambda.logic.drain import drain_node, skip_reason
-from kops_onboard.local.kube import KubeApiEmulator
+from kops_onboard.local.kube.served import ServedKubeApi
 from tests.spot import objects
 from tests.spot.objects import NODE
 
 
-def evictions(emulator: KubeApiEmulator) -> list[Any]:
-    return [r for r in emulator.requests if r.method == "POST" and r.path.endswith("/eviction")]
+def evictions(kube: ServedKubeApi) -> list[Any]:
+    return [r for r in kube.requests if r.method == "POST" and r.path.endswith("/eviction")]
 
 
-def remaining(emulator: KubeApiEmulator) -> set[str]:
-    return {p["metadata"]["name"] for p in emulator.store.list("v1/pods", field_selector=f"spec.nodeName={NODE}")}
+def remaining(kube: ServedKubeApi) -> set[str]:
+    return {p["metadata"]["name"] for p in kube.store.list("v1/pods", field_selector=f"spec.nodeName={NODE}")}
 
 
 @pytest.fixture
-def node(emulator: KubeApiEmulator) -> str:
-    emulator.store.create(objects.node())
+def node(kube: ServedKubeApi) -> str:
+    kube.store.create(objects.node())
     return NODE
 
 
@@ -44,52 +44,52 @@ def test_skip_rules_follow_kubectl_drain() -> None:
 
 
 def test_drain_evicts_what_can_move_with_one_list_and_one_eviction_per_pod(
-    emulator: KubeApiEmulator, core: k8s.CoreV1Api, node: str
+    kube: ServedKubeApi, core: k8s.CoreV1Api, node: str
 ) -> None:
     # Given a node with app pods, a DaemonSet pod, a mirror pod and a finished pod
     for pod in objects.replica_pods("web", 5):
-        emulator.store.create(pod)
-    emulator.store.create(objects.pod("net-x", owned_by=objects.owner("DaemonSet", "net")))
-    emulator.store.create(objects.pod("kube-proxy-node-1", namespace="kube-system", mirror=True))
-    emulator.store.create(objects.pod("migrate", phase="Succeeded", owned_by=objects.owner("Job", "migrate")))
-    emulator.clear_requests()
+        kube.store.create(pod)
+    kube.store.create(objects.pod("net-x", owned_by=objects.owner("DaemonSet", "net")))
+    kube.store.create(objects.pod("kube-proxy-node-1", namespace="kube-system", mirror=True))
+    kube.store.create(objects.pod("migrate", phase="Succeeded", owned_by=objects.owner("Job", "migrate")))
+    kube.clear_requests()
     # When it is drained
     report = drain_node(core, node, deadline=time.time() + 10, concurrency=8)
     # Then the app pods are gone, the others stay, and the API saw 1 list + 5 evictions
     assert sorted(report.evicted) == [f"default/web-{i}" for i in range(5)]
     assert report.complete
     assert report.skipped == {"daemonset": 1, "mirror": 1, "finished": 1}
-    assert remaining(emulator) == {"net-x", "kube-proxy-node-1", "migrate"}
-    assert [r.method for r in emulator.requests].count("GET") == 1
-    assert len(evictions(emulator)) == 5 == report.eviction_requests
-    assert all(r.body["apiVersion"] == "policy/v1" for r in evictions(emulator))
+    assert remaining(kube) == {"net-x", "kube-proxy-node-1", "migrate"}
+    assert [r.method for r in kube.requests].count("GET") == 1
+    assert len(evictions(kube)) == 5 == report.eviction_requests
+    assert all(r.body["apiVersion"] == "policy/v1" for r in evictions(kube))
 
 
-def test_grace_periods_are_clamped_to_the_time_left(emulator: KubeApiEmulator, core: k8s.CoreV1Api, node: str) -> None:
+def test_grace_periods_are_clamped_to_the_time_left(kube: ServedKubeApi, core: k8s.CoreV1Api, node: str) -> None:
     # Given a pod asking 300 s to stop, one asking 2 s, one with the default (30 s)
-    emulator.store.create(objects.pod("slow", grace=300))
-    emulator.store.create(objects.pod("quick", grace=2))
-    emulator.store.create(objects.pod("default"))
-    emulator.clear_requests()
+    kube.store.create(objects.pod("slow", grace=300))
+    kube.store.create(objects.pod("quick", grace=2))
+    kube.store.create(objects.pod("default"))
+    kube.clear_requests()
     # When the drain has 8 s left
     drain_node(core, node, deadline=time.time() + 8.5, concurrency=4)
     # Then no pod gets more than the time left, and none more than it asked for
-    grace = {r.path.split("/")[-2]: r.grace_period_seconds for r in evictions(emulator)}
+    grace = {r.path.split("/")[-2]: r.grace_period_seconds for r in evictions(kube)}
     assert grace["quick"] == 2
     assert 1 <= grace["slow"] <= 8
     assert 1 <= grace["default"] <= 8
 
 
 def test_pdb_refusals_are_retried_until_the_deadline_then_reported(
-    emulator: KubeApiEmulator, core: k8s.CoreV1Api, node: str
+    kube: ServedKubeApi, core: k8s.CoreV1Api, node: str
 ) -> None:
     # Given 3 pods of a set whose budget keeps 2 available, and 2 unprotected pods
     for pod in objects.replica_pods("ledger", 3):
-        emulator.store.create(pod)
-    emulator.store.create(objects.pdb("ledger", "ledger", min_available=2))
+        kube.store.create(pod)
+    kube.store.create(objects.pdb("ledger", "ledger", min_available=2))
     for pod in objects.replica_pods("web", 2):
-        emulator.store.create(pod)
-    emulator.clear_requests()
+        kube.store.create(pod)
+    kube.clear_requests()
     # When the node is drained with 2 s left
     started = time.time()
     report = drain_node(core, node, deadline=started + 2.0, concurrency=8)
@@ -100,17 +100,17 @@ def test_pdb_refusals_are_retried_until_the_deadline_then_reported(
     assert len(report.left) == 2
     assert set(report.left.values()) == {"disruption budget"}
     # And the refused ones were retried (with backoff, not in a hot loop) until the deadline, not beyond
-    assert 7 <= len(evictions(emulator)) <= 40
+    assert 7 <= len(evictions(kube)) <= 40
     assert 1.9 <= elapsed <= 3.0
 
 
-def test_budget_bound_pods_do_not_starve_the_others(emulator: KubeApiEmulator, core: k8s.CoreV1Api, node: str) -> None:
+def test_budget_bound_pods_do_not_starve_the_others(kube: ServedKubeApi, core: k8s.CoreV1Api, node: str) -> None:
     # Given 4 pods no eviction may touch, listed first, and 12 free pods, with 2 evictions in flight at most
     for pod in objects.replica_pods("aaa-locked", 4):
-        emulator.store.create(pod)
-    emulator.store.create(objects.pdb("locked", "aaa-locked", min_available=4))
+        kube.store.create(pod)
+    kube.store.create(objects.pdb("locked", "aaa-locked", min_available=4))
     for pod in objects.replica_pods("web", 12):
-        emulator.store.create(pod)
+        kube.store.create(pod)
     # When the node is drained with 3 s left
     started = time.time()
     report = drain_node(core, node, deadline=started + 3.0, concurrency=2)
@@ -120,10 +120,10 @@ def test_budget_bound_pods_do_not_starve_the_others(emulator: KubeApiEmulator, c
     assert max(time.time() - started, 0) >= 2.9
 
 
-def test_concurrency_is_bounded(emulator: KubeApiEmulator, core: k8s.CoreV1Api, node: str) -> None:
+def test_concurrency_is_bounded(kube: ServedKubeApi, core: k8s.CoreV1Api, node: str) -> None:
     # Given 24 pods and a client that counts requests in flight (a real client, instrumented)
     for pod in objects.replica_pods("web", 24):
-        emulator.store.create(pod)
+        kube.store.create(pod)
     rest = core.api_client.rest_client
     original = rest.request
     lock, in_flight, peak = threading.Lock(), [0], [0]
@@ -147,23 +147,23 @@ def test_concurrency_is_bounded(emulator: KubeApiEmulator, core: k8s.CoreV1Api, 
     assert 2 <= peak[0] <= 4
 
 
-def test_lowest_priority_pods_leave_first(emulator: KubeApiEmulator, core: k8s.CoreV1Api, node: str) -> None:
-    emulator.store.create(objects.pod("critical", priority=2000000000))
-    emulator.store.create(objects.pod("batch", priority=-10))
-    emulator.store.create(objects.pod("web"))
-    emulator.clear_requests()
+def test_lowest_priority_pods_leave_first(kube: ServedKubeApi, core: k8s.CoreV1Api, node: str) -> None:
+    kube.store.create(objects.pod("critical", priority=2000000000))
+    kube.store.create(objects.pod("batch", priority=-10))
+    kube.store.create(objects.pod("web"))
+    kube.clear_requests()
     drain_node(core, node, deadline=time.time() + 10, concurrency=1)
-    assert [r.path.split("/")[-2] for r in evictions(emulator)] == ["batch", "web", "critical"]
+    assert [r.path.split("/")[-2] for r in evictions(kube)] == ["batch", "web", "critical"]
 
 
 def test_server_errors_are_retried_and_missing_pods_are_not_left(
-    emulator: KubeApiEmulator, core: k8s.CoreV1Api, node: str
+    kube: ServedKubeApi, core: k8s.CoreV1Api, node: str
 ) -> None:
     # Given a pod whose first two evictions meet 503, and one that vanished (404) before its eviction
-    emulator.store.create(objects.pod("flaky"))
-    emulator.store.create(objects.pod("ghost"))
-    emulator.inject_fault(method="POST", path_pattern="/pods/flaky/eviction$", status=503, times=2)
-    emulator.inject_fault(method="POST", path_pattern="/pods/ghost/eviction$", status=404)
+    kube.store.create(objects.pod("flaky"))
+    kube.store.create(objects.pod("ghost"))
+    kube.inject_fault(method="POST", path_pattern="/pods/flaky/eviction$", status=503, times=2)
+    kube.inject_fault(method="POST", path_pattern="/pods/ghost/eviction$", status=404)
     # When the node is drained
     report = drain_node(core, node, deadline=time.time() + 10, concurrency=4)
     # Then the flaky one was evicted on its third try and the vanished one is not reported as left
@@ -172,38 +172,38 @@ def test_server_errors_are_retried_and_missing_pods_are_not_left(
     assert report.complete
 
 
-def test_a_pod_under_two_budgets_is_reported_at_once(emulator: KubeApiEmulator, core: k8s.CoreV1Api, node: str) -> None:
-    emulator.store.create(objects.pod("web", labels={"app": "web"}))
-    emulator.store.create(objects.pdb("one", "web", min_available=0))
-    emulator.store.create(objects.pdb("two", "web", min_available=0))
+def test_a_pod_under_two_budgets_is_reported_at_once(kube: ServedKubeApi, core: k8s.CoreV1Api, node: str) -> None:
+    kube.store.create(objects.pod("web", labels={"app": "web"}))
+    kube.store.create(objects.pdb("one", "web", min_available=0))
+    kube.store.create(objects.pdb("two", "web", min_available=0))
     started = time.time()
     report = drain_node(core, node, deadline=started + 5, concurrency=2)
     assert report.left == {"default/web": "more than one PodDisruptionBudget"}
     assert time.time() - started < 1.0
 
 
-def test_a_passed_deadline_evicts_nothing(emulator: KubeApiEmulator, core: k8s.CoreV1Api, node: str) -> None:
-    emulator.store.create(objects.pod("web"))
-    emulator.clear_requests()
+def test_a_passed_deadline_evicts_nothing(kube: ServedKubeApi, core: k8s.CoreV1Api, node: str) -> None:
+    kube.store.create(objects.pod("web"))
+    kube.clear_requests()
     report = drain_node(core, node, deadline=time.time() - 1, concurrency=2)
     assert report.left == {"default/web": "not attempted before the deadline"}
-    assert not evictions(emulator)
+    assert not evictions(kube)
 
 
 def test_force_delete_is_an_opt_in_for_what_the_deadline_left(
-    emulator: KubeApiEmulator, core: k8s.CoreV1Api, node: str
+    kube: ServedKubeApi, core: k8s.CoreV1Api, node: str
 ) -> None:
     # Given a pod no eviction may touch
-    emulator.store.create(objects.pod("locked", labels={"app": "locked"}, grace=60))
-    emulator.store.create(objects.pdb("locked", "locked", min_available=1))
+    kube.store.create(objects.pod("locked", labels={"app": "locked"}, grace=60))
+    kube.store.create(objects.pdb("locked", "locked", min_available=1))
     # When the drain ends with force delete on, 10 s before the instance goes
     now = time.time()
     report = drain_node(core, node, deadline=now + 1, concurrency=2, force_delete=True, instance_gone_at=now + 11)
     # Then the pod was deleted (PDB bypassed) with a grace period that ends before the instance does
     assert report.force_deleted == ["default/locked"]
     assert report.complete
-    (delete,) = [r for r in emulator.requests if r.method == "DELETE"]
+    (delete,) = [r for r in kube.requests if r.method == "DELETE"]
     assert delete.path == "/api/v1/namespaces/default/pods/locked"
     assert delete.grace_period_seconds is not None
     assert 0 <= delete.grace_period_seconds <= 10
-    assert "locked" not in remaining(emulator)
+    assert "locked" not in remaining(kube)

@@ -1,4 +1,4 @@
-"""The real Lambda handler on an SQS batch, in-process: moto for AWS, the emulator for the cluster."""
+"""The real Lambda handler on an SQS batch, in-process: moto for AWS, the API server of `--kube` for the cluster."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def environment(monkeypatch: pytest.MonkeyPatch, cluster: Cluster) -> Iterator[N
     arn = seed_access_secret(
         secretsmanager=cluster.clients("secretsmanager"),
         cluster_name=cluster.aws.name,
-        kube_api_url=cluster.emulator.url,
+        kube_api_url=cluster.kube.url,
         token=TOKEN,
     )
     cluster.clients("dynamodb").update_item(
@@ -121,17 +121,17 @@ def test_records_of_a_batch_are_handled_in_parallel(cluster: Cluster) -> None:
     # Given two Spot workers; the first holds a pod no eviction may touch, and its warning leaves 4 s
     first, second = cluster.spot_workers[:2]
     # (without the seeded frontend budget, which would hold the second node's frontend pod for its full window)
-    cluster.emulator.store.delete("policy/v1/poddisruptionbudgets", "shop", cluster.kube.pdb_name)
-    cluster.emulator.store.create(
+    cluster.kube.store.delete("policy/v1/poddisruptionbudgets", "shop", cluster.seeded.pdb_name)
+    cluster.kube.store.create(
         objects.pod("locked", node_name=cluster.node_name(first), labels={"app": "locked"}, namespace="shop")
     )
-    cluster.emulator.store.create(objects.pdb("locked", "locked", min_available=1, namespace="shop"))
+    cluster.kube.store.create(objects.pdb("locked", "locked", min_available=1, namespace="shop"))
     seen: dict[str, list[float]] = {}
 
     def arrival(request: Any) -> None:
         seen.setdefault(f"{request.method} {request.path}", []).append(time.monotonic())
 
-    cluster.emulator.before_request(arrival)
+    cluster.kube.before_request(arrival)
     # (a first invocation warms the container: clients built, the cluster's API client cached)
     on_demand = next(i for i in cluster.aws.workers if i.lifecycle == "on-demand")
     assert handler(sqs_event(body_of(ec2_event(REBALANCE, instance_id=on_demand.instance_id))), lambda_context())
@@ -147,6 +147,6 @@ def test_records_of_a_batch_are_handled_in_parallel(cluster: Cluster) -> None:
     assert len(retries) > 2
     assert cordoned < retries[-1]
     assert time.monotonic() - started >= 3
-    assert cluster.emulator.store.get("v1/pods", "shop", "locked") is not None
+    assert cluster.kube.store.get("v1/pods", "shop", "locked") is not None
     (incomplete,) = [e for e in cluster.node_events(first) if e["reason"] == "DrainIncomplete"]
     assert "shop/locked (disruption budget)" in incomplete["message"]

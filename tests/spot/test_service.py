@@ -1,5 +1,5 @@
 """One interruption end to end in-process: moto (EC2, ASG, DynamoDB) and a seeded kOps cluster on the
-Kubernetes API emulator."""
+Kubernetes API server of `--kube`."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def ours(node: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def pod_lists(cluster: Cluster) -> int:
-    return sum(1 for r in cluster.emulator.requests if r.method == "GET" and r.path == "/api/v1/pods")
+    return sum(1 for r in cluster.kube.requests if r.method == "GET" and r.path == "/api/v1/pods")
 
 
 def app_pods(cluster: Cluster, instance: Any) -> list[str]:
@@ -51,7 +51,7 @@ def test_a_warning_cordons_taints_and_drains_the_node(cluster: Cluster) -> None:
     assert outcome.node_name == cluster.node_name(spot)
     assert outcome.cordon_ms is not None
     # And the calls before the first eviction were: GET node, one PATCH, one LIST of its pods
-    first = [(r.method, r.path) for r in cluster.emulator.requests if not r.path.endswith("/events")][:3]
+    first = [(r.method, r.path) for r in cluster.kube.requests if not r.path.endswith("/events")][:3]
     assert first == [
         ("GET", f"/api/v1/nodes/{cluster.node_name(spot)}"),
         ("PATCH", f"/api/v1/nodes/{cluster.node_name(spot)}"),
@@ -123,13 +123,13 @@ def test_a_weaker_action_after_a_stronger_one_touches_nothing(cluster: Cluster) 
     # Given a drained node, and dedup records gone (TTL): a rebalance for it is planned afresh
     spot = cluster.spot_workers[0]
     handle_interruption(ec2_event(WARNING, instance_id=spot.instance_id), settings=DEFAULTS, deps=cluster.deps())
-    cluster.emulator.clear_requests()
+    cluster.kube.clear_requests()
     outcome = handle_interruption(
         ec2_event(REBALANCE, instance_id=spot.instance_id), settings=DEFAULTS, deps=cluster.deps(dedup=False)
     )
     # Then nothing was patched
     assert outcome.result == "unchanged"
-    assert not [r for r in cluster.emulator.requests if r.method == "PATCH"]
+    assert not [r for r in cluster.kube.requests if r.method == "PATCH"]
 
 
 def test_instances_of_other_or_not_onboarded_clusters_are_ignored(cluster: Cluster) -> None:
@@ -148,7 +148,7 @@ def test_instances_of_other_or_not_onboarded_clusters_are_ignored(cluster: Clust
     # Then both are acknowledged as ignored, with their reason, and the API server saw nothing
     assert (stranger.result, stranger.reason) == ("ignored", "instance carries no kOps cluster tag")
     assert (pending.result, pending.reason) == ("ignored", "cluster not onboarded")
-    assert cluster.emulator.requests == []
+    assert cluster.kube.requests == []
 
 
 def test_an_event_older_than_the_window_only_cordons(cluster: Cluster) -> None:
@@ -161,7 +161,7 @@ def test_an_event_older_than_the_window_only_cordons(cluster: Cluster) -> None:
     assert "no time left to drain" in outcome.reason
     assert cluster.node(spot)["spec"]["unschedulable"] is True
     assert app_pods(cluster, spot) == before
-    assert not [r for r in cluster.emulator.requests if r.path.endswith("/eviction")]
+    assert not [r for r in cluster.kube.requests if r.path.endswith("/eviction")]
 
 
 def test_dry_run_reads_but_writes_nothing(cluster: Cluster) -> None:
@@ -171,7 +171,7 @@ def test_dry_run_reads_but_writes_nothing(cluster: Cluster) -> None:
     )
     assert outcome.result == "dry-run"
     assert "would drain the node and evict" in outcome.reason
-    assert {r.method for r in cluster.emulator.requests} == {"GET"}
+    assert {r.method for r in cluster.kube.requests} == {"GET"}
     assert not cluster.node(spot)["spec"].get("unschedulable")
     assert cluster.clients("dynamodb").scan(TableName=DEDUP_TABLE)["Count"] == 0
 
@@ -180,31 +180,31 @@ def test_a_node_named_neither_by_dns_nor_by_id_is_found_by_its_provider_id(clust
     # Given a Spot worker whose Node was registered under a custom name
     spot = cluster.spot_workers[0]
     node = cluster.node(spot)
-    cluster.emulator.store.delete("v1/nodes", None, node["metadata"]["name"])
+    cluster.kube.store.delete("v1/nodes", None, node["metadata"]["name"])
     node["metadata"] = {"name": "custom-worker-7", "labels": node["metadata"]["labels"]}
-    cluster.emulator.store.create(node)
+    cluster.kube.store.create(node)
     # And another Node that claims the instance's DNS name but has another providerID
     decoy = cluster.node(cluster.spot_workers[1])
     decoy["metadata"] = {"name": spot.private_dns_name, "labels": {}}
     decoy["spec"]["providerID"] = "aws:///us-east-1a/i-0000000000000000f"
-    cluster.emulator.store.create(decoy)
-    cluster.emulator.clear_requests()
+    cluster.kube.store.create(decoy)
+    cluster.kube.clear_requests()
     # When a rebalance recommendation for the instance is handled
     outcome = handle_interruption(
         ec2_event(REBALANCE, instance_id=spot.instance_id), settings=DEFAULTS, deps=cluster.deps()
     )
     # Then the right node was tainted, after the name guesses failed verification, and the decoy was not
     assert outcome.node_name == "custom-worker-7"
-    stored = cluster.emulator.store.get("v1/nodes", None, "custom-worker-7")
+    stored = cluster.kube.store.get("v1/nodes", None, "custom-worker-7")
     assert stored is not None and ours(stored)
-    assert not ours(cluster.emulator.store.get("v1/nodes", None, spot.private_dns_name) or {"spec": {}})
-    assert [r.path for r in cluster.emulator.requests if r.method == "GET"][-1] == "/api/v1/nodes"
+    assert not ours(cluster.kube.store.get("v1/nodes", None, spot.private_dns_name) or {"spec": {}})
+    assert [r.path for r in cluster.kube.requests if r.method == "GET"][-1] == "/api/v1/nodes"
 
 
 def test_a_failed_drain_is_not_blocked_by_the_dedup_record(cluster: Cluster) -> None:
     # Given an API server that fails the pod list (after the cordon) once
     spot = cluster.spot_workers[0]
-    cluster.emulator.inject_fault(method="GET", path_pattern="^/api/v1/pods$", status=503)
+    cluster.kube.inject_fault(method="GET", path_pattern="^/api/v1/pods$", status=503)
     event = ec2_event(WARNING, instance_id=spot.instance_id)
     # When the warning is handled, it fails with a retryable error
     with pytest.raises(KubeApiUnavailable):
@@ -225,7 +225,7 @@ def test_a_concurrent_edit_of_the_node_is_not_lost(cluster: Cluster) -> None:
     def concurrent_writer(request: Any) -> None:
         if request.method == "PATCH" and not added:
             added.append(True)
-            cluster.emulator.store.mutate(
+            cluster.kube.store.mutate(
                 "v1/nodes",
                 None,
                 name,
@@ -236,7 +236,7 @@ def test_a_concurrent_edit_of_the_node_is_not_lost(cluster: Cluster) -> None:
                 ),
             )
 
-    cluster.emulator.before_request(concurrent_writer)
+    cluster.kube.before_request(concurrent_writer)
     # When a warning is handled
     outcome = handle_interruption(
         ec2_event(WARNING, instance_id=spot.instance_id), settings=DEFAULTS, deps=cluster.deps()
@@ -245,4 +245,4 @@ def test_a_concurrent_edit_of_the_node_is_not_lost(cluster: Cluster) -> None:
     assert outcome.result == "drained"
     keys = {t["key"] for t in cluster.node(spot)["spec"]["taints"]}
     assert keys == {"example.com/maintenance", SPOT_TAINT_KEY}
-    assert [r.status for r in cluster.emulator.requests if r.method == "PATCH"] == [409, 200]
+    assert [r.status for r in cluster.kube.requests if r.method == "PATCH"] == [409, 200]

@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from kops_onboard.local.controlplane.binaries import Binaries, ensure_binaries
+from kops_onboard.local.controlplane.binaries import Binaries, ControlPlaneUnavailable, ensure_binaries
 from kops_onboard.local.controlplane.kubelet import KubeletStandIn
 from kops_onboard.local.controlplane.objects import ApiObjectStore
 from kops_onboard.local.controlplane.servers import ClusterCredentials, Etcd, KubeControlPlane
@@ -43,6 +43,9 @@ _UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=120)
 
 _etcd_lock = threading.Lock()
 _etcd: Etcd | None = None
+_POOL_SIZE = 6  # idle control planes kept per process for the next clusters
+_pool: list[KubeControlPlane] = []
+_pool_lock = threading.Lock()
 
 
 def shared_etcd(binaries: Binaries) -> Etcd:
@@ -55,6 +58,32 @@ def shared_etcd(binaries: Binaries) -> Etcd:
             atexit.register(etcd.stop)
             _etcd = etcd
         return _etcd
+
+
+def _take_control_plane(binaries: Binaries, name: str) -> KubeControlPlane:
+    with _pool_lock:
+        if _pool:
+            return _pool.pop()
+    control_plane = KubeControlPlane(binaries, shared_etcd(binaries), name=name)
+    control_plane.start()
+    atexit.register(control_plane.stop)  # runs before etcd's stop (registered earlier; atexit is LIFO)
+    return control_plane
+
+
+def _give_back(control_plane: KubeControlPlane) -> None:
+    """Reset it for the next cluster, or stop it when the pool is full or the reset failed."""
+    with _pool_lock:
+        keep = len(_pool) < _POOL_SIZE
+    if keep:
+        try:
+            control_plane.reset()
+        except ControlPlaneUnavailable:
+            keep = False
+    if not keep:
+        control_plane.stop()
+        return
+    with _pool_lock:
+        _pool.append(control_plane)
 
 
 class ForwardingBackend:
@@ -149,8 +178,9 @@ class RealKubeCluster(ServedKubeApi):
 
     def start(self) -> str:
         if self._control_plane is None:
-            control_plane = KubeControlPlane(self._binaries, shared_etcd(self._binaries), name=self.name)
-            credentials = control_plane.start()
+            control_plane = _take_control_plane(self._binaries, self.name)
+            credentials = control_plane.credentials
+            assert credentials is not None
             self._control_plane = control_plane
             self._store = ApiObjectStore(credentials.url, token=credentials.admin_token, ca_pem=credentials.ca_pem)
             self._kubelet = KubeletStandIn(
@@ -160,13 +190,14 @@ class RealKubeCluster(ServedKubeApi):
         return super().start()
 
     def stop(self) -> None:
-        """Stop the proxy, the kubelet stand-in and the control plane; the cluster's objects are deleted."""
+        """Stop the proxy and the kubelet stand-in; the control plane is reset (the cluster's objects are
+        deleted) and kept for the next cluster, or stopped."""
         super().stop()
         if self._kubelet is not None:
             self._kubelet.stop()
             self._kubelet = None
         if self._control_plane is not None:
-            self._control_plane.stop()
+            _give_back(self._control_plane)
             self._control_plane = None
         self._handler = None
         self._store = None

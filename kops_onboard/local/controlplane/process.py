@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -15,6 +16,13 @@ from kops_onboard.local.controlplane.binaries import ControlPlaneUnavailable
 _POLL_SECONDS = 0.1
 _STOP_SECONDS = 10.0
 _LOG_TAIL_LINES = 15
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel sends SIGTERM when our process dies, even by SIGKILL, so no
+    apiserver or etcd outlives the test run or CLI that started it."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -35,7 +43,12 @@ class Component:
         with self.log_path.open("wb") as log:
             # Its own session: a Ctrl-C meant for the CLI must not kill the control plane before cleanup.
             self._process = subprocess.Popen(  # noqa: S603 (argv built from our own binaries and flags)
-                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 (only prctl, async-signal-safe)
             )
 
     def wait_until(self, ready: Callable[[], bool], *, timeout: float, what: str) -> None:

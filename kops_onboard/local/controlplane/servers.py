@@ -2,6 +2,8 @@
 
 One etcd serves a whole process; each cluster gets its own kube-apiserver and kube-controller-manager on
 its own etcd key prefix, so clusters never see each other's objects and a stopped cluster's keys are deleted.
+A control plane can be `reset()` to its freshly started state, so a pool can reuse it for the next cluster
+(about 0.3 s instead of 2 to 3 s of CPU-heavy apiserver start on 2 cores).
 
 The apiserver: TLS with a throwaway CA, `--authorization-mode=RBAC`, a token file for the admin identity,
 service-account issuer and keys (real TokenRequest tokens). The ServiceAccount admission plugin is off
@@ -102,15 +104,23 @@ class Etcd:
             what="healthy",
         )
 
-    def delete_prefix(self, prefix: str) -> None:
-        """Delete every key under `prefix` (the v3 JSON gateway: keys are base64)."""
+    @staticmethod
+    def _range(prefix: str) -> dict[str, str]:
         start = prefix.encode()
         end = start[:-1] + bytes([start[-1] + 1])
-        _http_json(
-            f"{self.url}/v3/kv/deleterange",
-            method="POST",
-            body={"key": base64.b64encode(start).decode(), "range_end": base64.b64encode(end).decode()},
-        )
+        return {"key": base64.b64encode(start).decode(), "range_end": base64.b64encode(end).decode()}
+
+    def keys(self, prefix: str) -> set[str]:
+        """Every key under `prefix` (the v3 JSON gateway: keys travel base64-encoded)."""
+        found = _http_json(f"{self.url}/v3/kv/range", method="POST", body=self._range(prefix) | {"keys_only": True})
+        return {base64.b64decode(kv["key"]).decode() for kv in found.get("kvs", [])}
+
+    def delete_keys(self, keys: set[str]) -> None:
+        for key in sorted(keys):
+            _http_json(f"{self.url}/v3/kv/deleterange", method="POST", body={"key": _b64(key)})
+
+    def delete_prefix(self, prefix: str) -> None:
+        _http_json(f"{self.url}/v3/kv/deleterange", method="POST", body=self._range(prefix))
 
     @property
     def running(self) -> bool:
@@ -153,7 +163,9 @@ class KubeControlPlane:
         self._etcd = etcd
         self._workdir = Path(tempfile.mkdtemp(prefix="kops-onboard-kube-"))
         self._prefix = f"/kops-onboard/{secrets.token_hex(6)}"
-        self._components: list[Component] = []
+        self._apiserver: Component | None = None
+        self._controllers: Component | None = None
+        self._baseline: set[str] = set()
         self.credentials: ClusterCredentials | None = None
         self.startup_seconds: dict[str, float] = {}
 
@@ -212,7 +224,7 @@ class KubeControlPlane:
             ],
             log_dir=workdir,
         )
-        self._components.append(apiserver)
+        self._apiserver = apiserver
         started = time.monotonic()
         apiserver.start()
         apiserver.wait_until(
@@ -222,6 +234,15 @@ class KubeControlPlane:
         )
         self.startup_seconds["kube-apiserver"] = time.monotonic() - started
 
+        self.credentials = credentials
+        self._start_controllers()
+        self._baseline = self._etcd.keys(self._prefix)
+        return credentials
+
+    def _start_controllers(self) -> None:
+        workdir = self._workdir
+        credentials = self.credentials
+        assert credentials is not None
         controllers = Component(
             "kube-controller-manager",
             [
@@ -236,27 +257,53 @@ class KubeControlPlane:
             ],
             log_dir=workdir,
         )
-        self._components.append(controllers)
+        self._controllers = controllers
         started = time.monotonic()
         controllers.start()
         # The serviceaccount controller creating `default` proves the controller-manager is running and synced.
         controllers.wait_until(
             lambda: bool(
                 _http_json(
-                    f"{url}/api/v1/namespaces/default/serviceaccounts/default", token=admin_token, ca=certificate.ca_pem
+                    f"{credentials.url}/api/v1/namespaces/default/serviceaccounts/default",
+                    token=credentials.admin_token,
+                    ca=credentials.ca_pem,
                 )
             ),
             timeout=_CONTROLLERS_START_SECONDS,
             what="running (no `default` ServiceAccount)",
         )
         self.startup_seconds["kube-controller-manager"] = time.monotonic() - started
-        self.credentials = credentials
-        return credentials
+
+    def reset(self) -> None:
+        """Back to the state right after start, for the next cluster: the controller-manager is restarted
+        (no controller keeps a cache of the old objects) and every key written since start is deleted."""
+        credentials = self.credentials
+        if credentials is None or self._controllers is None:
+            raise ControlPlaneUnavailable(f"{self.name}: reset() of a control plane that is not running")
+        self._controllers.stop()
+        self._etcd.delete_keys(self._etcd.keys(self._prefix) - self._baseline)
+        baseline_namespaces = {
+            key.rsplit("/", 1)[-1] for key in self._baseline if key.startswith(f"{self._prefix}/namespaces/")
+        }
+
+        def get(path: str) -> Any:
+            return _http_json(f"{credentials.url}{path}", token=credentials.admin_token, ca=credentials.ca_pem)
+
+        def forgotten() -> bool:  # the apiserver's watch cache has seen the deletes
+            listed, nodes = get("/api/v1/namespaces"), get("/api/v1/nodes")
+            names = {item["metadata"]["name"] for item in listed["items"]}
+            return names == baseline_namespaces and not nodes["items"]
+
+        assert self._apiserver is not None
+        self._apiserver.wait_until(forgotten, timeout=_CONTROLLERS_START_SECONDS, what="reset")
+        self._start_controllers()
 
     def stop(self) -> None:
-        for component in reversed(self._components):
-            component.stop()
-        self._components.clear()
+        for component in (self._controllers, self._apiserver):
+            if component is not None:
+                component.stop()
+        self._controllers = self._apiserver = None
+        self.credentials = None
         if self._etcd.running:
             try:
                 self._etcd.delete_prefix(self._prefix)

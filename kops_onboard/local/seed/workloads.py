@@ -274,9 +274,13 @@ def daemonset_status(scheduled: int) -> dict[str, Any]:
 
 
 def job_status(now: str) -> dict[str, Any]:
+    # Since Kubernetes 1.31 the API refuses Complete without SuccessCriteriaMet (the job controller sets both).
     return {
         "startTime": now,
         "completionTime": now,
         "succeeded": 1,
-        "conditions": [{"type": "Complete", "status": "True", "lastProbeTime": now, "lastTransitionTime": now}],
+        "conditions": [
+            {"type": kind, "status": "True", "lastProbeTime": now, "lastTransitionTime": now}
+            for kind in ("SuccessCriteriaMet", "Complete")
+        ],
     }

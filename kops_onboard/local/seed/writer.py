@@ -36,7 +36,11 @@ class ApiWriter:
         try:
             response = fn(*args, _preload_content=False, **kwargs)
         except ApiException as err:
-            raise SeedError(f"{what}: HTTP {err.status} {err.reason}") from err
+            try:
+                message = json.loads(err.body or "{}").get("message", "")
+            except ValueError:
+                message = ""
+            raise SeedError(f"{what}: HTTP {err.status} {err.reason}" + (f": {message}" if message else "")) from err
         return cast(JsonObject, json.loads(response.data))
 
     def create(

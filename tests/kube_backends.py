@@ -1,0 +1,34 @@
+"""Which Kubernetes API the cluster-side and Spot suites run against: `--kube real` (default: kube-apiserver,
+kube-controller-manager and etcd built by `make kube-bin`) or `--kube emulator` (our in-memory emulator)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import pytest
+
+from kops_onboard.local.controlplane import RealKubeCluster
+from kops_onboard.local.kube import KubeApiEmulator
+from kops_onboard.local.kube.served import ServedKubeApi
+
+BACKENDS = ("real", "emulator")
+
+
+def add_option(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--kube",
+        choices=BACKENDS,
+        default="real",
+        help="Kubernetes API of the cluster-side and Spot suites: the real control plane or the emulator",
+    )
+
+
+def start_kube(config: pytest.Config, *, name: str, tokens: Collection[str], tls: bool = False) -> ServedKubeApi:
+    """A started API server for one seeded cluster; `tokens` act as the cluster's admin."""
+    backend: ServedKubeApi
+    if config.getoption("--kube") == "real":
+        backend = RealKubeCluster(tokens=tokens, name=name, tls=tls)
+    else:
+        backend = KubeApiEmulator(tokens=tokens, name=name, tls=tls)
+    backend.start()
+    return backend
