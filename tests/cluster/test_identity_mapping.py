@@ -67,7 +67,7 @@ CAST_SERVICE_RULES = [
 ]
 SPOT_DRAINER_RULES = [
     {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "patch"]},
-    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
     {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]
@@ -419,7 +419,7 @@ def test_the_force_delete_opt_in_lets_the_drainer_delete_pods_and_opting_out_tak
     rules = cluster.object(f"{rbac}/clusterroles", None, "kops-onboard:spot-drainer")["rules"]
     # Then pods may be deleted too, and nothing else changed
     pods = [rule for rule in rules if rule["resources"] == ["pods"]]
-    assert pods == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "delete"]}]
+    assert pods == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "delete"]}]
     assert [rule for rule in rules if rule["resources"] != ["pods"]] == [
         rule for rule in SPOT_DRAINER_RULES if rule["resources"] != ["pods"]
     ]

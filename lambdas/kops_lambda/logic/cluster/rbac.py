@@ -23,7 +23,7 @@ to Secrets, RBAC, workloads or pods (other than evictions) at all.
 interruption warning, and nothing else:
 
 - "" nodes: get, list, patch (find the node by providerID, cordon and taint it);
-- "" pods: get, list (the pods to drain from the node);
+- "" pods: list (the pods to drain from the node; it never reads a single pod);
 - "" pods/eviction: create (evict them, PDBs honoured);
 - "" events: create (record what it did on the node).
 """
@@ -81,7 +81,7 @@ CAST_SERVICE_RULES: list[JsonObject] = [
 
 SPOT_DRAINER_RULES: list[JsonObject] = [
     {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "patch"]},
-    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
     {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]
@@ -91,7 +91,7 @@ def spot_drainer_rules(*, force_delete: bool) -> list[JsonObject]:
     """Pods may be deleted (bypassing PodDisruptionBudgets) only when the Spot handler's force-delete opt-in is on."""
     if not force_delete:
         return SPOT_DRAINER_RULES
-    pods = {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "delete"]}
+    pods = {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "delete"]}
     return [pods if rule["resources"] == ["pods"] else rule for rule in SPOT_DRAINER_RULES]
 
 
