@@ -53,7 +53,7 @@ def main() -> None:
         sfn = system.aws.client("stepfunctions")
         timings = []
         for run in range(3):
-            cluster.emulator.clear_requests()
+            cluster.api_server.clear_requests()
             with counted_aws_calls() as calls:
                 started = time.monotonic()
                 result = run_execution(
@@ -62,9 +62,9 @@ def main() -> None:
                 timings.append(time.monotonic() - started)
             assert result.status == "SUCCEEDED", result.error
             if run == 0:
-                first_calls, first_kube = calls.copy(), _kube_calls(cluster.emulator.requests)
+                first_calls, first_kube = calls.copy(), _kube_calls(cluster.api_server.requests)
             else:
-                rerun_calls, rerun_kube = calls.copy(), _kube_calls(cluster.emulator.requests)
+                rerun_calls, rerun_kube = calls.copy(), _kube_calls(cluster.api_server.requests)
     print("onboarding execution wall time (s): first " + ", then ".join(f"{t:.2f}" for t in timings))
     first_total, rerun_total = sum(first_calls.values()), sum(rerun_calls.values())
     print(f"\nAWS API calls by the handlers, first onboarding: {first_total}; rerun: {rerun_total}")

@@ -76,8 +76,8 @@ def onboard(system: LocalSystem, spec: str) -> LocalCluster:
     )
     if result.status != "SUCCEEDED":
         raise RuntimeError(f"onboarding {cluster.name} failed: {result.error} {result.cause}")
-    for budget in cluster.emulator.store.list("policy/v1/poddisruptionbudgets"):
-        cluster.emulator.store.delete(
+    for budget in cluster.api_server.store.list("policy/v1/poddisruptionbudgets"):
+        cluster.api_server.store.delete(
             "policy/v1/poddisruptionbudgets", budget["metadata"]["namespace"], budget["metadata"]["name"]
         )
     return cluster
@@ -92,7 +92,7 @@ def node_name(cluster: LocalCluster, instance: SeededInstance) -> str:
 
 
 def pods_on(cluster: LocalCluster, instance: SeededInstance) -> list[dict[str, Any]]:
-    return cluster.emulator.store.list("v1/pods", field_selector=f"spec.nodeName={node_name(cluster, instance)}")
+    return cluster.api_server.store.list("v1/pods", field_selector=f"spec.nodeName={node_name(cluster, instance)}")
 
 
 def app_pods(cluster: LocalCluster, instance: SeededInstance) -> list[dict[str, Any]]:
@@ -102,7 +102,7 @@ def app_pods(cluster: LocalCluster, instance: SeededInstance) -> list[dict[str, 
 
 def top_up(cluster: LocalCluster, instance: SeededInstance, size: int) -> None:
     """Add Deployment-style pods until the node runs `size` app pods."""
-    store, namespace = cluster.emulator.store, cluster.kube.app_namespace
+    store, namespace = cluster.api_server.store, cluster.kube.app_namespace
     owner_name = f"filler-{uuid.uuid4().hex[:10]}"
     replicaset = store.create(
         {
@@ -150,7 +150,7 @@ def top_up(cluster: LocalCluster, instance: SeededInstance, size: int) -> None:
 
 def restore(cluster: LocalCluster, instance: SeededInstance, snapshot: list[dict[str, Any]]) -> None:
     """Put the evicted pods back and uncordon the node: the same starting point for kubectl."""
-    store = cluster.emulator.store
+    store = cluster.api_server.store
     present = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods_on(cluster, instance)}
     for pod in snapshot:
         meta = pod["metadata"]
@@ -239,14 +239,14 @@ def run_handler(system: LocalSystem, cluster: LocalCluster, instance: SeededInst
 
 
 def _events(cluster: LocalCluster) -> list[dict[str, Any]]:
-    return cluster.emulator.store.list("v1/events")
+    return cluster.api_server.store.list("v1/events")
 
 
 def run_kubectl(cluster: LocalCluster, instance: SeededInstance, timeline: Timeline, home: Path) -> Run | None:
     if shutil.which("kubectl") is None:
         return None
     kubeconfig = home / "kubeconfig"
-    kubeconfig.write_text(cluster.emulator.kubeconfig(cluster.token))
+    kubeconfig.write_text(cluster.api_server.kubeconfig(cluster.token))
     env = {**os.environ, "HOME": str(home), "KUBECONFIG": str(kubeconfig)}
 
     def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
@@ -358,7 +358,7 @@ def run_burst(system: LocalSystem, cluster: LocalCluster, timeline: Timeline, ev
             for s in seen
             if s.path.endswith("/eviction") and pods.get((s.path.split("/")[4], s.path.split("/")[6])) is worker
         ]
-        node = cluster.emulator.store.get("v1/nodes", None, name) or {}
+        node = cluster.api_server.store.get("v1/nodes", None, name) or {}
         left = app_pods(cluster, worker)
         if patch is None or not node.get("spec", {}).get("unschedulable") or left or lists != 1:
             misses += 1
@@ -562,7 +562,7 @@ def _run_system(template: Path, sizes: list[int], burst_events: int, burst_nodes
     with LocalSystem(template=template, retry_interval_scale=0.01) as system:
         say("onboarding the bench cluster")
         cluster = onboard(system, f"bench.k8s.local:kops=1.21,nodes={len(sizes) + 1},pods=10,naming=id")
-        timeline = Timeline.attach(cluster.emulator)
+        timeline = Timeline.attach(cluster.api_server)
         say("first event on a cold container")
         cold = cold_start(system, cluster, timeline)
         rows: Rows = []
@@ -579,7 +579,7 @@ def _run_system(template: Path, sizes: list[int], burst_events: int, burst_nodes
         spec = f"burst.k8s.local:kops=1.21,nodes={burst_nodes},spot={burst_nodes},pods=10,naming=id"
         burst_cluster = onboard(system, spec)
         say(f"burst: {burst_events} warnings")
-        burst = run_burst(system, burst_cluster, Timeline.attach(burst_cluster.emulator), burst_events)
+        burst = run_burst(system, burst_cluster, Timeline.attach(burst_cluster.api_server), burst_events)
     return rows, burst, cold
 
 

@@ -1,4 +1,4 @@
-"""When each request reached an emulated API server, and what kind of call it was."""
+"""When each request reached a cluster's API server (emulated or real, through its proxy), and what call it was."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from kops_onboard.local.kube import KubeApiEmulator, RecordedRequest
+from kops_onboard.local.kube import RecordedRequest
+from kops_onboard.local.kube.served import ServedKubeApi
 
 
 @dataclass(frozen=True)
@@ -20,15 +21,15 @@ class Seen:
 
 @dataclass
 class Timeline:
-    """Hooked into an emulator once; `reset()` starts a new measurement."""
+    """Hooked into an API server once; `reset()` starts a new measurement."""
 
     _seen: list[Seen] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def attach(cls, emulator: KubeApiEmulator) -> Timeline:
+    def attach(cls, api_server: ServedKubeApi) -> Timeline:
         timeline = cls()
-        emulator.before_request(timeline._record)
+        api_server.before_request(timeline._record)
         return timeline
 
     def _record(self, request: RecordedRequest) -> None:

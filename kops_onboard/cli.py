@@ -4,6 +4,7 @@ Exit codes: 0 success; 1 the execution failed (or timed out); 2 bad usage or inp
 command looks up is not deployed or does not exist; 4 AWS could not be reached or refused the call.
 """
 
+import enum
 import json
 import signal
 import sys
@@ -140,6 +141,11 @@ def _cluster_specs(values: list[str] | None) -> list[ClusterSpec]:
         raise typer.BadParameter(str(exc), param_hint="--cluster") from None
 
 
+class KubeChoice(enum.StrEnum):
+    emulator = "emulator"
+    real = "real"
+
+
 @local_app.command("up")
 def local_up(
     port: Annotated[int, typer.Option(help="Port of the local AWS endpoint (0 picks a free one).")] = 0,
@@ -155,13 +161,20 @@ def local_up(
     template: Annotated[
         Path | None, typer.Option(help="Use this synthesized template instead of synthesizing the app.")
     ] = None,
+    kube: Annotated[
+        KubeChoice,
+        typer.Option(
+            help="Each cluster's API server: our emulator, or a real kube-apiserver + kube-controller-manager "
+            "(built from source by `make kube-bin`, here first if missing)."
+        ),
+    ] = KubeChoice.emulator,
 ) -> None:
     """Start the local system in the foreground; print one JSON line describing it; stop on Ctrl-C."""
     from kops_onboard.local.system import LocalSystem
     from stacks.app_builder import synthesize
 
     specs = _cluster_specs(cluster)
-    system = LocalSystem(template=template or synthesize(), port=port, region=region)
+    system = LocalSystem(template=template or synthesize(), port=port, region=region, kube=kube.value)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -41,7 +41,7 @@ def run_demo() -> int:
         cluster = system.add_cluster(ClusterSpec.parse(DEMO_CLUSTER))
         say(
             f"   seeded kOps {cluster.spec.kops} cluster {cluster.name}: {len(cluster.aws.instances)} instances, "
-            f"API server {cluster.emulator.url}"
+            f"API server {cluster.api_server.url}"
         )
         if not _onboard(system, cluster):
             return 1
@@ -202,7 +202,7 @@ def _leftovers(system: LocalSystem, cluster: LocalCluster) -> list[str]:
     ).get("Item")
     if item is not None and item["status"]["S"] != "OFFBOARDED":
         found.append(f"registry item with status {item['status']['S']}")
-    store = cluster.emulator.store
+    store = cluster.api_server.store
     if store.get("v1/namespaces", None, AGENT_NAMESPACE) is not None:
         found.append(f"namespace {AGENT_NAMESPACE}")
     for plural in ("clusterroles", "clusterrolebindings"):

@@ -6,7 +6,7 @@ import secrets
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from kubernetes import client as k8s
 
@@ -19,6 +19,7 @@ from kops_lambda.constants import (
 from kops_onboard.local.aws.server import LocalAws
 from kops_onboard.local.deployer import DeployedStack, deploy_template
 from kops_onboard.local.kube import KubeApiEmulator
+from kops_onboard.local.kube.served import ServedKubeApi
 from kops_onboard.local.seed import (
     ClusterSpec,
     SeededAwsCluster,
@@ -30,6 +31,7 @@ from kops_onboard.local.seed import (
 from kops_onboard.local.warm_state import forget_warm_containers
 
 STATE_STORE_BUCKET = "kops-state-local"
+KubeBackendName = Literal["emulator", "real"]
 STACK_NAME = "KopsOnboard"
 
 
@@ -56,7 +58,7 @@ class LocalCluster:
     spec: ClusterSpec
     aws: SeededAwsCluster
     kube: SeededKubeCluster
-    emulator: KubeApiEmulator
+    api_server: ServedKubeApi  # the emulator or the real control plane (`kube`)
     kubeconfig_secret_arn: str
     agent_api_key_secret_arn: str
     token: str = field(repr=False)
@@ -66,7 +68,7 @@ class LocalCluster:
         return self.spec.name
 
     def api_client(self) -> k8s.ApiClient:
-        return k8s.ApiClient(bearer_configuration(self.emulator.url, self.token, self.emulator.ca_certificate))
+        return k8s.ApiClient(bearer_configuration(self.api_server.url, self.token, self.api_server.ca_certificate))
 
     def onboard_input(self, state_store_bucket: str = STATE_STORE_BUCKET) -> dict[str, Any]:
         return {
@@ -95,8 +97,12 @@ class LocalSystem:
         port: int = 0,
         region: str = "us-east-1",
         retry_interval_scale: float = 1.0,
+        kube: KubeBackendName = "emulator",
     ) -> None:
+        """`kube`: each seeded cluster's API server is our emulator, or a real kube-apiserver with its
+        controller-manager (built by `make kube-bin`, built here first if missing)."""
         self.template = template
+        self.kube = kube
         self.region = region
         self.aws = LocalAws(port=port, region=region, retry_interval_scale=retry_interval_scale)
         self.clusters: dict[str, LocalCluster] = {}
@@ -126,7 +132,7 @@ class LocalSystem:
 
     def stop(self) -> None:
         for cluster in self.clusters.values():
-            cluster.emulator.stop()
+            cluster.api_server.stop()
         self.aws.stop()
         forget_warm_containers()
 
@@ -151,8 +157,7 @@ class LocalSystem:
             raise ValueError(f"cluster {spec.name} is already seeded")
         token = secrets.token_urlsafe(24)
         # TLS: kubectl sends bearer tokens only over https.
-        emulator = KubeApiEmulator(tokens=[token], name=spec.name, tls=True)
-        emulator.start()
+        api_server = self._api_server(spec.name, token)
         seeded_aws = seed_aws(
             ec2=self.aws.client("ec2"),
             autoscaling=cast(Any, self.aws.client("autoscaling")),
@@ -161,19 +166,33 @@ class LocalSystem:
             region=self.region,
             state_store_bucket=STATE_STORE_BUCKET,
         )
-        with k8s.ApiClient(bearer_configuration(emulator.url, token, emulator.ca_certificate)) as api:
+        with k8s.ApiClient(bearer_configuration(api_server.url, token, api_server.ca_certificate)) as api:
             seeded_kube = seed_kube(api, spec, seeded_aws)
         secret_arn = seed_access_secret(
             secretsmanager=self.aws.client("secretsmanager"),
             cluster_name=spec.name,
-            kube_api_url=emulator.url,
+            kube_api_url=api_server.url,
             token=token,
-            ca_certificate=emulator.ca_certificate,
+            ca_certificate=api_server.ca_certificate,
         )
         assert secret_arn.split(":secret:")[1].startswith(kubeconfig_secret_name(spec.name))
-        cluster = LocalCluster(spec, seeded_aws, seeded_kube, emulator, secret_arn, self._agent_api_key_secret(), token)
+        cluster = LocalCluster(
+            spec, seeded_aws, seeded_kube, api_server, secret_arn, self._agent_api_key_secret(), token
+        )
         self.clusters[spec.name] = cluster
         return cluster
+
+    def _api_server(self, name: str, token: str) -> ServedKubeApi:
+        api_server: ServedKubeApi
+        # TLS: kubectl sends bearer tokens only over https.
+        if self.kube == "real":
+            from kops_onboard.local.controlplane import RealKubeCluster, ensure_binaries  # noqa: PLC0415 (when asked for)
+
+            api_server = RealKubeCluster(tokens=[token], name=name, tls=True, binaries=ensure_binaries())
+        else:
+            api_server = KubeApiEmulator(tokens=[token], name=name, tls=True)
+        api_server.start()
+        return api_server
 
     def _agent_api_key_secret(self) -> str:
         """The service's API key for the agent, created once per local account (a random stand-in)."""
@@ -193,10 +212,11 @@ class LocalSystem:
         return {
             "aws_endpoint_url": self.endpoint_url,
             "region": self.region,
+            "kube": self.kube,
             "state_machines": self.state_machines,
             "clusters": {
                 name: {
-                    "kube_api_url": cluster.emulator.url,
+                    "kube_api_url": cluster.api_server.url,
                     "kubeconfig_secret_arn": cluster.kubeconfig_secret_arn,
                     "kops_version": cluster.spec.kops,
                     "instance_ids": [i.instance_id for i in cluster.aws.instances],

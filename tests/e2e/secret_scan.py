@@ -50,7 +50,7 @@ def secret_values(system: LocalSystem) -> set[str]:
             needles.update(secret_parts(secret["Name"], value))
     for cluster in system.clusters.values():
         needles.add(cluster.token)
-        for kube_secret in cluster.emulator.store.list("secrets", "castai-agent"):
+        for kube_secret in cluster.api_server.store.list("secrets", "castai-agent"):
             for encoded in (kube_secret.get("data") or {}).values():
                 needles.add(base64.b64decode(encoded).decode(errors="replace"))
     return {n for n in needles if len(n) >= MIN_NEEDLE}

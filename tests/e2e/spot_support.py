@@ -72,26 +72,26 @@ def send_to_queue(system: LocalSystem, body: str) -> None:
 
 
 def node(cluster: LocalCluster, instance: SeededInstance) -> dict[str, Any]:
-    found = cluster.emulator.store.get("v1/nodes", None, cluster.kube.node_name(instance.instance_id))
+    found = cluster.api_server.store.get("v1/nodes", None, cluster.kube.node_name(instance.instance_id))
     assert found is not None
     return found
 
 
 def pods_on(cluster: LocalCluster, instance: SeededInstance) -> list[dict[str, Any]]:
     name = cluster.kube.node_name(instance.instance_id)
-    return cluster.emulator.store.list("v1/pods", field_selector=f"spec.nodeName={name}")
+    return cluster.api_server.store.list("v1/pods", field_selector=f"spec.nodeName={name}")
 
 
 def node_events(cluster: LocalCluster, instance: SeededInstance) -> list[dict[str, Any]]:
     name = cluster.kube.node_name(instance.instance_id)
-    return [e for e in cluster.emulator.store.list("v1/events") if e["involvedObject"]["name"] == name]
+    return [e for e in cluster.api_server.store.list("v1/events") if e["involvedObject"]["name"] == name]
 
 
 def pod_lists_for(cluster: LocalCluster, instance: SeededInstance) -> int:
     """How many times the pods of this node were listed: once per drain."""
     selector = f"spec.nodeName={cluster.kube.node_name(instance.instance_id)}"
     return sum(
-        1 for r in cluster.emulator.requests if r.path == "/api/v1/pods" and r.query.get("fieldSelector") == selector
+        1 for r in cluster.api_server.requests if r.path == "/api/v1/pods" and r.query.get("fieldSelector") == selector
     )
 
 
@@ -111,7 +111,7 @@ def emf_metric(system: LocalSystem, name: str) -> list[float]:
 def reschedule_evicted(cluster: LocalCluster, on: SeededInstance) -> None:
     """What the ReplicaSet controller would do: bring each app Deployment back to its replicas, on `on`.
     Keeps the PodDisruptionBudgets' room for the next drain, as a real cluster would."""
-    store = cluster.emulator.store
+    store = cluster.api_server.store
     node_name = cluster.kube.node_name(on.instance_id)
     for deployment in store.list("apps/v1/deployments", cluster.kube.app_namespace):
         app = deployment["spec"]["selector"]["matchLabels"]["app"]

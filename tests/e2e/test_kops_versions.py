@@ -37,7 +37,7 @@ def test_supported_version_onboards_into_the_authenticator_it_reads(local_system
     backend, configmap = EXPECTED[version]
     mapping = result.output["identity_mapping"]
     assert mapping["backend"] == backend and mapping["configmap"] == f"kube-system/{configmap}"
-    data = cluster.emulator.store.get("configmaps", "kube-system", configmap)["data"]
+    data = cluster.api_server.store.get("configmaps", "kube-system", configmap)["data"]
     user_arn = result.output["iam"]["user_arn"]
     if backend == "MountedFile":
         users = yaml.safe_load(data["config.yaml"])["server"]["mapUsers"]

@@ -10,6 +10,8 @@ from pathlib import Path
 import boto3
 import requests
 
+from kops_onboard.local.controlplane import pinned_binaries
+
 LOCAL_UP_BUDGET_SECONDS = 60
 
 
@@ -49,6 +51,50 @@ def test_local_up_prints_the_json_line_and_serves_until_interrupted(template_pat
         machine = sfn.describe_state_machine(stateMachineArn=described["state_machines"]["onboard"])
         assert machine["status"] == "ACTIVE"
         assert requests.get(f"{one['kube_api_url']}/version", verify=False, timeout=5).status_code == 401
+    finally:
+        # When interrupted, it stops cleanly
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+
+
+def test_local_up_on_the_real_control_plane_serves_a_real_kubernetes(template_path: Path, tmp_path: Path) -> None:
+    # Given the command started with the real control plane and one cluster
+    command = [
+        str(Path(sys.executable).parent / "kops-onboard"),
+        "local",
+        "up",
+        "--template",
+        str(template_path),
+        "--kube",
+        "real",
+        "--cluster",
+        "real.k8s.local:kops=1.21,nodes=2",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        # Then its JSON line says so
+        described = json.loads(line)
+        assert described["kube"] == "real"
+        cluster = described["clusters"]["real.k8s.local"]
+        # And kubectl, with the kubeconfig onboarding would read, reports a real server version and the nodes
+        secrets = boto3.client(
+            "secretsmanager",
+            endpoint_url=described["aws_endpoint_url"],
+            region_name=described["region"],
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(secrets.get_secret_value(SecretId=cluster["kubeconfig_secret_arn"])["SecretString"])
+        binaries = pinned_binaries()
+        kubectl = [str(binaries.path("kubectl")), f"--kubeconfig={kubeconfig}"]
+        version = json.loads(
+            subprocess.run([*kubectl, "version", "-o", "json"], capture_output=True, check=True).stdout
+        )
+        assert version["serverVersion"]["gitVersion"] == binaries.kube_version
+        nodes = subprocess.run([*kubectl, "get", "nodes", "-o", "name"], capture_output=True, text=True, check=True)
+        assert len(nodes.stdout.split()) == len(cluster["instance_ids"])
     finally:
         # When interrupted, it stops cleanly
         process.send_signal(signal.SIGINT)

@@ -26,7 +26,7 @@ def state(system: LocalSystem, *, daemonsets: bool = True) -> dict[str, Any]:
         secretsmanager=system.aws.client("secretsmanager"),
         dynamodb=system.aws.client("dynamodb"),
         registry_table=system.output("RegistryTableName"),
-        clusters={name: cluster.emulator.store for name, cluster in system.clusters.items()},
+        clusters={name: cluster.api_server.store for name, cluster in system.clusters.items()},
         daemonsets=daemonsets,
     )
 
@@ -115,7 +115,7 @@ def test_a_partly_offboarded_cluster_offboards_on_a_rerun(local_system: LocalSys
     # Given an onboarded kOps 1.17 cluster (MountedFile authenticator, kube-router patched)
     old = local_system.add_cluster(ClusterSpec.parse("off-old.k8s.local:kops=1.17,networking=kube-router,nodes=2"))
     before = state(local_system, daemonsets=False)
-    config_before = old.emulator.store.get("v1/configmaps", "kube-system", "aws-iam-authenticator")
+    config_before = old.api_server.store.get("v1/configmaps", "kube-system", "aws-iam-authenticator")
     onboard(local_system, old)
     # When offboarding stops at the key pair (denied: not retried)
     local_system.aws.inject_lambda_fault(
@@ -123,7 +123,7 @@ def test_a_partly_offboarded_cluster_offboards_on_a_rerun(local_system: LocalSys
     )
     stopped = offboard(local_system, old.offboard_input(secret_recovery_days=0))
     assert stopped.error == "AccessDeniedException"
-    assert old.emulator.store.get("v1/namespaces", None, "castai-agent") is None  # the steps before it ran
+    assert old.api_server.store.get("v1/namespaces", None, "castai-agent") is None  # the steps before it ran
     # Then a rerun on the partly offboarded cluster finishes the job
     rerun = offboard(local_system, old.offboard_input(secret_recovery_days=0))
     assert rerun.status == "SUCCEEDED", (rerun.error, rerun.cause)
@@ -131,7 +131,7 @@ def test_a_partly_offboarded_cluster_offboards_on_a_rerun(local_system: LocalSys
     # And the account and cluster are as before onboarding: config.yaml byte for byte; the authenticator
     # was rolled once more to load it (its pod-template annotations are the one change, by design)
     assert_same(before, state(local_system, daemonsets=False))
-    config_after = old.emulator.store.get("v1/configmaps", "kube-system", "aws-iam-authenticator")
+    config_after = old.api_server.store.get("v1/configmaps", "kube-system", "aws-iam-authenticator")
     assert config_before is not None and config_after is not None
     assert config_after["data"] == config_before["data"]
     sm = local_system.aws.client("secretsmanager")

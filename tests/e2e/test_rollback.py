@@ -30,7 +30,7 @@ def state(system: LocalSystem, *, daemonsets: bool = True) -> dict[str, Any]:
         secretsmanager=system.aws.client("secretsmanager"),
         dynamodb=system.aws.client("dynamodb"),
         registry_table=system.output("RegistryTableName"),
-        clusters={name: cluster.emulator.store for name, cluster in system.clusters.items()},
+        clusters={name: cluster.api_server.store for name, cluster in system.clusters.items()},
         daemonsets=daemonsets,
     )
 
@@ -129,7 +129,7 @@ def test_a_foreign_key_pair_under_our_name_is_left_alone(local_system: LocalSyst
 
 def test_an_unparsable_aws_auth_stays_byte_for_byte(local_system: LocalSystem, cluster: LocalCluster) -> None:
     # Given an aws-auth whose mapUsers someone broke
-    store = cluster.emulator.store
+    store = cluster.api_server.store
     original = store.get("v1/configmaps", "kube-system", "aws-auth")
     assert original is not None
     store.mutate("v1/configmaps", "kube-system", "aws-auth", lambda cm: cm["data"].update(mapUsers="- userarn: [oops"))
@@ -147,7 +147,7 @@ def test_install_agent_failing_halfway_removes_the_objects_it_made(
 ) -> None:
     # Given an API server that refuses the agent's Deployment (namespace, RBAC, Secret... are made by then)
     before = state(local_system)
-    cluster.emulator.inject_fault(method="POST", path_pattern=r"/namespaces/castai-agent/deployments$", status=422)
+    cluster.api_server.inject_fault(method="POST", path_pattern=r"/namespaces/castai-agent/deployments$", status=422)
     # When onboarding runs
     result = onboard(local_system, cluster)
     # Then InstallAgent fails, and its rollback removes what it had created, not only what it had recorded

@@ -40,7 +40,7 @@ def ours(node: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _ledger(cluster: LocalCluster, instance: SeededInstance) -> list[str]:
     """A Deployment of 3 replicas, all on this node, whose PDB keeps 2 available."""
-    store = cluster.emulator.store
+    store = cluster.api_server.store
     labels = {"app": LEDGER}
     deployment = store.create(
         {
@@ -96,7 +96,7 @@ def test_a_warning_drains_as_the_budgets_allow_and_reports_the_rest_at_the_deadl
     before = {p["metadata"]["name"]: p for p in support.pods_on(cluster, spot)}
     assert any("kubernetes.io/config.mirror" in (p["metadata"].get("annotations") or {}) for p in before.values())
     assert any(o["kind"] == "DaemonSet" for p in before.values() for o in p["metadata"].get("ownerReferences", []))
-    cluster.emulator.clear_requests()
+    cluster.api_server.clear_requests()
     # When its interruption warning arrives 100 s after EC2 sent it (5 s before the drain deadline)
     support.put(local_system, support.entry(local_system, spot, age=100))
     started = time.monotonic()
@@ -108,7 +108,7 @@ def test_a_warning_drains_as_the_budgets_allow_and_reports_the_rest_at_the_deadl
     assert node["spec"]["unschedulable"] is True
     assert [t["effect"] for t in ours(node)] == ["NoSchedule"]
     assert node["metadata"]["labels"][EXCLUDE_FROM_LB_LABEL] == "true"
-    node_calls = [r for r in cluster.emulator.requests if r.path.startswith("/api/v1/nodes")]
+    node_calls = [r for r in cluster.api_server.requests if r.path.startswith("/api/v1/nodes")]
     (patch,) = [r for r in node_calls if r.method == "PATCH"]
     assert patch.body["spec"]["unschedulable"] is True
     assert patch.body["spec"]["taints"][-1]["key"] == SPOT_TAINT_KEY
@@ -125,7 +125,7 @@ def test_a_warning_drains_as_the_budgets_allow_and_reports_the_rest_at_the_deadl
         n for n, p in before.items() if p["metadata"]["namespace"] != APP or p["status"]["phase"] != "Running"
     }
     # And each eviction's grace period fit in the time left (the ledger asks for 60 s)
-    graces = [r.grace_period_seconds for r in cluster.emulator.requests if r.path.endswith("/eviction")]
+    graces = [r.grace_period_seconds for r in cluster.api_server.requests if r.path.endswith("/eviction")]
     assert graces and max(g or 0 for g in graces) <= 6
     # And the drain gave up at its deadline, saying on the node which pods are left and why
     assert time.monotonic() - started < 30

@@ -32,7 +32,7 @@ def test_instances_of_other_and_not_onboarded_clusters_are_acknowledged_untouche
     plain_id = plain["Instances"][0]["InstanceId"]
     local_system.aws.drain_event_sources(timeout=60)
     ignored_before = sum(support.emf_metric(local_system, "IgnoredEvents"))
-    outsider.emulator.clear_requests()
+    outsider.api_server.clear_requests()
     # When interruption warnings for both arrive
     support.put(
         local_system,
@@ -44,7 +44,7 @@ def test_instances_of_other_and_not_onboarded_clusters_are_acknowledged_untouche
     assert sum(support.emf_metric(local_system, "IgnoredEvents")) == ignored_before + 2
     assert _queue_counts(local_system, "SpotEventQueueUrl") == 0
     assert _queue_counts(local_system, "SpotDeadLetterQueueUrl") == 0
-    assert outsider.emulator.requests == []
+    assert outsider.api_server.requests == []
     assert not support.node(outsider, spot)["spec"].get("unschedulable")
 
 
@@ -64,7 +64,7 @@ def test_an_unreachable_api_server_is_retried_then_the_event_waits_in_the_dlq(lo
     # Given an onboarded cluster whose API server stopped answering
     dark = support.onboard(local_system, "dark.k8s.local:nodes=2,pods=2")
     spot = support.spot_workers(dark)[0]
-    dark.emulator.stop()
+    dark.api_server.stop()
     # When its instance's interruption warning arrives
     body = support.delivered_body(local_system, spot)
     support.send_to_queue(local_system, body)

@@ -47,7 +47,7 @@ def onboarded(local_system: LocalSystem) -> LocalCluster:
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     # The handler drains after the cordon: with the seeded frontend budget, the second Spot node's drain would
     # wait out its whole window (and hold the serialized local Lambda runtime). Budgets: test_spot_drain.py.
-    cluster.emulator.store.delete("policy/v1/poddisruptionbudgets", cluster.kube.app_namespace, cluster.kube.pdb_name)
+    cluster.api_server.store.delete("policy/v1/poddisruptionbudgets", cluster.kube.app_namespace, cluster.kube.pdb_name)
     return cluster
 
 

@@ -23,7 +23,11 @@ class KubeApiEmulator(ServedKubeApi):
         """`tokens`: accepted bearer tokens (None: no authentication). `tls`: serve https with a
         generated CA (`ca_certificate`); kubectl only sends tokens over https."""
         super().__init__(host=host, port=port, tokens=tokens, name=name, tls=tls)
-        self.store = ObjectStore()
+        self._store = ObjectStore()
+
+    @property
+    def store(self) -> ObjectStore:
+        return self._store
 
     def _backend(self) -> Backend:
         return EmulatedBackend(KubeApi(self.store), tokens=self._tokens, server_address=lambda: self._address)

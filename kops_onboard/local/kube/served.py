@@ -18,11 +18,12 @@ import json
 import re
 import socket
 import threading
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Callable, Collection
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from kops_onboard.local.kube.catalog import ResourceType
 from kops_onboard.local.kube.faults import Fault, FaultPlan
 from kops_onboard.local.kube.recording import RecordedRequest, RequestJournal
 from kops_onboard.local.kube.server import ApiRequestHandler, Backend, RequestHook
@@ -30,6 +31,32 @@ from kops_onboard.local.kube.tls import issue_certificate
 
 _THREAD_TIMEOUT = 10.0  # seconds to wait for the server thread to come up or to finish
 _SHUTDOWN_TIMEOUT = 1.0  # seconds granted to in-flight requests on stop()
+
+
+class ClusterObjects(Protocol):
+    """Direct access to a cluster's objects for seeding and assertions (the emulator's store, or the same
+    methods as requests to a real API server), bypassing the journal, faults and hooks."""
+
+    def get(self, ref: str | ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None: ...
+
+    def list(
+        self,
+        ref: str | ResourceType,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]: ...
+
+    def put(self, obj: dict[str, Any]) -> dict[str, Any]: ...
+
+    def delete(self, ref: str | ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None: ...
+
+    def mutate(
+        self, ref: str | ResourceType, namespace: str | None, name: str, change: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]: ...
 
 
 class ServedKubeApi:
@@ -58,6 +85,10 @@ class ServedKubeApi:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
+
+    @property
+    def store(self) -> ClusterObjects:
+        raise NotImplementedError
 
     def _backend(self) -> Backend:
         """What answers the requests that no hook or fault took."""
