@@ -28,6 +28,20 @@ What is ours, and why kmock's counterpart is not used:
 - request journal, fault injection and hooks: kmock's DSL could express canned replies but matches by
   scanning the whole request history per reaction, too slow for long `local up` sessions.
 
+Held to the real server by `tests/emulator/test_differential.py` (CRUD and 409s, merge / strategic merge /
+JSON patch, selectors, eviction 201/429/404, discovery, Events, immutable roleRef, `kubectl get/cordon/drain`),
+which found and fixed: a binding's `roleRef` was mutable here (the real server answers 422). Differences the
+real control plane showed that stay, because the cluster-side and Spot suites run on the real one
+(`--kube real`) and the emulator is the fast default for everything else:
+- no admission: the real server refuses `spec.priority` without its PriorityClass and taints every new
+  node `node.kubernetes.io/not-ready` (lifted here by our kubelet stand-in, on a real cluster by the node
+  lifecycle controller), and validates statuses (a Complete Job needs SuccessCriteriaMet);
+- no defaulting (e.g. `configMap.defaultMode`), and DELETE of RBAC objects returns the object, not a Status;
+- no controllers: no garbage collection of pods whose owners do not exist, no disruption controller (PDB
+  status is computed at eviction time, the real server answers 429 until it has observed a new PDB),
+  no recreation of evicted Deployment pods, namespaces are deleted at once (the real one: Terminating
+  until the namespace controller has emptied them).
+
 Known gaps (by design): no watch (`?watch=true` answers 405, `watch` is not advertised), `limit` and
 `continue` are ignored (lists are complete, no continue token), no server-side apply
 (`application/apply-patch+yaml` answers 415), no dry-run, no protobuf (415, so kubectl's typed

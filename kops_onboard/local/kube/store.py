@@ -35,6 +35,7 @@ ResourceRef = str | ResourceType
 _T = TypeVar("_T")
 _Key = tuple[str, str]  # (namespace or "" for cluster-scoped, name)
 
+_IMMUTABLE_ROLE_REF = frozenset({"clusterrolebindings", "rolebindings"})
 # Server-managed metadata a client cannot change on update.
 _IMMUTABLE_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
 # The API server's generateName suffix alphabet (no vowels, no confusable characters).
@@ -210,6 +211,14 @@ class ObjectStore:
                 current_meta["resourceVersion"],
             ):
                 raise conflict(rt, meta["name"])
+            if rt.plural in _IMMUTABLE_ROLE_REF and new.get("roleRef") != current.get("roleRef"):
+                # As the real RBAC registry: pointing a binding elsewhere takes a delete and a create.
+                raise invalid(
+                    rt,
+                    meta["name"],
+                    "roleRef",
+                    f"Invalid value: {json.dumps(new.get('roleRef'))}: cannot change roleRef",
+                )
             for field in _IMMUTABLE_METADATA:
                 if field in current_meta:
                     meta[field] = current_meta[field]
