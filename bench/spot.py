@@ -1,8 +1,9 @@
-"""Spot interruption benchmark on the local system (moto + the Kubernetes API emulator), one run:
+"""Spot interruption benchmark on the local system (moto + a Kubernetes API per cluster), one run:
 
-1. one node of 10, 100 and 500 pods: EventBridge -> SQS -> our handler, then `kubectl drain` (this machine's
-   kubectl) on the same node with the same pods restored, against the ideal round trips
-   (1 patch + 1 list + 1 eviction per pod);
+1. one node of 10, 100 and 500 pods: EventBridge -> SQS -> our handler, then `kubectl drain` (the pinned
+   kubectl of `make kube-bin`, else this machine's) on the same node with the same pods restored, against the
+   ideal round trips (1 patch + 1 list + 1 eviction per pod); on the emulator and on the real control plane
+   (kube-apiserver + controllers; evicted pods terminate after their grace period, and kubectl waits for that);
 2. a burst of 1000 warnings over 50 nodes (20 per node, shuffled): misses, drains per node, latencies;
 3. the handler's cold import time and the Lambda bundle's size.
 
@@ -43,8 +44,9 @@ from bench.timeline import Timeline
 from kops_lambda.constants import EXCLUDE_FROM_LB_LABEL, SPOT_TAINT_KEY
 from kops_lambda.logic.drain import skip_reason
 from kops_onboard.executions import run_execution
+from kops_onboard.local.controlplane import pinned_binaries
 from kops_onboard.local.seed import ClusterSpec, SeededInstance
-from kops_onboard.local.system import LocalCluster, LocalSystem
+from kops_onboard.local.system import KubeBackendName, LocalCluster, LocalSystem
 from kops_onboard.spot_events import REBALANCE, eventbridge_event, spot_event_entry
 from stacks.app_builder import PROJECT_ROOT, synthesize
 from stacks.constructs.bundling import lambda_python
@@ -104,13 +106,14 @@ def top_up(cluster: LocalCluster, instance: SeededInstance, size: int) -> None:
     """Add Deployment-style pods until the node runs `size` app pods."""
     store, namespace = cluster.api_server.store, cluster.kube.app_namespace
     owner_name = f"filler-{uuid.uuid4().hex[:10]}"
+    missing = size - len(app_pods(cluster, instance))
     replicaset = store.create(
         {
             "apiVersion": "apps/v1",
             "kind": "ReplicaSet",
             "metadata": {"name": owner_name, "namespace": namespace, "labels": {"app": "filler"}},
             "spec": {
-                "replicas": size,
+                "replicas": missing,  # a real ReplicaSet controller keeps exactly the pods made below
                 "selector": {"matchLabels": {"app": "filler", "rs": owner_name}},
                 "template": {
                     "metadata": {"labels": {"app": "filler", "rs": owner_name}},
@@ -127,7 +130,7 @@ def top_up(cluster: LocalCluster, instance: SeededInstance, size: int) -> None:
         "controller": True,
         "blockOwnerDeletion": True,
     }
-    for i in range(size - len(app_pods(cluster, instance))):
+    for i in range(missing):
         store.create(
             {
                 "apiVersion": "v1",
@@ -149,14 +152,18 @@ def top_up(cluster: LocalCluster, instance: SeededInstance, size: int) -> None:
 
 
 def restore(cluster: LocalCluster, instance: SeededInstance, snapshot: list[dict[str, Any]]) -> None:
-    """Put the evicted pods back and uncordon the node: the same starting point for kubectl."""
+    """Put the evicted pods back and uncordon the node: the same starting point for kubectl.
+
+    On a real server evicted pods stay Terminating for their grace period: wait until they are gone (kubectl
+    would wait for them too); restored pods are bare (no owner), so a ReplicaSet controller leaves them alone."""
     store = cluster.api_server.store
+    wait_for(lambda: not any(p["metadata"].get("deletionTimestamp") for p in pods_on(cluster, instance)), 120)
     present = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods_on(cluster, instance)}
     for pod in snapshot:
         meta = pod["metadata"]
         if (meta["namespace"], meta["name"]) in present:
             continue
-        kept = {k: v for k, v in meta.items() if k in ("name", "namespace", "labels", "annotations", "ownerReferences")}
+        kept = {k: v for k, v in meta.items() if k in ("name", "namespace", "labels", "annotations")}
         store.create({**pod, "metadata": kept})
 
     def uncordon(node: dict[str, Any]) -> None:
@@ -242,15 +249,21 @@ def _events(cluster: LocalCluster) -> list[dict[str, Any]]:
     return cluster.api_server.store.list("v1/events")
 
 
+def kubectl_binary() -> str | None:
+    pinned = pinned_binaries().path("kubectl")
+    return str(pinned) if pinned.is_file() else shutil.which("kubectl")
+
+
 def run_kubectl(cluster: LocalCluster, instance: SeededInstance, timeline: Timeline, home: Path) -> Run | None:
-    if shutil.which("kubectl") is None:
+    binary = kubectl_binary()
+    if binary is None:
         return None
     kubeconfig = home / "kubeconfig"
     kubeconfig.write_text(cluster.api_server.kubeconfig(cluster.token))
     env = {**os.environ, "HOME": str(home), "KUBECONFIG": str(kubeconfig)}
 
     def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True, timeout=180, check=False)  # noqa: S603, S607
+        return subprocess.run([binary, *args], env=env, capture_output=True, text=True, timeout=180, check=False)  # noqa: S603
 
     kubectl("get", "nodes")  # an operator's warm discovery cache
     before = len(app_pods(cluster, instance))
@@ -276,6 +289,7 @@ def run_kubectl(cluster: LocalCluster, instance: SeededInstance, timeline: Timel
 
 
 Rows = list[tuple[int, Run, Run | None]]
+RowsByBackend = dict[str, Rows]
 
 
 @dataclass(frozen=True)
@@ -442,20 +456,22 @@ def _breakdown(calls: dict[str, int]) -> str:
 
 
 def report(
-    rows: Rows,
+    rows_by_backend: RowsByBackend,
     burst: Burst,
     cold: float,
     imports: dict[str, float],
     bundle: tuple[int, int, int],
 ) -> str:
     lines = [
-        "### One node: event -> cordon -> drained (same emulator, same node, same pods)",
+        "### One node: event -> cordon -> drained (same API server, same node, same pods)",
         "",
-        "| pods | handler: event→cordon | (in handler) | handler: →last eviction | handler: done | handler API calls | "
-        "kubectl drain: start→cordon | kubectl: →last eviction | kubectl: done | kubectl API calls | ideal calls |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| API server | pods | handler: event→cordon | (in handler) | handler: →last eviction | handler: done | "
+        "handler API calls | kubectl drain: start→cordon | kubectl: →last eviction | kubectl: done | "
+        "kubectl API calls | ideal calls |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for size, ours, theirs in rows:
+    labelled = [(backend, row) for backend, rows in rows_by_backend.items() for row in rows]
+    for backend, (size, ours, theirs) in labelled:
         in_handler = f"{ours.in_handler_cordon_ms:.0f} ms" if ours.in_handler_cordon_ms is not None else "n/a"
         kubectl = (
             [_ms(theirs.cordon), _ms(theirs.last_eviction), _ms(theirs.done), str(theirs.total_calls)]
@@ -463,14 +479,14 @@ def report(
             else ["n/a"] * 4
         )
         lines.append(
-            f"| {size} | {_ms(ours.cordon)} | {in_handler} | {_ms(ours.last_eviction)} | {_ms(ours.done)} | "
-            f"{ours.total_calls} | {' | '.join(kubectl)} | {size + 2} |"
+            f"| {backend} | {size} | {_ms(ours.cordon)} | {in_handler} | {_ms(ours.last_eviction)} | "
+            f"{_ms(ours.done)} | {ours.total_calls} | {' | '.join(kubectl)} | {size + 2} |"
         )
     lines += ["", "API calls per event, by kind:", ""]
-    for size, ours, theirs in rows:
-        lines.append(f"- {size} pods, handler: {_breakdown(ours.calls)}")
+    for backend, (size, ours, theirs) in labelled:
+        lines.append(f"- {backend}, {size} pods, handler: {_breakdown(ours.calls)}")
         if theirs:
-            lines.append(f"- {size} pods, kubectl drain: {_breakdown(theirs.calls)}")
+            lines.append(f"- {backend}, {size} pods, kubectl drain: {_breakdown(theirs.calls)}")
     lines += [
         "",
         f"### Burst: {burst.events} warnings over {burst.nodes} nodes "
@@ -508,6 +524,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="pods per node, comma-separated")
     parser.add_argument("--burst-events", type=int, default=BURST_EVENTS)
     parser.add_argument("--burst-nodes", type=int, default=BURST_NODES)
+    parser.add_argument(
+        "--kube", default="emulator,real", help="API servers of the one-node runs, comma-separated (emulator, real)"
+    )
     return parser.parse_args(argv)
 
 
@@ -521,8 +540,12 @@ def main(argv: list[str] | None = None) -> None:
     say("synthesizing the stack")
     template = synthesize()
     bundle = bundle_dir(template)
+    backends: list[KubeBackendName] = [b for b in ("emulator", "real") if b in args.kube.split(",")]
     with log_path.open("w") as logs, contextlib.redirect_stdout(logs):
         rows, burst, cold = _run_system(template, sizes, args.burst_events, args.burst_nodes)
+        rows_by_backend: RowsByBackend = {"emulator": rows} if "emulator" in backends else {}
+        if "real" in backends:
+            rows_by_backend["real"] = _one_node_rows(template, sizes, "real")
     say("cold import and bundle size")
     imports = {"Python 3.11, this venv": import_seconds(sys.executable, [str(PROJECT_ROOT / "lambdas")])}
     interpreter = lambda_python()
@@ -531,7 +554,7 @@ def main(argv: list[str] | None = None) -> None:
             version = subprocess.run([interpreter, "--version"], capture_output=True, text=True, check=True).stdout  # noqa: S603
             label = f"{version.strip()}, the bundle as deployed (+ boto3)"
             imports[label] = import_seconds(interpreter, [str(bundle), str(boto3_path(Path(tmp)))])
-    print(report(rows, burst, cold, imports, bundle_sizes(bundle)), file=out)
+    print(report(rows_by_backend, burst, cold, imports, bundle_sizes(bundle)), file=out)
     say(f"done in {time.monotonic() - started:.0f} s")
 
 
@@ -558,6 +581,30 @@ def cold_start(system: LocalSystem, cluster: LocalCluster, timeline: Timeline) -
     return (timeline.first("PATCH", path) or started) - started
 
 
+def _one_node_rows(template: Path, sizes: list[int], kube: KubeBackendName) -> Rows:
+    """Our handler, then kubectl drain, per node size, on a local system whose clusters use `kube`."""
+    with LocalSystem(template=template, retry_interval_scale=0.01, kube=kube) as system:
+        say(f"onboarding the bench cluster ({kube} API server)")
+        cluster = onboard(system, f"bench.k8s.local:kops=1.21,nodes={len(sizes) + 1},pods=10,naming=id")
+        timeline = Timeline.attach(cluster.api_server)
+        cold_start(system, cluster, timeline)  # warms the handler, as the emulator run does
+        return _drain_rows(cluster, system, sizes, timeline, kube)
+
+
+def _drain_rows(cluster: LocalCluster, system: LocalSystem, sizes: list[int], timeline: Timeline, kube: str) -> Rows:
+    rows: Rows = []
+    with tempfile.TemporaryDirectory() as home:
+        for size, instance in zip(sizes, spot_workers(cluster), strict=False):
+            top_up(cluster, instance, size)
+            snapshot = pods_on(cluster, instance)
+            say(f"{size} pods ({kube}): our handler")
+            ours = run_handler(system, cluster, instance, timeline)
+            restore(cluster, instance, snapshot)
+            say(f"{size} pods ({kube}): kubectl drain")
+            rows.append((size, ours, run_kubectl(cluster, instance, timeline, Path(home))))
+    return rows
+
+
 def _run_system(template: Path, sizes: list[int], burst_events: int, burst_nodes: int) -> tuple[Rows, Burst, float]:
     with LocalSystem(template=template, retry_interval_scale=0.01) as system:
         say("onboarding the bench cluster")
@@ -565,16 +612,7 @@ def _run_system(template: Path, sizes: list[int], burst_events: int, burst_nodes
         timeline = Timeline.attach(cluster.api_server)
         say("first event on a cold container")
         cold = cold_start(system, cluster, timeline)
-        rows: Rows = []
-        with tempfile.TemporaryDirectory() as home:
-            for size, instance in zip(sizes, spot_workers(cluster), strict=False):
-                top_up(cluster, instance, size)
-                snapshot = pods_on(cluster, instance)
-                say(f"{size} pods: our handler")
-                ours = run_handler(system, cluster, instance, timeline)
-                restore(cluster, instance, snapshot)
-                say(f"{size} pods: kubectl drain")
-                rows.append((size, ours, run_kubectl(cluster, instance, timeline, Path(home))))
+        rows = _drain_rows(cluster, system, sizes, timeline, "emulator")
         say(f"onboarding the burst cluster ({burst_nodes} Spot nodes)")
         spec = f"burst.k8s.local:kops=1.21,nodes={burst_nodes},spot={burst_nodes},pods=10,naming=id"
         burst_cluster = onboard(system, spec)
