@@ -107,6 +107,8 @@ def top_up(cluster: LocalCluster, instance: SeededInstance, size: int) -> None:
     store, namespace = cluster.api_server.store, cluster.kube.app_namespace
     owner_name = f"filler-{uuid.uuid4().hex[:10]}"
     missing = size - len(app_pods(cluster, instance))
+    if missing <= 0:
+        return
     replicaset = store.create(
         {
             "apiVersion": "apps/v1",
