@@ -43,7 +43,7 @@ _UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=120)
 
 _etcd_lock = threading.Lock()
 _etcd: Etcd | None = None
-_POOL_SIZE = 6  # idle control planes kept per process for the next clusters
+_POOL_SIZE = 4  # idle control planes kept per process for the next clusters
 _pool: list[KubeControlPlane] = []
 _pool_lock = threading.Lock()
 
