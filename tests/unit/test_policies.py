@@ -35,13 +35,21 @@ def test_parliament_finds_nothing(document: dict[str, Any]) -> None:
 def test_no_allow_statement_has_a_bare_star_resource() -> None:
     for document in (SHARED, INLINE):
         for statement in document["Statement"]:
-            assert "*" not in _resources(statement), statement["Sid"]
+            if statement["Effect"] == "Allow":
+                assert "*" not in _resources(statement), statement["Sid"]
 
 
-def test_create_tags_only_while_creating() -> None:
+def test_the_shared_policy_allows_nothing() -> None:
+    assert {s["Effect"] for s in SHARED["Statement"]} == {"Deny"}
+
+
+def test_create_tags_only_while_creating_or_on_the_clusters_resources() -> None:
     for document in (SHARED, INLINE):
         for statement in _statements(document, "ec2:CreateTags"):
-            assert "ec2:CreateAction" in statement["Condition"]["StringEquals"], statement["Sid"]
+            condition = statement["Condition"]["StringEquals"]
+            assert "ec2:CreateAction" in condition or condition == {
+                "ec2:ResourceTag/KubernetesCluster": "a.k8s.local"
+            }, statement["Sid"]
 
 
 def test_pass_role_only_named_roles_and_two_services() -> None:

@@ -30,6 +30,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         cluster_name=facts.cluster_name,
         vpc_id=facts.vpc_id,
         include_s3_read=onboard.allow_s3_read,
+        seed_spot_role_policies=settings.seed_spot_role_policies,
+        adopt_existing=onboard.adopt_existing,
     )
     record_resources(
         resource("dynamodb").Table(settings.registry_table),
