@@ -128,6 +128,8 @@ class OnboardingWorkflow(Construct):
                 resources=[
                     f"{arn}/*/{key}" for arn in state_store_bucket_arns for key in ("kops-version.txt", "config")
                 ],
+                # Bucket names are global: a `kops-state-*` bucket of another account must not be read.
+                conditions={"StringEquals": {"s3:ResourceAccount": Stack.of(self).account}},
             )
         )
         for function in self.functions.values():
@@ -144,7 +146,7 @@ class OnboardingWorkflow(Construct):
         map_identity.add_environment(ENV_SPOT_FORCE_DELETE, str(spot_force_delete).lower())
         install_agent.add_environment(ENV_AGENT_API_URL, agent_api_url)
         baseline = self.functions["RecordBaseline"]
-        for function in (map_identity, install_agent, baseline):
+        for function in (map_identity, install_agent, baseline, validate):
             grant_cluster_access(self, function, secrets_key)
         self._grant_baseline(baseline)
         map_identity.add_to_role_policy(
@@ -152,6 +154,7 @@ class OnboardingWorkflow(Construct):
                 sid="ReadKopsSpec",
                 actions=["s3:GetObject"],
                 resources=[f"{arn}/*/config" for arn in state_store_bucket_arns],
+                conditions={"StringEquals": {"s3:ResourceAccount": Stack.of(self).account}},
             )
         )
         install_agent.add_to_role_policy(

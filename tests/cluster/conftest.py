@@ -16,6 +16,7 @@ from kubernetes import client as k8s
 from moto import mock_aws
 
 from kops_lambda.adapters.aws import client as cached_client
+from kops_lambda.constants import kubeconfig_secret_name
 from kops_lambda.logic.discovery import discover_cluster
 from kops_lambda.models.onboarding import ClusterFacts, OnboardInput
 from kops_onboard.local.kube import KubeApiEmulator, RecordedRequest
@@ -164,10 +165,12 @@ def make_cluster(aws_account: None) -> Iterator[Callable[..., Cluster]]:
         )
         api = k8s.ApiClient(configuration)
         seed_kube(api, spec, aws)
-        secret_arn = sm.create_secret(
-            Name=f"kops-onboard/clusters/{spec.name}/kubeconfig-{next(_NAMES)}",
-            SecretString=emulator.kubeconfig(TOKEN),
-        )["ARN"]
+        # The name handlers accept: a cluster made again from the same template points it at its emulator.
+        name = kubeconfig_secret_name(spec.name)
+        try:
+            secret_arn = sm.create_secret(Name=name, SecretString=emulator.kubeconfig(TOKEN))["ARN"]
+        except sm.exceptions.ResourceExistsException:
+            secret_arn = sm.put_secret_value(SecretId=name, SecretString=emulator.kubeconfig(TOKEN))["ARN"]
         emulator.clear_requests()
         cluster = Cluster(spec, aws, emulator, api, secret_arn, api_key_arn, facts)
         started.append(cluster)
