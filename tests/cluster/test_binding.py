@@ -1,6 +1,7 @@
 """What binds an execution to one cluster: the kubeconfig secret's name and the API server's nodes."""
 
 import pytest
+from kubernetes import client as k8s
 
 from kops_lambda.errors import ClusterMismatch, InvalidInput
 from kops_lambda.logic.cluster.binding import kubeconfig_secret, verify_api_server
@@ -47,3 +48,29 @@ def test_another_clusters_api_server_is_a_mismatch_naming_both(make_cluster: Mak
     with pytest.raises(ClusterMismatch) as raised:
         verify_api_server(b.api, aws_client("ec2"), cluster_name=a.name, region=REGION)
     assert a.name in str(raised.value) and b.name in str(raised.value)
+
+
+def test_an_authenticator_flagged_for_another_cluster_is_a_mismatch(make_cluster: MakeCluster) -> None:
+    # Given a kOps 1.21 cluster whose authenticator runs with another --cluster-id
+    cluster = make_cluster("kops=1.21")
+    apps = k8s.AppsV1Api(cluster.api)
+    daemonset = apps.read_namespaced_daemon_set("aws-iam-authenticator", "kube-system")
+    container = daemonset.spec.template.spec.containers[0]
+    container.args = [
+        a if not a.startswith("--cluster-id=") else "--cluster-id=other.k8s.local" for a in container.args
+    ]
+    apps.replace_namespaced_daemon_set("aws-iam-authenticator", "kube-system", daemonset)
+    # Then the server is not proven to be the cluster's
+    with pytest.raises(ClusterMismatch, match=r"other\.k8s\.local"):
+        verify_api_server(cluster.api, aws_client("ec2"), cluster_name=cluster.name, region=REGION)
+
+
+def test_a_mounted_authenticator_config_of_another_cluster_is_a_mismatch(make_cluster: MakeCluster) -> None:
+    # Given a kOps 1.17 cluster (MountedFile) whose config.yaml names another cluster
+    cluster = make_cluster("kops=1.17")
+    core = k8s.CoreV1Api(cluster.api)
+    config = core.read_namespaced_config_map("aws-iam-authenticator", "kube-system")
+    config.data["config.yaml"] = config.data["config.yaml"].replace(f"clusterID: {cluster.name}", "clusterID: other")
+    core.replace_namespaced_config_map("aws-iam-authenticator", "kube-system", config)
+    with pytest.raises(ClusterMismatch, match="cluster id 'other'"):
+        verify_api_server(cluster.api, aws_client("ec2"), cluster_name=cluster.name, region=REGION)

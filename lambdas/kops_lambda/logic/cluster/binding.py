@@ -3,13 +3,23 @@ than trusted from a step's input: the kubeconfig secret's name, the cluster's IA
 ValidateCluster recorded it), and proof that the API server behind the secret is that cluster's.
 """
 
+from http import HTTPStatus
 from typing import Any
 
+import yaml
 from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
 
 from kops_lambda.adapters.aws_errors import translated_aws_errors
 from kops_lambda.adapters.kube import translated_kube_errors
-from kops_lambda.constants import KOPS_TAG_CLUSTER, kubeconfig_secret_name
+from kops_lambda.constants import (
+    AUTHENTICATOR_CONFIG_KEY,
+    AUTHENTICATOR_CONFIGMAP,
+    AUTHENTICATOR_DAEMONSET,
+    KOPS_TAG_CLUSTER,
+    KUBE_SYSTEM,
+    kubeconfig_secret_name,
+)
 from kops_lambda.errors import ClusterMismatch, ClusterNotFound, InvalidInput
 from kops_lambda.logic.iam_names import user_name
 from kops_lambda.logic.registry import get_cluster
@@ -44,7 +54,8 @@ def registered_vpc(table: Any, *, region: str, cluster_name: str) -> str:
 
 
 def verify_api_server(api: k8s.ApiClient, ec2: Any, *, cluster_name: str, region: str) -> list[str]:
-    """Every node's `spec.providerID` must be an instance of this account and region tagged for the cluster.
+    """Every node's `spec.providerID` must be an instance of this account and region tagged for the cluster,
+    and the authenticator, where it runs, must be configured for the cluster's name.
 
     Returns the proven instance ids; raises ClusterMismatch naming the cluster asked for and the one(s) the
     nodes belong to. A server without nodes proves nothing, so it is a mismatch too.
@@ -67,7 +78,30 @@ def verify_api_server(api: k8s.ApiClient, ec2: Any, *, cluster_name: str, region
             f"the API server given for {cluster_name!r} belongs to {', '.join(named)}: its nodes ({sample}) "
             f"are not instances tagged {KOPS_TAG_CLUSTER}={cluster_name} in this account and {region}"
         )
+    _verify_authenticator_cluster_id(api, cluster_name)
     return sorted(owners)
+
+
+def _verify_authenticator_cluster_id(api: k8s.ApiClient, cluster_name: str) -> None:
+    """Where aws-iam-authenticator runs, its cluster id (flag, or `clusterID` of its mounted config) is the name."""
+    with translated_kube_errors("read the authenticator"):
+        try:
+            daemonset = k8s.AppsV1Api(api).read_namespaced_daemon_set(AUTHENTICATOR_DAEMONSET, KUBE_SYSTEM)
+        except ApiException as exc:
+            if exc.status == HTTPStatus.NOT_FOUND:
+                return  # no authenticator: MapIdentity refuses the cluster with AuthenticationNotEnabled
+            raise
+        args = [a for c in daemonset.spec.template.spec.containers for a in [*(c.command or []), *(c.args or [])]]
+        cluster_id = next((a.split("=", 1)[1] for a in args if a.startswith("--cluster-id=")), None)
+        if cluster_id is None and any(a.startswith("--config=") for a in args):
+            config = k8s.CoreV1Api(api).read_namespaced_config_map(AUTHENTICATOR_CONFIGMAP, KUBE_SYSTEM)
+            parsed = yaml.safe_load((config.data or {}).get(AUTHENTICATOR_CONFIG_KEY) or "") or {}
+            cluster_id = parsed.get("clusterID") if isinstance(parsed, dict) else None
+    if cluster_id is not None and cluster_id != cluster_name:
+        raise ClusterMismatch(
+            f"the API server given for {cluster_name!r} belongs to {cluster_id}: its aws-iam-authenticator runs "
+            f"with cluster id {cluster_id!r}"
+        )
 
 
 def _instance_id(provider_id: str | None, region: str) -> str | None:
