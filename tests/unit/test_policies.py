@@ -26,7 +26,15 @@ def _resources(statement: dict[str, Any]) -> list[str]:
     return [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
 
 
-@pytest.mark.parametrize("document", [SHARED, INLINE], ids=["CASTKopsPolicyV2", "CASTKopsRestrictedaccess"])
+BOUNDARY = policies.boundary_policy(partition="aws")
+SPOT_ROLE = policies.spot_role_policy(partition="aws", account="123456789012")
+
+
+@pytest.mark.parametrize(
+    "document",
+    [SHARED, INLINE, BOUNDARY, SPOT_ROLE],
+    ids=["CASTKopsPolicyV2", "CASTKopsRestrictedaccess", "CASTKopsNodeBoundary", "CastLambdaRoleForSpotScoped"],
+)
 def test_parliament_finds_nothing(document: dict[str, Any]) -> None:
     findings = parliament.analyze_policy_string(json.dumps(document)).findings
     assert [(f.issue, f.detail) for f in findings] == []
