@@ -8,7 +8,8 @@ independent evaluator. The layout:
   plane out of reach), as explicit denies that no allow elsewhere can outweigh.
 - `CASTKopsRestrictedaccess`, inline on the cluster's user, holds every allow. Whatever it lets the user create or
   change is named `cast-kops-<cluster>-…` and tagged for its own cluster (names alone could collide: cluster `a`
-  would match `cast-kops-a-b-…`), and it denies tags that name another cluster.
+  would match `cast-kops-a-b-…`); every allow that writes tags takes only known keys, so no tag names another
+  cluster or the control plane.
 - `CASTKopsNodeBoundary` is the permissions boundary every role the user creates must carry: what a kOps worker
   node's kubelet and cloud provider read, nothing that writes.
 - `CastLambdaRoleForSpot` gets a scoped equivalent of the seed's managed policies (logs of the Spot functions,
