@@ -43,8 +43,8 @@ def local_system(template_path: Path) -> Iterator[LocalSystem]:
         yield system
 
 
-def _onboard(system: LocalSystem, spec: str) -> LocalCluster:
-    cluster = system.add_cluster(ClusterSpec.parse(spec))
+def _onboard(system: LocalSystem, spec: str, *, share_vpc_of: LocalCluster | None = None) -> LocalCluster:
+    cluster = system.add_cluster(ClusterSpec.parse(spec), share_vpc_of=share_vpc_of)
     result = run_execution(
         system.aws.client("stepfunctions"), system.state_machines["onboard"], cluster.onboard_input(), name_prefix="iam"
     )
@@ -57,7 +57,9 @@ def evaluation(local_system: LocalSystem) -> Evaluation:
     if not PMAPPER_PYTHON.exists():
         pytest.fail(f"{PMAPPER_PYTHON} is missing: run `make pmapper` (make test does) to build PMapper's venv")
     a = _onboard(local_system, f"{CLUSTER_A}:kops=1.21,nodes=2")
-    b = _onboard(local_system, f"{CLUSTER_B}:kops=1.21,nodes=2")
+    # B in A's VPC and subnets (kOps' shared VPC): only tags and groups tell the clusters apart there
+    b = _onboard(local_system, f"{CLUSTER_B}:kops=1.21,nodes=2", share_vpc_of=a)
+    assert b.aws.vpc_id == a.aws.vpc_id
     facts = _facts(local_system, a, b)
     details = _authorization_details(local_system)
     principals = _principals(details, facts)
