@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup kube-bin synth lint typecheck test test-fast demo bench docs clean
+# PMapper, the independent IAM evaluator of tests/iam, runs on Python 3.9 only (pyenv's 3.9 unless PYTHON39 is given).
+PYTHON39 ?= $(or $(firstword $(wildcard $(HOME)/.pyenv/versions/3.9.*/bin/python3.9)),python3.9)
+PMAPPER_VENV := .cache/pmapper-venv
+PMAPPER_STAMP := $(PMAPPER_VENV)/.installed
+
+.PHONY: setup kube-bin pmapper synth lint typecheck test test-fast demo bench docs clean
 
 setup: $(STAMP)
 
@@ -20,6 +25,13 @@ $(STAMP): requirements-dev.txt requirements.txt pyproject.toml
 kube-bin:
 	bash tools/build-kube-bin.sh
 
+pmapper: $(PMAPPER_STAMP)
+
+$(PMAPPER_STAMP): requirements-pmapper.txt
+	test -x $(PMAPPER_VENV)/bin/python || $(PYTHON39) -m venv $(PMAPPER_VENV)
+	$(PMAPPER_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-pmapper.txt
+	touch $@
+
 synth: setup
 	$(BIN)/python app.py
 
@@ -32,10 +44,10 @@ typecheck: setup
 
 # The one gate: lint, types, then every test suite (unit, infrastructure, emulator, e2e). Modules are spread
 # over up to 4 worker processes (each with its own local system); pytest's exit code 5 (no tests) fails.
-test: lint typecheck kube-bin
+test: lint typecheck kube-bin pmapper
 	$(BIN)/pytest -q --numprocesses=auto --maxprocesses=4 --dist=loadscope
 
-test-fast: setup
+test-fast: setup pmapper
 	$(BIN)/pytest -q -x -m "not e2e"
 
 demo: setup

@@ -9,7 +9,7 @@ Each step retries throttling, IAM's eventual consistency and Lambda service erro
 anything else ends in OffboardingFailed with the step's error and cause.
 """
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -30,6 +30,7 @@ from kops_lambda.constants import (
     SPOT_ROLE_NAME,
 )
 from kops_lambda.errors import IAM_CLEANUP_TRANSIENT_ERROR_NAMES
+from kops_lambda.logic import policies
 from kops_lambda.models.rollback import CleanupAction
 from stacks.constructs.lambda_function import LOG_RETENTION, KopsFunction
 from stacks.onboarding import arn, grant_cluster_access, lambda_task
@@ -132,6 +133,7 @@ class CleanupFunctions(Construct):
                     "iam:ListAccessKeys",
                     "iam:DeleteAccessKey",
                     "iam:DeleteUser",
+                    "iam:UntagUser",  # an adopted user stays, without our tags
                 ],
                 resources=[arn(self, "iam", "user", f"{IAM_USER_PREFIX}*")],
             ),
@@ -145,8 +147,12 @@ class CleanupFunctions(Construct):
                     "iam:SetDefaultPolicyVersion",
                     "iam:DeletePolicyVersion",
                     "iam:DeletePolicy",
+                    "iam:UntagPolicy",
                 ],
-                resources=[arn(self, "iam", "policy", SHARED_POLICY_NAME)],
+                resources=[
+                    arn(self, "iam", "policy", SHARED_POLICY_NAME),
+                    arn(self, "iam", "policy", policies.BOUNDARY_POLICY_NAME),
+                ],
             ),
             iam.PolicyStatement(
                 sid="RemoveOnlyTheSpotRole",
@@ -155,9 +161,26 @@ class CleanupFunctions(Construct):
                     "iam:ListRoleTags",
                     "iam:ListAttachedRolePolicies",
                     "iam:DetachRolePolicy",
+                    "iam:ListRolePolicies",
+                    "iam:DeleteRolePolicy",
                     "iam:DeleteRole",
+                    "iam:UntagRole",
                 ],
                 resources=[arn(self, "iam", "role", SPOT_ROLE_NAME)],
+            ),
+            iam.PolicyStatement(
+                # Offboarding an adopted role gives back the seed's policies adoption took off.
+                sid="ReattachTheSeedPoliciesToTheSpotRole",
+                actions=["iam:AttachRolePolicy"],
+                resources=[arn(self, "iam", "role", SPOT_ROLE_NAME)],
+                conditions={
+                    "ArnEquals": {
+                        "iam:PolicyARN": [
+                            policies.managed_policy_arn(Stack.of(self).partition, name)
+                            for name in policies.SEED_SPOT_ROLE_POLICIES
+                        ]
+                    }
+                },
             ),
         ]
         for statement in statements:

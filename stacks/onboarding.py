@@ -32,6 +32,7 @@ from kops_lambda.constants import (
     ENV_REGISTRY_TABLE,
     ENV_SECRET_READER_ARNS,
     ENV_SECRETS_KMS_KEY,
+    ENV_SEED_SPOT_ROLE_POLICIES,
     ENV_SPOT_FORCE_DELETE,
     ENV_SPOT_HANDLER_ROLE_ARN,
     IAM_USER_PREFIX,
@@ -127,11 +128,17 @@ class OnboardingWorkflow(Construct):
                 resources=[
                     f"{arn}/*/{key}" for arn in state_store_bucket_arns for key in ("kops-version.txt", "config")
                 ],
+                # Bucket names are global: a `kops-state-*` bucket of another account must not be read.
+                conditions={"StringEquals": {"s3:ResourceAccount": Stack.of(self).account}},
             )
         )
         for function in self.functions.values():
             registry.grant_read_write_data(function)
         self._grant_iam_entities(self.functions["CreateIamEntities"])
+        seed_spot_role_policies = str(self.node.try_get_context("seedSpotRolePolicies") or "false").lower() == "true"
+        self.functions["CreateIamEntities"].add_environment(
+            ENV_SEED_SPOT_ROLE_POLICIES, str(seed_spot_role_policies).lower()
+        )
         self._grant_key_pair(self.functions["CreateKeyPair"], secrets_key)
         self._grant_access_key(self.functions["StoreAccessKey"], secrets_key)
         map_identity, install_agent = self.functions["MapIdentity"], self.functions["InstallAgent"]
@@ -139,7 +146,7 @@ class OnboardingWorkflow(Construct):
         map_identity.add_environment(ENV_SPOT_FORCE_DELETE, str(spot_force_delete).lower())
         install_agent.add_environment(ENV_AGENT_API_URL, agent_api_url)
         baseline = self.functions["RecordBaseline"]
-        for function in (map_identity, install_agent, baseline):
+        for function in (map_identity, install_agent, baseline, validate):
             grant_cluster_access(self, function, secrets_key)
         self._grant_baseline(baseline)
         map_identity.add_to_role_policy(
@@ -147,6 +154,7 @@ class OnboardingWorkflow(Construct):
                 sid="ReadKopsSpec",
                 actions=["s3:GetObject"],
                 resources=[f"{arn}/*/config" for arn in state_store_bucket_arns],
+                conditions={"StringEquals": {"s3:ResourceAccount": Stack.of(self).account}},
             )
         )
         install_agent.add_to_role_policy(
@@ -235,7 +243,10 @@ class OnboardingWorkflow(Construct):
             iam.PolicyStatement(
                 sid="ReadSharedPolicy",
                 actions=["iam:GetPolicy", "iam:ListPolicyVersions"],
-                resources=[self._arn("iam", "policy", SHARED_POLICY_NAME)],
+                resources=[
+                    self._arn("iam", "policy", SHARED_POLICY_NAME),
+                    self._arn("iam", "policy", policies.BOUNDARY_POLICY_NAME),
+                ],
             ),
             iam.PolicyStatement(
                 sid="ReadSpotRole",
@@ -265,7 +276,7 @@ class OnboardingWorkflow(Construct):
             policies.managed_policy_arn(partition, policies.S3_READ_POLICY),
             self._arn("iam", "policy", SHARED_POLICY_NAME),
         ]
-        role_policies = [policies.managed_policy_arn(partition, name) for name in policies.SPOT_ROLE_POLICIES]
+        role_policies = [policies.managed_policy_arn(partition, name) for name in policies.SEED_SPOT_ROLE_POLICIES]
         users = self._arn("iam", "user", f"{IAM_USER_PREFIX}*")
         spot_role = self._arn("iam", "role", SPOT_ROLE_NAME)
         statements = [
@@ -279,7 +290,14 @@ class OnboardingWorkflow(Construct):
                     "iam:ListAttachedUserPolicies",
                     "iam:GetUserPolicy",
                     "iam:PutUserPolicy",
+                    "iam:ListAccessKeys",
                 ],
+                resources=[users],
+            ),
+            iam.PolicyStatement(
+                # Adopting what the vendor's script made; our own users are tagged at creation.
+                sid="TagAdoptedUsers",
+                actions=["iam:TagUser"],
                 resources=[users],
             ),
             iam.PolicyStatement(
@@ -298,17 +316,28 @@ class OnboardingWorkflow(Construct):
                     "iam:ListPolicyVersions",
                     "iam:CreatePolicyVersion",
                     "iam:DeletePolicyVersion",
+                    "iam:ListPolicyTags",
                 ],
-                resources=[self._arn("iam", "policy", SHARED_POLICY_NAME)],
+                resources=[
+                    self._arn("iam", "policy", SHARED_POLICY_NAME),
+                    self._arn("iam", "policy", policies.BOUNDARY_POLICY_NAME),
+                ],
             ),
             iam.PolicyStatement(
                 sid="SpotRole",
-                actions=["iam:GetRole", "iam:CreateRole", "iam:TagRole", "iam:ListAttachedRolePolicies"],
+                actions=[
+                    "iam:GetRole",
+                    "iam:CreateRole",
+                    "iam:TagRole",
+                    "iam:ListRoleTags",
+                    "iam:ListAttachedRolePolicies",
+                    "iam:PutRolePolicy",
+                ],
                 resources=[spot_role],
             ),
             iam.PolicyStatement(
                 sid="AttachOnlyTheNamedPoliciesToTheSpotRole",
-                actions=["iam:AttachRolePolicy"],
+                actions=["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
                 resources=[spot_role],
                 conditions={"ArnEquals": {"iam:PolicyARN": role_policies}},
             ),

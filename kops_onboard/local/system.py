@@ -152,7 +152,8 @@ class LocalSystem:
             "offboard": self.output("OffboardingStateMachineArn"),
         }
 
-    def add_cluster(self, spec: ClusterSpec) -> LocalCluster:
+    def add_cluster(self, spec: ClusterSpec, *, share_vpc_of: LocalCluster | None = None) -> LocalCluster:
+        """Seed a cluster (in `share_vpc_of`'s VPC and subnets when given) with its API server and secret."""
         if spec.name in self.clusters:
             raise ValueError(f"cluster {spec.name} is already seeded")
         token = secrets.token_urlsafe(24)
@@ -165,6 +166,7 @@ class LocalSystem:
             spec=spec,
             region=self.region,
             state_store_bucket=STATE_STORE_BUCKET,
+            shared_network=share_vpc_of.aws if share_vpc_of else None,
         )
         with k8s.ApiClient(bearer_configuration(api_server.url, token, api_server.ca_certificate)) as api:
             seeded_kube = seed_kube(api, spec, seeded_aws)

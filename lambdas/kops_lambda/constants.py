@@ -8,6 +8,8 @@ PRODUCT: Final = "kops-onboard"
 TAG_MANAGED_BY: Final = "managed-by"
 TAG_MANAGED_BY_VALUE: Final = PRODUCT
 TAG_CLUSTER: Final = "cluster"
+# On entities the vendor's script made and onboarding adopted (input `adopt_existing`): offboarding leaves them.
+TAG_ADOPTED: Final = "kops-onboard-adopted"
 
 # kOps' own tags on cluster resources.
 KOPS_TAG_CLUSTER: Final = "KubernetesCluster"
@@ -41,6 +43,8 @@ ENV_SECRETS_KMS_KEY: Final = "SECRETS_KMS_KEY_ARN"
 ENV_SECRET_READER_ARNS: Final = "SECRET_READER_ARNS"
 ENV_SPOT_DRY_RUN: Final = "SPOT_DRY_RUN"
 ENV_SPOT_HANDLER_ROLE_ARN: Final = "SPOT_HANDLER_ROLE_ARN"
+# "true": CastLambdaRoleForSpot gets the seed's exact managed policies (CDK context `seedSpotRolePolicies`).
+ENV_SEED_SPOT_ROLE_POLICIES: Final = "SEED_SPOT_ROLE_POLICIES"
 
 METRICS_NAMESPACE: Final = "KopsOnboard"
 

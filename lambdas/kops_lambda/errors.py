@@ -98,3 +98,8 @@ IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES: tuple[str, ...] = (
     "ConcurrentModificationException",
 )
 IAM_CLEANUP_TRANSIENT_ERROR_NAMES: tuple[str, ...] = (*IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES, "DeleteConflictException")
+
+
+class ClusterMismatch(KopsOnboardError):
+    """The API server behind the kubeconfig secret is not the named cluster's: its nodes are not instances
+    tagged for that cluster in this account and region. Nothing is written."""

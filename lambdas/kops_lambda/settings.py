@@ -12,6 +12,7 @@ from kops_lambda.constants import (
     ENV_REGISTRY_TABLE,
     ENV_SECRET_READER_ARNS,
     ENV_SECRETS_KMS_KEY,
+    ENV_SEED_SPOT_ROLE_POLICIES,
     ENV_SPOT_DEADLINE_MARGIN,
     ENV_SPOT_DRY_RUN,
     ENV_SPOT_EARLY_REPLACEMENT,
@@ -32,6 +33,7 @@ class Settings:
     spot_dry_run: bool
     secrets_kms_key: str | None
     secret_reader_arns: list[str]
+    seed_spot_role_policies: bool = False
 
 
 def load_settings() -> Settings:
@@ -42,6 +44,7 @@ def load_settings() -> Settings:
         spot_dry_run=os.environ.get(ENV_SPOT_DRY_RUN, "false").lower() in {"1", "true", "yes"},
         secrets_kms_key=os.environ.get(ENV_SECRETS_KMS_KEY) or None,
         secret_reader_arns=[arn for arn in os.environ.get(ENV_SECRET_READER_ARNS, "").split(",") if arn],
+        seed_spot_role_policies=os.environ.get(ENV_SEED_SPOT_ROLE_POLICIES, "false").lower() == "true",
     )
 
 

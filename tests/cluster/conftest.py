@@ -17,6 +17,7 @@ from kubernetes import client as k8s
 from moto import mock_aws
 
 from kops_lambda.adapters.aws import client as cached_client
+from kops_lambda.constants import kubeconfig_secret_name
 from kops_lambda.logic.discovery import discover_cluster
 from kops_lambda.models.onboarding import ClusterFacts, OnboardInput
 from kops_onboard.local.kube import RecordedRequest
@@ -167,10 +168,12 @@ def make_cluster(aws_account: None, pytestconfig: pytest.Config) -> Iterator[Cal
         )
         api = k8s.ApiClient(configuration)
         seed_kube(api, spec, aws)
-        secret_arn = sm.create_secret(
-            Name=f"kops-onboard/clusters/{spec.name}/kubeconfig-{next(_NAMES)}",
-            SecretString=kube_api.kubeconfig(TOKEN),
-        )["ARN"]
+        # The name handlers accept: a cluster made again from the same template points it at its emulator.
+        name = kubeconfig_secret_name(spec.name)
+        try:
+            secret_arn = sm.create_secret(Name=name, SecretString=kube_api.kubeconfig(TOKEN))["ARN"]
+        except sm.exceptions.ResourceExistsException:
+            secret_arn = sm.put_secret_value(SecretId=name, SecretString=kube_api.kubeconfig(TOKEN))["ARN"]
         kube_api.clear_requests()
         cluster = Cluster(spec, aws, kube_api, api, secret_arn, api_key_arn, facts)
         started.append(cluster)

@@ -193,3 +193,19 @@ def test_registry_values_are_plain_dynamodb_types(make_cluster: MakeCluster, reg
     assert agent["kube_router"] == {"status": "not-applicable", "added_tolerations": []}
     assert not any(isinstance(v, Decimal) for v in agent.values())
     assert os.environ["REGISTRY_TABLE_NAME"] == TABLE
+
+
+def test_map_identity_maps_the_clusters_own_user_whatever_the_state_says(
+    make_cluster: MakeCluster, registry: Any, lambda_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a state whose IAM result names another cluster's user (forged input)
+    cluster = make_cluster("kops=1.17")
+    monkeypatch.setenv("SPOT_HANDLER_ROLE_ARN", cluster.spot_role_arn)
+    forged = event(cluster, registry)
+    forged["state"]["iam"]["user_arn"] = f"arn:aws:iam::{cluster.account}:user/cast-kops-other.k8s.local"
+    forged["state"]["iam"]["user_name"] = "cast-kops-other.k8s.local"
+    # When MapIdentity runs
+    map_identity.handler(forged, context("MapIdentity"))
+    # Then the cluster maps its own user, derived from the account and the cluster name, and not the forged one
+    config = cluster.configmap("aws-iam-authenticator")["data"]["config.yaml"]
+    assert cluster.user_arn in config and "cast-kops-other" not in config

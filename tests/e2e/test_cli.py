@@ -13,6 +13,7 @@ from kops_lambda.constants import BASELINE_KEY_PREFIX
 from kops_onboard.cli import app
 from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
+from tests.e2e.kubeconfig import kubeconfig_secret_for
 from tests.e2e.secret_scan import CLI_OUTPUTS
 
 
@@ -76,8 +77,9 @@ def test_cluster_without_an_access_secret_is_not_found() -> None:
     assert "kops-onboard/clusters/nowhere.k8s.local/kubeconfig" in json.loads(result.output)["message"]
 
 
-def test_failed_execution_exits_1_with_the_error_and_a_fix(cluster: LocalCluster) -> None:
-    result = runner.invoke(app, ["onboard", "ghost.k8s.local", "--kubeconfig-secret", cluster.kubeconfig_secret_arn])
+def test_failed_execution_exits_1_with_the_error_and_a_fix(local_system: LocalSystem, cluster: LocalCluster) -> None:
+    secret = kubeconfig_secret_for(local_system, "ghost.k8s.local", copy_of=cluster)
+    result = runner.invoke(app, ["onboard", "ghost.k8s.local", "--kubeconfig-secret", secret])
     assert result.exit_code == 1
     assert "✓ ValidateCluster" not in result.output
     assert "ClusterNotFound" in result.output and "fix:" in result.output and "--region" in result.output

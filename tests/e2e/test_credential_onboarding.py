@@ -57,13 +57,10 @@ def test_end_state_of_a_first_onboarding(local_system: LocalSystem, cluster: Loc
     }
     inline = json.dumps(iam.get_user_policy(UserName=user, PolicyName="CASTKopsRestrictedaccess")["PolicyDocument"])
     assert cluster.name in inline and f"vpc/{cluster.aws.vpc_id}" in inline
-    # The shared role with its three policies
+    # The shared role: EC2 read and the scoped logs/invoke policy, not the seed's account-wide two
     role_policies = iam.list_attached_role_policies(RoleName="CastLambdaRoleForSpot")["AttachedPolicies"]
-    assert {p["PolicyName"] for p in role_policies} == {
-        "CloudWatchLogsFullAccess",
-        "AWSLambdaRole",
-        "AmazonEC2ReadOnlyAccess",
-    }
+    assert {p["PolicyName"] for p in role_policies} == {"AmazonEC2ReadOnlyAccess"}
+    assert iam.list_role_policies(RoleName="CastLambdaRoleForSpot")["PolicyNames"] == ["CastLambdaRoleForSpotScoped"]
     # The key pair, with its private key only in a secret encrypted by the stack's key
     key_pair = out["key_pair"]
     pairs = local_system.aws.client("ec2").describe_key_pairs(KeyNames=[key_pair["key_name"]])["KeyPairs"]

@@ -7,6 +7,7 @@ import pytest
 from kops_onboard.executions import run_execution
 from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
+from tests.e2e.kubeconfig import kubeconfig_secret_for
 
 
 def _onboard(system: LocalSystem, payload: dict[str, Any]) -> Any:
@@ -54,7 +55,9 @@ def test_version_is_read_from_user_data_without_a_state_store(local_system: Loca
 
 
 def test_unknown_cluster_fails_with_cluster_not_found(local_system: LocalSystem, cluster: LocalCluster) -> None:
-    payload = {**cluster.onboard_input(), "cluster_name": "nope.k8s.local"}
+    # A kubeconfig under the unknown cluster's own name (another cluster's name is InvalidInput)
+    secret = kubeconfig_secret_for(local_system, "nope.k8s.local", copy_of=cluster)
+    payload = {**cluster.onboard_input(), "cluster_name": "nope.k8s.local", "kubeconfig_secret_arn": secret}
     result = _onboard(local_system, payload)
     assert result.status == "FAILED"
     assert result.error == "ClusterNotFound"

@@ -415,3 +415,34 @@ def test_the_drainer_may_delete_pods_only_when_force_delete_is_opted_in(template
     opted_in = Template.from_stack(app.node.find_child(STACK_NAME))  # type: ignore[arg-type]
     assert _map_identity_environment(opted_in)["SPOT_FORCE_DELETE"] == "true"
     assert _spot_function(opted_in)["Properties"]["Environment"]["Variables"]["SPOT_FORCE_DELETE"] == "true"
+
+
+def _create_iam_entities_environment(template: Template) -> dict[str, str]:
+    (function,) = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "kops_lambda.handlers.create_iam_entities.handler"}}
+    ).values()
+    variables: dict[str, str] = function["Properties"]["Environment"]["Variables"]
+    return variables
+
+
+def test_the_seeds_spot_role_policies_only_on_opt_in(template: Template, tmp_path: Path) -> None:
+    from stacks.app_builder import STACK_NAME, _cdk_json_context, build_app
+
+    # By default CastLambdaRoleForSpot gets the scoped policy; the opt-in reaches CreateIamEntities
+    assert _create_iam_entities_environment(template)["SEED_SPOT_ROLE_POLICIES"] == "false"
+    app = build_app(tmp_path, context=_cdk_json_context() | {"seedSpotRolePolicies": "true"})
+    opted_in = Template.from_stack(app.node.find_child(STACK_NAME))  # type: ignore[arg-type]
+    assert _create_iam_entities_environment(opted_in)["SEED_SPOT_ROLE_POLICIES"] == "true"
+
+
+def test_state_store_reads_are_limited_to_this_account(template: Template) -> None:
+    policies = template.find_resources("AWS::IAM::Policy")
+    reads = [
+        statement
+        for policy in policies.values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Action"] == "s3:GetObject"
+    ]
+    assert reads
+    for statement in reads:
+        assert statement["Condition"] == {"StringEquals": {"s3:ResourceAccount": {"Ref": "AWS::AccountId"}}}

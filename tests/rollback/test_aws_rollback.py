@@ -11,6 +11,7 @@ from kops_lambda.logic.iam_entities import ensure_iam_entities
 from kops_lambda.logic.registry import record_onboarding
 from kops_lambda.logic.rollback import aws_state
 from kops_lambda.logic.rollback.baseline import baseline_key, load_baseline, snapshot_aws
+from kops_lambda.logic.rollback.credentials import offboard_access_key
 from kops_lambda.logic.rollback.iam import offboard_shared, offboard_user, rollback_iam
 from kops_lambda.logic.rollback.registry import find_cluster, other_clusters, record_offboarded, rollback_registry
 from kops_lambda.logic.rollback.report import Report
@@ -297,3 +298,55 @@ def test_offboarding_leaves_a_tombstone_that_finds_the_cluster_again(account: Cl
     item = table.get_item(Key={"cluster_key": found.cluster_key})["Item"]
     assert "resources" not in item and "facts" not in item
     assert load_baseline(table, EXECUTION) is None
+
+
+def _vendor_made(iam: Any) -> str:
+    """What the vendor's script leaves: untagged user with an access key, CASTKopsPolicyV2, CastLambdaRoleForSpot."""
+    iam.create_user(UserName=f"cast-kops-{CLUSTER}")
+    key_id = str(iam.create_access_key(UserName=f"cast-kops-{CLUSTER}")["AccessKey"]["AccessKeyId"])
+    vendor_document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}]}
+    iam.create_policy(PolicyName="CASTKopsPolicyV2", PolicyDocument=json.dumps(vendor_document))
+    iam.create_role(RoleName="CastLambdaRoleForSpot", AssumeRolePolicyDocument="{}")
+    for arn in (
+        "arn:aws:iam::aws:policy/CloudWatchLogsFullAccess",
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaRole",
+    ):
+        iam.attach_role_policy(RoleName="CastLambdaRoleForSpot", PolicyArn=arn)
+    return key_id
+
+
+def test_offboarding_an_adopted_cluster_restores_what_adoption_changed(iam_account: Clients) -> None:
+    iam, table = iam_account("iam"), create_registry(iam_account("dynamodb"))
+    vendor_key = _vendor_made(iam)
+    # Given a cluster onboarded with adopt_existing, which then got an access key of ours
+    ensure_iam_entities(
+        iam,
+        partition="aws",
+        account=ACCOUNT,
+        region=REGION,
+        cluster_name=CLUSTER,
+        vpc_id="vpc-0abc",
+        adopt_existing=True,
+    )
+    our_key = iam.create_access_key(UserName=f"cast-kops-{CLUSTER}")["AccessKey"]["AccessKeyId"]
+    _register(table, CLUSTER)
+    own = f"{REGION}#{CLUSTER}"
+    # When it is offboarded
+    keys = offboard_access_key(iam, iam_account("secretsmanager"), cluster_name=CLUSTER, recovery_days=7)
+    user = offboard_user(iam, cluster_name=CLUSTER)
+    shared = offboard_shared(iam, table, own_key=own, partition="aws", account=ACCOUNT)
+    # Then only our access key went; the vendor's key and the user stay, and the summary says what is left
+    remaining = [k["AccessKeyId"] for k in iam.list_access_keys(UserName=f"cast-kops-{CLUSTER}")["AccessKeyMetadata"]]
+    assert remaining == [vendor_key] and f"access key {our_key} of IAM user cast-kops-{CLUSTER}" in keys.removed
+    assert "adopted at onboarding" in user.kept[0] and vendor_key in user.kept[0]
+    assert "managed-by" not in aws_state.tags_of(iam.list_user_tags(UserName=f"cast-kops-{CLUSTER}")["Tags"])
+    # And the policy's default is the vendor's version again, ours removed
+    versions = iam.list_policy_versions(PolicyArn=SHARED_ARN)["Versions"]
+    assert [(v["VersionId"], v["IsDefaultVersion"]) for v in versions] == [("v1", True)]
+    # And the role has the seed's policies back and none of ours
+    attached = {
+        p["PolicyName"] for p in iam.list_attached_role_policies(RoleName="CastLambdaRoleForSpot")["AttachedPolicies"]
+    }
+    assert {"CloudWatchLogsFullAccess", "AWSLambdaRole"} <= attached
+    assert iam.list_role_policies(RoleName="CastLambdaRoleForSpot")["PolicyNames"] == []
+    assert "IAM role CastLambdaRoleForSpot: policy AWSLambdaRole attached again" in shared.restored

@@ -34,13 +34,16 @@ def test_first_run_creates_everything(aws_iam: Any) -> None:
     inline = iam.get_user_policy(UserName=result.user_name, PolicyName="CASTKopsRestrictedaccess")["PolicyDocument"]
     text = json.dumps(inline)
     assert "a.k8s.local" in text and "vpc/vpc-0abc" in text
-    # And the Spot role trusts Lambda and carries all three policies
+    # And the Spot role trusts Lambda, reads EC2 and holds the scoped logs/invoke policy, not AWSLambdaRole
     role = iam.get_role(RoleName="CastLambdaRoleForSpot")["Role"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
     role_policies = {
         p["PolicyName"] for p in iam.list_attached_role_policies(RoleName="CastLambdaRoleForSpot")["AttachedPolicies"]
     }
-    assert role_policies == {"CloudWatchLogsFullAccess", "AWSLambdaRole", "AmazonEC2ReadOnlyAccess"}
+    assert role_policies == {"AmazonEC2ReadOnlyAccess"}
+    assert iam.list_role_policies(RoleName="CastLambdaRoleForSpot")["PolicyNames"] == ["CastLambdaRoleForSpotScoped"]
+    # And the node boundary exists
+    assert iam.get_policy(PolicyArn=f"arn:aws:iam::{ACCOUNT}:policy/CASTKopsNodeBoundary")["Policy"]
     assert result.shared_policy_created and result.spot_role_created and result.inline_policy_created
 
 
@@ -116,3 +119,69 @@ def test_a_foreign_user_with_our_name_is_not_taken_over(aws_iam: Any) -> None:
     iam.create_user(UserName="cast-kops-a.k8s.local")
     with pytest.raises(ForeignEntity, match="not created by kops-onboard"):
         _ensure(iam)
+
+
+def test_seed_spot_role_policies_on_opt_in(aws_iam: Any) -> None:
+    iam = aws_iam("iam")
+    # When the deployment opted into the seed's exact list
+    _ensure(iam, seed_spot_role_policies=True)
+    # Then the Spot role carries exactly the seed's three managed policies and no scoped inline one
+    role_policies = {
+        p["PolicyName"] for p in iam.list_attached_role_policies(RoleName="CastLambdaRoleForSpot")["AttachedPolicies"]
+    }
+    assert role_policies == {"CloudWatchLogsFullAccess", "AWSLambdaRole", "AmazonEC2ReadOnlyAccess"}
+    assert iam.list_role_policies(RoleName="CastLambdaRoleForSpot")["PolicyNames"] == []
+
+
+def _vendor_entities(iam: Any) -> None:
+    """What the vendor's script leaves: an untagged CASTKopsPolicyV2 and CastLambdaRoleForSpot with its three."""
+    iam.create_policy(PolicyName="CASTKopsPolicyV2", PolicyDocument=json.dumps(VENDOR_DOCUMENT))
+    iam.create_role(
+        RoleName="CastLambdaRoleForSpot",
+        AssumeRolePolicyDocument=json.dumps(policies.spot_role_trust_policy(account=ACCOUNT)),
+    )
+    for name in policies.SEED_SPOT_ROLE_POLICIES:
+        iam.attach_role_policy(RoleName="CastLambdaRoleForSpot", PolicyArn=policies.managed_policy_arn("aws", name))
+
+
+VENDOR_DOCUMENT = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::*:role/*"}],
+}
+
+
+def test_vendor_entities_are_refused_without_adopt_existing(aws_iam: Any) -> None:
+    iam = aws_iam("iam")
+    _vendor_entities(iam)
+    # When onboarding without adopt_existing, then the untagged policy is refused naming the setting
+    with pytest.raises(ForeignEntity, match=r"CASTKopsPolicyV2.*adopt_existing: true"):
+        _ensure(iam)
+    # And nothing of it changed: no new version, the role keeps its three policies
+    assert len(iam.list_policy_versions(PolicyArn=SHARED_ARN)["Versions"]) == 1
+    attached = iam.list_attached_role_policies(RoleName="CastLambdaRoleForSpot")["AttachedPolicies"]
+    assert len(attached) == 3
+
+
+def test_vendor_spot_role_is_refused_without_adopt_existing(aws_iam: Any) -> None:
+    iam = aws_iam("iam")
+    _vendor_entities(iam)
+    iam.delete_policy(PolicyArn=SHARED_ARN)
+    with pytest.raises(ForeignEntity, match=r"CastLambdaRoleForSpot.*adopt_existing: true"):
+        _ensure(iam)
+    assert len(iam.list_attached_role_policies(RoleName="CastLambdaRoleForSpot")["AttachedPolicies"]) == 3
+
+
+def test_adopt_existing_rewrites_vendor_entities_and_tags_them(aws_iam: Any) -> None:
+    iam = aws_iam("iam")
+    _vendor_entities(iam)
+    # When onboarding with adopt_existing
+    result = _ensure(iam, adopt_existing=True)
+    # Then the policy's default version is ours and the vendor's is kept as v1
+    assert result.shared_policy_version_created == "v2"
+    tags = {t["Key"]: t["Value"] for t in iam.list_policy_tags(PolicyArn=SHARED_ARN)["Tags"]}
+    assert tags["kops-onboard-adopted"] == "v1"
+    # And the role lost AWSLambdaRole and CloudWatchLogsFullAccess, which its tag records
+    attached = iam.list_attached_role_policies(RoleName="CastLambdaRoleForSpot")["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["AmazonEC2ReadOnlyAccess"]
+    role_tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName="CastLambdaRoleForSpot")["Tags"]}
+    assert sorted(role_tags["kops-onboard-adopted"].split(" ")) == ["AWSLambdaRole", "CloudWatchLogsFullAccess"]

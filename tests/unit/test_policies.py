@@ -26,7 +26,15 @@ def _resources(statement: dict[str, Any]) -> list[str]:
     return [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
 
 
-@pytest.mark.parametrize("document", [SHARED, INLINE], ids=["CASTKopsPolicyV2", "CASTKopsRestrictedaccess"])
+BOUNDARY = policies.boundary_policy(partition="aws")
+SPOT_ROLE = policies.spot_role_policy(partition="aws", account="123456789012")
+
+
+@pytest.mark.parametrize(
+    "document",
+    [SHARED, INLINE, BOUNDARY, SPOT_ROLE],
+    ids=["CASTKopsPolicyV2", "CASTKopsRestrictedaccess", "CASTKopsNodeBoundary", "CastLambdaRoleForSpotScoped"],
+)
 def test_parliament_finds_nothing(document: dict[str, Any]) -> None:
     findings = parliament.analyze_policy_string(json.dumps(document)).findings
     assert [(f.issue, f.detail) for f in findings] == []
@@ -35,13 +43,21 @@ def test_parliament_finds_nothing(document: dict[str, Any]) -> None:
 def test_no_allow_statement_has_a_bare_star_resource() -> None:
     for document in (SHARED, INLINE):
         for statement in document["Statement"]:
-            assert "*" not in _resources(statement), statement["Sid"]
+            if statement["Effect"] == "Allow":
+                assert "*" not in _resources(statement), statement["Sid"]
 
 
-def test_create_tags_only_while_creating() -> None:
+def test_the_shared_policy_allows_nothing() -> None:
+    assert {s["Effect"] for s in SHARED["Statement"]} == {"Deny"}
+
+
+def test_create_tags_only_while_creating_or_on_the_clusters_resources() -> None:
     for document in (SHARED, INLINE):
         for statement in _statements(document, "ec2:CreateTags"):
-            assert "ec2:CreateAction" in statement["Condition"]["StringEquals"], statement["Sid"]
+            condition = statement["Condition"]["StringEquals"]
+            assert "ec2:CreateAction" in condition or condition == {
+                "ec2:ResourceTag/KubernetesCluster": "a.k8s.local"
+            }, statement["Sid"]
 
 
 def test_pass_role_only_named_roles_and_two_services() -> None:

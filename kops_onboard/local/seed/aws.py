@@ -38,7 +38,7 @@ from kops_onboard.local.seed.statestore import (
     state_store_objects,
     write_objects,
 )
-from kops_onboard.local.seed.tags import instance_group_tags
+from kops_onboard.local.seed.tags import cluster_owned_tag, instance_group_tags
 from kops_onboard.local.seed.userdata import nodeup_script
 
 if TYPE_CHECKING:
@@ -119,12 +119,24 @@ def seed_aws(
     spec: ClusterSpec,
     region: str,
     state_store_bucket: str,
+    shared_network: SeededAwsCluster | None = None,
 ) -> SeededAwsCluster:
-    """Create the VPC, subnets, security groups, launch templates, ASGs, instances and state store."""
+    """Create the VPC, subnets, security groups, launch templates, ASGs, instances and state store.
+
+    With `shared_network`, the cluster goes into that cluster's VPC and subnets (kOps' shared VPC: the subnets
+    are tagged `kubernetes.io/cluster/<name>=shared`, the VPC stays the other cluster's) with its own groups.
+    """
     zones = availability_zones(ec2)
     config_base = f"s3://{state_store_bucket}/{spec.name}"
-    vpc_id = create_vpc(ec2, spec.name)
-    subnet_ids = create_subnets(ec2, spec.name, vpc_id, zones)
+    if shared_network is None:
+        vpc_id = create_vpc(ec2, spec.name)
+        subnet_ids = create_subnets(ec2, spec.name, vpc_id, zones)
+    else:
+        vpc_id, subnet_ids = shared_network.vpc_id, dict(shared_network.subnet_ids)
+        ec2.create_tags(
+            Resources=list(subnet_ids.values()),
+            Tags=[{"Key": cluster_owned_tag(spec.name), "Value": "shared"}],
+        )
     security_groups = create_security_groups(ec2, spec.name, vpc_id)
 
     plans = plan_instances(spec, zones)

@@ -6,6 +6,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kops_lambda.adapters.aws import client, resource
 from kops_lambda.adapters.identity import caller_identity
+from kops_lambda.logic.cluster.binding import registered_vpc
 from kops_lambda.logic.iam_entities import ensure_iam_entities
 from kops_lambda.logic.registry import record_resources
 from kops_lambda.models.steps import StepRequest, parse_model
@@ -22,17 +23,20 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     onboard, facts = request.onboard_input(), request.cluster_facts()
     identity = caller_identity()
     logger.append_keys(cluster=facts.cluster_name, execution_id=request.execution_id)
+    registry = resource("dynamodb").Table(settings.registry_table)
     entities = ensure_iam_entities(
         client("iam"),
         partition=identity.partition,
         account=identity.account,
         region=facts.region,
         cluster_name=facts.cluster_name,
-        vpc_id=facts.vpc_id,
+        vpc_id=registered_vpc(registry, region=facts.region, cluster_name=facts.cluster_name),
         include_s3_read=onboard.allow_s3_read,
+        seed_spot_role_policies=settings.seed_spot_role_policies,
+        adopt_existing=onboard.adopt_existing,
     )
     record_resources(
-        resource("dynamodb").Table(settings.registry_table),
+        registry,
         region=facts.region,
         cluster_name=facts.cluster_name,
         execution_id=request.execution_id,

@@ -6,8 +6,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kops_lambda.adapters.aws import client, resource
+from kops_lambda.adapters.identity import caller_identity
 from kops_lambda.logic.cluster.access import cluster_api
 from kops_lambda.logic.cluster.agent import install_agent
+from kops_lambda.logic.cluster.binding import kubeconfig_secret
 from kops_lambda.logic.cluster.registry import record_changes
 from kops_lambda.logic.cluster.settings import load_cluster_settings
 from kops_lambda.models.steps import StepRequest, parse_model
@@ -23,7 +25,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_model(StepRequest, event)
     onboard, facts = request.onboard_input(), request.cluster_facts()
     logger.append_keys(cluster=facts.cluster_name, execution_id=request.execution_id)
-    with cluster_api(client("secretsmanager"), onboard.kubeconfig_secret_arn) as api:
+    identity = caller_identity()
+    secret_arn = kubeconfig_secret(
+        onboard.kubeconfig_secret_arn,
+        cluster_name=facts.cluster_name,
+        partition=identity.partition,
+        account=identity.account,
+        region=facts.region,
+    )
+    with cluster_api(client("secretsmanager"), secret_arn) as api:
         outcome = install_agent(
             api, client("secretsmanager"), onboard=onboard, facts=facts, api_url=cluster_settings.agent_api_url
         )

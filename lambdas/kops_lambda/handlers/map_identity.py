@@ -5,12 +5,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kops_lambda.adapters.aws import client, resource
+from kops_lambda.adapters.identity import caller_identity
 from kops_lambda.logic.cluster.access import cluster_api
+from kops_lambda.logic.cluster.binding import cluster_user_arn, kubeconfig_secret
 from kops_lambda.logic.cluster.identity_mapping import ensure_identity_mapping
 from kops_lambda.logic.cluster.kops_spec import read_kops_spec
 from kops_lambda.logic.cluster.registry import record_changes
 from kops_lambda.logic.cluster.settings import load_cluster_settings
-from kops_lambda.models.credentials import IamEntities
+from kops_lambda.logic.iam_names import user_name
 from kops_lambda.models.steps import StepRequest, parse_model
 from kops_lambda.observability import logger, metrics, tracer
 from kops_lambda.settings import load_settings
@@ -23,14 +25,23 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings, cluster_settings = load_settings(), load_cluster_settings()
     request = parse_model(StepRequest, event)
     onboard, facts = request.onboard_input(), request.cluster_facts()
-    iam = request.step_result(IamEntities, "iam")
     logger.append_keys(cluster=facts.cluster_name, execution_id=request.execution_id)
-    with cluster_api(client("secretsmanager"), onboard.kubeconfig_secret_arn) as api:
+    identity = caller_identity()
+    secret_arn = kubeconfig_secret(
+        onboard.kubeconfig_secret_arn,
+        cluster_name=facts.cluster_name,
+        partition=identity.partition,
+        account=identity.account,
+        region=facts.region,
+    )
+    with cluster_api(client("secretsmanager"), secret_arn) as api:
         outcome = ensure_identity_mapping(
             api,
             cluster_name=facts.cluster_name,
-            user_arn=iam.user_arn,
-            user_name=iam.user_name,
+            user_arn=cluster_user_arn(
+                partition=identity.partition, account=identity.account, cluster_name=facts.cluster_name
+            ),
+            user_name=user_name(facts.cluster_name),
             spot_role_arn=cluster_settings.spot_handler_role_arn,
             spot_force_delete=cluster_settings.spot_force_delete,
             kops_spec=read_kops_spec(client("s3", facts.region), onboard.state_store, facts.cluster_name),

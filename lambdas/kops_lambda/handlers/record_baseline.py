@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from kops_lambda.adapters.aws import client
 from kops_lambda.adapters.identity import caller_identity
 from kops_lambda.logic.cluster.access import cluster_api
+from kops_lambda.logic.cluster.binding import kubeconfig_secret
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.rollback.baseline import record_baseline
 from kops_lambda.logic.rollback.steps import registry_table
@@ -26,7 +27,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     region = onboard.region or settings.region
     identity = caller_identity()
     logger.append_keys(cluster=onboard.cluster_name, region=region, execution_id=request.execution_id)
-    with cluster_api(client("secretsmanager"), onboard.kubeconfig_secret_arn) as api:
+    secret_arn = kubeconfig_secret(
+        onboard.kubeconfig_secret_arn,
+        cluster_name=onboard.cluster_name,
+        partition=identity.partition,
+        account=identity.account,
+        region=region,
+    )
+    with cluster_api(client("secretsmanager"), secret_arn) as api:
         result = record_baseline(
             registry_table(settings.registry_table),
             iam=client("iam"),
@@ -36,7 +44,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             execution_id=request.execution_id,
             region=region,
             cluster_name=onboard.cluster_name,
-            kubeconfig_secret_arn=onboard.kubeconfig_secret_arn,
+            kubeconfig_secret_arn=secret_arn,
             partition=identity.partition,
             account=identity.account,
         )

@@ -1,10 +1,14 @@
-"""Onboarding step 1: the cluster exists, runs a supported kOps version; record it in the registry."""
+"""Onboarding step 1: the cluster exists, runs a supported kOps version, and the API server behind the
+kubeconfig secret is its own; record it in the registry."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kops_lambda.adapters.aws import client, resource
+from kops_lambda.adapters.identity import caller_identity
+from kops_lambda.logic.cluster.access import cluster_api
+from kops_lambda.logic.cluster.binding import kubeconfig_secret, verify_api_server
 from kops_lambda.logic.discovery import discover_cluster
 from kops_lambda.logic.registry import record_onboarding
 from kops_lambda.models.steps import StepRequest, parse_model
@@ -21,6 +25,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     onboard = request.onboard_input()
     region = onboard.region or settings.region
     logger.append_keys(cluster=onboard.cluster_name, region=region, execution_id=request.execution_id)
+    identity = caller_identity()
+    secret_arn = kubeconfig_secret(
+        onboard.kubeconfig_secret_arn,
+        cluster_name=onboard.cluster_name,
+        partition=identity.partition,
+        account=identity.account,
+        region=region,
+    )
     facts = discover_cluster(
         ec2=client("ec2", region),
         autoscaling=client("autoscaling", region),
@@ -29,12 +41,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         region=region,
         state_store=onboard.state_store,
     )
+    with cluster_api(client("secretsmanager"), secret_arn) as api:
+        verify_api_server(api, client("ec2", region), cluster_name=onboard.cluster_name, region=region)
     record_onboarding(
         resource("dynamodb").Table(settings.registry_table),
         region=region,
         cluster_name=onboard.cluster_name,
         execution_id=request.execution_id,
-        kubeconfig_secret_arn=onboard.kubeconfig_secret_arn,
+        kubeconfig_secret_arn=secret_arn,
         facts={"vpc_id": facts.vpc_id, "kops_version": facts.kops_version},
     )
     logger.info("cluster validated", extra={"kops_version": facts.kops_version, "vpc_id": facts.vpc_id})

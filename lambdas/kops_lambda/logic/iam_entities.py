@@ -1,7 +1,9 @@
-"""IAM side of credential onboarding: the cluster's user, its policies, and the shared Spot role.
+"""IAM side of credential onboarding: the cluster's user, its policies, the node boundary and the shared Spot role.
 
 Every function looks up what exists and converges on the wanted state; results say what this call
-created, which is what a rollback may remove.
+created, which is what a rollback may remove. An entity with one of our names that we did not create (the
+vendor's script made it) is refused unless the input says `adopt_existing: true`; adopting rewrites it to our
+documents and tags it as adopted, so offboarding knows to leave it.
 """
 
 import json
@@ -15,6 +17,7 @@ from kops_lambda.constants import (
     INLINE_POLICY_NAME,
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
+    TAG_ADOPTED,
     TAG_CLUSTER,
     TAG_MANAGED_BY,
     TAG_MANAGED_BY_VALUE,
@@ -36,11 +39,27 @@ def ensure_iam_entities(
     cluster_name: str,
     vpc_id: str,
     include_s3_read: bool = False,
+    seed_spot_role_policies: bool = False,
+    adopt_existing: bool = False,
 ) -> IamEntities:
     name = user_name(cluster_name)
     with translated_aws_errors("IAM onboarding"):
-        user_arn, user_created = _ensure_user(iam, name, cluster_name)
-        shared_arn, shared_created, new_version = _ensure_shared_policy(iam, partition=partition, account=account)
+        user_arn, user_created = _ensure_user(iam, name, cluster_name, adopt_existing)
+        shared_arn = f"arn:{partition}:iam::{account}:policy/{SHARED_POLICY_NAME}"
+        shared_created, new_version = _ensure_managed_policy(
+            iam,
+            shared_arn,
+            policies.shared_policy(partition=partition, account=account),
+            description="kops-onboard: guardrails every cluster's user is held to",
+            adopt_existing=adopt_existing,
+        )
+        _ensure_managed_policy(
+            iam,
+            policies.boundary_policy_arn(partition, account),
+            policies.boundary_policy(partition=partition),
+            description="kops-onboard: permissions boundary of every role a cluster's user creates",
+            adopt_existing=False,
+        )
         wanted = [policies.managed_policy_arn(partition, p) for p in policies.MANAGED_POLICIES]
         if include_s3_read:
             wanted.append(policies.managed_policy_arn(partition, policies.S3_READ_POLICY))
@@ -50,7 +69,9 @@ def ensure_iam_entities(
             partition=partition, account=account, region=region, cluster_name=cluster_name, vpc_id=vpc_id
         )
         inline_created = _put_inline_policy(iam, name, inline)
-        role_arn, role_created = _ensure_spot_role(iam, partition=partition, account=account)
+        role_arn, role_created = _ensure_spot_role(
+            iam, partition=partition, account=account, seed_policies=seed_spot_role_policies, adopt=adopt_existing
+        )
     return IamEntities(
         user_name=name,
         user_arn=user_arn,
@@ -67,7 +88,7 @@ def ensure_iam_entities(
     )
 
 
-def _ensure_user(iam: Any, name: str, cluster_name: str) -> tuple[str, bool]:
+def _ensure_user(iam: Any, name: str, cluster_name: str, adopt: bool) -> tuple[str, bool]:
     try:
         user = iam.get_user(UserName=name)["User"]
     except ClientError as exc:
@@ -76,40 +97,62 @@ def _ensure_user(iam: Any, name: str, cluster_name: str) -> tuple[str, bool]:
         created = iam.create_user(UserName=name, Tags=_tags(cluster_name))["User"]
         return str(created["Arn"]), True
     tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=name)["Tags"]}
-    if tags.get(TAG_MANAGED_BY) != TAG_MANAGED_BY_VALUE:
-        raise ForeignEntity(
-            f"IAM user {name} exists but was not created by {TAG_MANAGED_BY_VALUE} (no {TAG_MANAGED_BY} tag); "
-            "remove it or tag it to let onboarding take it over"
-        )
+    if not _ours_or_adopted(tags, f"IAM user {name}", adopt):
+        # The keys it had stay the customer's: offboarding deletes only keys made after adoption.
+        keys = " ".join(k["AccessKeyId"] for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"])
+        iam.tag_user(UserName=name, Tags=[*_tags(cluster_name), {"Key": TAG_ADOPTED, "Value": keys}])
     return str(user["Arn"]), False
 
 
-def _ensure_shared_policy(iam: Any, *, partition: str, account: str) -> tuple[str, bool, str | None]:
-    """Create CASTKopsPolicyV2, or add a default version when its document changed."""
-    arn = f"arn:{partition}:iam::{account}:policy/{SHARED_POLICY_NAME}"
-    document = policies.shared_policy(partition=partition, account=account)
+def _ours_or_adopted(tags: dict[str, str], entity: str, adopt: bool) -> bool:
+    """True when we made it (or adopted it before); False when it is to be adopted now; raises otherwise."""
+    if tags.get(TAG_MANAGED_BY) == TAG_MANAGED_BY_VALUE:
+        return True
+    if not adopt:
+        raise ForeignEntity(
+            f"{entity} exists but was not created by {TAG_MANAGED_BY_VALUE} (no {TAG_MANAGED_BY} tag); "
+            "set adopt_existing: true in the input to adopt it (its documents are rewritten to ours), or remove it"
+        )
+    return False
+
+
+def _ensure_managed_policy(
+    iam: Any, arn: str, document: dict[str, Any], *, description: str, adopt_existing: bool
+) -> tuple[bool, str | None]:
+    """Create the policy, or add a default version when its document changed: (created, new version)."""
+    name = arn.rsplit("/", 1)[-1]
     try:
         policy = iam.get_policy(PolicyArn=arn)["Policy"]
     except ClientError as exc:
         if error_code(exc) != "NoSuchEntity":
             raise
         iam.create_policy(
-            PolicyName=SHARED_POLICY_NAME,
+            PolicyName=name,
             PolicyDocument=json.dumps(document),
-            Description="kops-onboard: what the cost-optimization service needs to run nodes of kOps clusters",
+            Description=description,
             Tags=[{"Key": TAG_MANAGED_BY, "Value": TAG_MANAGED_BY_VALUE}],
         )
-        return arn, True, None
+        return True, None
+    tags = {t["Key"]: t["Value"] for t in iam.list_policy_tags(PolicyArn=arn)["Tags"]}
+    if not _ours_or_adopted(tags, f"IAM policy {name}", adopt_existing):
+        # The version it had is what offboarding makes the default again.
+        iam.tag_policy(
+            PolicyArn=arn,
+            Tags=[
+                {"Key": TAG_MANAGED_BY, "Value": TAG_MANAGED_BY_VALUE},
+                {"Key": TAG_ADOPTED, "Value": str(policy["DefaultVersionId"])},
+            ],
+        )
     current = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])["PolicyVersion"]
     if policies.canonical(_document(current["Document"])) == policies.canonical(document):
-        return arn, False, None
+        return False, None
     versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
     if len(versions) >= MAX_POLICY_VERSIONS:
         # Never the default: the oldest of the others makes room.
         oldest = min((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
         iam.delete_policy_version(PolicyArn=arn, VersionId=oldest["VersionId"])
     created = iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(document), SetAsDefault=True)
-    return arn, False, str(created["PolicyVersion"]["VersionId"])
+    return False, str(created["PolicyVersion"]["VersionId"])
 
 
 def _attach_user_policies(iam: Any, name: str, wanted: list[str]) -> list[str]:
@@ -138,7 +181,7 @@ def _put_inline_policy(iam: Any, name: str, document: dict[str, Any]) -> bool:
     return False
 
 
-def _ensure_spot_role(iam: Any, *, partition: str, account: str) -> tuple[str, bool]:
+def _ensure_spot_role(iam: Any, *, partition: str, account: str, seed_policies: bool, adopt: bool) -> tuple[str, bool]:
     created = False
     try:
         role = iam.get_role(RoleName=SPOT_ROLE_NAME)["Role"]
@@ -153,10 +196,33 @@ def _ensure_spot_role(iam: Any, *, partition: str, account: str) -> tuple[str, b
         )["Role"]
         created = True
     attached = {p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=SPOT_ROLE_NAME)["AttachedPolicies"]}
-    for name in policies.SPOT_ROLE_POLICIES:
+    # Without the opt-in, the role keeps none of the seed's account-wide policies (an adopted role had them).
+    unwanted = [] if seed_policies else sorted(set(policies.SEED_SPOT_ROLE_POLICIES) - set(policies.SPOT_ROLE_POLICIES))
+    detached = [name for name in unwanted if policies.managed_policy_arn(partition, name) in attached]
+    if not created:
+        tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=SPOT_ROLE_NAME)["Tags"]}
+        if not _ours_or_adopted(tags, f"IAM role {SPOT_ROLE_NAME}", adopt):
+            # What offboarding attaches again.
+            iam.tag_role(
+                RoleName=SPOT_ROLE_NAME,
+                Tags=[
+                    {"Key": TAG_MANAGED_BY, "Value": TAG_MANAGED_BY_VALUE},
+                    {"Key": TAG_ADOPTED, "Value": " ".join(detached)},
+                ],
+            )
+    wanted = policies.SEED_SPOT_ROLE_POLICIES if seed_policies else policies.SPOT_ROLE_POLICIES
+    for name in wanted:
         arn = policies.managed_policy_arn(partition, name)
         if arn not in attached:
             iam.attach_role_policy(RoleName=SPOT_ROLE_NAME, PolicyArn=arn)
+    for name in detached:
+        iam.detach_role_policy(RoleName=SPOT_ROLE_NAME, PolicyArn=policies.managed_policy_arn(partition, name))
+    if not seed_policies:
+        iam.put_role_policy(
+            RoleName=SPOT_ROLE_NAME,
+            PolicyName=policies.SPOT_ROLE_POLICY_NAME,
+            PolicyDocument=json.dumps(policies.spot_role_policy(partition=partition, account=account)),
+        )
     return str(role["Arn"]), created
 
 

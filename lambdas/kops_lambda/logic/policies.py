@@ -1,23 +1,42 @@
 """The IAM policy documents we create in the customer's account, statement by statement.
 
-`CASTKopsPolicyV2` is shared by every cluster of the account, so it holds only what cannot leak across
-clusters: names under our own prefixes, create-time tagging, and read-only or tag-enforcing actions.
-Everything that changes a cluster's running resources lives in the per-cluster inline policy
-`CASTKopsRestrictedaccess`, conditioned on the cluster's tag and VPC. The README's "Policies" section
-explains each statement.
+What each principal may and may never do is the README's threat model; `tests/iam/matrix.py` proves it with an
+independent evaluator. The layout:
+
+- `CASTKopsPolicyV2` is shared by every cluster of the account, so it grants nothing: it holds the guardrails
+  that hold for every cluster (no IAM identity or policy changes, no permissions-boundary changes, the control
+  plane out of reach), as explicit denies that no allow elsewhere can outweigh.
+- `CASTKopsRestrictedaccess`, inline on the cluster's user, holds every allow. Whatever it lets the user create or
+  change is named `cast-kops-<cluster>-…` and tagged for its own cluster (names alone could collide: cluster `a`
+  would match `cast-kops-a-b-…`); every allow that writes tags takes only known keys, so no tag names another
+  cluster or the control plane.
+- `CASTKopsNodeBoundary` is the permissions boundary every role the user creates must carry: what a kOps worker
+  node's kubelet and cloud provider read, nothing that writes.
+- `CastLambdaRoleForSpot` gets a scoped equivalent of the seed's managed policies (logs of the Spot functions,
+  invoking Spot functions only) unless the deployment opts into the seed's exact list.
 """
 
 import json
 from typing import Any
 
-from kops_lambda.constants import IAM_USER_PREFIX, KOPS_TAG_CLUSTER, SPOT_ROLE_NAME
+from kops_lambda.constants import (
+    IAM_USER_PREFIX,
+    KOPS_TAG_CLUSTER,
+    KOPS_TAG_CLUSTER_OWNED_PREFIX,
+    KOPS_TAG_INSTANCE_GROUP,
+    KOPS_TAG_ROLE_PREFIX,
+    SPOT_ROLE_NAME,
+)
+from kops_lambda.logic.iam_names import shorten
 
 Document = dict[str, Any]
 
-# Node roles and instance profiles the service creates for its nodes carry our user prefix.
-NODE_ROLE_PATTERN = f"{IAM_USER_PREFIX}*"
+BOUNDARY_POLICY_NAME = "CASTKopsNodeBoundary"
+SPOT_ROLE_POLICY_NAME = "CastLambdaRoleForSpotScoped"
+# Lambda function names allow no dots (cluster names have them): the function is bound by its tag instead.
 SPOT_FUNCTION_PATTERN = f"{IAM_USER_PREFIX}spot-*"
-SPOT_RULE_PATTERN = f"{IAM_USER_PREFIX}spot-*"
+# Room for the service's own suffix within IAM's 64 characters.
+_PREFIX_LIMIT = 40
 
 MANAGED_POLICIES = (
     "AmazonEC2ReadOnlyAccess",
@@ -27,7 +46,94 @@ MANAGED_POLICIES = (
 )
 # Opt-in only: the kOps state store holds the cluster CA's private key and secrets.
 S3_READ_POLICY = "AmazonS3ReadOnlyAccess"
-SPOT_ROLE_POLICIES = ("CloudWatchLogsFullAccess", "AWSLambdaRole", "AmazonEC2ReadOnlyAccess")
+# The seed's exact list; attached only when the deployment opts in (context `seedSpotRolePolicies`).
+SEED_SPOT_ROLE_POLICIES = ("CloudWatchLogsFullAccess", "AWSLambdaRole", "AmazonEC2ReadOnlyAccess")
+SPOT_ROLE_POLICIES = ("AmazonEC2ReadOnlyAccess",)
+# Managed policies a node role may carry besides its inline ones (the boundary caps them anyway).
+NODE_ROLE_MANAGED_POLICIES = ("AmazonEC2ContainerRegistryReadOnly", "AmazonSSMManagedInstanceCore")
+
+CONTROL_PLANE_ROLE_TAGS = (f"{KOPS_TAG_ROLE_PREFIX}master", f"{KOPS_TAG_ROLE_PREFIX}control-plane")
+CONTROL_PLANE_GROUPS = ("master-*", "control-plane-*")
+# kOps names the control plane's security groups `masters.<cluster>` and `api-elb.<cluster>`.
+CONTROL_PLANE_SECURITY_GROUPS = ("masters.*", "api-elb.*")
+# Tag keys the service may write (besides its own cluster's `kubernetes.io/cluster/<name>`).
+# Not `k8s.io/role/master` or `k8s.io/role/control-plane`: nothing may be made to look like the control plane.
+ALLOWED_TAG_KEYS = (
+    "Name",
+    KOPS_TAG_CLUSTER,
+    f"{KOPS_TAG_ROLE_PREFIX}node",
+    "k8s.io/cluster-autoscaler/*",
+    KOPS_TAG_INSTANCE_GROUP,
+    "kops.k8s.io/instance-group-*",
+    "cast*",
+    "CAST*",
+)
+# What changes an instance, its volumes, a launch template or a security group (Describe* authorizes on `*`).
+CONTROL_PLANE_SECURITY_GROUP_ACTIONS = (
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:AuthorizeSecurityGroupEgress",
+    "ec2:RevokeSecurityGroupIngress",
+    "ec2:RevokeSecurityGroupEgress",
+    "ec2:ModifySecurityGroupRules",
+    "ec2:DeleteSecurityGroup",
+    "ec2:CreateTags",
+    "ec2:DeleteTags",
+    "ec2:RunInstances",
+)
+CONTROL_PLANE_ACTIONS = (
+    *CONTROL_PLANE_SECURITY_GROUP_ACTIONS,
+    "ec2:TerminateInstances",
+    "ec2:StopInstances",
+    "ec2:StartInstances",
+    "ec2:RebootInstances",
+    "ec2:ModifyInstanceAttribute",
+    "ec2:ModifyInstanceMetadataOptions",
+    "ec2:AssociateIamInstanceProfile",
+    "ec2:ReplaceIamInstanceProfileAssociation",
+    "ec2:AttachVolume",
+    "ec2:DetachVolume",
+    "ec2:DeleteVolume",
+    "ec2:ModifyVolume",
+    "ec2:CreateSnapshot",
+    "ec2:CreateLaunchTemplateVersion",
+    "ec2:ModifyLaunchTemplate",
+    "ec2:DeleteLaunchTemplate",
+    "ec2:DeleteLaunchTemplateVersions",
+    "autoscaling:UpdateAutoScalingGroup",
+    "autoscaling:DeleteAutoScalingGroup",
+    "autoscaling:SetDesiredCapacity",
+    "autoscaling:SuspendProcesses",
+    "autoscaling:ResumeProcesses",
+    "autoscaling:TerminateInstanceInAutoScalingGroup",
+    "autoscaling:DetachInstances",
+    "autoscaling:AttachInstances",
+    "autoscaling:SetInstanceProtection",
+    "autoscaling:StartInstanceRefresh",
+    "autoscaling:PutLifecycleHook",
+    "autoscaling:PutScalingPolicy",
+    "autoscaling:CreateOrUpdateTags",
+    "autoscaling:DeleteTags",
+)
+TAGGING_ACTIONS = (
+    "ec2:CreateTags",
+    "ec2:DeleteTags",
+    "ec2:RunInstances",
+    "ec2:CreateSecurityGroup",
+    "ec2:CreateKeyPair",
+    "ec2:ImportKeyPair",
+    "autoscaling:CreateOrUpdateTags",
+    "autoscaling:DeleteTags",
+    "iam:CreateRole",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:CreateInstanceProfile",
+    "iam:TagInstanceProfile",
+    "lambda:CreateFunction",
+    "lambda:TagResource",
+    "lambda:UntagResource",
+    "events:PutRule",
+    "events:TagResource",
+)
 
 
 def managed_policy_arn(partition: str, name: str) -> str:
@@ -36,188 +142,441 @@ def managed_policy_arn(partition: str, name: str) -> str:
     return f"arn:{partition}:iam::aws:policy/{path}{name}"
 
 
+def boundary_policy_arn(partition: str, account: str) -> str:
+    return f"arn:{partition}:iam::{account}:policy/{BOUNDARY_POLICY_NAME}"
+
+
+def cluster_prefix(cluster_name: str) -> str:
+    """`cast-kops-<cluster>-`: the names of what the cluster's user may create (roles, profiles, key pairs)."""
+    return f"{shorten(f'{IAM_USER_PREFIX}{cluster_name}', _PREFIX_LIMIT)}-"
+
+
 def shared_policy(*, partition: str, account: str) -> Document:
-    """CASTKopsPolicyV2: account-wide, identical for every cluster."""
-    iam = f"arn:{partition}:iam::{account}"
-    ec2 = f"arn:{partition}:ec2:*:{account}"
+    """CASTKopsPolicyV2: account-wide guardrails, identical for every cluster; it allows nothing."""
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "NodeInstanceProfiles",
+                # The user's identity and every policy stay as onboarding wrote them.
+                "Sid": "DenyIdentityAndPolicyChanges",
+                "Effect": "Deny",
+                "Action": [
+                    "iam:CreateUser",
+                    "iam:CreateAccessKey",
+                    "iam:UpdateAccessKey",
+                    "iam:CreateLoginProfile",
+                    "iam:UpdateLoginProfile",
+                    "iam:AddUserToGroup",
+                    "iam:AttachUserPolicy",
+                    "iam:PutUserPolicy",
+                    "iam:DeleteUserPolicy",
+                    "iam:AttachGroupPolicy",
+                    "iam:PutGroupPolicy",
+                    "iam:CreatePolicy",
+                    "iam:CreatePolicyVersion",
+                    "iam:DeletePolicy",
+                    "iam:DeletePolicyVersion",
+                    "iam:SetDefaultPolicyVersion",
+                    "iam:UpdateAssumeRolePolicy",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "DenyPermissionsBoundaryChanges",
+                "Effect": "Deny",
+                "Action": [
+                    "iam:DeleteRolePermissionsBoundary",
+                    "iam:PutRolePermissionsBoundary",
+                    "iam:DeleteUserPermissionsBoundary",
+                    "iam:PutUserPermissionsBoundary",
+                ],
+                "Resource": "*",
+            },
+            *_control_plane_denies(partition=partition, account=account),
+        ],
+    }
+
+
+def _control_plane_denies(*, partition: str, account: str) -> list[Document]:
+    """What changes the control plane's instances, volumes, launch templates, security groups and ASGs.
+
+    Describe* calls authorize on `*`, not on these ARNs: reading stays possible. Tags that would make something
+    look like the control plane are denied by the per-cluster policy's tag-key allowlist.
+    """
+    ec2 = f"arn:{partition}:ec2:*:{account}"
+    resources = [
+        f"{ec2}:instance/*",
+        f"{ec2}:volume/*",
+        f"{ec2}:launch-template/*",
+        f"{ec2}:security-group/*",
+        f"arn:{partition}:autoscaling:*:{account}:autoScalingGroup:*:autoScalingGroupName/*",
+    ]
+    tag = f"aws:ResourceTag/{KOPS_TAG_INSTANCE_GROUP}"
+    denies: list[Document] = [
+        {
+            "Sid": "DenyControlPlaneByInstanceGroup",
+            "Effect": "Deny",
+            "Action": list(CONTROL_PLANE_ACTIONS),
+            "Resource": resources,
+            "Condition": {"StringLike": {tag: list(CONTROL_PLANE_GROUPS)}},
+        }
+    ]
+    denies += [
+        {
+            "Sid": f"DenyControlPlaneBy{_sid(role_tag)}",
+            "Effect": "Deny",
+            "Action": list(CONTROL_PLANE_ACTIONS),
+            "Resource": resources,
+            "Condition": {"Null": {f"aws:ResourceTag/{role_tag}": "false"}},
+        }
+        for role_tag in CONTROL_PLANE_ROLE_TAGS
+    ]
+    denies.append(
+        {
+            "Sid": "DenyControlPlaneSecurityGroups",
+            "Effect": "Deny",
+            "Action": list(CONTROL_PLANE_SECURITY_GROUP_ACTIONS),
+            "Resource": f"{ec2}:security-group/*",
+            "Condition": {"StringLike": {"aws:ResourceTag/Name": list(CONTROL_PLANE_SECURITY_GROUPS)}},
+        }
+    )
+    return denies
+
+
+def _sid(tag: str) -> str:
+    return "".join(part.capitalize() for part in tag.replace(".", "/").replace("-", "/").split("/"))
+
+
+def restricted_policy(*, partition: str, account: str, region: str, cluster_name: str, vpc_id: str) -> Document:
+    """CASTKopsRestrictedaccess: inline on the cluster's user; every allow, each scoped to this cluster."""
+    ec2 = f"arn:{partition}:ec2:{region}:{account}"
+    iam = f"arn:{partition}:iam::{account}"
+    prefix = cluster_prefix(cluster_name)
+    boundary = boundary_policy_arn(partition, account)
+    tagged = {"StringEquals": {f"ec2:ResourceTag/{KOPS_TAG_CLUSTER}": cluster_name}}
+    tag_keys = [*ALLOWED_TAG_KEYS, f"{KOPS_TAG_CLUSTER_OWNED_PREFIX}{cluster_name}"]
+    owned = {"StringEquals": {f"aws:ResourceTag/{KOPS_TAG_CLUSTER}": cluster_name}}
+    tagging_for_cluster = {"StringEquals": {f"aws:RequestTag/{KOPS_TAG_CLUSTER}": cluster_name}}
+    with_boundary = {"ArnEquals": {"iam:PermissionsBoundary": boundary}}
+    statements: list[Document] = [
+        {
+            # RunInstances authorizes every resource of a launch; the denies below narrow it.
+            "Sid": "RunInstances",
+            "Effect": "Allow",
+            "Action": "ec2:RunInstances",
+            "Resource": [
+                f"{ec2}:instance/*",
+                f"{ec2}:subnet/*",
+                f"{ec2}:security-group/*",
+                f"{ec2}:network-interface/*",
+                f"{ec2}:volume/*",
+                f"{ec2}:key-pair/*",
+                f"{ec2}:launch-template/*",
+                f"{ec2}:spot-instances-request/*",
+                f"arn:{partition}:ec2:{region}::image/*",
+                f"arn:{partition}:ec2:{region}::snapshot/*",
+            ],
+        },
+        {
+            "Sid": "DenyInstancesNotTaggedForCluster",
+            "Effect": "Deny",
+            "Action": "ec2:RunInstances",
+            "Resource": f"{ec2}:instance/*",
+            "Condition": {"StringNotEquals": {f"aws:RequestTag/{KOPS_TAG_CLUSTER}": cluster_name}},
+        },
+        {
+            "Sid": "DenyNetworkOutsideClusterVpc",
+            "Effect": "Deny",
+            "Action": "ec2:RunInstances",
+            "Resource": [f"{ec2}:subnet/*", f"{ec2}:security-group/*", f"{ec2}:network-interface/*"],
+            "Condition": {"ArnNotEquals": {"ec2:Vpc": f"{ec2}:vpc/{vpc_id}"}},
+        },
+        {
+            # Another cluster's security groups and launch templates (a shared VPC has both).
+            "Sid": "DenyLaunchWithOtherClustersResources",
+            "Effect": "Deny",
+            "Action": "ec2:RunInstances",
+            "Resource": [f"{ec2}:security-group/*", f"{ec2}:launch-template/*"],
+            "Condition": {"StringNotEquals": {f"ec2:ResourceTag/{KOPS_TAG_CLUSTER}": cluster_name}},
+        },
+        {
+            "Sid": "ManageClusterInstances",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:TerminateInstances",
+                "ec2:StartInstances",
+                "ec2:StopInstances",
+                "ec2:ModifyInstanceAttribute",
+            ],
+            "Resource": f"{ec2}:instance/*",
+            "Condition": tagged,
+        },
+        {
+            "Sid": "CreateSecurityGroupsInClusterVpc",
+            "Effect": "Allow",
+            "Action": "ec2:CreateSecurityGroup",
+            "Resource": [f"{ec2}:vpc/{vpc_id}", f"{ec2}:security-group/*"],
+        },
+        {
+            "Sid": "DenySecurityGroupsNotTaggedForCluster",
+            "Effect": "Deny",
+            "Action": "ec2:CreateSecurityGroup",
+            "Resource": f"{ec2}:security-group/*",
+            "Condition": {"StringNotEquals": {f"aws:RequestTag/{KOPS_TAG_CLUSTER}": cluster_name}},
+        },
+        {
+            "Sid": "ManageClusterSecurityGroups",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:AuthorizeSecurityGroupIngress",
+                "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupIngress",
+                "ec2:RevokeSecurityGroupEgress",
+                "ec2:DeleteSecurityGroup",
+            ],
+            "Resource": f"{ec2}:security-group/*",
+            "Condition": tagged,
+        },
+        {
+            "Sid": "ManageClusterAutoScalingGroups",
+            "Effect": "Allow",
+            "Action": [
+                "autoscaling:UpdateAutoScalingGroup",
+                "autoscaling:DeleteAutoScalingGroup",
+                "autoscaling:SuspendProcesses",
+                "autoscaling:ResumeProcesses",
+                "autoscaling:TerminateInstanceInAutoScalingGroup",
+                "autoscaling:CreateOrUpdateTags",
+            ],
+            "Resource": f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/*",
+            "Condition": owned,
+        },
+        {
+            "Sid": "TagWhatIsBeingCreated",
+            "Effect": "Allow",
+            "Action": "ec2:CreateTags",
+            "Resource": [
+                f"{ec2}:instance/*",
+                f"{ec2}:volume/*",
+                f"{ec2}:network-interface/*",
+                f"{ec2}:security-group/*",
+                f"{ec2}:spot-instances-request/*",
+                f"{ec2}:key-pair/*",
+            ],
+            "Condition": {
+                "StringEquals": {
+                    "ec2:CreateAction": ["RunInstances", "CreateSecurityGroup", "CreateKeyPair", "ImportKeyPair"]
+                }
+            },
+        },
+        {
+            "Sid": "TagClusterResources",
+            "Effect": "Allow",
+            "Action": ["ec2:CreateTags", "ec2:DeleteTags"],
+            "Resource": [f"{ec2}:instance/*", f"{ec2}:volume/*", f"{ec2}:security-group/*"],
+            "Condition": tagged,
+        },
+        {
+            "Sid": "DenyClusterTagOfAnotherValue",
+            "Effect": "Deny",
+            "Action": list(TAGGING_ACTIONS),
+            "Resource": "*",
+            "Condition": {
+                "StringNotEquals": {f"aws:RequestTag/{KOPS_TAG_CLUSTER}": cluster_name},
+                "Null": {f"aws:RequestTag/{KOPS_TAG_CLUSTER}": "false"},
+            },
+        },
+        {
+            "Sid": "DenyControlPlaneInstanceGroupTags",
+            "Effect": "Deny",
+            "Action": list(TAGGING_ACTIONS),
+            "Resource": "*",
+            "Condition": {"StringLike": {f"aws:RequestTag/{KOPS_TAG_INSTANCE_GROUP}": list(CONTROL_PLANE_GROUPS)}},
+        },
+        {
+            "Sid": "NodeKeyPairs",
+            "Effect": "Allow",
+            "Action": ["ec2:CreateKeyPair", "ec2:ImportKeyPair"],
+            "Resource": f"{ec2}:key-pair/{prefix}*",
+            "Condition": tagging_for_cluster,
+        },
+        {
+            "Sid": "DeleteClusterKeyPairs",
+            "Effect": "Allow",
+            "Action": "ec2:DeleteKeyPair",
+            "Resource": f"{ec2}:key-pair/{prefix}*",
+            "Condition": tagged,
+        },
+        {
+            # Only with the boundary, which the shared policy forbids removing or changing.
+            "Sid": "CreateNodeRolesWithBoundary",
+            "Effect": "Allow",
+            "Action": ["iam:CreateRole", "iam:PutRolePolicy"],
+            "Resource": f"{iam}:role/{prefix}*",
+            "Condition": with_boundary,
+        },
+        {
+            "Sid": "DenyNodeRolesForOtherClusters",
+            "Effect": "Deny",
+            "Action": "iam:CreateRole",
+            "Resource": f"{iam}:role/{prefix}*",
+            "Condition": {"StringNotEquals": {f"aws:RequestTag/{KOPS_TAG_CLUSTER}": cluster_name}},
+        },
+        {
+            "Sid": "AttachNodeManagedPolicies",
+            "Effect": "Allow",
+            "Action": "iam:AttachRolePolicy",
+            "Resource": f"{iam}:role/{prefix}*",
+            "Condition": {
+                "ArnEquals": {
+                    "iam:PermissionsBoundary": boundary,
+                    "iam:PolicyARN": [managed_policy_arn(partition, p) for p in NODE_ROLE_MANAGED_POLICIES],
+                },
+            },
+        },
+        {
+            "Sid": "ManageClusterNodeRoles",
+            "Effect": "Allow",
+            "Action": [
+                "iam:DeleteRole",
+                "iam:DeleteRolePolicy",
+                "iam:DetachRolePolicy",
+                "iam:TagRole",
+                "iam:UntagRole",
+            ],
+            "Resource": f"{iam}:role/{prefix}*",
+            "Condition": owned,
+        },
+        {
+            "Sid": "TagNodeRolesAtCreation",
+            "Effect": "Allow",
+            "Action": "iam:TagRole",
+            "Resource": f"{iam}:role/{prefix}*",
+            "Condition": tagging_for_cluster,
+        },
+        {
+            "Sid": "PassNodeRolesToEc2",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": f"{iam}:role/{prefix}*",
+            "Condition": {
+                "StringEquals": {
+                    f"aws:ResourceTag/{KOPS_TAG_CLUSTER}": cluster_name,
+                    "iam:PassedToService": "ec2.amazonaws.com",
+                }
+            },
+        },
+        {
+            "Sid": "CreateNodeInstanceProfiles",
+            "Effect": "Allow",
+            "Action": ["iam:CreateInstanceProfile", "iam:TagInstanceProfile"],
+            "Resource": f"{iam}:instance-profile/{prefix}*",
+            "Condition": tagging_for_cluster,
+        },
+        {
+            "Sid": "ManageNodeInstanceProfiles",
+            "Effect": "Allow",
+            "Action": [
+                "iam:DeleteInstanceProfile",
+                "iam:AddRoleToInstanceProfile",
+                "iam:RemoveRoleFromInstanceProfile",
+            ],
+            "Resource": f"{iam}:instance-profile/{prefix}*",
+            "Condition": owned,
+        },
+        {
+            "Sid": "PassSpotRoleToLambda",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": f"{iam}:role/{SPOT_ROLE_NAME}",
+            "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
+        },
+        {
+            "Sid": "CreateSpotInterruptionFunction",
+            "Effect": "Allow",
+            "Action": ["lambda:CreateFunction", "lambda:TagResource"],
+            "Resource": f"arn:{partition}:lambda:{region}:{account}:function:{SPOT_FUNCTION_PATTERN}",
+            "Condition": tagging_for_cluster,
+        },
+        {
+            "Sid": "ManageSpotInterruptionFunction",
+            "Effect": "Allow",
+            "Action": [
+                "lambda:DeleteFunction",
+                "lambda:UpdateFunctionCode",
+                "lambda:UpdateFunctionConfiguration",
+                "lambda:AddPermission",
+                "lambda:RemovePermission",
+            ],
+            "Resource": f"arn:{partition}:lambda:{region}:{account}:function:{SPOT_FUNCTION_PATTERN}",
+            "Condition": owned,
+        },
+        {
+            "Sid": "SpotInterruptionRule",
+            "Effect": "Allow",
+            "Action": [
+                "events:PutRule",
+                "events:DeleteRule",
+                "events:PutTargets",
+                "events:RemoveTargets",
+            ],
+            "Resource": f"arn:{partition}:events:{region}:{account}:rule/{prefix}*",
+        },
+    ]
+    # Tags are how every statement tells clusters apart: whatever writes tags writes only known keys, never
+    # `kubernetes.io/cluster/<another cluster>` (a missing aws:TagKeys, no tags written, passes ForAllValues).
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if statement["Effect"] == "Allow" and set(actions) & set(TAGGING_ACTIONS):
+            statement.setdefault("Condition", {})["ForAllValues:StringLike"] = {"aws:TagKeys": tag_keys}
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def boundary_policy(*, partition: str) -> Document:
+    """CASTKopsNodeBoundary: the most any role the user creates can do, what a kOps worker node reads."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                # Describe* and ECR's token support no resource-level permissions.
+                "Sid": "NodeReads",
                 "Effect": "Allow",
                 "Action": [
-                    "iam:CreateInstanceProfile",
-                    "iam:DeleteInstanceProfile",
-                    "iam:AddRoleToInstanceProfile",
-                    "iam:RemoveRoleFromInstanceProfile",
-                    "iam:TagInstanceProfile",
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeRegions",
+                    "ec2:DescribeInstanceTypes",
+                    "autoscaling:DescribeAutoScalingGroups",
+                    "autoscaling:DescribeAutoScalingInstances",
+                    "ecr:GetAuthorizationToken",
                 ],
-                "Resource": f"{iam}:instance-profile/{NODE_ROLE_PATTERN}",
+                "Resource": "*",
             },
             {
-                "Sid": "NodeRoles",
+                "Sid": "PullImages",
                 "Effect": "Allow",
-                "Action": [
-                    "iam:CreateRole",
-                    "iam:DeleteRole",
-                    "iam:TagRole",
-                    "iam:PutRolePolicy",
-                    "iam:DeleteRolePolicy",
-                ],
-                "Resource": f"{iam}:role/{NODE_ROLE_PATTERN}",
-            },
-            {
-                "Sid": "PassNodeRolesToEc2",
-                "Effect": "Allow",
-                "Action": "iam:PassRole",
-                "Resource": f"{iam}:role/{NODE_ROLE_PATTERN}",
-                "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
-            },
-            {
-                "Sid": "PassSpotRoleToLambda",
-                "Effect": "Allow",
-                "Action": "iam:PassRole",
-                "Resource": f"{iam}:role/{SPOT_ROLE_NAME}",
-                "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
-            },
-            {
-                "Sid": "NodeKeyPairs",
-                "Effect": "Allow",
-                "Action": ["ec2:CreateKeyPair", "ec2:ImportKeyPair", "ec2:DeleteKeyPair"],
-                "Resource": f"{ec2}:key-pair/{IAM_USER_PREFIX}*",
-            },
-            {
-                "Sid": "TagOnlyWhatIsBeingCreated",
-                "Effect": "Allow",
-                "Action": "ec2:CreateTags",
-                "Resource": [
-                    f"{ec2}:instance/*",
-                    f"{ec2}:volume/*",
-                    f"{ec2}:network-interface/*",
-                    f"{ec2}:security-group/*",
-                    f"{ec2}:spot-instances-request/*",
-                ],
-                "Condition": {"StringEquals": {"ec2:CreateAction": ["RunInstances", "CreateSecurityGroup"]}},
-            },
-            {
-                "Sid": "SpotInterruptionFunction",
-                "Effect": "Allow",
-                "Action": [
-                    "lambda:CreateFunction",
-                    "lambda:DeleteFunction",
-                    "lambda:UpdateFunctionCode",
-                    "lambda:UpdateFunctionConfiguration",
-                    "lambda:AddPermission",
-                    "lambda:RemovePermission",
-                    "lambda:TagResource",
-                ],
-                "Resource": f"arn:{partition}:lambda:*:{account}:function:{SPOT_FUNCTION_PATTERN}",
-            },
-            {
-                "Sid": "SpotInterruptionRule",
-                "Effect": "Allow",
-                "Action": [
-                    "events:PutRule",
-                    "events:DeleteRule",
-                    "events:PutTargets",
-                    "events:RemoveTargets",
-                ],
-                "Resource": f"arn:{partition}:events:*:{account}:rule/{SPOT_RULE_PATTERN}",
+                "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                "Resource": f"arn:{partition}:ecr:*:*:repository/*",
             },
         ],
     }
 
 
-def restricted_policy(*, partition: str, account: str, region: str, cluster_name: str, vpc_id: str) -> Document:
-    """CASTKopsRestrictedaccess: inline on the cluster's user, every write scoped to this cluster."""
-    ec2 = f"arn:{partition}:ec2:{region}:{account}"
-    cluster_tag = {"StringEquals": {f"ec2:ResourceTag/{KOPS_TAG_CLUSTER}": cluster_name}}
+def spot_role_policy(*, partition: str, account: str) -> Document:
+    """CastLambdaRoleForSpot's scoped equivalent of CloudWatchLogsFullAccess and AWSLambdaRole."""
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
-                # RunInstances authorizes every resource of a launch; the two denies below narrow it.
-                "Sid": "RunInstances",
+                "Sid": "SpotFunctionLogs",
                 "Effect": "Allow",
-                "Action": "ec2:RunInstances",
-                "Resource": [
-                    f"{ec2}:instance/*",
-                    f"{ec2}:subnet/*",
-                    f"{ec2}:security-group/*",
-                    f"{ec2}:network-interface/*",
-                    f"{ec2}:volume/*",
-                    f"{ec2}:key-pair/*",
-                    f"{ec2}:launch-template/*",
-                    f"{ec2}:spot-instances-request/*",
-                    f"arn:{partition}:ec2:{region}::image/*",
-                    f"arn:{partition}:ec2:{region}::snapshot/*",
-                ],
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"arn:{partition}:logs:*:{account}:log-group:/aws/lambda/{SPOT_FUNCTION_PATTERN}",
             },
             {
-                "Sid": "DenyInstancesNotTaggedForCluster",
-                "Effect": "Deny",
-                "Action": "ec2:RunInstances",
-                "Resource": f"{ec2}:instance/*",
-                "Condition": {"StringNotEquals": {f"aws:RequestTag/{KOPS_TAG_CLUSTER}": cluster_name}},
-            },
-            {
-                "Sid": "DenyNetworkOutsideClusterVpc",
-                "Effect": "Deny",
-                "Action": "ec2:RunInstances",
-                "Resource": [f"{ec2}:subnet/*", f"{ec2}:security-group/*"],
-                "Condition": {"ArnNotEquals": {"ec2:Vpc": f"{ec2}:vpc/{vpc_id}"}},
-            },
-            {
-                "Sid": "ManageClusterInstances",
+                "Sid": "InvokeSpotFunctionsOnly",
                 "Effect": "Allow",
-                "Action": [
-                    "ec2:TerminateInstances",
-                    "ec2:StartInstances",
-                    "ec2:StopInstances",
-                    "ec2:ModifyInstanceAttribute",
-                ],
-                "Resource": f"{ec2}:instance/*",
-                "Condition": cluster_tag,
-            },
-            {
-                "Sid": "CreateSecurityGroupsInClusterVpc",
-                "Effect": "Allow",
-                "Action": "ec2:CreateSecurityGroup",
-                "Resource": [f"{ec2}:vpc/{vpc_id}", f"{ec2}:security-group/*"],
-            },
-            {
-                "Sid": "DenySecurityGroupsNotTaggedForCluster",
-                "Effect": "Deny",
-                "Action": "ec2:CreateSecurityGroup",
-                "Resource": f"{ec2}:security-group/*",
-                "Condition": {"StringNotEquals": {f"aws:RequestTag/{KOPS_TAG_CLUSTER}": cluster_name}},
-            },
-            {
-                "Sid": "ManageClusterSecurityGroups",
-                "Effect": "Allow",
-                "Action": [
-                    "ec2:AuthorizeSecurityGroupIngress",
-                    "ec2:AuthorizeSecurityGroupEgress",
-                    "ec2:RevokeSecurityGroupIngress",
-                    "ec2:RevokeSecurityGroupEgress",
-                    "ec2:DeleteSecurityGroup",
-                ],
-                "Resource": f"{ec2}:security-group/*",
-                "Condition": cluster_tag,
-            },
-            {
-                "Sid": "ManageClusterAutoScalingGroups",
-                "Effect": "Allow",
-                "Action": [
-                    "autoscaling:UpdateAutoScalingGroup",
-                    "autoscaling:DeleteAutoScalingGroup",
-                    "autoscaling:SuspendProcesses",
-                    "autoscaling:ResumeProcesses",
-                    "autoscaling:TerminateInstanceInAutoScalingGroup",
-                ],
-                "Resource": f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/*",
-                "Condition": {"StringEquals": {f"aws:ResourceTag/{KOPS_TAG_CLUSTER}": cluster_name}},
+                "Action": "lambda:InvokeFunction",
+                "Resource": f"arn:{partition}:lambda:*:{account}:function:{SPOT_FUNCTION_PATTERN}",
             },
         ],
     }

@@ -49,6 +49,13 @@ class OnboardInput(StrictModel):
         "cluster CA's private key and other secrets, which read access to S3 would expose.",
     )
 
+    adopt_existing: bool = Field(
+        default=False,
+        description="Adopt entities the vendor's script made (an untagged cast-kops-<cluster> user, CASTKopsPolicyV2, "
+        "CastLambdaRoleForSpot): rewrite them to our documents and tag them as adopted; offboarding then leaves "
+        "them. Without it onboarding refuses them.",
+    )
+
     @field_validator("state_store")
     @classmethod
     def _strip_trailing_slash(cls, value: str | None) -> str | None:

@@ -51,6 +51,7 @@ class AwsBaseline(StrictModel):
     user: UserSnapshot | None
     shared_policy_arn: str
     shared_policy: PolicySnapshot | None
+    boundary_policy: PolicySnapshot | None = None
     spot_role: RoleSnapshot | None
     key_pair_name: str
     key_pair_id: str | None

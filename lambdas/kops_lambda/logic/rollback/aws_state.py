@@ -223,7 +223,13 @@ def delete_role(iam: Any, name: str, report: Report) -> None:
         return
     for arn in current.attached_policy_arns:
         detach_role_policy(iam, name, arn, report)
+    for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        _remove(report, f"inline policy {policy} of IAM role {name}", _deleting_role_policy(iam, name, policy))
     _remove(report, f"IAM role {name}", lambda: iam.delete_role(RoleName=name))
+
+
+def _deleting_role_policy(iam: Any, role: str, policy: str) -> Any:
+    return lambda: iam.delete_role_policy(RoleName=role, PolicyName=policy)
 
 
 # ---- EC2 key pair ----

@@ -21,6 +21,7 @@ from kops_lambda.constants import (
     access_key_secret_name,
     private_key_secret_name,
 )
+from kops_lambda.logic import policies
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.iam_names import key_pair_name, user_name
 from kops_lambda.logic.registry import cluster_key, now_iso
@@ -52,6 +53,7 @@ def snapshot_aws(
         user=aws_state.user_snapshot(iam, name),
         shared_policy_arn=shared_arn,
         shared_policy=aws_state.policy_snapshot(iam, shared_arn),
+        boundary_policy=aws_state.policy_snapshot(iam, policies.boundary_policy_arn(partition, account)),
         spot_role=aws_state.role_snapshot(iam, SPOT_ROLE_NAME),
         key_pair_name=key_pair_name(cluster_name),
         key_pair_id=str(pair["KeyPairId"]) if pair else None,
@@ -115,6 +117,8 @@ def existed(baseline: Baseline) -> list[str]:
         names.append(f"IAM user {aws.user_name}")
     if aws.shared_policy is not None:
         names.append(f"IAM policy {SHARED_POLICY_NAME}")
+    if aws.boundary_policy is not None:
+        names.append(f"IAM policy {policies.BOUNDARY_POLICY_NAME}")
     if aws.spot_role is not None:
         names.append(f"IAM role {SPOT_ROLE_NAME}")
     if aws.key_pair_id is not None:

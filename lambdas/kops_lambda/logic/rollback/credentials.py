@@ -8,7 +8,7 @@ recovery window of its input.
 from typing import Any
 
 from kops_lambda.adapters.aws_errors import translated_aws_errors
-from kops_lambda.constants import access_key_secret_name, private_key_secret_name
+from kops_lambda.constants import TAG_ADOPTED, access_key_secret_name, private_key_secret_name
 from kops_lambda.logic.iam_names import key_pair_name, user_name
 from kops_lambda.logic.rollback import aws_state
 from kops_lambda.logic.rollback.report import Report
@@ -52,8 +52,13 @@ def offboard_access_key(iam: Any, secretsmanager: Any, *, cluster_name: str, rec
     with translated_aws_errors("offboarding of the access key"):
         user = aws_state.user_snapshot(iam, name)
         if user is not None and aws_state.ours(user.tags):
+            # An adopted user's tag lists the keys it had before adoption: those stay the customer's.
+            pre_existing = user.tags.get(TAG_ADOPTED, "").split()
             for key_id in user.access_key_ids:
-                aws_state.delete_access_key(iam, name, key_id, report)
+                if key_id in pre_existing:
+                    report.kept.append(f"access key {key_id} of IAM user {name}: it existed before adoption")
+                else:
+                    aws_state.delete_access_key(iam, name, key_id, report)
         elif user is not None:
             report.kept.append(f"access keys of IAM user {name}: the user was not created by kops-onboard")
         aws_state.delete_secret(
