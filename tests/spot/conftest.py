@@ -116,7 +116,10 @@ class Cluster:
         return node
 
     def pods_on(self, instance: SeededInstance) -> list[dict[str, Any]]:
-        return self.kube.store.list("v1/pods", field_selector=f"spec.nodeName={self.node_name(instance)}")
+        """Pods staying on the node: an evicted pod is Terminating (deletionTimestamp set) until its grace
+        period ends on a real server, and gone at once on the emulator; either way it is leaving."""
+        on_node = self.kube.store.list("v1/pods", field_selector=f"spec.nodeName={self.node_name(instance)}")
+        return [p for p in on_node if not p["metadata"].get("deletionTimestamp")]
 
     def node_events(self, instance: SeededInstance) -> list[dict[str, Any]]:
         name = self.node_name(instance)
@@ -198,5 +201,6 @@ def cluster(aws: Callable[[str], Any], kube: ServedKubeApi, core: k8s.CoreV1Api)
     create_tables(aws)
     seeded = seed_cluster(aws, kube, core, "unit.k8s.local:nodes=3,pods=6")
     register(aws, seeded.aws.name)
+    kube.settle()  # the controllers have long caught up on a cluster whose node gets interrupted
     kube.clear_requests()
     return seeded

@@ -20,12 +20,16 @@ def evictions(kube: ServedKubeApi) -> list[Any]:
 
 
 def remaining(kube: ServedKubeApi) -> set[str]:
-    return {p["metadata"]["name"] for p in kube.store.list("v1/pods", field_selector=f"spec.nodeName={NODE}")}
+    """Pods staying on the node: an evicted pod is Terminating (deletionTimestamp set) until its grace period
+    ends on a real server, and gone at once on the emulator; either way it is leaving."""
+    on_node = kube.store.list("v1/pods", field_selector=f"spec.nodeName={NODE}")
+    return {p["metadata"]["name"] for p in on_node if not p["metadata"].get("deletionTimestamp")}
 
 
 @pytest.fixture
 def node(kube: ServedKubeApi) -> str:
-    kube.store.create(objects.node())
+    """The node to drain, cordoned first as the service does (so replacements of evicted pods go elsewhere)."""
+    kube.store.create(objects.node(unschedulable=True))
     return NODE
 
 
@@ -47,11 +51,12 @@ def test_drain_evicts_what_can_move_with_one_list_and_one_eviction_per_pod(
     kube: ServedKubeApi, core: k8s.CoreV1Api, node: str
 ) -> None:
     # Given a node with app pods, a DaemonSet pod, a mirror pod and a finished pod
-    for pod in objects.replica_pods("web", 5):
-        kube.store.create(pod)
-    kube.store.create(objects.pod("net-x", owned_by=objects.owner("DaemonSet", "net")))
+    objects.create_replica_set(kube.store, "web", 5)
+    kube.store.create(objects.pod("net-x", owned_by=objects.create_owner(kube.store, "DaemonSet", "net")))
     kube.store.create(objects.pod("kube-proxy-node-1", namespace="kube-system", mirror=True))
-    kube.store.create(objects.pod("migrate", phase="Succeeded", owned_by=objects.owner("Job", "migrate")))
+    migrate = objects.create_owner(kube.store, "Job", "migrate")
+    kube.store.create(objects.pod("migrate", phase="Succeeded", owned_by=migrate))
+    kube.settle()
     kube.clear_requests()
     # When it is drained
     report = drain_node(core, node, deadline=time.time() + 10, concurrency=8)
@@ -70,6 +75,7 @@ def test_grace_periods_are_clamped_to_the_time_left(kube: ServedKubeApi, core: k
     kube.store.create(objects.pod("slow", grace=300))
     kube.store.create(objects.pod("quick", grace=2))
     kube.store.create(objects.pod("default"))
+    kube.settle()
     kube.clear_requests()
     # When the drain has 8 s left
     drain_node(core, node, deadline=time.time() + 8.5, concurrency=4)
@@ -84,11 +90,10 @@ def test_pdb_refusals_are_retried_until_the_deadline_then_reported(
     kube: ServedKubeApi, core: k8s.CoreV1Api, node: str
 ) -> None:
     # Given 3 pods of a set whose budget keeps 2 available, and 2 unprotected pods
-    for pod in objects.replica_pods("ledger", 3):
-        kube.store.create(pod)
+    objects.create_replica_set(kube.store, "ledger", 3)
     kube.store.create(objects.pdb("ledger", "ledger", min_available=2))
-    for pod in objects.replica_pods("web", 2):
-        kube.store.create(pod)
+    objects.create_replica_set(kube.store, "web", 2)
+    kube.settle()
     kube.clear_requests()
     # When the node is drained with 2 s left
     started = time.time()
@@ -106,11 +111,10 @@ def test_pdb_refusals_are_retried_until_the_deadline_then_reported(
 
 def test_budget_bound_pods_do_not_starve_the_others(kube: ServedKubeApi, core: k8s.CoreV1Api, node: str) -> None:
     # Given 4 pods no eviction may touch, listed first, and 12 free pods, with 2 evictions in flight at most
-    for pod in objects.replica_pods("aaa-locked", 4):
-        kube.store.create(pod)
+    objects.create_replica_set(kube.store, "aaa-locked", 4)
     kube.store.create(objects.pdb("locked", "aaa-locked", min_available=4))
-    for pod in objects.replica_pods("web", 12):
-        kube.store.create(pod)
+    objects.create_replica_set(kube.store, "web", 12)
+    kube.settle()
     # When the node is drained with 3 s left
     started = time.time()
     report = drain_node(core, node, deadline=started + 3.0, concurrency=2)
@@ -122,8 +126,8 @@ def test_budget_bound_pods_do_not_starve_the_others(kube: ServedKubeApi, core: k
 
 def test_concurrency_is_bounded(kube: ServedKubeApi, core: k8s.CoreV1Api, node: str) -> None:
     # Given 24 pods and a client that counts requests in flight (a real client, instrumented)
-    for pod in objects.replica_pods("web", 24):
-        kube.store.create(pod)
+    objects.create_replica_set(kube.store, "web", 24)
+    kube.settle()
     rest = core.api_client.rest_client
     original = rest.request
     lock, in_flight, peak = threading.Lock(), [0], [0]
@@ -148,11 +152,17 @@ def test_concurrency_is_bounded(kube: ServedKubeApi, core: k8s.CoreV1Api, node: 
 
 
 def test_lowest_priority_pods_leave_first(kube: ServedKubeApi, core: k8s.CoreV1Api, node: str) -> None:
-    kube.store.create(objects.pod("critical", priority=2000000000))
-    kube.store.create(objects.pod("batch", priority=-10))
+    # Given pods of a critical class, of a class below the default and of none, one eviction at a time
+    for name, value in (("critical", 1000000000), ("batch", -10)):
+        kube.store.create(objects.priority_class(name, value))
+    kube.store.create(objects.pod("critical", priority_class=("critical", 1000000000)))
+    kube.store.create(objects.pod("batch", priority_class=("batch", -10)))
     kube.store.create(objects.pod("web"))
+    kube.settle()
     kube.clear_requests()
+    # When the node is drained
     drain_node(core, node, deadline=time.time() + 10, concurrency=1)
+    # Then the lowest priority went first, the critical pod last
     assert [r.path.split("/")[-2] for r in evictions(kube)] == ["batch", "web", "critical"]
 
 
@@ -164,6 +174,7 @@ def test_server_errors_are_retried_and_missing_pods_are_not_left(
     kube.store.create(objects.pod("ghost"))
     kube.inject_fault(method="POST", path_pattern="/pods/flaky/eviction$", status=503, times=2)
     kube.inject_fault(method="POST", path_pattern="/pods/ghost/eviction$", status=404)
+    kube.settle()
     # When the node is drained
     report = drain_node(core, node, deadline=time.time() + 10, concurrency=4)
     # Then the flaky one was evicted on its third try and the vanished one is not reported as left
@@ -176,6 +187,7 @@ def test_a_pod_under_two_budgets_is_reported_at_once(kube: ServedKubeApi, core: 
     kube.store.create(objects.pod("web", labels={"app": "web"}))
     kube.store.create(objects.pdb("one", "web", min_available=0))
     kube.store.create(objects.pdb("two", "web", min_available=0))
+    kube.settle()
     started = time.time()
     report = drain_node(core, node, deadline=started + 5, concurrency=2)
     assert report.left == {"default/web": "more than one PodDisruptionBudget"}
@@ -196,10 +208,12 @@ def test_force_delete_is_an_opt_in_for_what_the_deadline_left(
     # Given a pod no eviction may touch
     kube.store.create(objects.pod("locked", labels={"app": "locked"}, grace=60))
     kube.store.create(objects.pdb("locked", "locked", min_available=1))
+    kube.settle()
     # When the drain ends with force delete on, 10 s before the instance goes
     now = time.time()
     report = drain_node(core, node, deadline=now + 1, concurrency=2, force_delete=True, instance_gone_at=now + 11)
-    # Then the pod was deleted (PDB bypassed) with a grace period that ends before the instance does
+    # Then the pod was deleted (PDB bypassed) with a grace period that ends before the instance does: it is
+    # leaving (Terminating on a real server until that grace period ends)
     assert report.force_deleted == ["default/locked"]
     assert report.complete
     (delete,) = [r for r in kube.requests if r.method == "DELETE"]

@@ -24,6 +24,7 @@ from kops_onboard.local.controlplane.binaries import Binaries, ControlPlaneUnava
 from kops_onboard.local.controlplane.kubelet import KubeletStandIn
 from kops_onboard.local.controlplane.objects import ApiObjectStore
 from kops_onboard.local.controlplane.servers import ClusterCredentials, Etcd, KubeControlPlane
+from kops_onboard.local.controlplane.settle import settle
 from kops_onboard.local.kube.api import ApiResponse
 from kops_onboard.local.kube.recording import RecordedRequest
 from kops_onboard.local.kube.served import ServedKubeApi
@@ -165,6 +166,9 @@ class RealKubeCluster(ServedKubeApi):
     @property
     def startup_seconds(self) -> dict[str, float]:
         return dict(self._control_plane.startup_seconds) if self._control_plane else {}
+
+    def settle(self) -> None:
+        settle(self.store)
 
     def _backend(self) -> Backend:
         self._forwarder = ForwardingBackend(

@@ -99,6 +99,11 @@ class ServedKubeApi:
 
     # ---- lifecycle ----
 
+    def settle(self) -> None:
+        """Wait until the cluster's controllers have caught up with what was written (a real control plane:
+        budgets observed, ReplicaSets synced, pods started; see `controlplane.settle`). The emulator has no
+        controllers, so there is nothing to wait for."""
+
     def start(self) -> str:
         """Serve on a background thread; returns the base URL. Calling it again while running is a no-op."""
         if self._thread is not None:

@@ -26,6 +26,7 @@ from kops_onboard.local.seed.pods import (
     daemonset_pod,
     job_pod,
     mirror_pod,
+    owner,
     replicaset_pod,
     running_status,
     succeeded_status,
@@ -66,6 +67,16 @@ class SeededKubeCluster:
     @property
     def total_pods(self) -> int:
         return sum(counts.total for counts in self.pods_by_node.values())
+
+
+def orphaned(body: JsonObject) -> JsonObject:
+    """``body`` without owner references (they are written once the owner exists, see `_Seeder.application`)."""
+    body["metadata"].pop("ownerReferences", None)
+    return body
+
+
+def owner_of(created: JsonObject, api_version: str, kind: str) -> JsonObject:
+    return owner(api_version, kind, created["metadata"]["name"], created["metadata"]["uid"])
 
 
 class _PodIps:
@@ -202,36 +213,54 @@ class _Seeder:
         return f"{KUBE_SYSTEM}/{configmap['metadata']['name']}"
 
     def application(self) -> None:
-        """Deployments → ReplicaSets → pods spread over the workers, and the frontend's PDB."""
+        """Deployments → ReplicaSets → pods spread over the workers, and the frontend's PDB.
+
+        Written bottom-up (pods, then their ReplicaSets, then the Deployments; owner references last), so the
+        controllers of a real server adopt what they find: a ReplicaSet written before its pods creates pods
+        of its own at once, and a Deployment written before its ReplicaSet creates a ReplicaSet of its own
+        (then scales ours to 0), so the seeded cluster would churn for seconds after seeding. The Deployments
+        are written paused and resumed last: a controller whose cache has not seen our ReplicaSet yet when
+        the Deployment arrives would otherwise still create its own; a paused Deployment never does."""
         workers = {self.node_names[i.instance_id]: i for i in self.aws.workers}
         assignment = workloads.assign_app_pods(list(workers), self.spec.pods)
         replicas = {s.name: sum(svcs.count(s) for svcs in assignment.values()) for s in workloads.SERVICES}
-        apps = self.writer.apps
-        replicasets: dict[str, JsonObject] = {}
+        apps, core = self.writer.apps, self.writer.core
+        deployments = {s.name: workloads.deployment(s, replicas[s.name]) for s in workloads.SERVICES}
+        for body in deployments.values():
+            body["spec"]["paused"] = True
+        replicasets = {
+            name: orphaned(workloads.replicaset(body, uid="", template_hash=self.names.suffix(10)))
+            for name, body in deployments.items()
+        }
+        pods_of: dict[str, list[JsonObject]] = {name: [] for name in deployments}
+        for worker_name, services in assignment.items():
+            for service in services:
+                rs = replicasets[service.name]
+                pod = orphaned(replicaset_pod(rs, uid="", node_name=worker_name, names=self.names))
+                pods_of[service.name].append(self.pod(pod, workers[worker_name], "replicaset"))
         for service in workloads.SERVICES:
             count = replicas[service.name]
-            deployment = self.writer.create(
-                workloads.deployment(service, count),
-                apps.create_namespaced_deployment,
-                status=workloads.deployment_status(count, self.now),
-                patch_status=apps.patch_namespaced_deployment_status,
-                status_key="readyReplicas",
-            )
-            rs_body = workloads.replicaset(
-                deployment, uid=deployment["metadata"]["uid"], template_hash=self.names.suffix(10)
-            )
-            replicasets[service.name] = self.writer.create(
-                rs_body,
+            created_rs = self.writer.create(
+                replicasets[service.name],
                 apps.create_namespaced_replica_set,
                 status=workloads.replicaset_status(count),
                 patch_status=apps.patch_namespaced_replica_set_status,
                 status_key="readyReplicas",
             )
-        for worker_name, services in assignment.items():
-            for service in services:
-                rs = replicasets[service.name]
-                pod = replicaset_pod(rs, uid=rs["metadata"]["uid"], node_name=worker_name, names=self.names)
-                self.pod(pod, workers[worker_name], "replicaset")
+            created_deployment = self.writer.create(
+                deployments[service.name],
+                apps.create_namespaced_deployment,
+                status=workloads.deployment_status(count, self.now),
+                patch_status=apps.patch_namespaced_deployment_status,
+                status_key="readyReplicas",
+            )
+            self.writer.set_owner(
+                created_rs, apps.patch_namespaced_replica_set, owner_of(created_deployment, "apps/v1", "Deployment")
+            )
+            for pod in pods_of[service.name]:
+                self.writer.set_owner(pod, core.patch_namespaced_pod, owner_of(created_rs, "apps/v1", "ReplicaSet"))
+        for name in deployments:
+            self.writer.resume(name, workloads.APP_NAMESPACE)
         self.writer.create(
             workloads.pod_disruption_budget(replicas[workloads.FRONTEND.name]),
             self.writer.policy.create_namespaced_pod_disruption_budget,

@@ -75,6 +75,26 @@ class ApiWriter:
             _content_type=_MERGE_PATCH,
         )
 
+    def set_owner(self, created: JsonObject, patch: Callable[..., Any], owner: JsonObject) -> JsonObject:
+        """Make ``owner`` the controller of ``created`` (a merge patch: the same list a controller's adoption
+        writes, so it is harmless when the controller adopted it first)."""
+        meta = created["metadata"]
+        what = f"set the owner of {created.get('kind', 'object')} {meta['namespace']}/{meta['name']}"
+        body = {"metadata": {"ownerReferences": [owner]}}
+        return self._call(what, patch, meta["name"], meta["namespace"], body, _content_type=_MERGE_PATCH)
+
+    def resume(self, deployment: str, namespace_name: str) -> JsonObject:
+        """Unpause a Deployment (null removes `spec.paused`, as `kubectl rollout resume` leaves it)."""
+        body = {"spec": {"paused": None}}
+        return self._call(
+            f"resume Deployment {namespace_name}/{deployment}",
+            self.apps.patch_namespaced_deployment,
+            deployment,
+            namespace_name,
+            body,
+            _content_type=_MERGE_PATCH,
+        )
+
     def ensure_namespace(self, body: JsonObject) -> None:
         """Namespaces like kube-system and default pre-exist on real servers: then merge our metadata in."""
         try:
