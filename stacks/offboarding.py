@@ -28,11 +28,12 @@ from kops_lambda.constants import (
     PRODUCT,
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
+    WORKFLOW_TIMEOUT_MINUTES,
 )
 from kops_lambda.errors import IAM_CLEANUP_TRANSIENT_ERROR_NAMES
 from kops_lambda.models.rollback import CleanupAction
 from stacks.constructs.lambda_function import LOG_RETENTION, KopsFunction
-from stacks.onboarding import arn, grant_cluster_access, lambda_task
+from stacks.onboarding import arn, grant_cluster_access, grant_lease_takeover, lambda_task
 
 # Resource group -> handler. One function per group: each role holds only its group's delete actions.
 CLEANUP_HANDLERS = {
@@ -92,6 +93,7 @@ class CleanupFunctions(Construct):
             )
             self.functions[group] = step.function
         registry.grant_read_write_data(self.functions["Registry"])
+        grant_lease_takeover(self, self.functions["Registry"])  # FindCluster
         for group in ("IamEntities", "KeyPair", "AccessKey", "IdentityMapping", "Agent"):
             # Rollback reads its baseline, offboarding counts the other clusters.
             registry.grant_read_data(self.functions[group])
@@ -247,7 +249,7 @@ class OffboardingWorkflow(Construct):
             "StateMachine",
             definition_body=sfn.DefinitionBody.from_chainable(start),
             state_machine_type=sfn.StateMachineType.STANDARD,
-            timeout=Duration.minutes(30),
+            timeout=Duration.minutes(WORKFLOW_TIMEOUT_MINUTES),
             tracing_enabled=True,
             # Every event, but without execution data: inputs and outputs never reach the logs.
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),

@@ -41,6 +41,7 @@ from kops_lambda.constants import (
     ROLLBACK_STEPS,
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
+    WORKFLOW_TIMEOUT_MINUTES,
 )
 from kops_lambda.errors import IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES, RETRYABLE_ERROR_NAMES, RollbackFailed
 from kops_lambda.logic import policies
@@ -142,6 +143,7 @@ class OnboardingWorkflow(Construct):
         for function in (map_identity, install_agent, baseline):
             grant_cluster_access(self, function, secrets_key)
         self._grant_baseline(baseline)
+        grant_lease_takeover(self, baseline)
         map_identity.add_to_role_policy(
             iam.PolicyStatement(
                 sid="ReadKopsSpec",
@@ -208,7 +210,7 @@ class OnboardingWorkflow(Construct):
             "StateMachine",
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             state_machine_type=sfn.StateMachineType.STANDARD,
-            timeout=Duration.minutes(30),
+            timeout=Duration.minutes(WORKFLOW_TIMEOUT_MINUTES),
             tracing_enabled=True,
             # Every event, but without execution data: inputs and outputs never reach the logs.
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
@@ -425,6 +427,17 @@ def grant_cluster_access(scope: Construct, function: lambda_.IFunction, secrets_
         )
     )
     secrets_key.grant(function, "kms:Decrypt")
+
+
+def grant_lease_takeover(scope: Construct, function: lambda_.IFunction) -> None:
+    """The first state of a workflow takes over a cluster lease whose holder execution has ended."""
+    function.add_to_role_policy(
+        iam.PolicyStatement(
+            sid="ReadLeaseHolderStatus",
+            actions=["states:DescribeExecution"],
+            resources=[arn(scope, "states", "execution", "*", ArnFormat.COLON_RESOURCE_NAME)],
+        )
+    )
 
 
 def lambda_task(

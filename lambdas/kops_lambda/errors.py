@@ -17,6 +17,11 @@ class KubeApiUnavailable(RetryableError):
     """The cluster's API server did not answer, or answered 429/5xx."""
 
 
+class CreationInProgress(RetryableError):
+    """Another invocation is creating the same one-of-a-kind entity (access key, key pair) right now; a
+    retry finds it made and reuses it."""
+
+
 class InvalidInput(KopsOnboardError):
     """The execution input or an event does not match its model."""
 
@@ -41,6 +46,7 @@ RETRYABLE_ERROR_NAMES: tuple[str, ...] = (
     RetryableError.__name__,
     AwsThrottled.__name__,
     KubeApiUnavailable.__name__,
+    CreationInProgress.__name__,
 )
 
 
@@ -98,3 +104,11 @@ IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES: tuple[str, ...] = (
     "ConcurrentModificationException",
 )
 IAM_CLEANUP_TRANSIENT_ERROR_NAMES: tuple[str, ...] = (*IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES, "DeleteConflictException")
+
+
+# ---- One workflow per cluster ----
+
+
+class ClusterBusy(KopsOnboardError):
+    """Another onboarding or offboarding execution of the same cluster is running (the message names it);
+    not retried: start again once it has finished."""

@@ -1,5 +1,6 @@
-"""First onboarding step: snapshot, before anything is created, what the onboarding may create or change
-(the rollback baseline, kept in the registry). Fails fast when the cluster's API cannot be reached."""
+"""First onboarding step: take the cluster's lease (one workflow per cluster at a time; ClusterBusy
+otherwise), then snapshot, before anything is created, what the onboarding may create or change (the
+rollback baseline, kept in the registry). Fails fast when the cluster's API cannot be reached."""
 
 from typing import Any
 
@@ -9,6 +10,7 @@ from kops_lambda.adapters.aws import client
 from kops_lambda.adapters.identity import caller_identity
 from kops_lambda.logic.cluster.access import cluster_api
 from kops_lambda.logic.cluster.rest import KubeRest
+from kops_lambda.logic.lease import acquire_cluster_lease
 from kops_lambda.logic.rollback.baseline import record_baseline
 from kops_lambda.logic.rollback.steps import registry_table
 from kops_lambda.models.steps import StepRequest, parse_model
@@ -26,9 +28,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     region = onboard.region or settings.region
     identity = caller_identity()
     logger.append_keys(cluster=onboard.cluster_name, region=region, execution_id=request.execution_id)
+    table = registry_table(settings.registry_table)
+    acquire_cluster_lease(
+        table, client("stepfunctions"), region=region, cluster_name=onboard.cluster_name, owner=request.execution_id
+    )
     with cluster_api(client("secretsmanager"), onboard.kubeconfig_secret_arn) as api:
         result = record_baseline(
-            registry_table(settings.registry_table),
+            table,
             iam=client("iam"),
             ec2=client("ec2", region),
             secretsmanager=client("secretsmanager"),
