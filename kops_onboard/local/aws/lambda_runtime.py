@@ -125,6 +125,9 @@ class InProcessLambdaRuntime:
         self.faults = LambdaFaultPlan()
 
     def invoke(self, function: LambdaFunction, event: Any) -> InvocationResult:
+        hold = self.faults.take_hold(function.function_name)
+        if hold is not None:
+            hold.wait_for_release()
         fault = self.faults.take(function.function_name, event)
         if fault is not None and not fault.after_handler:
             return self._injected(function, fault, "")

@@ -12,7 +12,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
@@ -24,7 +25,7 @@ from moto.server import ThreadedMotoServer
 
 from kops_onboard.local.aws.endpoint import local_client
 from kops_onboard.local.aws.events_delivery import events_delivery_patch
-from kops_onboard.local.aws.lambda_faults import INJECTED_MESSAGE, LambdaFault
+from kops_onboard.local.aws.lambda_faults import INJECTED_MESSAGE, LambdaFault, LambdaHold
 from kops_onboard.local.aws.lambda_runtime import InProcessLambdaRuntime
 from kops_onboard.local.aws.moto_lambda import lambda_patches
 from kops_onboard.local.aws.patching import PatchSet
@@ -297,6 +298,18 @@ class LocalAws:
             raise RuntimeError("LocalAws is not started")
         fault = LambdaFault(function_name_contains, error_type, message, times, after_handler, event_matches)
         self._runtime.faults.add(fault)
+
+    @contextmanager
+    def hold_lambda(self, function_name_contains: str) -> Iterator[LambdaHold]:
+        """The next invocation of a matching function waits before its handler until the block exits."""
+        if self._runtime is None:
+            raise RuntimeError("LocalAws is not started")
+        hold = LambdaHold(function_name_contains)
+        self._runtime.faults.hold(hold)
+        try:
+            yield hold
+        finally:
+            hold.released.set()
 
     def pending_lambda_faults(self) -> list[LambdaFault]:
         return self._runtime.faults.pending() if self._runtime is not None else []
