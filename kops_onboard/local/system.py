@@ -27,7 +27,6 @@ from kops_onboard.local.seed import (
     seed_aws,
     seed_kube,
 )
-from kops_onboard.local.warm_state import forget_warm_containers
 
 STATE_STORE_BUCKET = "kops-state-local"
 STACK_NAME = "KopsOnboard"
@@ -114,7 +113,6 @@ class LocalSystem:
         self.stop()
 
     def start(self) -> None:
-        forget_warm_containers()
         self.aws.start()
         self.stack = deploy_template(
             self.template,
@@ -128,7 +126,6 @@ class LocalSystem:
         for cluster in self.clusters.values():
             cluster.emulator.stop()
         self.aws.stop()
-        forget_warm_containers()
 
     @property
     def endpoint_url(self) -> str:

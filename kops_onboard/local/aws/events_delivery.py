@@ -21,7 +21,7 @@ from moto.sqs.models import sqs_backends
 from moto.utilities.arns import parse_arn
 
 from kops_onboard.local.aws.event_input import target_input
-from kops_onboard.local.aws.lambda_runtime import InProcessLambdaRuntime
+from kops_onboard.local.aws.lambda_runtime import LocalLambdaRuntime
 from kops_onboard.local.aws.patching import AttributePatch
 
 _LOG = logging.getLogger(__name__)
@@ -36,13 +36,13 @@ def _deliver_to_sqs(target: dict[str, Any], payload: Any) -> None:
     sqs_backends[arn.account][arn.region].send_message(queue_name=arn.resource_id, message_body=body, group_id=group_id)
 
 
-def _deliver_to_lambda(runtime: InProcessLambdaRuntime, target: dict[str, Any], payload: Any) -> None:
+def _deliver_to_lambda(runtime: LocalLambdaRuntime, target: dict[str, Any], payload: Any) -> None:
     arn = parse_arn(target["Arn"])
     function = get_lambda_backend(arn.account, arn.region).get_function(target["Arn"])
     runtime.invoke_async(function, payload)
 
 
-def events_delivery_patch(runtime: InProcessLambdaRuntime) -> AttributePatch:
+def events_delivery_patch(runtime: LocalLambdaRuntime) -> AttributePatch:
     """Patch for `moto.events.models.Rule.send_to_targets`."""
     moto_send_to_targets = vars(Rule)["send_to_targets"]
 

@@ -26,7 +26,7 @@ from moto.server import ThreadedMotoServer
 from kops_onboard.local.aws.endpoint import local_client
 from kops_onboard.local.aws.events_delivery import events_delivery_patch
 from kops_onboard.local.aws.lambda_faults import INJECTED_MESSAGE, LambdaFault, LambdaHold
-from kops_onboard.local.aws.lambda_runtime import InProcessLambdaRuntime
+from kops_onboard.local.aws.lambda_runtime import LocalLambdaRuntime
 from kops_onboard.local.aws.moto_lambda import lambda_patches
 from kops_onboard.local.aws.patching import PatchSet
 from kops_onboard.local.aws.sfn_retry import (
@@ -54,7 +54,7 @@ _ENV_KEYS = ("MOTO_IAM_LOAD_MANAGED_POLICIES", "MOTO_PORT")
 
 
 class LocalAws:
-    """An AWS endpoint on localhost backed by moto, able to run this project's Lambda handlers in-process."""
+    """An AWS endpoint on localhost backed by moto, able to run this project's Lambda handlers (in local containers)."""
 
     account_id: str = DEFAULT_ACCOUNT_ID
     _active_lock = threading.Lock()
@@ -76,7 +76,7 @@ class LocalAws:
         self._retry_interval_scale = retry_interval_scale
         self._endpoint_url: str | None = None
         self._server: ThreadedMotoServer | None = None
-        self._runtime: InProcessLambdaRuntime | None = None
+        self._runtime: LocalLambdaRuntime | None = None
         self._poller: SqsEventSourcePoller | None = None
         self._patches: PatchSet | None = None
         self._saved_env: dict[str, str | None] = {}
@@ -136,7 +136,7 @@ class LocalAws:
         url_host = "127.0.0.1" if self._host in ("0.0.0.0", "") else self._host  # noqa: S104
         endpoint_url = f"http://{url_host}:{port}"
 
-        runtime = InProcessLambdaRuntime(endpoint_url=endpoint_url, log_sink=self._append_logs)
+        runtime = LocalLambdaRuntime(endpoint_url=endpoint_url, log_sink=self._append_logs)
         self._runtime = runtime
         self._saved_scale = get_retry_interval_scale()
         set_retry_interval_scale(self._retry_interval_scale)
