@@ -104,8 +104,17 @@ class CleanupFunctions(Construct):
         for group in ("IdentityMapping", "Agent"):
             grant_cluster_access(self, self.functions[group], secrets_key)
 
-    def task(self, scope: Construct, state_name: str, *, action: CleanupAction, result_path: str) -> tasks.LambdaInvoke:
-        """The workflow state `state_name` (see CLEANUP_STATES), without its Catch."""
+    def task(
+        self,
+        scope: Construct,
+        state_name: str,
+        *,
+        action: CleanupAction,
+        result_path: str,
+        execution_id: str = sfn.JsonPath.execution_id,
+    ) -> tasks.LambdaInvoke:
+        """The workflow state `state_name` (see CLEANUP_STATES), without its Catch; `execution_id` is the
+        execution it cleans up after (this one, unless it compensates another)."""
         group, expected = CLEANUP_STATES[state_name]
         if expected != action:
             raise ValueError(f"{state_name} is a {expected} state, not {action}")
@@ -116,6 +125,7 @@ class CleanupFunctions(Construct):
             payload={"action": action},
             result_path=result_path,
             transient_errors=IAM_CLEANUP_TRANSIENT_ERROR_NAMES if group in IAM_GROUPS else (),
+            execution_id=execution_id,
         )
 
     def _grant_iam(self, function: lambda_.IFunction) -> None:

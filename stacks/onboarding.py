@@ -448,16 +448,18 @@ def lambda_task(
     payload: dict[str, Any],
     result_path: str,
     transient_errors: Sequence[str] = (),
+    execution_id: str = sfn.JsonPath.execution_id,
 ) -> tasks.LambdaInvoke:
     """A Lambda task of our workflows: payload {execution_id, state: $, ...}, the function's result at
     `result_path`, retries of our retryable errors, of `transient_errors` and of Lambda service errors,
-    each exponential with full jitter. The caller adds the Catch."""
+    each exponential with full jitter. The caller adds the Catch. `execution_id`: the execution the step
+    works for (this one, unless it compensates another)."""
     task = tasks.LambdaInvoke(
         scope,
         state_name,
         lambda_function=function,
         payload=sfn.TaskInput.from_object(
-            {"execution_id": sfn.JsonPath.execution_id, **payload, "state": sfn.JsonPath.entire_payload}
+            {"execution_id": execution_id, **payload, "state": sfn.JsonPath.entire_payload}
         ),
         payload_response_only=True,
         retry_on_service_exceptions=False,

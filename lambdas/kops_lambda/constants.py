@@ -187,3 +187,7 @@ LEASE_SECONDS: Final = (WORKFLOW_TIMEOUT_MINUTES + 5) * 60
 # Marker held while one invocation creates a one-of-a-kind entity (longer than a step's Lambda timeout).
 CREATION_MARKER_PREFIX: Final = "creating#"
 CREATION_MARKER_SECONDS: Final = 5 * 60
+# Step Functions' own events: an onboarding execution stopped or timed out is compensated from its baseline.
+SFN_EVENT_SOURCE: Final = "aws.states"
+SFN_STATUS_CHANGE_DETAIL_TYPE: Final = "Step Functions Execution Status Change"
+UNFINISHED_STATUSES: Final = ("ABORTED", "TIMED_OUT")

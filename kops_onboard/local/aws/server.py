@@ -29,6 +29,7 @@ from kops_onboard.local.aws.lambda_faults import INJECTED_MESSAGE, LambdaFault, 
 from kops_onboard.local.aws.lambda_runtime import LocalLambdaRuntime
 from kops_onboard.local.aws.moto_lambda import lambda_patches
 from kops_onboard.local.aws.patching import PatchSet
+from kops_onboard.local.aws.sfn_events import sfn_status_event_patches
 from kops_onboard.local.aws.sfn_retry import (
     get_retry_interval_scale,
     retry_sleep_patch,
@@ -146,6 +147,7 @@ class LocalAws:
                 events_delivery_patch(runtime),
                 detach_mapping_patch(),
                 retry_sleep_patch(),
+                *sfn_status_event_patches(),
             ]
         )
         self._patches.apply()
