@@ -130,6 +130,7 @@ class OnboardingWorkflow(Construct):
                 ],
             )
         )
+        self._grant_checks_before_building(validate)
         for function in self.functions.values():
             registry.grant_read_write_data(function)
         self._grant_iam_entities(self.functions["CreateIamEntities"])
@@ -255,6 +256,33 @@ class OnboardingWorkflow(Construct):
                 resources=[
                     self._arn("secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}*", ArnFormat.COLON_RESOURCE_NAME)
                 ],
+            ),
+        ]
+        for statement in statements:
+            function.add_to_role_policy(statement)
+
+    def _grant_checks_before_building(self, function: lambda_.IFunction) -> None:
+        """Read-only: whether what later steps create exists already and whose it is (logic/preflight)."""
+        statements = [
+            iam.PolicyStatement(
+                sid="CheckClusterUser",
+                actions=["iam:GetUser", "iam:ListUserTags", "iam:ListAccessKeys"],
+                resources=[self._arn("iam", "user", f"{IAM_USER_PREFIX}*")],
+            ),
+            iam.PolicyStatement(
+                sid="CheckSharedPolicy",
+                actions=["iam:GetPolicy", "iam:ListPolicyTags"],
+                resources=[self._arn("iam", "policy", SHARED_POLICY_NAME)],
+            ),
+            iam.PolicyStatement(
+                sid="CheckSpotRole",
+                actions=["iam:GetRole", "iam:ListRoleTags"],
+                resources=[self._arn("iam", "role", SPOT_ROLE_NAME)],
+            ),
+            iam.PolicyStatement(
+                sid="CheckKeyPair",
+                actions=["ec2:DescribeKeyPairs"],
+                resources=["*"],  # Describe* supports no resource-level permissions.
             ),
         ]
         for statement in statements:

@@ -1,12 +1,15 @@
-"""Onboarding step 1: the cluster exists, runs a supported kOps version; record it in the registry."""
+"""Onboarding step 1: the cluster exists, runs a supported kOps version, and nothing in the account would
+make a later step fail (logic/preflight); record it in the registry."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kops_lambda.adapters.aws import client, resource
+from kops_lambda.adapters.identity import caller_identity
 from kops_lambda.logic.discovery import discover_cluster
-from kops_lambda.logic.registry import record_onboarding
+from kops_lambda.logic.preflight import check_before_building
+from kops_lambda.logic.registry import get_cluster, record_onboarding
 from kops_lambda.models.steps import StepRequest, parse_model
 from kops_lambda.observability import logger, metrics, tracer
 from kops_lambda.settings import load_settings
@@ -29,8 +32,18 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         region=region,
         state_store=onboard.state_store,
     )
+    table = resource("dynamodb").Table(settings.registry_table)
+    identity = caller_identity()
+    check_before_building(
+        client("iam"),
+        client("ec2", region),
+        cluster_name=onboard.cluster_name,
+        registry_item=get_cluster(table, region=region, cluster_name=onboard.cluster_name),
+        partition=identity.partition,
+        account=identity.account,
+    )
     record_onboarding(
-        resource("dynamodb").Table(settings.registry_table),
+        table,
         region=region,
         cluster_name=onboard.cluster_name,
         execution_id=request.execution_id,
