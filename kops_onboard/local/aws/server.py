@@ -23,6 +23,7 @@ from moto.core.config import default_user_config
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.server import ThreadedMotoServer
 
+from kops_onboard.local.aws.aws_faults import AwsFaultPlan, AwsThrottling, aws_fault_patch
 from kops_onboard.local.aws.endpoint import local_client
 from kops_onboard.local.aws.events_delivery import events_delivery_patch
 from kops_onboard.local.aws.lambda_faults import INJECTED_MESSAGE, LambdaFault, LambdaHold
@@ -78,6 +79,7 @@ class LocalAws:
         self._endpoint_url: str | None = None
         self._server: ThreadedMotoServer | None = None
         self._runtime: LocalLambdaRuntime | None = None
+        self._aws_faults = AwsFaultPlan()
         self._poller: SqsEventSourcePoller | None = None
         self._patches: PatchSet | None = None
         self._saved_env: dict[str, str | None] = {}
@@ -148,6 +150,7 @@ class LocalAws:
                 detach_mapping_patch(),
                 retry_sleep_patch(),
                 *sfn_status_event_patches(),
+                aws_fault_patch(self._aws_faults),
             ]
         )
         self._patches.apply()
@@ -300,6 +303,17 @@ class LocalAws:
             raise RuntimeError("LocalAws is not started")
         fault = LambdaFault(function_name_contains, error_type, message, times, after_handler, event_matches)
         self._runtime.faults.add(fault)
+
+    @contextmanager
+    def aws_throttling(self, *, services: Sequence[str], every: int) -> Iterator[AwsThrottling]:
+        """Every `every`-th call to one of `services` (iam, secretsmanager, ec2) answers that service's
+        throttling error until the block exits; the yielded object lists the calls it throttled."""
+        throttling = AwsThrottling(services=tuple(services), every=every)
+        self._aws_faults.add(throttling)
+        try:
+            yield throttling
+        finally:
+            self._aws_faults.remove(throttling)
 
     @contextmanager
     def hold_lambda(self, function_name_contains: str) -> Iterator[LambdaHold]:
