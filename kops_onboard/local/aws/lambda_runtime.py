@@ -10,7 +10,9 @@ container is killed. The `Handler` (`package.module.function`) is imported from 
 the zip moto stores is never unpacked.
 
 Containers are forked from a fork server that has the heavy libraries imported once (a cold start costs
-milliseconds). Injected faults and holds (`lambda_faults`) are applied here, in front of the containers.
+milliseconds), and they skip multiprocessing's import of the main module (a script, `python -m bench...`):
+they run `lambda_worker.serve` only, which needs nothing from it. Injected faults and holds
+(`lambda_faults`) are applied here, in front of the containers.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import multiprocessing.spawn
 import os
 import threading
 import time
@@ -40,15 +43,30 @@ from kops_onboard.local.lambda_worker import Invocation, Outcome, error_document
 LogSink = Callable[[Sequence[str]], None]
 _LOG = logging.getLogger(__name__)
 
-# Imported once by the fork server, so containers start with them loaded. Never our handler modules: their
-# loggers must be created inside a container, after its output is redirected.
+# Imported once by the fork server, so containers start with them loaded: the libraries our handlers use and
+# our models (pydantic builds their schemas on import). Never a module that creates a Powertools logger,
+# tracer or metrics (kops_lambda.observability and its importers): those read the function's environment and
+# bind the output streams when created, so they must be created inside a container.
 _PRELOAD = [
     "kops_onboard.local.lambda_worker",
     "boto3",
     "botocore.session",
     "pydantic",
     "kubernetes.client",
-    "aws_lambda_powertools",
+    "yaml",
+    "aws_xray_sdk.core",
+    "aws_lambda_powertools.logging",
+    "aws_lambda_powertools.metrics",
+    "aws_lambda_powertools.tracing",
+    "aws_lambda_powertools.utilities.batch",
+    "aws_lambda_powertools.utilities.parser",
+    "aws_lambda_powertools.utilities.typing",
+    "kops_lambda.models.cluster",
+    "kops_lambda.models.credentials",
+    "kops_lambda.models.events",
+    "kops_lambda.models.onboarding",
+    "kops_lambda.models.rollback",
+    "kops_lambda.models.steps",
 ]
 _STOP_SECONDS = 5.0
 
@@ -62,9 +80,23 @@ class InvocationResult:
     request_id: str
 
 
+_starting = threading.local()
+_preparation_data = multiprocessing.spawn.get_preparation_data
+
+
+def _preparation_data_of_a_container(name: str) -> dict[str, Any]:
+    """What a new process imports before its target: without the main module when it is a container's."""
+    data: dict[str, Any] = _preparation_data(name)
+    if getattr(_starting, "container", False):
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+    return data
+
+
 def _fork_context() -> Any:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(_PRELOAD)
+    multiprocessing.spawn.get_preparation_data = _preparation_data_of_a_container  # only for this thread's starts
     return context
 
 
@@ -82,7 +114,11 @@ class _Container:
             name=f"lambda-{function.function_name}",
             daemon=True,
         )
-        self.process.start()
+        _starting.container = True
+        try:
+            self.process.start()
+        finally:
+            _starting.container = False
         child_end.close()
 
     def run(self, invocation: Invocation, timeout: float) -> Outcome | None:
