@@ -30,8 +30,23 @@ HINTS: dict[str, str] = {
     "KeyPairWithoutSecret": "Delete the cluster's EC2 key pair (or offboard the cluster) and run onboarding again.",
     "AccessKeyLimit": "The user has 2 access keys we did not create: delete one of them and run onboarding again.",
     "States.Timeout": "A step ran out of time; run onboarding again (every step is idempotent).",
+    "ClusterBusy": (
+        "Another execution (named above) is onboarding or offboarding this cluster. Wait until it has "
+        "finished (`kops-onboard status`), then run again."
+    ),
+    "RollbackFailed": "The rollback could not finish; run onboarding again: it converges from where it stopped.",
+}
+# Where a command gives an error another meaning than onboarding does.
+OFFBOARDING_HINTS: dict[str, str] = {
+    "ClusterNotFound": (
+        "The cluster is not in the registry: it was never onboarded in this account and region. Check the "
+        "name and --region; `kops-onboard status` lists the registered clusters."
+    ),
+    "States.Timeout": "A step ran out of time; run offboarding again (every step is idempotent).",
 }
 
 
-def hint_for(error: str | None) -> str:
-    return HINTS.get(error or "", "See the execution's history in the Step Functions console for details.")
+def hint_for(error: str | None, purpose: str = "onboard") -> str:
+    specific = OFFBOARDING_HINTS if purpose == "offboard" else {}
+    default = "See the execution's history in the Step Functions console for details."
+    return specific.get(error or "", HINTS.get(error or "", default))

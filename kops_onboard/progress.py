@@ -53,9 +53,10 @@ class ExecutionProgress:
         elif kind in {"LambdaFunctionSucceeded", "TaskSucceeded"}:
             current.failed_error = None
         elif kind in {"LambdaFunctionFailed", "TaskFailed", "LambdaFunctionTimedOut"}:
+            # Shown once, when the step exits: a retry may still succeed, and one failure can come as
+            # several events (TaskFailed and LambdaFunctionFailed).
             failure: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
             current.failed_error = failure.get("error", kind)
-            return current
         return None
 
 

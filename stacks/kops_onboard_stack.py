@@ -1,5 +1,5 @@
-"""The product's stack: composes the registry, the secrets key, onboarding (with its rollback),
-offboarding and the Spot path."""
+"""The product's stack: composes the registry, the secrets key, onboarding (with its rollback and the
+compensation of stopped executions), offboarding and the Spot path."""
 
 from typing import Any
 
@@ -15,6 +15,7 @@ from kops_lambda.constants import (
     TAG_MANAGED_BY,
     TAG_MANAGED_BY_VALUE,
 )
+from stacks.compensation import CompensationWorkflow
 from stacks.constructs.lambda_function import lambda_code
 from stacks.offboarding import CleanupFunctions, OffboardingWorkflow
 from stacks.onboarding import OnboardingWorkflow
@@ -75,6 +76,9 @@ class KopsOnboardStack(Stack):
             cleanup=self.cleanup,
         )
         self.offboarding = OffboardingWorkflow(self, "Offboarding", cleanup=self.cleanup)
+        self.compensation = CompensationWorkflow(
+            self, "Compensation", onboarding=self.onboarding.state_machine, cleanup=self.cleanup
+        )
 
         self.operations = Operations(
             self,
@@ -82,6 +86,7 @@ class KopsOnboardStack(Stack):
             state_machines={
                 "Onboarding": self.onboarding.state_machine,
                 "Offboarding": self.offboarding.state_machine,
+                "Compensation": self.compensation.state_machine,
             },
             functions={
                 **self.onboarding.functions,
@@ -94,6 +99,7 @@ class KopsOnboardStack(Stack):
 
         CfnOutput(self, "OnboardingStateMachineArn", value=self.onboarding.state_machine.state_machine_arn)
         CfnOutput(self, "OffboardingStateMachineArn", value=self.offboarding.state_machine.state_machine_arn)
+        CfnOutput(self, "CompensationStateMachineArn", value=self.compensation.state_machine.state_machine_arn)
         CfnOutput(self, "RegistryTableName", value=self.registry.table_name)
         CfnOutput(self, "SpotEventQueueUrl", value=self.spot.queue.queue_url)
         CfnOutput(self, "SpotDeadLetterQueueUrl", value=self.spot.dead_letter_queue.queue_url)

@@ -29,6 +29,12 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
         "The agent API key secret has a fixed name; the wildcard only matches the random suffix Secrets Manager "
         "appends to every secret ARN."
     ),
+    "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+    "execution:*]": (
+        "states:DescribeExecution only, by the first state of each workflow: a cluster lease whose holder "
+        "execution has ended is taken over. Naming our state machines here would make their functions "
+        "depend on them (a cycle); the wildcard stays inside this account and region, read-only."
+    ),
     f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/{IAM_USER_PREFIX}*]": (
         "One IAM user per onboarded cluster, named cast-kops-<cluster> at run time; scoped to that prefix."
     ),

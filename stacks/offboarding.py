@@ -28,12 +28,13 @@ from kops_lambda.constants import (
     PRODUCT,
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
+    WORKFLOW_TIMEOUT_MINUTES,
 )
 from kops_lambda.errors import IAM_CLEANUP_TRANSIENT_ERROR_NAMES
 from kops_lambda.logic import policies
 from kops_lambda.models.rollback import CleanupAction
 from stacks.constructs.lambda_function import LOG_RETENTION, KopsFunction
-from stacks.onboarding import arn, grant_cluster_access, lambda_task
+from stacks.onboarding import arn, grant_cluster_access, grant_lease_takeover, lambda_task
 
 # Resource group -> handler. One function per group: each role holds only its group's delete actions.
 CLEANUP_HANDLERS = {
@@ -93,6 +94,7 @@ class CleanupFunctions(Construct):
             )
             self.functions[group] = step.function
         registry.grant_read_write_data(self.functions["Registry"])
+        grant_lease_takeover(self, self.functions["Registry"])  # FindCluster
         for group in ("IamEntities", "KeyPair", "AccessKey", "IdentityMapping", "Agent"):
             # Rollback reads its baseline, offboarding counts the other clusters.
             registry.grant_read_data(self.functions[group])
@@ -103,8 +105,17 @@ class CleanupFunctions(Construct):
         for group in ("IdentityMapping", "Agent"):
             grant_cluster_access(self, self.functions[group], secrets_key)
 
-    def task(self, scope: Construct, state_name: str, *, action: CleanupAction, result_path: str) -> tasks.LambdaInvoke:
-        """The workflow state `state_name` (see CLEANUP_STATES), without its Catch."""
+    def task(
+        self,
+        scope: Construct,
+        state_name: str,
+        *,
+        action: CleanupAction,
+        result_path: str,
+        execution_id: str = sfn.JsonPath.execution_id,
+    ) -> tasks.LambdaInvoke:
+        """The workflow state `state_name` (see CLEANUP_STATES), without its Catch; `execution_id` is the
+        execution it cleans up after (this one, unless it compensates another)."""
         group, expected = CLEANUP_STATES[state_name]
         if expected != action:
             raise ValueError(f"{state_name} is a {expected} state, not {action}")
@@ -115,6 +126,7 @@ class CleanupFunctions(Construct):
             payload={"action": action},
             result_path=result_path,
             transient_errors=IAM_CLEANUP_TRANSIENT_ERROR_NAMES if group in IAM_GROUPS else (),
+            execution_id=execution_id,
         )
 
     def _grant_iam(self, function: lambda_.IFunction) -> None:
@@ -270,7 +282,7 @@ class OffboardingWorkflow(Construct):
             "StateMachine",
             definition_body=sfn.DefinitionBody.from_chainable(start),
             state_machine_type=sfn.StateMachineType.STANDARD,
-            timeout=Duration.minutes(30),
+            timeout=Duration.minutes(WORKFLOW_TIMEOUT_MINUTES),
             tracing_enabled=True,
             # Every event, but without execution data: inputs and outputs never reach the logs.
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),

@@ -42,6 +42,7 @@ from kops_lambda.constants import (
     ROLLBACK_STEPS,
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
+    WORKFLOW_TIMEOUT_MINUTES,
 )
 from kops_lambda.errors import IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES, RETRYABLE_ERROR_NAMES, RollbackFailed
 from kops_lambda.logic import policies
@@ -132,6 +133,7 @@ class OnboardingWorkflow(Construct):
                 conditions={"StringEquals": {"s3:ResourceAccount": Stack.of(self).account}},
             )
         )
+        self._grant_checks_before_building(validate)
         for function in self.functions.values():
             registry.grant_read_write_data(function)
         self._grant_iam_entities(self.functions["CreateIamEntities"])
@@ -149,6 +151,7 @@ class OnboardingWorkflow(Construct):
         for function in (map_identity, install_agent, baseline, validate):
             grant_cluster_access(self, function, secrets_key)
         self._grant_baseline(baseline)
+        grant_lease_takeover(self, baseline)
         map_identity.add_to_role_policy(
             iam.PolicyStatement(
                 sid="ReadKopsSpec",
@@ -216,7 +219,7 @@ class OnboardingWorkflow(Construct):
             "StateMachine",
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             state_machine_type=sfn.StateMachineType.STANDARD,
-            timeout=Duration.minutes(30),
+            timeout=Duration.minutes(WORKFLOW_TIMEOUT_MINUTES),
             tracing_enabled=True,
             # Every event, but without execution data: inputs and outputs never reach the logs.
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
@@ -264,6 +267,33 @@ class OnboardingWorkflow(Construct):
                 resources=[
                     self._arn("secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}*", ArnFormat.COLON_RESOURCE_NAME)
                 ],
+            ),
+        ]
+        for statement in statements:
+            function.add_to_role_policy(statement)
+
+    def _grant_checks_before_building(self, function: lambda_.IFunction) -> None:
+        """Read-only: whether what later steps create exists already and whose it is (logic/preflight)."""
+        statements = [
+            iam.PolicyStatement(
+                sid="CheckClusterUser",
+                actions=["iam:GetUser", "iam:ListUserTags", "iam:ListAccessKeys"],
+                resources=[self._arn("iam", "user", f"{IAM_USER_PREFIX}*")],
+            ),
+            iam.PolicyStatement(
+                sid="CheckSharedPolicy",
+                actions=["iam:GetPolicy", "iam:ListPolicyTags"],
+                resources=[self._arn("iam", "policy", SHARED_POLICY_NAME)],
+            ),
+            iam.PolicyStatement(
+                sid="CheckSpotRole",
+                actions=["iam:GetRole", "iam:ListRoleTags"],
+                resources=[self._arn("iam", "role", SPOT_ROLE_NAME)],
+            ),
+            iam.PolicyStatement(
+                sid="CheckKeyPair",
+                actions=["ec2:DescribeKeyPairs"],
+                resources=["*"],  # Describe* supports no resource-level permissions.
             ),
         ]
         for statement in statements:
@@ -456,6 +486,17 @@ def grant_cluster_access(scope: Construct, function: lambda_.IFunction, secrets_
     secrets_key.grant(function, "kms:Decrypt")
 
 
+def grant_lease_takeover(scope: Construct, function: lambda_.IFunction) -> None:
+    """The first state of a workflow takes over a cluster lease whose holder execution has ended."""
+    function.add_to_role_policy(
+        iam.PolicyStatement(
+            sid="ReadLeaseHolderStatus",
+            actions=["states:DescribeExecution"],
+            resources=[arn(scope, "states", "execution", "*", ArnFormat.COLON_RESOURCE_NAME)],
+        )
+    )
+
+
 def lambda_task(
     scope: Construct,
     state_name: str,
@@ -464,16 +505,18 @@ def lambda_task(
     payload: dict[str, Any],
     result_path: str,
     transient_errors: Sequence[str] = (),
+    execution_id: str = sfn.JsonPath.execution_id,
 ) -> tasks.LambdaInvoke:
     """A Lambda task of our workflows: payload {execution_id, state: $, ...}, the function's result at
     `result_path`, retries of our retryable errors, of `transient_errors` and of Lambda service errors,
-    each exponential with full jitter. The caller adds the Catch."""
+    each exponential with full jitter. The caller adds the Catch. `execution_id`: the execution the step
+    works for (this one, unless it compensates another)."""
     task = tasks.LambdaInvoke(
         scope,
         state_name,
         lambda_function=function,
         payload=sfn.TaskInput.from_object(
-            {"execution_id": sfn.JsonPath.execution_id, **payload, "state": sfn.JsonPath.entire_payload}
+            {"execution_id": execution_id, **payload, "state": sfn.JsonPath.entire_payload}
         ),
         payload_response_only=True,
         retry_on_service_exceptions=False,

@@ -7,6 +7,9 @@ in the shape the rule would deliver.
 
 import json
 import os
+from typing import Any
+
+from botocore.exceptions import ClientError
 
 from kops_onboard.commands.common import Exit, Output, aws_errors, emit, fail
 from kops_onboard.deployment import Deployment
@@ -21,6 +24,8 @@ def run_simulate_spot(*, instance_id: str, rebalance: bool, region: str | None, 
     with aws_errors(output):
         account = deployment.client("sts").get_caller_identity()["Account"]
         region_name = deployment.region_name
+        if not _instance_exists(deployment.client("ec2"), instance_id):
+            fail(output, Exit.USAGE, f"instance {instance_id} is not in account {account} in {region_name}")
         if os.environ.get("AWS_ENDPOINT_URL"):
             entry = spot_event_entry(
                 instance_id=instance_id, region=region_name, account=account, detail_type=detail_type
@@ -48,3 +53,13 @@ def run_simulate_spot(*, instance_id: str, rebalance: bool, region: str | None, 
         },
         f"{detail_type} for {instance_id} sent to the {delivered_to} ({reference})",
     )
+
+
+def _instance_exists(ec2: Any, instance_id: str) -> bool:
+    try:
+        reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
+            return False
+        raise
+    return any(reservation["Instances"] for reservation in reservations)

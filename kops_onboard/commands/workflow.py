@@ -1,6 +1,7 @@
 """What `onboard` and `offboard` share: validate the input, start the execution, follow it live, end cleanly."""
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import typer
@@ -48,14 +49,18 @@ def run_workflow(
     described = sfn.describe_execution(executionArn=execution_arn)
     if status != "SUCCEEDED":
         error = described.get("error")
+        failure = read_cause(described.get("cause"))
+        hint = hint_for(error, purpose)
+        lines = [f"{status}: {error}: {failure.message}", *rollback_lines(failure.rollback), f"fix: {hint}"]
         fail(
             output,
             Exit.FAILED,
-            f"{status}: {error}: {short_cause(described.get('cause'))}\nfix: {hint_for(error)}",
+            "\n".join(lines),
             execution_arn=execution_arn,
             error=error,
-            cause=described.get("cause"),
-            hint=hint_for(error),
+            cause=failure.message,
+            rollback=failure.rollback,
+            hint=hint,
         )
     result: dict[str, Any] = json.loads(described.get("output") or "{}")
     return execution_arn, result
@@ -70,12 +75,58 @@ def show_step(step: StepProgress, output: Output) -> None:
     typer.echo(f"  {SYMBOLS[step.status]} {step.name:<20} {step.status:<8} {duration}{retries}{error}")
 
 
-def short_cause(cause: str | None) -> str:
-    """The error message from the Lambda error document, without its stack trace."""
+@dataclass(frozen=True)
+class Failure:
+    message: str
+    """The error messages of the cause, without the Lambda error documents' stack traces."""
+    rollback: dict[str, Any] | None
+    """What the compensation did, per step (from OnboardingFailed's cause), if it ran."""
+
+
+# OnboardingFailed's cause: "<the failed step's cause> (rollback: <JSON of $.rollback>)" (stacks/onboarding.py).
+_ROLLBACK_SUFFIX = " (rollback: "
+
+
+def read_cause(cause: str | None) -> Failure:
     if not cause:
-        return ""
-    try:
-        document = json.loads(cause)
-    except json.JSONDecodeError:
-        return cause[:500]
-    return str(document.get("errorMessage", cause))[:500] if isinstance(document, dict) else cause[:500]
+        return Failure("", None)
+    text, rollback = cause, None
+    at = cause.rfind(_ROLLBACK_SUFFIX)
+    if at != -1 and cause.endswith(")"):
+        try:
+            parsed = json.loads(cause[at + len(_ROLLBACK_SUFFIX) : -1])
+        except json.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict):
+            text, rollback = cause[:at], parsed
+    return Failure(_error_messages(text), rollback)
+
+
+def _error_messages(text: str) -> str:
+    """`text` with every embedded Lambda error document replaced by its errorMessage."""
+    decoder, parts, position = json.JSONDecoder(), [], 0
+    while (start := text.find("{", position)) != -1:
+        try:
+            document, end = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            parts.append(text[position : start + 1])
+            position = start + 1
+            continue
+        is_error = isinstance(document, dict) and "errorMessage" in document
+        parts += [text[position:start], str(document["errorMessage"]) if is_error else text[start:end]]
+        position = end
+    parts.append(text[position:])
+    return "".join(parts)
+
+
+def rollback_lines(rollback: dict[str, Any] | None) -> list[str]:
+    """One line per kind of outcome over every compensation step: what was removed, restored, kept."""
+    if rollback is None:
+        return []
+    outcomes: dict[str, list[str]] = {"removed": [], "restored": [], "kept": []}
+    for summary in rollback.values():
+        if isinstance(summary, dict):
+            for kind, names in outcomes.items():
+                names.extend(str(name) for name in summary.get(kind) or [])
+    lines = [f"rollback {kind}: {'; '.join(names)}" for kind, names in outcomes.items() if names]
+    return lines or ["rollback: nothing had been made yet"]

@@ -28,7 +28,6 @@ from kops_onboard.local.seed import (
     seed_aws,
     seed_kube,
 )
-from kops_onboard.local.warm_state import forget_warm_containers
 
 STATE_STORE_BUCKET = "kops-state-local"
 KubeBackendName = Literal["emulator", "real"]
@@ -120,7 +119,6 @@ class LocalSystem:
         self.stop()
 
     def start(self) -> None:
-        forget_warm_containers()
         self.aws.start()
         self.stack = deploy_template(
             self.template,
@@ -134,7 +132,6 @@ class LocalSystem:
         for cluster in self.clusters.values():
             cluster.api_server.stop()
         self.aws.stop()
-        forget_warm_containers()
 
     @property
     def endpoint_url(self) -> str:

@@ -1,8 +1,8 @@
 """Forget what warm Lambda containers keep between invocations (cached clients, identities, kube clients).
 
-Handlers run in this process, so their module-level caches outlive a local system: clients built for one
-moto endpoint must not be reused by the next system or by in-process moto. Real Lambda starts new
-containers after a deployment; this is the local equivalent.
+For tests that call handlers in their own process (the local system runs them in worker processes):
+module-level caches outlive one moto account, and clients built for one endpoint must not be reused by the
+next. Real Lambda starts new containers after a deployment; this is the local equivalent.
 """
 
 import sys

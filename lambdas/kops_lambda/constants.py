@@ -182,3 +182,16 @@ STATUS_ONBOARDED: Final = "ONBOARDED"
 STATUS_OFFBOARDED: Final = "OFFBOARDED"
 # Secrets Manager accepts a recovery window of 7 to 30 days; 0 means ForceDeleteWithoutRecovery.
 SECRET_RECOVERY_DAYS_DEFAULT: Final = 7
+
+# ---- One workflow per cluster at a time ----
+# Both state machines time out after this; a lease outlives it, so only a crashed holder's lease expires.
+WORKFLOW_TIMEOUT_MINUTES: Final = 30
+LEASE_KEY_PREFIX: Final = "lease#"
+LEASE_SECONDS: Final = (WORKFLOW_TIMEOUT_MINUTES + 5) * 60
+# Marker held while one invocation creates a one-of-a-kind entity (longer than a step's Lambda timeout).
+CREATION_MARKER_PREFIX: Final = "creating#"
+CREATION_MARKER_SECONDS: Final = 5 * 60
+# Step Functions' own events: an onboarding execution stopped or timed out is compensated from its baseline.
+SFN_EVENT_SOURCE: Final = "aws.states"
+SFN_STATUS_CHANGE_DETAIL_TYPE: Final = "Step Functions Execution Status Change"
+UNFINISHED_STATUSES: Final = ("ABORTED", "TIMED_OUT")

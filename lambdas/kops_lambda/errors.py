@@ -17,6 +17,11 @@ class KubeApiUnavailable(RetryableError):
     """The cluster's API server did not answer, or answered 429/5xx."""
 
 
+class CreationInProgress(RetryableError):
+    """Another invocation is creating the same one-of-a-kind entity (access key, key pair) right now; a
+    retry finds it made and reuses it."""
+
+
 class InvalidInput(KopsOnboardError):
     """The execution input or an event does not match its model."""
 
@@ -41,6 +46,7 @@ RETRYABLE_ERROR_NAMES: tuple[str, ...] = (
     RetryableError.__name__,
     AwsThrottled.__name__,
     KubeApiUnavailable.__name__,
+    CreationInProgress.__name__,
 )
 
 
@@ -103,3 +109,11 @@ IAM_CLEANUP_TRANSIENT_ERROR_NAMES: tuple[str, ...] = (*IAM_EVENTUAL_CONSISTENCY_
 class ClusterMismatch(KopsOnboardError):
     """The API server behind the kubeconfig secret is not the named cluster's: its nodes are not instances
     tagged for that cluster in this account and region. Nothing is written."""
+
+
+# ---- One workflow per cluster ----
+
+
+class ClusterBusy(KopsOnboardError):
+    """Another onboarding or offboarding execution of the same cluster is running (the message names it);
+    not retried: start again once it has finished."""

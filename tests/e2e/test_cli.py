@@ -14,6 +14,7 @@ from kops_onboard.cli import app
 from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.e2e.kubeconfig import kubeconfig_secret_for
+from tests.e2e.lease_support import lease_held_by_a_running_execution
 from tests.e2e.secret_scan import CLI_OUTPUTS
 
 
@@ -149,3 +150,60 @@ def test_offboard_removes_the_user_and_a_second_run_is_fine(local_system: LocalS
     assert "cast-kops-bye.k8s.local" not in users
     assert runner.invoke(app, ["offboard", gone.name, "-o", "json"]).exit_code == 0
     assert runner.invoke(app, ["offboard", "Bad_Name"]).exit_code == 2
+
+
+def _reads_plainly(output: str) -> None:
+    """No stack trace and no raw Lambda error document."""
+    for raw in ("Traceback", "stackTrace", '"errorMessage"', 'File "'):
+        assert raw not in output, output
+
+
+def test_a_rolled_back_failure_shows_the_message_the_rollback_and_one_line_per_failed_step(
+    local_system: LocalSystem,
+) -> None:
+    # Given a cluster never onboarded, and a StoreAccessKey that dies after its work
+    cluster = local_system.add_cluster(ClusterSpec.parse("cli-rollback.k8s.local:kops=1.21,nodes=1"))
+    local_system.aws.inject_lambda_fault(
+        "StoreAccessKeyFunction", error_type="AccessKeyLimit", message="two keys already", after_handler=True
+    )
+    # When onboarding runs
+    result = runner.invoke(app, ["onboard", cluster.name])
+    # Then the message, what the rollback did and the fix read as text; the failed step is listed once
+    assert result.exit_code == 1
+    assert "FAILED: AccessKeyLimit: two keys already" in result.output
+    assert "rollback removed:" in result.output and f"IAM user cast-kops-{cluster.name}" in result.output
+    assert "fix: The user has 2 access keys" in result.output
+    assert [line.split()[1] for line in result.output.splitlines() if line.strip().startswith("✗")] == [
+        "StoreAccessKey"
+    ]
+    _reads_plainly(result.output)
+
+
+def test_a_busy_cluster_fails_at_once_naming_the_running_execution(
+    local_system: LocalSystem, cluster: LocalCluster
+) -> None:
+    with lease_held_by_a_running_execution(local_system, cluster.name) as holder:
+        result = runner.invoke(app, ["onboard", cluster.name])
+        offboarding = runner.invoke(app, ["offboard", cluster.name, "-o", "json"])
+    assert result.exit_code == 1
+    assert "ClusterBusy" in result.output and holder in result.output and "Wait until it has finished" in result.output
+    assert "✓ ValidateCluster" not in result.output
+    _reads_plainly(result.output)
+    document = json.loads(offboarding.output)
+    assert offboarding.exit_code == 1 and document["error"] == "ClusterBusy" and holder in document["cause"]
+    # And once the holder has gone, the cluster can be worked on again
+    assert runner.invoke(app, ["onboard", cluster.name]).exit_code == 0
+
+
+def test_offboarding_an_unknown_cluster_points_at_the_registry() -> None:
+    result = runner.invoke(app, ["offboard", "never-onboarded.k8s.local"])
+    assert result.exit_code == 1
+    assert "ClusterNotFound" in result.output and "not in the registry" in result.output
+    assert "kops-onboard status" in result.output and "KubernetesCluster" not in result.output
+    _reads_plainly(result.output)
+
+
+def test_simulate_spot_for_an_instance_not_in_the_account_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["simulate-spot", "i-0123456789abcdef0"])
+    assert result.exit_code == 2
+    assert "i-0123456789abcdef0 is not in account" in result.output

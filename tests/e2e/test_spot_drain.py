@@ -23,7 +23,22 @@ LEDGER = "ledger"
 @pytest.fixture(scope="module")
 def cluster(local_system: LocalSystem) -> LocalCluster:
     # Nodes named by instance id: never the instance's private DNS name.
-    return support.onboard(local_system, "drain.k8s.local:kops=1.21,nodes=6,pods=6,naming=id")
+    onboarded = support.onboard(local_system, "drain.k8s.local:kops=1.21,nodes=6,pods=6,naming=id")
+    warm_spot_handler(local_system, onboarded)
+    return onboarded
+
+
+def warm_spot_handler(system: LocalSystem, cluster: LocalCluster) -> None:
+    """Start the Spot handler's container with an event it ignores (an instance of no cluster): the deadline
+    case leaves the drain 5 s, which a cold start (imports, SDK clients) takes a good part of on a busy
+    machine, as on Lambda; the cases here are about a warm handler."""
+    ec2 = system.aws.client("ec2")
+    instance_id = support.spot_workers(cluster)[0].instance_id
+    image = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["ImageId"]
+    plain = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    support.put(system, support.state_change_entry(system, plain, "shutting-down"))
+    system.aws.drain_event_sources(timeout=60)
+    ec2.terminate_instances(InstanceIds=[plain])
 
 
 @pytest.fixture(autouse=True)

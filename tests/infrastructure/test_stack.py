@@ -30,7 +30,8 @@ def template(template_json: dict[str, Any]) -> Template:
 
 
 def _definition(template_json: dict[str, Any], workflow: str = "Onboarding") -> dict[str, Any]:
-    """A state machine's ASL (by its construct: Onboarding or Offboarding), function ARNs as placeholders."""
+    """A state machine's ASL (by its construct: Onboarding, Offboarding or Compensation), function ARNs as
+    placeholders."""
     (machine,) = [
         r
         for logical_id, r in template_json["Resources"].items()
@@ -154,7 +155,7 @@ def test_offboarding_removes_resource_group_by_group_and_fails_with_the_step_err
 
 
 def test_state_machines_are_standard_traced_and_log_no_execution_data(template: Template) -> None:
-    template.resource_count_is("AWS::StepFunctions::StateMachine", 2)
+    template.resource_count_is("AWS::StepFunctions::StateMachine", 3)
     template.all_resources_properties(
         "AWS::StepFunctions::StateMachine",
         {
@@ -186,7 +187,11 @@ def test_spot_rules_match_interruption_events_into_a_queue_with_dlq(
     )
     queues = template.find_resources("AWS::SQS::Queue", {"Properties": {"RedrivePolicy": Match.any_value()}})
     (queue_id,) = queues
-    rules = template.find_resources("AWS::Events::Rule").values()
+    rules = [
+        rule
+        for rule in template.find_resources("AWS::Events::Rule").values()
+        if rule["Properties"]["EventPattern"]["source"] == ["aws.ec2"]
+    ]
     assert len(rules) == 2
     for rule in rules:
         assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
@@ -446,3 +451,54 @@ def test_state_store_reads_are_limited_to_this_account(template: Template) -> No
     assert reads
     for statement in reads:
         assert statement["Condition"] == {"StringEquals": {"s3:ResourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_stopped_and_timed_out_onboardings_start_their_compensation(template_json: dict[str, Any]) -> None:
+    # Given the rule on Step Functions' status changes
+    resources = template_json["Resources"]
+    (rule,) = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::Events::Rule" and r["Properties"]["EventPattern"]["source"] == ["aws.states"]
+    ]
+    pattern = rule["Properties"]["EventPattern"]
+    onboarding = next(
+        key
+        for key in resources
+        if key.startswith("OnboardingStateMachine") and resources[key]["Type"] == "AWS::StepFunctions::StateMachine"
+    )
+    compensation = next(
+        key
+        for key in resources
+        if key.startswith("CompensationStateMachine") and resources[key]["Type"] == "AWS::StepFunctions::StateMachine"
+    )
+    # Then it matches only executions of the onboarding state machine that ended without their own rollback
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert pattern["detail"] == {"status": ["ABORTED", "TIMED_OUT"], "stateMachineArn": [{"Ref": onboarding}]}
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Ref": compensation}
+    # And the compensation runs the whole rollback chain for the stopped execution (not for itself)
+    definition = _definition(template_json, "Compensation")
+    states = definition["States"]
+    order, end = _walk(states, states[definition["StartAt"]]["Next"])
+    assert order == [state for state, _ in ROLLBACK_STEPS] and end == "Compensated"
+    for state in order:
+        assert states[state]["Parameters"]["execution_id.$"] == "$.stopped_execution"
+        assert states[state]["Parameters"]["action"] == "rollback"
+
+
+def test_the_first_state_of_each_workflow_may_read_the_status_of_a_lease_holder(template_json: dict[str, Any]) -> None:
+    # Only those two functions, and only DescribeExecution (a lease of an ended execution is taken over)
+    holders = set()
+    for logical_id, resource in template_json["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if any(action.startswith("states:Describe") for action in actions):
+                assert actions == ["states:DescribeExecution"], statement
+                holders.add(logical_id)
+    assert {holder.split("RoleDefaultPolicy")[0] for holder in holders} == {
+        "OnboardingRecordBaselineFunction",
+        "CleanupRegistryFunction",
+    }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import tempfile
 import time
 import uuid
 import zipfile
@@ -13,6 +15,10 @@ from typing import Any
 import pytest
 
 from kops_onboard.local.aws import LocalAws
+from tests.local_aws.sample_handlers import RECORDINGS_DIR
+
+# Where the sample handlers, in their containers, record what they received (inherited by every container).
+os.environ.setdefault(RECORDINGS_DIR, tempfile.mkdtemp(prefix="local-aws-recordings-"))
 
 HANDLERS = "tests.local_aws.sample_handlers"
 ROLE_POLICY = {

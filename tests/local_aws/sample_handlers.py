@@ -1,6 +1,7 @@
 """Tiny Lambda handlers the local runtime imports by name (`tests.local_aws.sample_handlers.<name>`).
 
-They run in the test process, so tests read what they recorded from this module's globals.
+They run in the runtime's worker processes (one per container), so what they record goes to files under
+$RECORDINGS_DIR (set by the package's conftest before any container starts), which the tests read.
 """
 
 from __future__ import annotations
@@ -8,17 +9,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
 
-_lock = threading.Lock()
-_attempts: dict[str, int] = {}
-invocations: list[dict[str, Any]] = []
-"""Every event a recording handler received, in order, with the function name: {"function", "event"}."""
+RECORDINGS_DIR = "LOCAL_AWS_TEST_RECORDINGS"
 
 _log = logging.getLogger("tests.local_aws.sample_handlers")
 # Created when the tests import this module, before the runtime swaps stdout: captured via logging.
@@ -34,13 +33,16 @@ class TransientError(Exception):
 
 
 def _record(event: Any, context: Any) -> None:
-    with _lock:
-        invocations.append({"function": context.function_name, "event": event})
+    """One file per event, named so that a listing sorts them in the order they were received."""
+    folder = Path(os.environ[RECORDINGS_DIR]) / context.function_name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{time.time_ns():020d}-{uuid.uuid4().hex}.json").write_text(json.dumps(event))
 
 
 def recorded(function_name: str) -> list[Any]:
-    with _lock:
-        return [entry["event"] for entry in invocations if entry["function"] == function_name]
+    """Every event the recording handlers of that function received, in order."""
+    folder = Path(os.environ[RECORDINGS_DIR]) / function_name
+    return [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))] if folder.exists() else []
 
 
 def echo(event: Any, context: Any) -> dict[str, Any]:
@@ -103,8 +105,7 @@ def cluster_not_found(event: Any, context: Any) -> Any:
 def flaky(event: Any, context: Any) -> dict[str, Any]:
     """Raise TransientError for the first `failures` calls per `key`, then succeed."""
     _record(event, context)
-    with _lock:
-        _attempts[event["key"]] = attempt = _attempts.get(event["key"], 0) + 1
+    attempt = sum(1 for earlier in recorded(context.function_name) if earlier.get("key") == event["key"])
     if attempt <= event["failures"]:
         raise TransientError(f"attempt {attempt} failed")
     return {"key": event["key"], "attempts": attempt}
@@ -123,3 +124,43 @@ def sqs_batch(event: Any, context: Any) -> dict[str, Any]:
         raise RuntimeError("batch rejected")
     failures = [{"itemIdentifier": record["messageId"]} for record in event["Records"] if "poison" in record["body"]]
     return {"batchItemFailures": failures}
+
+
+def rendezvous(event: Any, context: Any) -> dict[str, Any]:
+    """Wait, at most `patience` seconds, until `expected` invocations of the `group` are in their handlers
+    at the same time; report whether they met and which process this one ran in."""
+    folder = Path(os.environ[RECORDINGS_DIR]) / "rendezvous" / event["group"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / context.aws_request_id).touch()
+    deadline = time.monotonic() + event["patience"]
+    while len(list(folder.iterdir())) < event["expected"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return {"pid": os.getpid(), "met": len(list(folder.iterdir())) >= event["expected"]}
+
+
+def occupancy(event: Any, context: Any) -> dict[str, Any]:
+    """Stay `seconds` in the handler, watching how many invocations of the `group` are in theirs meanwhile."""
+    folder = Path(os.environ[RECORDINGS_DIR]) / "occupancy" / event["group"]
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / context.aws_request_id
+    marker.touch()
+    most = 0
+    try:
+        deadline = time.monotonic() + event["seconds"]
+        while time.monotonic() < deadline:
+            most = max(most, len(list(folder.iterdir())))
+            time.sleep(0.01)
+    finally:
+        marker.unlink()
+    return {"pid": os.getpid(), "most_at_once": most}
+
+
+_invocations_in_this_container: list[str] = []
+
+
+def counter(event: Any, context: Any) -> dict[str, Any]:
+    """Count this container's invocations in module state; report the process and the MARK variables."""
+    _invocations_in_this_container.append(context.aws_request_id)
+    os.environ[f"SET_BY_{os.environ['MARK']}"] = "x"  # stays in this container
+    marks = sorted(key for key in os.environ if key.startswith("SET_BY_"))
+    return {"pid": os.getpid(), "count": len(_invocations_in_this_container), "mark": os.environ["MARK"], "set": marks}

@@ -8,6 +8,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kops_onboard.local.aws import LocalAws
@@ -180,3 +181,55 @@ def test_powertools_logs_are_captured_whenever_the_logger_was_created(
         assert line["message"] == "handled"
         assert line["function_name"] == arn.split(":")[-1]
         assert line["function_arn"] == arn
+
+
+def _invoke_together(local_aws: LocalAws, calls: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(_invoke, local_aws, arn, payload) for arn, payload in calls]
+        results = [future.result() for future in futures]
+    assert all("FunctionError" not in response for response, _ in results), results
+    return [body for _, body in results]
+
+
+def test_concurrent_invocations_run_at_the_same_time_in_containers_of_their_own(
+    local_aws: LocalAws, make_function: Callable[..., str]
+) -> None:
+    # Given two functions
+    first, second = make_function("rendezvous", timeout=30), make_function("rendezvous", timeout=30)
+    group = unique("together")
+    # When three invocations of one and one of the other are made at once, each waiting for all four
+    payload = {"group": group, "expected": 4, "patience": 20}
+    bodies = _invoke_together(local_aws, [(first, payload), (first, payload), (first, payload), (second, payload)])
+    # Then all four were inside their handlers together (a runtime that serialized them would have met none),
+    # each in a process of its own
+    assert [body["met"] for body in bodies] == [True] * 4
+    assert len({body["pid"] for body in bodies} | {os.getpid()}) == 5
+
+
+def test_each_function_keeps_its_own_environment_and_module_state(
+    local_aws: LocalAws, make_function: Callable[..., str]
+) -> None:
+    # Given two functions of the same handler module, with different environments
+    a, b = make_function("counter", env={"MARK": "A"}), make_function("counter", env={"MARK": "B"})
+    # When each is invoked, one of them twice
+    first_a, second_a, only_b = (_invoke(local_aws, arn, {})[1] for arn in (a, a, b))
+    # Then A's container stayed warm (its module state counts on), and B's started from its own state,
+    # seeing neither A's variables nor what A's handler set
+    assert (first_a["count"], second_a["count"], first_a["pid"]) == (1, 2, second_a["pid"])
+    assert only_b == {"pid": only_b["pid"], "count": 1, "mark": "B", "set": ["SET_BY_B"]}
+    assert only_b["pid"] != first_a["pid"]
+    assert "SET_BY_A" not in os.environ and "MARK" not in os.environ
+
+
+def test_reserved_concurrency_caps_the_containers_of_a_function(
+    local_aws: LocalAws, make_function: Callable[..., str]
+) -> None:
+    # Given a function with a reserved concurrency of 1
+    arn = make_function("occupancy", timeout=10)
+    local_aws.client("lambda").put_function_concurrency(FunctionName=arn, ReservedConcurrentExecutions=1)
+    # When three invocations are made at once, each staying a moment
+    payload = {"group": unique("capped"), "seconds": 0.2}
+    bodies = _invoke_together(local_aws, [(arn, payload)] * 3)
+    # Then they ran one after the other, in the one container
+    assert [body["most_at_once"] for body in bodies] == [1] * 3
+    assert len({body["pid"] for body in bodies}) == 1

@@ -4,6 +4,7 @@ import pytest
 
 from kops_lambda.errors import InvalidInput
 from kops_lambda.models.onboarding import OnboardInput
+from kops_lambda.models.rollback import OffboardInput
 from kops_lambda.models.steps import StepRequest, parse_model
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:kops-onboard/clusters/a.k8s.local/kubeconfig-AbCdEf"
@@ -73,3 +74,19 @@ def test_step_request_requires_the_envelope() -> None:
     request = parse_model(StepRequest, {"execution_id": "arn:x", "state": {"input": {"cluster_name": "a"}}})
     with pytest.raises(InvalidInput, match="kubeconfig_secret_arn"):
         request.onboard_input()
+
+
+@pytest.mark.parametrize("value", ["yes", "true", 1, "1"])
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [(OnboardInput, "rotate_access_key"), (OnboardInput, "allow_s3_read"), (OffboardInput, "skip_cluster_cleanup")],
+)
+def test_booleans_of_the_execution_input_are_json_booleans_only(
+    model: type[OnboardInput | OffboardInput], field: str, value: object
+) -> None:
+    payload = {"cluster_name": "a.k8s.local", "kubeconfig_secret_arn": ARN, "agent_api_key_secret_arn": AGENT}
+    if model is OffboardInput:
+        payload = {"cluster_name": "a.k8s.local"}
+    with pytest.raises(InvalidInput, match=f"{field}: Input should be a valid boolean"):
+        parse_model(model, {**payload, field: value})
+    assert getattr(parse_model(model, {**payload, field: True}), field) is True

@@ -1,9 +1,10 @@
-"""EventBridge target delivery for SQS and Lambda, in the shape AWS delivers.
+"""EventBridge target delivery for SQS, Lambda and Step Functions, in the shape AWS delivers.
 
 moto 5.2.5 matches rules on `put_events` but raises NotImplementedError (HTTP 500) for Lambda targets, and
 the SQS body it builds lacks `account` and fills InputTransformer templates without JSON-quoting. We
-replace `Rule.send_to_targets`: SQS and Lambda targets are delivered here (see `event_input` for what they
-receive); every other target type (logs, archives, buses, API destinations) goes to moto's own code.
+replace `Rule.send_to_targets`: SQS, Lambda and state machine targets are delivered here (see `event_input`
+for what they receive; a state machine gets a new execution with it as input); every other target type
+(logs, archives, buses, API destinations) goes to moto's own code.
 Disabled rules deliver nothing (moto would still deliver). Lambda targets are invoked asynchronously, like
 EventBridge does, but without its retry policy or target DLQ; a failing target never fails PutEvents.
 """
@@ -13,19 +14,21 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import uuid
 from typing import Any
 
 from moto.awslambda.utils import get_backend as get_lambda_backend
 from moto.events.models import Rule
 from moto.sqs.models import sqs_backends
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from moto.utilities.arns import parse_arn
 
 from kops_onboard.local.aws.event_input import target_input
-from kops_onboard.local.aws.lambda_runtime import InProcessLambdaRuntime
+from kops_onboard.local.aws.lambda_runtime import LocalLambdaRuntime
 from kops_onboard.local.aws.patching import AttributePatch
 
 _LOG = logging.getLogger(__name__)
-_DELIVERED_HERE = ("sqs", "lambda")
+_DELIVERED_HERE = ("sqs", "lambda", "states")
 
 
 def _deliver_to_sqs(target: dict[str, Any], payload: Any) -> None:
@@ -36,13 +39,20 @@ def _deliver_to_sqs(target: dict[str, Any], payload: Any) -> None:
     sqs_backends[arn.account][arn.region].send_message(queue_name=arn.resource_id, message_body=body, group_id=group_id)
 
 
-def _deliver_to_lambda(runtime: InProcessLambdaRuntime, target: dict[str, Any], payload: Any) -> None:
+def _deliver_to_lambda(runtime: LocalLambdaRuntime, target: dict[str, Any], payload: Any) -> None:
     arn = parse_arn(target["Arn"])
     function = get_lambda_backend(arn.account, arn.region).get_function(target["Arn"])
     runtime.invoke_async(function, payload)
 
 
-def events_delivery_patch(runtime: InProcessLambdaRuntime) -> AttributePatch:
+def _deliver_to_state_machine(target: dict[str, Any], payload: Any) -> None:
+    arn = parse_arn(target["Arn"])
+    backend = stepfunctions_parser_backends[arn.account][arn.region]
+    # StartExecution runs the program on a thread of its own: this returns at once, like EventBridge.
+    backend.start_execution(target["Arn"], name=f"events-{uuid.uuid4().hex}", execution_input=json.dumps(payload))
+
+
+def events_delivery_patch(runtime: LocalLambdaRuntime) -> AttributePatch:
     """Patch for `moto.events.models.Rule.send_to_targets`."""
     moto_send_to_targets = vars(Rule)["send_to_targets"]
 
@@ -63,6 +73,8 @@ def events_delivery_patch(runtime: InProcessLambdaRuntime) -> AttributePatch:
                 )
                 if service == "sqs":
                     _deliver_to_sqs(target, payload)
+                elif service == "states":
+                    _deliver_to_state_machine(target, payload)
                 else:
                     _deliver_to_lambda(runtime, target, payload)
             except Exception:

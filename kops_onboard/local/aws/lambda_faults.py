@@ -6,13 +6,17 @@ result is lost: a crash or timeout after the work was done).
     aws.inject_lambda_fault("CreateKeyPairFunction", error_type="AwsThrottled", times=2)
     aws.inject_lambda_fault("InstallAgentFunction", error_type="Sandbox.Timedout", after_handler=True)
     aws.inject_lambda_fault("CleanupIamEntities", error_type="AccessDenied", event_matches={"action": "rollback"})
+
+A hold keeps the next invocation of a matching function waiting before its handler until the test releases
+it (a slow step, without a timed sleep): `with aws.hold_lambda("MapIdentityFunction") as hold:
+hold.reached.wait(...)`, then whatever must happen meanwhile.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 INJECTED_MESSAGE = "injected fault"
@@ -35,12 +39,28 @@ class LambdaFault:
         return isinstance(event, dict) and all(event.get(k) == v for k, v in self.event_matches.items())
 
 
+# A hold never released (a test that failed meanwhile) lets its invocation go on after this long.
+HOLD_LIMIT_SECONDS = 60.0
+
+
+@dataclass
+class LambdaHold:
+    function_name_contains: str
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def wait_for_release(self) -> None:
+        self.reached.set()
+        self.released.wait(timeout=HOLD_LIMIT_SECONDS)
+
+
 class LambdaFaultPlan:
     """Pending faults, consumed first-added first."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[LambdaFault] = []
+        self._holds: list[LambdaHold] = []
 
     def add(self, fault: LambdaFault) -> None:
         if fault.remaining < 1:
@@ -58,6 +78,18 @@ class LambdaFaultPlan:
                     return fault
         return None
 
+    def hold(self, hold: LambdaHold) -> None:
+        with self._lock:
+            self._holds.append(hold)
+
+    def take_hold(self, function_name: str) -> LambdaHold | None:
+        with self._lock:
+            for hold in self._holds:
+                if hold.function_name_contains in function_name:
+                    self._holds.remove(hold)
+                    return hold
+        return None
+
     def pending(self) -> list[LambdaFault]:
         with self._lock:
             return list(self._faults)
@@ -65,3 +97,6 @@ class LambdaFaultPlan:
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+            for hold in self._holds:
+                hold.released.set()
+            self._holds.clear()

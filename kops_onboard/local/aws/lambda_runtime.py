@@ -1,40 +1,74 @@
-"""Run a moto Lambda function's handler in this Python process instead of a Docker container.
+"""Run moto Lambda functions' handlers in local containers: one worker process per concurrent invocation of
+a function, instead of a Docker container.
 
-The function's `Handler` (`package.module.function`) is imported from the current environment; the zip moto
-stores is never unpacked. Modules stay cached per process (a warm container that never goes cold), so
-module-level state persists across invocations like in a reused Lambda sandbox.
+Like Lambda: each function has its own containers (processes) with its own environment and module state,
+warm between invocations and reused one invocation at a time; concurrent invocations of one function start
+more containers, and invocations of different functions never wait for each other. A function's reserved
+concurrency, if configured, caps its containers: an invocation past the cap waits for one to be free (Lambda
+would throttle it; waiting keeps Step Functions' retries out of local runs). A timed-out invocation's
+container is killed. The `Handler` (`package.module.function`) is imported from this Python environment;
+the zip moto stores is never unpacked.
 
-Invocations are serialized: the environment, `sys.stdout` and logger handlers are process-global. The
-handler runs on its own thread so a Timeout can be enforced; a timed-out thread is abandoned (Python cannot
-kill it) and its result discarded, but it may keep running with whatever environment is current.
+Containers are forked from a fork server that has the heavy libraries imported once (a cold start costs
+milliseconds), and they skip multiprocessing's import of the main module (a script, `python -m bench...`):
+they run `lambda_worker.serve` only, which needs nothing from it. Injected faults and holds
+(`lambda_faults`) are applied here, in front of the containers.
 """
 
 from __future__ import annotations
 
-import importlib
+import hashlib
 import json
 import logging
-import sys
+import multiprocessing
+import multiprocessing.spawn
+import os
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 
 from kops_onboard.local.aws.endpoint import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY
-from kops_onboard.local.aws.lambda_context import LambdaContext
 from kops_onboard.local.aws.lambda_faults import LambdaFault, LambdaFaultPlan
-from kops_onboard.local.aws.log_capture import Capture, capturing
-from kops_onboard.local.aws.process_env import applied_environment
+from kops_onboard.local.aws.process_env import host_environment
+from kops_onboard.local.lambda_worker import Invocation, Outcome, error_document, serve
 
 LogSink = Callable[[Sequence[str]], None]
 _LOG = logging.getLogger(__name__)
+
+# Imported once by the fork server, so containers start with them loaded: the libraries our handlers use and
+# our models (pydantic builds their schemas on import). Never a module that creates a Powertools logger,
+# tracer or metrics (kops_lambda.observability and its importers): those read the function's environment and
+# bind the output streams when created, so they must be created inside a container.
+_PRELOAD = [
+    "kops_onboard.local.lambda_worker",
+    "boto3",
+    "botocore.session",
+    "pydantic",
+    "kubernetes.client",
+    "yaml",
+    "aws_xray_sdk.core",
+    "aws_lambda_powertools.logging",
+    "aws_lambda_powertools.metrics",
+    "aws_lambda_powertools.tracing",
+    "aws_lambda_powertools.utilities.batch",
+    "aws_lambda_powertools.utilities.parser",
+    "aws_lambda_powertools.utilities.typing",
+    "kops_lambda.models.cluster",
+    "kops_lambda.models.credentials",
+    "kops_lambda.models.events",
+    "kops_lambda.models.onboarding",
+    "kops_lambda.models.rollback",
+    "kops_lambda.models.steps",
+]
+_STOP_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -46,85 +80,136 @@ class InvocationResult:
     request_id: str
 
 
-class _HandlerLoadError(Exception):
-    """An error the Lambda runtime itself reports (its errorType is not a Python class name)."""
-
-    def __init__(self, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.error_type = error_type
+_starting = threading.local()
+_preparation_data = multiprocessing.spawn.get_preparation_data
 
 
-def error_document(error_type: str, message: str, stack_trace: list[str]) -> str:
-    return json.dumps({"errorMessage": message, "errorType": error_type, "stackTrace": stack_trace})
+def _preparation_data_of_a_container(name: str) -> dict[str, Any]:
+    """What a new process imports before its target: without the main module when it is a container's."""
+    data: dict[str, Any] = _preparation_data(name)
+    if getattr(_starting, "container", False):
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+    return data
 
 
-def _resolve_handler(handler: str) -> Callable[[Any, Any], Any]:
-    module_name, _, attribute = handler.rpartition(".")
-    if not module_name or not attribute:
-        raise _HandlerLoadError("Runtime.MalformedHandlerName", f"Bad handler '{handler}'")
-    try:
-        module = importlib.import_module(module_name)
-    except SyntaxError as exc:
-        raise _HandlerLoadError(
-            "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}"
-        ) from exc
-    except ImportError as exc:
-        raise _HandlerLoadError("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}") from exc
-    function = getattr(module, attribute, None)
-    if not callable(function):
-        raise _HandlerLoadError("Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module_name}'")
-    return function  # type: ignore[no-any-return]
+def _fork_context() -> Any:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    multiprocessing.spawn.get_preparation_data = _preparation_data_of_a_container  # only for this thread's starts
+    return context
 
 
-class _Outcome:
-    def __init__(self) -> None:
-        self.payload = ""
-        self.errored = False
+class _Container:
+    """One worker process running one function's handler."""
 
-
-def _run_handler(handler: str, event: Any, context: LambdaContext, capture: Capture, outcome: _Outcome) -> None:
-    capture.attach_current_thread()
-    try:
-        result = _resolve_handler(handler)(event, context)
-    except _HandlerLoadError as exc:
-        print(f"[ERROR] {exc.error_type}: {exc}", file=sys.stderr)
-        outcome.payload, outcome.errored = error_document(exc.error_type, str(exc), []), True
-        return
-    except SystemExit as exc:
-        outcome.payload, outcome.errored = (
-            error_document("Runtime.ExitError", f"exit status {exc.code}", []),
-            True,
+    def __init__(self, context: Any, function: LambdaFunction, environment: dict[str, str], log_stream: str) -> None:
+        self.log_stream = log_stream
+        self.log_stream_created = False
+        self.exited = False
+        self.connection, child_end = context.Pipe()
+        self.process = context.Process(
+            target=serve,
+            args=(child_end, environment, str(function.handler)),
+            name=f"lambda-{function.function_name}",
+            daemon=True,
         )
-        return
-    except Exception as exc:
-        # Like the Python runtime: the class name becomes errorType, which Step Functions matches by name.
-        user_frames = exc.__traceback__.tb_next if exc.__traceback__ else None  # drop this runtime's frame
-        stack = traceback.format_list(traceback.extract_tb(user_frames))
-        print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr)
-        print("".join(traceback.format_exception(type(exc), exc, user_frames)), file=sys.stderr)
-        outcome.payload, outcome.errored = error_document(type(exc).__name__, str(exc), stack), True
-        return
-    try:
-        outcome.payload = json.dumps(result)
-    except (TypeError, ValueError) as exc:
-        message = f"Unable to marshal response: {exc}"
-        outcome.payload, outcome.errored = error_document("Runtime.MarshalError", message, []), True
+        _starting.container = True
+        try:
+            self.process.start()
+        finally:
+            _starting.container = False
+        child_end.close()
+
+    def run(self, invocation: Invocation, timeout: float) -> Outcome | None:
+        """The outcome, or None if the handler did not finish in time (the container is then unusable)."""
+        connection: Connection = self.connection
+        connection.send(invocation)
+        if not connection.poll(timeout):
+            return None
+        try:
+            outcome: Outcome = connection.recv()
+        except EOFError:  # the handler ended the process (os._exit, a crash)
+            self.exited = True
+            self.process.join(_STOP_SECONDS)
+            message = f"exit status {self.process.exitcode}"
+            return Outcome(error_document("Runtime.ExitError", message, []), True, "")
+        return outcome
+
+    def destroy(self) -> None:
+        self.connection.close()
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(_STOP_SECONDS)
 
 
-class InProcessLambdaRuntime:
-    """Executes moto `LambdaFunction`s with the real handler code, one at a time."""
+class _FunctionContainers:
+    """The containers of one function configuration: idle ones are reused, at most `limit` exist."""
 
-    def __init__(self, *, endpoint_url: str, log_sink: LogSink, async_workers: int = 2) -> None:
+    def __init__(self, limit: int | None) -> None:
+        self._limit = limit
+        self._idle: list[_Container] = []
+        self._count = 0
+        self._retired = False
+        self._changed = threading.Condition()
+
+    def take(self, start: Callable[[], _Container]) -> _Container:
+        with self._changed:
+            while not self._idle and self._limit is not None and self._count >= self._limit:
+                self._changed.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._count += 1
+        try:
+            return start()
+        except BaseException:
+            self._forget()
+            raise
+
+    def give_back(self, container: _Container) -> None:
+        with self._changed:
+            if not self._retired:
+                self._idle.append(container)
+                self._changed.notify()
+                return
+        self.discard(container)
+
+    def discard(self, container: _Container) -> None:
+        container.destroy()
+        self._forget()
+
+    def retire(self) -> None:
+        """Destroy the idle containers now and the busy ones when they are given back."""
+        with self._changed:
+            self._retired, idle, self._idle = True, self._idle, []
+        for container in idle:
+            self.discard(container)
+
+    def _forget(self) -> None:
+        with self._changed:
+            self._count -= 1
+            self._changed.notify()
+
+
+class LocalLambdaRuntime:
+    """Executes moto `LambdaFunction`s with the real handler code in per-function worker processes."""
+
+    def __init__(self, *, endpoint_url: str, log_sink: LogSink, async_workers: int = 4) -> None:
         self._endpoint_url = endpoint_url
         self._log_sink = log_sink
-        self._lock = threading.Lock()
+        self._context = _fork_context()
+        self._functions_lock = threading.Lock()
+        self._functions: dict[str, tuple[str, _FunctionContainers]] = {}
         self._executor = ThreadPoolExecutor(max_workers=async_workers, thread_name_prefix="local-lambda-async")
         self._pending_lock = threading.Lock()
         self._pending_async = 0
-        # Test control: named failures injected before or after a handler (see lambda_faults).
+        # Test control: named failures injected before or after a handler, and holds (see lambda_faults).
         self.faults = LambdaFaultPlan()
 
     def invoke(self, function: LambdaFunction, event: Any) -> InvocationResult:
+        hold = self.faults.take_hold(function.function_name)
+        if hold is not None:
+            hold.wait_for_release()
         fault = self.faults.take(function.function_name, event)
         if fault is not None and not fault.after_handler:
             return self._injected(function, fault, "")
@@ -144,49 +229,69 @@ class InProcessLambdaRuntime:
     def _invoke(self, function: LambdaFunction, event: Any) -> InvocationResult:
         request_id = str(uuid.uuid4())
         timeout = float(function.timeout or 3)
-        started = datetime.now(UTC)
-        log_stream = f"{started:%Y/%m/%d}/[{function.version}]{uuid.uuid4().hex}"
-        with self._lock:
-            context = LambdaContext(
-                function_name=function.function_name,
-                function_version=str(function.version),
-                invoked_function_arn=function.function_arn,
-                memory_limit_in_mb=int(function.memory_size or 128),
-                aws_request_id=request_id,
-                log_group_name=function.logs_group_name,
-                log_stream_name=log_stream,
-                deadline_monotonic=time.monotonic() + timeout,
-            )
-            clock = time.monotonic()
-            with capturing() as capture, applied_environment(self._environment_for(function, log_stream)):
-                outcome = _Outcome()
-                worker = threading.Thread(
-                    target=_run_handler,
-                    args=(function.handler, event, context, capture, outcome),
-                    name=f"lambda-{function.function_name}",
-                    daemon=True,
-                )
-                worker.start()
-                worker.join(timeout)
-                timed_out = worker.is_alive()
-            duration_ms = (time.monotonic() - clock) * 1000
-            handler_text = capture.text()
-        if timed_out:
+        containers = self._containers(function)
+        container = containers.take(lambda: self._start_container(function))
+        invocation = Invocation(
+            event=event,
+            function_name=function.function_name,
+            function_version=str(function.version),
+            invoked_function_arn=function.function_arn,
+            memory_limit_in_mb=int(function.memory_size or 128),
+            aws_request_id=request_id,
+            log_group_name=function.logs_group_name,
+            log_stream_name=container.log_stream,
+            timeout_seconds=timeout,
+        )
+        clock = time.monotonic()
+        try:
+            outcome = container.run(invocation, timeout)
+        except BaseException:
+            containers.discard(container)
+            raise
+        duration_ms = (time.monotonic() - clock) * 1000
+        if outcome is None or container.exited:
+            # Lambda stops the sandbox of a timed-out invocation; its module state goes with it.
+            containers.discard(container)
+        if outcome is None:
             message = f"Task timed out after {timeout:.2f} seconds"
-            payload, errored = error_document("Sandbox.Timedout", message, []), True
             now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            handler_text += f"{now} {request_id} {message}\n"
-        else:
-            payload, errored = outcome.payload, outcome.errored
+            outcome = Outcome(error_document("Sandbox.Timedout", message, []), True, f"{now} {request_id} {message}\n")
+        elif not container.exited:
+            containers.give_back(container)
         lines = [
             f"START RequestId: {request_id} Version: {function.version}",
-            *handler_text.splitlines(),
+            *outcome.log_text.splitlines(),
             f"END RequestId: {request_id}",
             f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-            f"Memory Size: {context.memory_limit_in_mb} MB",
+            f"Memory Size: {invocation.memory_limit_in_mb} MB",
         ]
-        self._publish_logs(function, log_stream, lines)
-        return InvocationResult(payload=payload, errored=errored, logs="\n".join(lines), request_id=request_id)
+        self._publish_logs(function, container, lines)
+        return InvocationResult(
+            payload=outcome.payload, errored=outcome.errored, logs="\n".join(lines), request_id=request_id
+        )
+
+    def _containers(self, function: LambdaFunction) -> _FunctionContainers:
+        """The function's containers; a changed configuration (handler, environment, limits) gets new ones."""
+        configuration = json.dumps(
+            [function.handler, function.environment_vars, function.timeout, function.reserved_concurrency],
+            sort_keys=True,
+            default=str,
+        )
+        fingerprint = hashlib.sha256(configuration.encode()).hexdigest()
+        with self._functions_lock:
+            current = self._functions.get(function.function_arn)
+            if current is not None and current[0] == fingerprint:
+                return current[1]
+            limit = function.reserved_concurrency
+            containers = _FunctionContainers(int(limit) if limit is not None else None)
+            self._functions[function.function_arn] = (fingerprint, containers)
+        if current is not None:
+            current[1].retire()
+        return containers
+
+    def _start_container(self, function: LambdaFunction) -> _Container:
+        log_stream = f"{datetime.now(UTC):%Y/%m/%d}/[{function.version}]{uuid.uuid4().hex}"
+        return _Container(self._context, function, self._environment_for(function, log_stream), log_stream)
 
     def invoke_async(self, function: LambdaFunction, event: Any) -> None:
         """Queue an Event-type invocation (no retries on error; AWS would retry twice)."""
@@ -208,6 +313,10 @@ class InProcessLambdaRuntime:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._functions_lock:
+            functions, self._functions = list(self._functions.values()), {}
+        for _, containers in functions:
+            containers.retire()
 
     def _environment_for(self, function: LambdaFunction, log_stream: str) -> dict[str, str]:
         # No X-Ray daemon locally: Powertools' Tracer would otherwise try to emit segments.
@@ -227,14 +336,16 @@ class InProcessLambdaRuntime:
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.run_time}",
             "_HANDLER": str(function.handler),
         }
-        return {**defaults, **configured, **reserved}
+        return {**host_environment(os.environ), **defaults, **configured, **reserved}
 
-    def _publish_logs(self, function: LambdaFunction, log_stream: str, lines: list[str]) -> None:
+    def _publish_logs(self, function: LambdaFunction, container: _Container, lines: list[str]) -> None:
         self._log_sink(lines)
         # Mirror to moto's CloudWatch Logs so `logs filter-log-events` works against the local endpoint.
         now_ms = int(time.time() * 1000)
         backend = function.logs_backend
-        backend.ensure_log_group(function.logs_group_name)
-        backend.create_log_stream(function.logs_group_name, log_stream)
+        if not container.log_stream_created:  # one stream per container, as in Lambda
+            backend.ensure_log_group(function.logs_group_name)
+            backend.create_log_stream(function.logs_group_name, container.log_stream)
+            container.log_stream_created = True
         events = [{"timestamp": now_ms, "message": line} for line in lines]
-        backend.put_log_events(function.logs_group_name, log_stream, events)
+        backend.put_log_events(function.logs_group_name, container.log_stream, events)

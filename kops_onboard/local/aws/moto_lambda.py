@@ -1,4 +1,4 @@
-"""Hook the in-process runtime into moto's Lambda model (stock moto starts a Docker container here)."""
+"""Hook the local Lambda runtime into moto's Lambda model (stock moto starts a Docker container here)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 
-from kops_onboard.local.aws.lambda_runtime import InProcessLambdaRuntime
+from kops_onboard.local.aws.lambda_runtime import LocalLambdaRuntime
 from kops_onboard.local.aws.patching import AttributePatch
 
 # Lambda returns the last 4 KB of the log in `x-amz-log-result` when LogType=Tail.
@@ -37,7 +37,7 @@ def _header(headers: Any, name: str) -> str | None:
     return None if value is None else str(value)
 
 
-def lambda_patches(runtime: InProcessLambdaRuntime) -> list[AttributePatch]:
+def lambda_patches(runtime: LocalLambdaRuntime) -> list[AttributePatch]:
     """Patches for `LambdaFunction._invoke_lambda` (the Docker call) and `LambdaFunction.invoke`."""
 
     def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:

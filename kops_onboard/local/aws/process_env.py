@@ -1,35 +1,17 @@
-"""Apply a Lambda function's environment to this process for one invocation, then undo it exactly."""
+"""The environment a local Lambda container starts from: this process's, without what would send the
+handler's SDK calls elsewhere or mix in real credentials."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 
-# Host settings that would make the handler's SDK calls leave the local endpoint or mix in real credentials.
 _HOST_KEYS_TO_HIDE = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 _HOST_PREFIXES_TO_HIDE = ("AWS_ENDPOINT_URL_",)
 
 
-@contextmanager
-def applied_environment(overlay: Mapping[str, str]) -> Iterator[None]:
-    """Set `overlay` (and hide host AWS profile/endpoint overrides) until the block exits.
-
-    The caller must serialize blocks: the environment is process-global. Restoring touches only keys that
-    differ from the snapshot (never `os.environ.clear()`), because other threads (moto's Step Functions
-    interpreter reads MOTO_PORT) keep reading the environment meanwhile. Keys the handler itself added or
-    changed are undone too.
-    """
-    snapshot = dict(os.environ)
-    try:
-        for key in list(os.environ):
-            if key in _HOST_KEYS_TO_HIDE or key.startswith(_HOST_PREFIXES_TO_HIDE):
-                del os.environ[key]
-        os.environ.update(overlay)
-        yield
-    finally:
-        for key in [key for key in os.environ if key not in snapshot]:
-            del os.environ[key]
-        for key, value in snapshot.items():
-            if os.environ.get(key) != value:
-                os.environ[key] = value
+def host_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    return {
+        key: value
+        for key, value in environ.items()
+        if key not in _HOST_KEYS_TO_HIDE and not key.startswith(_HOST_PREFIXES_TO_HIDE)
+    }

@@ -12,7 +12,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
@@ -22,12 +23,14 @@ from moto.core.config import default_user_config
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.server import ThreadedMotoServer
 
+from kops_onboard.local.aws.aws_faults import AwsFaultPlan, AwsThrottling, aws_fault_patch
 from kops_onboard.local.aws.endpoint import local_client
 from kops_onboard.local.aws.events_delivery import events_delivery_patch
-from kops_onboard.local.aws.lambda_faults import INJECTED_MESSAGE, LambdaFault
-from kops_onboard.local.aws.lambda_runtime import InProcessLambdaRuntime
+from kops_onboard.local.aws.lambda_faults import INJECTED_MESSAGE, LambdaFault, LambdaHold
+from kops_onboard.local.aws.lambda_runtime import LocalLambdaRuntime
 from kops_onboard.local.aws.moto_lambda import lambda_patches
 from kops_onboard.local.aws.patching import PatchSet
+from kops_onboard.local.aws.sfn_events import sfn_status_event_patches
 from kops_onboard.local.aws.sfn_retry import (
     get_retry_interval_scale,
     retry_sleep_patch,
@@ -53,7 +56,7 @@ _ENV_KEYS = ("MOTO_IAM_LOAD_MANAGED_POLICIES", "MOTO_PORT")
 
 
 class LocalAws:
-    """An AWS endpoint on localhost backed by moto, able to run this project's Lambda handlers in-process."""
+    """An AWS endpoint on localhost backed by moto, able to run this project's Lambda handlers (in local containers)."""
 
     account_id: str = DEFAULT_ACCOUNT_ID
     _active_lock = threading.Lock()
@@ -75,7 +78,8 @@ class LocalAws:
         self._retry_interval_scale = retry_interval_scale
         self._endpoint_url: str | None = None
         self._server: ThreadedMotoServer | None = None
-        self._runtime: InProcessLambdaRuntime | None = None
+        self._runtime: LocalLambdaRuntime | None = None
+        self._aws_faults = AwsFaultPlan()
         self._poller: SqsEventSourcePoller | None = None
         self._patches: PatchSet | None = None
         self._saved_env: dict[str, str | None] = {}
@@ -135,7 +139,7 @@ class LocalAws:
         url_host = "127.0.0.1" if self._host in ("0.0.0.0", "") else self._host  # noqa: S104
         endpoint_url = f"http://{url_host}:{port}"
 
-        runtime = InProcessLambdaRuntime(endpoint_url=endpoint_url, log_sink=self._append_logs)
+        runtime = LocalLambdaRuntime(endpoint_url=endpoint_url, log_sink=self._append_logs)
         self._runtime = runtime
         self._saved_scale = get_retry_interval_scale()
         set_retry_interval_scale(self._retry_interval_scale)
@@ -145,6 +149,8 @@ class LocalAws:
                 events_delivery_patch(runtime),
                 detach_mapping_patch(),
                 retry_sleep_patch(),
+                *sfn_status_event_patches(),
+                aws_fault_patch(self._aws_faults),
             ]
         )
         self._patches.apply()
@@ -297,6 +303,29 @@ class LocalAws:
             raise RuntimeError("LocalAws is not started")
         fault = LambdaFault(function_name_contains, error_type, message, times, after_handler, event_matches)
         self._runtime.faults.add(fault)
+
+    @contextmanager
+    def aws_throttling(self, *, services: Sequence[str], every: int) -> Iterator[AwsThrottling]:
+        """Every `every`-th call to one of `services` (iam, secretsmanager, ec2) answers that service's
+        throttling error until the block exits; the yielded object lists the calls it throttled."""
+        throttling = AwsThrottling(services=tuple(services), every=every)
+        self._aws_faults.add(throttling)
+        try:
+            yield throttling
+        finally:
+            self._aws_faults.remove(throttling)
+
+    @contextmanager
+    def hold_lambda(self, function_name_contains: str) -> Iterator[LambdaHold]:
+        """The next invocation of a matching function waits before its handler until the block exits."""
+        if self._runtime is None:
+            raise RuntimeError("LocalAws is not started")
+        hold = LambdaHold(function_name_contains)
+        self._runtime.faults.hold(hold)
+        try:
+            yield hold
+        finally:
+            hold.released.set()
 
     def pending_lambda_faults(self) -> list[LambdaFault]:
         return self._runtime.faults.pending() if self._runtime is not None else []

@@ -33,7 +33,7 @@ from moto.events.models import EventPattern
 from moto.sqs.models import sqs_backends
 
 from kops_onboard.local.aws.endpoint import local_client
-from kops_onboard.local.aws.lambda_runtime import InProcessLambdaRuntime
+from kops_onboard.local.aws.lambda_runtime import LocalLambdaRuntime
 from kops_onboard.local.aws.patching import AttributePatch
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ class _MappingWorker:
         esm: EventSourceMapping,
         *,
         endpoint_url: str,
-        runtime: InProcessLambdaRuntime,
+        runtime: LocalLambdaRuntime,
         poll_interval: float,
     ) -> None:
         self.uuid = esm.uuid
@@ -253,7 +253,7 @@ class _MappingWorker:
 class SqsEventSourcePoller:
     """Keeps one `_MappingWorker` per SQS event source mapping found in moto's Lambda backends."""
 
-    def __init__(self, *, endpoint_url: str, runtime: InProcessLambdaRuntime, poll_interval: float = 0.05) -> None:
+    def __init__(self, *, endpoint_url: str, runtime: LocalLambdaRuntime, poll_interval: float = 0.05) -> None:
         self._endpoint_url = endpoint_url
         self._runtime = runtime
         self._poll_interval = poll_interval

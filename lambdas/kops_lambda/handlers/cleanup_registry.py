@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from kops_lambda.adapters.aws import client
 from kops_lambda.logic.rollback import steps
 from kops_lambda.models.rollback import CleanupRequest
 from kops_lambda.models.steps import parse_model
@@ -21,7 +22,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_model(CleanupRequest, event)
     logger.append_keys(execution_id=request.execution_id, action=request.action)
     result = steps.registry_record(
-        request, table=steps.registry_table(settings.registry_table), default_region=settings.region
+        request,
+        table=steps.registry_table(settings.registry_table),
+        stepfunctions=client("stepfunctions"),
+        default_region=settings.region,
     )
     logger.info("registry updated", extra={"action": request.action})
     metrics.add_metric(name=_METRICS[request.action], unit="Count", value=1)

@@ -20,15 +20,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_model(StepRequest, event)
     facts = request.cluster_facts()
     logger.append_keys(cluster=facts.cluster_name, execution_id=request.execution_id)
+    table = resource("dynamodb").Table(settings.registry_table)
     result = ensure_key_pair(
         client("ec2", facts.region),
         client("secretsmanager"),
+        table,
         cluster_name=facts.cluster_name,
         kms_key_id=settings.secrets_kms_key,
         reader_arns=settings.secret_reader_arns,
     )
     record_resources(
-        resource("dynamodb").Table(settings.registry_table),
+        table,
         region=facts.region,
         cluster_name=facts.cluster_name,
         execution_id=request.execution_id,

@@ -1,5 +1,6 @@
-"""First onboarding step: snapshot, before anything is created, what the onboarding may create or change
-(the rollback baseline, kept in the registry). Fails fast when the cluster's API cannot be reached."""
+"""First onboarding step: take the cluster's lease (one workflow per cluster at a time; ClusterBusy
+otherwise), then snapshot, before anything is created, what the onboarding may create or change (the
+rollback baseline, kept in the registry). Fails fast when the cluster's API cannot be reached."""
 
 from typing import Any
 
@@ -10,6 +11,7 @@ from kops_lambda.adapters.identity import caller_identity
 from kops_lambda.logic.cluster.access import cluster_api
 from kops_lambda.logic.cluster.binding import kubeconfig_secret
 from kops_lambda.logic.cluster.rest import KubeRest
+from kops_lambda.logic.lease import acquire_cluster_lease
 from kops_lambda.logic.rollback.baseline import record_baseline
 from kops_lambda.logic.rollback.steps import registry_table
 from kops_lambda.models.steps import StepRequest, parse_model
@@ -34,9 +36,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         account=identity.account,
         region=region,
     )
+    table = registry_table(settings.registry_table)
+    acquire_cluster_lease(
+        table, client("stepfunctions"), region=region, cluster_name=onboard.cluster_name, owner=request.execution_id
+    )
     with cluster_api(client("secretsmanager"), secret_arn) as api:
         result = record_baseline(
-            registry_table(settings.registry_table),
+            table,
             iam=client("iam"),
             ec2=client("ec2", region),
             secretsmanager=client("secretsmanager"),

@@ -22,9 +22,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     onboard, facts = request.onboard_input(), request.cluster_facts()
     iam_entities = request.step_result(IamEntities, "iam")
     logger.append_keys(cluster=facts.cluster_name, execution_id=request.execution_id)
+    table = resource("dynamodb").Table(settings.registry_table)
     result = ensure_access_key(
         client("iam"),
         client("secretsmanager"),
+        table,
         user_name=iam_entities.user_name,
         cluster_name=facts.cluster_name,
         kms_key_id=settings.secrets_kms_key,
@@ -32,7 +34,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         rotate=onboard.rotate_access_key,
     )
     record_resources(
-        resource("dynamodb").Table(settings.registry_table),
+        table,
         region=facts.region,
         cluster_name=facts.cluster_name,
         execution_id=request.execution_id,

@@ -1,5 +1,6 @@
-"""Onboarding step 1: the cluster exists, runs a supported kOps version, and the API server behind the
-kubeconfig secret is its own; record it in the registry."""
+"""Onboarding step 1: the cluster exists, runs a supported kOps version, the API server behind the kubeconfig
+secret is its own, and nothing in the account would make a later step fail (logic/preflight); record it in
+the registry."""
 
 from typing import Any
 
@@ -10,7 +11,8 @@ from kops_lambda.adapters.identity import caller_identity
 from kops_lambda.logic.cluster.access import cluster_api
 from kops_lambda.logic.cluster.binding import kubeconfig_secret, verify_api_server
 from kops_lambda.logic.discovery import discover_cluster
-from kops_lambda.logic.registry import record_onboarding
+from kops_lambda.logic.preflight import check_before_building
+from kops_lambda.logic.registry import get_cluster, record_onboarding
 from kops_lambda.models.steps import StepRequest, parse_model
 from kops_lambda.observability import logger, metrics, tracer
 from kops_lambda.settings import load_settings
@@ -43,8 +45,18 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     with cluster_api(client("secretsmanager"), secret_arn) as api:
         verify_api_server(api, client("ec2", region), cluster_name=onboard.cluster_name, region=region)
+    table = resource("dynamodb").Table(settings.registry_table)
+    check_before_building(
+        client("iam"),
+        client("ec2", region),
+        cluster_name=onboard.cluster_name,
+        registry_item=get_cluster(table, region=region, cluster_name=onboard.cluster_name),
+        partition=identity.partition,
+        account=identity.account,
+        adopt_existing=onboard.adopt_existing,
+    )
     record_onboarding(
-        resource("dynamodb").Table(settings.registry_table),
+        table,
         region=region,
         cluster_name=onboard.cluster_name,
         execution_id=request.execution_id,

@@ -1,7 +1,9 @@
 """The user's access key: created and stored in one invocation; reused while active; rotated on request.
 
 IAM allows 2 access keys per user. We only ever delete the key recorded in our secret, so a key
-someone else made for the user is never touched.
+someone else made for the user is never touched. Reading the keys, creating one and storing it happen
+under the cluster's creation marker (logic/lease): two invocations at once (two executions, or a retry
+beside a step still running) would otherwise both create a key, and the secret would keep only one.
 """
 
 import json
@@ -13,6 +15,7 @@ from kops_lambda.adapters.aws_errors import translated_aws_errors
 from kops_lambda.adapters.secrets import read_secret_json, secret_arn, write_secret
 from kops_lambda.constants import TAG_CLUSTER, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE, access_key_secret_name
 from kops_lambda.errors import AccessKeyLimit
+from kops_lambda.logic.lease import creation_marker
 from kops_lambda.models.credentials import AccessKeyResult
 
 IAM_ACCESS_KEY_LIMIT = 2
@@ -21,6 +24,7 @@ IAM_ACCESS_KEY_LIMIT = 2
 def ensure_access_key(
     iam: Any,
     secretsmanager: Any,
+    registry: Any,
     *,
     user_name: str,
     cluster_name: str,
@@ -29,7 +33,7 @@ def ensure_access_key(
     rotate: bool = False,
 ) -> AccessKeyResult:
     secret_name = access_key_secret_name(cluster_name)
-    with translated_aws_errors("access key"):
+    with creation_marker(registry, f"access-key#{cluster_name}"), translated_aws_errors("access key"):
         keys = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]}
         stored = read_secret_json(secretsmanager, secret_name) or {}
         ours = stored.get("AccessKeyId") if stored.get("AccessKeyId") in keys else None

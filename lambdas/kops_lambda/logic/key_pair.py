@@ -1,4 +1,10 @@
-"""The cluster's EC2 key pair: created once, its private key straight into Secrets Manager."""
+"""The cluster's EC2 key pair: created once, its private key straight into Secrets Manager.
+
+Looking, creating and storing happen under the cluster's creation marker (logic/lease): a second
+invocation meanwhile gets CreationInProgress (retried by the workflow), then finds the key pair with its
+secret and reuses it. EC2 refuses a second key pair of the same name: one made by someone else between
+our look and our create is CreationInProgress too, and the retry reports it as KeyPairWithoutSecret.
+"""
 
 import json
 from typing import Any
@@ -8,14 +14,16 @@ from botocore.exceptions import ClientError
 from kops_lambda.adapters.aws_errors import error_code, translated_aws_errors
 from kops_lambda.adapters.secrets import read_secret_json, secret_arn, write_secret
 from kops_lambda.constants import TAG_CLUSTER, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE, private_key_secret_name
-from kops_lambda.errors import KeyPairWithoutSecret
+from kops_lambda.errors import CreationInProgress, KeyPairWithoutSecret
 from kops_lambda.logic.iam_names import key_pair_name
+from kops_lambda.logic.lease import creation_marker
 from kops_lambda.models.credentials import KeyPairResult
 
 
 def ensure_key_pair(
     ec2: Any,
     secretsmanager: Any,
+    registry: Any,
     *,
     cluster_name: str,
     kms_key_id: str | None,
@@ -23,7 +31,7 @@ def ensure_key_pair(
 ) -> KeyPairResult:
     name = key_pair_name(cluster_name)
     secret_name = private_key_secret_name(cluster_name)
-    with translated_aws_errors("key pair"):
+    with creation_marker(registry, f"key-pair#{cluster_name}"), translated_aws_errors("key pair"):
         existing = _describe_key_pair(ec2, name)
         stored = read_secret_json(secretsmanager, secret_name)
         if existing is not None:
@@ -39,11 +47,16 @@ def ensure_key_pair(
                 private_key_secret_arn=str(arn),
                 created=False,
             )
-        created = ec2.create_key_pair(
-            KeyName=name,
-            KeyType="rsa",
-            TagSpecifications=[{"ResourceType": "key-pair", "Tags": _tags(cluster_name)}],
-        )
+        try:
+            created = ec2.create_key_pair(
+                KeyName=name,
+                KeyType="rsa",
+                TagSpecifications=[{"ResourceType": "key-pair", "Tags": _tags(cluster_name)}],
+            )
+        except ClientError as exc:
+            if error_code(exc) == "InvalidKeyPair.Duplicate":
+                raise CreationInProgress(f"EC2 key pair {name}: created by another invocation meanwhile") from None
+            raise
         try:
             arn = write_secret(
                 secretsmanager,

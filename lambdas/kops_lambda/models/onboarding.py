@@ -3,7 +3,7 @@
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 # kOps cluster names are DNS names (e.g. "prod.k8s.local", "prod.example.com").
 CLUSTER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
@@ -40,10 +40,11 @@ class OnboardInput(StrictModel):
         description="kOps state store (KOPS_STATE_STORE), e.g. s3://my-kops-state. Used to read the kOps version.",
     )
 
-    rotate_access_key: bool = Field(
+    # Strict: JSON true/false only ("yes", "1" or 1 would otherwise be read as true).
+    rotate_access_key: StrictBool = Field(
         default=False, description="Create a new access key, store it, then delete the previous one we made."
     )
-    allow_s3_read: bool = Field(
+    allow_s3_read: StrictBool = Field(
         default=False,
         description="Also attach AmazonS3ReadOnlyAccess. Off by default: the kOps state store in S3 holds the "
         "cluster CA's private key and other secrets, which read access to S3 would expose.",

@@ -8,7 +8,7 @@ execution created and restore what it changed, whatever step failed and however 
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictBool, field_validator
 
 from kops_lambda.constants import SECRET_RECOVERY_DAYS_DEFAULT
 from kops_lambda.models.onboarding import REGION_PATTERN, SECRET_ARN_PATTERN, ClusterName, StrictModel
@@ -132,7 +132,7 @@ class OffboardInput(StrictModel):
         default=SECRET_RECOVERY_DAYS_DEFAULT,
         description="Recovery window of the deleted secrets: 7 to 30 days, or 0 to delete them at once.",
     )
-    skip_cluster_cleanup: bool = Field(
+    skip_cluster_cleanup: StrictBool = Field(
         default=False,
         description="Leave the in-cluster objects alone (for a cluster that no longer exists or answers).",
     )

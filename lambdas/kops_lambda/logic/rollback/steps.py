@@ -8,14 +8,16 @@ from functools import lru_cache
 from typing import Any
 
 from kops_lambda.adapters.aws import resource
-from kops_lambda.errors import InvalidInput
+from kops_lambda.errors import ClusterNotFound, InvalidInput
 from kops_lambda.logic.cluster.access import cluster_api
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.iam_names import user_name
+from kops_lambda.logic.lease import acquire_cluster_lease, release_cluster_lease
 from kops_lambda.logic.registry import get_cluster
 from kops_lambda.logic.rollback import agent, credentials, iam, identity_mapping, registry
 from kops_lambda.logic.rollback.baseline import discard_baseline, load_baseline
 from kops_lambda.logic.rollback.report import plain
+from kops_lambda.models.onboarding import OnboardInput
 from kops_lambda.models.rollback import (
     Baseline,
     CleanupRequest,
@@ -175,18 +177,42 @@ def agent_objects(request: CleanupRequest, *, client: ClientFactory, table: Any)
         return agent.offboard_agent(rest)
 
 
-def registry_record(request: CleanupRequest, *, table: Any, default_region: str) -> dict[str, Any]:
-    """Rollback: the registry as the baseline saw it. Success: the baseline discarded. Offboarding: find the
-    cluster, or record it gone."""
+def registry_record(request: CleanupRequest, *, table: Any, stepfunctions: Any, default_region: str) -> dict[str, Any]:
+    """Rollback: the registry as the baseline saw it. Success: the baseline discarded. Both give the
+    cluster's lease back. Offboarding: take the lease and find the cluster, or record it gone and give the
+    lease back."""
     expect(request, "rollback", "discard", "find", "offboard")
-    if request.action == "rollback":
-        return registry.rollback_registry(table, execution_id=request.execution_id).model_dump(mode="json")
-    if request.action == "discard":
-        discard_baseline(table, request.execution_id)
-        return {"baseline_discarded": True}
+    if request.action in ("rollback", "discard"):
+        if request.action == "rollback":
+            result = registry.rollback_registry(table, execution_id=request.execution_id).model_dump(mode="json")
+        else:
+            discard_baseline(table, request.execution_id)
+            result = {"baseline_discarded": True}
+        onboarding = _onboarding_cluster(request, default_region)
+        if onboarding is not None:  # an input that did not parse took no lease
+            region, cluster_name = onboarding
+            release_cluster_lease(table, region=region, cluster_name=cluster_name, owner=request.execution_id)
+        return result
+    options = offboard_input(request)
+    region = options.region or default_region
     if request.action == "find":
-        options = offboard_input(request)
-        found = registry.find_cluster(table, region=options.region or default_region, cluster_name=options.cluster_name)
+        acquire_cluster_lease(
+            table, stepfunctions, region=region, cluster_name=options.cluster_name, owner=request.execution_id
+        )
+        try:
+            found = registry.find_cluster(table, region=region, cluster_name=options.cluster_name)
+        except ClusterNotFound:
+            release_cluster_lease(table, region=region, cluster_name=options.cluster_name, owner=request.execution_id)
+            raise
         return found.model_dump(mode="json")
     summary = registry.record_offboarded(table, cluster=registered_cluster(request), execution_id=request.execution_id)
+    release_cluster_lease(table, region=region, cluster_name=options.cluster_name, owner=request.execution_id)
     return summary.model_dump(mode="json")
+
+
+def _onboarding_cluster(request: CleanupRequest, default_region: str) -> tuple[str, str] | None:
+    try:
+        onboard = parse_model(OnboardInput, request.state.get("input"))
+    except InvalidInput:
+        return None
+    return onboard.region or default_region, onboard.cluster_name

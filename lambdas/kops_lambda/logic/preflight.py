@@ -1,0 +1,116 @@
+"""Checks before building: what would make a later step fail, found before anything is created, with the
+error that step would raise (so a run that cannot succeed stops at ValidateCluster, not six steps later
+and a full rollback).
+
+* the cluster's IAM user exists and is not ours → ForeignEntity (CreateIamEntities), unless the input
+  says `adopt_existing: true` (then CreateIamEntities adopts it, and the shared entities below);
+* it is ours and has IAM's 2 access keys, none of them the one the registry records as ours
+  → AccessKeyLimit (StoreAccessKey);
+* the shared policy or the Spot role exists and is not ours → ForeignEntity;
+* an EC2 key pair with the cluster's name exists and is not ours (no managed-by tag for this cluster)
+  → KeyPairWithoutSecret (CreateKeyPair).
+
+Read-only: names, tags and key ids, never a secret value.
+"""
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from kops_lambda.adapters.aws_errors import error_code, translated_aws_errors
+from kops_lambda.constants import (
+    SHARED_POLICY_NAME,
+    SPOT_ROLE_NAME,
+    TAG_CLUSTER,
+    TAG_MANAGED_BY,
+    TAG_MANAGED_BY_VALUE,
+    private_key_secret_name,
+)
+from kops_lambda.errors import AccessKeyLimit, ForeignEntity, KeyPairWithoutSecret
+from kops_lambda.logic.access_key import IAM_ACCESS_KEY_LIMIT
+from kops_lambda.logic.iam_names import key_pair_name, user_name
+
+
+def check_before_building(
+    iam: Any,
+    ec2: Any,
+    *,
+    cluster_name: str,
+    registry_item: dict[str, Any] | None,
+    partition: str,
+    account: str,
+    adopt_existing: bool = False,
+) -> None:
+    with translated_aws_errors("checks before building"):
+        _check_user(iam, cluster_name, registry_item or {}, adopt_existing=adopt_existing)
+        if not adopt_existing:
+            _check_shared_entities(iam, partition=partition, account=account)
+        _check_key_pair(ec2, cluster_name)
+
+
+def _tags(entries: list[dict[str, str]]) -> dict[str, str]:
+    return {entry["Key"]: entry["Value"] for entry in entries}
+
+
+def _ours(tags: dict[str, str]) -> bool:
+    return tags.get(TAG_MANAGED_BY) == TAG_MANAGED_BY_VALUE
+
+
+def _exists(call: Any, **kwargs: Any) -> bool:
+    try:
+        call(**kwargs)
+    except ClientError as exc:
+        if error_code(exc) == "NoSuchEntity":
+            return False
+        raise
+    return True
+
+
+_ADOPT_HINT = "set adopt_existing: true in the input to adopt it (its documents are rewritten to ours), or remove it"
+
+
+def _check_user(iam: Any, cluster_name: str, registry_item: dict[str, Any], *, adopt_existing: bool) -> None:
+    name = user_name(cluster_name)
+    if not _exists(iam.get_user, UserName=name):
+        return
+    if not adopt_existing and not _ours(_tags(iam.list_user_tags(UserName=name)["Tags"])):
+        raise ForeignEntity(
+            f"IAM user {name} exists but was not created by {TAG_MANAGED_BY_VALUE} (no {TAG_MANAGED_BY} tag); "
+            + _ADOPT_HINT
+        )
+    keys = [key["AccessKeyId"] for key in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]]
+    recorded = ((registry_item.get("resources") or {}).get("access_key") or {}).get("access_key_id")
+    if len(keys) >= IAM_ACCESS_KEY_LIMIT and recorded not in keys:
+        raise AccessKeyLimit(f"IAM user {name} already has {len(keys)} access keys, none created by kops-onboard")
+
+
+def _check_shared_entities(iam: Any, *, partition: str, account: str) -> None:
+    policy_arn = f"arn:{partition}:iam::{account}:policy/{SHARED_POLICY_NAME}"
+    if _exists(iam.get_policy, PolicyArn=policy_arn) and not _ours(
+        _tags(iam.list_policy_tags(PolicyArn=policy_arn)["Tags"])
+    ):
+        raise ForeignEntity(
+            f"IAM policy {SHARED_POLICY_NAME} exists but was not created by {TAG_MANAGED_BY_VALUE}; {_ADOPT_HINT}"
+        )
+    if _exists(iam.get_role, RoleName=SPOT_ROLE_NAME) and not _ours(
+        _tags(iam.list_role_tags(RoleName=SPOT_ROLE_NAME)["Tags"])
+    ):
+        raise ForeignEntity(
+            f"IAM role {SPOT_ROLE_NAME} exists but was not created by {TAG_MANAGED_BY_VALUE}; {_ADOPT_HINT}"
+        )
+
+
+def _check_key_pair(ec2: Any, cluster_name: str) -> None:
+    name = key_pair_name(cluster_name)
+    try:
+        pairs = ec2.describe_key_pairs(KeyNames=[name])["KeyPairs"]
+    except ClientError as exc:
+        if error_code(exc) == "InvalidKeyPair.NotFound":
+            return
+        raise
+    tags = _tags(pairs[0].get("Tags", [])) if pairs else {}
+    if pairs and not (_ours(tags) and tags.get(TAG_CLUSTER) == cluster_name):
+        raise KeyPairWithoutSecret(
+            f"EC2 key pair {name} exists but its private key is not in secret {private_key_secret_name(cluster_name)}; "
+            "delete the key pair (or offboard the cluster) to let onboarding create a new one"
+        )

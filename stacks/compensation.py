@@ -1,0 +1,90 @@
+"""Compensation of onboarding executions that ended without their own: stopped (StopExecution) or timed
+out. Step Functions runs no Catch then, so what the execution made would stay, and its cluster lease with
+it. An EventBridge rule on Step Functions' execution status changes (ABORTED, TIMED_OUT) of the onboarding
+state machine starts this state machine, which runs the onboarding's compensation chain for the stopped
+execution (from the baseline it recorded) and so gives its lease back.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from kops_lambda.constants import (
+    ROLLBACK_STEPS,
+    SFN_EVENT_SOURCE,
+    SFN_STATUS_CHANGE_DETAIL_TYPE,
+    UNFINISHED_STATUSES,
+    WORKFLOW_TIMEOUT_MINUTES,
+)
+from stacks.constructs.lambda_function import LOG_RETENTION
+from stacks.offboarding import CleanupFunctions
+
+STOPPED_EXECUTION_PATH = "$.stopped_execution"
+
+
+class CompensationWorkflow(Construct):
+    """The rule and the state machine that compensate a stopped or timed-out onboarding execution."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, onboarding: sfn.IStateMachine, cleanup: CleanupFunctions
+    ) -> None:
+        super().__init__(scope, construct_id)
+        failed = sfn.Fail(
+            self,
+            "CompensationFailed",
+            comment="A compensation still failed after its retries; rerun the onboarding, it converges",
+            error_path="$.rollback_error.Error",
+            cause_path="$.rollback_error.Cause",
+        )
+        following: sfn.IChainable = sfn.Succeed(self, "Compensated")
+        for state_name, result_key in reversed(ROLLBACK_STEPS):
+            compensation = cleanup.task(
+                self,
+                state_name,
+                action="rollback",
+                result_path=f"$.rollback.{result_key}",
+                execution_id=sfn.JsonPath.string_at(STOPPED_EXECUTION_PATH),
+            )
+            compensation.add_catch(failed, errors=["States.ALL"], result_path="$.rollback_error")
+            compensation.next(following)
+            following = compensation
+        # The event's detail holds the stopped execution's ARN and its input (as JSON text).
+        start = sfn.Pass(
+            self,
+            "ReadStoppedExecution",
+            parameters={
+                "input.$": "States.StringToJson($.detail.input)",
+                "stopped_execution.$": "$.detail.executionArn",
+                "status.$": "$.detail.status",
+            },
+            comment="The stopped execution's input under $.input, as the rollback steps expect it",
+        )
+        start.next(following)
+
+        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(start),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=Duration.minutes(WORKFLOW_TIMEOUT_MINUTES),
+            tracing_enabled=True,
+            # Every event, but without execution data: inputs and outputs never reach the logs.
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+        )
+        self.rule = events.Rule(
+            self,
+            "UnfinishedOnboardings",
+            description="Onboarding executions stopped or timed out: compensate them",
+            event_pattern=events.EventPattern(
+                source=[SFN_EVENT_SOURCE],
+                detail_type=[SFN_STATUS_CHANGE_DETAIL_TYPE],
+                detail={"status": list(UNFINISHED_STATUSES), "stateMachineArn": [onboarding.state_machine_arn]},
+            ),
+            targets=[targets.SfnStateMachine(self.state_machine)],
+        )

@@ -1,0 +1,89 @@
+"""Stopped onboardings are compensated, end to end: StopExecution while the execution is at any of its
+steps; Step Functions' status change event (ABORTED) reaches the rule, which starts the compensation state
+machine; it undoes what the stopped execution made, from its baseline, and gives the cluster lease back.
+The account and the cluster are then as they were, and a rerun onboards.
+
+Locally the stopped step's Lambda finishes before the execution turns ABORTED (see `sfn_events`), so the
+step's work is always done, then undone: the harder case.
+"""
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from kops_lambda.constants import ONBOARDING_STEPS
+from kops_onboard.executions import ExecutionResult, start_execution, wait_for_execution
+from kops_onboard.local.seed import ClusterSpec
+from kops_onboard.local.system import LocalCluster, LocalSystem
+from tests.rollback.account_state import account_state, assert_same
+
+STEPS = ["RecordBaseline", *(state for state, _ in ONBOARDING_STEPS)]
+
+
+def state(system: LocalSystem) -> dict[str, Any]:
+    return account_state(
+        iam=system.aws.client("iam"),
+        ec2=system.aws.client("ec2"),
+        secretsmanager=system.aws.client("secretsmanager"),
+        dynamodb=system.aws.client("dynamodb"),
+        registry_table=system.output("RegistryTableName"),
+        clusters={name: cluster.api_server.store for name, cluster in system.clusters.items()},
+    )
+
+
+def compensation_of(system: LocalSystem, stopped_arn: str) -> ExecutionResult:
+    """Waits for the compensation execution started for `stopped_arn`, then for its end."""
+    sfn = system.aws.client("stepfunctions")
+    machine = system.output("CompensationStateMachineArn")
+
+    def started() -> str | None:
+        for execution in sfn.list_executions(stateMachineArn=machine)["executions"]:
+            detail = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])["detail"]
+            if detail["executionArn"] == stopped_arn:
+                return str(execution["executionArn"])
+        return None
+
+    result = wait_for_execution(sfn, stopped_arn, timeout=60)
+    assert result.status == "ABORTED", result.status
+    # The event is sent as the execution ends, and its delivery starts the compensation.
+    deadline = time.monotonic() + 60
+    while (found := started()) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert found, f"no compensation started for {stopped_arn}"
+    return wait_for_execution(sfn, found, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def cluster(local_system: LocalSystem) -> LocalCluster:
+    return local_system.add_cluster(ClusterSpec.parse("stopped.k8s.local:kops=1.21,nodes=1"))
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_an_onboarding_stopped_at_a_step_is_compensated(
+    local_system: LocalSystem, cluster: LocalCluster, step: str
+) -> None:
+    # Given the account and the cluster as they are
+    before = state(local_system)
+    sfn = local_system.aws.client("stepfunctions")
+    # When an onboarding is stopped while it is at `step`
+    with local_system.aws.hold_lambda(f"Onboarding{step}Function") as hold:
+        execution = start_execution(
+            sfn, local_system.state_machines["onboard"], cluster.onboard_input(), name_prefix="stop"
+        )
+        assert hold.reached.wait(timeout=60), f"the onboarding never reached {step}"
+        sfn.stop_execution(executionArn=execution)
+    # Then the compensation ran for it, and everything is as it was (the lease given back)
+    compensation = compensation_of(local_system, execution)
+    assert compensation.status == "SUCCEEDED", (compensation.error, compensation.cause)
+    assert_same(before, state(local_system))
+    # And a rerun onboards (the stopped execution holds no lease), then offboards, for the next case
+    for kind, payload in (
+        ("onboard", cluster.onboard_input()),
+        ("offboard", cluster.offboard_input(secret_recovery_days=0)),
+    ):
+        rerun = wait_for_execution(
+            sfn, start_execution(sfn, local_system.state_machines[kind], payload, name_prefix=kind)
+        )
+        assert rerun.status == "SUCCEEDED", (kind, rerun.error, rerun.cause)
