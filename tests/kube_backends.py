@@ -23,10 +23,13 @@ def add_option(parser: pytest.Parser) -> None:
     )
 
 
-def start_kube(config: pytest.Config, *, name: str, tokens: Collection[str], tls: bool = False) -> ServedKubeApi:
-    """A started API server for one seeded cluster; `tokens` act as the cluster's admin."""
+def start_kube(
+    config: pytest.Config, *, name: str, tokens: Collection[str], tls: bool = False, kube: str | None = None
+) -> ServedKubeApi:
+    """A started API server for one seeded cluster; `tokens` act as the cluster's admin. `kube="real"` is for
+    tests of what only a real API server has (CustomResourceDefinitions), whatever `--kube` says."""
     backend: ServedKubeApi
-    if config.getoption("--kube") == "real":
+    if (kube or config.getoption("--kube")) == "real":
         backend = RealKubeCluster(tokens=tokens, name=name, tls=tls)
     else:
         backend = KubeApiEmulator(tokens=tokens, name=name, tls=tls)

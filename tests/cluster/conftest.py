@@ -123,7 +123,8 @@ MakeCluster = Callable[..., Cluster]
 
 @pytest.fixture(scope="module")
 def make_cluster(aws_account: None, pytestconfig: pytest.Config) -> Iterator[Callable[..., Cluster]]:
-    """A fresh cluster per call: `make_cluster("kops=1.17,networking=kube-router")`.
+    """A fresh cluster per call: `make_cluster("kops=1.17,networking=kube-router")`; `kube="real"` for a
+    cluster only the real control plane can hold (auth=crd).
 
     The AWS side (moto: VPC, instances, state store) and the facts discovered from it are seeded once
     per distinct spec in the module; each call gets its own API server seeded with the cluster's
@@ -159,20 +160,20 @@ def make_cluster(aws_account: None, pytestconfig: pytest.Config) -> Iterator[Cal
             templates[(settings, nodes)] = (spec, aws, facts)
         return templates[(settings, nodes)]
 
-    def make(settings: str = "kops=1.21", *, nodes: int = 1) -> Cluster:
+    def make(settings: str = "kops=1.21", *, nodes: int = 1, kube: str | None = None) -> Cluster:
         spec, aws, facts = template(settings, nodes)
-        kube = start_kube(pytestconfig, tokens=[TOKEN], name=spec.name)
+        kube_api = start_kube(pytestconfig, tokens=[TOKEN], name=spec.name, kube=kube)
         configuration = k8s.Configuration(
-            host=kube.url, api_key={"BearerToken": TOKEN}, api_key_prefix={"BearerToken": "Bearer"}
+            host=kube_api.url, api_key={"BearerToken": TOKEN}, api_key_prefix={"BearerToken": "Bearer"}
         )
         api = k8s.ApiClient(configuration)
         seed_kube(api, spec, aws)
         secret_arn = sm.create_secret(
             Name=f"kops-onboard/clusters/{spec.name}/kubeconfig-{next(_NAMES)}",
-            SecretString=kube.kubeconfig(TOKEN),
+            SecretString=kube_api.kubeconfig(TOKEN),
         )["ARN"]
-        kube.clear_requests()
-        cluster = Cluster(spec, aws, kube, api, secret_arn, api_key_arn, facts)
+        kube_api.clear_requests()
+        cluster = Cluster(spec, aws, kube_api, api, secret_arn, api_key_arn, facts)
         started.append(cluster)
         return cluster
 
