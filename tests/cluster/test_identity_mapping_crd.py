@@ -14,10 +14,11 @@ from kops_lambda.errors import (
     IdentityMappingCrdMissing,
     UnsupportedAuthBackend,
 )
+from kops_lambda.logic.cluster.kops_spec import read_kops_spec
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.models.cluster import IdentityMappingOutcome
 
-from .conftest import Cluster, MakeCluster
+from .conftest import STATE_STORE, Cluster, MakeCluster, aws_client
 from .test_identity_mapping import AUTH_DS, map_identity
 
 CRD_SPEC = "kops=1.22,auth=crd"
@@ -51,6 +52,31 @@ def create_mapping(cluster: Cluster, name: str, spec: dict[str, Any], labels: di
     }
     KubeRest(cluster.api).create(MAPPINGS, body)
     cluster.kube.clear_requests()
+
+
+def test_a_seeded_crd_cluster_serves_the_crd_with_kops_own_mappings(make_cluster: MakeCluster) -> None:
+    # Given a cluster seeded with auth=crd on the real API server
+    cluster = make_cluster(CRD_SPEC, kube="real")
+    # Then the CRD is the authenticator's (cluster-scoped, v1alpha1, spec arn/username/groups) with kOps' labels
+    crd = KubeRest(cluster.api).get(
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/iamidentitymappings.iamauthenticator.k8s.aws"
+    )
+    assert crd is not None
+    assert (crd["spec"]["scope"], crd["spec"]["names"]["kind"]) == ("Cluster", "IAMIdentityMapping")
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert (set(schema["properties"]), schema["required"]) == ({"arn", "username", "groups"}, ["arn", "username"])
+    assert crd["metadata"]["labels"]["addon.kops.k8s.io/name"] == "authentication.aws"
+    # And kOps' objects are the state store's identityMappings, in order, named iam-identity-mapping-<n>
+    spec = read_kops_spec(aws_client("s3"), STATE_STORE, cluster.name)
+    assert spec is not None
+    wanted = spec["spec"]["authentication"]["aws"]["identityMappings"]
+    found = identity_mappings(cluster)
+    assert [found[name]["spec"] for name in KOPS_OWN] == wanted
+    assert {found[name]["metadata"]["labels"]["app.kubernetes.io/managed-by"] for name in KOPS_OWN} == {"kops"}
+    # And the authenticator reads the CRD only; there is no aws-auth
+    args = cluster.object(*AUTH_DS)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--backend-mode=CRD" in args
+    assert cluster.find("v1/configmaps", "kube-system", "aws-auth") is None
 
 
 def test_the_crd_backend_gets_our_two_objects_and_kops_ones_stay_untouched(make_cluster: MakeCluster) -> None:
