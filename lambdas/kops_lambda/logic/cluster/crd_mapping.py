@@ -101,14 +101,14 @@ def ensure_crd_mappings(rest: KubeRest, desired: Sequence[DesiredMapping], *, cl
             backups.append(
                 CrdObjectBackup(
                     name=body["metadata"]["name"],
-                    previous=owned_state(previous) if previous is not None else None,
+                    previous=_owned_state(previous) if previous is not None else None,
                     written_resource_version=str(converged.written["metadata"]["resourceVersion"]),
                 )
             )
     return CrdChange(objects, statuses, IdentityMappingCrdBackup(objects=backups) if backups else None)
 
 
-def owned_state(obj: JsonObject) -> JsonObject:
+def _owned_state(obj: JsonObject) -> JsonObject:
     """What rollback puts back: the object's labels and spec."""
     return {"labels": dict(obj.get("metadata", {}).get("labels") or {}), "spec": dict(obj.get("spec") or {})}
 
