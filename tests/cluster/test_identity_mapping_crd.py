@@ -22,7 +22,8 @@ from .conftest import STATE_STORE, Cluster, MakeCluster, aws_client
 from .test_identity_mapping import AUTH_DS, map_identity
 
 CRD_SPEC = "kops=1.22,auth=crd"
-MAPPINGS = "/apis/iamauthenticator.k8s.aws/v1alpha1/iamidentitymappings"
+DISCOVERY = "/apis/iamauthenticator.k8s.aws/v1alpha1"
+MAPPINGS = f"{DISCOVERY}/iamidentitymappings"
 OURS = ("kops-onboard-cast-service", "kops-onboard-spot-drainer")
 KOPS_OWN = ("iam-identity-mapping-0", "iam-identity-mapping-1")
 
@@ -182,6 +183,21 @@ def test_crd_listed_but_not_installed_says_so_and_writes_nothing(make_cluster: M
     with pytest.raises(IdentityMappingCrdMissing, match=r"iamidentitymappings\.iamauthenticator\.k8s\.aws"):
         map_identity(cluster)
     assert cluster.writes() == []
+
+
+def test_a_control_plane_reused_after_a_crd_cluster_no_longer_serves_the_crd(make_cluster: MakeCluster) -> None:
+    # Given a CRD-backend cluster whose control plane goes back to the pool when it stops
+    crd_cluster = make_cluster(CRD_SPEC, kube="real")
+    assert KubeRest(crd_cluster.api).get(DISCOVERY) is not None
+    crd_cluster.api.close()
+    crd_cluster.kube.stop()
+    # When the next cluster is made (on that reset control plane, the pool's latest)
+    cluster = make_cluster("kops=1.22", nodes=1, kube="real")
+    # Then the CRD is not served there, so a CRD-only authenticator gets the typed error
+    assert KubeRest(cluster.api).get(DISCOVERY) is None
+    with_backend_mode(cluster, "CRD")
+    with pytest.raises(IdentityMappingCrdMissing):
+        map_identity(cluster)
 
 
 def test_a_dynamic_file_only_authenticator_is_reported_unsupported(make_cluster: MakeCluster) -> None:
