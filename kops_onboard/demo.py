@@ -82,7 +82,11 @@ def _show_created(output: dict[str, Any]) -> None:
     say(f"   key pair        {key_pair['key_name']} -> private key in {key_pair['private_key_secret_arn']}")
     say(f"   access key      {access_key['access_key_id']} -> stored in {access_key['secret_arn']}")
     mapping = output["identity_mapping"]
-    say(f"   identity map    {mapping['backend']} {mapping['configmap']} ({mapping['configmap_status']})")
+    if mapping["configmap"] is None:  # CRD backend: IAMIdentityMapping objects of ours instead
+        objects = ", ".join(f"{o['name']} ({o['status']})" for o in mapping["identity_mappings"])
+        say(f"   identity map    {mapping['backend']} IAMIdentityMapping {objects}")
+    else:
+        say(f"   identity map    {mapping['backend']} {mapping['configmap']} ({mapping['configmap_status']})")
     for entry in mapping["mappings"]:
         say(f"                   {entry['arn']} -> {', '.join(entry['groups'])} ({entry['status']})")
     agent = output["agent"]

@@ -26,7 +26,18 @@ HINTS: dict[str, str] = {
     "MalformedAuthConfig": (
         "The authenticator ConfigMap does not parse; nothing was written. Fix its YAML (kubectl edit) first."
     ),
-    "ForeignEntity": "An IAM user with our name exists and is not ours: remove it or tag it managed-by=kops-onboard.",
+    "ForeignEntity": (
+        "An IAM user or IAMIdentityMapping with our name exists and is not ours: remove it, or tag the user "
+        "managed-by=kops-onboard."
+    ),
+    "IdentityMappingCrdMissing": (
+        "backendMode lists CRD but the IAMIdentityMapping CRD is not installed: `kops update cluster --yes` "
+        "applies it, or add EKSConfigMap to spec.authentication.aws.backendMode."
+    ),
+    "ConflictingIdentityMapping": (
+        "Another IAMIdentityMapping maps our IAM user or role: remove it (kOps: from "
+        "spec.authentication.aws.identityMappings) and run onboarding again."
+    ),
     "KeyPairWithoutSecret": "Delete the cluster's EC2 key pair (or offboard the cluster) and run onboarding again.",
     "AccessKeyLimit": "The user has 2 access keys we did not create: delete one of them and run onboarding again.",
     "States.Timeout": "A step ran out of time; run onboarding again (every step is idempotent).",

@@ -26,8 +26,9 @@ def add_option(parser: pytest.Parser) -> None:
 def start_kube(
     config: pytest.Config, *, name: str, tokens: Collection[str], tls: bool = False, kube: str | None = None
 ) -> ServedKubeApi:
-    """A started API server for one seeded cluster; `tokens` act as the cluster's admin. `kube` overrides
-    `--kube` for tests that only make sense on one backend (RBAC needs the real authorizer)."""
+    """A started API server for one seeded cluster; `tokens` act as the cluster's admin. `kube="real"` is for
+    tests of what only a real API server has (RBAC's authorizer, CustomResourceDefinitions), whatever `--kube`
+    says."""
     backend: ServedKubeApi
     if (kube or config.getoption("--kube")) == "real":
         backend = RealKubeCluster(tokens=tokens, name=name, tls=tls)

@@ -117,6 +117,12 @@ AUTHENTICATOR_DAEMONSET: Final = "aws-iam-authenticator"
 AUTHENTICATOR_CONFIGMAP: Final = "aws-iam-authenticator"  # MountedFile backend, key config.yaml
 AUTHENTICATOR_CONFIG_KEY: Final = "config.yaml"
 AWS_AUTH_CONFIGMAP: Final = "aws-auth"  # EKSConfigMap backend, keys mapRoles / mapUsers / mapAccounts
+# CRD backend: cluster-scoped IAMIdentityMapping objects (aws-iam-authenticator deploy/iamidentitymapping.yaml).
+IDENTITY_MAPPING_API_VERSION: Final = "iamauthenticator.k8s.aws/v1alpha1"
+IDENTITY_MAPPING_CRD: Final = "iamidentitymappings.iamauthenticator.k8s.aws"
+# Our IAMIdentityMapping objects; kOps names its own iam-identity-mapping-<n>, so these never collide.
+CAST_SERVICE_IDENTITY_MAPPING: Final = "kops-onboard-cast-service"
+SPOT_DRAINER_IDENTITY_MAPPING: Final = "kops-onboard-spot-drainer"
 
 # Kubernetes groups our IAM principals are mapped to (never system:masters) and their RBAC.
 CAST_SERVICE_GROUP: Final = "kops-onboard:cast-service"

@@ -67,7 +67,15 @@ class AuthenticationNotEnabled(KopsOnboardError):
 
 
 class UnsupportedAuthBackend(KopsOnboardError):
-    """The authenticator only uses a backend we do not write to (the IAMIdentityMapping CRD)."""
+    """The authenticator only uses a backend we do not write to (DynamicFile: a file on the masters)."""
+
+
+class IdentityMappingCrdMissing(KopsOnboardError):
+    """The authenticator's backend mode is CRD but the cluster does not serve the IAMIdentityMapping CRD."""
+
+
+class ConflictingIdentityMapping(KopsOnboardError):
+    """An IAMIdentityMapping that is not ours maps one of our ARNs: the authenticator would pick either."""
 
 
 class MalformedAuthConfig(KopsOnboardError):

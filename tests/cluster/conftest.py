@@ -124,7 +124,8 @@ MakeCluster = Callable[..., Cluster]
 
 @pytest.fixture(scope="module")
 def make_cluster(aws_account: None, pytestconfig: pytest.Config) -> Iterator[Callable[..., Cluster]]:
-    """A fresh cluster per call: `make_cluster("kops=1.17,networking=kube-router")`.
+    """A fresh cluster per call: `make_cluster("kops=1.17,networking=kube-router")`; `kube="real"` for a
+    cluster only the real control plane can hold (auth=crd).
 
     The AWS side (moto: VPC, instances, state store) and the facts discovered from it are seeded once
     per distinct spec in the module; each call gets its own API server seeded with the cluster's
@@ -168,7 +169,7 @@ def make_cluster(aws_account: None, pytestconfig: pytest.Config) -> Iterator[Cal
         )
         api = k8s.ApiClient(configuration)
         seed_kube(api, spec, aws)
-        # The name handlers accept: a cluster made again from the same template points it at its emulator.
+        # The name handlers accept: a cluster made again from the same template points it at its API server.
         name = kubeconfig_secret_name(spec.name)
         try:
             secret_arn = sm.create_secret(Name=name, SecretString=kube_api.kubeconfig(TOKEN))["ARN"]

@@ -14,6 +14,7 @@ import pytest
 from kops_lambda.errors import AuthenticationNotEnabled, InvalidInput
 from kops_lambda.handlers import install_agent, map_identity
 from kops_lambda.logic.registry import record_onboarding
+from kops_lambda.models.cluster import IdentityMappingCrdBackup
 from kops_lambda.models.credentials import IamEntities
 from kops_lambda.observability import logger as powertools_logger
 from kops_onboard.local.lambda_context import LambdaContext
@@ -181,6 +182,30 @@ def test_a_malformed_spot_role_setting_is_invalid_input(
     with pytest.raises(InvalidInput, match="spot_handler_role_arn"):
         map_identity.handler(event(cluster, registry), context("MapIdentity"))
     assert cluster.writes() == []
+
+
+def test_map_identity_handler_on_the_crd_backend_records_what_rollback_needs(
+    make_cluster: MakeCluster, registry: Any, lambda_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a CRD-backend cluster (the real control plane serves its CRD) and the Spot handler's role
+    cluster = make_cluster("kops=1.22,auth=crd", kube="real")
+    monkeypatch.setenv("SPOT_HANDLER_ROLE_ARN", cluster.spot_role_arn)
+    # When the MapIdentity step runs
+    output = map_identity.handler(event(cluster, registry, execution_id="exec-crd"), context("MapIdentity"))
+    # Then its output names our IAMIdentityMapping objects and no ConfigMap
+    assert (output["backend"], output["configmap"], output["configmap_status"]) == ("CRD", None, None)
+    assert [(o["name"], o["status"]) for o in output["identity_mappings"]] == [
+        ("kops-onboard-cast-service", "created"),
+        ("kops-onboard-spot-drainer", "created"),
+    ]
+    # And the registry's record reads back as the backup rollback takes (None kept: they did not exist)
+    record = registry_item(registry, cluster)["resources"]["identity_mapping"]
+    assert record["execution_id"] == "exec-crd"
+    backup = IdentityMappingCrdBackup.model_validate(record["crd_backup"])
+    assert [(o.name, o.previous) for o in backup.objects] == [
+        ("kops-onboard-cast-service", None),
+        ("kops-onboard-spot-drainer", None),
+    ]
 
 
 def test_registry_values_are_plain_dynamodb_types(make_cluster: MakeCluster, registry: Any, lambda_env: None) -> None:

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kops_lambda.errors import AuthenticationNotEnabled, MalformedAuthConfig, UnsupportedAuthBackend
+from kops_lambda.errors import AuthenticationNotEnabled, MalformedAuthConfig
 from kops_lambda.logic.cluster.identity_mapping import backend_modes, ensure_identity_mapping
 from kops_lambda.logic.cluster.kops_spec import read_kops_spec
 from kops_lambda.models.cluster import IdentityMappingOutcome
@@ -483,23 +483,6 @@ def test_authentication_in_the_spec_but_not_running_says_to_apply_it(make_cluste
     cluster.kube.store.delete(*AUTH_DS)
     # When / Then
     with pytest.raises(AuthenticationNotEnabled, match="kops update cluster"):
-        map_identity(cluster)
-    assert cluster.writes() == []
-
-
-def test_a_crd_only_authenticator_is_reported_unsupported(make_cluster: MakeCluster) -> None:
-    # Given an authenticator configured for IAMIdentityMapping objects only
-    cluster = make_cluster("kops=1.22", nodes=1)
-
-    def crd_only(ds: dict[str, Any]) -> None:
-        container = ds["spec"]["template"]["spec"]["containers"][0]
-        container["args"] = [a for a in container["args"] if not a.startswith("--backend-mode")] + [
-            "--backend-mode=CRD"
-        ]
-
-    cluster.kube.store.mutate(*AUTH_DS, crd_only)
-    # When / Then
-    with pytest.raises(UnsupportedAuthBackend, match="EKSConfigMap"):
         map_identity(cluster)
     assert cluster.writes() == []
 

@@ -8,7 +8,8 @@ from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalSystem
 
 # kOps < 1.19 runs the authenticator in MountedFile mode (its own ConfigMap, read at start-up);
-# the seeded 1.19+ clusters use backendMode EKSConfigMap (aws-auth).
+# the seeded 1.19+ clusters use backendMode EKSConfigMap (aws-auth). The CRD backend is not here: the local
+# system's emulator serves no CRDs; tests/cluster/test_identity_mapping_crd.py covers it on the real control plane.
 EXPECTED = {
     "1.11": ("MountedFile", "aws-iam-authenticator"),
     "1.15": ("MountedFile", "aws-iam-authenticator"),

@@ -10,7 +10,7 @@ import yaml
 from kubernetes import client
 
 from kops_onboard.local.seed import PodCounts
-from kops_onboard.local.seed.writer import ApiWriter
+from kops_onboard.local.seed.writer import ApiWriter, SeedError
 from tests.seed.conftest import SeededCluster
 
 DEFAULT = "demo.k8s.local"  # kOps 1.21, calico, EKS-style aws-auth, 3 workers (2 Spot), 4 pods each
@@ -230,6 +230,14 @@ def test_eks_configmap_mode_writes_aws_auth(seeded: Any) -> None:
     args = ds.spec.template.spec.containers[0].args
     assert "--backend-mode=EKSConfigMap" in args
     assert f"--cluster-id={cluster.aws.name}" in args
+
+
+def test_crd_mode_needs_a_server_that_serves_crds(seeded: Any) -> None:
+    # Given the emulator, which serves no CustomResourceDefinitions
+    # When a CRD-backend cluster is seeded on it
+    # Then the seeder says what it needs instead of leaving a cluster without its mappings
+    with pytest.raises(SeedError, match="auth=crd needs a server that serves CRDs"):
+        seeded("crd.k8s.local:kops=1.22,auth=crd,nodes=1,pods=1")
 
 
 def test_mounted_file_mode_writes_the_authenticator_config(seeded: Any) -> None:

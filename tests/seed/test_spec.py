@@ -121,6 +121,7 @@ def test_whitespace_around_settings_is_ignored() -> None:
         ("demo.k8s.local:color=blue", "unknown setting 'color'"),
         ("demo.k8s.local:networking=canal", "networking='canal' is not one of"),
         ("demo.k8s.local:auth=oidc", "auth='oidc' is not one of"),
+        ("demo.k8s.local:kops=1.17,auth=crd", "auth=crd needs kOps 1.19 or later"),
         ("demo.k8s.local:naming=dns", "naming='dns' is not one of"),
         ("demo.k8s.local:nodes=0", "nodes=0 must be between 1 and"),
         ("demo.k8s.local:nodes=three", "nodes='three' must be a non-negative whole number"),

@@ -53,6 +53,10 @@ CONTROLLERS = (
 ADMIN_USER = "kops-onboard-admin"
 
 
+def _api_groups(url: str, *, token: str, ca: str) -> set[str]:
+    return {group["name"] for group in _http_json(f"{url}/apis", token=token, ca=ca)["groups"]}
+
+
 def _http_json(
     url: str, *, method: str = "GET", body: Any = None, token: str | None = None, ca: str | None = None
 ) -> Any:
@@ -166,6 +170,7 @@ class KubeControlPlane:
         self._apiserver: Component | None = None
         self._controllers: Component | None = None
         self._baseline: set[str] = set()
+        self._baseline_groups: set[str] = set()
         self.credentials: ClusterCredentials | None = None
         self.startup_seconds: dict[str, float] = {}
 
@@ -237,6 +242,7 @@ class KubeControlPlane:
         self.credentials = credentials
         self._start_controllers()
         self._baseline = self._etcd.keys(self._prefix)
+        self._baseline_groups = _api_groups(url, token=admin_token, ca=certificate.ca_pem)
         return credentials
 
     def _start_controllers(self) -> None:
@@ -292,7 +298,9 @@ class KubeControlPlane:
         def forgotten() -> bool:  # the apiserver's watch cache has seen the deletes
             listed, nodes = get("/api/v1/namespaces"), get("/api/v1/nodes")
             names = {item["metadata"]["name"] for item in listed["items"]}
-            return names == baseline_namespaces and not nodes["items"]
+            # A deleted CRD's group must be gone from discovery too, or the next cluster would see it served.
+            groups = _api_groups(credentials.url, token=credentials.admin_token, ca=credentials.ca_pem)
+            return names == baseline_namespaces and not nodes["items"] and groups <= self._baseline_groups
 
         assert self._apiserver is not None
         self._apiserver.wait_until(forgotten, timeout=_CONTROLLERS_START_SECONDS, what="reset")

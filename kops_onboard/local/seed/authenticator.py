@@ -6,33 +6,75 @@
 * ``EKSConfigMap`` (kOps 1.19+, kops#9500): ConfigMap ``kube-system/aws-auth`` with ``mapRoles`` /
   ``mapUsers`` YAML strings (lower-case ``rolearn``/``userarn``) exactly like EKS; no mounted file,
   ``--cluster-id`` and ``--backend-mode`` flags instead.
+* ``CRD`` (kOps 1.19+): the CustomResourceDefinition ``iamidentitymappings.iamauthenticator.k8s.aws``
+  (``data/iamidentitymapping-crd.yaml``) and one cluster-scoped IAMIdentityMapping per entry of
+  ``spec.authentication.aws.identityMappings``, named ``iam-identity-mapping-<n>`` with the addon's
+  labels. Only a server that serves CRDs can hold them (the real control plane, not the emulator).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from importlib import resources
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from kops_onboard.local.seed.addons import AUTHENTICATOR_ADDON, authenticator_image
-from kops_onboard.local.seed.aws import SeededAwsCluster
 from kops_onboard.local.seed.manifests import addon_metadata
 from kops_onboard.local.seed.spec import ClusterSpec
+
+if TYPE_CHECKING:  # aws.py imports the state store, which imports this module
+    from kops_onboard.local.seed.aws import SeededAwsCluster
 
 NAMESPACE = "kube-system"
 MOUNTED_FILE_CONFIGMAP = "aws-iam-authenticator"
 EKS_CONFIGMAP = "aws-auth"
 DAEMONSET = "aws-iam-authenticator"
 _LABELS = {"k8s-app": "aws-iam-authenticator"}
+IDENTITY_MAPPING_API_VERSION = "iamauthenticator.k8s.aws/v1alpha1"
+# What kOps' authentication.aws addon labels its objects with.
+_KOPS_ADDON_LABELS = {
+    "addon.kops.k8s.io/name": AUTHENTICATOR_ADDON,
+    "app.kubernetes.io/managed-by": "kops",
+    "role.kubernetes.io/authentication": "1",
+}
 
 
-def _admin_role(aws: SeededAwsCluster) -> str:
+def _admin_role(account_id: str) -> str:
     # The role the cluster's operators assume; kOps' docs map it to system:masters.
-    return f"arn:aws:iam::{aws.account_id}:role/KubernetesAdmin"
+    return f"arn:aws:iam::{account_id}:role/KubernetesAdmin"
 
 
-def _admin_user(aws: SeededAwsCluster) -> str:
-    return f"arn:aws:iam::{aws.account_id}:user/kops-admin"
+def _admin_user(account_id: str) -> str:
+    return f"arn:aws:iam::{account_id}:user/kops-admin"
+
+
+def identity_mapping_crd() -> dict[str, Any]:
+    """The IAMIdentityMapping CustomResourceDefinition, as kOps applies it."""
+    text = resources.files("kops_onboard.local.seed").joinpath("data/iamidentitymapping-crd.yaml").read_text()
+    loaded: dict[str, Any] = yaml.safe_load(text)
+    return loaded
+
+
+def kops_identity_mappings(account_id: str) -> list[dict[str, Any]]:
+    """``spec.authentication.aws.identityMappings`` of a CRD-backend cluster: the operators' admin mappings."""
+    return [
+        {"arn": _admin_role(account_id), "username": "kubernetes-admin", "groups": ["system:masters"]},
+        {"arn": _admin_user(account_id), "username": "kops-admin", "groups": ["system:masters"]},
+    ]
+
+
+def identity_mapping_objects(aws: SeededAwsCluster) -> list[dict[str, Any]]:
+    """kOps' IAMIdentityMapping objects for those mappings: ``iam-identity-mapping-<n>``."""
+    return [
+        {
+            "apiVersion": IDENTITY_MAPPING_API_VERSION,
+            "kind": "IAMIdentityMapping",
+            "metadata": {"name": f"iam-identity-mapping-{index}", "labels": dict(_KOPS_ADDON_LABELS)},
+            "spec": mapping,
+        }
+        for index, mapping in enumerate(kops_identity_mappings(aws.account_id))
+    ]
 
 
 def mounted_file_config(aws: SeededAwsCluster) -> dict[str, Any]:
@@ -41,14 +83,16 @@ def mounted_file_config(aws: SeededAwsCluster) -> dict[str, Any]:
         "clusterID": aws.name,
         "server": {
             "mapRoles": [
-                {"roleARN": _admin_role(aws), "username": "kubernetes-admin", "groups": ["system:masters"]},
+                {"roleARN": _admin_role(aws.account_id), "username": "kubernetes-admin", "groups": ["system:masters"]},
                 {
                     "roleARN": aws.node_role_arn,
                     "username": "aws:{{AccountID}}:instance:{{SessionName}}",
                     "groups": ["system:bootstrappers", "aws:instances"],
                 },
             ],
-            "mapUsers": [{"userARN": _admin_user(aws), "username": "kops-admin", "groups": ["system:masters"]}],
+            "mapUsers": [
+                {"userARN": _admin_user(aws.account_id), "username": "kops-admin", "groups": ["system:masters"]}
+            ],
         },
     }
 
@@ -60,12 +104,12 @@ def eks_map_roles(aws: SeededAwsCluster) -> list[dict[str, Any]]:
             "username": "system:node:{{EC2PrivateDNSName}}",
             "groups": ["system:bootstrappers", "system:nodes"],
         },
-        {"rolearn": _admin_role(aws), "username": "kubernetes-admin", "groups": ["system:masters"]},
+        {"rolearn": _admin_role(aws.account_id), "username": "kubernetes-admin", "groups": ["system:masters"]},
     ]
 
 
 def eks_map_users(aws: SeededAwsCluster) -> list[dict[str, Any]]:
-    return [{"userarn": _admin_user(aws), "username": "kops-admin", "groups": ["system:masters"]}]
+    return [{"userarn": _admin_user(aws.account_id), "username": "kops-admin", "groups": ["system:masters"]}]
 
 
 def _dump(value: Any) -> str:
@@ -100,7 +144,8 @@ def _args(spec: ClusterSpec) -> list[str]:
         args.append(f"--cluster-id={spec.name}")
     args += ["--state-dir=/var/aws-iam-authenticator", "--kubeconfig-pregenerated=true"]
     if version.has_authenticator_backend_mode:
-        args.append("--backend-mode=" + ("MountedFile" if spec.auth == "mountedfile" else "EKSConfigMap"))
+        modes = {"mountedfile": "MountedFile", "eksconfigmap": "EKSConfigMap", "crd": "CRD"}
+        args.append(f"--backend-mode={modes[spec.auth]}")
     return args
 
 

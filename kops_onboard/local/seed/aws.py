@@ -167,6 +167,7 @@ def seed_aws(
         vpc_id=vpc_id,
         subnet_ids=subnet_ids,
         groups=groups,
+        account_id=account_id,
     )
     return SeededAwsCluster(
         name=spec.name,
@@ -334,6 +335,7 @@ def _write_state_store(
     vpc_id: str,
     subnet_ids: dict[str, str],
     groups: list[InstanceGroupPlan],
+    account_id: str,
 ) -> None:
     created = datetime.now(UTC).replace(microsecond=0)
     master = next(group for group in groups if group.role == "master")
@@ -344,6 +346,7 @@ def _write_state_store(
         subnet_ids=subnet_ids,
         master_group=master,
         created=created,
+        account_id=account_id,
     )
     objects = state_store_objects(
         spec,

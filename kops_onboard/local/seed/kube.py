@@ -6,6 +6,8 @@ API server, the local emulator included.
 
 from __future__ import annotations
 
+import functools
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -32,7 +34,9 @@ from kops_onboard.local.seed.pods import (
     succeeded_status,
 )
 from kops_onboard.local.seed.spec import ClusterSpec
-from kops_onboard.local.seed.writer import ApiWriter, JsonObject
+from kops_onboard.local.seed.writer import ApiWriter, JsonObject, SeedError
+
+_CRD_ESTABLISHED_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class SeededKubeCluster:
     deployments: tuple[str, ...]
     pdb_name: str  # in app_namespace
     daemonsets: tuple[str, ...]  # in kube-system
-    auth_configmap: str | None  # "kube-system/<name>", None without authentication
+    auth_configmap: str | None  # "kube-system/<name>", None without authentication or with auth=crd
     finished_pod: str  # the Succeeded Job pod, in app_namespace
 
     def node_name(self, instance_id: str) -> str:
@@ -206,11 +210,36 @@ class _Seeder:
         return [body["metadata"]["name"] for body, _ in planned]
 
     def authentication(self) -> str | None:
+        if self.spec.auth == "crd":
+            self.identity_mappings()
+            return None
         configmap = authenticator.configmap(self.spec, self.aws)
         if configmap is None:
             return None
         self.writer.create(configmap, self.writer.core.create_namespaced_config_map)
         return f"{KUBE_SYSTEM}/{configmap['metadata']['name']}"
+
+    def identity_mappings(self) -> None:
+        """The IAMIdentityMapping CRD, then kOps' objects of it once the server serves the type."""
+        crd = authenticator.identity_mapping_crd()
+        try:
+            self.writer.create(crd, self.writer.apiextensions.create_custom_resource_definition)
+        except SeedError as err:
+            raise SeedError(f"{err} (auth=crd needs a server that serves CRDs: the real control plane)") from err
+        group, version = authenticator.IDENTITY_MAPPING_API_VERSION.split("/")
+        plural = crd["spec"]["names"]["plural"]
+        create = functools.partial(self.writer.custom.create_cluster_custom_object, group, version, plural)
+        deadline = time.monotonic() + _CRD_ESTABLISHED_SECONDS
+        for body in authenticator.identity_mapping_objects(self.aws):
+            while True:
+                try:
+                    self.writer.create(body, create)
+                    break
+                except SeedError:
+                    # A new CRD is served a moment after its creation (until Established: 404).
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
 
     def application(self) -> None:
         """Deployments → ReplicaSets → pods spread over the workers, and the frontend's PDB.

@@ -9,7 +9,7 @@ from typing import Literal, cast, get_args
 from kops_onboard.local.seed.versions import KopsVersion
 
 Networking = Literal["calico", "kube-router", "cilium", "weave", "flannel", "amazon-vpc-routed-eni", "kubenet"]
-AuthMode = Literal["mountedfile", "eksconfigmap", "none"]
+AuthMode = Literal["mountedfile", "eksconfigmap", "crd", "none"]
 NodeNaming = Literal["ip", "id"]
 
 NETWORKING: tuple[str, ...] = get_args(Networking)
@@ -54,6 +54,8 @@ class ClusterSpec:
             raise InvalidClusterSpec(_choice_error("networking", self.networking, NETWORKING))
         if self.auth not in AUTH_MODES:
             raise InvalidClusterSpec(_choice_error("auth", self.auth, AUTH_MODES))
+        if self.auth == "crd" and not self.kops_version.has_authenticator_backend_mode:
+            raise InvalidClusterSpec(f"setting auth={self.auth} needs kOps 1.19 or later (backendMode)")
         if self.naming not in NODE_NAMINGS:
             raise InvalidClusterSpec(_choice_error("naming", self.naming, NODE_NAMINGS))
         _check_range("nodes", self.nodes, 1, MAX_NODES)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
+from kops_onboard.local.seed.authenticator import kops_identity_mappings
 from kops_onboard.local.seed.layout import (
     NON_MASQUERADE_CIDR,
     SERVICE_CIDR,
@@ -56,12 +57,15 @@ def _timestamp(created: datetime) -> str:
     return created.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _authentication(spec: ClusterSpec) -> dict[str, Any] | None:
+def _authentication(spec: ClusterSpec, account_id: str) -> dict[str, Any] | None:
     if spec.auth == "none":
         return None
     if not spec.kops_version.has_authenticator_backend_mode:
         # Before kOps 1.19 the authenticator always read the mounted aws-iam-authenticator ConfigMap.
         return {"aws": {}}
+    if spec.auth == "crd":
+        # kOps turns identityMappings into IAMIdentityMapping objects named iam-identity-mapping-<n>.
+        return {"aws": {"backendMode": "CRD", "identityMappings": kops_identity_mappings(account_id)}}
     backend = "EKSConfigMap" if spec.auth == "eksconfigmap" else "MountedFile"
     return {"aws": {"backendMode": backend}}
 
@@ -74,6 +78,7 @@ def cluster_document(
     subnet_ids: dict[str, str],
     master_group: InstanceGroupPlan,
     created: datetime,
+    account_id: str,
 ) -> dict[str, Any]:
     """The Cluster object of ``<cluster>/config``."""
     version = spec.kops_version
@@ -81,7 +86,7 @@ def cluster_document(
     cluster_spec: dict[str, Any] = {
         "api": {"loadBalancer": {"type": "Public"}} if spec.name.endswith(".k8s.local") else {"dns": {}},
     }
-    authentication = _authentication(spec)
+    authentication = _authentication(spec, account_id)
     if authentication is not None:
         cluster_spec["authentication"] = authentication
     cluster_spec |= {

@@ -30,6 +30,8 @@ class ApiWriter:
         self.apps = client.AppsV1Api(api)
         self.batch = client.BatchV1Api(api)
         self.policy = client.PolicyV1Api(api)
+        self.apiextensions = client.ApiextensionsV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
 
     @staticmethod
     def _call(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> JsonObject:

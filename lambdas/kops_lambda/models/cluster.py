@@ -13,7 +13,7 @@ from kops_lambda.constants import AGENT_API_URL_DEFAULT
 from kops_lambda.models.onboarding import StrictModel
 
 ObjectStatusValue = Literal["created", "updated", "unchanged"]
-AuthBackend = Literal["EKSConfigMap", "MountedFile"]
+AuthBackend = Literal["EKSConfigMap", "MountedFile", "CRD"]
 
 
 class ObjectStatus(StrictModel):
@@ -39,10 +39,15 @@ class IdentityMappingResult(StrictModel):
     """Output of MapIdentity."""
 
     backend: AuthBackend
-    configmap: str = Field(description="namespace/name of the ConfigMap holding the mappings")
-    configmap_status: ObjectStatusValue
+    configmap: str | None = Field(description="namespace/name of the ConfigMap holding the mappings (CRD: None)")
+    configmap_status: ObjectStatusValue | None = Field(description="CRD: None (see identity_mappings)")
     changed_keys: list[str] = Field(description="ConfigMap keys we rewrote (every other key is untouched)")
-    resource_version: str = Field(description="The ConfigMap's resourceVersion after our write (or as read)")
+    resource_version: str | None = Field(
+        description="The ConfigMap's resourceVersion after our write (or as read); CRD: None"
+    )
+    identity_mappings: list[ObjectStatus] = Field(
+        default_factory=list, description="CRD only: our IAMIdentityMapping objects"
+    )
     mappings: list[MappingStatus]
     daemonset_restarted: bool = Field(
         description="MountedFile only: the authenticator DaemonSet was rolled to load the new config"
@@ -64,21 +69,43 @@ class IdentityMappingBackup(StrictModel):
     updated_arns: list[str]
 
 
+class CrdObjectBackup(StrictModel):
+    """One of our IAMIdentityMapping objects as it was before our write, and the version we wrote."""
+
+    name: str
+    previous: dict[str, Any] | None = Field(description="Its labels and spec before (None: it did not exist)")
+    written_resource_version: str
+
+
+class IdentityMappingCrdBackup(StrictModel):
+    """What rollback of the CRD backend needs (registry only): the objects we created or changed."""
+
+    objects: list[CrdObjectBackup]
+
+
 class IdentityMappingOutcome(StrictModel):
     result: IdentityMappingResult
     backup: IdentityMappingBackup | None = None  # None: nothing was written to the ConfigMap
+    crd_backup: IdentityMappingCrdBackup | None = None  # None: no IAMIdentityMapping was written
 
     def registry_resources(self) -> dict[str, dict[str, Any]]:
-        """resources["identity_mapping"] when we changed the ConfigMap; nothing otherwise, so a rerun
-        that changes nothing never overwrites the backup of the run that did."""
-        if self.backup is None:
-            return {}
-        return {
-            "identity_mapping": {
-                **self.result.model_dump(mode="json"),
-                "backup": self.backup.model_dump(mode="json"),
+        """resources["identity_mapping"] when we changed the ConfigMap or an IAMIdentityMapping; nothing
+        otherwise, so a rerun that changes nothing never overwrites the backup of the run that did."""
+        if self.backup is not None:
+            return {
+                "identity_mapping": {
+                    **self.result.model_dump(mode="json"),
+                    "backup": self.backup.model_dump(mode="json"),
+                }
             }
-        }
+        if self.crd_backup is not None:
+            return {
+                "identity_mapping": {
+                    **self.result.model_dump(mode="json"),
+                    "crd_backup": self.crd_backup.model_dump(mode="json"),
+                }
+            }
+        return {}
 
 
 class KubeRouterResult(StrictModel):

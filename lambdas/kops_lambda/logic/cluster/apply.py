@@ -9,6 +9,7 @@ case handled by delete (with the read resourceVersion as precondition) and creat
 """
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 from kops_lambda.errors import RetryableError
@@ -45,7 +46,19 @@ def owned_view(obj: JsonObject) -> JsonObject:
     return view
 
 
+@dataclass(frozen=True)
+class Converged:
+    status: ObjectStatus
+    previous: JsonObject | None  # as read before our write (None: it did not exist)
+    written: JsonObject | None  # as the server stored our write (None: nothing written)
+
+
 def ensure_object(rest: KubeRest, desired: JsonObject) -> ObjectStatus:
+    return converge_object(rest, desired).status
+
+
+def converge_object(rest: KubeRest, desired: JsonObject) -> Converged:
+    """ensure_object, also returning the object before and after, for callers that back it up."""
     kind = kind_of(desired)
     meta = desired["metadata"]
     name, namespace = meta["name"], meta.get("namespace")
@@ -53,10 +66,10 @@ def ensure_object(rest: KubeRest, desired: JsonObject) -> ObjectStatus:
     for _ in range(MAX_WRITE_ATTEMPTS):
         current = rest.get(path)
         try:
-            status = _converge(rest, desired, current, path, kind.collection_path(namespace))
+            status, written = _converge(rest, desired, current, path, kind.collection_path(namespace))
         except Conflict:
             continue
-        return ObjectStatus(kind=kind.kind, name=name, namespace=namespace, status=status)
+        return Converged(ObjectStatus(kind=kind.kind, name=name, namespace=namespace, status=status), current, written)
     raise RetryableError(
         f"{kind.kind} {namespace + '/' if namespace else ''}{name}: "
         f"still conflicting after {MAX_WRITE_ATTEMPTS} attempts"
@@ -70,19 +83,16 @@ def ensure_objects(rest: KubeRest, objects: list[JsonObject]) -> list[ObjectStat
 
 def _converge(
     rest: KubeRest, desired: JsonObject, current: JsonObject | None, path: str, collection: str
-) -> ObjectStatusValue:
+) -> tuple[ObjectStatusValue, JsonObject | None]:
     if current is None:
-        rest.create(collection, desired)
-        return "created"
+        return "created", rest.create(collection, desired)
     if contains(owned_view(current), owned_view(desired)):
-        return "unchanged"
+        return "unchanged", None
     immutable = _IMMUTABLE.get(desired["kind"], ())
     if any(not contains(current.get(field), desired[field]) for field in immutable):
         rest.delete(path, resource_version=current["metadata"]["resourceVersion"])
-        rest.create(collection, desired)
-        return "updated"
-    rest.replace(path, _updated(current, desired))
-    return "updated"
+        return "updated", rest.create(collection, desired)
+    return "updated", rest.replace(path, _updated(current, desired))
 
 
 def _updated(current: JsonObject, desired: JsonObject) -> JsonObject:

@@ -11,11 +11,18 @@ Which backend: the authenticator DaemonSet `kube-system/aws-iam-authenticator` i
   `kubectl rollout restart` (pod template annotation `kops-onboard.io/restartedAt`), together with the
   hash of the config it now must load, so a retry after a crash between the two writes still rolls it
   and a rerun that changes nothing does not;
-* `CRD` only (IAMIdentityMapping objects) → UnsupportedAuthBackend: not written by us (the local
-  Kubernetes emulator serves no CustomResourceDefinitions, so that path could not be tested); add
-  `EKSConfigMap` or `MountedFile` to backendMode, or create the IAMIdentityMapping yourself.
-  When several modes are listed, EKSConfigMap is preferred (no restart), then MountedFile.
+* `CRD` → cluster-scoped IAMIdentityMapping objects of ours (`crd_mapping.py`: named
+  `kops-onboard-cast-service` / `kops-onboard-spot-drainer`, never kOps' `iam-identity-mapping-<n>`);
+  read live by the authenticator: no restart. CRD listed but the CRD not served →
+  IdentityMappingCrdMissing.
+* `DynamicFile` only (a file on the masters, out of the API's reach) → UnsupportedAuthBackend;
 * no DaemonSet → AuthenticationNotEnabled, with what to change in kOps.
+
+Several modes listed (e.g. `CRD,EKSConfigMap`): the authenticator asks its mappers in the listed order
+and the first that maps the ARN wins (aws-iam-authenticator `pkg/server`: `BuildMapperChain` keeps the
+order, `doMapping` returns the first match), so we write to the first listed mode we can write
+(`DynamicFile` skipped; the deprecated `File` / `ConfigMap` are MountedFile / EKSConfigMap): an entry
+for our ARN in a later backend cannot shadow ours.
 
 ConfigMap rules: parsed strictly first (malformed → MalformedAuthConfig, nothing written); one entry
 per ARN (upsert, duplicates of our ARN collapsed); only the keys we change are in the write (a JSON
@@ -27,7 +34,8 @@ without one). The previous value of each changed key is returned as a backup for
 
 Who is mapped: the cluster's IAM user (`iam` step) → username `kops-onboard:cast:<user name>`, group
 `kops-onboard:cast-service`; the Spot handler's IAM role (ARN from SPOT_HANDLER_ROLE_ARN, optional) →
-`mapRoles`, username `kops-onboard:spot-drainer:{{SessionName}}`, group `kops-onboard:spot-drainer`.
+`mapRoles` (CRD: an object of its own), username `kops-onboard:spot-drainer:{{SessionName}}`, group
+`kops-onboard:spot-drainer`.
 Role ARNs are written without their IAM path, because the authenticator matches the role of an
 assumed-role session by account and name only. The groups' ClusterRoles are described in `rbac.py`.
 """
@@ -69,6 +77,7 @@ from kops_lambda.logic.cluster.auth_config import (
     validate_mapping_list,
     with_list,
 )
+from kops_lambda.logic.cluster.crd_mapping import ensure_crd_mappings
 from kops_lambda.logic.cluster.kops_spec import AuthenticationSpec, authentication_spec
 from kops_lambda.logic.cluster.rbac import identity_rbac_objects, managed_labels
 from kops_lambda.logic.cluster.rest import MAX_WRITE_ATTEMPTS, Conflict, JsonObject, KubeRest, kind_of
@@ -85,6 +94,14 @@ _USER_ARN = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):user/([\w+=,.@/-]+)$")
 _ROLE_ARN = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/([\w+=,.@/-]+)$")
 _EKS_KEYS = {"user": "mapUsers", "role": "mapRoles"}
 _AUTHENTICATOR_PATHS = {"user": ("server", "mapUsers"), "role": ("server", "mapRoles")}
+# --backend-mode values -> the backend we write (deprecated aliases as the authenticator resolves them).
+_WRITABLE_MODES: dict[str, AuthBackend] = {
+    "MountedFile": "MountedFile",
+    "File": "MountedFile",
+    "EKSConfigMap": "EKSConfigMap",
+    "ConfigMap": "EKSConfigMap",
+    "CRD": "CRD",
+}
 
 ENABLE_HINT = (
     "turn on the AWS IAM Authenticator in kOps: `kops edit cluster {name}` and set "
@@ -96,7 +113,7 @@ ENABLE_HINT = (
 @dataclass(frozen=True)
 class Backend:
     mode: AuthBackend
-    configmap: str  # in kube-system
+    configmap: str | None  # in kube-system; None for CRD
     daemonset: JsonObject
 
 
@@ -142,10 +159,25 @@ def ensure_identity_mapping(
     if spot_role_arn:
         desired.append(spot_role_mapping(spot_role_arn))
     backend = detect_backend(rest, cluster_name=cluster_name, spec=authentication_spec(kops_spec))
+    if backend.configmap is None:
+        crd = ensure_crd_mappings(rest, desired, cluster_name=cluster_name)
+        result = IdentityMappingResult(
+            backend=backend.mode,
+            configmap=None,
+            configmap_status=None,
+            changed_keys=[],
+            resource_version=None,
+            identity_mappings=crd.objects,
+            mappings=crd.statuses,
+            daemonset_restarted=False,
+            rbac=ensure_objects(rest, identity_rbac_objects(spot_force_delete=spot_force_delete)),
+        )
+        return IdentityMappingOutcome(result=result, crd_backup=crd.backup)
+    configmap = backend.configmap
     change = (
-        _ensure_eks(rest, desired, backend)
+        _ensure_eks(rest, desired, configmap)
         if backend.mode == "EKSConfigMap"
-        else _ensure_mounted_file(rest, desired, backend, cluster_name)
+        else _ensure_mounted_file(rest, desired, configmap, cluster_name)
     )
     restarted = False
     if backend.mode == "MountedFile" and change.config_text is not None:
@@ -153,7 +185,7 @@ def ensure_identity_mapping(
     rbac = ensure_objects(rest, identity_rbac_objects(spot_force_delete=spot_force_delete))
     result = IdentityMappingResult(
         backend=backend.mode,
-        configmap=f"{KUBE_SYSTEM}/{backend.configmap}",
+        configmap=f"{KUBE_SYSTEM}/{configmap}",
         configmap_status=change.configmap_status,
         changed_keys=sorted(change.backup.previous_values) if change.backup else [],
         resource_version=change.resource_version,
@@ -179,15 +211,17 @@ def detect_backend(rest: KubeRest, *, cluster_name: str, spec: AuthenticationSpe
             f"not found), so IAM identities cannot be mapped: {ENABLE_HINT.format(name=cluster_name)}"
         )
     modes = backend_modes(daemonset)
-    if "EKSConfigMap" in modes:
-        return Backend("EKSConfigMap", AWS_AUTH_CONFIGMAP, daemonset)
-    if "MountedFile" in modes:
-        return Backend("MountedFile", mounted_configmap_name(daemonset), daemonset)
+    mode = next((_WRITABLE_MODES[m] for m in modes if m in _WRITABLE_MODES), None)
+    if mode == "EKSConfigMap":
+        return Backend(mode, AWS_AUTH_CONFIGMAP, daemonset)
+    if mode == "MountedFile":
+        return Backend(mode, mounted_configmap_name(daemonset), daemonset)
+    if mode == "CRD":
+        return Backend(mode, None, daemonset)
     raise UnsupportedAuthBackend(
         f"cluster {cluster_name}: the authenticator uses backend mode(s) {', '.join(modes)}; kops-onboard "
-        "writes EKSConfigMap (aws-auth) or MountedFile mappings only: add one of them to "
-        "spec.authentication.aws.backendMode (e.g. CRD,EKSConfigMap) and `kops update cluster --yes`, "
-        "or create the IAMIdentityMapping objects yourself"
+        "writes CRD (IAMIdentityMapping), EKSConfigMap (aws-auth) or MountedFile mappings only: add one of "
+        "them to spec.authentication.aws.backendMode (e.g. CRD) and `kops update cluster --yes`"
     )
 
 
@@ -237,8 +271,8 @@ def _status(desired: DesiredMapping, status: UpsertStatus) -> MappingStatus:
     )
 
 
-def _ensure_eks(rest: KubeRest, desired: Sequence[DesiredMapping], backend: Backend) -> _ConfigMapChange:
-    path = _configmap_path(backend.configmap)
+def _ensure_eks(rest: KubeRest, desired: Sequence[DesiredMapping], configmap: str) -> _ConfigMapChange:
+    path = _configmap_path(configmap)
     for _ in range(MAX_WRITE_ATTEMPTS):
         current = rest.get(path)
         data: dict[str, str] = dict((current or {}).get("data") or {})
@@ -247,7 +281,7 @@ def _ensure_eks(rest: KubeRest, desired: Sequence[DesiredMapping], backend: Back
         for mapping in desired:
             key = _EKS_KEYS[mapping.kind]
             original = data.get(key)
-            where = f"{KUBE_SYSTEM}/{backend.configmap} {key}"
+            where = f"{KUBE_SYSTEM}/{configmap} {key}"
             entries = parse_mapping_list(original, fmt="eks", kind=mapping.kind, where=where)
             result = upsert(entries, mapping, fmt="eks")
             statuses.append(_status(mapping, result.status))
@@ -259,7 +293,7 @@ def _ensure_eks(rest: KubeRest, desired: Sequence[DesiredMapping], backend: Back
             return _write(
                 rest,
                 path,
-                backend.configmap,
+                configmap,
                 current=current,
                 data=data,
                 changes=changes,
@@ -269,18 +303,18 @@ def _ensure_eks(rest: KubeRest, desired: Sequence[DesiredMapping], backend: Back
             )
         except Conflict:
             continue
-    raise RetryableError(_conflict_message(backend.configmap))
+    raise RetryableError(_conflict_message(configmap))
 
 
 def _ensure_mounted_file(
-    rest: KubeRest, desired: Sequence[DesiredMapping], backend: Backend, cluster_name: str
+    rest: KubeRest, desired: Sequence[DesiredMapping], configmap: str, cluster_name: str
 ) -> _ConfigMapChange:
-    path = _configmap_path(backend.configmap)
+    path = _configmap_path(configmap)
     for _ in range(MAX_WRITE_ATTEMPTS):
         current = rest.get(path)
         data: dict[str, str] = dict((current or {}).get("data") or {})
         original = data.get(AUTHENTICATOR_CONFIG_KEY)
-        where = f"{KUBE_SYSTEM}/{backend.configmap} {AUTHENTICATOR_CONFIG_KEY}"
+        where = f"{KUBE_SYSTEM}/{configmap} {AUTHENTICATOR_CONFIG_KEY}"
         document = parse_authenticator_config(original, where=where) or {"clusterID": cluster_name}
         appended: list[tuple[tuple[str, ...], JsonObject]] = []
         rewrite = False
@@ -303,7 +337,7 @@ def _ensure_mounted_file(
             return _write(
                 rest,
                 path,
-                backend.configmap,
+                configmap,
                 current=current,
                 data=data,
                 changes=changes,
@@ -313,7 +347,7 @@ def _ensure_mounted_file(
             )
         except Conflict:
             continue
-    raise RetryableError(_conflict_message(backend.configmap))
+    raise RetryableError(_conflict_message(configmap))
 
 
 def _write(

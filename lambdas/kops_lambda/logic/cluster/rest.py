@@ -63,6 +63,7 @@ _KINDS = (
     Kind("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", namespaced=False),
     Kind("rbac.authorization.k8s.io/v1", "Role", "roles", namespaced=True),
     Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", namespaced=True),
+    Kind("iamauthenticator.k8s.aws/v1alpha1", "IAMIdentityMapping", "iamidentitymappings", namespaced=False),
 )
 KINDS: dict[str, Kind] = {kind.kind: kind for kind in _KINDS}
 

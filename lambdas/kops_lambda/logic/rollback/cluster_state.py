@@ -10,12 +10,15 @@ from kops_lambda.constants import (
     AUTHENTICATOR_CONFIGMAP,
     AUTHENTICATOR_DAEMONSET,
     AWS_AUTH_CONFIGMAP,
+    IDENTITY_MAPPING_API_VERSION,
     KUBE_SYSTEM,
     MANAGED_BY_LABEL,
     PRODUCT,
     RESTARTED_AT_ANNOTATION,
 )
 from kops_lambda.logic.cluster.agent_manifests import AgentSettings, agent_objects
+from kops_lambda.logic.cluster.crd_mapping import KIND as IDENTITY_MAPPING_KIND
+from kops_lambda.logic.cluster.crd_mapping import object_names as identity_mapping_names
 from kops_lambda.logic.cluster.identity_mapping import mounted_configmap_name
 from kops_lambda.logic.cluster.kube_router import DAEMONSET_PATH as KUBE_ROUTER_PATH
 from kops_lambda.logic.cluster.rbac import identity_rbac_objects
@@ -48,9 +51,15 @@ def _refs(objects: list[JsonObject]) -> list[ObjectRef]:
     ]
 
 
+def identity_mapping_refs() -> list[ObjectRef]:
+    """MapIdentity's IAMIdentityMapping objects (CRD backend), in creation order."""
+    return [ObjectRef(IDENTITY_MAPPING_API_VERSION, IDENTITY_MAPPING_KIND, None, n) for n in identity_mapping_names()]
+
+
 def identity_object_refs() -> list[ObjectRef]:
-    """MapIdentity's RBAC, in creation order."""
-    return _refs(identity_rbac_objects())
+    """MapIdentity's objects, in creation order: its IAMIdentityMappings (a cluster without the CRD answers
+    404 for them: absent), then its RBAC."""
+    return [*identity_mapping_refs(), *_refs(identity_rbac_objects())]
 
 
 def agent_object_refs() -> list[ObjectRef]:

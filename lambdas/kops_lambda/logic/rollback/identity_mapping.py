@@ -13,7 +13,10 @@ Rollback, per ConfigMap the baseline saw (aws-auth, aws-iam-authenticator, the o
 Offboarding removes the entries of our ARNs (the cluster's IAM user, the Spot handler's role) wherever
 they are, cutting their text out so every other byte stays, then rolls a MountedFile authenticator.
 
-Either way our ClusterRoles and ClusterRoleBindings go (rollback: those the baseline did not have).
+Either way our ClusterRoles and ClusterRoleBindings go (rollback: those the baseline did not have), and so
+do our IAMIdentityMapping objects (CRD backend: `kops-onboard-*`, labelled ours; kOps'
+`iam-identity-mapping-<n>` and every other object stay). Rollback of one the baseline already had puts
+back the labels and spec the registry recorded before our write, if it is still the version we wrote.
 """
 
 import copy
@@ -51,14 +54,16 @@ from kops_lambda.logic.cluster.identity_mapping import (
 from kops_lambda.logic.cluster.rest import MAX_WRITE_ATTEMPTS, Conflict, JsonObject, KubeRest
 from kops_lambda.logic.rollback.cluster_state import (
     AUTHENTICATOR_PATH,
+    ObjectRef,
     configmap_path,
     delete_ours,
+    identity_mapping_refs,
     identity_object_refs,
     labelled_ours,
     restore_annotations,
 )
 from kops_lambda.logic.rollback.report import Report
-from kops_lambda.models.cluster import IdentityMappingBackup
+from kops_lambda.models.cluster import IdentityMappingBackup, IdentityMappingCrdBackup
 from kops_lambda.models.rollback import Baseline, CleanupSummary, ConfigMapSnapshot
 
 _EKS_KEYS: dict[MappingKind, str] = {"user": "mapUsers", "role": "mapRoles"}
@@ -96,14 +101,20 @@ def rollback_identity_mapping(
 ) -> CleanupSummary:
     report = Report()
     arns = OurArns.of(user_arn=baseline.aws.user_arn, user_name=baseline.aws.user_name, spot_role_arn=spot_role_arn)
-    backup = None
-    if record and record.get("execution_id") == baseline.execution_id and record.get("backup"):
-        backup = IdentityMappingBackup.model_validate(record["backup"])
+    backup = crd_backup = None
+    if record and record.get("execution_id") == baseline.execution_id:
+        if record.get("backup"):
+            backup = IdentityMappingBackup.model_validate(record["backup"])
+        if record.get("crd_backup"):
+            crd_backup = IdentityMappingCrdBackup.model_validate(record["crd_backup"])
     for snapshot in baseline.cluster.configmaps:
         _rollback_configmap(rest, snapshot, backup, arns, report)
+    mapping_refs = identity_mapping_refs()
     for ref in reversed(identity_object_refs()):
         if not baseline.cluster.existed(ref.kind, ref.namespace, ref.name):
             delete_ours(rest, ref, report)
+        elif crd_backup is not None and ref in mapping_refs:
+            _restore_identity_mapping(rest, ref, crd_backup, report)
     if baseline.cluster.authenticator_annotations is not None:
         restore_annotations(rest, baseline.cluster.authenticator_annotations, report)
     return report.summary()
@@ -151,6 +162,26 @@ def _rollback_configmap(
         except Conflict:
             continue
     report.kept.append(f"{label}: still changing after {MAX_WRITE_ATTEMPTS} attempts")
+
+
+def _restore_identity_mapping(rest: KubeRest, ref: ObjectRef, backup: IdentityMappingCrdBackup, report: Report) -> None:
+    """Our IAMIdentityMapping back to the labels and spec it had before our write, unless it changed since."""
+    saved = next((o for o in backup.objects if o.name == ref.name), None)
+    if saved is None or saved.previous is None:
+        return
+    current = rest.get(ref.path)
+    if current is None or str(current["metadata"]["resourceVersion"]) != saved.written_resource_version:
+        report.kept.append(f"{ref}: changed after our write, left as is")
+        return
+    body = copy.deepcopy(current)
+    body["metadata"]["labels"] = dict(saved.previous["labels"])
+    body["spec"] = dict(saved.previous["spec"])
+    try:
+        rest.replace(ref.path, body)  # carries the resourceVersion read: a newer write is a 409
+    except Conflict:
+        report.kept.append(f"{ref}: changed after our write, left as is")
+        return
+    report.restored.append(f"{ref} (labels and spec from the backup)")
 
 
 # ---- Offboarding ----
