@@ -78,7 +78,7 @@ def _show_created(output: dict[str, Any]) -> None:
     iam, key_pair, access_key = output["iam"], output["key_pair"], output["access_key"]
     say(f"   IAM user        {iam['user_arn']} (created: {iam['user_created']})")
     say(f"   policies        {', '.join(arn.rsplit('/', 1)[1] for arn in iam['managed_policy_arns'])}")
-    say(f"   inline policy   {iam['inline_policy_name']}; shared role {iam['spot_role_arn']}")
+    say(f"   shared role     {iam['spot_role_arn']}")
     say(f"   key pair        {key_pair['key_name']} -> private key in {key_pair['private_key_secret_arn']}")
     say(f"   access key      {access_key['access_key_id']} -> stored in {access_key['secret_arn']}")
     mapping = output["identity_mapping"]

@@ -8,11 +8,13 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
 from kops_lambda.constants import AGENT_API_KEY_SECRET_NAME, CLUSTER_SECRET_PREFIX, IAM_USER_PREFIX
+from kops_lambda.logic.policies import CLUSTER_POLICY_PATTERN
 
 ACKNOWLEDGEMENTS: dict[str, str] = {
     "AwsSolutions::AwsSolutions-IAM5[Resource::*]": (
         "Only actions without resource-level permissions: xray:PutTraceSegments/PutTelemetryRecords (X-Ray "
-        "tracing), ec2:Describe*, autoscaling:Describe* (cluster discovery, Spot instance lookup)."
+        "tracing), ec2:Describe*, autoscaling:Describe* (cluster discovery, Spot instance lookup), "
+        "iam:ListPolicies (finding a cluster's managed policies, to snapshot and remove them)."
     ),
     f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:"
     f"<AWS::AccountId>:secret:{CLUSTER_SECRET_PREFIX}*]": (
@@ -37,6 +39,11 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
     ),
     f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/{IAM_USER_PREFIX}*]": (
         "One IAM user per onboarded cluster, named cast-kops-<cluster> at run time; scoped to that prefix."
+    ),
+    f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:"
+    f"policy/{CLUSTER_POLICY_PATTERN}]": (
+        "Each cluster's allows are customer managed policies named cast-kops-<cluster>-policy-<n> at run time "
+        "(IAM caps a user's inline policies at 2,048 characters); scoped to that name pattern."
     ),
     f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:"
     f"key-pair/{IAM_USER_PREFIX}*]": "One EC2 key pair per cluster, named like its user at run time.",

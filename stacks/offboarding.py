@@ -150,7 +150,7 @@ class CleanupFunctions(Construct):
                 resources=[arn(self, "iam", "user", f"{IAM_USER_PREFIX}*")],
             ),
             iam.PolicyStatement(
-                sid="RemoveOnlyTheSharedPolicy",
+                sid="RemoveOnlyOurPolicies",
                 actions=[
                     "iam:GetPolicy",
                     "iam:ListPolicyTags",
@@ -164,7 +164,13 @@ class CleanupFunctions(Construct):
                 resources=[
                     arn(self, "iam", "policy", SHARED_POLICY_NAME),
                     arn(self, "iam", "policy", policies.BOUNDARY_POLICY_NAME),
+                    arn(self, "iam", "policy", policies.CLUSTER_POLICY_PATTERN),
                 ],
+            ),
+            iam.PolicyStatement(
+                sid="FindClusterPolicies",
+                actions=["iam:ListPolicies"],
+                resources=["*"],  # ListPolicies supports no resource-level permissions.
             ),
             iam.PolicyStatement(
                 sid="RemoveOnlyTheSpotRole",

@@ -244,12 +244,18 @@ class OnboardingWorkflow(Construct):
                 resources=[self._arn("iam", "user", f"{IAM_USER_PREFIX}*")],
             ),
             iam.PolicyStatement(
-                sid="ReadSharedPolicy",
+                sid="ReadOurPolicies",
                 actions=["iam:GetPolicy", "iam:ListPolicyVersions"],
                 resources=[
                     self._arn("iam", "policy", SHARED_POLICY_NAME),
                     self._arn("iam", "policy", policies.BOUNDARY_POLICY_NAME),
+                    self._arn("iam", "policy", policies.CLUSTER_POLICY_PATTERN),
                 ],
+            ),
+            iam.PolicyStatement(
+                sid="FindClusterPolicies",
+                actions=["iam:ListPolicies"],
+                resources=["*"],  # ListPolicies supports no resource-level permissions.
             ),
             iam.PolicyStatement(
                 sid="ReadSpotRole",
@@ -305,7 +311,9 @@ class OnboardingWorkflow(Construct):
         user_policies += [
             policies.managed_policy_arn(partition, policies.S3_READ_POLICY),
             self._arn("iam", "policy", SHARED_POLICY_NAME),
+            self._arn("iam", "policy", policies.CLUSTER_POLICY_PATTERN),
         ]
+        cluster_policies = self._arn("iam", "policy", policies.CLUSTER_POLICY_PATTERN)
         role_policies = [policies.managed_policy_arn(partition, name) for name in policies.SEED_SPOT_ROLE_POLICIES]
         users = self._arn("iam", "user", f"{IAM_USER_PREFIX}*")
         spot_role = self._arn("iam", "role", SPOT_ROLE_NAME)
@@ -318,8 +326,7 @@ class OnboardingWorkflow(Construct):
                     "iam:TagUser",
                     "iam:ListUserTags",
                     "iam:ListAttachedUserPolicies",
-                    "iam:GetUserPolicy",
-                    "iam:PutUserPolicy",
+                    "iam:DeleteUserPolicy",  # the seed's inline policy, replaced by the cluster's managed ones
                     "iam:ListAccessKeys",
                 ],
                 resources=[users],
@@ -334,7 +341,14 @@ class OnboardingWorkflow(Construct):
                 sid="AttachOnlyTheNamedPoliciesToUsers",
                 actions=["iam:AttachUserPolicy"],
                 resources=[users],
-                conditions={"ArnEquals": {"iam:PolicyARN": user_policies}},
+                conditions={"ArnLike": {"iam:PolicyARN": user_policies}},
+            ),
+            iam.PolicyStatement(
+                # The cluster's policies no longer needed (its statements packed into fewer).
+                sid="DetachOnlyClusterPoliciesFromUsers",
+                actions=["iam:DetachUserPolicy"],
+                resources=[users],
+                conditions={"ArnLike": {"iam:PolicyARN": cluster_policies}},
             ),
             iam.PolicyStatement(
                 sid="SharedPolicy",
@@ -351,7 +365,13 @@ class OnboardingWorkflow(Construct):
                 resources=[
                     self._arn("iam", "policy", SHARED_POLICY_NAME),
                     self._arn("iam", "policy", policies.BOUNDARY_POLICY_NAME),
+                    cluster_policies,
                 ],
+            ),
+            iam.PolicyStatement(
+                sid="RetireClusterPolicies",
+                actions=["iam:DeletePolicy"],
+                resources=[cluster_policies],
             ),
             iam.PolicyStatement(
                 sid="SpotRole",

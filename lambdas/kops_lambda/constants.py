@@ -22,7 +22,8 @@ SUPPORTED_KOPS_VERSIONS: Final = ("1.11", "1.15", "1.17", "1.18", "1.20", "1.21"
 # Entities created in the customer's account (names from the vendor's onboarding page).
 IAM_USER_PREFIX: Final = "cast-kops-"
 SHARED_POLICY_NAME: Final = "CASTKopsPolicyV2"
-INLINE_POLICY_NAME: Final = "CASTKopsRestrictedaccess"
+# The seed's inline policy: onboarding deletes it (its allows are in the cluster's managed policies now).
+LEGACY_INLINE_POLICY_NAME: Final = "CASTKopsRestrictedaccess"
 SPOT_ROLE_NAME: Final = "CastLambdaRoleForSpot"
 
 # Secrets Manager naming: everything we read or write lives under this prefix.

@@ -54,6 +54,10 @@ class ForeignEntity(KopsOnboardError):
     """An entity with the name we would use exists and is not ours: we never take it over silently."""
 
 
+class PolicyQuotaExceeded(KopsOnboardError):
+    """A policy document, or the user's attached policies, would exceed an IAM quota AWS enforces."""
+
+
 class KeyPairWithoutSecret(KopsOnboardError):
     """The cluster's EC2 key pair exists but its private key is not in our secret."""
 

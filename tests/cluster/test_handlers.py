@@ -94,8 +94,9 @@ def event(cluster: Cluster, registry: Any, *, execution_id: str | None = None) -
         shared_policy_arn=f"arn:aws:iam::{cluster.account}:policy/CASTKopsPolicyV2",
         shared_policy_created=True,
         shared_policy_version_created=None,
-        inline_policy_name="CASTKopsRestrictedaccess",
-        inline_policy_created=True,
+        cluster_policy_arns=[],
+        cluster_policies_created=[],
+        legacy_inline_policy_removed=False,
         spot_role_arn=f"arn:aws:iam::{cluster.account}:role/CastLambdaRoleForSpot",
         spot_role_created=True,
     )

@@ -48,15 +48,19 @@ def test_end_state_of_a_first_onboarding(local_system: LocalSystem, cluster: Loc
     # The user and everything attached to it
     assert user == "cast-kops-cred.k8s.local"
     attached = {p["PolicyName"] for p in iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]}
+    own = {arn.rsplit("/", 1)[-1] for arn in out["iam"]["cluster_policy_arns"]}
+    assert own and all(name.startswith(f"{user}-policy-") for name in own)
     assert attached == {
         "AmazonEC2ReadOnlyAccess",
         "IAMReadOnlyAccess",
         "AmazonEventBridgeReadOnlyAccess",
         "AWSLambda_ReadOnlyAccess",
         "CASTKopsPolicyV2",
+        *own,
     }
-    inline = json.dumps(iam.get_user_policy(UserName=user, PolicyName="CASTKopsRestrictedaccess")["PolicyDocument"])
-    assert cluster.name in inline and f"vpc/{cluster.aws.vpc_id}" in inline
+    assert iam.list_user_policies(UserName=user)["PolicyNames"] == []
+    documents = json.dumps(_cluster_documents(iam, out["iam"]["cluster_policy_arns"]))
+    assert cluster.name in documents and f"vpc/{cluster.aws.vpc_id}" in documents
     # The shared role: EC2 read and the scoped logs/invoke policy, not the seed's account-wide two
     role_policies = iam.list_attached_role_policies(RoleName="CastLambdaRoleForSpot")["AttachedPolicies"]
     assert {p["PolicyName"] for p in role_policies} == {"AmazonEC2ReadOnlyAccess"}
@@ -128,10 +132,8 @@ def test_long_cluster_name_and_a_second_cluster_share_policy_and_role(
     assert out["iam"]["spot_role_arn"] == first_run.output["iam"]["spot_role_arn"]
     assert not out["iam"]["shared_policy_created"] and not out["iam"]["spot_role_created"]
     iam = local_system.aws.client("iam")
-    inline = json.dumps(
-        iam.get_user_policy(UserName=out["iam"]["user_name"], PolicyName="CASTKopsRestrictedaccess")["PolicyDocument"]
-    )
-    assert name in inline and "cred.k8s.local" not in inline
+    documents = json.dumps(_cluster_documents(iam, out["iam"]["cluster_policy_arns"]))
+    assert name in documents and "cred.k8s.local" not in documents
 
 
 def test_a_sixth_document_keeps_the_default_and_prunes_the_oldest(
@@ -157,3 +159,12 @@ def test_a_sixth_document_keeps_the_default_and_prunes_the_oldest(
     assert next(v for v in after if v["IsDefaultVersion"])["VersionId"] == out["shared_policy_version_created"]
     assert oldest_non_default["VersionId"] not in {v["VersionId"] for v in after}
     assert current != out["shared_policy_version_created"]
+
+
+def _cluster_documents(iam: Any, arns: list[str]) -> list[Any]:
+    """The default documents of the cluster's managed policies."""
+    documents = []
+    for arn in arns:
+        version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+        documents.append(iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"])
+    return documents

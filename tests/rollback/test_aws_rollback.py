@@ -104,13 +104,21 @@ def test_a_user_a_partial_step_left_behind_is_removed(iam_account: Clients) -> N
     baseline = _baseline(iam_account, table)
     iam.create_user(UserName="cast-kops-a.k8s.local", Tags=[{"Key": "managed-by", "Value": "kops-onboard"}])
     iam.attach_user_policy(UserName="cast-kops-a.k8s.local", PolicyArn="arn:aws:iam::aws:policy/IAMReadOnlyAccess")
-    # When rolled back (the registry recorded nothing of it), then the user is gone all the same
+    # and one of the cluster's managed policies it had not attached yet
+    iam.create_policy(
+        PolicyName="cast-kops-a.k8s.local-policy-1",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}
+        ),
+        Tags=[{"Key": "managed-by", "Value": "kops-onboard"}],
+    )
+    # When rolled back (the registry recorded nothing of it), then the user and the policy are gone all the same
     rollback_iam(iam, table, baseline)
     assert iam_state(iam) == before
 
 
 def test_changes_to_an_existing_user_are_reverted(iam_account: Clients) -> None:
-    # Given a user onboarded earlier that drifted: one policy detached, the inline policy edited
+    # Given a user onboarded earlier that drifted: one policy detached, the seed's inline policy put back on it
     iam, table = iam_account("iam"), create_registry(iam_account("dynamodb"))
     _onboard_iam(iam_account)
     _register(table, CLUSTER)
@@ -123,7 +131,8 @@ def test_changes_to_an_existing_user_are_reverted(iam_account: Clients) -> None:
     # When a rerun converges the user again, then fails, and is rolled back
     _onboard_iam(iam_account)
     summary = rollback_iam(iam, table, baseline)
-    # Then the user is as it was before the rerun (this rollback does not judge the drift)
+    # Then the user is as it was before the rerun, the inline policy the rerun removed included (this rollback
+    # does not judge the drift)
     assert iam_state(iam) == before
     assert "inline policy CASTKopsRestrictedaccess of IAM user cast-kops-a.k8s.local" in summary.restored
 

@@ -5,13 +5,18 @@ from typing import Any
 
 import pytest
 
-from kops_lambda.errors import ForeignEntity
+from kops_lambda.errors import ForeignEntity, PolicyQuotaExceeded
 from kops_lambda.logic import policies
 from kops_lambda.logic.iam_entities import ensure_iam_entities
 from kops_lambda.logic.iam_names import user_name
 
 ACCOUNT = "123456789012"
 SHARED_ARN = f"arn:aws:iam::{ACCOUNT}:policy/CASTKopsPolicyV2"
+
+
+def _default_document(iam: Any, arn: str) -> Any:
+    policy = iam.get_policy(PolicyArn=arn)["Policy"]
+    return iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])["PolicyVersion"]["Document"]
 
 
 def _ensure(iam: Any, cluster: str = "a.k8s.local", vpc: str = "vpc-0abc", **kwargs: Any) -> Any:
@@ -29,11 +34,16 @@ def test_first_run_creates_everything(aws_iam: Any) -> None:
     tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=result.user_name)["Tags"]}
     assert tags == {"managed-by": "kops-onboard", "cluster": "a.k8s.local"}
     attached = {p["PolicyName"] for p in iam.list_attached_user_policies(UserName=result.user_name)["AttachedPolicies"]}
-    assert attached == {*policies.MANAGED_POLICIES, "CASTKopsPolicyV2"}
-    # And the inline policy names the cluster and its VPC
-    inline = iam.get_user_policy(UserName=result.user_name, PolicyName="CASTKopsRestrictedaccess")["PolicyDocument"]
-    text = json.dumps(inline)
+    own = {arn.rsplit("/", 1)[-1] for arn in result.cluster_policy_arns}
+    assert own and all(name.startswith("cast-kops-a.k8s.local-policy-") for name in own)
+    assert attached == {*policies.MANAGED_POLICIES, "CASTKopsPolicyV2", *own}
+    # And the cluster's policies name the cluster and its VPC, are tagged for it, and no inline policy is left
+    text = json.dumps([_default_document(iam, arn) for arn in result.cluster_policy_arns])
     assert "a.k8s.local" in text and "vpc/vpc-0abc" in text
+    for arn in result.cluster_policy_arns:
+        tags = {t["Key"]: t["Value"] for t in iam.list_policy_tags(PolicyArn=arn)["Tags"]}
+        assert tags == {"managed-by": "kops-onboard", "cluster": "a.k8s.local"}
+    assert iam.list_user_policies(UserName=result.user_name)["PolicyNames"] == []
     # And the Spot role trusts Lambda, reads EC2 and holds the scoped logs/invoke policy, not AWSLambdaRole
     role = iam.get_role(RoleName="CastLambdaRoleForSpot")["Role"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
@@ -44,7 +54,8 @@ def test_first_run_creates_everything(aws_iam: Any) -> None:
     assert iam.list_role_policies(RoleName="CastLambdaRoleForSpot")["PolicyNames"] == ["CastLambdaRoleForSpotScoped"]
     # And the node boundary exists
     assert iam.get_policy(PolicyArn=f"arn:aws:iam::{ACCOUNT}:policy/CASTKopsNodeBoundary")["Policy"]
-    assert result.shared_policy_created and result.spot_role_created and result.inline_policy_created
+    assert result.shared_policy_created and result.spot_role_created
+    assert result.cluster_policies_created == result.cluster_policy_arns and not result.legacy_inline_policy_removed
 
 
 def test_rerun_changes_nothing(aws_iam: Any) -> None:
@@ -73,9 +84,8 @@ def test_two_clusters_share_policy_and_role_but_not_users(aws_iam: Any) -> None:
     assert one.user_name != two.user_name
     assert one.shared_policy_arn == two.shared_policy_arn and one.spot_role_arn == two.spot_role_arn
     assert two.shared_policy_created is False and two.spot_role_created is False
-    doc_two = json.dumps(
-        iam.get_user_policy(UserName=two.user_name, PolicyName="CASTKopsRestrictedaccess")["PolicyDocument"]
-    )
+    assert not set(one.cluster_policy_arns) & set(two.cluster_policy_arns)
+    doc_two = json.dumps([_default_document(iam, arn) for arn in two.cluster_policy_arns])
     assert "one.k8s.local" not in doc_two and "vpc-1" not in doc_two
 
 
@@ -102,6 +112,71 @@ def test_changed_document_adds_a_default_version_and_prunes_the_oldest_non_defau
     default = next(v for v in versions if v["IsDefaultVersion"])
     assert default["VersionId"] == result.shared_policy_version_created
     assert "v1" not in {v["VersionId"] for v in versions}
+
+
+def test_a_changed_cluster_document_becomes_the_default_version(aws_iam: Any) -> None:
+    iam = aws_iam("iam")
+    first = _ensure(iam)
+    # When the cluster's VPC changes (another document for the same policy names)
+    second = _ensure(iam, vpc="vpc-0def")
+    # Then the same policies carry it as their new default version, none created again
+    assert second.cluster_policy_arns == first.cluster_policy_arns and second.cluster_policies_created == []
+    assert "vpc-0def" in json.dumps([_default_document(iam, arn) for arn in second.cluster_policy_arns])
+    changed = [arn for arn in second.cluster_policy_arns if "vpc-0def" in json.dumps(_default_document(iam, arn))]
+    assert {v["VersionId"] for v in iam.list_policy_versions(PolicyArn=changed[0])["Versions"]} == {"v1", "v2"}
+
+
+def test_policies_no_longer_needed_are_detached_and_deleted(aws_iam: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    iam = aws_iam("iam")
+    first = _ensure(iam)
+    original = policies.cluster_policies
+
+    def fewer(**kwargs: Any) -> list[dict[str, Any]]:
+        return original(**kwargs)[:1]
+
+    # When the cluster's statements pack into fewer policies than before
+    monkeypatch.setattr(policies, "cluster_policies", fewer)
+    second = _ensure(iam)
+    # Then the extra ones are detached from the user and deleted
+    assert second.cluster_policy_arns == first.cluster_policy_arns[:1]
+    attached = {p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=second.user_name)["AttachedPolicies"]}
+    local = {p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]}
+    for arn in first.cluster_policy_arns[1:]:
+        assert arn not in attached and arn not in local
+
+
+def test_the_seeds_inline_policy_is_removed(aws_iam: Any) -> None:
+    iam = aws_iam("iam")
+    first = _ensure(iam)
+    # Given the user still has the inline policy an earlier version of onboarding (or the seed) put on it
+    iam.put_user_policy(
+        UserName=first.user_name, PolicyName="CASTKopsRestrictedaccess", PolicyDocument=json.dumps(VENDOR_DOCUMENT)
+    )
+    # When onboarding runs again, then it is gone and the result says so
+    assert _ensure(iam).legacy_inline_policy_removed
+    assert iam.list_user_policies(UserName=first.user_name)["PolicyNames"] == []
+
+
+def test_a_foreign_policy_with_the_clusters_name_is_refused(aws_iam: Any) -> None:
+    iam = aws_iam("iam")
+    iam.create_policy(PolicyName="cast-kops-a.k8s.local-policy-1", PolicyDocument=json.dumps(VENDOR_DOCUMENT))
+    # Even with adopt_existing: only the user, the shared policy and the Spot role are ever adopted
+    with pytest.raises(ForeignEntity, match=r"cast-kops-a\.k8s\.local-policy-1"):
+        _ensure(iam, adopt_existing=True)
+
+
+def test_too_many_attached_policies_are_refused_before_attaching(aws_iam: Any) -> None:
+    iam = aws_iam("iam")
+    first = _ensure(iam)
+    # Given the customer attached two of their own, which brings the user to IAM's quota of 10
+    assert len(first.managed_policy_arns) == 8
+    for name in ("ReadOnlyAccess", "AmazonVPCReadOnlyAccess"):
+        iam.attach_user_policy(UserName=first.user_name, PolicyArn=f"arn:aws:iam::aws:policy/{name}")
+    before = iam.list_attached_user_policies(UserName=first.user_name)["AttachedPolicies"]
+    # When the S3 opt-in would need one more, then a typed error names the quota and nothing is attached
+    with pytest.raises(PolicyQuotaExceeded, match="quota of 10"):
+        _ensure(iam, include_s3_read=True)
+    assert iam.list_attached_user_policies(UserName=first.user_name)["AttachedPolicies"] == before
 
 
 def test_long_cluster_name_is_truncated_deterministically(aws_iam: Any) -> None:

@@ -1,5 +1,6 @@
 """The policies we create in customers' accounts: linted, and each known hole shown absent."""
 
+import itertools
 import json
 from typing import Any
 
@@ -9,9 +10,11 @@ import pytest
 from kops_lambda.logic import policies
 
 SHARED = policies.shared_policy(partition="aws", account="123456789012")
-INLINE = policies.restricted_policy(
+CLUSTER_POLICIES = policies.cluster_policies(
     partition="aws", account="123456789012", region="eu-west-1", cluster_name="a.k8s.local", vpc_id="vpc-0abc"
 )
+# The cluster's statements as one document: what the user holds across its cluster policies.
+INLINE = {"Version": "2012-10-17", "Statement": [s for d in CLUSTER_POLICIES for s in d["Statement"]]}
 TRUST = policies.spot_role_trust_policy(account="123456789012")
 
 
@@ -32,12 +35,40 @@ SPOT_ROLE = policies.spot_role_policy(partition="aws", account="123456789012")
 
 @pytest.mark.parametrize(
     "document",
-    [SHARED, INLINE, BOUNDARY, SPOT_ROLE],
-    ids=["CASTKopsPolicyV2", "CASTKopsRestrictedaccess", "CASTKopsNodeBoundary", "CastLambdaRoleForSpotScoped"],
+    [SHARED, *CLUSTER_POLICIES, BOUNDARY, SPOT_ROLE],
+    ids=[
+        "CASTKopsPolicyV2",
+        *(policies.cluster_policy_name("a.k8s.local", i) for i in range(len(CLUSTER_POLICIES))),
+        "CASTKopsNodeBoundary",
+        "CastLambdaRoleForSpotScoped",
+    ],
 )
 def test_parliament_finds_nothing(document: dict[str, Any]) -> None:
     findings = parliament.analyze_policy_string(json.dumps(document)).findings
     assert [(f.issue, f.detail) for f in findings] == []
+
+
+def test_cluster_statements_are_packed_in_order_within_the_quota() -> None:
+    # Each document fits IAM's managed policy quota, and adding the next statement would not have
+    sizes = [policies.iam_size(d) for d in CLUSTER_POLICIES]
+    assert len(CLUSTER_POLICIES) > 1 and max(sizes) <= policies.MANAGED_POLICY_SIZE_LIMIT
+    for document, following in itertools.pairwise(CLUSTER_POLICIES):
+        joined = {**document, "Statement": [*document["Statement"], following["Statement"][0]]}
+        assert policies.iam_size(joined) > policies.MANAGED_POLICY_SIZE_LIMIT
+    # And the packing is deterministic: the same input gives the same documents
+    again = policies.cluster_policies(
+        partition="aws", account="123456789012", region="eu-west-1", cluster_name="a.k8s.local", vpc_id="vpc-0abc"
+    )
+    assert again == CLUSTER_POLICIES
+
+
+def test_cluster_policy_names_belong_to_one_user() -> None:
+    name = policies.cluster_policy_name("a.k8s.local", 0)
+    assert name == "cast-kops-a.k8s.local-policy-1"
+    assert policies.is_cluster_policy(name, "cast-kops-a.k8s.local")
+    # Cluster `a`'s user does not own the policies of cluster `a.k8s.local`, nor other names
+    assert not policies.is_cluster_policy(name, "cast-kops-a")
+    assert not policies.is_cluster_policy("cast-kops-a.k8s.local-policy-x", "cast-kops-a.k8s.local")
 
 
 def test_no_allow_statement_has_a_bare_star_resource() -> None:

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from kops_lambda.adapters.aws_errors import error_code, translated_aws_errors
 from kops_lambda.constants import (
-    INLINE_POLICY_NAME,
+    LEGACY_INLINE_POLICY_NAME,
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
     TAG_ADOPTED,
@@ -22,9 +22,11 @@ from kops_lambda.constants import (
     TAG_MANAGED_BY,
     TAG_MANAGED_BY_VALUE,
 )
-from kops_lambda.errors import ForeignEntity
+from kops_lambda.errors import ForeignEntity, PolicyQuotaExceeded
 from kops_lambda.logic import policies
 from kops_lambda.logic.iam_names import user_name
+from kops_lambda.logic.rollback import aws_state
+from kops_lambda.logic.rollback.report import Report
 from kops_lambda.models.credentials import IamEntities
 
 MAX_POLICY_VERSIONS = 5
@@ -64,11 +66,11 @@ def ensure_iam_entities(
         if include_s3_read:
             wanted.append(policies.managed_policy_arn(partition, policies.S3_READ_POLICY))
         wanted.append(shared_arn)
-        attached = _attach_user_policies(iam, name, wanted)
-        inline = policies.restricted_policy(
-            partition=partition, account=account, region=region, cluster_name=cluster_name, vpc_id=vpc_id
+        cluster_arns, cluster_created = _ensure_cluster_policies(
+            iam, partition=partition, account=account, region=region, cluster_name=cluster_name, vpc_id=vpc_id
         )
-        inline_created = _put_inline_policy(iam, name, inline)
+        attached = _attach_user_policies(iam, name, [*wanted, *cluster_arns], cluster_arns)
+        legacy_removed = _remove_legacy_inline_policy(iam, name)
         role_arn, role_created = _ensure_spot_role(
             iam, partition=partition, account=account, seed_policies=seed_spot_role_policies, adopt=adopt_existing
         )
@@ -76,13 +78,14 @@ def ensure_iam_entities(
         user_name=name,
         user_arn=user_arn,
         user_created=user_created,
-        managed_policy_arns=wanted,
+        managed_policy_arns=[*wanted, *cluster_arns],
         attached_policy_arns=attached,
+        cluster_policy_arns=cluster_arns,
+        cluster_policies_created=cluster_created,
+        legacy_inline_policy_removed=legacy_removed,
         shared_policy_arn=shared_arn,
         shared_policy_created=shared_created,
         shared_policy_version_created=new_version,
-        inline_policy_name=INLINE_POLICY_NAME,
-        inline_policy_created=inline_created,
         spot_role_arn=role_arn,
         spot_role_created=role_created,
     )
@@ -116,8 +119,39 @@ def _ours_or_adopted(tags: dict[str, str], entity: str, adopt: bool) -> bool:
     return False
 
 
+def _ensure_cluster_policies(
+    iam: Any, *, partition: str, account: str, region: str, cluster_name: str, vpc_id: str
+) -> tuple[list[str], list[str]]:
+    """The cluster's managed policies, each created or given a new default version: (ARNs, ARNs created)."""
+    documents = policies.cluster_policies(
+        partition=partition, account=account, region=region, cluster_name=cluster_name, vpc_id=vpc_id
+    )
+    arns, created = [], []
+    for index, document in enumerate(documents):
+        arn = f"arn:{partition}:iam::{account}:policy/{policies.cluster_policy_name(cluster_name, index)}"
+        # A policy with the cluster's name that we did not make is refused: only the user is ever adopted.
+        new, _ = _ensure_managed_policy(
+            iam,
+            arn,
+            document,
+            description=f"kops-onboard: what the user of cluster {cluster_name[:180]} may do",
+            adopt_existing=False,
+            creation_tags=_tags(cluster_name),
+        )
+        arns.append(arn)
+        if new:
+            created.append(arn)
+    return arns, created
+
+
 def _ensure_managed_policy(
-    iam: Any, arn: str, document: dict[str, Any], *, description: str, adopt_existing: bool
+    iam: Any,
+    arn: str,
+    document: dict[str, Any],
+    *,
+    description: str,
+    adopt_existing: bool,
+    creation_tags: list[dict[str, str]] | None = None,
 ) -> tuple[bool, str | None]:
     """Create the policy, or add a default version when its document changed: (created, new version)."""
     name = arn.rsplit("/", 1)[-1]
@@ -130,7 +164,7 @@ def _ensure_managed_policy(
             PolicyName=name,
             PolicyDocument=json.dumps(document),
             Description=description,
-            Tags=[{"Key": TAG_MANAGED_BY, "Value": TAG_MANAGED_BY_VALUE}],
+            Tags=creation_tags or [{"Key": TAG_MANAGED_BY, "Value": TAG_MANAGED_BY_VALUE}],
         )
         return True, None
     tags = {t["Key"]: t["Value"] for t in iam.list_policy_tags(PolicyArn=arn)["Tags"]}
@@ -155,30 +189,41 @@ def _ensure_managed_policy(
     return False, str(created["PolicyVersion"]["VersionId"])
 
 
-def _attach_user_policies(iam: Any, name: str, wanted: list[str]) -> list[str]:
-    """Attach what is missing; returns the ARNs this call attached."""
+def _attach_user_policies(iam: Any, name: str, wanted: list[str], cluster_arns: list[str]) -> list[str]:
+    """Attach what is missing and retire the cluster's policies no longer needed (fewer statements packed into
+    fewer policies); returns the ARNs this call attached."""
     pages = iam.get_paginator("list_attached_user_policies").paginate(UserName=name)
     present = {p["PolicyArn"] for page in pages for p in page["AttachedPolicies"]}
-    attached = []
-    for arn in wanted:
-        if arn not in present:
-            iam.attach_user_policy(UserName=name, PolicyArn=arn)
-            attached.append(arn)
-    return attached
+    stale = [
+        arn
+        for arn in sorted(present)
+        if policies.is_cluster_policy(arn.rsplit("/", 1)[-1], name) and arn not in cluster_arns
+    ]
+    missing = [arn for arn in wanted if arn not in present]
+    count = len(present) - len(stale) + len(missing)
+    if count > policies.USER_ATTACHMENT_LIMIT:
+        raise PolicyQuotaExceeded(
+            f"IAM user {name} would have {count} managed policies attached, "
+            f"above IAM's default quota of {policies.USER_ATTACHMENT_LIMIT}"
+        )
+    for arn in stale:
+        iam.detach_user_policy(UserName=name, PolicyArn=arn)
+        aws_state.delete_policy(iam, arn, Report())
+    for arn in missing:
+        iam.attach_user_policy(UserName=name, PolicyArn=arn)
+    return missing
 
 
-def _put_inline_policy(iam: Any, name: str, document: dict[str, Any]) -> bool:
-    """Put the inline policy when absent or different; True when it did not exist before."""
+def _remove_legacy_inline_policy(iam: Any, name: str) -> bool:
+    """Migration: the inline policy that held the allows before they moved to managed policies (IAM caps a user's
+    inline policies at 2,048 characters); True when it existed. Rollback restores it from the baseline."""
     try:
-        current = iam.get_user_policy(UserName=name, PolicyName=INLINE_POLICY_NAME)["PolicyDocument"]
+        iam.delete_user_policy(UserName=name, PolicyName=LEGACY_INLINE_POLICY_NAME)
     except ClientError as exc:
         if error_code(exc) != "NoSuchEntity":
             raise
-        iam.put_user_policy(UserName=name, PolicyName=INLINE_POLICY_NAME, PolicyDocument=json.dumps(document))
-        return True
-    if policies.canonical(_document(current)) != policies.canonical(document):
-        iam.put_user_policy(UserName=name, PolicyName=INLINE_POLICY_NAME, PolicyDocument=json.dumps(document))
-    return False
+        return False
+    return True
 
 
 def _ensure_spot_role(iam: Any, *, partition: str, account: str, seed_policies: bool, adopt: bool) -> tuple[str, bool]:

@@ -6,10 +6,12 @@ independent evaluator. The layout:
 - `CASTKopsPolicyV2` is shared by every cluster of the account, so it grants nothing: it holds the guardrails
   that hold for every cluster (no IAM identity or policy changes, no permissions-boundary changes, the control
   plane out of reach), as explicit denies that no allow elsewhere can outweigh.
-- `CASTKopsRestrictedaccess`, inline on the cluster's user, holds every allow. Whatever it lets the user create or
-  change is named `cast-kops-<cluster>-…` and tagged for its own cluster (names alone could collide: cluster `a`
-  would match `cast-kops-a-b-…`); every allow that writes tags takes only known keys, so no tag names another
-  cluster or the control plane.
+- `cast-kops-<cluster>-policy-<n>`, customer managed policies attached to the cluster's user only, hold every
+  allow. Whatever they let the user create or change is named `cast-kops-<cluster>-…` and tagged for its own
+  cluster (names alone could collide: cluster `a` would match `cast-kops-a-b-…`); every allow that writes tags
+  takes only known keys, so no tag names another cluster or the control plane. They are managed, not inline,
+  because IAM caps a user's inline policies at 2,048 characters in all; the statements are packed in order into
+  as few policies of at most 6,144 characters as they need.
 - `CASTKopsNodeBoundary` is the permissions boundary every role the user creates must carry: what a kOps worker
   node's kubelet and cloud provider read, nothing that writes.
 - `CastLambdaRoleForSpot` gets a scoped equivalent of the seed's managed policies (logs of the Spot functions,
@@ -17,6 +19,7 @@ independent evaluator. The layout:
 """
 
 import json
+import re
 from typing import Any
 
 from kops_lambda.constants import (
@@ -27,9 +30,15 @@ from kops_lambda.constants import (
     KOPS_TAG_ROLE_PREFIX,
     SPOT_ROLE_NAME,
 )
-from kops_lambda.logic.iam_names import shorten
+from kops_lambda.errors import PolicyQuotaExceeded
+from kops_lambda.logic.iam_names import shorten, user_name
 
 Document = dict[str, Any]
+
+# IAM's quotas, in characters excluding whitespace (AWS refuses larger documents; moto does not check).
+MANAGED_POLICY_SIZE_LIMIT = 6_144
+# Managed policies attached to one user (the default quota).
+USER_ATTACHMENT_LIMIT = 10
 
 BOUNDARY_POLICY_NAME = "CASTKopsNodeBoundary"
 SPOT_ROLE_POLICY_NAME = "CastLambdaRoleForSpotScoped"
@@ -68,51 +77,38 @@ ALLOWED_TAG_KEYS = (
     "cast*",
     "CAST*",
 )
-# What changes an instance, its volumes, a launch template or a security group (Describe* authorizes on `*`).
+# What changes an instance, its volumes, a launch template, a security group or an ASG, by verb: Describe* authorizes
+# on `*`, not on these ARNs, so reading stays possible. Verbs, not the actions one by one, keep the shared policy
+# far below IAM's 6,144 characters (and cover actions added later).
 CONTROL_PLANE_SECURITY_GROUP_ACTIONS = (
-    "ec2:AuthorizeSecurityGroupIngress",
-    "ec2:AuthorizeSecurityGroupEgress",
-    "ec2:RevokeSecurityGroupIngress",
-    "ec2:RevokeSecurityGroupEgress",
-    "ec2:ModifySecurityGroupRules",
-    "ec2:DeleteSecurityGroup",
-    "ec2:CreateTags",
-    "ec2:DeleteTags",
-    "ec2:RunInstances",
+    "ec2:Authorize*",
+    "ec2:Revoke*",
+    "ec2:Modify*",
+    "ec2:Delete*",
+    "ec2:Create*",
+    "ec2:Run*",
 )
 CONTROL_PLANE_ACTIONS = (
     *CONTROL_PLANE_SECURITY_GROUP_ACTIONS,
-    "ec2:TerminateInstances",
-    "ec2:StopInstances",
-    "ec2:StartInstances",
-    "ec2:RebootInstances",
-    "ec2:ModifyInstanceAttribute",
-    "ec2:ModifyInstanceMetadataOptions",
-    "ec2:AssociateIamInstanceProfile",
-    "ec2:ReplaceIamInstanceProfileAssociation",
-    "ec2:AttachVolume",
-    "ec2:DetachVolume",
-    "ec2:DeleteVolume",
-    "ec2:ModifyVolume",
-    "ec2:CreateSnapshot",
-    "ec2:CreateLaunchTemplateVersion",
-    "ec2:ModifyLaunchTemplate",
-    "ec2:DeleteLaunchTemplate",
-    "ec2:DeleteLaunchTemplateVersions",
-    "autoscaling:UpdateAutoScalingGroup",
-    "autoscaling:DeleteAutoScalingGroup",
-    "autoscaling:SetDesiredCapacity",
-    "autoscaling:SuspendProcesses",
-    "autoscaling:ResumeProcesses",
-    "autoscaling:TerminateInstanceInAutoScalingGroup",
-    "autoscaling:DetachInstances",
-    "autoscaling:AttachInstances",
-    "autoscaling:SetInstanceProtection",
-    "autoscaling:StartInstanceRefresh",
-    "autoscaling:PutLifecycleHook",
-    "autoscaling:PutScalingPolicy",
-    "autoscaling:CreateOrUpdateTags",
-    "autoscaling:DeleteTags",
+    "ec2:Terminate*",
+    "ec2:Stop*",
+    "ec2:Start*",
+    "ec2:Reboot*",
+    "ec2:Associate*",
+    "ec2:Replace*",
+    "ec2:Attach*",
+    "ec2:Detach*",
+    "autoscaling:Update*",
+    "autoscaling:Delete*",
+    "autoscaling:Set*",
+    "autoscaling:Suspend*",
+    "autoscaling:Resume*",
+    "autoscaling:Terminate*",
+    "autoscaling:Detach*",
+    "autoscaling:Attach*",
+    "autoscaling:Start*",
+    "autoscaling:Put*",
+    "autoscaling:Create*",
 )
 TAGGING_ACTIONS = (
     "ec2:CreateTags",
@@ -247,8 +243,52 @@ def _sid(tag: str) -> str:
     return "".join(part.capitalize() for part in tag.replace(".", "/").replace("-", "/").split("/"))
 
 
-def restricted_policy(*, partition: str, account: str, region: str, cluster_name: str, vpc_id: str) -> Document:
-    """CASTKopsRestrictedaccess: inline on the cluster's user; every allow, each scoped to this cluster."""
+# Every cluster's managed policies, for the stack's own grants.
+CLUSTER_POLICY_PATTERN = f"{IAM_USER_PREFIX}*-policy-*"
+
+
+def cluster_policy_name(cluster_name: str, index: int) -> str:
+    """`cast-kops-<cluster>-policy-<n>`, n from 1: unique per cluster since the user name is."""
+    return f"{user_name(cluster_name)}-policy-{index + 1}"
+
+
+def is_cluster_policy(policy_name: str, user: str) -> bool:
+    return re.fullmatch(rf"{re.escape(user)}-policy-\d+", policy_name) is not None
+
+
+def iam_size(document: Document) -> int:
+    """The document's size as IAM counts it: its JSON without whitespace."""
+    return len("".join(json.dumps(document).split()))
+
+
+def cluster_policies(*, partition: str, account: str, region: str, cluster_name: str, vpc_id: str) -> list[Document]:
+    """The cluster's statements packed in order into documents within IAM's managed policy quota.
+
+    Greedy and deterministic: each statement goes into the current document unless that would exceed the
+    quota; a deny works from whichever of the user's policies holds it, so splitting changes no decision.
+    """
+    documents: list[Document] = []
+    for statement in _cluster_statements(
+        partition=partition, account=account, region=region, cluster_name=cluster_name, vpc_id=vpc_id
+    ):
+        candidate = [*documents[-1]["Statement"], statement] if documents else []
+        if documents and iam_size(_policy(candidate)) <= MANAGED_POLICY_SIZE_LIMIT:
+            documents[-1] = _policy(candidate)
+            continue
+        if iam_size(_policy([statement])) > MANAGED_POLICY_SIZE_LIMIT:
+            raise PolicyQuotaExceeded(
+                f"statement {statement['Sid']} alone exceeds {MANAGED_POLICY_SIZE_LIMIT} characters"
+            )
+        documents.append(_policy([statement]))
+    return documents
+
+
+def _policy(statements: list[Document]) -> Document:
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _cluster_statements(*, partition: str, account: str, region: str, cluster_name: str, vpc_id: str) -> list[Document]:
+    """Every allow of the cluster's user, each scoped to this cluster, and the denies that narrow them."""
     ec2 = f"arn:{partition}:ec2:{region}:{account}"
     iam = f"arn:{partition}:iam::{account}"
     prefix = cluster_prefix(cluster_name)
@@ -529,7 +569,7 @@ def restricted_policy(*, partition: str, account: str, region: str, cluster_name
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         if statement["Effect"] == "Allow" and set(actions) & set(TAGGING_ACTIONS):
             statement.setdefault("Condition", {})["ForAllValues:StringLike"] = {"aws:TagKeys": tag_keys}
-    return {"Version": "2012-10-17", "Statement": statements}
+    return statements
 
 
 def boundary_policy(*, partition: str) -> Document:

@@ -12,8 +12,9 @@ class IamEntities(StrictModel):
     shared_policy_arn: str
     shared_policy_created: bool
     shared_policy_version_created: str | None
-    inline_policy_name: str
-    inline_policy_created: bool
+    cluster_policy_arns: list[str]
+    cluster_policies_created: list[str]
+    legacy_inline_policy_removed: bool
     spot_role_arn: str
     spot_role_created: bool
 

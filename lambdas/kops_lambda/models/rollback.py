@@ -26,16 +26,16 @@ class SecretSnapshot(StrictModel):
     current_version: str | None = None
 
 
+class PolicySnapshot(StrictModel):
+    default_version: str
+    version_ids: list[str]
+
+
 class UserSnapshot(StrictModel):
     attached_policy_arns: list[str]
     inline_policies: dict[str, str] = Field(description="policy name -> canonical JSON document")
     access_key_ids: list[str]
     tags: dict[str, str]
-
-
-class PolicySnapshot(StrictModel):
-    default_version: str
-    version_ids: list[str]
 
 
 class RoleSnapshot(StrictModel):
@@ -52,6 +52,9 @@ class AwsBaseline(StrictModel):
     shared_policy_arn: str
     shared_policy: PolicySnapshot | None
     boundary_policy: PolicySnapshot | None = None
+    cluster_policies: dict[str, PolicySnapshot] = Field(
+        default_factory=dict, description="ARN -> versions of the cluster's own managed policies"
+    )
     spot_role: RoleSnapshot | None
     key_pair_name: str
     key_pair_id: str | None

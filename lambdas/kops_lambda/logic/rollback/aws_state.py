@@ -72,6 +72,26 @@ def user_snapshot(iam: Any, name: str) -> UserSnapshot | None:
     return UserSnapshot(attached_policy_arns=attached, inline_policies=inline, access_key_ids=keys, tags=tags)
 
 
+def _name(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+def cluster_policy_snapshots(iam: Any, user_name: str) -> dict[str, PolicySnapshot]:
+    snapshots = {arn: policy_snapshot(iam, arn) for arn in cluster_policy_arns(iam, user_name)}
+    return {arn: snapshot for arn, snapshot in snapshots.items() if snapshot is not None}
+
+
+def cluster_policy_arns(iam: Any, user_name: str) -> list[str]:
+    """The cluster's managed policies by name, attached or not (a failed run may have created one it never
+    attached)."""
+    return [
+        p["Arn"]
+        for page in iam.get_paginator("list_policies").paginate(Scope="Local")
+        for p in page["Policies"]
+        if policies.is_cluster_policy(p["PolicyName"], user_name)
+    ]
+
+
 def access_key_ids(iam: Any, user_name: str) -> list[str] | None:
     """The user's access key ids; None when the user does not exist."""
     try:
@@ -118,7 +138,25 @@ def delete_user(iam: Any, name: str, report: Report) -> None:
         delete_user_policy(iam, name, policy, report)
     for arn in current.attached_policy_arns:
         detach_user_policy(iam, name, arn, report)
+    for arn in cluster_policy_arns(iam, name):
+        delete_cluster_policy(iam, arn, report)
     _remove(report, f"IAM user {name}", lambda: iam.delete_user(UserName=name))
+
+
+def delete_cluster_policy(iam: Any, arn: str, report: Report) -> None:
+    """One of the cluster's managed policies, once detached: only if it carries our tag and nothing uses it."""
+    try:
+        tags = tags_of(iam.list_policy_tags(PolicyArn=arn)["Tags"])
+    except ClientError as exc:
+        if _missing(exc, _IAM_MISSING):
+            return
+        raise
+    if not ours(tags):
+        report.kept.append(f"IAM policy {_name(arn)}: not created by kops-onboard (no managed-by tag)")
+    elif entities := policy_entities(iam, arn):
+        report.kept.append(f"IAM policy {_name(arn)}: attached to {', '.join(entities)}")
+    else:
+        delete_policy(iam, arn, report)
 
 
 # ---- CASTKopsPolicyV2 ----

@@ -54,6 +54,7 @@ def snapshot_aws(
         shared_policy_arn=shared_arn,
         shared_policy=aws_state.policy_snapshot(iam, shared_arn),
         boundary_policy=aws_state.policy_snapshot(iam, policies.boundary_policy_arn(partition, account)),
+        cluster_policies=aws_state.cluster_policy_snapshots(iam, name),
         spot_role=aws_state.role_snapshot(iam, SPOT_ROLE_NAME),
         key_pair_name=key_pair_name(cluster_name),
         key_pair_id=str(pair["KeyPairId"]) if pair else None,

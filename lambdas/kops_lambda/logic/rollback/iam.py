@@ -1,5 +1,5 @@
-"""IAM: the cluster's user (inline policy, attachments, access keys, the user) and the shared entities
-(CASTKopsPolicyV2 and CASTKopsNodeBoundary with their versions, CastLambdaRoleForSpot).
+"""IAM: the cluster's user (inline policies, attachments, its managed policies, access keys, the user) and the
+shared entities (CASTKopsPolicyV2 and CASTKopsNodeBoundary with their versions, CastLambdaRoleForSpot).
 
 Shared entities are removed or reverted only when no other cluster uses them: no other cluster in the
 registry is onboarded or being onboarded, and (for the policy) nothing but our user is attached to it.
@@ -9,7 +9,7 @@ from typing import Any
 
 from kops_lambda.adapters.aws_errors import translated_aws_errors
 from kops_lambda.constants import (
-    INLINE_POLICY_NAME,
+    LEGACY_INLINE_POLICY_NAME,
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
     TAG_ADOPTED,
@@ -21,7 +21,7 @@ from kops_lambda.logic.iam_names import user_name
 from kops_lambda.logic.rollback import aws_state
 from kops_lambda.logic.rollback.registry import other_clusters
 from kops_lambda.logic.rollback.report import Report
-from kops_lambda.models.rollback import Baseline, CleanupSummary, PolicySnapshot
+from kops_lambda.models.rollback import Baseline, CleanupSummary, PolicySnapshot, UserSnapshot
 
 
 def rollback_iam(iam: Any, table: Any, baseline: Baseline) -> CleanupSummary:
@@ -32,25 +32,42 @@ def rollback_iam(iam: Any, table: Any, baseline: Baseline) -> CleanupSummary:
         if current is not None and aws.user is None:
             aws_state.delete_user(iam, aws.user_name, report)
         elif current is not None and aws.user is not None:
-            _revert_user(iam, aws.user_name, before=aws.user.model_dump(), now=current.model_dump(), report=report)
+            _revert_user(
+                iam, aws.user_name, before=aws.user, now=current, cluster_policies=aws.cluster_policies, report=report
+            )
         users = other_clusters(table, baseline.cluster_key)
         _rollback_shared(iam, baseline, users, report)
     return report.summary()
 
 
-def _revert_user(iam: Any, name: str, *, before: dict[str, Any], now: dict[str, Any], report: Report) -> None:
-    for arn in now["attached_policy_arns"]:
-        if arn not in before["attached_policy_arns"]:
+def _revert_user(
+    iam: Any,
+    name: str,
+    *,
+    before: UserSnapshot,
+    now: UserSnapshot,
+    cluster_policies: dict[str, PolicySnapshot],
+    report: Report,
+) -> None:
+    for arn in now.attached_policy_arns:
+        if arn not in before.attached_policy_arns:
             aws_state.detach_user_policy(iam, name, arn, report)
-    for policy, document in now["inline_policies"].items():
-        previous = before["inline_policies"].get(policy)
+    for arn in aws_state.cluster_policy_arns(iam, name):
+        versions = cluster_policies.get(arn)
+        if versions is None:
+            aws_state.delete_cluster_policy(iam, arn, report)
+        else:
+            aws_state.revert_policy_versions(iam, arn, versions, report)
+    for policy in sorted({*before.inline_policies, *now.inline_policies}):
+        previous, document = before.inline_policies.get(policy), now.inline_policies.get(policy)
         if previous is None:
             aws_state.delete_user_policy(iam, name, policy, report)
         elif previous != document:
+            # Changed, or deleted by onboarding's migration of the seed's inline policy.
             iam.put_user_policy(UserName=name, PolicyName=policy, PolicyDocument=previous)
             report.restored.append(f"inline policy {policy} of IAM user {name}")
-    for key_id in now["access_key_ids"]:
-        if key_id not in before["access_key_ids"]:
+    for key_id in now.access_key_ids:
+        if key_id not in before.access_key_ids:
             aws_state.delete_access_key(iam, name, key_id, report)
 
 
@@ -99,7 +116,8 @@ def _in_use(users: list[str], entities: list[str]) -> str:
 
 
 def offboard_user(iam: Any, *, cluster_name: str) -> CleanupSummary:
-    """Access keys, inline policies, attachments and the user, if it carries our managed-by tag."""
+    """Access keys, inline policies, attachments, the cluster's managed policies and the user, if it carries our
+    managed-by tag."""
     report = Report()
     name = user_name(cluster_name)
     with translated_aws_errors("offboarding of the IAM user"):
@@ -113,9 +131,9 @@ def offboard_user(iam: Any, *, cluster_name: str) -> CleanupSummary:
             iam.untag_user(UserName=name, TagKeys=[TAG_MANAGED_BY, TAG_CLUSTER, TAG_ADOPTED])
             report.kept.append(
                 f"IAM user {name}: adopted at onboarding, so left in place with the access keys it had before "
-                f"({current.tags[TAG_ADOPTED] or 'none'}), the inline policy {INLINE_POLICY_NAME} and the "
-                f"attachments onboarding gave it ({', '.join(_names(current.attached_policy_arns))}); "
-                "its previous inline policy is not restored"
+                f"({current.tags[TAG_ADOPTED] or 'none'}) and the attachments onboarding gave it "
+                f"({', '.join(_names(current.attached_policy_arns))}); "
+                f"its previous inline policy {LEGACY_INLINE_POLICY_NAME}, removed at onboarding, is not restored"
             )
             return report.summary()
         aws_state.delete_user(iam, name, report)
