@@ -47,7 +47,7 @@ typecheck: setup
 test: lint typecheck kube-bin pmapper
 	$(BIN)/pytest -q --numprocesses=auto --maxprocesses=4 --dist=loadscope
 
-test-fast: setup pmapper
+test-fast: setup pmapper kube-bin
 	$(BIN)/pytest -q -x -m "not e2e"
 
 demo: setup
