@@ -187,9 +187,7 @@ class RealKubeCluster(ServedKubeApi):
             assert credentials is not None
             self._control_plane = control_plane
             self._store = ApiObjectStore(credentials.url, token=credentials.admin_token, ca_pem=credentials.ca_pem)
-            self._kubelet = KubeletStandIn(
-                credentials.url, token=credentials.admin_token, ca_pem=credentials.ca_pem, name=self.name
-            )
+            self._kubelet = KubeletStandIn(self._store, name=self.name)
             self._kubelet.start()
         return super().start()
 

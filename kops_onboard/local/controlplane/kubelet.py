@@ -17,20 +17,19 @@ product's requests. Every call is bounded; errors of one pass are logged and ret
 
 from __future__ import annotations
 
-import json
 import logging
-import ssl
 import threading
-import urllib.error
-import urllib.request
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from kops_onboard.local.controlplane.objects import ApiObjectStore
+from kops_onboard.local.kube.errors import ApiError
+
 logger = logging.getLogger(__name__)
 
 _PASS_SECONDS = 0.2
-_REQUEST_TIMEOUT = 5.0
+_STOP_SECONDS = 15.0  # longer than one request of the admin transport (10 s)
 _NO_SCHEDULE = ("NoSchedule", "NoExecute")
 _NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 _MERGE_PATCH = "application/merge-patch+json"
@@ -96,10 +95,8 @@ def running_status(pod: dict[str, Any], now: str) -> dict[str, Any]:
 
 
 class KubeletStandIn:
-    def __init__(self, url: str, *, token: str, ca_pem: str, name: str) -> None:
-        self._url = url
-        self._token = token
-        self._context = ssl.create_default_context(cadata=ca_pem)
+    def __init__(self, objects: ApiObjectStore, *, name: str) -> None:
+        self._objects = objects  # its admin transport, straight to the API server
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"kubelet-{name}", daemon=True)
 
@@ -109,27 +106,21 @@ class KubeletStandIn:
     def stop(self) -> None:
         self._stopping.set()
         if self._thread.is_alive():
-            self._thread.join(_REQUEST_TIMEOUT * 2)
+            self._thread.join(_STOP_SECONDS)
 
     def _run(self) -> None:
         while not self._stopping.wait(_PASS_SECONDS):
             try:
                 self.reconcile()
-            except (OSError, ValueError, KeyError) as exc:  # the server stopping, or one odd object
+            except (OSError, ValueError, KeyError, ApiError) as exc:  # the server stopping, or one odd object
                 if not self._stopping.is_set():
                     logger.warning("kubelet stand-in pass failed: %s", exc)
 
     def _call(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self._url}{path}", data=data, method=method)  # noqa: S310 (loopback)
-        request.add_header("Authorization", f"Bearer {self._token}")
-        if data is not None:
-            request.add_header("Content-Type", content_type)
         try:
-            with urllib.request.urlopen(request, timeout=_REQUEST_TIMEOUT, context=self._context) as response:  # noqa: S310
-                return json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as err:
-            if err.code in (404, 409):  # gone or changed meanwhile: the next pass sees the new state
+            return self._objects.request(method, path, body, content_type=content_type)
+        except ApiError as err:
+            if err.status in (404, 409):  # gone or changed meanwhile: the next pass sees the new state
                 return None
             raise
 
