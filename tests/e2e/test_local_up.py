@@ -15,20 +15,21 @@ from kops_onboard.local.controlplane import pinned_binaries
 LOCAL_UP_BUDGET_SECONDS = 60
 
 
+def local_up(template_path: Path, *args: str) -> subprocess.Popen[str]:
+    """`kops-onboard local up` in its own process, as a user starts it."""
+    command = [str(Path(sys.executable).parent / "kops-onboard"), "local", "up", "--template", str(template_path)]
+    return subprocess.Popen([*command, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
 def test_local_up_prints_the_json_line_and_serves_until_interrupted(template_path: Path) -> None:
     # Given the command started in its own process with two clusters
-    command = [
-        str(Path(sys.executable).parent / "kops-onboard"),
-        "local",
-        "up",
-        "--template",
-        str(template_path),
+    process = local_up(
+        template_path,
         "--cluster",
         "one.k8s.local:kops=1.17,networking=kube-router,nodes=2",
         "--cluster",
         "two.k8s.local",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    )
     try:
         started = time.monotonic()
         line = process.stdout.readline() if process.stdout else ""
@@ -59,18 +60,7 @@ def test_local_up_prints_the_json_line_and_serves_until_interrupted(template_pat
 
 def test_local_up_on_the_real_control_plane_serves_a_real_kubernetes(template_path: Path, tmp_path: Path) -> None:
     # Given the command started with the real control plane and one cluster
-    command = [
-        str(Path(sys.executable).parent / "kops-onboard"),
-        "local",
-        "up",
-        "--template",
-        str(template_path),
-        "--kube",
-        "real",
-        "--cluster",
-        "real.k8s.local:kops=1.21,nodes=2",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = local_up(template_path, "--kube", "real", "--cluster", "real.k8s.local:kops=1.21,nodes=2")
     try:
         line = process.stdout.readline() if process.stdout else ""
         # Then its JSON line says so
