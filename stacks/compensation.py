@@ -7,10 +7,8 @@ execution (from the baseline it recorded) and so gives its lease back.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -19,9 +17,8 @@ from kops_lambda.constants import (
     SFN_EVENT_SOURCE,
     SFN_STATUS_CHANGE_DETAIL_TYPE,
     UNFINISHED_STATUSES,
-    WORKFLOW_TIMEOUT_MINUTES,
 )
-from stacks.constructs.lambda_function import LOG_RETENTION
+from stacks.constructs.state_machine import logged_state_machine
 from stacks.offboarding import CleanupFunctions
 
 STOPPED_EXECUTION_PATH = "$.stopped_execution"
@@ -66,17 +63,7 @@ class CompensationWorkflow(Construct):
         )
         start.next(following)
 
-        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(start),
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            timeout=Duration.minutes(WORKFLOW_TIMEOUT_MINUTES),
-            tracing_enabled=True,
-            # Every event, but without execution data: inputs and outputs never reach the logs.
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
-        )
+        self.log_group, self.state_machine = logged_state_machine(self, start)
         self.rule = events.Rule(
             self,
             "UnfinishedOnboardings",

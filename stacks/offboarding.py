@@ -9,12 +9,11 @@ Each step retries throttling, IAM's eventual consistency and Lambda service erro
 anything else ends in OffboardingFailed with the step's error and cause.
 """
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -28,12 +27,12 @@ from kops_lambda.constants import (
     PRODUCT,
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
-    WORKFLOW_TIMEOUT_MINUTES,
 )
 from kops_lambda.errors import IAM_CLEANUP_TRANSIENT_ERROR_NAMES
 from kops_lambda.logic import policies
 from kops_lambda.models.rollback import CleanupAction
-from stacks.constructs.lambda_function import LOG_RETENTION, KopsFunction
+from stacks.constructs.lambda_function import KopsFunction
+from stacks.constructs.state_machine import logged_state_machine
 from stacks.onboarding import arn, grant_cluster_access, grant_lease_takeover, lambda_task
 
 # Resource group -> handler. One function per group: each role holds only its group's delete actions.
@@ -282,14 +281,4 @@ class OffboardingWorkflow(Construct):
             chain = task
         chain.next(sfn.Succeed(self, "Offboarded"))
 
-        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(start),
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            timeout=Duration.minutes(WORKFLOW_TIMEOUT_MINUTES),
-            tracing_enabled=True,
-            # Every event, but without execution data: inputs and outputs never reach the logs.
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
-        )
+        self.log_group, self.state_machine = logged_state_machine(self, start)

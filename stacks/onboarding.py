@@ -13,12 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -42,11 +41,11 @@ from kops_lambda.constants import (
     ROLLBACK_STEPS,
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
-    WORKFLOW_TIMEOUT_MINUTES,
 )
 from kops_lambda.errors import IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES, RETRYABLE_ERROR_NAMES, RollbackFailed
 from kops_lambda.logic import policies
-from stacks.constructs.lambda_function import LOG_RETENTION, KopsFunction
+from stacks.constructs.lambda_function import KopsFunction
+from stacks.constructs.state_machine import logged_state_machine
 
 if TYPE_CHECKING:
     from stacks.offboarding import CleanupFunctions
@@ -213,17 +212,7 @@ class OnboardingWorkflow(Construct):
         chain.next(discard)
         discard.next(onboarded)
 
-        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            timeout=Duration.minutes(WORKFLOW_TIMEOUT_MINUTES),
-            tracing_enabled=True,
-            # Every event, but without execution data: inputs and outputs never reach the logs.
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
-        )
+        self.log_group, self.state_machine = logged_state_machine(self, definition)
 
     def _arn(self, service: str, resource: str, name: str, fmt: ArnFormat = ArnFormat.SLASH_RESOURCE_NAME) -> str:
         return arn(self, service, resource, name, fmt)
