@@ -15,6 +15,16 @@ HINTS: dict[str, str] = {
         "The kubeconfig secret is missing, malformed, or its credentials are refused by the API server. "
         "Store a working kubeconfig in the secret and check it with kubectl."
     ),
+    "UnsafeKubeconfig": (
+        "The kubeconfig asks to run a command (exec, auth-provider), read a file (certificate-authority, "
+        "client-certificate, client-key, tokenFile, ...) or skip TLS verification, which we never do. Store one "
+        "with the content inline (certificate-authority-data, client-certificate-data and client-key-data, or a "
+        "token), e.g. from `kops export kubecfg --admin`, then run again."
+    ),
+    "KubeconfigExpired": (
+        "The kubeconfig's client certificate has expired (kOps admin certificates last 18 h by default). Export a "
+        "fresh one with `kops export kubecfg --admin`, store it in the kubeconfig secret, then run again."
+    ),
     "KubeApiUnavailable": (
         "The cluster's API server did not answer in time. Check that it is reachable from the Lambda functions "
         "(VPC, security groups, a private API endpoint) and run onboarding again."

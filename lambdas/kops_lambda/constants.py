@@ -97,6 +97,9 @@ ONBOARDING_STEPS: Final = (
 
 
 AGENT_API_KEY_SECRET_NAME: Final = "kops-onboard/agent-api-key"
+# Onboarding warns when the kubeconfig secret's client certificate expires sooner than this (kOps admin
+# certificates last 18 h by default): offboarding will need a fresh one.
+ADMIN_KUBECONFIG_WARNING_SECONDS: Final = 24 * 3600
 
 
 def access_key_secret_name(cluster_name: str) -> str:

@@ -42,6 +42,16 @@ class ClusterAccessError(KopsOnboardError):
     """The cluster's access secret is missing or malformed, or the API server refused us."""
 
 
+class UnsafeKubeconfig(ClusterAccessError):
+    """The kubeconfig asks for something we never do with one: run a command (`exec`, `auth-provider`), read a
+    file (a path field), skip TLS verification, or trust an https server without a CA. The message names the
+    field and the entry, never a value."""
+
+
+class KubeconfigExpired(ClusterAccessError):
+    """The kubeconfig's client certificate is past its notAfter (kOps admin certificates last 18 h by default)."""
+
+
 RETRYABLE_ERROR_NAMES: tuple[str, ...] = (
     RetryableError.__name__,
     AwsThrottled.__name__,

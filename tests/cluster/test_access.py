@@ -2,16 +2,19 @@
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 import urllib3
 import yaml
 
-from kops_lambda.adapters.kube import api_client
-from kops_lambda.errors import ClusterAccessError, KubeApiUnavailable
-from kops_lambda.logic.cluster.access import authenticator_token, check_access, cluster_api
+from kops_lambda.adapters.kube import api_client, load_kubeconfig
+from kops_lambda.errors import ClusterAccessError, KubeApiUnavailable, KubeconfigExpired, UnsafeKubeconfig
+from kops_lambda.logic.cluster.access import admin_kubeconfig, authenticator_token, check_access, cluster_api
 from kops_onboard.local.kube import KubeApiEmulator
+from tests.kube_backends import start_kube
+from tests.kubeconfigs import as_text, with_client_certificate, with_field
 
 from .conftest import REGION, TOKEN, Cluster, MakeCluster, aws_client
 
@@ -136,3 +139,65 @@ def test_the_retries_and_pool_size_asked_for_reach_the_connection_pool(cluster: 
         # Then the pool the requests go through uses both (set after the client exists, they would not)
         assert pool_args["retries"] is retries
         assert pool_args["maxsize"] == 48
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value"),
+    [
+        ("users", "exec", {"apiVersion": "client.authentication.k8s.io/v1", "command": "aws-iam-authenticator"}),
+        ("users", "client-key", "/etc/kubernetes/admin.key"),
+        ("clusters", "insecure-skip-tls-verify", True),
+    ],
+    ids=["exec", "client-key", "insecure-skip-tls-verify"],
+)
+def test_an_unsafe_kubeconfig_secret_is_refused_before_the_server_sees_a_request(
+    cluster: Cluster, section: str, field: str, value: object
+) -> None:
+    # Given the cluster's working kubeconfig secret with one refused field added
+    sm = aws_client("secretsmanager")
+    document = yaml.safe_load(sm.get_secret_value(SecretId=cluster.kubeconfig_secret_arn)["SecretString"])
+    arn = sm.create_secret(
+        Name=f"kops-onboard/clusters/{cluster.name}/unsafe-{field}",
+        SecretString=as_text(with_field(document, section, field, value)),
+    )["ARN"]
+    cluster.kube.clear_requests()
+    # When a step builds its client from it
+    with pytest.raises(UnsafeKubeconfig) as raised:
+        cluster_api(sm, arn)
+    # Then the error names the secret and the field, not the token, and the API server saw nothing
+    assert arn in str(raised.value) and field in str(raised.value) and TOKEN not in str(raised.value)
+    assert cluster.kube.requests == []
+
+
+def test_https_with_the_ca_and_a_client_certificate_reaches_the_real_api_server(
+    aws_account: None, pytestconfig: pytest.Config
+) -> None:
+    # Given a real API server over TLS and its kubeconfig (token user) plus a client certificate of 6 hours
+    server = start_kube(pytestconfig, name="tls-cert", tokens=[TOKEN], tls=True, kube="real")
+    try:
+        not_after = (datetime.now(UTC) + timedelta(hours=6)).replace(microsecond=0)
+        document = with_client_certificate(yaml.safe_load(server.kubeconfig(TOKEN)), not_after=not_after)
+        sm = aws_client("secretsmanager")
+        arn = sm.create_secret(Name="kops-onboard/clusters/tls-cert/kubeconfig", SecretString=as_text(document))["ARN"]
+        # When a client is built from the secret (only its vetted fields: server, CA data, token, certificate)
+        with cluster_api(sm, arn) as api:
+            # Then TLS verifies against the kubeconfig's CA and the server answers as itself
+            assert check_access(api).startswith("v1.")
+        # And the certificate's lifetime is what onboarding reports, with its warning
+        found = admin_kubeconfig(load_kubeconfig(sm, arn), now=datetime.now(UTC))
+        assert found.expires_at == not_after and found.warning
+    finally:
+        server.stop()
+
+
+def test_an_expired_client_certificate_is_kubeconfig_expired_before_any_request(cluster: Cluster) -> None:
+    # Given the cluster's kubeconfig with a client certificate that expired a minute ago
+    sm = aws_client("secretsmanager")
+    document = yaml.safe_load(sm.get_secret_value(SecretId=cluster.kubeconfig_secret_arn)["SecretString"])
+    expired = with_client_certificate(document, not_after=datetime.now(UTC) - timedelta(minutes=1))
+    arn = sm.create_secret(Name=f"kops-onboard/clusters/{cluster.name}/expired", SecretString=as_text(expired))["ARN"]
+    cluster.kube.clear_requests()
+    # When / Then
+    with pytest.raises(KubeconfigExpired, match="expired at"):
+        cluster_api(sm, arn)
+    assert cluster.kube.requests == []

@@ -10,6 +10,7 @@ e2e test that used that system, whichever worker ran it.
 import base64
 import json
 from collections.abc import Iterable
+from typing import Any
 
 import yaml
 
@@ -29,13 +30,25 @@ def secret_parts(name: str, value: str) -> list[str]:
         parsed = None
     if name.endswith("/kubeconfig"):
         kubeconfig = parsed if isinstance(parsed, dict) else yaml.safe_load(value)
-        users = [u.get("user", {}) for u in kubeconfig.get("users", [])]
-        return [str(u[k]) for u in users for k in ("token", "password", "client-key-data") if u.get(k)]
+        users = [u.get("user") or {} for u in kubeconfig.get("users", [])]
+        return [part for user in users for part in _user_secrets(user)]
     if isinstance(parsed, dict) and "SecretAccessKey" in parsed:
         return [parsed["SecretAccessKey"]]
     if isinstance(parsed, dict) and "PrivateKey" in parsed:
         return [line for line in parsed["PrivateKey"].splitlines() if "PRIVATE KEY" not in line]
     return [value]  # anything else (the agent API key) is secret as a whole
+
+
+def _user_secrets(user: dict[str, Any]) -> list[str]:
+    """A kubeconfig user's credentials, those of refused exec/auth-provider entries included."""
+    parts = [str(user[k]) for k in ("token", "password", "client-key-data") if user.get(k)]
+    exec_env = (user.get("exec") or {}).get("env") or []
+    parts += [str(variable["value"]) for variable in exec_env if variable.get("value")]
+    provider = (user.get("auth-provider") or {}).get("config") or {}
+    parts += [
+        str(provider[k]) for k in ("access-token", "id-token", "refresh-token", "client-secret") if provider.get(k)
+    ]
+    return parts
 
 
 def secret_values(system: LocalSystem) -> set[str]:

@@ -1,25 +1,32 @@
 """Kubernetes API clients built from a kubeconfig held in Secrets Manager."""
 
+import functools
+import hashlib
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import urllib3
 import yaml
 from botocore.exceptions import ClientError
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from kops_lambda.adapters.aws_errors import error_code, translated_aws_errors
-from kops_lambda.errors import ClusterAccessError, KubeApiUnavailable
+from kops_lambda.adapters.kubeconfig import KubeAccess, vet_kubeconfig
+from kops_lambda.errors import ClusterAccessError, KubeApiUnavailable, KubeconfigExpired
 
 # (connect, read) seconds for every call: a busy API server must not eat the Spot window.
 REQUEST_TIMEOUT: tuple[float, float] = (3.0, 10.0)
 
 
 def load_kubeconfig(secretsmanager: Any, secret_arn: str) -> dict[str, Any]:
-    """Read and shape-check a kubeconfig secret. Errors name the secret, never its content."""
+    """Read a kubeconfig secret and vet the whole document (adapters/kubeconfig). Errors name the secret,
+    never its content."""
     try:
         with translated_aws_errors("read kubeconfig secret"):
             value = secretsmanager.get_secret_value(SecretId=secret_arn)["SecretString"]
@@ -33,6 +40,7 @@ def load_kubeconfig(secretsmanager: Any, secret_arn: str) -> dict[str, Any]:
         isinstance(kubeconfig.get(key), list) and kubeconfig[key] for key in ("clusters", "users", "contexts")
     ):
         raise ClusterAccessError(f"kubeconfig secret {secret_arn} lacks clusters, users or contexts")
+    vet_kubeconfig(kubeconfig, source=f"kubeconfig secret {secret_arn}")
     return kubeconfig
 
 
@@ -43,17 +51,54 @@ DEFAULT_RETRIES = urllib3.Retry(total=2, connect=2, read=0, backoff_factor=0.2)
 def api_client(
     kubeconfig: dict[str, Any], *, retries: urllib3.Retry = DEFAULT_RETRIES, connections: int | None = None
 ) -> k8s.ApiClient:
-    """An ApiClient for the kubeconfig's current context. Retries and the pool size go into the
-    configuration before the client exists: its connection pool is built from it once."""
-    configuration = k8s.Configuration()
-    try:
-        k8s_config.load_kube_config_from_dict(kubeconfig, client_configuration=configuration)
-    except (k8s_config.ConfigException, KeyError, TypeError, ValueError):
-        raise ClusterAccessError("kubeconfig is malformed (no usable current context)") from None
+    """An ApiClient for the kubeconfig's current context, built from its vetted fields only (the library's
+    kubeconfig loader is never given the document). Retries and the pool size go into the configuration
+    before the client exists: its connection pool is built from it once."""
+    access = vet_kubeconfig(kubeconfig)
+    if access.certificate_not_after is not None and access.certificate_not_after <= datetime.now(UTC):
+        raise KubeconfigExpired(
+            f"the client certificate of user {access.user!r} (context {access.context!r}) expired at "
+            f"{access.certificate_not_after.isoformat()}"
+        )
+    configuration = _configuration(access)
     configuration.retries = retries
     if connections is not None:
         configuration.connection_pool_maxsize = connections
     return k8s.ApiClient(configuration)
+
+
+def _configuration(access: KubeAccess) -> k8s.Configuration:
+    configuration = k8s.Configuration(host=access.server)
+    configuration.verify_ssl = True
+    if access.token:
+        configuration.api_key["BearerToken"] = f"Bearer {access.token}"
+    if access.server.startswith("https://"):
+        # urllib3 takes the CA and the client certificate as file paths only: files of our own, never a
+        # path from the document.
+        if access.ca_pem:
+            configuration.ssl_ca_cert = _material_file(access.ca_pem)
+        if access.client_certificate_pem and access.client_key_pem:
+            configuration.cert_file = _material_file(access.client_certificate_pem)
+            configuration.key_file = _material_file(access.client_key_pem)
+        if access.tls_server_name:
+            configuration.tls_server_name = access.tls_server_name
+    return configuration
+
+
+@functools.cache
+def _material_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="kops-onboard-kube-"))  # mode 0700, this process's own
+
+
+def _material_file(content: bytes) -> str:
+    """A file holding `content` (mode 0600), one per distinct content, reused for the process's life."""
+    path = _material_dir() / hashlib.sha256(content).hexdigest()
+    if not path.exists():
+        descriptor, staging = tempfile.mkstemp(dir=_material_dir())
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content)
+        os.replace(staging, path)  # atomic: threads building clients at once never read half a file
+    return str(path)
 
 
 def server_url(kubeconfig: dict[str, Any]) -> str:

@@ -1,6 +1,7 @@
 """The onboarding workflow's data contract: execution input and each step's result."""
 
 import re
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
@@ -73,6 +74,16 @@ class InstanceGroupFacts(StrictModel):
     instance_ids: list[str]
 
 
+class AdminKubeconfig(StrictModel):
+    """How long the kubeconfig secret's credential lasts, as ValidateCluster read it (never the credential)."""
+
+    credential: Literal["client-certificate", "token", "none"]
+    expires_at: datetime | None = Field(
+        description="The client certificate's notAfter (UTC); None: no expiry known (a bearer token)"
+    )
+    warning: str | None = Field(default=None, description="Set when it expires within a day")
+
+
 class ClusterFacts(StrictModel):
     """What the validate step discovered about the cluster."""
 
@@ -86,6 +97,7 @@ class ClusterFacts(StrictModel):
     kops_version: str
     kops_version_source: Literal["state-store", "user-data"]
     networking: str | None = None
+    admin_kubeconfig: AdminKubeconfig | None = None
 
 
 def kops_minor(version: str) -> str:

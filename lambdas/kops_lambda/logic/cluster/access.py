@@ -2,20 +2,25 @@
 
 `cluster_api` builds a client from the kubeconfig secret and proves the server answers before a step
 does any work: a missing secret or a malformed kubeconfig, and a refused token (401/403), are
-`ClusterAccessError` (permanent: retrying will not fix them); an unreachable server, 429 and 5xx are
+`ClusterAccessError` (permanent: retrying will not fix them), a kubeconfig asking to run a command, read a
+file or skip TLS verification is `UnsafeKubeconfig` and one whose client certificate has expired
+`KubeconfigExpired` (both ClusterAccessErrors); an unreachable server, 429 and 5xx are
 `KubeApiUnavailable` (the workflow retries). Messages name the secret, never its content.
 """
 
 import base64
 import json
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlparse
 
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from kops_lambda.adapters.kube import REQUEST_TIMEOUT, api_client, load_kubeconfig, translated_kube_errors
+from kops_lambda.adapters.kubeconfig import vet_kubeconfig
+from kops_lambda.constants import ADMIN_KUBECONFIG_WARNING_SECONDS
 from kops_lambda.errors import ClusterAccessError
+from kops_lambda.models.onboarding import AdminKubeconfig
 
 # aws-iam-authenticator (pkg/token): "k8s-aws-v1." + base64url(presigned STS GetCallerIdentity URL),
 # unpadded; the URL must sign the x-k8s-aws-id header carrying the cluster id, so a token minted for one
@@ -27,13 +32,31 @@ TOKEN_URL_EXPIRES_SECONDS = 60
 
 def cluster_api(secretsmanager: Any, kubeconfig_secret_arn: str) -> k8s.ApiClient:
     """An ApiClient for the cluster of the kubeconfig secret, checked with one `GET /version`."""
-    kubeconfig = load_kubeconfig(secretsmanager, kubeconfig_secret_arn)
-    server = _server(kubeconfig)
-    if urlparse(server).scheme not in {"http", "https"} or not urlparse(server).hostname:
-        raise ClusterAccessError(f"kubeconfig secret {kubeconfig_secret_arn} has no usable server URL")
+    return connected_api(load_kubeconfig(secretsmanager, kubeconfig_secret_arn))
+
+
+def connected_api(kubeconfig: dict[str, Any]) -> k8s.ApiClient:
+    """An ApiClient for a kubeconfig `load_kubeconfig` read, checked with one `GET /version`."""
     api = api_client(kubeconfig)
     check_access(api)
     return api
+
+
+def admin_kubeconfig(kubeconfig: dict[str, Any], *, now: datetime) -> AdminKubeconfig:
+    """When the kubeconfig's credential expires (a client certificate's notAfter; a bearer token: unknown),
+    with a warning when that is within a day."""
+    access = vet_kubeconfig(kubeconfig)
+    expires_at = access.certificate_not_after
+    if expires_at is None:
+        return AdminKubeconfig(credential="token" if access.token else "none", expires_at=None)
+    warning = None
+    if expires_at - now <= timedelta(seconds=ADMIN_KUBECONFIG_WARNING_SECONDS):
+        hours = (expires_at - now).total_seconds() / 3600
+        warning = (
+            f"the kubeconfig secret's client certificate expires at {expires_at.isoformat()} (in {hours:.1f} h): "
+            "offboarding will need a fresh admin kubeconfig in the secret (kops export kubecfg --admin)"
+        )
+    return AdminKubeconfig(credential="client-certificate", expires_at=expires_at, warning=warning)
 
 
 def check_access(api: k8s.ApiClient) -> str:
@@ -100,12 +123,3 @@ def _inject_cluster_id(request: Any, **_: Any) -> None:
     cluster_id = request.context.get(CLUSTER_ID_HEADER)
     if cluster_id:
         request.headers[CLUSTER_ID_HEADER] = cluster_id
-
-
-def _server(kubeconfig: dict[str, Any]) -> str:
-    wanted = kubeconfig.get("current-context")
-    contexts = {c.get("name"): c.get("context", {}) for c in kubeconfig.get("contexts", []) if isinstance(c, dict)}
-    context: Any = contexts.get(wanted) or next(iter(contexts.values()), {})
-    clusters = {c.get("name"): c.get("cluster", {}) for c in kubeconfig.get("clusters", []) if isinstance(c, dict)}
-    cluster = clusters.get(context.get("cluster")) if isinstance(context, dict) else None
-    return str((cluster or {}).get("server", "")) if isinstance(cluster, dict) else ""
