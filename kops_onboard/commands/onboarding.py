@@ -41,7 +41,9 @@ def run_onboard(
             output=output,
         )
     summary = summarize(result)
-    emit(output, {"status": "SUCCEEDED", "execution_arn": execution_arn, **summary}, _summary_text(summary))
+    warnings = onboarding_warnings(result)
+    document = {"status": "SUCCEEDED", "execution_arn": execution_arn, **summary, "warnings": warnings}
+    emit(output, document, "\n".join([_summary_text(summary), *(f"warning: {w}" for w in warnings)]))
 
 
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +61,19 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         "access_key_secret_arn": access_key.get("secret_arn"),
         "identity_mapping": result.get("identity_mapping", {}).get("configmap"),
         "agent_namespace": result.get("agent", {}).get("namespace"),
+        "admin_kubeconfig_expires_at": (admin_kubeconfig(result) or {}).get("expires_at") or "no expiry known",
     }
+
+
+def onboarding_warnings(result: dict[str, Any]) -> list[str]:
+    warning = (admin_kubeconfig(result) or {}).get("warning")
+    return [str(warning)] if warning else []
+
+
+def admin_kubeconfig(result: dict[str, Any]) -> dict[str, Any] | None:
+    """What ValidateCluster found about the kubeconfig secret's credential lifetime."""
+    found = result.get("cluster", {}).get("admin_kubeconfig")
+    return found if isinstance(found, dict) else None
 
 
 def _summary_text(summary: dict[str, Any]) -> str:

@@ -1,5 +1,6 @@
 """`kops-onboard status`: the cluster registry."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -8,18 +9,19 @@ from kops_lambda.constants import BASELINE_KEY_PREFIX
 from kops_onboard.commands.common import Exit, Output, aws_errors, emit, fail
 from kops_onboard.deployment import Deployment
 
-COLUMNS = ("cluster_name", "region", "status", "updated_at", "execution_id")
+COLUMNS = ("cluster_name", "region", "status", "updated_at", "execution_id", "admin_kubeconfig")
 
 
 def run_status(*, cluster: str | None, region: str | None, output: Output) -> None:
     deployment = Deployment(region)
+    now = datetime.now(UTC)
     with aws_errors(output):
         table = deployment.registry_table()
         pages = deployment.client("dynamodb").get_paginator("scan").paginate(TableName=table)
         items = [_plain(item) for page in pages for item in page["Items"]]
     rows = sorted(
         (
-            {column: item.get(column) for column in COLUMNS}
+            {**{column: item.get(column) for column in COLUMNS}, "admin_kubeconfig": _expiry(item, now)}
             for item in items
             # Rollback baselines of running (or stopped) executions share the table; they are not clusters.
             if not str(item.get("cluster_key", "")).startswith(BASELINE_KEY_PREFIX)
@@ -30,6 +32,17 @@ def run_status(*, cluster: str | None, region: str | None, output: Output) -> No
     if cluster and not rows:
         fail(output, Exit.NOT_FOUND, f"cluster {cluster} is not in the registry")
     emit(output, {"clusters": rows}, _table(rows))
+
+
+def _expiry(item: dict[str, Any], now: datetime) -> str | None:
+    """When the kubeconfig secret's credential expires, as ValidateCluster recorded it, or that it has."""
+    recorded = item.get("admin_kubeconfig")
+    if not isinstance(recorded, dict):
+        return None  # onboarded before expiry was recorded
+    if not recorded.get("expires_at"):
+        return "no expiry known"
+    expires_at = datetime.fromisoformat(str(recorded["expires_at"]))
+    return f"{'expired' if expires_at <= now else 'expires'} {expires_at.isoformat(timespec='minutes')}"
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:

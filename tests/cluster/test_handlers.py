@@ -84,6 +84,7 @@ def event(cluster: Cluster, registry: Any, *, execution_id: str | None = None) -
         execution_id=execution_id,
         kubeconfig_secret_arn=cluster.kubeconfig_secret_arn,
         facts={"kops_version": cluster.facts.kops_version},
+        admin_kubeconfig={"credential": "token", "expires_at": None},
     )
     iam = IamEntities(
         user_name=cluster.user_name,

@@ -70,6 +70,7 @@ def _register(table: Any, cluster: str, execution_id: str = "arn:other", status:
         execution_id=execution_id,
         kubeconfig_secret_arn=KUBECONFIG,
         facts={"vpc_id": "vpc-0abc", "kops_version": "1.21.0"},
+        admin_kubeconfig={"credential": "token", "expires_at": None},
     )
     table.update_item(
         Key={"cluster_key": f"{REGION}#{cluster}"},
@@ -254,7 +255,13 @@ def test_registry_rollback_puts_the_item_back_and_discards_the_baseline(account:
     before = registry_state(account("dynamodb"), "registry")
     _baseline(account, table)
     record_onboarding(
-        table, region=REGION, cluster_name=CLUSTER, execution_id=EXECUTION, kubeconfig_secret_arn=KUBECONFIG, facts={}
+        table,
+        region=REGION,
+        cluster_name=CLUSTER,
+        execution_id=EXECUTION,
+        kubeconfig_secret_arn=KUBECONFIG,
+        facts={},
+        admin_kubeconfig={"credential": "token", "expires_at": None},
     )
     # When rolled back
     summary = rollback_registry(table, execution_id=EXECUTION)

@@ -1,14 +1,16 @@
 """Onboarding step 1: the cluster exists, runs a supported kOps version, the API server behind the kubeconfig
 secret is its own, and nothing in the account would make a later step fail (logic/preflight); record it in
-the registry."""
+the registry, with when the kubeconfig's credential expires."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kops_lambda.adapters.aws import client, resource
 from kops_lambda.adapters.identity import caller_identity
-from kops_lambda.logic.cluster.access import cluster_api
+from kops_lambda.adapters.kube import load_kubeconfig
+from kops_lambda.logic.cluster.access import admin_kubeconfig, connected_api
 from kops_lambda.logic.cluster.binding import kubeconfig_secret, verify_api_server
 from kops_lambda.logic.discovery import discover_cluster
 from kops_lambda.logic.preflight import check_before_building
@@ -43,8 +45,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         region=region,
         state_store=onboard.state_store,
     )
-    with cluster_api(client("secretsmanager"), secret_arn) as api:
+    kubeconfig = load_kubeconfig(client("secretsmanager"), secret_arn)
+    with connected_api(kubeconfig) as api:
         verify_api_server(api, client("ec2", region), cluster_name=onboard.cluster_name, region=region)
+    admin = admin_kubeconfig(kubeconfig, now=datetime.now(UTC))
     table = resource("dynamodb").Table(settings.registry_table)
     check_before_building(
         client("iam"),
@@ -62,6 +66,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         execution_id=request.execution_id,
         kubeconfig_secret_arn=secret_arn,
         facts={"vpc_id": facts.vpc_id, "kops_version": facts.kops_version},
+        admin_kubeconfig=admin.model_dump(mode="json", exclude={"warning"}),
     )
-    logger.info("cluster validated", extra={"kops_version": facts.kops_version, "vpc_id": facts.vpc_id})
-    return facts.model_dump(mode="json")
+    logger.info(
+        "cluster validated",
+        extra={
+            "kops_version": facts.kops_version,
+            "vpc_id": facts.vpc_id,
+            "admin_kubeconfig_expires_at": admin.model_dump(mode="json")["expires_at"],
+        },
+    )
+    if admin.warning:
+        logger.warning(admin.warning)
+    return facts.model_copy(update={"admin_kubeconfig": admin}).model_dump(mode="json")

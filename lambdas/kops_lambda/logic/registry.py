@@ -22,14 +22,16 @@ def record_onboarding(
     execution_id: str,
     kubeconfig_secret_arn: str,
     facts: dict[str, Any],
+    admin_kubeconfig: dict[str, Any],
 ) -> None:
-    """Mark the cluster as being onboarded by this execution (created if absent)."""
+    """Mark the cluster as being onboarded by this execution (created if absent). `admin_kubeconfig`: when
+    the kubeconfig secret's credential expires (`kops-onboard status` shows it)."""
     with translated_aws_errors("registry update"):
         table.update_item(
             Key={"cluster_key": cluster_key(region, cluster_name)},
             UpdateExpression=(
                 "SET cluster_name = :name, #region = :region, #status = :status, execution_id = :exec, "
-                "kubeconfig_secret_arn = :kube, facts = :facts, updated_at = :now, "
+                "kubeconfig_secret_arn = :kube, facts = :facts, admin_kubeconfig = :admin, updated_at = :now, "
                 "created_at = if_not_exists(created_at, :now), #resources = if_not_exists(#resources, :empty)"
             ),
             ExpressionAttributeNames={"#status": "status", "#region": "region", "#resources": "resources"},
@@ -40,6 +42,7 @@ def record_onboarding(
                 ":exec": execution_id,
                 ":kube": kubeconfig_secret_arn,
                 ":facts": facts,
+                ":admin": admin_kubeconfig,
                 ":now": now_iso(),
                 ":empty": {},
             },
