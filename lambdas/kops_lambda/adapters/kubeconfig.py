@@ -36,7 +36,8 @@ Entries = dict[str, dict[str, dict[str, Any]]]  # section -> entry name -> its c
 
 @dataclass(frozen=True)
 class KubeAccess:
-    """The current context's server, CA and credential: everything a client is built from."""
+    """The current context's server, CA and credential: everything a client is built from (a username and
+    password, basic auth that Kubernetes dropped in 1.19, are not among them)."""
 
     context: str
     user: str | None
@@ -103,9 +104,7 @@ def _vet_tls(cluster: dict[str, Any], *, source: str, entry: str) -> None:
         )
 
 
-def _current_access(
-    kubeconfig: dict[str, Any], entries: dict[str, dict[str, dict[str, Any]]], source: str
-) -> KubeAccess:
+def _current_access(kubeconfig: dict[str, Any], entries: Entries, source: str) -> KubeAccess:
     context_name = kubeconfig.get("current-context")
     if not isinstance(context_name, str) or context_name not in entries["contexts"]:
         raise ClusterAccessError(f"{source} is malformed (no usable current context)")
