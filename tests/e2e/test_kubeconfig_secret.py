@@ -143,6 +143,13 @@ def test_a_short_lived_admin_certificate_warns_in_the_output_the_summary_and_sta
     assert admin["credential"] == "client-certificate"
     assert datetime.fromisoformat(admin["expires_at"]) == not_after
     assert "offboarding will need a fresh" in admin["warning"]
+    # And the registry item records the credential and its expiry (the warning is the execution's)
+    item = local_system.aws.client("dynamodb").get_item(
+        TableName=local_system.output("RegistryTableName"),
+        Key={"cluster_key": {"S": f"{local_system.region}#{cluster.name}"}},
+    )["Item"]["admin_kubeconfig"]["M"]
+    assert set(item) == {"credential", "expires_at"} and item["credential"] == {"S": "client-certificate"}
+    assert datetime.fromisoformat(item["expires_at"]["S"]) == not_after
     # And status shows when it expires
     assert status_row(cluster)["admin_kubeconfig"] == f"expires {not_after.isoformat(timespec='minutes')}"
     table = cli("status")
