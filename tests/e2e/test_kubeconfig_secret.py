@@ -113,12 +113,18 @@ def test_an_expired_admin_certificate_fails_with_kubeconfig_expired_and_writes_n
     expired = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
     change_kubeconfig(local_system, cluster, lambda document: with_client_certificate(document, not_after=expired))
     before = state(local_system)
+    cluster.api_server.clear_requests()
     # When it is onboarded through the CLI
     result = cli("onboard", cluster.name, "-o", "json")
     # Then the execution fails with KubeconfigExpired giving the expiry, the hint says how to get a fresh one
     document = json.loads(result.output)
     assert result.exit_code == 1 and document["error"] == "KubeconfigExpired", result.output
     assert expired.isoformat() in document["cause"] and "kops export kubecfg --admin" in document["hint"]
+    # At the first step that builds a client, before the server is asked anything
+    history = local_system.aws.client("stepfunctions").get_execution_history(executionArn=document["execution_arn"])
+    steps = [e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e]
+    assert "RecordBaseline" in steps and "ValidateCluster" not in steps
+    assert cluster.api_server.requests == []
     # And nothing was written
     assert_same(before, state(local_system))
 
