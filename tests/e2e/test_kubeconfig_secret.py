@@ -14,7 +14,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from kops_onboard.cli import app
-from kops_onboard.executions import ExecutionResult, run_execution
+from kops_onboard.executions import run_execution
 from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.e2e.secret_scan import CLI_OUTPUTS
@@ -52,8 +52,8 @@ def state(system: LocalSystem) -> dict[str, Any]:
     )
 
 
-def entered(system: LocalSystem, result: ExecutionResult) -> list[str]:
-    history = system.aws.client("stepfunctions").get_execution_history(executionArn=result.execution_arn)
+def entered(system: LocalSystem, execution_arn: str) -> list[str]:
+    history = system.aws.client("stepfunctions").get_execution_history(executionArn=execution_arn)
     return [e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e]
 
 
@@ -95,7 +95,7 @@ def test_a_kubeconfig_that_runs_a_command_fails_at_the_first_step_and_writes_not
     assert result.status == "FAILED" and result.error == "UnsafeKubeconfig", (result.error, result.cause)
     assert "sets exec" in str(result.cause) and f"kops-onboard@{cluster.name}" in str(result.cause)
     assert EXEC_SECRET not in str(result.cause)
-    steps = entered(local_system, result)
+    steps = entered(local_system, result.execution_arn)
     assert "RecordBaseline" in steps and "ValidateCluster" not in steps and "CreateIamEntities" not in steps
     assert not marker.exists()
     assert cluster.api_server.requests == []
@@ -121,8 +121,7 @@ def test_an_expired_admin_certificate_fails_with_kubeconfig_expired_and_writes_n
     assert result.exit_code == 1 and document["error"] == "KubeconfigExpired", result.output
     assert expired.isoformat() in document["cause"] and "kops export kubecfg --admin" in document["hint"]
     # At the first step that builds a client, before the server is asked anything
-    history = local_system.aws.client("stepfunctions").get_execution_history(executionArn=document["execution_arn"])
-    steps = [e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e]
+    steps = entered(local_system, document["execution_arn"])
     assert "RecordBaseline" in steps and "ValidateCluster" not in steps
     assert cluster.api_server.requests == []
     # And nothing was written
