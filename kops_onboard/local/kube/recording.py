@@ -15,6 +15,7 @@ class RecordedRequest:
     content_type: str | None  # media type without parameters
     body: Any  # parsed JSON, or None (no body, or not JSON)
     status: int | None = None  # set once answered
+    reset: bool = False  # the connection was reset instead (an injected fault): no status
 
     @property
     def grace_period_seconds(self) -> int | None:
