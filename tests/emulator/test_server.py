@@ -107,6 +107,23 @@ def test_injected_connection_reset_closes_the_connection_without_an_answer(
     assert [(r.status, r.reset) for r in emulator.requests] == [(None, True), (None, True), (201, False)]
 
 
+def test_a_connection_reset_after_processing_keeps_the_change_and_loses_the_answer(
+    emulator: KubeApiEmulator, core: client.CoreV1Api
+) -> None:
+    # Given a reset of the next ConfigMap creation once the server has made it
+    emulator.inject_connection_reset(method="POST", path_pattern=r"/configmaps$", after_processing=True)
+    body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="c"))
+    # When the client creates it, then again
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        core.create_namespaced_config_map("default", body)
+    with pytest.raises(ApiException) as again:
+        core.create_namespaced_config_map("default", body)
+    # Then the first made the object though its answer was lost, so the second finds it there
+    assert again.value.status == 409
+    assert emulator.store.get("v1/configmaps", "default", "c") is not None
+    assert [(r.status, r.reset) for r in emulator.requests] == [(201, True), (409, False)]
+
+
 def test_request_journal_records_what_was_asked(emulator: KubeApiEmulator, core: client.CoreV1Api) -> None:
     # When a list with a selector and a create are made
     core.list_namespaced_pod("default", label_selector="app=web")

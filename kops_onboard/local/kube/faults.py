@@ -1,5 +1,6 @@
 """Injected failures: the next N matching requests get an error before the API touches any state,
-to exercise clients' retry and error handling (throttling, 5xx, slow answers, connection resets)."""
+to exercise clients' retry and error handling (throttling, 5xx, slow answers, connection resets); a reset
+may also come after the request was processed (the answer lost, the change made)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ class Fault:
     remaining: int
     body: dict[str, Any] | None = None
     delay: float = 0.0  # seconds to wait before answering (client timeouts)
+    # A reset after the request was processed: its changes stay, only the answer is lost.
+    after_processing: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         return self.method in ("*", method.upper()) and self.path_pattern.search(path) is not None

@@ -148,6 +148,8 @@ class ApiRequestHandler:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
             if fault.status is None:
+                if fault.after_processing:
+                    record.status = (await self._backend.respond(raw, record, payload, malformed)).status
                 _reset_connection(raw)
                 raise _ConnectionReset
             return ApiResponse(fault.status, fault.response_body())
