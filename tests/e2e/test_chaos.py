@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from kops_lambda.logic.iam_names import user_name
 from kops_onboard.executions import start_execution, wait_for_execution
 from kops_onboard.local.seed import ClusterSpec, SeededInstance
 from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.e2e import spot_support as support
-from tests.e2e.test_concurrency import assert_consistent
+from tests.e2e.test_concurrency import assert_consistent, mapped_identities
 from tests.e2e.test_stopped_onboarding import state
 from tests.rollback.account_state import assert_same
 
@@ -121,6 +122,32 @@ def test_connection_resets_outlasting_map_identity_retries_fail_it_cleanly_and_a
         rerun = run(local_system, cluster, kind)
         assert rerun.status == "SUCCEEDED", (kind, rerun.error, rerun.cause)
         assert_consistent(local_system, cluster)
+
+
+def test_connection_resets_after_map_identity_writes_were_applied_are_retried_and_the_onboarding_converges(
+    local_system: LocalSystem,
+) -> None:
+    cluster = local_system.add_cluster(ClusterSpec.parse("chaos-map-lost-answers.k8s.local:kops=1.21,nodes=1"))
+    sfn = local_system.aws.client("stepfunctions")
+    # Given an onboarding at MapIdentity, and an API server whose next writes are made but never answered
+    # (the connection reset once the change is stored)
+    with local_system.aws.hold_lambda("OnboardingMapIdentityFunction") as hold:
+        execution = start_execution(
+            sfn, local_system.state_machines["onboard"], cluster.onboard_input(), name_prefix="c"
+        )
+        assert hold.reached.wait(timeout=60)
+        cluster.api_server.clear_requests()
+        for method in ("POST", "PUT", "PATCH"):
+            cluster.api_server.inject_connection_reset(method=method, path_pattern="/", after_processing=True)
+    # When it goes on, Then the retried steps find their own changes and succeed, with nothing duplicated
+    result = wait_for_execution(sfn, execution, timeout=180)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    lost = [r for r in cluster.api_server.requests if r.reset]
+    assert lost and all(r.status is not None and r.status < 300 for r in lost), answers(lost)
+    assert mapped_identities(cluster).count(f"user/{user_name(cluster.name)}") == 1
+    assert_consistent(local_system, cluster)
+    assert run(local_system, cluster, "offboard").status == "SUCCEEDED"
+    assert_consistent(local_system, cluster)
 
 
 def test_onboarding_and_offboarding_converge_under_iam_and_secrets_manager_throttling(
