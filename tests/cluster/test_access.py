@@ -8,7 +8,7 @@ import pytest
 import urllib3
 import yaml
 
-from kops_lambda.adapters.kube import api_client
+from kops_lambda.adapters.kube import api_client, translated_kube_errors
 from kops_lambda.errors import ClusterAccessError, KubeApiUnavailable
 from kops_lambda.logic.cluster.access import authenticator_token, check_access, cluster_api
 from kops_onboard.local.kube import KubeApiEmulator
@@ -97,6 +97,30 @@ def test_server_errors_and_throttling_are_retryable_unavailability(cluster: Clus
     # When / Then
     with pytest.raises(KubeApiUnavailable, match=str(status)):
         cluster_api(aws_client("secretsmanager"), cluster.kubeconfig_secret_arn)
+
+
+_E = urllib3.exceptions
+TRANSPORT_FAILURES = [
+    pytest.param(_E.NewConnectionError(None, "refused"), "API server unreachable (could not connect)", id="refused"),
+    pytest.param(_E.ConnectTimeoutError(None, "slow"), "API server unreachable (connect timed out)", id="connect"),
+    pytest.param(_E.ReadTimeoutError(None, "/version", "slow"), "API server did not answer in time", id="read"),
+    pytest.param(_E.SSLError("bad certificate"), "API server unreachable (TLS handshake failed)", id="tls"),
+    pytest.param(
+        _E.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")),
+        "API server reset the connection before answering",
+        id="reset",
+    ),
+]
+
+
+@pytest.mark.parametrize(("failure", "words"), TRANSPORT_FAILURES)
+def test_transport_failures_are_named_in_words_wrapped_or_not(failure: Exception, words: str) -> None:
+    # Given a transport failure as urllib3 raises it, bare or wrapped once its retries are spent
+    for raised in (failure, _E.MaxRetryError(None, "/version", reason=failure)):
+        # When it goes through the translation, Then it is KubeApiUnavailable saying what happened
+        with pytest.raises(KubeApiUnavailable) as error, translated_kube_errors("GET /version"):
+            raise raised
+        assert str(error.value) == f"GET /version: {words}"
 
 
 @pytest.mark.parametrize("after_processing", [False, True], ids=["before", "after-processing"])
