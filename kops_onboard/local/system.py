@@ -2,8 +2,11 @@
 emulator per seeded kOps cluster. Used by `kops-onboard local up`, the demo and the e2e tests."""
 
 import hashlib
+import json
 import secrets
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -148,6 +151,22 @@ class LocalSystem:
             "onboard": self.output("OnboardingStateMachineArn"),
             "offboard": self.output("OffboardingStateMachineArn"),
         }
+
+    @contextmanager
+    def workflow_timeout(self, kind: str, seconds: int) -> Iterator[None]:
+        """The deployed `kind` state machine's TimeoutSeconds is `seconds` until the block exits (an
+        UpdateStateMachine, as an operator could do on AWS), for executions started meanwhile. The
+        template, and so the production default, stays as it is."""
+        sfn = self.aws.client("stepfunctions")
+        arn = self.state_machines[kind]
+        original = sfn.describe_state_machine(stateMachineArn=arn)["definition"]
+        sfn.update_state_machine(
+            stateMachineArn=arn, definition=json.dumps({**json.loads(original), "TimeoutSeconds": seconds})
+        )
+        try:
+            yield
+        finally:
+            sfn.update_state_machine(stateMachineArn=arn, definition=original)
 
     def add_cluster(self, spec: ClusterSpec, *, share_vpc_of: LocalCluster | None = None) -> LocalCluster:
         """Seed a cluster (in `share_vpc_of`'s VPC and subnets when given) with its API server and secret."""

@@ -9,7 +9,7 @@ import pytest
 import urllib3
 import yaml
 
-from kops_lambda.adapters.kube import api_client, load_kubeconfig
+from kops_lambda.adapters.kube import api_client, load_kubeconfig, translated_kube_errors
 from kops_lambda.errors import ClusterAccessError, KubeApiUnavailable, KubeconfigExpired, UnsafeKubeconfig
 from kops_lambda.logic.cluster.access import admin_kubeconfig, authenticator_token, check_access, cluster_api
 from kops_onboard.local.kube import KubeApiEmulator
@@ -100,6 +100,54 @@ def test_server_errors_and_throttling_are_retryable_unavailability(cluster: Clus
     # When / Then
     with pytest.raises(KubeApiUnavailable, match=str(status)):
         cluster_api(aws_client("secretsmanager"), cluster.kubeconfig_secret_arn)
+
+
+_E = urllib3.exceptions
+TRANSPORT_FAILURES = [
+    pytest.param(_E.NewConnectionError(None, "refused"), "API server unreachable (could not connect)", id="refused"),
+    pytest.param(_E.ConnectTimeoutError(None, "slow"), "API server unreachable (connect timed out)", id="connect"),
+    pytest.param(_E.ReadTimeoutError(None, "/version", "slow"), "API server did not answer in time", id="read"),
+    pytest.param(_E.SSLError("bad certificate"), "API server unreachable (TLS handshake failed)", id="tls"),
+    pytest.param(
+        _E.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")),
+        "API server reset the connection before answering",
+        id="reset",
+    ),
+]
+
+
+@pytest.mark.parametrize(("failure", "words"), TRANSPORT_FAILURES)
+def test_transport_failures_are_named_in_words_wrapped_or_not(failure: Exception, words: str) -> None:
+    # Given a transport failure as urllib3 raises it, bare or wrapped once its retries are spent
+    for raised in (failure, _E.MaxRetryError(None, "/version", reason=failure)):
+        # When it goes through the translation, Then it is KubeApiUnavailable saying what happened
+        with pytest.raises(KubeApiUnavailable) as error, translated_kube_errors("GET /version"):
+            raise raised
+        assert str(error.value) == f"GET /version: {words}"
+
+
+@pytest.mark.parametrize("after_processing", [False, True], ids=["before", "after-processing"])
+def test_a_connection_reset_is_retryable_unavailability_that_reads_plainly(
+    cluster: Cluster, after_processing: bool
+) -> None:
+    # Given an API server (or what stands in front of it) that resets the connection of GET /version,
+    # before or after the server answered it
+    cluster.kube.clear_requests()
+    cluster.kube.inject_connection_reset(
+        method="GET", path_pattern=r"^/version$", times=1, after_processing=after_processing
+    )
+    # When we ask for the version, Then it is KubeApiUnavailable saying what happened, not urllib3's wrapper
+    with pytest.raises(KubeApiUnavailable) as error:
+        cluster_api(aws_client("secretsmanager"), cluster.kubeconfig_secret_arn)
+    assert str(error.value) in {
+        "GET /version: API server reset the connection before answering",
+        "GET /version: API server closed the connection before answering",  # what TLS clients see of the RST
+    }
+    # And the request was journaled as reset (with the answer the client never saw); the next one is served
+    unseen = 200 if after_processing else None
+    assert [(r.path, r.status, r.reset) for r in cluster.kube.requests] == [("/version", unseen, True)]
+    cluster_api(aws_client("secretsmanager"), cluster.kubeconfig_secret_arn)
+    assert cluster.kube.requests[-1].status == 200
 
 
 def test_authenticator_token_is_a_presigned_get_caller_identity_url_bound_to_the_cluster(

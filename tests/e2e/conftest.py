@@ -21,6 +21,17 @@ def local_system(template_path: Path) -> Iterator[LocalSystem]:
         assert_no_secret_leaks(system)
 
 
+@pytest.fixture
+def short_visibility(local_system: LocalSystem) -> Iterator[None]:
+    """Retries after 1 s instead of the queue's 150 s (kept above the function timeout in AWS)."""
+    sqs = local_system.aws.client("sqs")
+    url = local_system.output("SpotEventQueueUrl")
+    original = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "1"})
+    yield
+    sqs.set_queue_attributes(QueueUrl=url, Attributes=original)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/e2e/" in str(item.path):

@@ -4,7 +4,6 @@ and parked in the DLQ with the event intact."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -46,17 +45,6 @@ def test_instances_of_other_and_not_onboarded_clusters_are_acknowledged_untouche
     assert _queue_counts(local_system, "SpotDeadLetterQueueUrl") == 0
     assert outsider.api_server.requests == []
     assert not support.node(outsider, spot)["spec"].get("unschedulable")
-
-
-@pytest.fixture
-def short_visibility(local_system: LocalSystem) -> Iterator[None]:
-    """Retries after 1 s instead of the queue's 150 s (kept above the function timeout in AWS)."""
-    sqs = local_system.aws.client("sqs")
-    url = local_system.output("SpotEventQueueUrl")
-    original = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "1"})
-    yield
-    sqs.set_queue_attributes(QueueUrl=url, Attributes=original)
 
 
 @pytest.mark.usefixtures("short_visibility")

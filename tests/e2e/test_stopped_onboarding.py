@@ -5,6 +5,9 @@ The account and the cluster are then as they were, and a rerun onboards.
 
 Locally the stopped step's Lambda finishes before the execution turns ABORTED (see `sfn_events`), so the
 step's work is always done, then undone: the harder case.
+
+An onboarding that outlives its state machine's TimeoutSeconds turns TIMED_OUT and is compensated the same
+way (the timeout is shortened for the test on the deployed state machine, not in the template).
 """
 
 import json
@@ -33,8 +36,8 @@ def state(system: LocalSystem) -> dict[str, Any]:
     )
 
 
-def compensation_of(system: LocalSystem, stopped_arn: str) -> ExecutionResult:
-    """Waits for the compensation execution started for `stopped_arn`, then for its end."""
+def compensation_of(system: LocalSystem, stopped_arn: str, status: str = "ABORTED") -> ExecutionResult:
+    """Waits for `stopped_arn` to end with `status`, then for the compensation started for it to end."""
     sfn = system.aws.client("stepfunctions")
     machine = system.output("CompensationStateMachineArn")
 
@@ -46,13 +49,27 @@ def compensation_of(system: LocalSystem, stopped_arn: str) -> ExecutionResult:
         return None
 
     result = wait_for_execution(sfn, stopped_arn, timeout=60)
-    assert result.status == "ABORTED", result.status
+    assert result.status == status, (result.status, result.error, result.cause)
     # The event is sent as the execution ends, and its delivery starts the compensation.
     deadline = time.monotonic() + 60
     while (found := started()) is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert found, f"no compensation started for {stopped_arn}"
     return wait_for_execution(sfn, found, timeout=120)
+
+
+def last_history_event(system: LocalSystem, execution_arn: str) -> str:
+    """The type of the execution's last history event, once its last task has returned (the history's end
+    is written then, also for an execution that ended before)."""
+    sfn = system.aws.client("stepfunctions")
+    ends = ("ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut")
+    deadline = time.monotonic() + 60
+    while True:
+        events = sfn.get_execution_history(executionArn=execution_arn)["events"]
+        last = str(events[-1]["type"]) if events else ""
+        if last in ends or time.monotonic() > deadline:
+            return last
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +96,52 @@ def test_an_onboarding_stopped_at_a_step_is_compensated(
     assert compensation.status == "SUCCEEDED", (compensation.error, compensation.cause)
     assert_same(before, state(local_system))
     # And a rerun onboards (the stopped execution holds no lease), then offboards, for the next case
+    for kind, payload in (
+        ("onboard", cluster.onboard_input()),
+        ("offboard", cluster.offboard_input(secret_recovery_days=0)),
+    ):
+        rerun = wait_for_execution(
+            sfn, start_execution(sfn, local_system.state_machines[kind], payload, name_prefix=kind)
+        )
+        assert rerun.status == "SUCCEEDED", (kind, rerun.error, rerun.cause)
+
+
+# Long enough to reach MapIdentity on a busy machine; the production default (30 minutes) is untouched.
+TIMEOUT_SECONDS = 20
+
+
+def test_an_onboarding_that_outlives_its_timeout_is_compensated(
+    local_system: LocalSystem, cluster: LocalCluster
+) -> None:
+    # Given the account and the cluster as they are, and the onboarding's TimeoutSeconds made short
+    before = state(local_system)
+    sfn = local_system.aws.client("stepfunctions")
+    with (
+        local_system.workflow_timeout("onboard", TIMEOUT_SECONDS),
+        local_system.aws.hold_lambda("OnboardingMapIdentityFunction") as hold,
+    ):
+        execution = start_execution(
+            sfn, local_system.state_machines["onboard"], cluster.onboard_input(), name_prefix="late"
+        )
+        # When its MapIdentity step stalls past the timeout
+        assert hold.reached.wait(timeout=TIMEOUT_SECONDS), "the onboarding timed out before MapIdentity"
+        timed_out = wait_for_execution(sfn, execution, timeout=TIMEOUT_SECONDS + 30)
+        # (and the stalled function then ends at its own timeout, as Lambda ends one, having made nothing)
+        local_system.aws.inject_lambda_fault(
+            "OnboardingMapIdentityFunction", error_type="Sandbox.Timedout", message="Task timed out"
+        )
+    # Then the execution turned TIMED_OUT once its TimeoutSeconds had passed, while the step still ran
+    assert timed_out.status == "TIMED_OUT", (timed_out.status, timed_out.error, timed_out.cause)
+    described = sfn.describe_execution(executionArn=execution)
+    assert (described["stopDate"] - described["startDate"]).total_seconds() >= TIMEOUT_SECONDS
+    # And its status change started the compensation, which undid everything from the baseline and gave
+    # the lease back: the account and the cluster are as they were
+    assert last_history_event(local_system, execution) == "ExecutionTimedOut"
+    compensation = compensation_of(local_system, execution, status="TIMED_OUT")
+    assert compensation.status == "SUCCEEDED", (compensation.error, compensation.cause)
+    assert (compensation.output or {}).get("status") == "TIMED_OUT"
+    assert_same(before, state(local_system))
+    # And a rerun onboards (the timed-out execution holds no lease), then offboards
     for kind, payload in (
         ("onboard", cluster.onboard_input()),
         ("offboard", cluster.offboard_input(secret_recovery_days=0)),

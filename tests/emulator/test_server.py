@@ -84,6 +84,46 @@ def test_injected_delay_simulates_a_slow_server(emulator: KubeApiEmulator, core:
     assert json.loads(error.value.body)["reason"] == "Timeout"
 
 
+def test_injected_connection_reset_closes_the_connection_without_an_answer(
+    emulator: KubeApiEmulator, core: client.CoreV1Api
+) -> None:
+    # Given a reset for the next two creations of a ConfigMap
+    emulator.inject_connection_reset(method="POST", path_pattern=r"/configmaps$", times=2)
+    body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="c"))
+    # When the client tries three times
+    resets = []
+    for _ in range(2):
+        with pytest.raises(urllib3.exceptions.HTTPError) as error:
+            core.create_namespaced_config_map("default", body)
+        resets.append(error.value)
+    created = core.create_namespaced_config_map("default", body)
+    # Then the first two got no HTTP response at all (the peer reset the TCP connection), state untouched,
+    # and the third created the object
+    for reset in resets:
+        cause = reset.reason if isinstance(reset, urllib3.exceptions.MaxRetryError) else reset
+        assert isinstance(cause, urllib3.exceptions.ProtocolError), repr(reset)
+        assert isinstance(cause.args[1], ConnectionResetError), repr(cause)
+    assert created.metadata.name == "c"
+    assert [(r.status, r.reset) for r in emulator.requests] == [(None, True), (None, True), (201, False)]
+
+
+def test_a_connection_reset_after_processing_keeps_the_change_and_loses_the_answer(
+    emulator: KubeApiEmulator, core: client.CoreV1Api
+) -> None:
+    # Given a reset of the next ConfigMap creation once the server has made it
+    emulator.inject_connection_reset(method="POST", path_pattern=r"/configmaps$", after_processing=True)
+    body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="c"))
+    # When the client creates it, then again
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        core.create_namespaced_config_map("default", body)
+    with pytest.raises(ApiException) as again:
+        core.create_namespaced_config_map("default", body)
+    # Then the first made the object though its answer was lost, so the second finds it there
+    assert again.value.status == 409
+    assert emulator.store.get("v1/configmaps", "default", "c") is not None
+    assert [(r.status, r.reset) for r in emulator.requests] == [(201, True), (409, False)]
+
+
 def test_request_journal_records_what_was_asked(emulator: KubeApiEmulator, core: client.CoreV1Api) -> None:
     # When a list with a selector and a create are made
     core.list_namespaced_pod("default", label_selector="app=web")

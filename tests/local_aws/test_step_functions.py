@@ -12,7 +12,7 @@ import pytest
 
 from kops_onboard.local.aws import LocalAws
 from tests.local_aws import sample_handlers
-from tests.local_aws.conftest import unique
+from tests.local_aws.conftest import unique, wait_for
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 
@@ -239,3 +239,34 @@ def test_asl_features_used_by_synthesized_definitions(make_function: Callable[..
         "sum": 3,
         "error": "ClusterNotFound",
     }
+
+
+def test_an_execution_past_its_timeout_seconds_is_timed_out_as_aws_reports_it(
+    local_aws: LocalAws, make_function: Callable[..., str], run_machine: Any
+) -> None:
+    # Given a state machine with TimeoutSeconds 1 whose first task takes 2 s
+    sleepy = make_function("sleepy")
+    definition = {
+        "StartAt": "Slow",
+        "TimeoutSeconds": 1,
+        "States": {"Slow": _task(sleepy, Next="After"), "After": {"Type": "Pass", "End": True}},
+    }
+    # When it runs
+    execution = run_machine(definition, {"seconds": 2})
+    # Then it turns TIMED_OUT while the task still runs, with its stop date, as Describe and List say
+    assert execution["status"] == "TIMED_OUT"
+    assert (execution["stopDate"] - execution["startDate"]).total_seconds() >= 1
+    sfn = local_aws.client("stepfunctions")
+    listed = sfn.list_executions(stateMachineArn=execution["stateMachineArn"])["executions"]
+    assert [(item["status"], item["stopDate"]) for item in listed] == [("TIMED_OUT", execution["stopDate"])]
+
+    # And once the late task has returned, the history ends with ExecutionTimedOut (the ended execution
+    # does not go on to After, nor turn FAILED)
+    def ended() -> list[str]:
+        types = [event["type"] for event in sfn.get_execution_history(executionArn=execution["executionArn"])["events"]]
+        return types if types[-1].startswith("Execution") and types[-1] != "ExecutionStarted" else []
+
+    types = wait_for(ended)
+    assert types[-1] == "ExecutionTimedOut", types
+    assert "PassStateEntered" not in types, types
+    assert sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "TIMED_OUT"

@@ -183,6 +183,27 @@ def test_server_errors_are_retried_and_missing_pods_are_not_left(
     assert report.complete
 
 
+@pytest.mark.parametrize("after_processing", [False, True], ids=["before", "after-processing"])
+def test_connection_resets_of_evictions_are_retried_until_the_pod_is_out(
+    kube: ServedKubeApi, core: k8s.CoreV1Api, node: str, after_processing: bool
+) -> None:
+    # Given a pod whose first two evictions have their connection reset, before the server handled them
+    # or after (the eviction made, its answer lost)
+    kube.store.create(objects.pod("reset"))
+    kube.settle()
+    kube.clear_requests()
+    kube.inject_connection_reset(
+        method="POST", path_pattern="/pods/reset/eviction$", times=2, after_processing=after_processing
+    )
+    # When the node is drained
+    report = drain_node(core, node, deadline=time.time() + 10, concurrency=2)
+    # Then the drain retried and completed, the pod out (evicted, or found gone once its eviction was made)
+    assert report.complete, report
+    assert "default/reset" in report.evicted + report.gone, report
+    sent = evictions(kube)
+    assert [r.reset for r in sent] == [True, True, False], [(r.status, r.reset) for r in sent]
+
+
 def test_a_pod_under_two_budgets_is_reported_at_once(kube: ServedKubeApi, core: k8s.CoreV1Api, node: str) -> None:
     kube.store.create(objects.pod("web", labels={"app": "web"}))
     kube.store.create(objects.pdb("one", "web", min_available=0))

@@ -36,6 +36,7 @@ from kops_onboard.local.aws.sfn_retry import (
     retry_sleep_patch,
     set_retry_interval_scale,
 )
+from kops_onboard.local.aws.sfn_timeouts import sfn_timeout_patches
 from kops_onboard.local.aws.sqs_poller import SqsEventSourcePoller, detach_mapping_patch
 
 if TYPE_CHECKING:
@@ -150,6 +151,7 @@ class LocalAws:
                 detach_mapping_patch(),
                 retry_sleep_patch(),
                 *sfn_status_event_patches(),
+                *sfn_timeout_patches(),
                 aws_fault_patch(self._aws_faults),
             ]
         )

@@ -6,7 +6,8 @@ the end of moto's execution worker (`terminated`, reached once the program has s
 that was running returns) and `Execution.start`.
 
 Difference from AWS: a stopped execution turns ABORTED, and its event is sent, only once the task it was in
-has returned (AWS reports ABORTED at once while the Lambda may still run).
+has returned (AWS reports ABORTED at once while the Lambda may still run). A timed-out one turns TIMED_OUT,
+and its event is sent, at its TimeoutSeconds while the task may still run, as on AWS (see `sfn_timeouts`).
 """
 
 from __future__ import annotations

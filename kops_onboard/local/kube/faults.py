@@ -1,5 +1,6 @@
 """Injected failures: the next N matching requests get an error before the API touches any state,
-to exercise clients' retry and error handling (throttling, 5xx, slow answers)."""
+to exercise clients' retry and error handling (throttling, 5xx, slow answers, connection resets); a reset
+may also come after the request was processed (the answer lost, the change made)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ _MESSAGES = {
 class Fault:
     method: str  # upper case, or "*" for any
     path_pattern: re.Pattern[str]  # searched in the URL-decoded path
-    status: int
+    status: int | None  # None: the connection is reset (TCP RST), no HTTP response at all
     remaining: int
     body: dict[str, Any] | None = None
     delay: float = 0.0  # seconds to wait before answering (client timeouts)
+    # A reset after the request was processed: its changes stay, only the answer is lost.
+    after_processing: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         return self.method in ("*", method.upper()) and self.path_pattern.search(path) is not None
@@ -34,6 +37,8 @@ class Fault:
     def response_body(self) -> dict[str, Any]:
         if self.body is not None:
             return self.body
+        if self.status is None:
+            raise ValueError("a connection reset has no response body")
         message = _MESSAGES.get(self.status, f"injected fault ({self.status} {REASONS.get(self.status, '')})")
         # In the body only: a Retry-After header makes urllib3 (under the official client) retry 429/503
         # by itself, so the client's own retry logic would never see the fault.

@@ -15,6 +15,9 @@ class RecordedRequest:
     content_type: str | None  # media type without parameters
     body: Any  # parsed JSON, or None (no body, or not JSON)
     status: int | None = None  # set once answered
+    # The connection was reset instead of answering (an injected fault); status is then what the server
+    # would have answered had it processed the request first, else None.
+    reset: bool = False
 
     @property
     def grace_period_seconds(self) -> int | None:

@@ -200,6 +200,15 @@ class ServedKubeApi:
         waiting `delay` seconds, without touching state."""
         self._faults.add(Fault(method.upper(), re.compile(path_pattern), status, times, body, delay))
 
+    def inject_connection_reset(
+        self, *, method: str, path_pattern: str, times: int = 1, delay: float = 0.0, after_processing: bool = False
+    ) -> None:
+        """Reset the connection (TCP RST, no HTTP response) of the next `times` matching requests, after
+        `delay` seconds, without touching state; journaled with `reset` set and no status. `after_processing`:
+        the server handles the request first (its change stays, the journal has the status it would have
+        sent) and only its answer is lost."""
+        self._faults.add(Fault(method.upper(), re.compile(path_pattern), None, times, None, delay, after_processing))
+
     def before_request(self, hook: RequestHook) -> None:
         """Call `hook(request)` on the server thread before each request is processed. The hook may use
         `store` (e.g. to play a concurrent writer) but must not make HTTP calls to this emulator."""

@@ -1,9 +1,10 @@
 """The HTTP side: an aiohttp low-level request handler in front of an API backend.
 
-Order per request: record it, run the before-request hooks, answer an injected fault if one matches,
-then hand it to the backend: `EmulatedBackend` (check the bearer token, run `KubeApi`) or, for the real
-control plane, a forwarder to kube-apiserver. Faults and hooks come before authentication because they
-stand for things outside the API server (a flaky load balancer, a concurrent writer).
+Order per request: record it, run the before-request hooks, answer an injected fault (or reset the
+connection) if one matches, then hand it to the backend: `EmulatedBackend` (check the bearer token, run
+`KubeApi`) or, for the real control plane, a forwarder to kube-apiserver. Faults and hooks come before
+authentication because they stand for things outside the API server (a flaky load balancer, a concurrent
+writer).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
+import struct
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol
 
@@ -47,6 +50,22 @@ def _render(response: ApiResponse) -> web.Response:
         content_type="application/json",
         headers=response.headers,
     )
+
+
+def _reset_connection(raw: web.BaseRequest) -> None:
+    """Close the client's connection abruptly: SO_LINGER 0 makes the close send a TCP RST, like a crashed
+    server or a load balancer dropping the connection (TLS included: the socket under it is the same)."""
+    transport = raw.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+class _ConnectionReset(Exception):
+    """Raised by `_respond` after the connection was reset: there is nothing left to answer."""
 
 
 class Backend(Protocol):
@@ -109,6 +128,10 @@ class ApiRequestHandler:
         self._journal.append(record)
         try:
             response = await self._respond(raw, record, payload, malformed)
+        except _ConnectionReset:
+            record.reset = True
+            # aiohttp's write on the aborted transport fails and it drops the connection quietly.
+            return web.Response(status=500)
         except Exception as exc:  # a failing hook or an emulator bug must still answer like an API server
             logger.exception("kube API handler failed on %s %s", raw.method, raw.path)
             response = ApiResponse(500, status_body(api_error(500, f"Internal error occurred: {exc!r}")))
@@ -124,5 +147,10 @@ class ApiRequestHandler:
         if fault is not None:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
+            if fault.status is None:
+                if fault.after_processing:
+                    record.status = (await self._backend.respond(raw, record, payload, malformed)).status
+                _reset_connection(raw)
+                raise _ConnectionReset
             return ApiResponse(fault.status, fault.response_body())
         return await self._backend.respond(raw, record, payload, malformed)

@@ -118,4 +118,27 @@ def translated_kube_errors(operation: str) -> Iterator[None]:
             raise KubeApiUnavailable(f"{operation}: API server answered {exc.status}") from None
         raise
     except urllib3.exceptions.HTTPError as exc:
-        raise KubeApiUnavailable(f"{operation}: API server unreachable ({type(exc).__name__})") from None
+        raise KubeApiUnavailable(f"{operation}: {transport_failure(exc)}") from None
+
+
+def transport_failure(exc: urllib3.exceptions.HTTPError) -> str:
+    """What went wrong between us and the API server, in words (never the URL or a credential). urllib3
+    wraps the cause in MaxRetryError once its own retries are spent."""
+    cause: BaseException = exc
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        cause = exc.reason
+    # NewConnectionError is a ConnectTimeoutError in urllib3 2: test it first.
+    if isinstance(cause, urllib3.exceptions.NewConnectionError):
+        return "API server unreachable (could not connect)"
+    if isinstance(cause, urllib3.exceptions.ConnectTimeoutError):
+        return "API server unreachable (connect timed out)"
+    if isinstance(cause, urllib3.exceptions.ReadTimeoutError):
+        return "API server did not answer in time"
+    if isinstance(cause, urllib3.exceptions.SSLError):
+        return "API server unreachable (TLS handshake failed)"
+    if isinstance(cause, urllib3.exceptions.ProtocolError):
+        inner = cause.args[1] if len(cause.args) > 1 else None
+        if isinstance(inner, ConnectionResetError):
+            return "API server reset the connection before answering"
+        return "API server closed the connection before answering"
+    return f"API server unreachable ({type(cause).__name__})"

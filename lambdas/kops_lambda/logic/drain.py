@@ -23,7 +23,7 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from kops_lambda.adapters.kube import REQUEST_TIMEOUT, translated_kube_errors
+from kops_lambda.adapters.kube import REQUEST_TIMEOUT, translated_kube_errors, transport_failure
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 DEFAULT_GRACE_SECONDS = 30  # the API's default terminationGracePeriodSeconds
@@ -272,7 +272,7 @@ def _call(
     except ApiException as exc:
         return _classify(exc)
     except urllib3.exceptions.HTTPError as exc:
-        return Attempt.RETRY, f"API server unreachable ({type(exc).__name__})"
+        return Attempt.RETRY, transport_failure(exc)
     return Attempt.EVICTED, ""
 
 
