@@ -179,7 +179,8 @@ class AuthenticatorPod:
                 with self._lock:
                     if not self._stop.is_set():
                         self._sync()
-            except (ApiError, OSError, ControlPlaneUnavailable) as exc:  # retried on the next pass
+            # The server stopping, an odd DaemonSet, an authenticator that would not start: next pass.
+            except (ApiError, OSError, KeyError, ValueError, ControlPlaneUnavailable) as exc:
                 logger.warning("aws-iam-authenticator of %s: %s", self._name, exc)
 
     # -- one pass ------------------------------------------------------------------------------------------
