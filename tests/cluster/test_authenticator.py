@@ -8,8 +8,10 @@ IAMIdentityMapping objects; the apiserver then applies RBAC to the mapped user.
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +92,14 @@ class AuthCluster:
             except k8s.exceptions.ApiException as exc:
                 return int(exc.status)
         return 200
+
+
+def _placeholder_zip() -> bytes:
+    # The local runtime imports the handler from this environment; the zip only satisfies CreateFunction.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("placeholder.py", "")
+    return buffer.getvalue()
 
 
 def _wait_for(what: str, probe: Callable[[], Any], *, timeout: float) -> Any:
@@ -217,6 +227,31 @@ def test_an_assumed_role_session_maps_through_the_roles_map_roles_entry(
     # And the drainer's RBAC applies: nodes yes, secrets no
     assert cluster.status_of(token, "/api/v1/nodes") == 200
     assert cluster.status_of(token, "/api/v1/namespaces/kube-system/secrets") == 403
+
+
+def test_a_lambda_of_the_spot_role_authenticates_as_the_drainer_with_its_own_credentials(
+    cluster: AuthCluster, local_aws: LocalAws, spot_role_arn: str
+) -> None:
+    # Given a function whose execution role is the Spot handler's role, and whose handler mints a token with
+    # its default credentials (the runtime gives it a session of that role, as Lambda does)
+    name = f"kops-onboard-spot-interruption-{cluster.spec.auth}"
+    local_aws.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=spot_role_arn,
+        Handler="tests.cluster.authenticator_handlers.whoami_as_execution_role",
+        Code={"ZipFile": _placeholder_zip()},
+        Timeout=30,
+        Environment={"Variables": {"CLUSTER_URL": cluster.kube.url, "CLUSTER_ID": cluster.name}},
+    )
+    # When it runs
+    response = local_aws.client("lambda").invoke(FunctionName=name, Payload=b"{}")
+    answer = json.loads(response["Payload"].read())
+    # Then the cluster sees the drainer: the role's mapping, the function's name as the session name
+    assert "FunctionError" not in response, answer
+    assert answer["status"] == 201
+    assert answer["user"]["username"] == f"kops-onboard:spot-drainer:{name}"
+    assert SPOT_DRAINER_GROUP in answer["user"]["groups"]
 
 
 def test_a_removed_mapping_is_unauthorized_once_the_webhook_cache_expires(
