@@ -60,7 +60,10 @@ def local_aws() -> Iterator[LocalAws]:
 @pytest.fixture(scope="module")
 def spot_role_arn(local_aws: LocalAws) -> str:
     iam = local_aws.client("iam")
-    return iam.create_role(RoleName=SPOT_ROLE, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]["Arn"]
+    try:
+        return iam.create_role(RoleName=SPOT_ROLE, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:  # a LocalAws shared with another suite of this process
+        return iam.get_role(RoleName=SPOT_ROLE)["Role"]["Arn"]
 
 
 @dataclass
@@ -171,7 +174,9 @@ def test_a_token_of_the_onboarded_vendor_user_authenticates_as_its_mapped_user_a
     token = cluster.token(cluster.vendor)
     # When it asks the API server who it is
     status, user = cluster.whoami(token)
-    # Then the authenticator verified it with STS and mapped it through the cluster's backend
+    # Then the authenticator (the apiserver's token webhook) verified it with STS and mapped it through the
+    # cluster's backend
+    assert cluster.kube.webhook is not None
     assert status == 201 and user is not None
     assert user["username"] == f"{CAST_SERVICE_USERNAME_PREFIX}{cluster.user_name}"
     assert CAST_SERVICE_GROUP in user["groups"]
@@ -297,6 +302,21 @@ def test_a_cluster_without_authentication_runs_no_authenticator(
         # Then nothing answers the webhook: no authenticator process, the token is 401, the admin still works
         assert not kube.authenticator.running
         assert status == (401, None)
+        assert whoami(kube.url, ADMIN_TOKEN)[0] == 201
+    finally:
+        kube.stop()
+
+
+def test_a_cluster_started_without_an_sts_has_no_token_webhook(pytestconfig: pytest.Config) -> None:
+    # Given a real cluster started the way the in-process moto suites start theirs (no sts_url)
+    kube = start_kube(pytestconfig, name="no-webhook.k8s.local", tokens=[ADMIN_TOKEN], kube="real")
+    try:
+        assert isinstance(kube, RealKubeCluster)
+        # Then its apiserver has no token webhook and no authenticator runs for it
+        assert kube.webhook is None
+        with pytest.raises(RuntimeError, match="no authenticator"):
+            kube.authenticator.sync()
+        # And the admin authenticates as before
         assert whoami(kube.url, ADMIN_TOKEN)[0] == 201
     finally:
         kube.stop()
