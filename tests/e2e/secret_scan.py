@@ -2,21 +2,27 @@
 
 Haystack: every execution history of every state machine, every log line the handlers wrote, every
 execution's input/output/error/cause, and everything the CLI printed. Needles: every secret value stored
-under kops-onboard/ (access key secrets, private keys, kubeconfig tokens, the agent API key) and the
-Kubernetes Secret data we wrote. The `local_system` fixture runs it when it tears down, so it covers every
+under kops-onboard/ (access key secrets, private keys, kubeconfig tokens, the agent API key), the
+Kubernetes Secret data we wrote, and the secret key and session token of every STS session issued (each
+Lambda container runs with its execution role's session). Any aws-iam-authenticator token
+(`k8s-aws-v1.<presigned URL>`) is a leak too, whoever minted it: its URL holds a signature and, for a role,
+the session token. The `local_system` fixture runs it when it tears down, so it covers every
 e2e test that used that system, whichever worker ran it.
 """
 
 import base64
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
 import yaml
+from moto.sts.models import sts_backends
 
 from kops_onboard.local.system import LocalSystem
 
 MIN_NEEDLE = 12  # shorter strings (ids, "true") are not secrets and would match by chance
+AUTHENTICATOR_TOKEN = re.compile(r"k8s-aws-v1\.[A-Za-z0-9_-]{20,}")
 
 # Everything the CLI printed during the e2e runs of this process.
 CLI_OUTPUTS: list[str] = []
@@ -61,12 +67,23 @@ def secret_values(system: LocalSystem) -> set[str]:
             except sm.exceptions.InvalidRequestException:
                 continue  # scheduled for deletion: no longer readable
             needles.update(secret_parts(secret["Name"], value))
+    needles.update(session_secrets())
     for cluster in system.clusters.values():
         needles.add(cluster.token)
         for kube_secret in cluster.api_server.store.list("secrets", "castai-agent"):
             for encoded in (kube_secret.get("data") or {}).values():
                 needles.add(base64.b64decode(encoded).decode(errors="replace"))
     return {n for n in needles if len(n) >= MIN_NEEDLE}
+
+
+def session_secrets() -> set[str]:
+    """Secret key and session token of every assumed-role session moto issued (Lambda containers' included)."""
+    found: set[str] = set()
+    for account in list(sts_backends.values()):
+        for backend in list(account.values()):
+            for session in list(backend.assumed_roles):
+                found.update((session.secret_access_key, session.session_token))
+    return found
 
 
 def haystack(system: LocalSystem) -> list[str]:
@@ -83,8 +100,10 @@ def haystack(system: LocalSystem) -> list[str]:
 
 
 def leaks(needles: Iterable[str], texts: list[str]) -> list[tuple[str, int]]:
-    """(the needle's first characters, the haystack index) of every secret found; never the whole secret."""
-    return [(needle[:6] + "…", i) for needle in needles for i, text in enumerate(texts) if needle in text]
+    """(the needle's first characters, the haystack index) of every secret found, and of every authenticator
+    token; never the whole secret."""
+    found = [(needle[:6] + "…", i) for needle in needles for i, text in enumerate(texts) if needle in text]
+    return found + [("k8s-aws-v1.…", i) for i, text in enumerate(texts) if AUTHENTICATOR_TOKEN.search(text)]
 
 
 def assert_no_secret_leaks(system: LocalSystem) -> None:

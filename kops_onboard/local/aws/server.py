@@ -38,8 +38,10 @@ from kops_onboard.local.aws.sfn_retry import (
 )
 from kops_onboard.local.aws.sfn_timeouts import sfn_timeout_patches
 from kops_onboard.local.aws.sqs_poller import SqsEventSourcePoller, detach_mapping_patch
+from kops_onboard.local.aws.sts_presigned import sts_presigned_patches
 
 if TYPE_CHECKING:
+    from mypy_boto3_autoscaling.client import AutoScalingClient
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_ec2.client import EC2Client
     from mypy_boto3_events.client import EventBridgeClient
@@ -153,6 +155,7 @@ class LocalAws:
                 *sfn_status_event_patches(),
                 *sfn_timeout_patches(),
                 aws_fault_patch(self._aws_faults),
+                *sts_presigned_patches(),
             ]
         )
         self._patches.apply()
@@ -247,6 +250,8 @@ class LocalAws:
 
     # -- clients -------------------------------------------------------------------------------------------
 
+    @overload
+    def client(self, service_name: Literal["autoscaling"]) -> AutoScalingClient: ...
     @overload
     def client(self, service_name: Literal["dynamodb"]) -> DynamoDBClient: ...
     @overload

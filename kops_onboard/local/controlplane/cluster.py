@@ -6,6 +6,10 @@ RBAC, admission, validation, eviction and the controllers are the real ones. Bea
 `tokens` stand for the cluster's admin (like the emulator's accepted tokens) and are swapped for the
 apiserver's admin token; any other credential (a ServiceAccount token, impersonation headers) passes
 through untouched and is judged by the real server.
+
+Given `sts_url` (the local AWS endpoint), the cluster runs its aws-iam-authenticator DaemonSet, when it has
+one, as the apiserver's token webhook (`authenticator.py`): tokens of IAM identities are then verified against
+that STS and mapped through the cluster's own mapping backend.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from kops_onboard.local.controlplane.authenticator import AuthenticatorPod, WebhookEndpoint
 from kops_onboard.local.controlplane.binaries import Binaries, ControlPlaneUnavailable, ensure_binaries
 from kops_onboard.local.controlplane.kubelet import KubeletStandIn
 from kops_onboard.local.controlplane.objects import ApiObjectStore
@@ -44,8 +49,9 @@ _UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=120)
 
 _etcd_lock = threading.Lock()
 _etcd: Etcd | None = None
-_POOL_SIZE = 4  # idle control planes kept per process for the next clusters
-_pool: list[KubeControlPlane] = []
+_POOL_SIZE = 4  # idle control planes kept per process for the next clusters, of each kind
+# By kind: with a token webhook (for clusters given an STS to run their authenticator with) or without.
+_pools: dict[bool, list[KubeControlPlane]] = {True: [], False: []}
 _pool_lock = threading.Lock()
 
 
@@ -61,11 +67,11 @@ def shared_etcd(binaries: Binaries) -> Etcd:
         return _etcd
 
 
-def _take_control_plane(binaries: Binaries, name: str) -> KubeControlPlane:
+def _take_control_plane(binaries: Binaries, name: str, *, webhook: bool) -> KubeControlPlane:
     with _pool_lock:
-        if _pool:
-            return _pool.pop()
-    control_plane = KubeControlPlane(binaries, shared_etcd(binaries), name=name)
+        if _pools[webhook]:
+            return _pools[webhook].pop()
+    control_plane = KubeControlPlane(binaries, shared_etcd(binaries), name=name, webhook=webhook)
     control_plane.start()
     atexit.register(control_plane.stop)  # runs before etcd's stop (registered earlier; atexit is LIFO)
     return control_plane
@@ -73,8 +79,9 @@ def _take_control_plane(binaries: Binaries, name: str) -> KubeControlPlane:
 
 def _give_back(control_plane: KubeControlPlane) -> None:
     """Reset it for the next cluster, or stop it when the pool is full or the reset failed."""
+    pool = _pools[control_plane.webhook is not None]
     with _pool_lock:
-        keep = len(_pool) < _POOL_SIZE
+        keep = len(pool) < _POOL_SIZE
     if keep:
         try:
             control_plane.reset()
@@ -84,7 +91,7 @@ def _give_back(control_plane: KubeControlPlane) -> None:
         control_plane.stop()
         return
     with _pool_lock:
-        _pool.append(control_plane)
+        pool.append(control_plane)
 
 
 class ForwardingBackend:
@@ -142,11 +149,17 @@ class RealKubeCluster(ServedKubeApi):
         name: str = "cluster",
         tls: bool = False,
         binaries: Binaries | None = None,
+        sts_url: str | None = None,
     ) -> None:
+        """`sts_url`: where the cluster's aws-iam-authenticator verifies tokens (the local AWS endpoint);
+        without it the apiserver has no token webhook (a control plane of the other pool) and only admin and
+        ServiceAccount tokens authenticate."""
         super().__init__(host=host, port=port, tokens=tokens, name=name, tls=tls)
         self._binaries = binaries or ensure_binaries(build=False)
+        self._sts_url = sts_url
         self._control_plane: KubeControlPlane | None = None
         self._kubelet: KubeletStandIn | None = None
+        self._authenticator: AuthenticatorPod | None = None
         self._forwarder: ForwardingBackend | None = None
         self._store: ApiObjectStore | None = None
 
@@ -167,8 +180,26 @@ class RealKubeCluster(ServedKubeApi):
     def startup_seconds(self) -> dict[str, float]:
         return dict(self._control_plane.startup_seconds) if self._control_plane else {}
 
+    @property
+    def webhook(self) -> WebhookEndpoint | None:
+        """The apiserver's token webhook (None: it has none, the cluster was started without `sts_url`)."""
+        if self._control_plane is None:
+            raise RuntimeError("the control plane is not running: call start() first")
+        return self._control_plane.webhook
+
+    @property
+    def authenticator(self) -> AuthenticatorPod:
+        """The runner of the cluster's aws-iam-authenticator (needs `sts_url`)."""
+        if self._authenticator is None:
+            raise RuntimeError(f"{self.name}: no authenticator (not started, or started without sts_url)")
+        return self._authenticator
+
     def settle(self) -> None:
+        """Wait for the controllers (`settle.py`), and for the authenticator to run the DaemonSet as it now
+        is: a roll (MountedFile mapping changes) restarts it, and while it restarts tokens are refused."""
         settle(self.store)
+        if self._authenticator is not None:
+            self._authenticator.sync()
 
     def _backend(self) -> Backend:
         self._forwarder = ForwardingBackend(
@@ -182,13 +213,24 @@ class RealKubeCluster(ServedKubeApi):
 
     def start(self) -> str:
         if self._control_plane is None:
-            control_plane = _take_control_plane(self._binaries, self.name)
+            control_plane = _take_control_plane(self._binaries, self.name, webhook=self._sts_url is not None)
             credentials = control_plane.credentials
             assert credentials is not None
             self._control_plane = control_plane
             self._store = ApiObjectStore(credentials.url, token=credentials.admin_token, ca_pem=credentials.ca_pem)
             self._kubelet = KubeletStandIn(self._store, name=self.name)
             self._kubelet.start()
+            if self._sts_url is not None:
+                assert control_plane.webhook is not None
+                self._authenticator = AuthenticatorPod(
+                    self._binaries,
+                    self._store,
+                    endpoint=control_plane.webhook,
+                    kubeconfig=control_plane.admin_kubeconfig,
+                    sts_url=self._sts_url,
+                    name=self.name,
+                )
+                self._authenticator.start()
         return super().start()
 
     def stop(self) -> None:
@@ -198,6 +240,9 @@ class RealKubeCluster(ServedKubeApi):
         if self._kubelet is not None:
             self._kubelet.stop()
             self._kubelet = None
+        if self._authenticator is not None:
+            self._authenticator.stop()
+            self._authenticator = None
         if self._control_plane is not None:
             _give_back(self._control_plane)
             self._control_plane = None

@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from kops_onboard.local.controlplane.binaries import ControlPlaneUnavailable
@@ -39,7 +39,8 @@ class Component:
         self.log_path = log_dir / f"{name}.log"
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, *, env: Mapping[str, str] | None = None) -> None:
+        """`env`: the child's whole environment (default: ours)."""
         with self.log_path.open("wb") as log:
             # Its own session: a Ctrl-C meant for the CLI must not kill the control plane before cleanup.
             self._process = subprocess.Popen(  # noqa: S603 (argv built from our own binaries and flags)
@@ -47,6 +48,7 @@ class Component:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=env,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 (only prctl, async-signal-safe)
             )
@@ -78,9 +80,15 @@ class Component:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def stop(self) -> None:
+    def stop(self, *, graceful: bool = True) -> None:
+        """SIGTERM, then SIGKILL after 10 s; `graceful=False`: SIGKILL at once (for a process that holds no
+        state and ignores its first SIGTERM)."""
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
+            return
+        if not graceful:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
             return
         os.killpg(process.pid, signal.SIGTERM)
         try:
