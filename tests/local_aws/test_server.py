@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from kops_onboard.local.aws import LocalAws
-from tests.local_aws.conftest import STARTUP, unique
+from tests.local_aws.conftest import unique
 
 MANAGED_POLICIES = [
     "arn:aws:iam::aws:policy/AmazonEC2ReadOnlyAccess",
@@ -19,26 +17,15 @@ MANAGED_POLICIES = [
 ]
 
 
-def test_server_starts_fast_and_boto3_reaches_it(local_aws: LocalAws) -> None:
-    # Given the package's running LocalAws (started by the fixture)
+def test_server_answers_boto3_on_a_loopback_endpoint(local_aws: LocalAws) -> None:
+    # Given the package's running LocalAws (started by the fixture; its start-up time is a bench figure)
     # When a boto3 client made by the helper calls it
     identity = local_aws.client("sts").get_caller_identity()
     queues = local_aws.client("sqs").list_queues()
-    # Then it answers as the local account, on a loopback endpoint, and it started well under 10 s
+    # Then it answers as the local account, on a loopback endpoint
     assert identity["Account"] == local_aws.account_id
     assert queues["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert local_aws.endpoint_url.startswith("http://127.0.0.1:")
-    if "seconds" not in STARTUP:
-        # Started by another fixture: measure a fresh start in a process of its own instead.
-        script = (
-            "import time; from kops_onboard.local.aws import LocalAws; t = time.monotonic(); a = LocalAws(); "
-            "a.start(); print(time.monotonic() - t); a.stop()"
-        )
-        measured = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
-        )
-        STARTUP["seconds"] = float(measured.stdout.strip().splitlines()[-1])
-    assert STARTUP["seconds"] < 5.0
 
 
 def test_second_instance_in_same_process_is_refused(local_aws: LocalAws) -> None:
