@@ -3,12 +3,29 @@ out. Step Functions runs no Catch then, so what the execution made would stay, a
 it. An EventBridge rule on Step Functions' execution status changes (ABORTED, TIMED_OUT) of the onboarding
 state machine starts this state machine, which runs the onboarding's compensation chain for the stopped
 execution (from the baseline it recorded) and so gives its lease back.
+
+ReadStoppedExecution → FindStepInFlight → WaitForStepInFlight → RollbackAccessKey → … → RollbackRegistry →
+Compensated. Step Functions reports ABORTED and TIMED_OUT at once, while the Lambda function of the step the
+execution was in goes on running (Lambda does not stop an invocation whose caller has gone): undone at
+once, that step could write afterwards (MapIdentity's `aws-auth` entry after the rollback removed it).
+So FindStepInFlight reads the stopped execution's history (GetExecutionHistory, without execution data):
+a `LambdaFunctionScheduled` without its end event (`LambdaFunctionSucceeded`, `...Failed`, `...TimedOut`,
+`...StartFailed`, `...ScheduleFailed`) is a function still running; it can run until its
+`LambdaFunctionStarted` time + its configured timeout (GetFunctionConfiguration: the deployed value) +
+Lambda's 10 s Init limit + 5 s for clock skew. WaitForStepInFlight waits that long from now
+(`SecondsPath`; 0 when nothing was in flight, so a compensation of a step that had returned does not wait).
+Its function may read only the history of the onboarding state machine's executions and the configuration
+of the functions that state machine invokes. If it still fails after its retries, nothing is undone
+(CompensationFailed): rolling back while the step may still write is what this prevents.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -22,13 +39,20 @@ from stacks.constructs.state_machine import logged_state_machine
 from stacks.offboarding import CleanupFunctions
 
 STOPPED_EXECUTION_PATH = "$.stopped_execution"
+IN_FLIGHT_PATH = "$.in_flight"
 
 
 class CompensationWorkflow(Construct):
     """The rule and the state machine that compensate a stopped or timed-out onboarding execution."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, onboarding: sfn.IStateMachine, cleanup: CleanupFunctions
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        onboarding: sfn.StateMachine,
+        onboarding_functions: Sequence[lambda_.IFunction],
+        cleanup: CleanupFunctions,
     ) -> None:
         super().__init__(scope, construct_id)
         failed = sfn.Fail(
@@ -61,7 +85,23 @@ class CompensationWorkflow(Construct):
             },
             comment="The stopped execution's input under $.input, as the rollback steps expect it",
         )
-        start.next(following)
+        # The stopped step's function may still run: nothing is undone before it can no longer write.
+        cleanup.grant_in_flight_reading(onboarding, onboarding_functions)
+        find_in_flight = cleanup.task(
+            self,
+            "FindStepInFlight",
+            action="in-flight",
+            result_path=IN_FLIGHT_PATH,
+            execution_id=sfn.JsonPath.string_at(STOPPED_EXECUTION_PATH),
+        )
+        find_in_flight.add_catch(failed, errors=["States.ALL"], result_path="$.rollback_error")
+        wait = sfn.Wait(
+            self,
+            "WaitForStepInFlight",
+            time=sfn.WaitTime.seconds_path(f"{IN_FLIGHT_PATH}.wait_seconds"),
+            comment="Until the stopped step's function can no longer run (0 s when none was in flight)",
+        )
+        start.next(find_in_flight).next(wait).next(following)
 
         self.log_group, self.state_machine = logged_state_machine(self, start)
         self.rule = events.Rule(

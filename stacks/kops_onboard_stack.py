@@ -17,7 +17,7 @@ from kops_lambda.constants import (
 )
 from stacks.compensation import CompensationWorkflow
 from stacks.constructs.lambda_function import lambda_code
-from stacks.offboarding import CleanupFunctions, OffboardingWorkflow
+from stacks.offboarding import ONBOARDING_CLEANUP_GROUPS, CleanupFunctions, OffboardingWorkflow
 from stacks.onboarding import OnboardingWorkflow
 from stacks.operations import Operations
 from stacks.spot import SpotInterruptionHandling
@@ -77,7 +77,15 @@ class KopsOnboardStack(Stack):
         )
         self.offboarding = OffboardingWorkflow(self, "Offboarding", cleanup=self.cleanup)
         self.compensation = CompensationWorkflow(
-            self, "Compensation", onboarding=self.onboarding.state_machine, cleanup=self.cleanup
+            self,
+            "Compensation",
+            onboarding=self.onboarding.state_machine,
+            # Every function an onboarding execution may be in when it stops: its steps and its rollback's.
+            onboarding_functions=[
+                *self.onboarding.functions.values(),
+                *(self.cleanup.functions[group] for group in ONBOARDING_CLEANUP_GROUPS),
+            ],
+            cleanup=self.cleanup,
         )
 
         self.operations = Operations(

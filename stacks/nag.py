@@ -83,6 +83,7 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
             ("AccessKey", "E901B23F"),
             ("IdentityMapping", "809625F2"),
             ("Agent", "C5488F6F"),
+            ("InFlight", "67D9962B"),
         )
     },
     **{
@@ -94,6 +95,11 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
         )
         for kind in ("access-key", "ssh-private-key")
     },
+    "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+    "execution:<OnboardingStateMachineFC9EE32A.Name>:*]": (
+        "states:GetExecutionHistory only, by the compensation's FindStepInFlight: the executions of the "
+        "onboarding state machine, named at run time; the wildcard matches the execution name only."
+    ),
     "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:"
     "autoScalingGroup:*:autoScalingGroupName/*]": (
         "Early Spot replacement detaches an interrupted instance from whichever kOps ASG holds it; ASG ARNs "

@@ -9,6 +9,8 @@ Each step retries throttling, IAM's eventual consistency and Lambda service erro
 anything else ends in OffboardingFailed with the step's error and cause.
 """
 
+from collections.abc import Sequence
+
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -20,11 +22,13 @@ from constructs import Construct
 
 from kops_lambda.constants import (
     CLUSTER_SECRET_PREFIX,
+    DISCARD_BASELINE_STEP,
     ENV_REGISTRY_TABLE,
     ENV_SPOT_HANDLER_ROLE_ARN,
     IAM_USER_PREFIX,
     OFFBOARDING_STEPS,
     PRODUCT,
+    ROLLBACK_STEPS,
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
 )
@@ -43,6 +47,8 @@ CLEANUP_HANDLERS = {
     "AccessKey": "kops_lambda.handlers.cleanup_access_key.handler",
     "IdentityMapping": "kops_lambda.handlers.cleanup_identity_mapping.handler",
     "Agent": "kops_lambda.handlers.cleanup_agent.handler",
+    # Reads a stopped execution's history only: compensation waits for the step it was in (see compensation.py).
+    "InFlight": "kops_lambda.handlers.cleanup_in_flight.handler",
 }
 # Workflow state -> (resource group, action).
 CLEANUP_STATES: dict[str, tuple[str, CleanupAction]] = {
@@ -61,7 +67,13 @@ CLEANUP_STATES: dict[str, tuple[str, CleanupAction]] = {
     "RemoveIamUser": ("IamEntities", "offboard"),
     "RemoveSharedIamEntities": ("IamEntities", "offboard-shared"),
     "RecordOffboarded": ("Registry", "offboard"),
+    "FindStepInFlight": ("InFlight", "in-flight"),
 }
+# Groups whose functions the onboarding state machine invokes (its rollback chain, DiscardBaseline).
+ONBOARDING_CLEANUP_GROUPS = tuple(
+    dict.fromkeys(CLEANUP_STATES[state][0] for state in (*(s for s, _ in ROLLBACK_STEPS), DISCARD_BASELINE_STEP))
+)
+DESCRIPTIONS = {"InFlight": "compensation: the step a stopped onboarding was in, and how long it may run"}
 # Groups that call IAM: they also retry IAM's transient errors (eventual consistency, DeleteConflict).
 IAM_GROUPS = frozenset({"IamEntities", "AccessKey"})
 
@@ -86,7 +98,7 @@ class CleanupFunctions(Construct):
                 self,
                 f"{group}Function",
                 handler=handler,
-                description=f"{PRODUCT} rollback and offboarding of {group}",
+                description=f"{PRODUCT} {DESCRIPTIONS.get(group, f'rollback and offboarding of {group}')}",
                 code=code,
                 environment={ENV_REGISTRY_TABLE: registry.table_name},
                 timeout=Duration.seconds(120),
@@ -103,6 +115,33 @@ class CleanupFunctions(Construct):
         self.functions["IdentityMapping"].add_environment(ENV_SPOT_HANDLER_ROLE_ARN, spot_handler_role_arn)
         for group in ("IdentityMapping", "Agent"):
             grant_cluster_access(self, self.functions[group], secrets_key)
+
+    def grant_in_flight_reading(self, state_machine: sfn.StateMachine, functions: Sequence[lambda_.IFunction]) -> None:
+        """The InFlight function reads the history of `state_machine`'s executions (never their data) and
+        the configuration (the timeout) of the `functions` its tasks invoke."""
+        function = self.functions["InFlight"]
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadStoppedExecutionHistory",
+                actions=["states:GetExecutionHistory"],
+                resources=[
+                    arn(
+                        self,
+                        "states",
+                        "execution",
+                        f"{state_machine.state_machine_name}:*",
+                        ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadStepFunctionTimeouts",
+                actions=["lambda:GetFunctionConfiguration"],
+                resources=[step.function_arn for step in functions],
+            )
+        )
 
     def task(
         self,

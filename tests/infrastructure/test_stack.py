@@ -480,7 +480,8 @@ def test_stopped_and_timed_out_onboardings_start_their_compensation(template_jso
     # And the compensation runs the whole rollback chain for the stopped execution (not for itself)
     definition = _definition(template_json, "Compensation")
     states = definition["States"]
-    order, end = _walk(states, states[definition["StartAt"]]["Next"])
+    # (after it has waited for the stopped step's function: see the test below)
+    order, end = _walk(states, states["WaitForStepInFlight"]["Next"])
     assert order == [state for state, _ in ROLLBACK_STEPS] and end == "Compensated"
     for state in order:
         assert states[state]["Parameters"]["execution_id.$"] == "$.stopped_execution"
@@ -502,3 +503,78 @@ def test_the_first_state_of_each_workflow_may_read_the_status_of_a_lease_holder(
         "OnboardingRecordBaselineFunction",
         "CleanupRegistryFunction",
     }
+
+
+def _task_functions(template_json: dict[str, Any], workflow: str) -> dict[str, str]:
+    """Task state -> logical id of the function its Resource names."""
+    (machine,) = [
+        r
+        for logical_id, r in template_json["Resources"].items()
+        if r["Type"] == "AWS::StepFunctions::StateMachine" and logical_id.startswith(f"{workflow}StateMachine")
+    ]
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    text = "".join(part if isinstance(part, str) else f"GetAtt:{part['Fn::GetAtt'][0]}" for part in parts)
+    states = json.loads(text)["States"]
+    return {name: s["Resource"] for name, s in states.items() if s["Type"] == "Task"}
+
+
+def test_the_compensation_waits_for_the_stopped_step_before_it_undoes_anything(template_json: dict[str, Any]) -> None:
+    # Given the compensation's definition
+    definition = _definition(template_json, "Compensation")
+    states = definition["States"]
+    # Then right after reading the event, it finds the step in flight in the stopped execution's history
+    find = states[states[definition["StartAt"]]["Next"]]
+    assert states[definition["StartAt"]]["Next"] == "FindStepInFlight"
+    assert find["Type"] == "Task" and find["Parameters"]["execution_id.$"] == "$.stopped_execution"
+    assert find["Parameters"]["action"] == "in-flight" and find["ResultPath"] == "$.in_flight"
+    assert find["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.rollback_error", "Next": "CompensationFailed"}
+    ]
+    assert any("AwsThrottled" in retry["ErrorEquals"] for retry in find["Retry"])
+    # And waits the seconds it computed, then starts the rollback chain
+    wait = states[find["Next"]]
+    assert wait == {
+        "Type": "Wait",
+        "Comment": wait["Comment"],
+        "SecondsPath": "$.in_flight.wait_seconds",
+        "Next": ROLLBACK_STEPS[0][0],
+    }
+
+
+def test_the_onboarding_tasks_record_lambda_function_events(template_json: dict[str, Any]) -> None:
+    # FindStepInFlight reads LambdaFunctionScheduled/Started/...: every onboarding task names its function
+    # as Resource (not arn:aws:states:::lambda:invoke, whose events are TaskScheduled/...)
+    resources = _task_functions(template_json, "Onboarding")
+    assert resources and all(resource.startswith("GetAtt:") for resource in resources.values()), resources
+
+
+def test_only_the_in_flight_function_may_read_execution_histories_and_function_timeouts(
+    template: Template, template_json: dict[str, Any]
+) -> None:
+    # Given the functions an onboarding execution invokes (its steps and its rollback's)
+    invoked = sorted(
+        {resource.removeprefix("GetAtt:") for resource in _task_functions(template_json, "Onboarding").values()}
+    )
+    onboarding = next(
+        key
+        for key, r in template_json["Resources"].items()
+        if key.startswith("OnboardingStateMachine") and r["Type"] == "AWS::StepFunctions::StateMachine"
+    )
+    # Then the InFlight function reads the history of the onboarding's executions and those functions'
+    # configuration, nothing else of either service
+    statements = {s.get("Sid"): s for s in _statements_of(template, "cleanup_in_flight")}
+    history = statements["ReadStoppedExecutionHistory"]
+    assert history["Action"] == "states:GetExecutionHistory"
+    assert {"Fn::GetAtt": [onboarding, "Name"]} in history["Resource"]["Fn::Join"][1]
+    assert history["Resource"]["Fn::Join"][1][-1] == ":*"
+    timeouts = statements["ReadStepFunctionTimeouts"]
+    assert timeouts["Action"] == "lambda:GetFunctionConfiguration"
+    assert sorted(r["Fn::GetAtt"][0] for r in timeouts["Resource"]) == invoked
+    assert {sid for sid in statements if sid} == {"ReadStoppedExecutionHistory", "ReadStepFunctionTimeouts"}
+    # And no other function may
+    for logical_id, resource in template_json["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Policy" or logical_id.startswith("CleanupInFlightFunction"):
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            for action in _actions(statement):
+                assert action not in {"states:GetExecutionHistory", "lambda:GetFunctionConfiguration"}, logical_id

@@ -115,7 +115,7 @@ class BaselineResult(StrictModel):
 
 # ---- Cleanup steps (rollback and offboarding) ----
 
-CleanupAction = Literal["rollback", "discard", "find", "offboard", "offboard-shared"]
+CleanupAction = Literal["rollback", "discard", "find", "offboard", "offboard-shared", "in-flight"]
 
 
 class CleanupRequest(StrictModel):
@@ -164,3 +164,20 @@ class CleanupSummary(StrictModel):
     removed: list[str] = Field(default_factory=list)
     restored: list[str] = Field(default_factory=list)
     kept: list[str] = Field(default_factory=list, description="What exists and stays, with the reason")
+
+
+class InFlightStep(StrictModel):
+    """The Lambda task a stopped execution was in, whose function may still run."""
+
+    state: str | None = Field(description="The Task state; None if the history names none before it")
+    function: str = Field(description="The function's ARN, as the task's Resource names it")
+    started_at: str
+    timeout_seconds: int = Field(description="The function's configured timeout")
+    runs_until: str = Field(description="Start + timeout + Lambda's Init limit + clock skew")
+
+
+class InFlightResult(StrictModel):
+    """Output of FindStepInFlight: what the compensation waits for before it undoes anything."""
+
+    step: InFlightStep | None
+    wait_seconds: int = Field(ge=0, description="0 when nothing was in flight")
