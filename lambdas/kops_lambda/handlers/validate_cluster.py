@@ -1,6 +1,6 @@
 """Onboarding step 1: the cluster exists, runs a supported kOps version, the API server behind the kubeconfig
-secret is its own, and nothing in the account would make a later step fail (logic/preflight); record it in
-the registry."""
+secret is its own, its identity mode is resolved (logic/cluster/identity_mode), and nothing in the account
+would make a later step fail (logic/preflight); record it in the registry."""
 
 from typing import Any
 
@@ -10,6 +10,8 @@ from kops_lambda.adapters.aws import client, resource
 from kops_lambda.adapters.identity import caller_identity
 from kops_lambda.logic.cluster.access import cluster_api
 from kops_lambda.logic.cluster.binding import kubeconfig_secret, verify_api_server
+from kops_lambda.logic.cluster.identity_mode import resolve_identity_mode
+from kops_lambda.logic.cluster.kops_spec import read_kops_spec
 from kops_lambda.logic.discovery import discover_cluster
 from kops_lambda.logic.preflight import check_before_building
 from kops_lambda.logic.registry import get_cluster, record_onboarding
@@ -43,8 +45,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         region=region,
         state_store=onboard.state_store,
     )
+    kops_spec = read_kops_spec(client("s3", region), onboard.state_store, onboard.cluster_name)
     with cluster_api(client("secretsmanager"), secret_arn) as api:
         verify_api_server(api, client("ec2", region), cluster_name=onboard.cluster_name, region=region)
+        identity_mode = resolve_identity_mode(
+            api, cluster_name=onboard.cluster_name, requested=onboard.identity_mode, kops_spec=kops_spec
+        )
     table = resource("dynamodb").Table(settings.registry_table)
     check_before_building(
         client("iam"),
@@ -61,7 +67,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         cluster_name=onboard.cluster_name,
         execution_id=request.execution_id,
         kubeconfig_secret_arn=secret_arn,
-        facts={"vpc_id": facts.vpc_id, "kops_version": facts.kops_version},
+        facts={"vpc_id": facts.vpc_id, "kops_version": facts.kops_version, "identity_mode": identity_mode},
     )
-    logger.info("cluster validated", extra={"kops_version": facts.kops_version, "vpc_id": facts.vpc_id})
-    return facts.model_dump(mode="json")
+    logger.info(
+        "cluster validated",
+        extra={"kops_version": facts.kops_version, "vpc_id": facts.vpc_id, "identity_mode": identity_mode},
+    )
+    return facts.model_copy(update={"identity_mode": identity_mode}).model_dump(mode="json")
