@@ -84,7 +84,9 @@ class EmulatedBackend:
         if self._tokens is None:
             return True
         scheme, _, token = authorization.partition(" ")
-        return scheme.lower() == "bearer" and token.strip() in self._tokens
+        if scheme.lower() != "bearer":
+            return False
+        return token.strip() in self._tokens or self._api.token_account(token.strip()) is not None
 
 
 class ApiRequestHandler:

@@ -60,6 +60,7 @@ class AwsBaseline(StrictModel):
     key_pair_id: str | None
     access_key_secret: SecretSnapshot
     private_key_secret: SecretSnapshot
+    drainer_secret: SecretSnapshot | None = Field(default=None, description="None: taken before drainers existed")
 
 
 class ConfigMapSnapshot(StrictModel):
