@@ -14,6 +14,8 @@ model (kops_lambda.settings.SpotSettings), and reach the function as environment
   from its ASG without decrementing the desired capacity, so the replacement launches at once.
 - spotForceDelete -> SPOT_FORCE_DELETE (false): delete, bypassing PDBs, what eviction left at the deadline
   (the cluster role then needs pods/delete).
+- spotCanaryMinutes (15, 1-1440): minutes between two runs of the Spot canary (stacks/canary.py); the
+  schedule's rate, not given to any function.
 """
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
@@ -57,6 +59,7 @@ CONTEXT_KEYS = {
     "eviction_concurrency": "spotEvictionConcurrency",
     "early_replacement": "spotEarlyReplacement",
     "force_delete": "spotForceDelete",
+    "canary_minutes": "spotCanaryMinutes",
 }
 
 

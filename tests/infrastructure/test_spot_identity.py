@@ -41,18 +41,23 @@ def test_the_spot_handler_reads_only_drainer_credentials_tagged_as_ours(template
     template = Template.from_json(template_json)
     # Given every statement of the Spot handler's role
     statements = _statements_of(template, "spot_interruption")
-    # Then the one Secrets Manager statement is GetSecretValue on the drainer secrets, with our tag required
-    (secrets,) = _granting(statements, "secretsmanager:")
-    assert _actions(secrets) == ["secretsmanager:GetSecretValue"]
-    resources = json.dumps(secrets["Resource"])
-    assert DRAINER_SECRETS in resources
-    for other in ("kubeconfig", "access-key", "ssh-private-key", 'clusters/*"', "clusters/*-"):
-        assert other not in resources, other
-    assert secrets["Condition"] == {"StringEquals": {"secretsmanager:ResourceTag/managed-by": "kops-onboard"}}
-    # And it may decrypt with the secrets key only through Secrets Manager
-    (kms,) = _granting(statements, "kms:")
-    assert _actions(kms) == ["kms:Decrypt"]
-    assert "kms:ViaService" in json.dumps(kms["Condition"])
+    # Then its Secrets Manager statements are GetSecretValue and (the Spot canary's renewal: the canary runs as
+    # this role) PutSecretValue, both on the drainer secrets only, with our tag required
+    secrets = _granting(statements, "secretsmanager:")
+    assert sorted(a for s in secrets for a in _actions(s)) == [
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+    ]
+    for statement in secrets:
+        resources = json.dumps(statement["Resource"])
+        assert DRAINER_SECRETS in resources
+        for other in ("kubeconfig", "access-key", "ssh-private-key", 'clusters/*"', "clusters/*-"):
+            assert other not in resources, other
+        assert statement["Condition"] == {"StringEquals": {"secretsmanager:ResourceTag/managed-by": "kops-onboard"}}
+    # And it may use the secrets key only through Secrets Manager: decrypt, and encrypt a renewed token
+    kms = _granting(statements, "kms:")
+    assert sorted(a for s in kms for a in _actions(s)) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert all("kms:ViaService" in json.dumps(s["Condition"]) for s in kms)
 
 
 def test_the_drainer_step_writes_the_credentials_and_reads_only_the_admin_kubeconfig(
@@ -84,4 +89,9 @@ def test_no_other_function_may_read_drainer_credentials(template_json: dict[str,
             reads = "secretsmanager:GetSecretValue" in _actions(statement)
             if reads and ("spot-drainer" in resources or 'clusters/*"' in resources):
                 readers.append(module)
-    assert readers == ["spot_interruption"]
+    # The Spot canary is the Spot handler's identity (one role), nobody else
+    assert sorted(readers) == ["spot_canary", "spot_interruption"]
+    roles = {
+        json.dumps(_function(template, module)["Properties"]["Role"]) for module in ("spot_canary", "spot_interruption")
+    }
+    assert len(roles) == 1

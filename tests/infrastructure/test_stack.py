@@ -190,7 +190,7 @@ def test_spot_rules_match_interruption_events_into_a_queue_with_dlq(
     rules = [
         rule
         for rule in template.find_resources("AWS::Events::Rule").values()
-        if rule["Properties"]["EventPattern"]["source"] == ["aws.ec2"]
+        if rule["Properties"].get("EventPattern", {}).get("source") == ["aws.ec2"]
     ]
     assert len(rules) == 2
     for rule in rules:
@@ -267,8 +267,8 @@ def test_tables_and_key(template: Template) -> None:
 
 def test_functions_share_one_factory_configuration(template: Template) -> None:
     functions = template.find_resources("AWS::Lambda::Function")
-    # The onboarding steps with the baseline, the cleanup functions, the Spot handler
-    assert len(functions) == len(ONBOARDING_STEPS) + 1 + len(CLEANUP_HANDLERS) + 1
+    # The onboarding steps with the baseline, the cleanup functions, the Spot handler and its canary
+    assert len(functions) == len(ONBOARDING_STEPS) + 1 + len(CLEANUP_HANDLERS) + 2
     for function in functions.values():
         props = function["Properties"]
         assert props["Runtime"] == "python3.13"
@@ -459,7 +459,7 @@ def test_stopped_and_timed_out_onboardings_start_their_compensation(template_jso
     (rule,) = [
         r
         for r in resources.values()
-        if r["Type"] == "AWS::Events::Rule" and r["Properties"]["EventPattern"]["source"] == ["aws.states"]
+        if r["Type"] == "AWS::Events::Rule" and r["Properties"].get("EventPattern", {}).get("source") == ["aws.states"]
     ]
     pattern = rule["Properties"]["EventPattern"]
     onboarding = next(

@@ -141,15 +141,16 @@ def _act(
     cluster = registry.get_cluster(deps.registry_table, region=event.region, cluster_name=instance.cluster_name)
     if cluster is None or cluster.get("status") != "ONBOARDED":
         return replace(outcome, reason="cluster not onboarded")
-    core = deps.core_api_for(_drainer_secret(cluster, instance.cluster_name))
+    core = deps.core_api_for(drainer_secret_of(cluster, instance.cluster_name))
     with _as_drainer(instance.cluster_name):
         return _on_cluster(
             core, event, plan, instance, outcome, settings=settings, deps=deps, received=received, clock=clock
         )
 
 
-def _drainer_secret(cluster: dict[str, Any], cluster_name: str) -> str:
-    """The cluster's drainer credential from the registry, and only if it is that cluster's (its name)."""
+def drainer_secret_of(cluster: dict[str, Any], cluster_name: str) -> str:
+    """The cluster's drainer credential from the registry, and only if it is that cluster's (its name); the
+    Spot canary finds it the same way."""
     arn = registry.drainer_secret_arn(cluster)
     if arn is None or f":secret:{drainer_secret_name(cluster_name)}-" not in arn:
         raise ClusterAccessError(
