@@ -140,8 +140,9 @@ def test_a_deleted_service_account_fails_with_401_and_the_alarm_would_fire(
     # When the canary runs
     records = fire_canary(local_system)
     # Then that cluster failed, saying why, and the other one still passed in the same run
-    assert (records[revoked.name]["ok"], records[revoked.name]["reason"]) == (False, "unauthorized")
-    assert "401" in records[revoked.name]["detail"]
+    failed = records[revoked.name]
+    assert (failed["ok"], failed["reason"], failed["mode"]) == (False, "unauthorized", "service-account")
+    assert "401" in failed["detail"]
     assert records[healthy.name]["ok"] is True
     assert emf_values(local_system, "CanaryFailed", revoked.name)[-1] == 1
     broken = [line for line in local_system.aws.captured_logs if "the Spot drain path is broken" in line]

@@ -167,7 +167,10 @@ def check_cluster(
         checked_at=now().isoformat(timespec="seconds"),
     )
     try:
-        result = _check(result, item, deps, now=now)
+        credential = _credential(item, result.cluster_name, deps.secretsmanager)
+        # Set before the checks: a failed result names the mode and expiry of what failed.
+        result = replace(result, mode=credential.mode, token_expires_at=_iso(credential.expires_at))
+        result = _check(result, item, credential, deps, now=now)
     except _Failed as failed:
         result = replace(result, reason=failed.reason, detail=failed.detail)
     except Exception as exc:
@@ -178,10 +181,13 @@ def check_cluster(
 
 
 def _check(
-    result: CanaryResult, item: dict[str, Any], deps: CanaryDependencies, *, now: Callable[[], datetime]
+    result: CanaryResult,
+    item: dict[str, Any],
+    credential: DrainerCredential,
+    deps: CanaryDependencies,
+    *,
+    now: Callable[[], datetime],
 ) -> CanaryResult:
-    credential = _credential(item, result.cluster_name, deps.secretsmanager)
-    result = replace(result, mode=credential.mode, token_expires_at=_iso(credential.expires_at))
     permissions = drain_permissions(force_delete=deps.force_delete)
     _verify(credential, deps.sts, permissions, now=now())
     if credential.mode != "service-account" or not _renewal_due(credential, now=now()):
