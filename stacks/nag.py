@@ -7,7 +7,12 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
-from kops_lambda.constants import AGENT_API_KEY_SECRET_NAME, CLUSTER_SECRET_PREFIX, IAM_USER_PREFIX
+from kops_lambda.constants import (
+    AGENT_API_KEY_SECRET_NAME,
+    CLUSTER_SECRET_PREFIX,
+    IAM_USER_PREFIX,
+    VENDOR_KUBECONFIG_SECRET_KIND,
+)
 from kops_lambda.logic.policies import CLUSTER_POLICY_PATTERN
 
 ACKNOWLEDGEMENTS: dict[str, str] = {
@@ -88,11 +93,11 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
     **{
         f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:"
         f"<AWS::AccountId>:secret:{CLUSTER_SECRET_PREFIX}*/{kind}-*]": (
-            f"Rollback and offboarding delete each cluster's {kind} secret, named "
-            f"kops-onboard/clusters/<cluster>/{kind} at run time plus Secrets Manager's random suffix; the "
+            f"Each cluster's {kind} secret (written by its onboarding step, deleted by rollback and offboarding) "
+            f"is named kops-onboard/clusters/<cluster>/{kind} at run time plus Secrets Manager's random suffix; the "
             "wildcards match those two parts only, never the customer's kubeconfig secrets under the prefix."
         )
-        for kind in ("access-key", "ssh-private-key")
+        for kind in ("access-key", "ssh-private-key", VENDOR_KUBECONFIG_SECRET_KIND)
     },
     "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:"
     "autoScalingGroup:*:autoScalingGroupName/*]": (

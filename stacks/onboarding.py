@@ -41,6 +41,7 @@ from kops_lambda.constants import (
     ROLLBACK_STEPS,
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
+    VENDOR_KUBECONFIG_SECRET_KIND,
 )
 from kops_lambda.errors import IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES, RETRYABLE_ERROR_NAMES, RollbackFailed
 from kops_lambda.logic import policies
@@ -145,6 +146,8 @@ class OnboardingWorkflow(Construct):
         map_identity, install_agent = self.functions["MapIdentity"], self.functions["InstallAgent"]
         map_identity.add_environment(ENV_SPOT_HANDLER_ROLE_ARN, spot_handler_role_arn)
         map_identity.add_environment(ENV_SPOT_FORCE_DELETE, str(spot_force_delete).lower())
+        # identity_mode service-account: the vendor's kubeconfig, and no other secret.
+        self._grant_cluster_secrets(map_identity, secrets_key, names=f"*/{VENDOR_KUBECONFIG_SECRET_KIND}-*")
         install_agent.add_environment(ENV_AGENT_API_URL, agent_api_url)
         baseline = self.functions["RecordBaseline"]
         for function in (map_identity, install_agent, baseline, validate):
@@ -384,7 +387,11 @@ class OnboardingWorkflow(Construct):
         for statement in statements:
             function.add_to_role_policy(statement)
 
-    def _grant_cluster_secrets(self, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
+    def _grant_cluster_secrets(self, function: lambda_.IFunction, secrets_key: kms.IKey, names: str = "*") -> None:
+        """Write, read back and restrict the readers of the secrets `kops-onboard/clusters/<names>`."""
+        secrets = self._arn(
+            "secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}{names}", ArnFormat.COLON_RESOURCE_NAME
+        )
         function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="ClusterSecrets",
@@ -396,9 +403,7 @@ class OnboardingWorkflow(Construct):
                     "secretsmanager:RestoreSecret",  # re-onboarding inside an offboarded secret's recovery window
                     "secretsmanager:TagResource",
                 ],
-                resources=[
-                    self._arn("secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}*", ArnFormat.COLON_RESOURCE_NAME)
-                ],
+                resources=[secrets],
             )
         )
         # What Secrets Manager uses on our behalf: a data key to encrypt, Decrypt to read back.
@@ -407,9 +412,7 @@ class OnboardingWorkflow(Construct):
             iam.PolicyStatement(
                 sid="RestrictSecretReaders",
                 actions=["secretsmanager:PutResourcePolicy"],
-                resources=[
-                    self._arn("secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}*", ArnFormat.COLON_RESOURCE_NAME)
-                ],
+                resources=[secrets],
             )
         )
         # Who may read the secrets it writes: itself (reruns reuse them) and the operators named in context.

@@ -107,6 +107,14 @@ def private_key_secret_name(cluster_name: str) -> str:
     return f"{CLUSTER_SECRET_PREFIX}{cluster_name}/ssh-private-key"
 
 
+# identity_mode service-account: the vendor's kubeconfig (server, CA, ServiceAccount token), beside the access key.
+VENDOR_KUBECONFIG_SECRET_KIND: Final = "vendor-kubeconfig"
+
+
+def vendor_kubeconfig_secret_name(cluster_name: str) -> str:
+    return f"{CLUSTER_SECRET_PREFIX}{cluster_name}/{VENDOR_KUBECONFIG_SECRET_KIND}"
+
+
 # ---- In-cluster objects of the MapIdentity and InstallAgent steps (logic/cluster) ----
 KUBE_SYSTEM: Final = "kube-system"
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"

@@ -60,6 +60,8 @@ class AwsBaseline(StrictModel):
     key_pair_id: str | None
     access_key_secret: SecretSnapshot
     private_key_secret: SecretSnapshot
+    # None: a baseline taken before identity_mode service-account existed.
+    vendor_kubeconfig_secret: SecretSnapshot | None = None
 
 
 class ConfigMapSnapshot(StrictModel):
