@@ -194,7 +194,7 @@ class LocalSystem:
                 tokens=[token], name=name, tls=True, binaries=ensure_binaries(), sts_url=self.endpoint_url
             )
         else:
-            api_server = KubeApiEmulator(tokens=[token], name=name, tls=True)
+            api_server = KubeApiEmulator(tokens=[token], name=name, tls=True, sts_url=self.endpoint_url)
         api_server.start()
         return api_server
 

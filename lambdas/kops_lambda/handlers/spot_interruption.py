@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from kubernetes import client as k8s
 
-from kops_lambda.adapters.aws import client, resource
+from kops_lambda.adapters.aws import client, resource, token_sts_client
 from kops_lambda.constants import SPOT_BATCH_SIZE
 from kops_lambda.errors import ClusterAccessError, InvalidInput, KopsOnboardError
 from kops_lambda.logic.cluster.drainer import drainer_api_client, read_drainer_credential
@@ -65,7 +65,7 @@ def _build_core_api(drainer_secret_arn: str, region: str, connections: int) -> k
     # Deadline-aware code decides about 429/5xx itself: urllib3 only retries failed connects, briefly.
     retries = urllib3.Retry(total=2, connect=2, read=0, status=0, backoff_factor=0.1, respect_retry_after_header=False)
     api = drainer_api_client(
-        credential, client("sts", region), retries=retries, connections=connections, now=datetime.now(UTC)
+        credential, token_sts_client(region), retries=retries, connections=connections, now=datetime.now(UTC)
     )
     return k8s.CoreV1Api(api)
 
@@ -85,7 +85,7 @@ def _warm_up(region: str, registry_table: str) -> None:
             client(service, region)
         client("dynamodb")
         client("secretsmanager")
-        client("sts", region)
+        token_sts_client(region)
         _registry_table(registry_table)
 
 
