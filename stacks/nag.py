@@ -12,6 +12,7 @@ from kops_lambda.constants import (
     CLUSTER_SECRET_PREFIX,
     DRAINER_SECRET_KIND,
     IAM_USER_PREFIX,
+    VENDOR_KUBECONFIG_SECRET_KIND,
 )
 from kops_lambda.logic.policies import CLUSTER_POLICY_PATTERN
 
@@ -95,11 +96,11 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
     **{
         f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:"
         f"<AWS::AccountId>:secret:{CLUSTER_SECRET_PREFIX}*/{kind}-*]": (
-            f"Rollback and offboarding delete each cluster's {kind} secret, named "
-            f"kops-onboard/clusters/<cluster>/{kind} at run time plus Secrets Manager's random suffix; the "
+            f"Each cluster's {kind} secret (written by its onboarding step, deleted by rollback and offboarding) "
+            f"is named kops-onboard/clusters/<cluster>/{kind} at run time plus Secrets Manager's random suffix; the "
             "wildcards match those two parts only, never the customer's kubeconfig secrets under the prefix."
         )
-        for kind in ("access-key", "ssh-private-key", DRAINER_SECRET_KIND)
+        for kind in ("access-key", "ssh-private-key", DRAINER_SECRET_KIND, VENDOR_KUBECONFIG_SECRET_KIND)
     },
     f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:"
     f"<AWS::AccountId>:secret:{CLUSTER_SECRET_PREFIX}*/{DRAINER_SECRET_KIND}-??????]": (

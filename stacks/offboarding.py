@@ -29,6 +29,7 @@ from kops_lambda.constants import (
     PRODUCT,
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
+    VENDOR_KUBECONFIG_SECRET_KIND,
 )
 from kops_lambda.errors import IAM_CLEANUP_TRANSIENT_ERROR_NAMES
 from kops_lambda.logic import policies
@@ -107,6 +108,8 @@ class CleanupFunctions(Construct):
         self._grant_access_key(self.functions["AccessKey"])
         self.functions["IdentityMapping"].add_environment(ENV_SPOT_HANDLER_ROLE_ARN, spot_handler_role_arn)
         self._grant_secret_removal(self.functions["DrainerCredential"], DRAINER_SECRET_KIND)
+        # MapIdentity's vendor kubeconfig (identity_mode service-account) goes with what MapIdentity made.
+        self._grant_secret_removal(self.functions["IdentityMapping"], VENDOR_KUBECONFIG_SECRET_KIND)
         for group in ("IdentityMapping", "DrainerCredential", "Agent"):
             grant_cluster_access(self, self.functions[group], secrets_key)
 

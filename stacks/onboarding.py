@@ -42,6 +42,7 @@ from kops_lambda.constants import (
     ROLLBACK_STEPS,
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
+    VENDOR_KUBECONFIG_SECRET_KIND,
 )
 from kops_lambda.errors import IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES, RETRYABLE_ERROR_NAMES, RollbackFailed
 from kops_lambda.logic import policies
@@ -147,11 +148,11 @@ class OnboardingWorkflow(Construct):
         map_identity, install_agent = self.functions["MapIdentity"], self.functions["InstallAgent"]
         map_identity.add_environment(ENV_SPOT_HANDLER_ROLE_ARN, spot_handler_role_arn)
         map_identity.add_environment(ENV_SPOT_FORCE_DELETE, str(spot_force_delete).lower())
+        # identity_mode service-account: the vendor's kubeconfig, and no other secret.
+        self._grant_cluster_secrets(map_identity, secrets_key, names=f"*/{VENDOR_KUBECONFIG_SECRET_KIND}-*")
         install_agent.add_environment(ENV_AGENT_API_URL, agent_api_url)
         drainer = self.functions["IssueDrainerCredential"]
-        drainer.add_environment(ENV_SPOT_HANDLER_ROLE_ARN, spot_handler_role_arn)
-        drainer.add_environment(ENV_SPOT_FORCE_DELETE, str(spot_force_delete).lower())
-        self._grant_drainer_secret(drainer, secrets_key)
+        self._configure_drainer_step(drainer, secrets_key, spot_handler_role_arn, spot_force_delete)
         baseline = self.functions["RecordBaseline"]
         for function in (map_identity, drainer, install_agent, baseline, validate):
             grant_cluster_access(self, function, secrets_key)
@@ -390,10 +391,10 @@ class OnboardingWorkflow(Construct):
         for statement in statements:
             function.add_to_role_policy(statement)
 
-    def _grant_cluster_secrets(self, function: lambda_.IFunction, secrets_key: kms.IKey, kind: str) -> None:
-        """The `kops-onboard/clusters/<cluster>/<kind>` secrets of every cluster, no other kind under the prefix."""
+    def _grant_cluster_secrets(self, function: lambda_.IFunction, secrets_key: kms.IKey, names: str = "*") -> None:
+        """Write, read back and restrict the readers of the secrets `kops-onboard/clusters/<names>`."""
         secrets = self._arn(
-            "secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}*/{kind}-*", ArnFormat.COLON_RESOURCE_NAME
+            "secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}{names}", ArnFormat.COLON_RESOURCE_NAME
         )
         function.add_to_role_policy(
             iam.PolicyStatement(
@@ -423,8 +424,13 @@ class OnboardingWorkflow(Construct):
         readers += list(self.node.try_get_context("secretReaderArns") or [])
         function.add_environment(ENV_SECRET_READER_ARNS, ",".join(readers))  # type: ignore[attr-defined]
 
-    def _grant_drainer_secret(self, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
-        """Write the drainer credentials, never read them back: every run stores a new token."""
+    def _configure_drainer_step(
+        self, function: lambda_.Function, secrets_key: kms.IKey, spot_handler_role_arn: str, spot_force_delete: bool
+    ) -> None:
+        """The Spot handler's role (the credential's only reader) as configuration; write the drainer
+        credentials, never read them back: every run stores a new token."""
+        function.add_environment(ENV_SPOT_HANDLER_ROLE_ARN, spot_handler_role_arn)
+        function.add_environment(ENV_SPOT_FORCE_DELETE, str(spot_force_delete).lower())
         function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="WriteDrainerCredentials",
@@ -465,7 +471,7 @@ class OnboardingWorkflow(Construct):
                 conditions={"StringEquals": {"ec2:CreateAction": "CreateKeyPair"}},
             )
         )
-        self._grant_cluster_secrets(function, secrets_key, "ssh-private-key")
+        self._grant_cluster_secrets(function, secrets_key, names="*/ssh-private-key-*")
 
     def _grant_access_key(self, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
         function.add_to_role_policy(
@@ -475,7 +481,7 @@ class OnboardingWorkflow(Construct):
                 resources=[self._arn("iam", "user", f"{IAM_USER_PREFIX}*")],
             )
         )
-        self._grant_cluster_secrets(function, secrets_key, "access-key")
+        self._grant_cluster_secrets(function, secrets_key, names="*/access-key-*")
 
     def _step(self, state_name: str, result_key: str, compensation: sfn.IChainable) -> tasks.LambdaInvoke:
         task = lambda_task(

@@ -116,6 +116,14 @@ def drainer_secret_name(cluster_name: str) -> str:
     return f"{CLUSTER_SECRET_PREFIX}{cluster_name}/{DRAINER_SECRET_KIND}"
 
 
+# identity_mode service-account: the vendor's kubeconfig (server, CA, ServiceAccount token), beside the access key.
+VENDOR_KUBECONFIG_SECRET_KIND: Final = "vendor-kubeconfig"
+
+
+def vendor_kubeconfig_secret_name(cluster_name: str) -> str:
+    return f"{CLUSTER_SECRET_PREFIX}{cluster_name}/{VENDOR_KUBECONFIG_SECRET_KIND}"
+
+
 # ---- In-cluster objects of the MapIdentity and InstallAgent steps (logic/cluster) ----
 KUBE_SYSTEM: Final = "kube-system"
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"

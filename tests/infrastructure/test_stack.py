@@ -367,7 +367,8 @@ def test_deletes_are_scoped_to_our_names(template: Template) -> None:
         "ec2:DeleteKeyPair": "key-pair/cast-kops-*",
     }
     seen = set()
-    for module in ("cleanup_iam", "cleanup_key_pair", "cleanup_access_key"):
+    deleted_secrets = {}
+    for module in ("cleanup_iam", "cleanup_key_pair", "cleanup_access_key", "cleanup_identity_mapping"):
         for statement in _statements_of(template, module):
             resources = json.dumps(statement["Resource"])
             for action in _actions(statement):
@@ -375,16 +376,52 @@ def test_deletes_are_scoped_to_our_names(template: Template) -> None:
                     assert scopes[action] in resources and '"*"' not in resources, (module, action)
                     seen.add(action)
                 if action == "secretsmanager:DeleteSecret":
-                    assert "kops-onboard/clusters/*/" in resources and "kubeconfig" not in resources
+                    # Never the customer's kubeconfig secrets (`kops-onboard/clusters/<cluster>/kubeconfig`)
+                    assert "kops-onboard/clusters/*/" in resources and "/kubeconfig" not in resources
+                    deleted_secrets[module] = resources
                     seen.add(action)
     assert seen == {*scopes, "secretsmanager:DeleteSecret"}
+    # Each cleanup deletes the secrets of its own step only
+    assert {
+        module: resources.split("clusters/*/")[1].split("-*")[0] for module, resources in deleted_secrets.items()
+    } == {
+        "cleanup_key_pair": "ssh-private-key",
+        "cleanup_access_key": "access-key",
+        "cleanup_identity_mapping": "vendor-kubeconfig",
+    }
 
 
 def test_only_the_cleanup_functions_may_delete(template: Template) -> None:
     for module in ("record_baseline", "cleanup_registry", "cleanup_identity_mapping", "cleanup_agent"):
         actions = [a for s in _statements_of(template, module) for a in _actions(s)]
         deletes = [a for a in actions if ":Delete" in a or ":Detach" in a]
-        assert all(a.startswith("dynamodb:") for a in deletes), (module, deletes)
+        # RemoveIdentityMapping also deletes the vendor kubeconfig MapIdentity stored (scoped above)
+        allowed = {"secretsmanager:DeleteSecret"} if module == "cleanup_identity_mapping" else set()
+        assert all(a.startswith("dynamodb:") or a in allowed for a in deletes), (module, deletes)
+
+
+def test_map_identity_writes_the_vendor_kubeconfig_and_no_other_secret(template: Template) -> None:
+    # identity_mode service-account: MapIdentity stores the vendor's kubeconfig, readable by named principals only
+    statements = _statements_of(template, "map_identity")
+    writes = [
+        s
+        for s in statements
+        if any(
+            a in _actions(s)
+            for a in (
+                "secretsmanager:CreateSecret",
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:PutResourcePolicy",
+            )
+        )
+    ]
+    assert writes
+    for statement in writes:
+        assert json.dumps(statement["Resource"]).count("kops-onboard/clusters/*/vendor-kubeconfig-*") == 1, statement
+    reads = [s for s in statements if "secretsmanager:GetSecretValue" in _actions(s)]
+    read_names = sorted(json.dumps(s["Resource"]).split(":secret:")[1].split('"')[0] for s in reads)
+    assert read_names == ["kops-onboard/clusters/*/kubeconfig-*", "kops-onboard/clusters/*/vendor-kubeconfig-*"]
+    assert "SECRET_READER_ARNS" in _map_identity_environment(template)
 
 
 def test_alarms_cover_workflows_handlers_and_the_dead_letter_queue(template: Template) -> None:

@@ -5,9 +5,9 @@ AWS: every IAM user (tags, attached policies, inline policy documents, access ke
 policy (default version, versions), every role outside the stack's own (attached policies), EC2 key pairs,
 secrets (their current version; secrets scheduled for deletion count as gone), the registry (an OFFBOARDED
 tombstone counts as no item). Clusters: the authenticator ConfigMaps' data, every object in the agent's
-namespace, our ClusterRoles and ClusterRoleBindings, and optionally the DaemonSets we patch (kube-router's
-tolerations, the authenticator's pod-template annotations: offboarding rolls a MountedFile authenticator,
-which is a change by design).
+namespace, our ServiceAccounts, Secrets, Roles and RoleBindings in kube-system, our ClusterRoles and
+ClusterRoleBindings, and optionally the DaemonSets we patch (kube-router's tolerations, the authenticator's
+pod-template annotations: offboarding rolls a MountedFile authenticator, which is a change by design).
 """
 
 from collections.abc import Mapping
@@ -122,6 +122,12 @@ def cluster_state(store: ObjectStore, *, daemonsets: bool = True) -> dict[str, A
         "configmaps": configmaps,
         "agent_namespace": store.get("v1/namespaces", None, AGENT_NAMESPACE) is not None,
         "agent_objects": {k: v for k, v in agent.items() if v},
+        "kube_system_ours": sorted(
+            f"{plural}/{o['metadata']['name']}"
+            for plural in ("serviceaccounts", "secrets", "roles", "rolebindings")
+            for o in store.list(plural, "kube-system")
+            if _ours(o)
+        ),
         "cluster_rbac": sorted(
             f"{plural}/{o['metadata']['name']}"
             for plural in ("clusterroles", "clusterrolebindings")

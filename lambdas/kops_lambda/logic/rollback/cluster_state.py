@@ -1,6 +1,7 @@
 """The cluster side of the baseline (what the in-cluster steps may create or change), and the removal of
 our objects: only those carrying our managed-by label, each deleted at the resourceVersion we read."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kops_lambda.constants import (
@@ -90,7 +91,8 @@ def tolerations_of(daemonset: JsonObject) -> list[JsonObject]:
     return list(daemonset.get("spec", {}).get("template", {}).get("spec", {}).get("tolerations") or [])
 
 
-def snapshot_cluster(rest: KubeRest) -> ClusterBaseline:
+def snapshot_cluster(rest: KubeRest, *, extra: Sequence[ObjectRef] = ()) -> ClusterBaseline:
+    """`extra`: objects of ours whose names depend on the cluster (the vendor's ServiceAccount)."""
     authenticator = rest.get(AUTHENTICATOR_PATH)
     names = [AWS_AUTH_CONFIGMAP, AUTHENTICATOR_CONFIGMAP]
     if authenticator is not None and mounted_configmap_name(authenticator) not in names:
@@ -107,7 +109,7 @@ def snapshot_cluster(rest: KubeRest) -> ClusterBaseline:
         )
     kube_router = rest.get(KUBE_ROUTER_PATH)
     objects = []
-    for ref in [*identity_object_refs(), *drainer_object_refs(), *agent_object_refs()]:
+    for ref in [*identity_object_refs(), *drainer_object_refs(), *agent_object_refs(), *extra]:
         found = rest.get(ref.path)
         if found is not None:
             objects.append(
