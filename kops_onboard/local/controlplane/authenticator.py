@@ -179,7 +179,8 @@ class AuthenticatorPod:
                 with self._lock:
                     if not self._stop.is_set():
                         self._sync()
-            except (ApiError, OSError, ControlPlaneUnavailable) as exc:  # retried on the next pass
+            # The server stopping, an odd DaemonSet, an authenticator that would not start: next pass.
+            except (ApiError, OSError, KeyError, ValueError, ControlPlaneUnavailable) as exc:
                 logger.warning("aws-iam-authenticator of %s: %s", self._name, exc)
 
     # -- one pass ------------------------------------------------------------------------------------------
@@ -199,7 +200,9 @@ class AuthenticatorPod:
 
     def _stop_process(self) -> None:
         if self._component is not None:
-            self._component.stop()
+            # Its first SIGTERM only cancels a context (the HTTP server keeps serving): kill it, as a kubelet
+            # would after the grace period; it keeps no state.
+            self._component.stop(graceful=False)
             self._component = None
         self._running_template = None
 
@@ -229,7 +232,8 @@ class AuthenticatorPod:
         component = Component(f"aws-iam-authenticator-{self.restarts}", args, log_dir=self._workdir)
         self._component = component
         started = time.monotonic()
-        component.start(env={**os.environ, STS_URL_ENV: self._sts_url})
+        # No instance metadata here: without this the AWS SDK probes 169.254.169.254 for a region.
+        component.start(env={**os.environ, STS_URL_ENV: self._sts_url, "AWS_EC2_METADATA_DISABLED": "true"})
         component.wait_until(self._listening, timeout=_START_SECONDS, what=f"listening ({shlex.join(args[1:])})")
         self.startup_seconds.append(time.monotonic() - started)
 

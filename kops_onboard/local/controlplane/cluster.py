@@ -185,7 +185,11 @@ class RealKubeCluster(ServedKubeApi):
         return self._authenticator
 
     def settle(self) -> None:
+        """Wait for the controllers (`settle.py`), and for the authenticator to run the DaemonSet as it now
+        is: a roll (MountedFile mapping changes) restarts it, and while it restarts tokens are refused."""
         settle(self.store)
+        if self._authenticator is not None:
+            self._authenticator.sync()
 
     def _backend(self) -> Backend:
         self._forwarder = ForwardingBackend(
