@@ -62,10 +62,16 @@ def secret_values(system: LocalSystem) -> set[str]:
     for page in sm.get_paginator("list_secrets").paginate(IncludePlannedDeletion=True):
         for secret in page["SecretList"]:
             try:
-                value = sm.get_secret_value(SecretId=secret["ARN"])["SecretString"]
+                versions = sm.list_secret_version_ids(SecretId=secret["ARN"])["Versions"]
+                # Every version: a renewed drainer token's predecessor stays valid until it expires.
+                values = [
+                    sm.get_secret_value(SecretId=secret["ARN"], VersionId=v["VersionId"])["SecretString"]
+                    for v in versions
+                ]
             except sm.exceptions.InvalidRequestException:
                 continue  # scheduled for deletion: no longer readable
-            needles.update(secret_parts(secret["Name"], value))
+            for value in values:
+                needles.update(secret_parts(secret["Name"], value))
     needles.update(session_secrets())
     for cluster in system.clusters.values():
         needles.add(cluster.token)
