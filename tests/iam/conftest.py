@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kops_lambda.constants import access_key_secret_name
+from kops_lambda.constants import access_key_secret_name, drainer_secret_name
 from kops_lambda.logic import policies
 from kops_lambda.logic.iam_names import user_name
 from kops_onboard.executions import run_execution
@@ -116,8 +116,17 @@ def _facts(system: LocalSystem, *clusters: LocalCluster) -> dict[str, str]:
         for f in page["Functions"]
         if "ValidateCluster" in f["FunctionName"]
     )
+    spot_handler = next(
+        f
+        for page in functions.get_paginator("list_functions").paginate()
+        for f in page["Functions"]
+        if f["Handler"] == "kops_lambda.handlers.spot_interruption.handler"
+    )
+    registry = system.aws.client("dynamodb").describe_table(TableName=system.output("RegistryTableName"))
     facts = {
         "account": account,
+        "registry": registry["Table"]["TableArn"],
+        "drainer_role": spot_handler["Role"],
         "ec2": f"arn:aws:ec2:{region}:{account}",
         "iam": f"arn:aws:iam::{account}",
         "lambda": f"arn:aws:lambda:{region}:{account}",
@@ -152,6 +161,8 @@ def _facts(system: LocalSystem, *clusters: LocalCluster) -> dict[str, str]:
             f"{label}.prefix": policies.cluster_prefix(cluster.name),
             f"{label}.user": user_name(cluster.name),
             f"{label}.access_key_secret": secrets.describe_secret(SecretId=access_key_secret_name(cluster.name))["ARN"],
+            f"{label}.drainer_secret": secrets.describe_secret(SecretId=drainer_secret_name(cluster.name))["ARN"],
+            f"{label}.kubeconfig_secret": cluster.kubeconfig_secret_arn,
         }
     facts["zone"] = clusters[0].aws.workers[0].az
     return facts
@@ -165,6 +176,7 @@ def _principals(details: dict[str, Any], facts: dict[str, str]) -> dict[str, str
         "B": users[facts["B.user"]],
         "spot": roles["CastLambdaRoleForSpot"],
         "stack": facts["stack_role"],
+        "drainer": facts["drainer_role"],
         "node-A": f"{facts['iam']}:role/{facts['A.prefix']}{NODE_A_ROLE_SUFFIX}",
         "vendor-A": f"{facts['iam']}:user/vendor-{facts['A.user']}",
         "vendor-spot": f"{facts['iam']}:role/vendor-CastLambdaRoleForSpot",

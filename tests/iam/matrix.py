@@ -8,6 +8,7 @@ escalation paths as rows that must all be allowed for the path to work (each mus
 Principals: `A`, `B` — the users `cast-kops-<cluster>` of two onboarded clusters; `spot` — CastLambdaRoleForSpot;
 `node-A` — the worst role A's user can make: its own name, tagged for A, the boundary, `*:*` inline (what the
 boundary leaves of it is all it could ever do); `stack` — the ValidateCluster function's role, one of ours;
+`drainer` — the Spot handler's role, which the Spot canary runs as (its registry and renewal grants included);
 `vendor-A` — A's user as the vendor's public script sets it up (for the side-by-side only).
 Placeholders in resources and tags (`{A}`, `{A.vpc}`, `{ec2}`, …) are filled from the local account.
 """
@@ -54,6 +55,8 @@ NEW_WORKER = {"KubernetesCluster": "{A}", "kubernetes.io/cluster/{A}": "owned", 
 IN_A_VPC = {"ec2:Vpc": "{ec2}:vpc/{A.vpc}"}
 BOUNDARY = {"iam:PermissionsBoundary": "{boundary}"}
 FOR_A = {"KubernetesCluster": "{A}"}
+OURS_SECRET = {"secretsmanager:ResourceTag/managed-by": "kops-onboard"}
+CANARY_READS = ["cluster_key", "cluster_name", "region", "status", "resources"]
 
 # fmt: off
 ROWS: tuple[Row, ...] = (
@@ -189,6 +192,27 @@ ROWS: tuple[Row, ...] = (
     Row("stack reads a kops-state bucket of another account", "stack", "s3:GetObject",
         "arn:aws:s3:::kops-state-x/{B}/config", DENY, context={"s3:ResourceAccount": "999999999999"},
         guards="s3:ResourceAccount"),
+    # ---- The Spot handler's role, which the Spot canary shares ----
+    Row("drainer reads A's drainer credential", "drainer", "secretsmanager:GetSecretValue", "{A.drainer_secret}",
+        ALLOW, context=OURS_SECRET),
+    Row("drainer renews A's drainer token", "drainer", "secretsmanager:PutSecretValue", "{A.drainer_secret}", ALLOW,
+        context=OURS_SECRET),
+    Row("drainer lists the onboarded clusters", "drainer", "dynamodb:Scan", "{registry}", ALLOW,
+        context={"dynamodb:Select": "SPECIFIC_ATTRIBUTES", "dynamodb:Attributes": CANARY_READS}),
+    Row("drainer records a canary result", "drainer", "dynamodb:UpdateItem", "{registry}", ALLOW,
+        context={"dynamodb:Attributes": ["cluster_key", "canary"], "dynamodb:ReturnValues": "NONE"}),
+    Row("drainer reads A's admin kubeconfig", "drainer", "secretsmanager:GetSecretValue", "{A.kubeconfig_secret}",
+        DENY, context=OURS_SECRET, guards="drainer credential"),
+    Row("drainer overwrites our stored access key of A", "drainer", "secretsmanager:PutSecretValue",
+        "{A.access_key_secret}", DENY, context=OURS_SECRET, guards="drainer credential"),
+    Row("drainer scans whole registry items", "drainer", "dynamodb:Scan", "{registry}", DENY,
+        context={"dynamodb:Select": "ALL_ATTRIBUTES"}, guards="dynamodb:Select"),
+    Row("drainer rewrites a cluster's status", "drainer", "dynamodb:UpdateItem", "{registry}", DENY,
+        context={"dynamodb:Attributes": ["cluster_key", "status"], "dynamodb:ReturnValues": "NONE"},
+        guards="dynamodb:Attributes"),
+    Row("drainer reads items back through UpdateItem", "drainer", "dynamodb:UpdateItem", "{registry}", DENY,
+        context={"dynamodb:Attributes": ["cluster_key", "canary"], "dynamodb:ReturnValues": "ALL_OLD"},
+        guards="dynamodb:ReturnValues"),
 )
 # fmt: on
 
