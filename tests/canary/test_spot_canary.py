@@ -237,6 +237,16 @@ def _cli_env(system: LocalSystem) -> dict[str, str]:
     }
 
 
+def test_an_api_server_answering_503_is_reported_unreachable(local_system: LocalSystem) -> None:
+    # Given a cluster whose API server answers the next SelfSubjectAccessReview with 503
+    cluster = onboard(local_system, "canary-down.k8s.local")
+    cluster.api_server.inject_fault(method="POST", path_pattern="selfsubjectaccessreviews$", status=503)
+    # When the canary runs, then it says the server is not answering, with its status
+    record = fire_canary(local_system)[cluster.name]
+    assert (record["ok"], record["reason"]) == (False, "unreachable")
+    assert record["detail"] == "the API server answered 503"
+
+
 def _canary_role_arn(system: LocalSystem) -> str:
     assert system.stack is not None
     (function,) = (

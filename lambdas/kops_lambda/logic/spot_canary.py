@@ -16,7 +16,7 @@ never a token. One cluster's failure, of any kind, never stops the others.
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -128,35 +128,29 @@ class CanaryDependencies:
     force_delete: bool = False
 
 
-def run_canary(
-    deps: CanaryDependencies,
-    *,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    record: bool = True,
-) -> list[CanaryResult]:
+def run_canary(deps: CanaryDependencies) -> list[CanaryResult]:
     """Check every onboarded cluster (concurrently) and record each result in its registry item."""
     clusters = registry.onboarded_clusters(deps.registry_table)
     with ThreadPoolExecutor(max_workers=CLUSTER_CONCURRENCY, thread_name_prefix="canary") as pool:
-        return list(pool.map(lambda item: _check_and_record(item, deps, now=now, record=record), clusters))
+        return list(pool.map(lambda item: _check_and_record(item, deps), clusters))
 
 
-def _check_and_record(
-    item: dict[str, Any], deps: CanaryDependencies, *, now: Callable[[], datetime], record: bool
-) -> CanaryResult:
-    result = check_cluster(item, deps, now=now)
-    if record:
-        try:
-            registry.record_canary_result(
-                deps.registry_table, region=result.region, cluster_name=result.cluster_name, result=result.record()
-            )
-        except Exception as exc:  # the result is still logged and counted; the next run records again
-            return replace(result, detail=f"{result.detail}; not recorded in the registry ({type(exc).__name__})")
+def _check_and_record(item: dict[str, Any], deps: CanaryDependencies) -> CanaryResult:
+    result = check_cluster(item, deps)
+    try:
+        registry.record_canary_result(
+            deps.registry_table, region=result.region, cluster_name=result.cluster_name, result=result.record()
+        )
+    except Exception as exc:  # the result is still logged and counted; the next run records again
+        return replace(result, detail=f"{result.detail}; not recorded in the registry ({type(exc).__name__})")
     return result
 
 
-def check_cluster(
-    item: dict[str, Any], deps: CanaryDependencies, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)
-) -> CanaryResult:
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_cluster(item: dict[str, Any], deps: CanaryDependencies) -> CanaryResult:
     """One cluster: credential → client → SelfSubjectAccessReviews → renewal if due. Never raises."""
     started = time.monotonic()
     result = CanaryResult(
@@ -164,13 +158,13 @@ def check_cluster(
         region=str(item.get("region", "")),
         reason=CanaryReason.OK,
         detail="",
-        checked_at=now().isoformat(timespec="seconds"),
+        checked_at=_now().isoformat(timespec="seconds"),
     )
     try:
         credential = _credential(item, result.cluster_name, deps.secretsmanager)
         # Set before the checks: a failed result names the mode and expiry of what failed.
         result = replace(result, mode=credential.mode, token_expires_at=_iso(credential.expires_at))
-        result = _check(result, item, credential, deps, now=now)
+        result = _check(result, item, credential, deps)
     except _Failed as failed:
         result = replace(result, reason=failed.reason, detail=failed.detail)
     except Exception as exc:
@@ -181,21 +175,16 @@ def check_cluster(
 
 
 def _check(
-    result: CanaryResult,
-    item: dict[str, Any],
-    credential: DrainerCredential,
-    deps: CanaryDependencies,
-    *,
-    now: Callable[[], datetime],
+    result: CanaryResult, item: dict[str, Any], credential: DrainerCredential, deps: CanaryDependencies
 ) -> CanaryResult:
     permissions = drain_permissions(force_delete=deps.force_delete)
-    _verify(credential, deps.sts, permissions, now=now())
-    if credential.mode != "service-account" or not _renewal_due(credential, now=now()):
+    _verify(credential, deps.sts, permissions, now=_now())
+    if credential.mode != "service-account" or not _renewal_due(credential, now=_now()):
         return replace(result, detail=f"may {', '.join(p.label for p in permissions)}")
     try:
         secret_arn = drainer_secret_of(item, result.cluster_name)
         renewed = renew_drainer_credential(deps.secretsmanager, secret_arn, credential, retries=CANARY_RETRIES)
-        _verify(renewed, deps.sts, permissions, now=now())
+        _verify(renewed, deps.sts, permissions, now=_now())
     except _Failed as failed:
         raise _Failed(CanaryReason.RENEWAL_FAILED, f"token renewal: {failed.reason.value}: {failed.detail}") from None
     except (ClientError, KopsOnboardError) as exc:
