@@ -10,10 +10,11 @@ Two modes: the cluster's identity mode, as ValidateCluster resolved and recorded
   vendor user's code path (identity_mapping.py, crd_mapping.py); the handler mints a token for its own role
   (`authenticator_token`) and nothing secret is stored. A drainer ServiceAccount left from an earlier
   onboarding without the authenticator is removed (its token would stay valid otherwise).
-* `service-account`: no authenticator (or `identity_mode: service-account` asked for). ServiceAccount `kube-system/kops-onboard-spot-drainer`, bound to the
-  ClusterRole `kops-onboard:spot-drainer`, with a Role that lets it request tokens for itself only; onboarding
-  stores a TokenRequest token of it that expires after DRAINER_TOKEN_SECONDS. `renew_drainer_credential`
-  renews it with the drainer's own token (the canary calls it), so the admin kubeconfig is not needed again.
+* `service-account`: no authenticator (or `identity_mode: service-account` asked for). ServiceAccount
+  `kube-system/kops-onboard-spot-drainer`, bound to the ClusterRole `kops-onboard:spot-drainer`, with a Role
+  that lets it request tokens for itself only; onboarding stores a TokenRequest token of it that expires after
+  DRAINER_TOKEN_SECONDS. `renew_drainer_credential` renews it with the drainer's own token (the canary calls
+  it), so the admin kubeconfig is not needed again.
 """
 
 import base64
