@@ -197,19 +197,18 @@ def drainer_api_client(
 
 
 def renew_drainer_credential(
-    secretsmanager: Any,
-    credential: DrainerCredential,
-    *,
-    kms_key_id: str | None,
-    reader_arns: list[str],
-    retries: urllib3.Retry,
+    secretsmanager: Any, credential: DrainerCredential, *, retries: urllib3.Retry
 ) -> DrainerCredential:
     """A new token requested with the current one (the drainer may request tokens for itself only), stored
-    as the secret's new version. Authenticator mode has nothing to renew."""
+    as the secret's new version: PutSecretValue only, so whoever renews (the canary) needs no right to create
+    the secret or change who may read it. Authenticator mode has nothing to renew."""
     if credential.mode == "authenticator":
         return credential
     with drainer_api_client(credential, None, retries=retries) as api:
         issued = request_token(KubeRest(api), DRAINER_ACCOUNT, expiration_seconds=DRAINER_TOKEN_SECONDS)
     renewed = _with_token(credential, issued)
-    store_drainer_credential(secretsmanager, renewed, kms_key_id=kms_key_id, reader_arns=reader_arns)
+    with translated_aws_errors("store the renewed drainer credential"):
+        secretsmanager.put_secret_value(
+            SecretId=drainer_secret_name(credential.cluster_id), SecretString=renewed.model_dump_json()
+        )
     return renewed
