@@ -159,12 +159,14 @@ def test_the_drainer_renews_its_own_token_without_the_admin(cluster: Cluster) ->
     first = read_drainer_credential(sm, arn)
     cluster.kube.clear_requests()
     # When it is renewed (as the canary does) with its own token
-    renewed = renew_drainer_credential(sm, arn, first, retries=RETRIES)
+    renewed = renew_drainer_credential(sm, first, retries=RETRIES)
     # Then one request was made, the TokenRequest, with the drainer's token (the proxy swaps only the admin's)
     ((request,),) = [cluster.kube.requests]
     assert request.path == f"/api/v1/namespaces/{KUBE_SYSTEM}/serviceaccounts/{DRAINER_ACCOUNT.name}/token"
     assert request.status == 201
-    # And the secret holds the new token, which works
+    # And the secret holds the new token, which works, and still only the Spot handler's role may read it
+    policy = json.loads(sm.get_resource_policy(SecretId=arn)["ResourcePolicy"])
+    assert policy["Statement"][0]["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": [cluster.spot_role_arn]}}
     stored = read_drainer_credential(sm, arn)
     assert stored.token == renewed.token and stored.token != first.token
     assert status_of(lambda: drainer_core(arn).list_node(limit=1)) == 200

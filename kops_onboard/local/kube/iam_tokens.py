@@ -50,7 +50,7 @@ class AuthenticatorTokens:
         return arn if self._mapped(arn) else None
 
     async def _caller(self, token: str) -> str | None:
-        url = _presigned_url(token)
+        url = presigned_url(token)
         if url is None:
             return None
         parts = urlsplit(url)
@@ -79,7 +79,7 @@ class AuthenticatorTokens:
         return wanted in entries
 
 
-def _presigned_url(token: str) -> str | None:
+def presigned_url(token: str) -> str | None:
     if not token.startswith(TOKEN_PREFIX):
         return None
     encoded = token.removeprefix(TOKEN_PREFIX)

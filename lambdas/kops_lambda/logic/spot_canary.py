@@ -182,8 +182,7 @@ def _check(
     if credential.mode != "service-account" or not _renewal_due(credential, now=_now()):
         return replace(result, detail=f"may {', '.join(p.label for p in permissions)}")
     try:
-        secret_arn = drainer_secret_of(item, result.cluster_name)
-        renewed = renew_drainer_credential(deps.secretsmanager, secret_arn, credential, retries=CANARY_RETRIES)
+        renewed = renew_drainer_credential(deps.secretsmanager, credential, retries=CANARY_RETRIES)
         _verify(renewed, deps.sts, permissions, now=_now())
     except _Failed as failed:
         raise _Failed(CanaryReason.RENEWAL_FAILED, f"token renewal: {failed.reason.value}: {failed.detail}") from None

@@ -10,10 +10,11 @@ Two modes: the cluster's identity mode, as ValidateCluster resolved and recorded
   vendor user's code path (identity_mapping.py, crd_mapping.py); the handler mints a token for its own role
   (`authenticator_token`) and nothing secret is stored. A drainer ServiceAccount left from an earlier
   onboarding without the authenticator is removed (its token would stay valid otherwise).
-* `service-account`: no authenticator. ServiceAccount `kube-system/kops-onboard-spot-drainer`, bound to the
-  ClusterRole `kops-onboard:spot-drainer`, with a Role that lets it request tokens for itself only; onboarding
-  stores a TokenRequest token of it that expires after DRAINER_TOKEN_SECONDS. `renew_drainer_credential`
-  renews it with the drainer's own token (the canary calls it), so the admin kubeconfig is not needed again.
+* `service-account`: no authenticator (or `identity_mode: service-account` asked for). ServiceAccount
+  `kube-system/kops-onboard-spot-drainer`, bound to the ClusterRole `kops-onboard:spot-drainer`, with a Role
+  that lets it request tokens for itself only; onboarding stores a TokenRequest token of it that expires after
+  DRAINER_TOKEN_SECONDS. `renew_drainer_credential` renews it with the drainer's own token (the canary calls
+  it), so the admin kubeconfig is not needed again.
 """
 
 import base64
@@ -196,17 +197,18 @@ def drainer_api_client(
 
 
 def renew_drainer_credential(
-    secretsmanager: Any, secret_arn: str, credential: DrainerCredential, *, retries: urllib3.Retry
+    secretsmanager: Any, credential: DrainerCredential, *, retries: urllib3.Retry
 ) -> DrainerCredential:
     """A new token requested with the current one (the drainer may request tokens for itself only), stored
-    as the secret's new version with PutSecretValue alone: the secret's key, tags and resource policy stay as
-    onboarding made them, so the renewer (the canary) needs no other Secrets Manager action. Authenticator
-    mode has nothing to renew."""
+    as the secret's new version: PutSecretValue only, so whoever renews (the canary) needs no right to create
+    the secret or change who may read it. Authenticator mode has nothing to renew."""
     if credential.mode == "authenticator":
         return credential
     with drainer_api_client(credential, None, retries=retries) as api:
         issued = request_token(KubeRest(api), DRAINER_ACCOUNT, expiration_seconds=DRAINER_TOKEN_SECONDS)
     renewed = _with_token(credential, issued)
     with translated_aws_errors("store the renewed drainer credential"):
-        secretsmanager.put_secret_value(SecretId=secret_arn, SecretString=renewed.model_dump_json())
+        secretsmanager.put_secret_value(
+            SecretId=drainer_secret_name(credential.cluster_id), SecretString=renewed.model_dump_json()
+        )
     return renewed
