@@ -200,9 +200,13 @@ def _check(
 def _credential(item: dict[str, Any], cluster_name: str, secretsmanager: Any) -> DrainerCredential:
     """The credential the Spot handler would use: found and read by its own functions."""
     try:
-        return read_drainer_credential(secretsmanager, drainer_secret_of(item, cluster_name))
+        credential = read_drainer_credential(secretsmanager, drainer_secret_of(item, cluster_name))
     except ClusterAccessError as exc:
         raise _Failed(CanaryReason.NO_CREDENTIAL, str(exc)) from None
+    # Renewal writes to the secret the credential names: it must be this cluster's.
+    if credential.cluster_id != cluster_name:
+        raise _Failed(CanaryReason.NO_CREDENTIAL, f"the drainer credential names cluster {credential.cluster_id}")
+    return credential
 
 
 def _verify(credential: DrainerCredential, sts: Any, permissions: Iterable[Permission], *, now: datetime) -> None:
