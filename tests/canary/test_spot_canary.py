@@ -237,6 +237,18 @@ def _cli_env(system: LocalSystem) -> dict[str, str]:
     }
 
 
+def test_a_credential_naming_another_cluster_is_refused(local_system: LocalSystem, healthy: LocalCluster) -> None:
+    # Given a cluster whose drainer secret holds a credential for another cluster (renewal would write there)
+    cluster = onboard(local_system, "canary-swapped.k8s.local")
+    put_drainer_secret(local_system, cluster, {**drainer_secret(local_system, cluster), "cluster_id": healthy.name})
+    # When the canary runs, then that credential is not used, and the other cluster's secret is untouched
+    before = drainer_secret(local_system, healthy)
+    record = fire_canary(local_system)[cluster.name]
+    assert (record["ok"], record["reason"]) == (False, "no-credential")
+    assert record["detail"] == f"the drainer credential names cluster {healthy.name}"
+    assert drainer_secret(local_system, healthy) == before
+
+
 def test_an_api_server_answering_503_is_reported_unreachable(local_system: LocalSystem) -> None:
     # Given a cluster whose API server answers the next SelfSubjectAccessReview with 503
     cluster = onboard(local_system, "canary-down.k8s.local")
