@@ -24,14 +24,21 @@ def add_option(parser: pytest.Parser) -> None:
 
 
 def start_kube(
-    config: pytest.Config, *, name: str, tokens: Collection[str], tls: bool = False, kube: str | None = None
+    config: pytest.Config,
+    *,
+    name: str,
+    tokens: Collection[str],
+    tls: bool = False,
+    kube: str | None = None,
+    sts_url: str | None = None,
 ) -> ServedKubeApi:
     """A started API server for one seeded cluster; `tokens` act as the cluster's admin. `kube="real"` is for
     tests of what only a real API server has (RBAC's authorizer, CustomResourceDefinitions), whatever `--kube`
-    says."""
+    says. `sts_url` (a `LocalAws` endpoint; real control plane only): the cluster runs its aws-iam-authenticator
+    DaemonSet, once seeded, as the apiserver's token webhook (see `kops_onboard.local.iam_tokens`)."""
     backend: ServedKubeApi
     if (kube or config.getoption("--kube")) == "real":
-        backend = RealKubeCluster(tokens=tokens, name=name, tls=tls)
+        backend = RealKubeCluster(tokens=tokens, name=name, tls=tls, sts_url=sts_url)
     else:
         backend = KubeApiEmulator(tokens=tokens, name=name, tls=tls)
     backend.start()

@@ -8,6 +8,7 @@ import pytest
 import urllib3
 import yaml
 
+from kops_lambda.adapters.aws import token_sts_client
 from kops_lambda.adapters.kube import api_client
 from kops_lambda.errors import ClusterAccessError, KubeApiUnavailable
 from kops_lambda.logic.cluster.access import authenticator_token, check_access, cluster_api
@@ -124,6 +125,21 @@ def test_authenticator_token_is_a_presigned_get_caller_identity_url_bound_to_the
     assert "x-k8s-aws-id" not in query
     # And an ordinary call on the same client is unaffected by the registration
     assert sts.get_caller_identity()["Account"]
+
+
+def test_tokens_name_aws_regional_sts_host_even_when_the_clients_point_at_a_local_endpoint(
+    aws_account: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a Lambda whose SDK clients are pointed at a local endpoint (as in the local system)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+    token_sts_client.cache_clear()
+    # When it mints a token with the token STS client
+    token = authenticator_token(token_sts_client(REGION), "prod.k8s.local")
+    # Then the presigned URL names AWS's regional STS host over https, the only kind the authenticator accepts
+    encoded = token.removeprefix("k8s-aws-v1.")
+    url = urlparse(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode())
+    assert (url.scheme, url.netloc, url.path) == ("https", f"sts.{REGION}.amazonaws.com", "/")
+    token_sts_client.cache_clear()
 
 
 def test_the_retries_and_pool_size_asked_for_reach_the_connection_pool(cluster: Cluster) -> None:

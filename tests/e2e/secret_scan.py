@@ -3,18 +3,22 @@
 Haystack: every execution history of every state machine, every log line the handlers wrote, every
 execution's input/output/error/cause, and everything the CLI printed. Needles: every secret value stored
 under kops-onboard/ (access key secrets, private keys, the tokens of the kubeconfigs we were given and of
-the vendor's ServiceAccount kubeconfig, the Spot drainer's ServiceAccount token, the agent API key) and the
-data of the Kubernetes Secrets we wrote (the agent's, our ServiceAccount token Secrets in kube-system). The
-`local_system` fixture runs it when it tears down, so it covers every e2e test that used that system,
-whichever worker ran it.
+the vendor's ServiceAccount kubeconfig, the Spot drainer's ServiceAccount token, the agent API key), the
+data of the Kubernetes Secrets we wrote (the agent's, our ServiceAccount token Secrets in kube-system), and
+the secret key and session token of every STS session issued (each Lambda container runs with its execution
+role's session). Any aws-iam-authenticator token (`k8s-aws-v1.<presigned URL>`) is a leak too, whoever
+minted it: its URL holds a signature and, for a role, the session token. The `local_system` fixture runs it
+when it tears down, so it covers every e2e test that used that system, whichever worker ran it.
 """
 
 import base64
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
 import yaml
+from moto.sts.models import sts_backends
 
 from kops_lambda.constants import (
     DRAINER_SECRET_KIND,
@@ -26,6 +30,7 @@ from kops_lambda.constants import (
 from kops_onboard.local.system import LocalSystem
 
 MIN_NEEDLE = 12  # shorter strings (ids, "true") are not secrets and would match by chance
+AUTHENTICATOR_TOKEN = re.compile(r"k8s-aws-v1\.[A-Za-z0-9_-]{20,}")
 
 # Everything the CLI printed during the e2e runs of this process.
 CLI_OUTPUTS: list[str] = []
@@ -61,6 +66,7 @@ def secret_values(system: LocalSystem) -> set[str]:
             except sm.exceptions.InvalidRequestException:
                 continue  # scheduled for deletion: no longer readable
             needles.update(secret_parts(secret["Name"], value))
+    needles.update(session_secrets())
     for cluster in system.clusters.values():
         needles.add(cluster.token)
         store = cluster.api_server.store
@@ -77,6 +83,16 @@ def _labelled_ours(obj: dict[str, Any]) -> bool:
     return (obj.get("metadata", {}).get("labels") or {}).get(MANAGED_BY_LABEL) == PRODUCT
 
 
+def session_secrets() -> set[str]:
+    """Secret key and session token of every assumed-role session moto issued (Lambda containers' included)."""
+    found: set[str] = set()
+    for account in list(sts_backends.values()):
+        for backend in list(account.values()):
+            for session in list(backend.assumed_roles):
+                found.update((session.secret_access_key, session.session_token))
+    return found
+
+
 def haystack(system: LocalSystem) -> list[str]:
     sfn = system.aws.client("stepfunctions")
     texts = [*system.aws.captured_logs, *CLI_OUTPUTS]
@@ -91,8 +107,10 @@ def haystack(system: LocalSystem) -> list[str]:
 
 
 def leaks(needles: Iterable[str], texts: list[str]) -> list[tuple[str, int]]:
-    """(the needle's first characters, the haystack index) of every secret found; never the whole secret."""
-    return [(needle[:6] + "…", i) for needle in needles for i, text in enumerate(texts) if needle in text]
+    """(the needle's first characters, the haystack index) of every secret found, and of every authenticator
+    token; never the whole secret."""
+    found = [(needle[:6] + "…", i) for needle in needles for i, text in enumerate(texts) if needle in text]
+    return found + [("k8s-aws-v1.…", i) for i, text in enumerate(texts) if AUTHENTICATOR_TOKEN.search(text)]
 
 
 def assert_no_secret_leaks(system: LocalSystem) -> None:

@@ -1,9 +1,10 @@
 """The secret scan (tests/e2e/secret_scan.py) finds what it should; the `local_system` fixture runs it over
 everything at teardown. Here: it has needles to look for after an onboarding, and a planted leak is found."""
 
+from kops_lambda.logic.cluster.access import authenticator_token
 from kops_onboard.local.system import LocalSystem
 from tests.e2e import spot_support as support
-from tests.e2e.secret_scan import haystack, leaks, secret_values
+from tests.e2e.secret_scan import haystack, leaks, secret_values, session_secrets
 
 
 def test_after_an_onboarding_the_scan_has_secrets_to_look_for_and_finds_none(local_system: LocalSystem) -> None:
@@ -12,6 +13,8 @@ def test_after_an_onboarding_the_scan_has_secrets_to_look_for_and_finds_none(loc
     # Then the scan has real needles (a 40-character secret access key among them) and many texts
     needles, texts = secret_values(local_system), haystack(local_system)
     assert any(len(n) == 40 for n in needles), "no access key secret was created: nothing was scanned"
+    # (the Lambda containers' execution-role sessions among them)
+    assert session_secrets() and session_secrets() <= needles
     assert len(texts) > 10
     # And none of them appears anywhere
     assert leaks(needles, texts) == []
@@ -23,3 +26,12 @@ def test_a_planted_secret_is_found_and_reported_without_its_value(local_system: 
     found = leaks(needles, [*haystack(local_system), f"a log line with {planted} in it"])
     assert [label for label, _ in found] == [planted[:6] + "…"]
     assert all(planted not in label for label, _ in found)
+
+
+def test_a_planted_authenticator_token_is_found_whoever_minted_it(local_system: LocalSystem) -> None:
+    # Given a token presigned with the local clients' credentials (not a stored secret)
+    token = authenticator_token(local_system.aws.client("sts"), "scan.k8s.local")
+    # When it is in a log line
+    found = leaks([], [*haystack(local_system), f"drainer token {token}"])
+    # Then the scan reports it, by its prefix only
+    assert [label for label, _ in found] == ["k8s-aws-v1.…"]

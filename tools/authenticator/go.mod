@@ -1,5 +1,5 @@
-// Builds aws-iam-authenticator for the real control plane: the upstream command, plus one file
-// (local_sts.go, compiled into a copy of its package main by tools/build-kube-bin.sh) that sends its STS requests to the local AWS endpoint.
+// Builds aws-iam-authenticator for the real control plane: the upstream command plus local_sts.go (sends its
+// STS requests to the local AWS endpoint), compiled together by tools/build-kube-bin.sh in a copy of this module.
 // k8s.io/* are raised to the control plane's patch release so their compiled packages are shared with tools/kube.
 module kops-onboard/tools/authenticator
 

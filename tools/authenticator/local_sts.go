@@ -1,7 +1,8 @@
-// Compiled into aws-iam-authenticator's own package main (tools/build-kube-bin.sh builds it beside a copy of that package):
-// the local system has no STS but moto, so a token's presigned https://sts.<region>.amazonaws.com/ request is
-// sent to the endpoint named by KOPS_ONBOARD_LOCAL_STS_URL instead. Everything the verifier checks (scheme,
-// host, path, query, signed x-k8s-aws-id header, expiry) is checked before the request leaves, unchanged.
+// Compiled into aws-iam-authenticator's own package main (tools/build-kube-bin.sh builds it beside a copy of
+// that package): the local system has no STS but moto, so a token's presigned https://sts.<region>.amazonaws.com/
+// request is sent to the endpoint named by KOPS_ONBOARD_LOCAL_STS_URL instead. Everything the verifier checks
+// (scheme, host, path, query, the signed x-k8s-aws-id header, expiry) is checked before the request leaves,
+// unchanged; the local STS verifies the signature.
 package main
 
 import (

@@ -40,6 +40,7 @@ from kops_onboard.local.aws.sqs_poller import SqsEventSourcePoller, detach_mappi
 from kops_onboard.local.aws.sts_presigned import sts_presigned_patches
 
 if TYPE_CHECKING:
+    from mypy_boto3_autoscaling.client import AutoScalingClient
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_ec2.client import EC2Client
     from mypy_boto3_events.client import EventBridgeClient
@@ -247,6 +248,8 @@ class LocalAws:
 
     # -- clients -------------------------------------------------------------------------------------------
 
+    @overload
+    def client(self, service_name: Literal["autoscaling"]) -> AutoScalingClient: ...
     @overload
     def client(self, service_name: Literal["dynamodb"]) -> DynamoDBClient: ...
     @overload

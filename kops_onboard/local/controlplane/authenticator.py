@@ -1,8 +1,9 @@
 """aws-iam-authenticator as the token webhook of a real control plane, run the way kOps runs it.
 
-Every kube-apiserver of the pool starts with `--authentication-token-webhook-config-file` pointing at a fixed
-loopback port of its own (`WebhookEndpoint`, with a certificate the authenticator serves and the apiserver
-trusts). What listens there is decided per cluster, after the control plane is taken from the pool: an
+A kube-apiserver started for clusters given an STS (`RealKubeCluster(sts_url=...)`; they have a pool of their
+own) has `--authentication-token-webhook-config-file` pointing at a fixed loopback port of its own
+(`WebhookEndpoint`, with a certificate the authenticator serves and the apiserver trusts); the others have no
+webhook. What listens there is decided per cluster, after the control plane is taken from the pool: an
 `AuthenticatorPod` plays the kubelet of the masters for kOps' `kube-system/aws-iam-authenticator` DaemonSet.
 While the DaemonSet exists it runs the real authenticator (built by `make kube-bin`) with the DaemonSet's own
 arguments (`--cluster-id`, `--backend-mode`, or `--config` of the MountedFile mode, whose ConfigMap is written
@@ -179,7 +180,8 @@ class AuthenticatorPod:
                 with self._lock:
                     if not self._stop.is_set():
                         self._sync()
-            except (ApiError, OSError, ControlPlaneUnavailable) as exc:  # retried on the next pass
+            # The server stopping, an odd DaemonSet, an authenticator that would not start: next pass.
+            except (ApiError, OSError, KeyError, ValueError, ControlPlaneUnavailable) as exc:
                 logger.warning("aws-iam-authenticator of %s: %s", self._name, exc)
 
     # -- one pass ------------------------------------------------------------------------------------------
@@ -199,7 +201,9 @@ class AuthenticatorPod:
 
     def _stop_process(self) -> None:
         if self._component is not None:
-            self._component.stop()
+            # Its first SIGTERM only cancels a context (the HTTP server keeps serving): kill it, as a kubelet
+            # would after the grace period; it keeps no state.
+            self._component.stop(graceful=False)
             self._component = None
         self._running_template = None
 
@@ -229,7 +233,8 @@ class AuthenticatorPod:
         component = Component(f"aws-iam-authenticator-{self.restarts}", args, log_dir=self._workdir)
         self._component = component
         started = time.monotonic()
-        component.start(env={**os.environ, STS_URL_ENV: self._sts_url})
+        # No instance metadata here: without this the AWS SDK probes 169.254.169.254 for a region.
+        component.start(env={**os.environ, STS_URL_ENV: self._sts_url, "AWS_EC2_METADATA_DISABLED": "true"})
         component.wait_until(self._listening, timeout=_START_SECONDS, what=f"listening ({shlex.join(args[1:])})")
         self.startup_seconds.append(time.monotonic() - started)
 

@@ -80,9 +80,15 @@ class Component:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def stop(self) -> None:
+    def stop(self, *, graceful: bool = True) -> None:
+        """SIGTERM, then SIGKILL after 10 s; `graceful=False`: SIGKILL at once (for a process that holds no
+        state and ignores its first SIGTERM)."""
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
+            return
+        if not graceful:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
             return
         os.killpg(process.pid, signal.SIGTERM)
         try:
