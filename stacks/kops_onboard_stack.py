@@ -53,7 +53,9 @@ class KopsOnboardStack(Stack):
             time_to_live_attribute=REGISTRY_TTL_ATTRIBUTE,
         )
         code = lambda_code()
-        self.spot = SpotInterruptionHandling(self, "Spot", code=code, registry=self.registry, dry_run=dry_run)
+        self.spot = SpotInterruptionHandling(
+            self, "Spot", code=code, registry=self.registry, secrets_key=self.secrets_key, dry_run=dry_run
+        )
         spot_handler_role_arn = self.spot.function.role.role_arn  # type: ignore[union-attr]
         self.cleanup = CleanupFunctions(
             self,

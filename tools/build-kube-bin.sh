@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the real control plane once per machine into .cache/kube-bin/<version>/ (Go's module and build caches stay
+# Builds the real control plane (and aws-iam-authenticator, its token webhook) once per machine into .cache/kube-bin/<version>/ (Go's module and build caches stay
 # in their usual places outside the repo). A binary already there is kept: delete the folder to rebuild.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -8,8 +8,12 @@ pinned() {  # pinned <go.mod> <module>: the required version, in a require block
 }
 kube_version="$(pinned "$root/tools/kube/go.mod" k8s.io/kubernetes)"
 etcd_version="$(pinned "$root/tools/etcd/go.mod" go.etcd.io/etcd/server/v3)"
-[[ -n "$kube_version" && -n "$etcd_version" ]] || { echo "build-kube-bin: no pinned versions in tools/*/go.mod" >&2; exit 2; }
-out="$root/.cache/kube-bin/$kube_version-etcd$etcd_version"
+auth_version="$(pinned "$root/tools/authenticator/go.mod" sigs.k8s.io/aws-iam-authenticator)"
+[[ -n "$kube_version" && -n "$etcd_version" && -n "$auth_version" ]] || {
+    echo "build-kube-bin: no pinned versions in tools/*/go.mod" >&2; exit 2; }
+# The authenticator also carries local_sts.go: a change of it must build a new binary, like a new pin.
+auth_shim="$(sha256sum "$root/tools/authenticator/local_sts.go" | cut -c1-8)"
+out="$root/.cache/kube-bin/$kube_version-etcd$etcd_version-iamauth$auth_version-$auth_shim"
 mkdir -p "$out"
 
 if ! command -v go >/dev/null; then
@@ -40,4 +44,23 @@ build kube k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver "$ldflags"
 build kube k8s.io/kubernetes/cmd/kube-controller-manager kube-controller-manager "$ldflags"
 build kube k8s.io/kubernetes/cmd/kubectl kubectl "$ldflags"
 build etcd go.etcd.io/etcd/server/v3 etcd "-s -w"
+
+# aws-iam-authenticator: its command is package main (not importable), so its files are copied beside
+# local_sts.go into a scratch copy of the wrapper module and built there, with the same go.mod and go.sum.
+if [[ ! -x "$out/aws-iam-authenticator" ]]; then
+    started=$SECONDS
+    echo "build-kube-bin: building aws-iam-authenticator $auth_version ..." >&2
+    upstream="$(cd "$root/tools/authenticator" && go mod download -json sigs.k8s.io/aws-iam-authenticator \
+        | awk -F'"' '$2 == "Dir" {print $4}')"
+    scratch="$(mktemp -d)"
+    trap 'rm -rf "$scratch"' EXIT
+    cp "$root/tools/authenticator/go.mod" "$root/tools/authenticator/go.sum" "$root/tools/authenticator/local_sts.go" "$scratch/"
+    find "$upstream/cmd/aws-iam-authenticator" -maxdepth 1 -name '*.go' ! -name '*_test.go' -exec cp {} "$scratch/" \;
+    chmod u+w "$scratch"/*
+    (cd "$scratch" && CGO_ENABLED=0 go build -trimpath \
+        -ldflags "-s -w -X sigs.k8s.io/aws-iam-authenticator/pkg.Version=$auth_version" \
+        -o "$out/aws-iam-authenticator.tmp" .)
+    mv "$out/aws-iam-authenticator.tmp" "$out/aws-iam-authenticator"
+    echo "build-kube-bin: aws-iam-authenticator built in $((SECONDS - started)) s" >&2
+fi
 echo "$out"

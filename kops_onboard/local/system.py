@@ -190,9 +190,11 @@ class LocalSystem:
         if kube == "real":
             from kops_onboard.local.controlplane import RealKubeCluster, ensure_binaries  # noqa: PLC0415 (when asked for)
 
-            api_server = RealKubeCluster(tokens=[token], name=name, tls=True, binaries=ensure_binaries())
+            api_server = RealKubeCluster(
+                tokens=[token], name=name, tls=True, binaries=ensure_binaries(), sts_url=self.endpoint_url
+            )
         else:
-            api_server = KubeApiEmulator(tokens=[token], name=name, tls=True)
+            api_server = KubeApiEmulator(tokens=[token], name=name, tls=True, sts_url=self.endpoint_url)
         api_server.start()
         return api_server
 

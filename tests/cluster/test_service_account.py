@@ -30,6 +30,7 @@ from kops_lambda.logic.cluster.service_account import (
     request_token,
 )
 from kops_lambda.logic.rollback.report import Report
+from tests.revocation import wait_until_refused
 
 from .conftest import Cluster, MakeCluster
 
@@ -190,6 +191,7 @@ def test_removal_deletes_everything_and_revokes_the_tokens(cluster: Cluster) -> 
         f"ServiceAccount {KUBE_SYSTEM}/{RENEWING.name}",
     ]
     assert second.removed == [] and second.kept == []
-    # And both tokens are refused: the server checks the account they were issued for still exists
+    # And both tokens are refused once the server has taken notice: it checks their account still exists
     for token in (secret_token, requested):
+        wait_until_refused(cluster.kube, cluster.api, token)
         assert status_of(lambda t=token: as_token(cluster, t).list_node(limit=1)) == 401

@@ -3,9 +3,10 @@
 Haystack: every execution history of every state machine, every log line the handlers wrote, every
 execution's input/output/error/cause, and everything the CLI printed. Needles: every secret value stored
 under kops-onboard/ (access key secrets, private keys, the tokens of the kubeconfigs we were given and of
-the vendor's ServiceAccount kubeconfig, the agent API key) and the data of the Kubernetes Secrets we wrote
-(the agent's, our ServiceAccount token Secrets in kube-system). The `local_system` fixture runs it when it
-tears down, so it covers every e2e test that used that system, whichever worker ran it.
+the vendor's ServiceAccount kubeconfig, the Spot drainer's ServiceAccount token, the agent API key) and the
+data of the Kubernetes Secrets we wrote (the agent's, our ServiceAccount token Secrets in kube-system). The
+`local_system` fixture runs it when it tears down, so it covers every e2e test that used that system,
+whichever worker ran it.
 """
 
 import base64
@@ -15,7 +16,13 @@ from typing import Any
 
 import yaml
 
-from kops_lambda.constants import KUBE_SYSTEM, MANAGED_BY_LABEL, PRODUCT, VENDOR_KUBECONFIG_SECRET_KIND
+from kops_lambda.constants import (
+    DRAINER_SECRET_KIND,
+    KUBE_SYSTEM,
+    MANAGED_BY_LABEL,
+    PRODUCT,
+    VENDOR_KUBECONFIG_SECRET_KIND,
+)
 from kops_onboard.local.system import LocalSystem
 
 MIN_NEEDLE = 12  # shorter strings (ids, "true") are not secrets and would match by chance
@@ -34,6 +41,9 @@ def secret_parts(name: str, value: str) -> list[str]:
         kubeconfig = parsed if isinstance(parsed, dict) else yaml.safe_load(value)
         users = [u.get("user", {}) for u in kubeconfig.get("users", [])]
         return [str(u[k]) for u in users for k in ("token", "password", "client-key-data") if u.get(k)]
+    if name.endswith(f"/{DRAINER_SECRET_KIND}"):
+        # The server, CA and mode are public; service-account mode stores the drainer's token.
+        return [parsed["token"]] if isinstance(parsed, dict) and parsed.get("token") else []
     if isinstance(parsed, dict) and "SecretAccessKey" in parsed:
         return [parsed["SecretAccessKey"]]
     if isinstance(parsed, dict) and "PrivateKey" in parsed:

@@ -8,6 +8,7 @@ escalation paths as rows that must all be allowed for the path to work (each mus
 Principals: `A`, `B` — the users `cast-kops-<cluster>` of two onboarded clusters; `spot` — CastLambdaRoleForSpot;
 `node-A` — the worst role A's user can make: its own name, tagged for A, the boundary, `*:*` inline (what the
 boundary leaves of it is all it could ever do); `stack` — the ValidateCluster function's role, one of ours;
+`handler` — our Spot handler function's role;
 `vendor-A` — A's user as the vendor's public script sets it up (for the side-by-side only).
 Placeholders in resources and tags (`{A}`, `{A.vpc}`, `{ec2}`, …) are filled from the local account.
 """
@@ -54,6 +55,7 @@ NEW_WORKER = {"KubernetesCluster": "{A}", "kubernetes.io/cluster/{A}": "owned", 
 IN_A_VPC = {"ec2:Vpc": "{ec2}:vpc/{A.vpc}"}
 BOUNDARY = {"iam:PermissionsBoundary": "{boundary}"}
 FOR_A = {"KubernetesCluster": "{A}"}
+OURS = {"managed-by": "kops-onboard", "cluster": "{A}"}
 
 # fmt: off
 ROWS: tuple[Row, ...] = (
@@ -189,6 +191,20 @@ ROWS: tuple[Row, ...] = (
     Row("stack reads a kops-state bucket of another account", "stack", "s3:GetObject",
         "arn:aws:s3:::kops-state-x/{B}/config", DENY, context={"s3:ResourceAccount": "999999999999"},
         guards="s3:ResourceAccount"),
+    # ---- Our Spot handler's role: its drainer credential per cluster, and no other secret ----
+    Row("handler reads A's drainer credential", "handler", "secretsmanager:GetSecretValue", "{A.drainer_secret}",
+        ALLOW, tags=OURS),
+    Row("handler reads a drainer-named secret not tagged ours", "handler", "secretsmanager:GetSecretValue",
+        "{A.drainer_secret}", DENY, guards="managed-by tag condition"),
+    Row("handler reads a longer name under A's drainer's", "handler", "secretsmanager:GetSecretValue",
+        "{secretsmanager}:secret:kops-onboard/clusters/{A}/spot-drainer-old-AbCdEf", DENY, tags=OURS,
+        guards="exactly Secrets Manager's 6-character suffix"),
+    Row("handler reads A's admin kubeconfig", "handler", "secretsmanager:GetSecretValue", "{A.kubeconfig_secret}",
+        DENY, tags=OURS, guards="drainer credential only"),
+    Row("handler reads our stored access key of A", "handler", "secretsmanager:GetSecretValue",
+        "{A.access_key_secret}", DENY, tags=OURS, guards="drainer credential only"),
+    Row("handler reads our stored private key of A", "handler", "secretsmanager:GetSecretValue",
+        "{A.private_key_secret}", DENY, tags=OURS, guards="drainer credential only"),
 )
 # fmt: on
 
@@ -260,7 +276,7 @@ def query(entry: Row, principals: dict[str, str], facts: dict[str, str]) -> dict
     service = entry.action.split(":", 1)[0]
     for key, value in entry.tags.items():
         context[f"aws:ResourceTag/{fill(key, facts)}"] = fill(value, facts)
-        if service in {"ec2", "autoscaling"}:
+        if service in {"ec2", "autoscaling", "secretsmanager"}:
             context[f"{service}:ResourceTag/{fill(key, facts)}"] = fill(value, facts)
     for key, value in entry.request_tags.items():
         context[f"aws:RequestTag/{fill(key, facts)}"] = fill(value, facts)

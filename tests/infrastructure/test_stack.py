@@ -133,7 +133,7 @@ def test_failure_states_carry_the_original_error_and_the_rollback(template_json:
     assert rollback_failed["Error"] == "RollbackFailed"
     for path in ("$.error.Error", "$.error.Cause", "$.rollback_error.Error", "$.rollback_error.Cause"):
         assert path in rollback_failed["CausePath"]
-    assert shape(_definition(template_json)) == (19, 31)
+    assert shape(_definition(template_json)) == (21, 35)
 
 
 def test_offboarding_removes_resource_group_by_group_and_fails_with_the_step_error(
@@ -151,7 +151,7 @@ def test_offboarding_removes_resource_group_by_group_and_fails_with_the_step_err
         assert catch["Next"] == "OffboardingFailed"
     assert states["OffboardingFailed"]["ErrorPath"] == "$.error.Error"
     assert states["OffboardingFailed"]["CausePath"] == "$.error.Cause"
-    assert shape(definition) == (11, 17)
+    assert shape(definition) == (12, 19)
 
 
 def test_state_machines_are_standard_traced_and_log_no_execution_data(template: Template) -> None:

@@ -74,6 +74,12 @@ def echo(event: Any, context: Any) -> dict[str, Any]:
     }
 
 
+def caller(event: Any, context: Any) -> dict[str, str]:
+    """Who the handler's default credentials are, as STS sees them."""
+    identity = boto3.client("sts").get_caller_identity()
+    return {"arn": identity["Arn"], "user_id": identity["UserId"]}
+
+
 def chatty(event: Any, context: Any) -> str:
     """Print and log a marker from the event, then set an environment variable (which must not leak)."""
     marker = str(event["marker"])

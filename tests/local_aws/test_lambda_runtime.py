@@ -36,7 +36,7 @@ def test_handler_sees_function_environment_and_context(local_aws: LocalAws, make
         "AWS_REGION": local_aws.region,
         "AWS_DEFAULT_REGION": local_aws.region,
         "AWS_ENDPOINT_URL": local_aws.endpoint_url,
-        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_ACCESS_KEY_ID": body["env"]["AWS_ACCESS_KEY_ID"],
         "AWS_LAMBDA_FUNCTION_NAME": arn.split(":")[-1],
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
         "POWERTOOLS_SERVICE_NAME": None,
@@ -50,6 +50,25 @@ def test_handler_sees_function_environment_and_context(local_aws: LocalAws, make
     assert context["log_group_name"] == f"/aws/lambda/{context['function_name']}"
     # and the time left honours the 3 s Timeout
     assert 2000 < context["remaining_ms"] <= 3000
+
+
+def test_each_function_runs_as_a_session_of_its_execution_role(
+    local_aws: LocalAws, make_function: Callable[..., str], role_arn: str
+) -> None:
+    # Given two functions with the same execution role
+    first, second = make_function("caller"), make_function("caller")
+    # When each asks STS who it is
+    _, first_identity = _invoke(local_aws, first, {})
+    _, second_identity = _invoke(local_aws, second, {})
+    # Then each is a session of that role named after the function, as in Lambda
+    role_name = role_arn.rsplit("/", 1)[-1]
+    for arn, identity in ((first, first_identity), (second, second_identity)):
+        function_name = arn.split(":")[-1]
+        assert identity["arn"] == f"arn:aws:sts::{local_aws.account_id}:assumed-role/{role_name}/{function_name}"
+        assert identity["user_id"].endswith(f":{function_name}")
+    # And the credentials are temporary ones of their own, not the dummy keys of the local clients
+    _, echoed = _invoke(local_aws, make_function("echo"), {})
+    assert echoed["env"]["AWS_ACCESS_KEY_ID"].startswith("ASIA")
 
 
 def test_environment_is_restored_after_invocation(local_aws: LocalAws, make_function: Callable[..., str]) -> None:

@@ -6,10 +6,10 @@ policy (default version, versions), every role outside the stack's own (attached
 secrets (their current version; secrets scheduled for deletion count as gone), the registry (an OFFBOARDED
 tombstone counts as no item). Clusters: the authenticator ConfigMaps' data, every object in the agent's
 namespace (a namespace being deleted counts as gone: a real namespace controller empties it once its pods'
-grace period is over, tens of seconds later), our ServiceAccounts and Secrets in kube-system, our
-ClusterRoles and ClusterRoleBindings, and optionally the DaemonSets we patch (kube-router's tolerations, the
-authenticator's pod-template annotations: offboarding rolls a MountedFile authenticator, which is a change
-by design).
+grace period is over, tens of seconds later), our ServiceAccounts, Secrets, Roles and RoleBindings in
+kube-system, our ClusterRoles and ClusterRoleBindings, and optionally the DaemonSets we patch (kube-router's
+tolerations, the authenticator's pod-template annotations: offboarding rolls a MountedFile authenticator,
+which is a change by design).
 """
 
 from collections.abc import Mapping
@@ -128,7 +128,7 @@ def cluster_state(store: ObjectStore, *, daemonsets: bool = True) -> dict[str, A
         "agent_objects": {k: v for k, v in agent.items() if v},
         "kube_system_ours": sorted(
             f"{plural}/{o['metadata']['name']}"
-            for plural in ("serviceaccounts", "secrets")
+            for plural in ("serviceaccounts", "secrets", "roles", "rolebindings")
             for o in store.list(plural, "kube-system")
             if _ours(o)
         ),

@@ -7,7 +7,9 @@ more containers, and invocations of different functions never wait for each othe
 concurrency, if configured, caps its containers: an invocation past the cap waits for one to be free (Lambda
 would throttle it; waiting keeps Step Functions' retries out of local runs). A timed-out invocation's
 container is killed. The `Handler` (`package.module.function`) is imported from this Python environment;
-the zip moto stores is never unpacked.
+the zip moto stores is never unpacked. Each container runs as its function's execution role, as in Lambda:
+temporary credentials of an AssumeRole on that role with the function's name as the session name, so
+`sts:GetCallerIdentity` in a handler answers `assumed-role/<role>/<function>` (moto enforces no IAM policy).
 
 Containers are forked from a fork server that has the heavy libraries imported once (a cold start costs
 milliseconds), and they skip multiprocessing's import of the main module (a script, `python -m bench...`):
@@ -34,8 +36,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction
+from moto.sts.models import sts_backends
+from moto.utilities.utils import get_partition
 
-from kops_onboard.local.aws.endpoint import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY
 from kops_onboard.local.aws.lambda_faults import LambdaFault, LambdaFaultPlan
 from kops_onboard.local.aws.process_env import host_environment
 from kops_onboard.local.lambda_worker import Invocation, Outcome, error_document, serve
@@ -191,6 +194,29 @@ class _FunctionContainers:
             self._changed.notify()
 
 
+# Lambda's sandbox credentials last as long as the function may run and are renewed with the sandbox; a
+# container here lives for one test run at most.
+_CREDENTIALS_SECONDS = 12 * 3600
+
+
+def _execution_role_credentials(function: LambdaFunction) -> dict[str, str]:
+    """The environment variables Lambda gives a sandbox: its execution role's session, named for the function."""
+    backend = sts_backends[function.account_id][get_partition(function.region)]
+    session = backend.assume_role(
+        region_name=function.region,
+        role_session_name=function.function_name,
+        role_arn=function.role,
+        policy="",
+        duration=_CREDENTIALS_SECONDS,
+        external_id="",
+    )
+    return {
+        "AWS_ACCESS_KEY_ID": session.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": session.secret_access_key,
+        "AWS_SESSION_TOKEN": session.session_token,
+    }
+
+
 class LocalLambdaRuntime:
     """Executes moto `LambdaFunction`s with the real handler code in per-function worker processes."""
 
@@ -273,7 +299,13 @@ class LocalLambdaRuntime:
     def _containers(self, function: LambdaFunction) -> _FunctionContainers:
         """The function's containers; a changed configuration (handler, environment, limits) gets new ones."""
         configuration = json.dumps(
-            [function.handler, function.environment_vars, function.timeout, function.reserved_concurrency],
+            [
+                function.handler,
+                function.environment_vars,
+                function.timeout,
+                function.reserved_concurrency,
+                function.role,
+            ],
             sort_keys=True,
             default=str,
         )
@@ -326,8 +358,7 @@ class LocalLambdaRuntime:
             "AWS_REGION": function.region,
             "AWS_DEFAULT_REGION": function.region,
             "AWS_ENDPOINT_URL": self._endpoint_url,
-            "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY,
+            **_execution_role_credentials(function),
             "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size or 128),
             "AWS_LAMBDA_FUNCTION_VERSION": str(function.version),

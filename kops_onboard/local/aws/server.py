@@ -37,6 +37,7 @@ from kops_onboard.local.aws.sfn_retry import (
     set_retry_interval_scale,
 )
 from kops_onboard.local.aws.sqs_poller import SqsEventSourcePoller, detach_mapping_patch
+from kops_onboard.local.aws.sts_presigned import sts_presigned_patches
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -151,6 +152,7 @@ class LocalAws:
                 retry_sleep_patch(),
                 *sfn_status_event_patches(),
                 aws_fault_patch(self._aws_faults),
+                *sts_presigned_patches(),
             ]
         )
         self._patches.apply()

@@ -1,19 +1,21 @@
 """Where the real control plane's binaries live, and building them when they are missing.
 
 `tools/build-kube-bin.sh` builds kube-apiserver, kube-controller-manager and kubectl from the pinned
-`tools/kube/go.mod` and etcd from `tools/etcd/go.mod` into `.cache/kube-bin/<kube>-etcd<etcd>/`, once per
-machine (Go's own module and build caches make a rebuild after `make clean` fast).
+`tools/kube/go.mod`, etcd from `tools/etcd/go.mod` and aws-iam-authenticator from `tools/authenticator/go.mod`
+(plus its `local_sts.go`) into `.cache/kube-bin/<kube>-etcd<etcd>-iamauth<authenticator>-<shim hash>/`, once
+per machine (Go's own module and build caches make a rebuild after `make clean` fast).
 """
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = PROJECT_ROOT / "tools" / "build-kube-bin.sh"
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "aws-iam-authenticator")
 
 
 class ControlPlaneUnavailable(RuntimeError):
@@ -35,6 +37,7 @@ class Binaries:
     directory: Path
     kube_version: str
     etcd_version: str
+    authenticator_version: str
 
     def path(self, component: str) -> Path:
         return self.directory / component
@@ -47,7 +50,11 @@ class Binaries:
 def pinned_binaries(root: Path = PROJECT_ROOT) -> Binaries:
     kube = _pinned(root / "tools" / "kube" / "go.mod", "k8s.io/kubernetes")
     etcd = _pinned(root / "tools" / "etcd" / "go.mod", "go.etcd.io/etcd/server/v3")
-    return Binaries(root / ".cache" / "kube-bin" / f"{kube}-etcd{etcd}", kube, etcd)
+    authenticator = _pinned(root / "tools" / "authenticator" / "go.mod", "sigs.k8s.io/aws-iam-authenticator")
+    # As the build script names it: the shim compiled into the authenticator is part of what is pinned.
+    shim = hashlib.sha256((root / "tools" / "authenticator" / "local_sts.go").read_bytes()).hexdigest()[:8]
+    directory = root / ".cache" / "kube-bin" / f"{kube}-etcd{etcd}-iamauth{authenticator}-{shim}"
+    return Binaries(directory, kube, etcd, authenticator)
 
 
 def ensure_binaries(*, build: bool = True) -> Binaries:

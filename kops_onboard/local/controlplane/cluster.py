@@ -6,6 +6,10 @@ RBAC, admission, validation, eviction and the controllers are the real ones. Bea
 `tokens` stand for the cluster's admin (like the emulator's accepted tokens) and are swapped for the
 apiserver's admin token; any other credential (a ServiceAccount token, impersonation headers) passes
 through untouched and is judged by the real server.
+
+Given `sts_url` (the local AWS endpoint), the cluster runs its aws-iam-authenticator DaemonSet, when it has
+one, as the apiserver's token webhook (`authenticator.py`): tokens of IAM identities are then verified against
+that STS and mapped through the cluster's own mapping backend.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from kops_onboard.local.controlplane.authenticator import AuthenticatorPod
 from kops_onboard.local.controlplane.binaries import Binaries, ControlPlaneUnavailable, ensure_binaries
 from kops_onboard.local.controlplane.kubelet import KubeletStandIn
 from kops_onboard.local.controlplane.objects import ApiObjectStore
@@ -142,11 +147,16 @@ class RealKubeCluster(ServedKubeApi):
         name: str = "cluster",
         tls: bool = False,
         binaries: Binaries | None = None,
+        sts_url: str | None = None,
     ) -> None:
+        """`sts_url`: where the cluster's aws-iam-authenticator verifies tokens (the local AWS endpoint);
+        without it no authenticator runs and only admin and ServiceAccount tokens authenticate."""
         super().__init__(host=host, port=port, tokens=tokens, name=name, tls=tls)
         self._binaries = binaries or ensure_binaries(build=False)
+        self._sts_url = sts_url
         self._control_plane: KubeControlPlane | None = None
         self._kubelet: KubeletStandIn | None = None
+        self._authenticator: AuthenticatorPod | None = None
         self._forwarder: ForwardingBackend | None = None
         self._store: ApiObjectStore | None = None
 
@@ -166,6 +176,13 @@ class RealKubeCluster(ServedKubeApi):
     @property
     def startup_seconds(self) -> dict[str, float]:
         return dict(self._control_plane.startup_seconds) if self._control_plane else {}
+
+    @property
+    def authenticator(self) -> AuthenticatorPod:
+        """The runner of the cluster's aws-iam-authenticator (needs `sts_url`)."""
+        if self._authenticator is None:
+            raise RuntimeError(f"{self.name}: no authenticator (not started, or started without sts_url)")
+        return self._authenticator
 
     def settle(self) -> None:
         settle(self.store)
@@ -189,6 +206,17 @@ class RealKubeCluster(ServedKubeApi):
             self._store = ApiObjectStore(credentials.url, token=credentials.admin_token, ca_pem=credentials.ca_pem)
             self._kubelet = KubeletStandIn(self._store, name=self.name)
             self._kubelet.start()
+            if self._sts_url is not None:
+                assert control_plane.webhook is not None
+                self._authenticator = AuthenticatorPod(
+                    self._binaries,
+                    self._store,
+                    endpoint=control_plane.webhook,
+                    kubeconfig=control_plane.admin_kubeconfig,
+                    sts_url=self._sts_url,
+                    name=self.name,
+                )
+                self._authenticator.start()
         return super().start()
 
     def stop(self) -> None:
@@ -198,6 +226,9 @@ class RealKubeCluster(ServedKubeApi):
         if self._kubelet is not None:
             self._kubelet.stop()
             self._kubelet = None
+        if self._authenticator is not None:
+            self._authenticator.stop()
+            self._authenticator = None
         if self._control_plane is not None:
             _give_back(self._control_plane)
             self._control_plane = None

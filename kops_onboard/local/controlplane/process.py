@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from kops_onboard.local.controlplane.binaries import ControlPlaneUnavailable
@@ -39,7 +39,8 @@ class Component:
         self.log_path = log_dir / f"{name}.log"
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, *, env: Mapping[str, str] | None = None) -> None:
+        """`env`: the child's whole environment (default: ours)."""
         with self.log_path.open("wb") as log:
             # Its own session: a Ctrl-C meant for the CLI must not kill the control plane before cleanup.
             self._process = subprocess.Popen(  # noqa: S603 (argv built from our own binaries and flags)
@@ -47,6 +48,7 @@ class Component:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=env,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 (only prctl, async-signal-safe)
             )

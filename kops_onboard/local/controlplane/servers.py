@@ -6,12 +6,13 @@ A control plane can be `reset()` to its freshly started state, so a pool can reu
 (about 0.3 s instead of 2 to 3 s of CPU-heavy apiserver start on 2 cores).
 
 The apiserver: TLS with a throwaway CA, `--authorization-mode=RBAC`, a token file for the admin identity,
-service-account issuer and keys (real TokenRequest tokens). The ServiceAccount admission plugin is off
-because no kubelet mounts tokens here. The controller-manager runs the controllers whose behaviour the product
-relies on (disruption for PDB status, deployment/replicaset to recreate evicted pods, garbage collector,
-namespace, serviceaccount and its tokens, the root CA ConfigMap, resourcequota because quota admission
-refuses pods until the controller has computed a quota's status); node-lifecycle and pod-GC are left out
-since they would evict or delete the pods of nodes that have no kubelet.
+service-account issuer and keys (real TokenRequest tokens), and a token webhook on a port of its own where the
+cluster's aws-iam-authenticator listens while the cluster has one (`authenticator.py`). The ServiceAccount
+admission plugin is off because no kubelet mounts tokens here. The controller-manager runs the controllers
+whose behaviour the product relies on (disruption for PDB status, deployment/replicaset to recreate evicted
+pods, garbage collector, namespace, serviceaccount and its tokens, the root CA ConfigMap, resourcequota
+because quota admission refuses pods until the controller has computed a quota's status); node-lifecycle and
+pod-GC are left out since they would evict or delete the pods of nodes that have no kubelet.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from kops_onboard.local.controlplane.authenticator import WebhookEndpoint, prepare_webhook
 from kops_onboard.local.controlplane.binaries import Binaries, ControlPlaneUnavailable
 from kops_onboard.local.controlplane.process import Component, free_port
 from kops_onboard.local.kube.tls import issue_certificate
@@ -172,6 +174,7 @@ class KubeControlPlane:
         self._baseline: set[str] = set()
         self._baseline_groups: set[str] = set()
         self.credentials: ClusterCredentials | None = None
+        self.webhook: WebhookEndpoint | None = None
         self.startup_seconds: dict[str, float] = {}
 
     def start(self) -> ClusterCredentials:
@@ -204,6 +207,7 @@ class KubeControlPlane:
         (workdir / "tokens.csv").write_text(f'{admin_token},{ADMIN_USER},{ADMIN_USER},"system:masters"\n')
         credentials = ClusterCredentials(url, certificate.ca_pem, admin_token)
         (workdir / "admin.kubeconfig").write_text(credentials.kubeconfig(self.name))
+        self.webhook = webhook = prepare_webhook(workdir, self.name)
 
         apiserver = Component(
             "kube-apiserver",
@@ -226,6 +230,7 @@ class KubeControlPlane:
                 "--endpoint-reconciler-type=none",
                 "--profiling=false",
                 f"--cert-dir={workdir / 'certs'}",
+                *webhook.apiserver_flags(),
             ],
             log_dir=workdir,
         )
@@ -279,6 +284,10 @@ class KubeControlPlane:
             what="running (no `default` ServiceAccount)",
         )
         self.startup_seconds["kube-controller-manager"] = time.monotonic() - started
+
+    @property
+    def admin_kubeconfig(self) -> Path:
+        return self._workdir / "admin.kubeconfig"
 
     def reset(self) -> None:
         """Back to the state right after start, for the next cluster: the controller-manager is restarted

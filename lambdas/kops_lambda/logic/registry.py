@@ -81,3 +81,9 @@ def get_cluster(table: Any, *, region: str, cluster_name: str) -> dict[str, Any]
         item = table.get_item(Key={"cluster_key": cluster_key(region, cluster_name)}, ConsistentRead=True)
     found: dict[str, Any] | None = item.get("Item")
     return found
+
+
+def drainer_secret_arn(item: dict[str, Any]) -> str | None:
+    """The Spot handler's credential for the cluster, as IssueDrainerCredential recorded it (None: not yet)."""
+    value = ((item.get("resources") or {}).get("drainer") or {}).get("secret_arn")
+    return str(value) if value else None

@@ -60,9 +60,10 @@ def check_access(api: k8s.ApiClient) -> str:
 def authenticator_token(sts_client: Any, cluster_id: str) -> str:
     """A bearer token for aws-iam-authenticator, for the identity of `sts_client`'s credentials.
 
-    `cluster_id` is the authenticator's cluster id (kOps: the cluster name). Authenticators before
-    v0.5 (kOps 1.11/1.15) accept only the global endpoint: pass a client whose endpoint is
-    https://sts.amazonaws.com (region us-east-1) for those.
+    `cluster_id` is the authenticator's cluster id (kOps: the cluster name). The URL names the client's
+    endpoint, so pass `adapters.aws.token_sts_client(region)` (AWS's regional endpoint even where the other
+    clients point at a local one). Authenticators before v0.5 (kOps 1.11/1.15) accept only the global
+    endpoint: pass a client whose endpoint is https://sts.amazonaws.com (region us-east-1) for those.
     """
     _sign_cluster_id_header(sts_client)
     url = sts_client.generate_presigned_url(

@@ -19,6 +19,7 @@ from kops_lambda.constants import (
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
     access_key_secret_name,
+    drainer_secret_name,
     private_key_secret_name,
     vendor_kubeconfig_secret_name,
 )
@@ -62,6 +63,7 @@ def snapshot_aws(
         key_pair_id=str(pair["KeyPairId"]) if pair else None,
         access_key_secret=aws_state.secret_snapshot(secretsmanager, access_key_secret_name(cluster_name)),
         private_key_secret=aws_state.secret_snapshot(secretsmanager, private_key_secret_name(cluster_name)),
+        drainer_secret=aws_state.secret_snapshot(secretsmanager, drainer_secret_name(cluster_name)),
         vendor_kubeconfig_secret=aws_state.secret_snapshot(secretsmanager, vendor_kubeconfig_secret_name(cluster_name)),
     )
 
@@ -127,7 +129,7 @@ def existed(baseline: Baseline) -> list[str]:
         names.append(f"IAM role {SPOT_ROLE_NAME}")
     if aws.key_pair_id is not None:
         names.append(f"EC2 key pair {aws.key_pair_name}")
-    for secret in (aws.access_key_secret, aws.private_key_secret, aws.vendor_kubeconfig_secret):
+    for secret in (aws.access_key_secret, aws.private_key_secret, aws.drainer_secret, aws.vendor_kubeconfig_secret):
         if secret is not None and secret.exists:
             names.append(f"secret {secret.name}")
     names += [f"ConfigMap kube-system/{c.name}" for c in cluster.configmaps if c.resource_version is not None]

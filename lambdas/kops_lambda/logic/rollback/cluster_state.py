@@ -20,10 +20,12 @@ from kops_lambda.constants import (
 from kops_lambda.logic.cluster.agent_manifests import AgentSettings, agent_objects
 from kops_lambda.logic.cluster.crd_mapping import KIND as IDENTITY_MAPPING_KIND
 from kops_lambda.logic.cluster.crd_mapping import object_names as identity_mapping_names
+from kops_lambda.logic.cluster.drainer import DRAINER_ACCOUNT
 from kops_lambda.logic.cluster.identity_mapping import mounted_configmap_name
 from kops_lambda.logic.cluster.kube_router import DAEMONSET_PATH as KUBE_ROUTER_PATH
 from kops_lambda.logic.cluster.rbac import identity_rbac_objects
 from kops_lambda.logic.cluster.rest import MAX_WRITE_ATTEMPTS, Conflict, JsonObject, KubeRest, kind_of
+from kops_lambda.logic.cluster.service_account import service_account_objects
 from kops_lambda.logic.rollback.report import Report
 from kops_lambda.models.rollback import ClusterBaseline, ConfigMapSnapshot, ObjectSnapshot
 
@@ -61,6 +63,11 @@ def identity_object_refs() -> list[ObjectRef]:
     """MapIdentity's objects, in creation order: its IAMIdentityMappings (a cluster without the CRD answers
     404 for them: absent), then its RBAC."""
     return [*identity_mapping_refs(), *_refs(identity_rbac_objects())]
+
+
+def drainer_object_refs() -> list[ObjectRef]:
+    """IssueDrainerCredential's ServiceAccount and its RBAC (service-account mode), in creation order."""
+    return _refs(service_account_objects(DRAINER_ACCOUNT))
 
 
 def agent_object_refs() -> list[ObjectRef]:
@@ -102,7 +109,7 @@ def snapshot_cluster(rest: KubeRest, *, extra: Sequence[ObjectRef] = ()) -> Clus
         )
     kube_router = rest.get(KUBE_ROUTER_PATH)
     objects = []
-    for ref in [*identity_object_refs(), *agent_object_refs(), *extra]:
+    for ref in [*identity_object_refs(), *drainer_object_refs(), *agent_object_refs(), *extra]:
         found = rest.get(ref.path)
         if found is not None:
             objects.append(

@@ -14,7 +14,7 @@ from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.iam_names import user_name
 from kops_lambda.logic.lease import acquire_cluster_lease, release_cluster_lease
 from kops_lambda.logic.registry import get_cluster
-from kops_lambda.logic.rollback import agent, credentials, iam, identity_mapping, registry, vendor_identity
+from kops_lambda.logic.rollback import agent, credentials, drainer, iam, identity_mapping, registry, vendor_identity
 from kops_lambda.logic.rollback.baseline import discard_baseline, load_baseline
 from kops_lambda.logic.rollback.report import plain
 from kops_lambda.models.onboarding import OnboardInput
@@ -171,6 +171,34 @@ def identity_mappings(
             recovery_days=offboard_input(request).secret_recovery_days,
         ),
     )
+
+
+def drainer_credential(request: CleanupRequest, *, client: ClientFactory, table: Any) -> CleanupSummary:
+    expect(request, "rollback", "offboard")
+    if request.action == "rollback":
+        baseline = _baseline(table, request)
+        if baseline is None:
+            return NO_BASELINE
+        with _cluster(client, baseline.kubeconfig_secret_arn) as rest:
+            return drainer.rollback_drainer(rest, client("secretsmanager"), baseline)
+    options, cluster = offboard_input(request), registered_cluster(request)
+    skipped = _skipped(request)
+    if skipped is not None or cluster.kubeconfig_secret_arn is None:
+        return drainer.offboard_drainer(
+            None,
+            client("secretsmanager"),
+            cluster_name=cluster.cluster_name,
+            recovery_days=options.secret_recovery_days,
+            kept=skipped.kept if skipped else [],
+        )
+    with _cluster(client, cluster.kubeconfig_secret_arn) as rest:
+        return drainer.offboard_drainer(
+            rest,
+            client("secretsmanager"),
+            cluster_name=cluster.cluster_name,
+            recovery_days=options.secret_recovery_days,
+            kept=[],
+        )
 
 
 def agent_objects(request: CleanupRequest, *, client: ClientFactory, table: Any) -> CleanupSummary:
