@@ -20,8 +20,9 @@ $(STAMP): requirements-dev.txt requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-# The real control plane (kube-apiserver, kube-controller-manager, kubectl, etcd) built from the pinned Go
-# modules in tools/, once per machine, into .cache/kube-bin/ (about 7 min cold on 2 cores, seconds warm).
+# The real control plane (kube-apiserver, kube-controller-manager, kubectl, etcd, aws-iam-authenticator) built
+# from the pinned Go modules in tools/, once per machine, into .cache/kube-bin/ (about 9 min cold on 2 cores,
+# seconds warm).
 kube-bin:
 	bash tools/build-kube-bin.sh
 

@@ -8,8 +8,10 @@ IAMIdentityMapping objects; the apiserver then applies RBAC to the mapped user.
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +60,10 @@ def local_aws() -> Iterator[LocalAws]:
 @pytest.fixture(scope="module")
 def spot_role_arn(local_aws: LocalAws) -> str:
     iam = local_aws.client("iam")
-    return iam.create_role(RoleName=SPOT_ROLE, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]["Arn"]
+    try:
+        return iam.create_role(RoleName=SPOT_ROLE, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:  # a LocalAws shared with another suite of this process
+        return iam.get_role(RoleName=SPOT_ROLE)["Role"]["Arn"]
 
 
 @dataclass
@@ -90,6 +95,14 @@ class AuthCluster:
             except k8s.exceptions.ApiException as exc:
                 return int(exc.status)
         return 200
+
+
+def _placeholder_zip() -> bytes:
+    # The local runtime imports the handler from this environment; the zip only satisfies CreateFunction.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("placeholder.py", "")
+    return buffer.getvalue()
 
 
 def _wait_for(what: str, probe: Callable[[], Any], *, timeout: float) -> Any:
@@ -161,7 +174,9 @@ def test_a_token_of_the_onboarded_vendor_user_authenticates_as_its_mapped_user_a
     token = cluster.token(cluster.vendor)
     # When it asks the API server who it is
     status, user = cluster.whoami(token)
-    # Then the authenticator verified it with STS and mapped it through the cluster's backend
+    # Then the authenticator (the apiserver's token webhook) verified it with STS and mapped it through the
+    # cluster's backend
+    assert cluster.kube.webhook is not None
     assert status == 201 and user is not None
     assert user["username"] == f"{CAST_SERVICE_USERNAME_PREFIX}{cluster.user_name}"
     assert CAST_SERVICE_GROUP in user["groups"]
@@ -219,6 +234,31 @@ def test_an_assumed_role_session_maps_through_the_roles_map_roles_entry(
     assert cluster.status_of(token, "/api/v1/namespaces/kube-system/secrets") == 403
 
 
+def test_a_lambda_of_the_spot_role_authenticates_as_the_drainer_with_its_own_credentials(
+    cluster: AuthCluster, local_aws: LocalAws, spot_role_arn: str
+) -> None:
+    # Given a function whose execution role is the Spot handler's role, and whose handler mints a token with
+    # its default credentials (the runtime gives it a session of that role, as Lambda does)
+    name = f"kops-onboard-spot-interruption-{cluster.spec.auth}"
+    local_aws.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=spot_role_arn,
+        Handler="tests.cluster.authenticator_handlers.whoami_as_execution_role",
+        Code={"ZipFile": _placeholder_zip()},
+        Timeout=30,
+        Environment={"Variables": {"CLUSTER_URL": cluster.kube.url, "CLUSTER_ID": cluster.name}},
+    )
+    # When it runs
+    response = local_aws.client("lambda").invoke(FunctionName=name, Payload=b"{}")
+    answer = json.loads(response["Payload"].read())
+    # Then the cluster sees the drainer: the role's mapping, the function's name as the session name
+    assert "FunctionError" not in response, answer
+    assert answer["status"] == 201
+    assert answer["user"]["username"] == f"kops-onboard:spot-drainer:{name}"
+    assert SPOT_DRAINER_GROUP in answer["user"]["groups"]
+
+
 def test_a_removed_mapping_is_unauthorized_once_the_webhook_cache_expires(
     cluster: AuthCluster, spot_role_arn: str
 ) -> None:
@@ -262,6 +302,21 @@ def test_a_cluster_without_authentication_runs_no_authenticator(
         # Then nothing answers the webhook: no authenticator process, the token is 401, the admin still works
         assert not kube.authenticator.running
         assert status == (401, None)
+        assert whoami(kube.url, ADMIN_TOKEN)[0] == 201
+    finally:
+        kube.stop()
+
+
+def test_a_cluster_started_without_an_sts_has_no_token_webhook(pytestconfig: pytest.Config) -> None:
+    # Given a real cluster started the way the in-process moto suites start theirs (no sts_url)
+    kube = start_kube(pytestconfig, name="no-webhook.k8s.local", tokens=[ADMIN_TOKEN], kube="real")
+    try:
+        assert isinstance(kube, RealKubeCluster)
+        # Then its apiserver has no token webhook and no authenticator runs for it
+        assert kube.webhook is None
+        with pytest.raises(RuntimeError, match="no authenticator"):
+            kube.authenticator.sync()
+        # And the admin authenticates as before
         assert whoami(kube.url, ADMIN_TOKEN)[0] == 201
     finally:
         kube.stop()

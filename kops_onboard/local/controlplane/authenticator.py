@@ -1,8 +1,9 @@
 """aws-iam-authenticator as the token webhook of a real control plane, run the way kOps runs it.
 
-Every kube-apiserver of the pool starts with `--authentication-token-webhook-config-file` pointing at a fixed
-loopback port of its own (`WebhookEndpoint`, with a certificate the authenticator serves and the apiserver
-trusts). What listens there is decided per cluster, after the control plane is taken from the pool: an
+A kube-apiserver started for clusters given an STS (`RealKubeCluster(sts_url=...)`; they have a pool of their
+own) has `--authentication-token-webhook-config-file` pointing at a fixed loopback port of its own
+(`WebhookEndpoint`, with a certificate the authenticator serves and the apiserver trusts); the others have no
+webhook. What listens there is decided per cluster, after the control plane is taken from the pool: an
 `AuthenticatorPod` plays the kubelet of the masters for kOps' `kube-system/aws-iam-authenticator` DaemonSet.
 While the DaemonSet exists it runs the real authenticator (built by `make kube-bin`) with the DaemonSet's own
 arguments (`--cluster-id`, `--backend-mode`, or `--config` of the MountedFile mode, whose ConfigMap is written

@@ -24,7 +24,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from kops_onboard.local.controlplane.authenticator import AuthenticatorPod
+from kops_onboard.local.controlplane.authenticator import AuthenticatorPod, WebhookEndpoint
 from kops_onboard.local.controlplane.binaries import Binaries, ControlPlaneUnavailable, ensure_binaries
 from kops_onboard.local.controlplane.kubelet import KubeletStandIn
 from kops_onboard.local.controlplane.objects import ApiObjectStore
@@ -49,8 +49,9 @@ _UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=120)
 
 _etcd_lock = threading.Lock()
 _etcd: Etcd | None = None
-_POOL_SIZE = 4  # idle control planes kept per process for the next clusters
-_pool: list[KubeControlPlane] = []
+_POOL_SIZE = 4  # idle control planes kept per process for the next clusters, of each kind
+# By kind: with a token webhook (for clusters given an STS to run their authenticator with) or without.
+_pools: dict[bool, list[KubeControlPlane]] = {True: [], False: []}
 _pool_lock = threading.Lock()
 
 
@@ -66,11 +67,11 @@ def shared_etcd(binaries: Binaries) -> Etcd:
         return _etcd
 
 
-def _take_control_plane(binaries: Binaries, name: str) -> KubeControlPlane:
+def _take_control_plane(binaries: Binaries, name: str, *, webhook: bool) -> KubeControlPlane:
     with _pool_lock:
-        if _pool:
-            return _pool.pop()
-    control_plane = KubeControlPlane(binaries, shared_etcd(binaries), name=name)
+        if _pools[webhook]:
+            return _pools[webhook].pop()
+    control_plane = KubeControlPlane(binaries, shared_etcd(binaries), name=name, webhook=webhook)
     control_plane.start()
     atexit.register(control_plane.stop)  # runs before etcd's stop (registered earlier; atexit is LIFO)
     return control_plane
@@ -78,8 +79,9 @@ def _take_control_plane(binaries: Binaries, name: str) -> KubeControlPlane:
 
 def _give_back(control_plane: KubeControlPlane) -> None:
     """Reset it for the next cluster, or stop it when the pool is full or the reset failed."""
+    pool = _pools[control_plane.webhook is not None]
     with _pool_lock:
-        keep = len(_pool) < _POOL_SIZE
+        keep = len(pool) < _POOL_SIZE
     if keep:
         try:
             control_plane.reset()
@@ -89,7 +91,7 @@ def _give_back(control_plane: KubeControlPlane) -> None:
         control_plane.stop()
         return
     with _pool_lock:
-        _pool.append(control_plane)
+        pool.append(control_plane)
 
 
 class ForwardingBackend:
@@ -150,7 +152,8 @@ class RealKubeCluster(ServedKubeApi):
         sts_url: str | None = None,
     ) -> None:
         """`sts_url`: where the cluster's aws-iam-authenticator verifies tokens (the local AWS endpoint);
-        without it no authenticator runs and only admin and ServiceAccount tokens authenticate."""
+        without it the apiserver has no token webhook (a control plane of the other pool) and only admin and
+        ServiceAccount tokens authenticate."""
         super().__init__(host=host, port=port, tokens=tokens, name=name, tls=tls)
         self._binaries = binaries or ensure_binaries(build=False)
         self._sts_url = sts_url
@@ -178,6 +181,13 @@ class RealKubeCluster(ServedKubeApi):
         return dict(self._control_plane.startup_seconds) if self._control_plane else {}
 
     @property
+    def webhook(self) -> WebhookEndpoint | None:
+        """The apiserver's token webhook (None: it has none, the cluster was started without `sts_url`)."""
+        if self._control_plane is None:
+            raise RuntimeError("the control plane is not running: call start() first")
+        return self._control_plane.webhook
+
+    @property
     def authenticator(self) -> AuthenticatorPod:
         """The runner of the cluster's aws-iam-authenticator (needs `sts_url`)."""
         if self._authenticator is None:
@@ -203,7 +213,7 @@ class RealKubeCluster(ServedKubeApi):
 
     def start(self) -> str:
         if self._control_plane is None:
-            control_plane = _take_control_plane(self._binaries, self.name)
+            control_plane = _take_control_plane(self._binaries, self.name, webhook=self._sts_url is not None)
             credentials = control_plane.credentials
             assert credentials is not None
             self._control_plane = control_plane

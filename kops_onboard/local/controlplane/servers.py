@@ -6,8 +6,8 @@ A control plane can be `reset()` to its freshly started state, so a pool can reu
 (about 0.3 s instead of 2 to 3 s of CPU-heavy apiserver start on 2 cores).
 
 The apiserver: TLS with a throwaway CA, `--authorization-mode=RBAC`, a token file for the admin identity,
-service-account issuer and keys (real TokenRequest tokens), and a token webhook on a port of its own where the
-cluster's aws-iam-authenticator listens while the cluster has one (`authenticator.py`). The ServiceAccount
+service-account issuer and keys (real TokenRequest tokens), and if asked a token webhook on a port of its own
+where the cluster's aws-iam-authenticator listens while the cluster has one (`authenticator.py`). The ServiceAccount
 admission plugin is off because no kubelet mounts tokens here. The controller-manager runs the controllers
 whose behaviour the product relies on (disruption for PDB status, deployment/replicaset to recreate evicted
 pods, garbage collector, namespace, serviceaccount and its tokens, the root CA ConfigMap, resourcequota
@@ -163,8 +163,10 @@ class ClusterCredentials:
 class KubeControlPlane:
     """kube-apiserver + kube-controller-manager for one cluster, on a key prefix of a shared etcd."""
 
-    def __init__(self, binaries: Binaries, etcd: Etcd, *, name: str) -> None:
+    def __init__(self, binaries: Binaries, etcd: Etcd, *, name: str, webhook: bool = False) -> None:
+        """`webhook`: the apiserver gets a token webhook (`authenticator.py`) on a port of its own."""
         self.name = name
+        self._with_webhook = webhook
         self._binaries = binaries
         self._etcd = etcd
         self._workdir = Path(tempfile.mkdtemp(prefix="kops-onboard-kube-"))
@@ -207,7 +209,7 @@ class KubeControlPlane:
         (workdir / "tokens.csv").write_text(f'{admin_token},{ADMIN_USER},{ADMIN_USER},"system:masters"\n')
         credentials = ClusterCredentials(url, certificate.ca_pem, admin_token)
         (workdir / "admin.kubeconfig").write_text(credentials.kubeconfig(self.name))
-        self.webhook = webhook = prepare_webhook(workdir, self.name)
+        self.webhook = prepare_webhook(workdir, self.name) if self._with_webhook else None
 
         apiserver = Component(
             "kube-apiserver",
@@ -230,7 +232,7 @@ class KubeControlPlane:
                 "--endpoint-reconciler-type=none",
                 "--profiling=false",
                 f"--cert-dir={workdir / 'certs'}",
-                *webhook.apiserver_flags(),
+                *(self.webhook.apiserver_flags() if self.webhook else []),
             ],
             log_dir=workdir,
         )

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import yaml
+from yarl import URL
 
 from kops_onboard.local.kube.store import ObjectStore
 
@@ -57,7 +58,10 @@ class AuthenticatorTokens:
         headers = {"Host": parts.netloc, "Accept": "application/json", "x-k8s-aws-id": self._cluster_id}
         async with (
             aiohttp.ClientSession(timeout=_TIMEOUT) as session,
-            session.get(f"{self._sts_url}{parts.path or '/'}?{parts.query}", headers=headers) as answer,
+            # encoded: the query goes out byte for byte as signed (re-quoting it would break the signature)
+            session.get(
+                URL(f"{self._sts_url}{parts.path or '/'}?{parts.query}", encoded=True), headers=headers
+            ) as answer,
         ):
             if answer.status != 200:
                 return None
