@@ -52,6 +52,12 @@ def onboard(
     state_store: Annotated[str | None, typer.Option(help="kOps state store, e.g. s3://my-kops-state.")] = None,
     rotate_access_key: Annotated[bool, typer.Option(help="Replace the stored access key with a new one.")] = False,
     allow_s3_read: Annotated[bool, typer.Option(help="Also attach AmazonS3ReadOnlyAccess (see README).")] = False,
+    identity_mode: Annotated[
+        str | None,
+        typer.Option(
+            help="authenticator, service-account or auto (default: auto, the authenticator where the cluster runs one)."
+        ),
+    ] = None,
     state_machine: Annotated[str | None, typer.Option(help="Onboarding state machine ARN (default: found).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to follow the execution.")] = 900.0,
     output: OutputOption = Output.TEXT,
@@ -67,6 +73,7 @@ def onboard(
         state_store=state_store,
         rotate_access_key=rotate_access_key,
         allow_s3_read=allow_s3_read,
+        identity_mode=identity_mode,
         state_machine=state_machine,
         timeout=timeout,
         output=output,

@@ -89,6 +89,8 @@ def _show_created(output: dict[str, Any]) -> None:
         say(f"   identity map    {mapping['backend']} {mapping['configmap']} ({mapping['configmap_status']})")
     for entry in mapping["mappings"]:
         say(f"                   {entry['arn']} -> {', '.join(entry['groups'])} ({entry['status']})")
+    drainer = output["drainer"]
+    say(f"   Spot drainer    {drainer['mode']} -> its only credential in {drainer['secret_arn']}")
     agent = output["agent"]
     say(f"   agent           {agent['agent_image']} in namespace {agent['namespace']}")
     for obj in agent["objects"]:

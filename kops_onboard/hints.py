@@ -30,8 +30,9 @@ HINTS: dict[str, str] = {
         "(VPC, security groups, a private API endpoint) and run onboarding again."
     ),
     "AuthenticationNotEnabled": (
-        "Enable the AWS IAM authenticator in the cluster spec (spec.authentication.aws: {}), then "
-        "`kops update cluster --yes` and `kops rolling-update cluster --yes`."
+        "Onboard with --identity-mode auto (the default) or service-account to give the service a "
+        "ServiceAccount instead, or enable the AWS IAM authenticator in the cluster spec "
+        "(spec.authentication.aws: {}), then `kops update cluster --yes` and `kops rolling-update cluster --yes`."
     ),
     "MalformedAuthConfig": (
         "The authenticator ConfigMap does not parse; nothing was written. Fix its YAML (kubectl edit) first."

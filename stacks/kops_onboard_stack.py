@@ -15,6 +15,7 @@ from kops_lambda.constants import (
     TAG_MANAGED_BY,
     TAG_MANAGED_BY_VALUE,
 )
+from stacks.canary import SpotCanary
 from stacks.compensation import CompensationWorkflow
 from stacks.constructs.lambda_function import lambda_code
 from stacks.offboarding import ONBOARDING_CLEANUP_GROUPS, CleanupFunctions, OffboardingWorkflow
@@ -53,8 +54,19 @@ class KopsOnboardStack(Stack):
             time_to_live_attribute=REGISTRY_TTL_ATTRIBUTE,
         )
         code = lambda_code()
-        self.spot = SpotInterruptionHandling(self, "Spot", code=code, registry=self.registry, dry_run=dry_run)
+        self.spot = SpotInterruptionHandling(
+            self, "Spot", code=code, registry=self.registry, secrets_key=self.secrets_key, dry_run=dry_run
+        )
         spot_handler_role_arn = self.spot.function.role.role_arn  # type: ignore[union-attr]
+        self.canary = SpotCanary(
+            self,
+            "SpotCanary",
+            code=code,
+            role=self.spot.function.role,  # type: ignore[arg-type]
+            registry=self.registry,
+            secrets_key=self.secrets_key,
+            settings=self.spot.settings,
+        )
         self.cleanup = CleanupFunctions(
             self,
             "Cleanup",
@@ -100,6 +112,13 @@ class KopsOnboardStack(Stack):
                 **self.onboarding.functions,
                 **{f"Cleanup{name}": function for name, function in self.cleanup.functions.items()},
                 "SpotHandler": self.spot.function,
+                "SpotCanary": self.canary.function,
+            },
+            metric_alarms={
+                "SpotCanaryFailed": (
+                    self.canary.metric_failed_clusters(),
+                    "the Spot canary found clusters the Spot handler could not drain (reason in its log)",
+                )
             },
             dead_letter_queue=self.spot.dead_letter_queue,
             alarm_email=self.node.try_get_context("alarmEmail"),

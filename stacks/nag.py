@@ -7,7 +7,13 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
-from kops_lambda.constants import AGENT_API_KEY_SECRET_NAME, CLUSTER_SECRET_PREFIX, IAM_USER_PREFIX
+from kops_lambda.constants import (
+    AGENT_API_KEY_SECRET_NAME,
+    CLUSTER_SECRET_PREFIX,
+    DRAINER_SECRET_KIND,
+    IAM_USER_PREFIX,
+    VENDOR_KUBECONFIG_SECRET_KIND,
+)
 from kops_lambda.logic.policies import CLUSTER_POLICY_PATTERN
 
 ACKNOWLEDGEMENTS: dict[str, str] = {
@@ -65,6 +71,7 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
             ("CreateIamEntities", "AFB78811"),
             ("CreateKeyPair", "5081E6AD"),
             ("MapIdentity", "7BCB6AE3"),
+            ("IssueDrainerCredential", "E5532304"),
             ("InstallAgent", "B25A1EED"),
             ("StoreAccessKey", "352EA561"),
             ("RecordOnboarded", "FC97C611"),
@@ -82,6 +89,7 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
             ("KeyPair", "CAFAF0C1"),
             ("AccessKey", "E901B23F"),
             ("IdentityMapping", "809625F2"),
+            ("DrainerCredential", "AB788944"),
             ("Agent", "C5488F6F"),
             ("InFlight", "67D9962B"),
         )
@@ -89,16 +97,22 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
     **{
         f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:"
         f"<AWS::AccountId>:secret:{CLUSTER_SECRET_PREFIX}*/{kind}-*]": (
-            f"Rollback and offboarding delete each cluster's {kind} secret, named "
-            f"kops-onboard/clusters/<cluster>/{kind} at run time plus Secrets Manager's random suffix; the "
+            f"Each cluster's {kind} secret (written by its onboarding step, deleted by rollback and offboarding) "
+            f"is named kops-onboard/clusters/<cluster>/{kind} at run time plus Secrets Manager's random suffix; the "
             "wildcards match those two parts only, never the customer's kubeconfig secrets under the prefix."
         )
-        for kind in ("access-key", "ssh-private-key")
+        for kind in ("access-key", "ssh-private-key", DRAINER_SECRET_KIND, VENDOR_KUBECONFIG_SECRET_KIND)
     },
     "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
     "execution:<OnboardingStateMachineFC9EE32A.Name>:*]": (
         "states:GetExecutionHistory only, by the compensation's FindStepInFlight: the executions of the "
         "onboarding state machine, named at run time; the wildcard matches the execution name only."
+    ),
+    f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:"
+    f"<AWS::AccountId>:secret:{CLUSTER_SECRET_PREFIX}*/{DRAINER_SECRET_KIND}-??????]": (
+        "Each cluster's Spot drainer credential is named kops-onboard/clusters/<cluster>/spot-drainer at run "
+        "time; `*` is the cluster, `??????` exactly Secrets Manager's random suffix. The Spot handler reads, "
+        "IssueDrainerCredential writes only these (the reader also needs our managed-by tag on the secret)."
     ),
     "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:"
     "autoScalingGroup:*:autoScalingGroupName/*]": (

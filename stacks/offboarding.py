@@ -1,10 +1,11 @@
 """Removing what onboarding made: the cleanup functions (one per resource group, shared by the onboarding
 workflow's compensation states and by offboarding) and the offboarding workflow.
 
-Offboarding, for one cluster: FindCluster (unknown → ClusterNotFound) → RemoveIdentityMapping →
-RemoveAgent → RemoveAccessKey → RemoveKeyPair → RemoveIamUser → RemoveSharedIamEntities (only once no
-other cluster uses them) → RecordOffboarded (an OFFBOARDED tombstone) → Offboarded. Every step is
-idempotent, so a partly offboarded cluster, or one offboarded already, offboards again without error.
+Offboarding, for one cluster: FindCluster (unknown → ClusterNotFound) → RemoveDrainerCredential →
+RemoveIdentityMapping → RemoveAgent → RemoveAccessKey → RemoveKeyPair → RemoveIamUser →
+RemoveSharedIamEntities (only once no other cluster uses them) → RecordOffboarded (an OFFBOARDED tombstone) →
+Offboarded. Every step is idempotent, so a partly offboarded cluster, or one offboarded already, offboards
+again without error.
 Each step retries throttling, IAM's eventual consistency and Lambda service errors by name, with jitter;
 anything else ends in OffboardingFailed with the step's error and cause.
 """
@@ -23,6 +24,7 @@ from constructs import Construct
 from kops_lambda.constants import (
     CLUSTER_SECRET_PREFIX,
     DISCARD_BASELINE_STEP,
+    DRAINER_SECRET_KIND,
     ENV_REGISTRY_TABLE,
     ENV_SPOT_HANDLER_ROLE_ARN,
     IAM_USER_PREFIX,
@@ -31,6 +33,7 @@ from kops_lambda.constants import (
     ROLLBACK_STEPS,
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
+    VENDOR_KUBECONFIG_SECRET_KIND,
 )
 from kops_lambda.errors import IAM_CLEANUP_TRANSIENT_ERROR_NAMES
 from kops_lambda.logic import policies
@@ -46,6 +49,7 @@ CLEANUP_HANDLERS = {
     "KeyPair": "kops_lambda.handlers.cleanup_key_pair.handler",
     "AccessKey": "kops_lambda.handlers.cleanup_access_key.handler",
     "IdentityMapping": "kops_lambda.handlers.cleanup_identity_mapping.handler",
+    "DrainerCredential": "kops_lambda.handlers.cleanup_drainer.handler",
     "Agent": "kops_lambda.handlers.cleanup_agent.handler",
     # Reads a stopped execution's history only: compensation waits for the step it was in (see compensation.py).
     "InFlight": "kops_lambda.handlers.cleanup_in_flight.handler",
@@ -54,12 +58,14 @@ CLEANUP_HANDLERS = {
 CLEANUP_STATES: dict[str, tuple[str, CleanupAction]] = {
     "RollbackAccessKey": ("AccessKey", "rollback"),
     "RollbackAgent": ("Agent", "rollback"),
+    "RollbackDrainerCredential": ("DrainerCredential", "rollback"),
     "RollbackIdentityMapping": ("IdentityMapping", "rollback"),
     "RollbackKeyPair": ("KeyPair", "rollback"),
     "RollbackIamEntities": ("IamEntities", "rollback"),
     "RollbackRegistry": ("Registry", "rollback"),
     "DiscardBaseline": ("Registry", "discard"),
     "FindCluster": ("Registry", "find"),
+    "RemoveDrainerCredential": ("DrainerCredential", "offboard"),
     "RemoveIdentityMapping": ("IdentityMapping", "offboard"),
     "RemoveAgent": ("Agent", "offboard"),
     "RemoveAccessKey": ("AccessKey", "offboard"),
@@ -106,14 +112,17 @@ class CleanupFunctions(Construct):
             self.functions[group] = step.function
         registry.grant_read_write_data(self.functions["Registry"])
         grant_lease_takeover(self, self.functions["Registry"])  # FindCluster
-        for group in ("IamEntities", "KeyPair", "AccessKey", "IdentityMapping", "Agent"):
+        for group in ("IamEntities", "KeyPair", "AccessKey", "IdentityMapping", "DrainerCredential", "Agent"):
             # Rollback reads its baseline, offboarding counts the other clusters.
             registry.grant_read_data(self.functions[group])
         self._grant_iam(self.functions["IamEntities"])
         self._grant_key_pair(self.functions["KeyPair"])
         self._grant_access_key(self.functions["AccessKey"])
         self.functions["IdentityMapping"].add_environment(ENV_SPOT_HANDLER_ROLE_ARN, spot_handler_role_arn)
-        for group in ("IdentityMapping", "Agent"):
+        self._grant_secret_removal(self.functions["DrainerCredential"], DRAINER_SECRET_KIND)
+        # MapIdentity's vendor kubeconfig (identity_mode service-account) goes with what MapIdentity made.
+        self._grant_secret_removal(self.functions["IdentityMapping"], VENDOR_KUBECONFIG_SECRET_KIND)
+        for group in ("IdentityMapping", "DrainerCredential", "Agent"):
             grant_cluster_access(self, self.functions[group], secrets_key)
 
     def grant_in_flight_reading(self, state_machine: sfn.StateMachine, functions: Sequence[lambda_.IFunction]) -> None:

@@ -27,6 +27,7 @@ from kops_lambda.constants import (
     BASELINE_STEP,
     CLUSTER_SECRET_PREFIX,
     DISCARD_BASELINE_STEP,
+    DRAINER_SECRET_KIND,
     ENV_AGENT_API_URL,
     ENV_REGISTRY_TABLE,
     ENV_SECRET_READER_ARNS,
@@ -41,6 +42,7 @@ from kops_lambda.constants import (
     ROLLBACK_STEPS,
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
+    VENDOR_KUBECONFIG_SECRET_KIND,
 )
 from kops_lambda.errors import IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES, RETRYABLE_ERROR_NAMES, RollbackFailed
 from kops_lambda.logic import policies
@@ -67,6 +69,7 @@ HANDLERS = {
     "CreateIamEntities": "kops_lambda.handlers.create_iam_entities.handler",
     "CreateKeyPair": "kops_lambda.handlers.create_key_pair.handler",
     "MapIdentity": "kops_lambda.handlers.map_identity.handler",
+    "IssueDrainerCredential": "kops_lambda.handlers.issue_drainer_credential.handler",
     "InstallAgent": "kops_lambda.handlers.install_agent.handler",
     "StoreAccessKey": "kops_lambda.handlers.store_access_key.handler",
     "RecordOnboarded": "kops_lambda.handlers.record_onboarded.handler",
@@ -145,9 +148,13 @@ class OnboardingWorkflow(Construct):
         map_identity, install_agent = self.functions["MapIdentity"], self.functions["InstallAgent"]
         map_identity.add_environment(ENV_SPOT_HANDLER_ROLE_ARN, spot_handler_role_arn)
         map_identity.add_environment(ENV_SPOT_FORCE_DELETE, str(spot_force_delete).lower())
+        # identity_mode service-account: the vendor's kubeconfig, and no other secret.
+        self._grant_cluster_secrets(map_identity, secrets_key, names=f"*/{VENDOR_KUBECONFIG_SECRET_KIND}-*")
         install_agent.add_environment(ENV_AGENT_API_URL, agent_api_url)
+        drainer = self.functions["IssueDrainerCredential"]
+        self._configure_drainer_step(drainer, secrets_key, spot_handler_role_arn, spot_force_delete)
         baseline = self.functions["RecordBaseline"]
-        for function in (map_identity, install_agent, baseline, validate):
+        for function in (map_identity, drainer, install_agent, baseline, validate):
             grant_cluster_access(self, function, secrets_key)
         self._grant_baseline(baseline)
         grant_lease_takeover(self, baseline)
@@ -384,7 +391,11 @@ class OnboardingWorkflow(Construct):
         for statement in statements:
             function.add_to_role_policy(statement)
 
-    def _grant_cluster_secrets(self, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
+    def _grant_cluster_secrets(self, function: lambda_.IFunction, secrets_key: kms.IKey, names: str = "*") -> None:
+        """Write, read back and restrict the readers of the secrets `kops-onboard/clusters/<names>`."""
+        secrets = self._arn(
+            "secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}{names}", ArnFormat.COLON_RESOURCE_NAME
+        )
         function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="ClusterSecrets",
@@ -396,9 +407,7 @@ class OnboardingWorkflow(Construct):
                     "secretsmanager:RestoreSecret",  # re-onboarding inside an offboarded secret's recovery window
                     "secretsmanager:TagResource",
                 ],
-                resources=[
-                    self._arn("secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}*", ArnFormat.COLON_RESOURCE_NAME)
-                ],
+                resources=[secrets],
             )
         )
         # What Secrets Manager uses on our behalf: a data key to encrypt, Decrypt to read back.
@@ -407,15 +416,36 @@ class OnboardingWorkflow(Construct):
             iam.PolicyStatement(
                 sid="RestrictSecretReaders",
                 actions=["secretsmanager:PutResourcePolicy"],
-                resources=[
-                    self._arn("secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}*", ArnFormat.COLON_RESOURCE_NAME)
-                ],
+                resources=[secrets],
             )
         )
         # Who may read the secrets it writes: itself (reruns reuse them) and the operators named in context.
         readers = [function.role.role_arn] if function.role else []
         readers += list(self.node.try_get_context("secretReaderArns") or [])
         function.add_environment(ENV_SECRET_READER_ARNS, ",".join(readers))  # type: ignore[attr-defined]
+
+    def _configure_drainer_step(
+        self, function: lambda_.Function, secrets_key: kms.IKey, spot_handler_role_arn: str, spot_force_delete: bool
+    ) -> None:
+        """The Spot handler's role (the credential's only reader) as configuration; write the drainer
+        credentials, never read them back: every run stores a new token."""
+        function.add_environment(ENV_SPOT_HANDLER_ROLE_ARN, spot_handler_role_arn)
+        function.add_environment(ENV_SPOT_FORCE_DELETE, str(spot_force_delete).lower())
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="WriteDrainerCredentials",
+                actions=[
+                    "secretsmanager:CreateSecret",
+                    "secretsmanager:PutSecretValue",
+                    "secretsmanager:DescribeSecret",
+                    "secretsmanager:RestoreSecret",  # re-onboarding inside an offboarded secret's recovery window
+                    "secretsmanager:TagResource",
+                    "secretsmanager:PutResourcePolicy",  # only the Spot handler's role may read it
+                ],
+                resources=[drainer_secrets(self)],
+            )
+        )
+        secrets_key.grant(function, "kms:GenerateDataKey", "kms:Decrypt")
 
     def _grant_key_pair(self, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
         key_pairs = self._arn("ec2", "key-pair", f"{IAM_USER_PREFIX}*")
@@ -441,7 +471,7 @@ class OnboardingWorkflow(Construct):
                 conditions={"StringEquals": {"ec2:CreateAction": "CreateKeyPair"}},
             )
         )
-        self._grant_cluster_secrets(function, secrets_key)
+        self._grant_cluster_secrets(function, secrets_key, names="*/ssh-private-key-*")
 
     def _grant_access_key(self, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
         function.add_to_role_policy(
@@ -451,7 +481,7 @@ class OnboardingWorkflow(Construct):
                 resources=[self._arn("iam", "user", f"{IAM_USER_PREFIX}*")],
             )
         )
-        self._grant_cluster_secrets(function, secrets_key)
+        self._grant_cluster_secrets(function, secrets_key, names="*/access-key-*")
 
     def _step(self, state_name: str, result_key: str, compensation: sfn.IChainable) -> tasks.LambdaInvoke:
         task = lambda_task(
@@ -493,6 +523,13 @@ def grant_cluster_access(scope: Construct, function: lambda_.IFunction, secrets_
         )
     )
     secrets_key.grant(function, "kms:Decrypt")
+
+
+def drainer_secrets(scope: Construct) -> str:
+    """Every cluster's drainer credential secret: `kops-onboard/clusters/<cluster>/spot-drainer` plus the six
+    characters Secrets Manager appends (`-` and `??????`, so no longer name under the prefix matches)."""
+    name = f"{CLUSTER_SECRET_PREFIX}*/{DRAINER_SECRET_KIND}-??????"
+    return arn(scope, "secretsmanager", "secret", name, ArnFormat.COLON_RESOURCE_NAME)
 
 
 def grant_lease_takeover(scope: Construct, function: lambda_.IFunction) -> None:

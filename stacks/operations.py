@@ -1,4 +1,4 @@
-"""Operability: alarms on failed workflows, the Spot DLQ and handler errors, and a Spot dashboard."""
+"""Operability: alarms on failed workflows, the Spot DLQ, handler errors and the Spot canary, and a Spot dashboard."""
 
 from collections.abc import Mapping
 
@@ -36,6 +36,7 @@ class Operations(Construct):
         *,
         state_machines: Mapping[str, sfn.StateMachine],
         functions: Mapping[str, lambda_.IFunction],
+        metric_alarms: Mapping[str, tuple[cloudwatch.IMetric, str]],
         dead_letter_queue: sqs.IQueue,
         alarm_email: str | None,
     ) -> None:
@@ -65,6 +66,8 @@ class Operations(Construct):
             self._alarm(f"{name}TimedOut", machine.metric_timed_out(), f"{name} executions timed out", action)
         for name, function in functions.items():
             self._alarm(f"{name}Errors", function.metric_errors(period=Duration.minutes(5)), f"{name} errors", action)
+        for name, (metric, description) in metric_alarms.items():
+            self._alarm(name, metric, description, action)
         self._alarm(
             "SpotDeadLetters",
             dead_letter_queue.metric_approximate_number_of_messages_visible(

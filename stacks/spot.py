@@ -14,6 +14,8 @@ model (kops_lambda.settings.SpotSettings), and reach the function as environment
   from its ASG without decrementing the desired capacity, so the replacement launches at once.
 - spotForceDelete -> SPOT_FORCE_DELETE (false): delete, bypassing PDBs, what eviction left at the deadline
   (the cluster role then needs pods/delete).
+- spotCanaryMinutes (15, 1-1440): minutes between two runs of the Spot canary (stacks/canary.py); the
+  schedule's rate, not given to any function.
 """
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
@@ -21,13 +23,13 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from kops_lambda.constants import (
-    CLUSTER_SECRET_PREFIX,
     ENV_IDEMPOTENCY_TABLE,
     ENV_REGISTRY_TABLE,
     KOPS_TAG_CLUSTER,
@@ -37,9 +39,12 @@ from kops_lambda.constants import (
     SPOT_EVENT_SOURCE,
     SPOT_STATE_CHANGE_DETAIL_TYPE,
     SPOT_STATE_CHANGE_STATES,
+    TAG_MANAGED_BY,
+    TAG_MANAGED_BY_VALUE,
 )
 from kops_lambda.settings import SpotSettings, spot_settings_from
 from stacks.constructs.lambda_function import KopsFunction
+from stacks.onboarding import drainer_secrets
 
 HANDLER_TIMEOUT = Duration.seconds(120)
 # AWS requires the queue's visibility timeout to cover the function timeout.
@@ -54,6 +59,7 @@ CONTEXT_KEYS = {
     "eviction_concurrency": "spotEvictionConcurrency",
     "early_replacement": "spotEarlyReplacement",
     "force_delete": "spotForceDelete",
+    "canary_minutes": "spotCanaryMinutes",
 }
 
 
@@ -75,6 +81,7 @@ class SpotInterruptionHandling(Construct):
         *,
         code: lambda_.Code,
         registry: dynamodb.ITable,
+        secrets_key: kms.IKey,
         dry_run: bool,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -174,15 +181,22 @@ class SpotInterruptionHandling(Construct):
         )
         self.function.add_to_role_policy(
             iam.PolicyStatement(
-                sid="ReadClusterAccess",
+                # Its own credential per cluster, nothing else: not the admin kubeconfig, the access key or the
+                # private key under the same prefix; and only secrets we tagged (onboarding tags on creation).
+                sid="ReadDrainerCredentials",
                 actions=["secretsmanager:GetSecretValue"],
-                resources=[
-                    Stack.of(self).format_arn(
-                        service="secretsmanager",
-                        resource="secret",
-                        resource_name=f"{CLUSTER_SECRET_PREFIX}*",
-                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                ],
+                resources=[drainer_secrets(self)],
+                conditions={"StringEquals": {f"secretsmanager:ResourceTag/{TAG_MANAGED_BY}": TAG_MANAGED_BY_VALUE}},
+            )
+        )
+        # Secrets Manager decrypts the credential with the stack's key on the handler's behalf, and only it.
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="DecryptDrainerCredentials",
+                actions=["kms:Decrypt"],
+                resources=[secrets_key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"secretsmanager.{Stack.of(self).region}.amazonaws.com"}
+                },
             )
         )

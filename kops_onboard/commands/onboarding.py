@@ -17,6 +17,7 @@ def run_onboard(
     state_store: str | None,
     rotate_access_key: bool,
     allow_s3_read: bool,
+    identity_mode: str | None,
     state_machine: str | None,
     timeout: float,
     output: Output,
@@ -35,6 +36,7 @@ def run_onboard(
                 "state_store": state_store,
                 "rotate_access_key": rotate_access_key,
                 "allow_s3_read": allow_s3_read,
+                "identity_mode": identity_mode,  # validated by the input model (None: its default)
             },
             state_machine=state_machine,
             timeout=timeout,
@@ -49,9 +51,11 @@ def run_onboard(
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
     """Names and ARNs only: step results never hold secret values, and this picks fields explicitly."""
     iam, key_pair, access_key = result.get("iam", {}), result.get("key_pair", {}), result.get("access_key", {})
+    identity = result.get("identity_mapping", {})
     return {
         "cluster": result.get("cluster", {}).get("cluster_name"),
         "kops_version": result.get("cluster", {}).get("kops_version"),
+        "identity_mode": result.get("cluster", {}).get("identity_mode"),
         "iam_user_arn": iam.get("user_arn"),
         "policies": iam.get("managed_policy_arns"),
         "spot_role_arn": iam.get("spot_role_arn"),
@@ -59,7 +63,9 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         "private_key_secret_arn": key_pair.get("private_key_secret_arn"),
         "access_key_id": access_key.get("access_key_id"),
         "access_key_secret_arn": access_key.get("secret_arn"),
-        "identity_mapping": result.get("identity_mapping", {}).get("configmap"),
+        # authenticator: where the mapping is; service-account: the vendor's ServiceAccount and its kubeconfig
+        "identity_mapping": identity.get("configmap") or identity.get("service_account"),
+        "vendor_kubeconfig_secret_arn": identity.get("kubeconfig_secret_arn"),
         "agent_namespace": result.get("agent", {}).get("namespace"),
         "admin_kubeconfig_expires_at": (admin_kubeconfig(result) or {}).get("expires_at") or "no expiry known",
     }

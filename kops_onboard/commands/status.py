@@ -1,6 +1,7 @@
-"""`kops-onboard status`: the cluster registry."""
+"""`kops-onboard status`: the registry, with when each admin kubeconfig expires and the last Spot canary result."""
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -9,7 +10,7 @@ from kops_lambda.constants import BASELINE_KEY_PREFIX
 from kops_onboard.commands.common import Exit, Output, aws_errors, emit, fail
 from kops_onboard.deployment import Deployment
 
-COLUMNS = ("cluster_name", "region", "status", "updated_at", "execution_id", "admin_kubeconfig")
+COLUMNS = ("cluster_name", "region", "status", "updated_at", "execution_id", "admin_kubeconfig", "canary")
 
 
 def run_status(*, cluster: str | None, region: str | None, output: Output) -> None:
@@ -21,7 +22,7 @@ def run_status(*, cluster: str | None, region: str | None, output: Output) -> No
         items = [_plain(item) for page in pages for item in page["Items"]]
     rows = sorted(
         (
-            {**{column: item.get(column) for column in COLUMNS}, "admin_kubeconfig": _expiry(item, now)}
+            {**{column: _json_numbers(item.get(column)) for column in COLUMNS}, "admin_kubeconfig": _expiry(item, now)}
             for item in items
             # Rollback baselines of running (or stopped) executions share the table; they are not clusters.
             if not str(item.get("cluster_key", "")).startswith(BASELINE_KEY_PREFIX)
@@ -50,10 +51,27 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return {key: deserializer.deserialize(value) for key, value in item.items()}
 
 
+def _json_numbers(value: Any) -> Any:
+    # DynamoDB numbers come back as Decimal; the canary's duration is an integer of milliseconds.
+    if isinstance(value, dict):
+        return {key: _json_numbers(inner) for key, inner in value.items()}
+    return int(value) if isinstance(value, Decimal) else value
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no clusters onboarded"
-    widths = {c: max(len(c), *(len(str(r[c] or "")) for r in rows)) for c in COLUMNS}
+    cells = [{c: canary_summary(r[c]) if c == "canary" else str(r[c] or "") for c in COLUMNS} for r in rows]
+    widths = {c: max(len(c), *(len(cell[c]) for cell in cells)) for c in COLUMNS}
     header = "  ".join(c.upper().ljust(widths[c]) for c in COLUMNS)
-    body = ["  ".join(str(r[c] or "").ljust(widths[c]) for c in COLUMNS) for r in rows]
+    body = ["  ".join(cell[c].ljust(widths[c]) for c in COLUMNS) for cell in cells]
     return "\n".join([header, *body])
+
+
+def canary_summary(result: dict[str, Any] | None) -> str:
+    """The last Spot canary result in one cell: `ok at <time>`, or `FAILED <reason> at <time>: <detail>`."""
+    if not result:
+        return "not run yet"
+    if result.get("ok"):
+        return f"ok at {result.get('checked_at')}"
+    return f"FAILED {result.get('reason')} at {result.get('checked_at')}: {result.get('detail')}"

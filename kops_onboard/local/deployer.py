@@ -105,6 +105,7 @@ class _Creator:
             "AWS::Logs::LogGroup": self._log_group,
             "AWS::Lambda::Function": self._function,
             "AWS::Lambda::EventSourceMapping": self._event_source_mapping,
+            "AWS::Lambda::Permission": self._permission,
             "AWS::StepFunctions::StateMachine": self._state_machine,
             "AWS::Events::Rule": self._rule,
             "AWS::SNS::Topic": self._topic,
@@ -240,6 +241,17 @@ class _Creator:
         function = self.clients("lambda").create_function(**config)
         return name, {"Arn": function["FunctionArn"]}
 
+    def _permission(self, logical_id: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        source = {"SourceArn": props["SourceArn"]} if "SourceArn" in props else {}
+        self.clients("lambda").add_permission(
+            FunctionName=props["FunctionName"],
+            StatementId=logical_id,
+            Action=props["Action"],
+            Principal=props["Principal"],
+            **source,
+        )
+        return logical_id, {}
+
     def _event_source_mapping(self, logical_id: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
         mapping = self.clients("lambda").create_event_source_mapping(
             EventSourceArn=props["EventSourceArn"],
@@ -309,12 +321,17 @@ class _Creator:
     def _rule(self, logical_id: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
         events = self.clients("events")
         name = self._name(props, "Name", logical_id, "events")
-        arn = events.put_rule(
-            Name=name,
-            EventPattern=json.dumps(props["EventPattern"]),
-            State=props.get("State", "ENABLED"),
-            Description=props.get("Description", ""),
-        )["RuleArn"]
+        rule: dict[str, Any] = {
+            "Name": name,
+            "State": props.get("State", "ENABLED"),
+            "Description": props.get("Description", ""),
+        }
+        # A rule has a pattern, a schedule (LocalAws.fire_scheduled_rule runs it), or both.
+        if "EventPattern" in props:
+            rule["EventPattern"] = json.dumps(props["EventPattern"])
+        if "ScheduleExpression" in props:
+            rule["ScheduleExpression"] = props["ScheduleExpression"]
+        arn = events.put_rule(**rule)["RuleArn"]
         targets = props.get("Targets", [])
         if targets:
             events.put_targets(Rule=name, Targets=targets)

@@ -168,13 +168,16 @@ class LocalSystem:
         finally:
             sfn.update_state_machine(stateMachineArn=arn, definition=original)
 
-    def add_cluster(self, spec: ClusterSpec, *, share_vpc_of: LocalCluster | None = None) -> LocalCluster:
-        """Seed a cluster (in `share_vpc_of`'s VPC and subnets when given) with its API server and secret."""
+    def add_cluster(
+        self, spec: ClusterSpec, *, share_vpc_of: LocalCluster | None = None, kube: KubeBackendName | None = None
+    ) -> LocalCluster:
+        """Seed a cluster (in `share_vpc_of`'s VPC and subnets when given) with its API server and secret;
+        `kube` overrides the system's backend for this cluster (a ServiceAccount token needs the real one)."""
         if spec.name in self.clusters:
             raise ValueError(f"cluster {spec.name} is already seeded")
         token = secrets.token_urlsafe(24)
         # TLS: kubectl sends bearer tokens only over https.
-        api_server = self._api_server(spec.name, token)
+        api_server = self._api_server(spec.name, token, kube or self.kube)
         seeded_aws = seed_aws(
             ec2=self.aws.client("ec2"),
             autoscaling=cast(Any, self.aws.client("autoscaling")),
@@ -200,17 +203,17 @@ class LocalSystem:
         self.clusters[spec.name] = cluster
         return cluster
 
-    def _api_server(self, name: str, token: str) -> ServedKubeApi:
+    def _api_server(self, name: str, token: str, kube: KubeBackendName) -> ServedKubeApi:
         api_server: ServedKubeApi
         # TLS: kubectl sends bearer tokens only over https.
-        if self.kube == "real":
+        if kube == "real":
             from kops_onboard.local.controlplane import RealKubeCluster, ensure_binaries  # noqa: PLC0415 (when asked for)
 
             api_server = RealKubeCluster(
                 tokens=[token], name=name, tls=True, binaries=ensure_binaries(), sts_url=self.endpoint_url
             )
         else:
-            api_server = KubeApiEmulator(tokens=[token], name=name, tls=True)
+            api_server = KubeApiEmulator(tokens=[token], name=name, tls=True, sts_url=self.endpoint_url)
         api_server.start()
         return api_server
 

@@ -90,6 +90,7 @@ ONBOARDING_STEPS: Final = (
     ("CreateIamEntities", "iam"),
     ("CreateKeyPair", "key_pair"),
     ("MapIdentity", "identity_mapping"),
+    ("IssueDrainerCredential", "drainer"),
     ("InstallAgent", "agent"),
     ("StoreAccessKey", "access_key"),
     ("RecordOnboarded", "registry"),
@@ -110,6 +111,22 @@ def private_key_secret_name(cluster_name: str) -> str:
     return f"{CLUSTER_SECRET_PREFIX}{cluster_name}/ssh-private-key"
 
 
+# The Spot handler's own credential for one cluster (logic/cluster/drainer.py): the only secret it may read.
+DRAINER_SECRET_KIND: Final = "spot-drainer"
+
+
+def drainer_secret_name(cluster_name: str) -> str:
+    return f"{CLUSTER_SECRET_PREFIX}{cluster_name}/{DRAINER_SECRET_KIND}"
+
+
+# identity_mode service-account: the vendor's kubeconfig (server, CA, ServiceAccount token), beside the access key.
+VENDOR_KUBECONFIG_SECRET_KIND: Final = "vendor-kubeconfig"
+
+
+def vendor_kubeconfig_secret_name(cluster_name: str) -> str:
+    return f"{CLUSTER_SECRET_PREFIX}{cluster_name}/{VENDOR_KUBECONFIG_SECRET_KIND}"
+
+
 # ---- In-cluster objects of the MapIdentity and InstallAgent steps (logic/cluster) ----
 KUBE_SYSTEM: Final = "kube-system"
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
@@ -127,6 +144,8 @@ IDENTITY_MAPPING_CRD: Final = "iamidentitymappings.iamauthenticator.k8s.aws"
 # Our IAMIdentityMapping objects; kOps names its own iam-identity-mapping-<n>, so these never collide.
 CAST_SERVICE_IDENTITY_MAPPING: Final = "kops-onboard-cast-service"
 SPOT_DRAINER_IDENTITY_MAPPING: Final = "kops-onboard-spot-drainer"
+# Clusters without aws-iam-authenticator: the Spot handler is this ServiceAccount (kube-system).
+SPOT_DRAINER_SERVICE_ACCOUNT: Final = "kops-onboard-spot-drainer"
 
 # Kubernetes groups our IAM principals are mapped to (never system:masters) and their RBAC.
 CAST_SERVICE_GROUP: Final = "kops-onboard:cast-service"
@@ -155,6 +174,7 @@ DISCARD_BASELINE_STEP: Final = "DiscardBaseline"
 ROLLBACK_STEPS: Final = (
     ("RollbackAccessKey", "access_key"),
     ("RollbackAgent", "agent"),
+    ("RollbackDrainerCredential", "drainer"),
     ("RollbackIdentityMapping", "identity_mapping"),
     ("RollbackKeyPair", "key_pair"),
     ("RollbackIamEntities", "iam"),
@@ -167,6 +187,7 @@ ROLLBACK_ENTRY: Final = {
     "CreateIamEntities": "RollbackIamEntities",
     "CreateKeyPair": "RollbackKeyPair",
     "MapIdentity": "RollbackIdentityMapping",
+    "IssueDrainerCredential": "RollbackDrainerCredential",
     "InstallAgent": "RollbackAgent",
     "StoreAccessKey": "RollbackAccessKey",
     "RecordOnboarded": "RollbackAccessKey",
@@ -174,6 +195,7 @@ ROLLBACK_ENTRY: Final = {
 # Offboarding workflow: state name -> key under which its result lands.
 OFFBOARDING_STEPS: Final = (
     ("FindCluster", "cluster"),
+    ("RemoveDrainerCredential", "drainer"),
     ("RemoveIdentityMapping", "identity_mapping"),
     ("RemoveAgent", "agent"),
     ("RemoveAccessKey", "access_key"),

@@ -17,6 +17,11 @@ class KubeApiUnavailable(RetryableError):
     """The cluster's API server did not answer, or answered 429/5xx."""
 
 
+class ServiceAccountTokenPending(RetryableError):
+    """A ServiceAccount token Secret we created is still empty: the cluster's token controller has not filled
+    it yet; a retry finds it filled."""
+
+
 class CreationInProgress(RetryableError):
     """Another invocation is creating the same one-of-a-kind entity (access key, key pair) right now; a
     retry finds it made and reuses it."""
@@ -57,6 +62,7 @@ RETRYABLE_ERROR_NAMES: tuple[str, ...] = (
     AwsThrottled.__name__,
     KubeApiUnavailable.__name__,
     CreationInProgress.__name__,
+    ServiceAccountTokenPending.__name__,
 )
 
 

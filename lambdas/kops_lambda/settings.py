@@ -73,6 +73,8 @@ class SpotSettings(BaseModel):
     early_replacement: bool = True
     # Delete (bypassing PodDisruptionBudgets) what eviction could not move by the deadline.
     force_delete: bool = False
+    # Minutes between two runs of the Spot canary (the stack's schedule; no function reads it).
+    canary_minutes: int = Field(default=15, ge=1, le=1440)
 
     def environment(self) -> dict[str, str]:
         """The environment variables that load_spot_settings reads back into these settings."""

@@ -48,11 +48,13 @@ class KopsFunction(Construct):
         memory_size: int = 512,
         environment: dict[str, str] | None = None,
         reserved_concurrency: int | None = None,
+        role: iam.IRole | None = None,
     ) -> None:
+        """`role`: run as another function's role (the Spot canary must be the Spot handler's identity)."""
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
         # Our own role instead of AWSLambdaBasicExecutionRole: logs go to this function's group only.
-        self.role = iam.Role(
+        self.role = role or iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),

@@ -1,5 +1,6 @@
 """The MapIdentity and InstallAgent handlers: one invocation each, as Step Functions makes it."""
 
+import json
 import logging
 import os
 import time
@@ -75,15 +76,19 @@ def context(name: str) -> LambdaContext:
     )
 
 
-def event(cluster: Cluster, registry: Any, *, execution_id: str | None = None) -> dict[str, Any]:
+def event(
+    cluster: Cluster, registry: Any, *, execution_id: str | None = None, identity_mode: str | None = None
+) -> dict[str, Any]:
+    """`identity_mode`: as ValidateCluster records it (None: a record from before identity modes)."""
     execution_id = execution_id or f"exec-{uuid.uuid4().hex[:8]}"
+    mode = {"identity_mode": identity_mode} if identity_mode else {}
     record_onboarding(
         registry,
         region=REGION,
         cluster_name=cluster.name,
         execution_id=execution_id,
         kubeconfig_secret_arn=cluster.kubeconfig_secret_arn,
-        facts={"kops_version": cluster.facts.kops_version},
+        facts={"kops_version": cluster.facts.kops_version, **mode},
         admin_kubeconfig={"credential": "token", "expires_at": None},
     )
     iam = IamEntities(
@@ -174,6 +179,37 @@ def test_map_identity_handler_raises_the_typed_error_for_step_functions(
     # When / Then: the exception's class name is the error Step Functions catches
     with pytest.raises(AuthenticationNotEnabled):
         map_identity.handler(event(cluster, registry), context("MapIdentity"))
+
+
+def test_map_identity_handler_in_service_account_mode_maps_nothing_and_never_shows_the_token(
+    make_cluster: MakeCluster, registry: Any, lambda_env: None, logs: list[str]
+) -> None:
+    # Given a cluster without the authenticator, recorded by ValidateCluster in service-account mode
+    cluster = make_cluster("kops=1.21,auth=none", kube="real")
+    # When the MapIdentity step runs
+    output = map_identity.handler(
+        event(cluster, registry, execution_id="exec-sa", identity_mode="service-account"), context("MapIdentity")
+    )
+    # Then the vendor got its ServiceAccount and a kubeconfig secret, and no IAM mapping was written anywhere
+    assert output["mode"] == "service-account"
+    assert output["service_account"] == f"kube-system/cast-kops-{cluster.name}"
+    assert (
+        output["kubeconfig_secret_arn"]
+        .split(":secret:")[1]
+        .startswith(f"kops-onboard/clusters/{cluster.name}/vendor-kubeconfig-")
+    )
+    assert cluster.find("v1/configmaps", "kube-system", "aws-auth") is None
+    assert not [w for w in cluster.writes() if "configmaps" in w.path or "iamidentitymappings" in w.path]
+    # And the registry records the identity under its own key, by this execution
+    resources = registry_item(registry, cluster)["resources"]
+    assert "identity_mapping" not in resources
+    assert resources["vendor_identity"]["execution_id"] == "exec-sa"
+    # And the token is in no output, log line or registry record
+    stored = aws_client("secretsmanager").get_secret_value(SecretId=output["kubeconfig_secret_arn"])
+    token = json.loads(stored["SecretString"])["users"][0]["user"]["token"]
+    assert logs, "the handler logged nothing"
+    for text in (dumps(output), *logs, dumps(resources)):
+        assert token not in text
 
 
 def test_a_malformed_spot_role_setting_is_invalid_input(

@@ -2,12 +2,13 @@
 
 Haystack: every execution history of every state machine, every log line the handlers wrote, every
 execution's input/output/error/cause, and everything the CLI printed. Needles: every secret value stored
-under kops-onboard/ (access key secrets, private keys, kubeconfig tokens, the agent API key), the
-Kubernetes Secret data we wrote, and the secret key and session token of every STS session issued (each
-Lambda container runs with its execution role's session). Any aws-iam-authenticator token
-(`k8s-aws-v1.<presigned URL>`) is a leak too, whoever minted it: its URL holds a signature and, for a role,
-the session token. The `local_system` fixture runs it when it tears down, so it covers every
-e2e test that used that system, whichever worker ran it.
+under kops-onboard/ (access key secrets, private keys, the tokens of the kubeconfigs we were given and of
+the vendor's ServiceAccount kubeconfig, the Spot drainer's ServiceAccount token, the agent API key), the
+data of the Kubernetes Secrets we wrote (the agent's, our ServiceAccount token Secrets in kube-system), and
+the secret key and session token of every STS session issued (each Lambda container runs with its execution
+role's session). Any aws-iam-authenticator token (`k8s-aws-v1.<presigned URL>`) is a leak too, whoever
+minted it: its URL holds a signature and, for a role, the session token. The `local_system` fixture runs it
+when it tears down, so it covers every e2e test that used that system, whichever worker ran it.
 """
 
 import base64
@@ -19,6 +20,13 @@ from typing import Any
 import yaml
 from moto.sts.models import sts_backends
 
+from kops_lambda.constants import (
+    DRAINER_SECRET_KIND,
+    KUBE_SYSTEM,
+    MANAGED_BY_LABEL,
+    PRODUCT,
+    VENDOR_KUBECONFIG_SECRET_KIND,
+)
 from kops_onboard.local.system import LocalSystem
 
 MIN_NEEDLE = 12  # shorter strings (ids, "true") are not secrets and would match by chance
@@ -34,10 +42,13 @@ def secret_parts(name: str, value: str) -> list[str]:
         parsed = json.loads(value)
     except json.JSONDecodeError:
         parsed = None
-    if name.endswith("/kubeconfig"):
+    if name.endswith(("/kubeconfig", f"/{VENDOR_KUBECONFIG_SECRET_KIND}")):
         kubeconfig = parsed if isinstance(parsed, dict) else yaml.safe_load(value)
         users = [u.get("user") or {} for u in kubeconfig.get("users", [])]
         return [part for user in users for part in _user_secrets(user)]
+    if name.endswith(f"/{DRAINER_SECRET_KIND}"):
+        # The server, CA and mode are public; service-account mode stores the drainer's token.
+        return [parsed["token"]] if isinstance(parsed, dict) and parsed.get("token") else []
     if isinstance(parsed, dict) and "SecretAccessKey" in parsed:
         return [parsed["SecretAccessKey"]]
     if isinstance(parsed, dict) and "PrivateKey" in parsed:
@@ -63,17 +74,31 @@ def secret_values(system: LocalSystem) -> set[str]:
     for page in sm.get_paginator("list_secrets").paginate(IncludePlannedDeletion=True):
         for secret in page["SecretList"]:
             try:
-                value = sm.get_secret_value(SecretId=secret["ARN"])["SecretString"]
+                versions = sm.list_secret_version_ids(SecretId=secret["ARN"])["Versions"]
+                # Every version: a renewed drainer token's predecessor stays valid until it expires.
+                values = [
+                    sm.get_secret_value(SecretId=secret["ARN"], VersionId=v["VersionId"])["SecretString"]
+                    for v in versions
+                ]
             except sm.exceptions.InvalidRequestException:
                 continue  # scheduled for deletion: no longer readable
-            needles.update(secret_parts(secret["Name"], value))
+            for value in values:
+                needles.update(secret_parts(secret["Name"], value))
     needles.update(session_secrets())
     for cluster in system.clusters.values():
         needles.add(cluster.token)
-        for kube_secret in cluster.api_server.store.list("secrets", "castai-agent"):
-            for encoded in (kube_secret.get("data") or {}).values():
+        store = cluster.api_server.store
+        ours = [s for s in store.list("secrets", KUBE_SYSTEM) if _labelled_ours(s)]
+        for kube_secret in [*store.list("secrets", "castai-agent"), *ours]:
+            # A token Secret's ca.crt and namespace are public; its token is what must not leak.
+            values = {k: v for k, v in (kube_secret.get("data") or {}).items() if k not in ("ca.crt", "namespace")}
+            for encoded in values.values():
                 needles.add(base64.b64decode(encoded).decode(errors="replace"))
     return {n for n in needles if len(n) >= MIN_NEEDLE}
+
+
+def _labelled_ours(obj: dict[str, Any]) -> bool:
+    return (obj.get("metadata", {}).get("labels") or {}).get(MANAGED_BY_LABEL) == PRODUCT
 
 
 def session_secrets() -> set[str]:

@@ -1,13 +1,18 @@
 """Credential onboarding through the synthesized state machine: end state, reruns, rotation, sharing."""
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from kubernetes import client as k8s
+from kubernetes.client.rest import ApiException
 
+from kops_lambda.adapters.kube import api_client
 from kops_onboard.executions import ExecutionResult, run_execution
 from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
+from tests.rollback.account_state import account_state, assert_same
 
 SHARED_POLICY = "arn:aws:iam::123456789012:policy/CASTKopsPolicyV2"
 
@@ -45,6 +50,9 @@ def test_end_state_of_a_first_onboarding(local_system: LocalSystem, cluster: Loc
     iam = local_system.aws.client("iam")
     out = first_run.output
     user = out["iam"]["user_name"]
+    # The cluster runs the authenticator: auto (the default) resolved to it
+    assert out["cluster"]["identity_mode"] == "authenticator"
+    assert out["identity_mapping"]["backend"] == "EKSConfigMap"
     # The user and everything attached to it
     assert user == "cast-kops-cred.k8s.local"
     attached = {p["PolicyName"] for p in iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]}
@@ -168,3 +176,125 @@ def _cluster_documents(iam: Any, arns: list[str]) -> list[Any]:
         version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
         documents.append(iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"])
     return documents
+
+
+# ---- Clusters without aws-iam-authenticator (identity_mode) ----
+
+
+@pytest.fixture(scope="module")
+def sa_cluster(local_system: LocalSystem) -> LocalCluster:
+    """A kOps cluster without spec.authentication.aws (kOps' default) on a real kube-apiserver: its token
+    controller fills ServiceAccount token Secrets and its authorizer judges the tokens."""
+    return local_system.add_cluster(ClusterSpec.parse("cred-sa.k8s.local:kops=1.21,auth=none,nodes=2"), kube="real")
+
+
+def _status_of(call: Callable[[], object]) -> int:
+    try:
+        call()
+    except ApiException as exc:
+        return int(exc.status)
+    return 200
+
+
+def _state(system: LocalSystem) -> dict[str, Any]:
+    return account_state(
+        iam=system.aws.client("iam"),
+        ec2=system.aws.client("ec2"),
+        secretsmanager=system.aws.client("secretsmanager"),
+        dynamodb=system.aws.client("dynamodb"),
+        registry_table=system.output("RegistryTableName"),
+        clusters={name: cluster.api_server.store for name, cluster in system.clusters.items()},
+    )
+
+
+def test_a_cluster_without_the_authenticator_onboards_in_service_account_mode(
+    local_system: LocalSystem, sa_cluster: LocalCluster
+) -> None:
+    # When the cluster is onboarded with the default identity_mode (auto)
+    out = _onboard(local_system, sa_cluster).output
+    # Then the execution output names the mode used, and MapIdentity gave the vendor a ServiceAccount
+    assert out["cluster"]["identity_mode"] == "service-account"
+    vendor = out["identity_mapping"]
+    assert (vendor["mode"], vendor["service_account"]) == (
+        "service-account",
+        f"kube-system/cast-kops-{sa_cluster.name}",
+    )
+    # And the registry records the mode
+    item = local_system.aws.client("dynamodb").get_item(
+        TableName=local_system.output("RegistryTableName"),
+        Key={"cluster_key": {"S": f"{local_system.region}#{sa_cluster.name}"}},
+    )["Item"]
+    assert item["facts"]["M"]["identity_mode"]["S"] == "service-account"
+    # And no IAM identity mapping was written anywhere
+    store = sa_cluster.api_server.store
+    assert store.get("v1/configmaps", "kube-system", "aws-auth") is None
+    assert store.get("v1/configmaps", "kube-system", "aws-iam-authenticator") is None
+    # And the IAM user and its access key exist as in authenticator mode (the vendor's AWS side)
+    assert out["iam"]["user_name"] == f"cast-kops-{sa_cluster.name}" and out["access_key"]["access_key_id"]
+    # And the vendor's kubeconfig, as stored in Secrets Manager, lists nodes and is refused Secrets (403)
+    kubeconfig = _secret(local_system, vendor["kubeconfig_secret_arn"])
+    (entry,) = kubeconfig["clusters"]
+    assert set(entry["cluster"]) == {"server", "certificate-authority-data"}
+    with api_client(kubeconfig) as api:
+        core = k8s.CoreV1Api(api)
+        with sa_cluster.api_client() as admin:
+            every_node = {n.metadata.name for n in k8s.CoreV1Api(admin).list_node().items}
+        assert every_node and {n.metadata.name for n in core.list_node().items} == every_node
+        assert _status_of(core.list_secret_for_all_namespaces) == 403
+        assert (
+            _status_of(lambda: core.read_namespaced_secret(f"cast-kops-{sa_cluster.name}-token", "kube-system")) == 403
+        )
+    assert kubeconfig["users"][0]["user"]["token"] not in json.dumps(out)
+
+
+def test_the_vendor_kubeconfig_is_kept_like_the_access_key(local_system: LocalSystem, sa_cluster: LocalCluster) -> None:
+    # Given the cluster onboarded in service-account mode
+    out = _onboard(local_system, sa_cluster).output
+    sm = local_system.aws.client("secretsmanager")
+    kubeconfig_arn, access_key_arn = out["identity_mapping"]["kubeconfig_secret_arn"], out["access_key"]["secret_arn"]
+    # Then both secrets sit under the cluster's prefix, with the same KMS key and the same tags
+    described = {arn: sm.describe_secret(SecretId=arn) for arn in (kubeconfig_arn, access_key_arn)}
+    assert described[kubeconfig_arn]["Name"] == f"kops-onboard/clusters/{sa_cluster.name}/vendor-kubeconfig"
+    assert described[kubeconfig_arn]["KmsKeyId"] == described[access_key_arn]["KmsKeyId"]
+    assert described[kubeconfig_arn]["Tags"] == described[access_key_arn]["Tags"]
+    # And the same resource policy: a deny of GetSecretValue to all but our writing function and named readers
+    policies = {
+        arn: json.loads(sm.get_resource_policy(SecretId=arn)["ResourcePolicy"])["Statement"]
+        for arn in (kubeconfig_arn, access_key_arn)
+    }
+    for statements in policies.values():
+        (statement,) = statements
+        readers = statement["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+        assert readers and all(":role/KopsOnboard-" in arn for arn in readers)
+        assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+            "Deny",
+            "*",
+            "secretsmanager:GetSecretValue",
+        )
+    # And a rerun stored no new version
+    assert out["identity_mapping"]["kubeconfig_secret_status"] == "unchanged"
+
+
+def test_authenticator_mode_without_an_authenticator_fails_early_and_writes_nothing(
+    local_system: LocalSystem,
+) -> None:
+    # Given a cluster without the authenticator, never onboarded
+    cluster = local_system.add_cluster(ClusterSpec.parse("cred-noauth.k8s.local:kops=1.21,auth=none,nodes=1"))
+    before = _state(local_system)
+    # When it is onboarded asking for the authenticator mode
+    result = run_execution(
+        local_system.aws.client("stepfunctions"),
+        local_system.state_machines["onboard"],
+        {**cluster.onboard_input(), "identity_mode": "authenticator"},
+        name_prefix="e2e-cred-auth",
+    )
+    # Then ValidateCluster fails with AuthenticationNotEnabled and the kOps setting to turn on
+    assert (result.status, result.error) == ("FAILED", "AuthenticationNotEnabled")
+    assert result.cause is not None and "spec.authentication.aws: {}" in result.cause
+    history = local_system.aws.client("stepfunctions").get_execution_history(
+        executionArn=result.execution_arn, maxResults=1000
+    )["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if e["type"] == "TaskStateEntered"]
+    assert entered == ["RecordBaseline", "ValidateCluster", "RollbackRegistry"]
+    # And the account and the cluster are exactly as before
+    assert_same(before, _state(local_system))

@@ -11,7 +11,10 @@ import json
 from typing import Any
 
 import pytest
+from kubernetes import client as k8s
+from kubernetes.client.rest import ApiException
 
+from kops_lambda.adapters.kube import api_client
 from kops_lambda.constants import SHARED_POLICY_NAME, SPOT_ROLE_NAME
 from kops_onboard.executions import ExecutionResult, run_execution
 from kops_onboard.local.seed import ClusterSpec
@@ -137,6 +140,42 @@ def test_a_partly_offboarded_cluster_offboards_on_a_rerun(local_system: LocalSys
     sm = local_system.aws.client("secretsmanager")
     with pytest.raises(sm.exceptions.ResourceNotFoundException):
         sm.describe_secret(SecretId=f"kops-onboard/clusters/{old.name}/access-key")
+
+
+def test_a_service_account_cluster_offboards_to_the_pre_state_and_its_kubeconfig_is_refused(
+    local_system: LocalSystem,
+) -> None:
+    # Given a cluster without the authenticator (real kube-apiserver), onboarded in service-account mode
+    cluster = local_system.add_cluster(ClusterSpec.parse("off-sa.k8s.local:kops=1.21,auth=none,nodes=1"), kube="real")
+    before = state(local_system)
+    out = onboard(local_system, cluster).output
+    assert out is not None and out["cluster"]["identity_mode"] == "service-account"
+    sm = local_system.aws.client("secretsmanager")
+    kubeconfig = json.loads(
+        sm.get_secret_value(SecretId=out["identity_mapping"]["kubeconfig_secret_arn"])["SecretString"]
+    )
+    with api_client(kubeconfig) as api:
+        assert k8s.CoreV1Api(api).list_node().items
+    # When it is offboarded (secrets with the default recovery window)
+    result = offboard(local_system, cluster.offboard_input())
+    # Then the account, its binding and token Secret are gone, with everything else onboarding made
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    name = f"cast-kops-{cluster.name}"
+    gone = removed(result)
+    for what in (
+        f"Secret kube-system/{name}-token",
+        f"ClusterRoleBinding {name}",
+        f"ServiceAccount kube-system/{name}",
+    ):
+        assert what in gone
+    assert_same(before, state(local_system))
+    # And the vendor's kubeconfig waits out its recovery window, its token already refused by the cluster:
+    # 403 (kube-apiserver caches a token it just authenticated for 10 s, but the binding is gone) or 401
+    described = sm.describe_secret(SecretId=f"kops-onboard/clusters/{cluster.name}/vendor-kubeconfig")
+    assert described.get("DeletedDate") is not None
+    with api_client(kubeconfig) as api, pytest.raises(ApiException) as refused:
+        k8s.CoreV1Api(api).list_node()
+    assert refused.value.status in (401, 403), refused.value.body
 
 
 def test_offboarding_one_of_two_clusters_leaves_the_other_and_the_shared_entities(

@@ -9,11 +9,14 @@ InstallAgent). The matrix runs in an account where no other cluster is onboarded
 and role are created by the failing run itself and must go with it.
 """
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kubernetes import client as k8s
 
+from kops_lambda.adapters.kube import api_client
 from kops_lambda.constants import ONBOARDING_STEPS, SHARED_POLICY_NAME, SPOT_ROLE_NAME
 from kops_onboard.executions import ExecutionResult, run_execution
 from kops_onboard.local.seed import ClusterSpec
@@ -217,6 +220,60 @@ def test_an_interrupted_rollback_is_reported_and_a_rerun_converges(
     offboarded = offboard(local_system, cluster.offboard_input(secret_recovery_days=0))
     assert offboarded.status == "SUCCEEDED", (offboarded.error, offboarded.cause)
     assert_same(before, state(local_system))
+
+
+@pytest.fixture(scope="module")
+def sa_cluster(local_system: LocalSystem) -> LocalCluster:
+    """Without the authenticator, on a real kube-apiserver (its token controller fills token Secrets)."""
+    return local_system.add_cluster(ClusterSpec.parse("rollback-sa.k8s.local:kops=1.21,auth=none,nodes=1"), kube="real")
+
+
+@pytest.mark.parametrize("step", ["MapIdentity", "RecordOnboarded"])
+def test_service_account_mode_failing_after_map_identity_leaves_everything_as_it_was(
+    local_system: LocalSystem, sa_cluster: LocalCluster, step: str
+) -> None:
+    # Given a cluster that onboards in service-account mode, and a step that dies after doing its work
+    before = state(local_system)
+    local_system.aws.inject_lambda_fault(f"{step}Function", error_type="Sandbox.Timedout", after_handler=True)
+    # When the onboarding runs
+    result = onboard(local_system, sa_cluster)
+    # Then the vendor's account, binding, token Secret and kubeconfig secret went with the rest
+    assert result.error == "Sandbox.Timedout"
+    summary = rollback_summary(result)
+    name = f"cast-kops-{sa_cluster.name}"
+    for what in (
+        f"Secret kube-system/{name}-token",
+        f"ServiceAccount kube-system/{name}",
+        f"ClusterRoleBinding {name}",
+    ):
+        assert what in summary
+    assert f"secret kops-onboard/clusters/{sa_cluster.name}/vendor-kubeconfig (deleted)" in summary
+    assert_same(before, state(local_system))
+
+
+def test_a_rollback_keeps_the_vendor_identity_an_earlier_onboarding_made(local_system: LocalSystem) -> None:
+    # Given a cluster onboarded in service-account mode, its kubeconfig stored (a cluster of its own: the
+    # agent namespace the tests above rolled back stays Terminating until its pods' grace period is over)
+    sa_cluster = local_system.add_cluster(
+        ClusterSpec.parse("rollback-sa-kept.k8s.local:kops=1.21,auth=none,nodes=1"), kube="real"
+    )
+    done = onboard(local_system, sa_cluster)
+    assert done.status == "SUCCEEDED", (done.error, done.cause)
+    assert done.output is not None
+    arn = done.output["identity_mapping"]["kubeconfig_secret_arn"]
+    sm = local_system.aws.client("secretsmanager")
+    stored = sm.get_secret_value(SecretId=arn)["SecretString"]
+    before = state(local_system)
+    # When a rerun fails after MapIdentity
+    local_system.aws.inject_lambda_fault("InstallAgentFunction", error_type="Sandbox.Timedout", after_handler=True)
+    result = onboard(local_system, sa_cluster)
+    # Then its rollback leaves the identity the first run made, and the vendor's kubeconfig still works
+    assert result.error == "Sandbox.Timedout"
+    assert f"ServiceAccount kube-system/cast-kops-{sa_cluster.name}" not in rollback_summary(result)
+    assert_same(before, state(local_system))
+    assert sm.get_secret_value(SecretId=arn)["SecretString"] == stored
+    with api_client(json.loads(stored)) as api:
+        assert k8s.CoreV1Api(api).list_node().items
 
 
 def test_with_another_cluster_onboarded_the_shared_entities_stay(

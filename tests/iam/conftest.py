@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kops_lambda.constants import access_key_secret_name
+from kops_lambda.constants import access_key_secret_name, drainer_secret_name, private_key_secret_name
 from kops_lambda.logic import policies
 from kops_lambda.logic.iam_names import user_name
 from kops_onboard.executions import run_execution
@@ -110,12 +110,9 @@ def _facts(system: LocalSystem, *clusters: LocalCluster) -> dict[str, str]:
     autoscaling: Any = system.aws.client("autoscaling")
     secrets: Any = system.aws.client("secretsmanager")
     functions: Any = system.aws.client("lambda")
-    validate = next(
-        f
-        for page in functions.get_paginator("list_functions").paginate()
-        for f in page["Functions"]
-        if "ValidateCluster" in f["FunctionName"]
-    )
+    deployed = [f for page in functions.get_paginator("list_functions").paginate() for f in page["Functions"]]
+    validate = next(f for f in deployed if "ValidateCluster" in f["FunctionName"])
+    handler = next(f for f in deployed if f["Handler"] == "kops_lambda.handlers.spot_interruption.handler")
     facts = {
         "account": account,
         "ec2": f"arn:aws:ec2:{region}:{account}",
@@ -127,6 +124,11 @@ def _facts(system: LocalSystem, *clusters: LocalCluster) -> dict[str, str]:
         "admin": "arn:aws:iam::aws:policy/AdministratorAccess",
         "stack_function": validate["FunctionArn"],
         "stack_role": validate["Role"],
+        "handler_role": handler["Role"],
+        "registry": system.aws.client("dynamodb").describe_table(TableName=system.output("RegistryTableName"))["Table"][
+            "TableArn"
+        ],
+        "secretsmanager": f"arn:aws:secretsmanager:{region}:{account}",
     }
     for label, cluster in zip(("A", "B"), clusters, strict=True):
         seeded = cluster.aws
@@ -152,6 +154,11 @@ def _facts(system: LocalSystem, *clusters: LocalCluster) -> dict[str, str]:
             f"{label}.prefix": policies.cluster_prefix(cluster.name),
             f"{label}.user": user_name(cluster.name),
             f"{label}.access_key_secret": secrets.describe_secret(SecretId=access_key_secret_name(cluster.name))["ARN"],
+            f"{label}.private_key_secret": secrets.describe_secret(SecretId=private_key_secret_name(cluster.name))[
+                "ARN"
+            ],
+            f"{label}.drainer_secret": secrets.describe_secret(SecretId=drainer_secret_name(cluster.name))["ARN"],
+            f"{label}.kubeconfig_secret": cluster.kubeconfig_secret_arn,
         }
     facts["zone"] = clusters[0].aws.workers[0].az
     return facts
@@ -165,6 +172,7 @@ def _principals(details: dict[str, Any], facts: dict[str, str]) -> dict[str, str
         "B": users[facts["B.user"]],
         "spot": roles["CastLambdaRoleForSpot"],
         "stack": facts["stack_role"],
+        "handler": facts["handler_role"],
         "node-A": f"{facts['iam']}:role/{facts['A.prefix']}{NODE_A_ROLE_SUFFIX}",
         "vendor-A": f"{facts['iam']}:user/vendor-{facts['A.user']}",
         "vendor-spot": f"{facts['iam']}:role/vendor-CastLambdaRoleForSpot",

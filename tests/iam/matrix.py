@@ -8,6 +8,8 @@ escalation paths as rows that must all be allowed for the path to work (each mus
 Principals: `A`, `B` — the users `cast-kops-<cluster>` of two onboarded clusters; `spot` — CastLambdaRoleForSpot;
 `node-A` — the worst role A's user can make: its own name, tagged for A, the boundary, `*:*` inline (what the
 boundary leaves of it is all it could ever do); `stack` — the ValidateCluster function's role, one of ours;
+`handler` — our Spot handler function's role, which the Spot canary runs as (its registry and renewal grants
+included);
 `vendor-A` — A's user as the vendor's public script sets it up (for the side-by-side only).
 Placeholders in resources and tags (`{A}`, `{A.vpc}`, `{ec2}`, …) are filled from the local account.
 """
@@ -54,6 +56,8 @@ NEW_WORKER = {"KubernetesCluster": "{A}", "kubernetes.io/cluster/{A}": "owned", 
 IN_A_VPC = {"ec2:Vpc": "{ec2}:vpc/{A.vpc}"}
 BOUNDARY = {"iam:PermissionsBoundary": "{boundary}"}
 FOR_A = {"KubernetesCluster": "{A}"}
+OURS = {"managed-by": "kops-onboard", "cluster": "{A}"}
+CANARY_READS = ["cluster_key", "cluster_name", "region", "status", "resources"]
 
 # fmt: off
 ROWS: tuple[Row, ...] = (
@@ -189,6 +193,37 @@ ROWS: tuple[Row, ...] = (
     Row("stack reads a kops-state bucket of another account", "stack", "s3:GetObject",
         "arn:aws:s3:::kops-state-x/{B}/config", DENY, context={"s3:ResourceAccount": "999999999999"},
         guards="s3:ResourceAccount"),
+    # ---- Our Spot handler's role: its drainer credential per cluster, and no other secret ----
+    Row("handler reads A's drainer credential", "handler", "secretsmanager:GetSecretValue", "{A.drainer_secret}",
+        ALLOW, tags=OURS),
+    Row("handler reads a drainer-named secret not tagged ours", "handler", "secretsmanager:GetSecretValue",
+        "{A.drainer_secret}", DENY, guards="managed-by tag condition"),
+    Row("handler reads a longer name under A's drainer's", "handler", "secretsmanager:GetSecretValue",
+        "{secretsmanager}:secret:kops-onboard/clusters/{A}/spot-drainer-old-AbCdEf", DENY, tags=OURS,
+        guards="exactly Secrets Manager's 6-character suffix"),
+    Row("handler reads A's admin kubeconfig", "handler", "secretsmanager:GetSecretValue", "{A.kubeconfig_secret}",
+        DENY, tags=OURS, guards="drainer credential only"),
+    Row("handler reads our stored access key of A", "handler", "secretsmanager:GetSecretValue",
+        "{A.access_key_secret}", DENY, tags=OURS, guards="drainer credential only"),
+    Row("handler reads our stored private key of A", "handler", "secretsmanager:GetSecretValue",
+        "{A.private_key_secret}", DENY, tags=OURS, guards="drainer credential only"),
+    # ---- The same role as the Spot canary: the registry attributes it reads and writes, token renewal ----
+    Row("handler renews A's drainer token", "handler", "secretsmanager:PutSecretValue", "{A.drainer_secret}", ALLOW,
+        tags=OURS),
+    Row("handler lists the onboarded clusters", "handler", "dynamodb:Scan", "{registry}", ALLOW,
+        context={"dynamodb:Select": "SPECIFIC_ATTRIBUTES", "dynamodb:Attributes": CANARY_READS}),
+    Row("handler records a canary result", "handler", "dynamodb:UpdateItem", "{registry}", ALLOW,
+        context={"dynamodb:Attributes": ["cluster_key", "canary"], "dynamodb:ReturnValues": "NONE"}),
+    Row("handler overwrites our stored access key of A", "handler", "secretsmanager:PutSecretValue",
+        "{A.access_key_secret}", DENY, tags=OURS, guards="drainer credential only"),
+    Row("handler scans whole registry items", "handler", "dynamodb:Scan", "{registry}", DENY,
+        context={"dynamodb:Select": "ALL_ATTRIBUTES"}, guards="dynamodb:Select"),
+    Row("handler rewrites a cluster's status", "handler", "dynamodb:UpdateItem", "{registry}", DENY,
+        context={"dynamodb:Attributes": ["cluster_key", "status"], "dynamodb:ReturnValues": "NONE"},
+        guards="dynamodb:Attributes"),
+    Row("handler reads items back through UpdateItem", "handler", "dynamodb:UpdateItem", "{registry}", DENY,
+        context={"dynamodb:Attributes": ["cluster_key", "canary"], "dynamodb:ReturnValues": "ALL_OLD"},
+        guards="dynamodb:ReturnValues"),
 )
 # fmt: on
 
@@ -260,7 +295,7 @@ def query(entry: Row, principals: dict[str, str], facts: dict[str, str]) -> dict
     service = entry.action.split(":", 1)[0]
     for key, value in entry.tags.items():
         context[f"aws:ResourceTag/{fill(key, facts)}"] = fill(value, facts)
-        if service in {"ec2", "autoscaling"}:
+        if service in {"ec2", "autoscaling", "secretsmanager"}:
             context[f"{service}:ResourceTag/{fill(key, facts)}"] = fill(value, facts)
     for key, value in entry.request_tags.items():
         context[f"aws:RequestTag/{fill(key, facts)}"] = fill(value, facts)

@@ -133,7 +133,7 @@ def test_failure_states_carry_the_original_error_and_the_rollback(template_json:
     assert rollback_failed["Error"] == "RollbackFailed"
     for path in ("$.error.Error", "$.error.Cause", "$.rollback_error.Error", "$.rollback_error.Cause"):
         assert path in rollback_failed["CausePath"]
-    assert shape(_definition(template_json)) == (19, 31)
+    assert shape(_definition(template_json)) == (21, 35)
 
 
 def test_offboarding_removes_resource_group_by_group_and_fails_with_the_step_error(
@@ -151,7 +151,7 @@ def test_offboarding_removes_resource_group_by_group_and_fails_with_the_step_err
         assert catch["Next"] == "OffboardingFailed"
     assert states["OffboardingFailed"]["ErrorPath"] == "$.error.Error"
     assert states["OffboardingFailed"]["CausePath"] == "$.error.Cause"
-    assert shape(definition) == (11, 17)
+    assert shape(definition) == (12, 19)
 
 
 def test_state_machines_are_standard_traced_and_log_no_execution_data(template: Template) -> None:
@@ -190,7 +190,7 @@ def test_spot_rules_match_interruption_events_into_a_queue_with_dlq(
     rules = [
         rule
         for rule in template.find_resources("AWS::Events::Rule").values()
-        if rule["Properties"]["EventPattern"]["source"] == ["aws.ec2"]
+        if rule["Properties"].get("EventPattern", {}).get("source") == ["aws.ec2"]
     ]
     assert len(rules) == 2
     for rule in rules:
@@ -267,8 +267,8 @@ def test_tables_and_key(template: Template) -> None:
 
 def test_functions_share_one_factory_configuration(template: Template) -> None:
     functions = template.find_resources("AWS::Lambda::Function")
-    # The onboarding steps with the baseline, the cleanup functions, the Spot handler
-    assert len(functions) == len(ONBOARDING_STEPS) + 1 + len(CLEANUP_HANDLERS) + 1
+    # The onboarding steps with the baseline, the cleanup functions, the Spot handler and its canary
+    assert len(functions) == len(ONBOARDING_STEPS) + 1 + len(CLEANUP_HANDLERS) + 2
     for function in functions.values():
         props = function["Properties"]
         assert props["Runtime"] == "python3.13"
@@ -367,7 +367,8 @@ def test_deletes_are_scoped_to_our_names(template: Template) -> None:
         "ec2:DeleteKeyPair": "key-pair/cast-kops-*",
     }
     seen = set()
-    for module in ("cleanup_iam", "cleanup_key_pair", "cleanup_access_key"):
+    deleted_secrets = {}
+    for module in ("cleanup_iam", "cleanup_key_pair", "cleanup_access_key", "cleanup_identity_mapping"):
         for statement in _statements_of(template, module):
             resources = json.dumps(statement["Resource"])
             for action in _actions(statement):
@@ -375,16 +376,52 @@ def test_deletes_are_scoped_to_our_names(template: Template) -> None:
                     assert scopes[action] in resources and '"*"' not in resources, (module, action)
                     seen.add(action)
                 if action == "secretsmanager:DeleteSecret":
-                    assert "kops-onboard/clusters/*/" in resources and "kubeconfig" not in resources
+                    # Never the customer's kubeconfig secrets (`kops-onboard/clusters/<cluster>/kubeconfig`)
+                    assert "kops-onboard/clusters/*/" in resources and "/kubeconfig" not in resources
+                    deleted_secrets[module] = resources
                     seen.add(action)
     assert seen == {*scopes, "secretsmanager:DeleteSecret"}
+    # Each cleanup deletes the secrets of its own step only
+    assert {
+        module: resources.split("clusters/*/")[1].split("-*")[0] for module, resources in deleted_secrets.items()
+    } == {
+        "cleanup_key_pair": "ssh-private-key",
+        "cleanup_access_key": "access-key",
+        "cleanup_identity_mapping": "vendor-kubeconfig",
+    }
 
 
 def test_only_the_cleanup_functions_may_delete(template: Template) -> None:
     for module in ("record_baseline", "cleanup_registry", "cleanup_identity_mapping", "cleanup_agent"):
         actions = [a for s in _statements_of(template, module) for a in _actions(s)]
         deletes = [a for a in actions if ":Delete" in a or ":Detach" in a]
-        assert all(a.startswith("dynamodb:") for a in deletes), (module, deletes)
+        # RemoveIdentityMapping also deletes the vendor kubeconfig MapIdentity stored (scoped above)
+        allowed = {"secretsmanager:DeleteSecret"} if module == "cleanup_identity_mapping" else set()
+        assert all(a.startswith("dynamodb:") or a in allowed for a in deletes), (module, deletes)
+
+
+def test_map_identity_writes_the_vendor_kubeconfig_and_no_other_secret(template: Template) -> None:
+    # identity_mode service-account: MapIdentity stores the vendor's kubeconfig, readable by named principals only
+    statements = _statements_of(template, "map_identity")
+    writes = [
+        s
+        for s in statements
+        if any(
+            a in _actions(s)
+            for a in (
+                "secretsmanager:CreateSecret",
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:PutResourcePolicy",
+            )
+        )
+    ]
+    assert writes
+    for statement in writes:
+        assert json.dumps(statement["Resource"]).count("kops-onboard/clusters/*/vendor-kubeconfig-*") == 1, statement
+    reads = [s for s in statements if "secretsmanager:GetSecretValue" in _actions(s)]
+    read_names = sorted(json.dumps(s["Resource"]).split(":secret:")[1].split('"')[0] for s in reads)
+    assert read_names == ["kops-onboard/clusters/*/kubeconfig-*", "kops-onboard/clusters/*/vendor-kubeconfig-*"]
+    assert "SECRET_READER_ARNS" in _map_identity_environment(template)
 
 
 def test_alarms_cover_workflows_handlers_and_the_dead_letter_queue(template: Template) -> None:
@@ -459,7 +496,7 @@ def test_stopped_and_timed_out_onboardings_start_their_compensation(template_jso
     (rule,) = [
         r
         for r in resources.values()
-        if r["Type"] == "AWS::Events::Rule" and r["Properties"]["EventPattern"]["source"] == ["aws.states"]
+        if r["Type"] == "AWS::Events::Rule" and r["Properties"].get("EventPattern", {}).get("source") == ["aws.states"]
     ]
     pattern = rule["Properties"]["EventPattern"]
     onboarding = next(

@@ -7,6 +7,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import pytest
+
 from kops_onboard.local.aws import LocalAws
 from tests.local_aws import sample_handlers
 from tests.local_aws.conftest import unique, wait_for
@@ -122,3 +124,42 @@ def test_disabled_rule_delivers_nothing(local_aws: LocalAws, make_function: Call
     local_aws.drain_event_sources(timeout=10)
     # Then the function never ran
     assert sample_handlers.recorded(function.split(":")[-1]) == []
+
+
+def test_scheduled_rule_fires_its_targets_with_a_scheduled_event(
+    local_aws: LocalAws, make_function: Callable[..., str]
+) -> None:
+    # Given a schedule-only rule with a Lambda target
+    function = make_function("echo")
+    events = local_aws.client("events")
+    rule = unique("every-15")
+    rule_arn = events.put_rule(Name=rule, ScheduleExpression="rate(15 minutes)")["RuleArn"]
+    events.put_targets(Rule=rule, Targets=[{"Id": "fn", "Arn": function}])
+    # When an event is put on the bus, then the schedule fires
+    events.put_events(Entries=[spot_event("i-0123")])
+    local_aws.drain_event_sources(timeout=10)
+    event_id = local_aws.fire_scheduled_rule(rule)
+    local_aws.drain_event_sources(timeout=10)
+    # Then the function got the Scheduled Event only (a rule without a pattern matches no bus event)
+    [event] = sample_handlers.recorded(function.split(":")[-1])
+    assert event == {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": local_aws.account_id,
+        "time": event["time"],
+        "region": local_aws.region,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+    assert ISO_UTC.match(event["time"])
+
+
+def test_firing_a_rule_without_schedule_is_refused(local_aws: LocalAws) -> None:
+    # Given a pattern-only rule
+    rule = unique("pattern")
+    local_aws.client("events").put_rule(Name=rule, EventPattern=json.dumps(SPOT_PATTERN))
+    # When it is fired as a schedule, then that is refused: EventBridge would never run it
+    with pytest.raises(ValueError, match="has no schedule"):
+        local_aws.fire_scheduled_rule(rule)

@@ -5,7 +5,9 @@ AWS: every IAM user (tags, attached policies, inline policy documents, access ke
 policy (default version, versions), every role outside the stack's own (attached policies), EC2 key pairs,
 secrets (their current version; secrets scheduled for deletion count as gone), the registry (an OFFBOARDED
 tombstone counts as no item). Clusters: the authenticator ConfigMaps' data, every object in the agent's
-namespace, our ClusterRoles and ClusterRoleBindings, and optionally the DaemonSets we patch (kube-router's
+namespace (a namespace being deleted counts as gone: a real namespace controller empties it once its pods'
+grace period is over, tens of seconds later), our ServiceAccounts, Secrets, Roles and RoleBindings in
+kube-system, our ClusterRoles and ClusterRoleBindings, and optionally the DaemonSets we patch (kube-router's
 tolerations, the authenticator's pod-template annotations: offboarding rolls a MountedFile authenticator,
 which is a change by design).
 """
@@ -114,14 +116,22 @@ def cluster_state(store: ObjectStore, *, daemonsets: bool = True) -> dict[str, A
         for name in ("aws-auth", "aws-iam-authenticator")
         if store.get("v1/configmaps", "kube-system", name) is not None
     }
+    namespace = store.get("v1/namespaces", None, AGENT_NAMESPACE)
+    present = namespace is not None and not namespace["metadata"].get("deletionTimestamp")
     agent = {
         plural: sorted(o["metadata"]["name"] for o in store.list(plural, AGENT_NAMESPACE))
-        for plural in AGENT_NAMESPACED
+        for plural in (AGENT_NAMESPACED if present else ())
     }
     state: dict[str, Any] = {
         "configmaps": configmaps,
-        "agent_namespace": store.get("v1/namespaces", None, AGENT_NAMESPACE) is not None,
+        "agent_namespace": present,
         "agent_objects": {k: v for k, v in agent.items() if v},
+        "kube_system_ours": sorted(
+            f"{plural}/{o['metadata']['name']}"
+            for plural in ("serviceaccounts", "secrets", "roles", "rolebindings")
+            for o in store.list(plural, "kube-system")
+            if _ours(o)
+        ),
         "cluster_rbac": sorted(
             f"{plural}/{o['metadata']['name']}"
             for plural in ("clusterroles", "clusterrolebindings")

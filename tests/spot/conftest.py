@@ -17,6 +17,7 @@ import pytest
 from kubernetes import client as k8s
 from moto import mock_aws
 
+from kops_lambda.constants import drainer_secret_name
 from kops_lambda.logic.spot_dedup import InterruptionDedup
 from kops_lambda.logic.spot_service import SpotDependencies, parse_interruption_event
 from kops_lambda.models.events import Ec2InterruptionEvent
@@ -169,6 +170,11 @@ def create_tables(clients: Callable[[str], Any]) -> None:
         )
 
 
+def drainer_secret_arn(cluster_name: str) -> str:
+    """Where IssueDrainerCredential would have stored the cluster's drainer credential (the registry names it)."""
+    return f"arn:aws:secretsmanager:{REGION}:123456789012:secret:{drainer_secret_name(cluster_name)}-AbCdEf"
+
+
 def register(clients: Callable[[str], Any], cluster_name: str, status: str = "ONBOARDED") -> None:
     clients("dynamodb").put_item(
         TableName=REGISTRY_TABLE,
@@ -177,6 +183,7 @@ def register(clients: Callable[[str], Any], cluster_name: str, status: str = "ON
             "cluster_name": {"S": cluster_name},
             "status": {"S": status},
             "kubeconfig_secret_arn": {"S": f"arn:aws:secretsmanager:{REGION}:123456789012:secret:{cluster_name}"},
+            "resources": {"M": {"drainer": {"M": {"secret_arn": {"S": drainer_secret_arn(cluster_name)}}}}},
         },
     )
 

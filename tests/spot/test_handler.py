@@ -9,11 +9,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from kops_lambda.adapters import aws as aws_adapter
+from kops_lambda.constants import KUBE_SYSTEM, SPOT_DRAINER_SERVICE_ACCOUNT
 from kops_lambda.handlers import spot_interruption as spot_handler
 from kops_lambda.handlers.spot_interruption import handler
+from kops_lambda.logic.cluster.drainer import issue_drainer_credential, read_drainer_credential
 from kops_onboard.local.seed import seed_access_secret
+from tests.revocation import wait_until_refused
 from tests.spot import objects
 from tests.spot.conftest import (
     DEDUP_TABLE,
@@ -24,24 +28,37 @@ from tests.spot.conftest import (
     WARNING,
     Cluster,
     ec2_event,
+    kube_core,
     lambda_context,
 )
 
 
 @pytest.fixture
 def environment(monkeypatch: pytest.MonkeyPatch, cluster: Cluster) -> Iterator[None]:
+    # Onboarding's drainer credential (service-account mode), from the admin kubeconfig, which is then deleted:
+    # the handler must do without it.
+    secretsmanager = cluster.clients("secretsmanager")
     arn = seed_access_secret(
-        secretsmanager=cluster.clients("secretsmanager"),
-        cluster_name=cluster.aws.name,
-        kube_api_url=cluster.kube.url,
-        token=TOKEN,
+        secretsmanager=secretsmanager, cluster_name=cluster.aws.name, kube_api_url=cluster.kube.url, token=TOKEN
     )
+    drainer = issue_drainer_credential(
+        secretsmanager,
+        kubeconfig_secret_arn=arn,
+        cluster_name=cluster.aws.name,
+        mode="service-account",
+        spot_role_arn="arn:aws:iam::123456789012:role/spot-unit",
+        kms_key_id=None,
+        spot_force_delete=False,
+    )
+    secretsmanager.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
     cluster.clients("dynamodb").update_item(
         TableName=REGISTRY_TABLE,
         Key={"cluster_key": {"S": f"{REGION}#{cluster.aws.name}"}},
-        UpdateExpression="SET kubeconfig_secret_arn = :arn",
-        ExpressionAttributeValues={":arn": {"S": arn}},
+        UpdateExpression="SET kubeconfig_secret_arn = :arn, #resources.drainer.secret_arn = :drainer",
+        ExpressionAttributeNames={"#resources": "resources"},
+        ExpressionAttributeValues={":arn": {"S": arn}, ":drainer": {"S": drainer.secret_arn}},
     )
+    cluster.kube.clear_requests()
     for name, value in {
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -150,3 +167,34 @@ def test_records_of_a_batch_are_handled_in_parallel(cluster: Cluster) -> None:
     assert cluster.kube.store.get("v1/pods", "shop", "locked") is not None
     (incomplete,) = [e for e in cluster.node_events(first) if e["reason"] == "DrainIncomplete"]
     assert "shop/locked (disruption budget)" in incomplete["message"]
+
+
+@pytest.mark.usefixtures("environment")
+def test_a_revoked_drainer_token_fails_the_record_with_a_clear_error_for_sqs_to_retry(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given the drainer's ServiceAccount deleted (its tokens revoked) and the server refusing its token
+    credential = read_drainer_credential(cluster.clients("secretsmanager"), drainer_secret_arn_of(cluster))
+    assert credential.token is not None
+    cluster.kube.store.delete("v1/serviceaccounts", KUBE_SYSTEM, SPOT_DRAINER_SERVICE_ACCOUNT)
+    with kube_core(cluster.kube.url).api_client as admin:
+        wait_until_refused(cluster.kube, admin, credential.token)
+    spot = cluster.spot_workers[0]
+    event = sqs_event(body_of(ec2_event(WARNING, instance_id=spot.instance_id)))
+    # When a warning for one of its Spot workers arrives alone, Then the invocation fails (every record of
+    # the batch failed), so SQS makes it visible again; the node is untouched, and the log says why
+    with pytest.raises(BatchProcessingError, match="All records failed"):
+        handler(event, lambda_context())
+    assert not cluster.node(spot)["spec"].get("unschedulable")
+    (failure,) = [r for r in caplog.records if r.getMessage().startswith("interruption not handled")]
+    assert failure.__dict__["error"] == "ClusterAccessError"
+    detail = failure.__dict__["detail"]
+    assert f"cluster {cluster.aws.name}: the API server refused the Spot drainer credential" in detail
+    assert "(401)" in detail and credential.token not in detail
+
+
+def drainer_secret_arn_of(cluster: Cluster) -> str:
+    item = cluster.clients("dynamodb").get_item(
+        TableName=REGISTRY_TABLE, Key={"cluster_key": {"S": f"{REGION}#{cluster.aws.name}"}}
+    )["Item"]
+    return str(item["resources"]["M"]["drainer"]["M"]["secret_arn"]["S"])

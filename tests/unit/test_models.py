@@ -90,3 +90,14 @@ def test_booleans_of_the_execution_input_are_json_booleans_only(
     with pytest.raises(InvalidInput, match=f"{field}: Input should be a valid boolean"):
         parse_model(model, {**payload, field: value})
     assert getattr(parse_model(model, {**payload, field: True}), field) is True
+
+
+@pytest.mark.parametrize("value", ["AUTO", "Authenticator", "serviceaccount", "service_account", "", 1, None, True])
+def test_identity_mode_is_one_of_three_exact_words(value: object) -> None:
+    payload = {"cluster_name": "a.k8s.local", "kubeconfig_secret_arn": ARN, "agent_api_key_secret_arn": AGENT}
+    with pytest.raises(InvalidInput) as raised:
+        parse_model(OnboardInput, {**payload, "identity_mode": value})
+    assert "identity_mode: Input should be 'authenticator', 'service-account' or 'auto'" in str(raised.value)
+    assert parse_model(OnboardInput, payload).identity_mode == "auto"
+    for mode in ("authenticator", "service-account", "auto"):
+        assert parse_model(OnboardInput, {**payload, "identity_mode": mode}).identity_mode == mode

@@ -5,8 +5,9 @@ the SQS body it builds lacks `account` and fills InputTransformer templates with
 replace `Rule.send_to_targets`: SQS, Lambda and state machine targets are delivered here (see `event_input`
 for what they receive; a state machine gets a new execution with it as input); every other target type
 (logs, archives, buses, API destinations) goes to moto's own code.
-Disabled rules deliver nothing (moto would still deliver). Lambda targets are invoked asynchronously, like
-EventBridge does, but without its retry policy or target DLQ; a failing target never fails PutEvents.
+Disabled rules deliver nothing (moto would still deliver). moto never runs schedules: `fire_scheduled_rule`
+runs one now. Lambda targets are invoked asynchronously, like EventBridge does, but without its retry policy
+or target DLQ; a failing target never fails PutEvents.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import copy
 import json
 import logging
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.awslambda.utils import get_backend as get_lambda_backend
-from moto.events.models import Rule
+from moto.events.models import Rule, events_backends
 from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from moto.utilities.arns import parse_arn
@@ -52,33 +54,58 @@ def _deliver_to_state_machine(target: dict[str, Any], payload: Any) -> None:
     backend.start_execution(target["Arn"], name=f"events-{uuid.uuid4().hex}", execution_input=json.dumps(payload))
 
 
+def _deliver(runtime: LocalLambdaRuntime, rule: Rule, event: dict[str, Any], *, transform: bool) -> None:
+    for target in rule.targets:
+        service = parse_arn(target["Arn"]).service
+        if service not in _DELIVERED_HERE:
+            continue
+        try:
+            payload = target_input(target, event, rule_name=rule.name, rule_arn=rule.arn, transform=transform)
+            if service == "sqs":
+                _deliver_to_sqs(target, payload)
+            elif service == "states":
+                _deliver_to_state_machine(target, payload)
+            else:
+                _deliver_to_lambda(runtime, target, payload)
+        except Exception:
+            _LOG.warning("EventBridge delivery to %s failed", target["Arn"], exc_info=True)
+
+
+def fire_scheduled_rule(runtime: LocalLambdaRuntime, *, account: str, region: str, name: str) -> str:
+    """What EventBridge does when a scheduled rule's time comes: its targets get a `Scheduled Event` (Lambda
+    targets asynchronously). moto keeps schedules but never runs them. Returns the event's id."""
+    rule = events_backends[account][region].describe_rule(name, None)
+    if not rule.scheduled_expression:
+        raise ValueError(f"rule {name} has no schedule")
+    event_id = str(uuid.uuid4())
+    if rule.state != "ENABLED":
+        return event_id
+    event = {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [rule.arn],
+        "detail": {},
+    }
+    _deliver(runtime, rule, event, transform=True)
+    return event_id
+
+
 def events_delivery_patch(runtime: LocalLambdaRuntime) -> AttributePatch:
     """Patch for `moto.events.models.Rule.send_to_targets`."""
     moto_send_to_targets = vars(Rule)["send_to_targets"]
 
     def send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
-        if self.state != "ENABLED" or not self.event_pattern.matches_event(original_event):
+        # A schedule-only rule has no pattern, which moto's matcher takes for "match every event"; AWS never
+        # sends it an event.
+        scheduled_only = not self.event_pattern.dump()
+        if self.state != "ENABLED" or scheduled_only or not self.event_pattern.matches_event(original_event):
             return
-        for target in self.targets:
-            service = parse_arn(target["Arn"]).service
-            if service not in _DELIVERED_HERE:
-                continue
-            try:
-                payload = target_input(
-                    target,
-                    dict(original_event),
-                    rule_name=self.name,
-                    rule_arn=self.arn,
-                    transform=transform_input,
-                )
-                if service == "sqs":
-                    _deliver_to_sqs(target, payload)
-                elif service == "states":
-                    _deliver_to_state_machine(target, payload)
-                else:
-                    _deliver_to_lambda(runtime, target, payload)
-            except Exception:
-                _LOG.warning("EventBridge delivery to %s failed", target["Arn"], exc_info=True)
+        _deliver(runtime, self, dict(original_event), transform=transform_input)
         others = [target for target in self.targets if parse_arn(target["Arn"]).service not in _DELIVERED_HERE]
         if others:
             # A shallow copy keeps moto's rule untouched while it only sees the targets we do not handle.

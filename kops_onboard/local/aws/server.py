@@ -25,7 +25,7 @@ from moto.server import ThreadedMotoServer
 
 from kops_onboard.local.aws.aws_faults import AwsFaultPlan, AwsThrottling, aws_fault_patch
 from kops_onboard.local.aws.endpoint import local_client
-from kops_onboard.local.aws.events_delivery import events_delivery_patch
+from kops_onboard.local.aws.events_delivery import events_delivery_patch, fire_scheduled_rule
 from kops_onboard.local.aws.lambda_faults import INJECTED_MESSAGE, LambdaFault, LambdaHold
 from kops_onboard.local.aws.lambda_runtime import LocalLambdaRuntime
 from kops_onboard.local.aws.moto_lambda import lambda_patches
@@ -340,6 +340,14 @@ class LocalAws:
     def clear_lambda_faults(self) -> None:
         if self._runtime is not None:
             self._runtime.faults.clear()
+
+    def fire_scheduled_rule(self, rule_name: str) -> str:
+        """Run a scheduled rule now, as EventBridge does when its time comes (moto never runs schedules):
+        each target gets a `Scheduled Event`, Lambda targets asynchronously (`drain_event_sources` waits for
+        them). Returns the event's id."""
+        if self._runtime is None:
+            raise RuntimeError("LocalAws is not started")
+        return fire_scheduled_rule(self._runtime, account=self.account_id, region=self._region, name=rule_name)
 
     # -- waiting -------------------------------------------------------------------------------------------
 

@@ -6,8 +6,11 @@ turning every `ApiError` into its `Status`. Each request runs under the store lo
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from kops_onboard.local.kube import discovery
@@ -52,12 +55,38 @@ class ApiResponse:
 
 
 Handler = Callable[[ResourcePath, ApiRequest], ApiResponse]
+# kube-apiserver's TokenRequest defaults and minimum (seconds).
+_DEFAULT_TOKEN_SECONDS = 3600
+_MIN_TOKEN_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    namespace: str
+    name: str
+    uid: str
+    expires_at: float
 
 
 class KubeApi:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
         self._pdbs = store.catalog.resolve("policy/v1/poddisruptionbudgets")
+        self._service_accounts = store.catalog.resolve("v1/serviceaccounts")
+        self._issued: dict[str, IssuedToken] = {}
+
+    def token_account(self, token: str) -> str | None:
+        """`namespace/name` of the ServiceAccount a TokenRequest token was issued for, while that account (the
+        same uid) exists and the token has not expired; None otherwise. The emulator has no RBAC: such a
+        token may do anything the admin's may."""
+        issued = self._issued.get(token)
+        if issued is None or issued.expires_at <= time.time():
+            return None
+        with self.store.lock:
+            account = self.store.get(self._service_accounts, issued.namespace, issued.name)
+        if account is None or account["metadata"]["uid"] != issued.uid:
+            return None
+        return f"{issued.namespace}/{issued.name}"
 
     def handle(self, request: ApiRequest, *, server_address: str) -> ApiResponse:
         try:
@@ -75,6 +104,8 @@ class KubeApi:
         handlers: dict[str, Handler]
         if target.subresource == "eviction":
             handlers = {"POST": self._evict}
+        elif target.subresource == "token":
+            handlers = {"POST": self._request_token}
         elif target.name is None:
             handlers = {"GET": self._list, "POST": self._create, "DELETE": self._delete_collection}
         elif target.subresource == "status":
@@ -228,6 +259,30 @@ class KubeApi:
                 "items": removed,
             },
         )
+
+    def _request_token(self, target: ResourcePath, request: ApiRequest) -> ApiResponse:
+        """serviceaccounts/<name>/token: a random token, accepted until it expires or its account is deleted."""
+        assert target.namespace is not None and target.name is not None
+        account = self.store.read(target.resource, target.namespace, target.name)
+        body = request.body if isinstance(request.body, dict) else {}
+        spec = body.get("spec") or {}
+        seconds = int(spec.get("expirationSeconds") or _DEFAULT_TOKEN_SECONDS)
+        if seconds < _MIN_TOKEN_SECONDS:
+            raise bad_request(
+                f"spec.expirationSeconds: may not specify a duration less than {_MIN_TOKEN_SECONDS} seconds"
+            )
+        token = secrets.token_urlsafe(32)
+        expires_at = time.time() + seconds
+        self._issued[token] = IssuedToken(target.namespace, target.name, account["metadata"]["uid"], expires_at)
+        stamp = datetime.fromtimestamp(expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        answer = {
+            "kind": "TokenRequest",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"name": target.name, "namespace": target.namespace},
+            "spec": {**spec, "expirationSeconds": seconds},
+            "status": {"token": token, "expirationTimestamp": stamp},
+        }
+        return ApiResponse(201, answer)
 
     def _evict(self, target: ResourcePath, request: ApiRequest) -> ApiResponse:
         assert target.namespace is not None and target.name is not None

@@ -50,7 +50,7 @@ SERVED_RESOURCES: tuple[str, ...] = (
 )
 
 # Subresources we implement. Others in the snapshot (log, exec, scale, ...) are not advertised.
-SERVED_SUBRESOURCES = frozenset({"status", "eviction"})
+SERVED_SUBRESOURCES = frozenset({"status", "eviction", "token"})
 
 # Not advertised in discovery because the emulator does not implement them.
 UNSUPPORTED_VERBS = frozenset({"watch"})
@@ -118,6 +118,8 @@ class ResourceType:
 def _subresource(parent_kind: str, name: str) -> Subresource:
     if name == "eviction":
         return Subresource(name, "Eviction", ("create",), group="policy", version="v1")
+    if name == "token":  # serviceaccounts/token
+        return Subresource(name, "TokenRequest", ("create",), group="authentication.k8s.io", version="v1")
     return Subresource(name, parent_kind, ("get", "patch", "update"))
 
 

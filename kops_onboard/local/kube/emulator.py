@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from kops_onboard.local.kube.api import KubeApi
+from kops_onboard.local.kube.iam_tokens import AuthenticatorTokens
 from kops_onboard.local.kube.served import ServedKubeApi
 from kops_onboard.local.kube.server import Backend, EmulatedBackend
 from kops_onboard.local.kube.store import ObjectStore
@@ -19,15 +20,23 @@ class KubeApiEmulator(ServedKubeApi):
         tokens: Collection[str] | None = None,
         name: str = "cluster",
         tls: bool = False,
+        sts_url: str | None = None,
     ) -> None:
         """`tokens`: accepted bearer tokens (None: no authentication). `tls`: serve https with a
-        generated CA (`ca_certificate`); kubectl only sends tokens over https."""
+        generated CA (`ca_certificate`); kubectl only sends tokens over https. `sts_url`: a local STS that
+        verifies aws-iam-authenticator tokens (`iam_tokens`; the cluster id is `name`)."""
         super().__init__(host=host, port=port, tokens=tokens, name=name, tls=tls)
         self._store = ObjectStore()
+        self._sts_url = sts_url
 
     @property
     def store(self) -> ObjectStore:
         return self._store
 
     def _backend(self) -> Backend:
-        return EmulatedBackend(KubeApi(self.store), tokens=self._tokens, server_address=lambda: self._address)
+        iam_tokens = (
+            AuthenticatorTokens(self.store, sts_url=self._sts_url, cluster_id=self.name) if self._sts_url else None
+        )
+        return EmulatedBackend(
+            KubeApi(self.store), tokens=self._tokens, server_address=lambda: self._address, iam_tokens=iam_tokens
+        )

@@ -22,6 +22,7 @@ from aiohttp import web
 from kops_onboard.local.kube.api import ApiRequest, ApiResponse, KubeApi
 from kops_onboard.local.kube.errors import api_error, status_body, unauthorized
 from kops_onboard.local.kube.faults import FaultPlan
+from kops_onboard.local.kube.iam_tokens import AuthenticatorTokens
 from kops_onboard.local.kube.recording import RecordedRequest, RequestJournal
 
 logger = logging.getLogger(__name__)
@@ -78,15 +79,23 @@ class Backend(Protocol):
 class EmulatedBackend:
     """The emulator: bearer-token check, then `KubeApi` against the in-memory store."""
 
-    def __init__(self, api: KubeApi, *, tokens: Collection[str] | None, server_address: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        api: KubeApi,
+        *,
+        tokens: Collection[str] | None,
+        server_address: Callable[[], str],
+        iam_tokens: AuthenticatorTokens | None = None,
+    ) -> None:
         self._api = api
         self._tokens = frozenset(tokens) if tokens is not None else None
         self._server_address = server_address
+        self._iam_tokens = iam_tokens
 
     async def respond(
         self, raw: web.BaseRequest, record: RecordedRequest, payload: bytes, malformed: bool
     ) -> ApiResponse:
-        if not self._authorized(raw.headers.get("Authorization", "")):
+        if not await self._authorized(raw.headers.get("Authorization", "")):
             return ApiResponse(401, status_body(unauthorized()))
         request = ApiRequest(
             method=raw.method,
@@ -99,11 +108,18 @@ class EmulatedBackend:
         )
         return self._api.handle(request, server_address=self._server_address())
 
-    def _authorized(self, authorization: str) -> bool:
+    async def _authorized(self, authorization: str) -> bool:
+        """The admin's tokens, a TokenRequest token of an existing ServiceAccount, or (with an STS) an
+        aws-iam-authenticator token of a mapped identity."""
         if self._tokens is None:
             return True
         scheme, _, token = authorization.partition(" ")
-        return scheme.lower() == "bearer" and token.strip() in self._tokens
+        token = token.strip()
+        if scheme.lower() != "bearer":
+            return False
+        if token in self._tokens or self._api.token_account(token) is not None:
+            return True
+        return self._iam_tokens is not None and await self._iam_tokens.mapped_arn(token) is not None
 
 
 class ApiRequestHandler:

@@ -1,4 +1,6 @@
-"""Onboarding step 4: map the cluster's IAM user (and our Spot handler's role) into its authenticator."""
+"""Onboarding step 4: map the cluster's IAM user (and our Spot handler's role) into its authenticator, or, in
+identity_mode service-account (as ValidateCluster recorded it), give the vendor a ServiceAccount and store its
+kubeconfig beside the access key."""
 
 from typing import Any
 
@@ -9,9 +11,11 @@ from kops_lambda.adapters.identity import caller_identity
 from kops_lambda.logic.cluster.access import cluster_api
 from kops_lambda.logic.cluster.binding import cluster_user_arn, kubeconfig_secret
 from kops_lambda.logic.cluster.identity_mapping import ensure_identity_mapping
+from kops_lambda.logic.cluster.identity_mode import registered_identity_mode
 from kops_lambda.logic.cluster.kops_spec import read_kops_spec
 from kops_lambda.logic.cluster.registry import record_changes
 from kops_lambda.logic.cluster.settings import load_cluster_settings
+from kops_lambda.logic.cluster.vendor_identity import ensure_vendor_identity
 from kops_lambda.logic.iam_names import user_name
 from kops_lambda.models.steps import StepRequest, parse_model
 from kops_lambda.observability import logger, metrics, tracer
@@ -34,6 +38,32 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         account=identity.account,
         region=facts.region,
     )
+    table = resource("dynamodb").Table(settings.registry_table)
+    if registered_identity_mode(table, region=facts.region, cluster_name=facts.cluster_name) == "service-account":
+        vendor = ensure_vendor_identity(
+            client("secretsmanager"),
+            secret_arn,
+            cluster_name=facts.cluster_name,
+            kms_key_id=settings.secrets_kms_key,
+            reader_arns=settings.secret_reader_arns,
+            spot_force_delete=cluster_settings.spot_force_delete,
+        )
+        record_changes(
+            table,
+            region=facts.region,
+            cluster_name=facts.cluster_name,
+            execution_id=request.execution_id,
+            resources={"vendor_identity": vendor.model_dump(mode="json")},
+        )
+        logger.info(
+            "vendor service account ensured",
+            extra={
+                "service_account": vendor.service_account,
+                "objects": {o.kind: o.status for o in vendor.objects},
+                "kubeconfig_secret_status": vendor.kubeconfig_secret_status,
+            },
+        )
+        return vendor.model_dump(mode="json")
     with cluster_api(client("secretsmanager"), secret_arn) as api:
         outcome = ensure_identity_mapping(
             api,
@@ -47,7 +77,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             kops_spec=read_kops_spec(client("s3", facts.region), onboard.state_store, facts.cluster_name),
         )
     record_changes(
-        resource("dynamodb").Table(settings.registry_table),
+        table,
         region=facts.region,
         cluster_name=facts.cluster_name,
         execution_id=request.execution_id,

@@ -7,6 +7,7 @@ visibility timeout; after 3 receives SQS moves it, intact, to the DLQ. Malformed
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -16,10 +17,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from kubernetes import client as k8s
 
-from kops_lambda.adapters.aws import client, resource
-from kops_lambda.adapters.kube import api_client, load_kubeconfig
+from kops_lambda.adapters.aws import client, resource, token_sts_client
 from kops_lambda.constants import SPOT_BATCH_SIZE
 from kops_lambda.errors import ClusterAccessError, InvalidInput, KopsOnboardError
+from kops_lambda.logic.cluster.drainer import drainer_api_client, read_drainer_credential
 from kops_lambda.logic.spot_dedup import InterruptionDedup
 from kops_lambda.logic.spot_outcome import SpotOutcome
 from kops_lambda.logic.spot_service import SpotDependencies, handle_interruption, parse_interruption_event
@@ -50,19 +51,23 @@ class _ConcurrentBatchProcessor(BatchProcessor):
 _processor = _ConcurrentBatchProcessor(event_type=EventType.SQS)
 
 
-def _core_api(kubeconfig_secret_arn: str, connections: int) -> k8s.CoreV1Api:
+def _core_api(drainer_secret_arn: str, region: str, connections: int) -> k8s.CoreV1Api:
     # One build per cluster even when a batch's records all ask at once (they would each build their own).
     with _build_lock:
-        return _build_core_api(kubeconfig_secret_arn, connections)
+        return _build_core_api(drainer_secret_arn, region, connections)
 
 
 @lru_cache(maxsize=16)
-def _build_core_api(kubeconfig_secret_arn: str, connections: int) -> k8s.CoreV1Api:
+def _build_core_api(drainer_secret_arn: str, region: str, connections: int) -> k8s.CoreV1Api:
     # Cached per warm container: one TLS pool per cluster, shared by every drain (the client is thread-safe).
-    kubeconfig = load_kubeconfig(client("secretsmanager"), kubeconfig_secret_arn)
+    # The drainer credential only: this function never reads a cluster's admin kubeconfig.
+    credential = read_drainer_credential(client("secretsmanager"), drainer_secret_arn)
     # Deadline-aware code decides about 429/5xx itself: urllib3 only retries failed connects, briefly.
     retries = urllib3.Retry(total=2, connect=2, read=0, status=0, backoff_factor=0.1, respect_retry_after_header=False)
-    return k8s.CoreV1Api(api_client(kubeconfig, retries=retries, connections=connections))
+    api = drainer_api_client(
+        credential, token_sts_client(region), retries=retries, connections=connections, now=datetime.now(UTC)
+    )
+    return k8s.CoreV1Api(api)
 
 
 @lru_cache(maxsize=2)
@@ -80,6 +85,7 @@ def _warm_up(region: str, registry_table: str) -> None:
             client(service, region)
         client("dynamodb")
         client("secretsmanager")
+        token_sts_client(region)
         _registry_table(registry_table)
 
 
@@ -101,7 +107,7 @@ def _handle_record(record: SQSRecord, lambda_context: LambdaContext) -> dict[str
         outcome = _handle(event, load_settings(), load_spot_settings(), lambda_context, received)
     except Exception as exc:
         if isinstance(exc, ClusterAccessError):
-            _build_core_api.cache_clear()  # the retry re-reads the kubeconfig (it may have been rotated)
+            _build_core_api.cache_clear()  # the retry re-reads the credential (it may have been renewed)
         _add_metrics({"FailedEvents": 1})
         # Our errors' messages are written to be logged; anything else is named by its type only.
         detail = str(exc) if isinstance(exc, KopsOnboardError) else ""
@@ -128,7 +134,7 @@ def _handle(
             ec2=client("ec2", event.region),
             autoscaling=client("autoscaling", event.region),
             registry_table=_registry_table(settings.registry_table),
-            core_api_for=lambda arn: _core_api(arn, connections),
+            core_api_for=lambda arn: _core_api(arn, settings.region, connections),
             dedup=dedup,
             reporter=lambda_context.function_name,
         ),

@@ -1,6 +1,7 @@
 """Onboarding step 1: the cluster exists, runs a supported kOps version, the API server behind the kubeconfig
-secret is its own, and nothing in the account would make a later step fail (logic/preflight); record it in
-the registry, with when the kubeconfig's credential expires."""
+secret is its own, its identity mode is resolved (logic/cluster/identity_mode), and nothing in the account
+would make a later step fail (logic/preflight); record it in the registry, with when the kubeconfig's
+credential expires."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,8 @@ from kops_lambda.adapters.identity import caller_identity
 from kops_lambda.adapters.kube import load_kubeconfig
 from kops_lambda.logic.cluster.access import admin_kubeconfig, connected_api
 from kops_lambda.logic.cluster.binding import kubeconfig_secret, verify_api_server
+from kops_lambda.logic.cluster.identity_mode import resolve_identity_mode
+from kops_lambda.logic.cluster.kops_spec import read_kops_spec
 from kops_lambda.logic.discovery import discover_cluster
 from kops_lambda.logic.preflight import check_before_building
 from kops_lambda.logic.registry import get_cluster, record_onboarding
@@ -45,9 +48,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         region=region,
         state_store=onboard.state_store,
     )
+    kops_spec = read_kops_spec(client("s3", region), onboard.state_store, onboard.cluster_name)
     kubeconfig = load_kubeconfig(client("secretsmanager"), secret_arn)
     with connected_api(kubeconfig) as api:
         verify_api_server(api, client("ec2", region), cluster_name=onboard.cluster_name, region=region)
+        identity_mode = resolve_identity_mode(
+            api, cluster_name=onboard.cluster_name, requested=onboard.identity_mode, kops_spec=kops_spec
+        )
     admin = admin_kubeconfig(kubeconfig, now=datetime.now(UTC))
     table = resource("dynamodb").Table(settings.registry_table)
     check_before_building(
@@ -65,7 +72,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         cluster_name=onboard.cluster_name,
         execution_id=request.execution_id,
         kubeconfig_secret_arn=secret_arn,
-        facts={"vpc_id": facts.vpc_id, "kops_version": facts.kops_version},
+        facts={"vpc_id": facts.vpc_id, "kops_version": facts.kops_version, "identity_mode": identity_mode},
         admin_kubeconfig=admin.model_dump(mode="json", exclude={"warning"}),
     )
     logger.info(
@@ -73,9 +80,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         extra={
             "kops_version": facts.kops_version,
             "vpc_id": facts.vpc_id,
+            "identity_mode": identity_mode,
             "admin_kubeconfig_expires_at": admin.model_dump(mode="json")["expires_at"],
         },
     )
     if admin.warning:
         logger.warning(admin.warning)
-    return facts.model_copy(update={"admin_kubeconfig": admin}).model_dump(mode="json")
+    return facts.model_copy(update={"identity_mode": identity_mode, "admin_kubeconfig": admin}).model_dump(mode="json")

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kops_lambda.adapters.aws_errors import translated_aws_errors
+from kops_lambda.constants import STATUS_ONBOARDED
 
 
 def cluster_key(region: str, cluster_name: str) -> str:
@@ -79,8 +80,54 @@ def mark_onboarded(table: Any, *, region: str, cluster_name: str, execution_id: 
     return {"cluster_key": item["cluster_key"], "status": item["status"], "updated_at": item["updated_at"]}
 
 
+# What the canary may read of a cluster's item (its role's Scan is limited to these attributes).
+CANARY_READ_ATTRIBUTES = ("cluster_key", "cluster_name", "region", "status", "resources")
+# The one attribute the canary writes (its role's UpdateItem is limited to it and the key).
+CANARY_ATTRIBUTE = "canary"
+
+
+def onboarded_clusters(table: Any) -> list[dict[str, Any]]:
+    """Every ONBOARDED cluster's item, with the attributes the canary needs only."""
+    names = {f"#{name}": name for name in CANARY_READ_ATTRIBUTES}
+    options: dict[str, Any] = {
+        "Select": "SPECIFIC_ATTRIBUTES",
+        "ProjectionExpression": ", ".join(names),
+        "FilterExpression": "#status = :onboarded",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": {":onboarded": STATUS_ONBOARDED},
+        "ConsistentRead": True,
+    }
+    items: list[dict[str, Any]] = []
+    with translated_aws_errors("registry scan"):
+        while True:
+            page = table.scan(**options)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return items
+            options["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def record_canary_result(table: Any, *, region: str, cluster_name: str, result: dict[str, Any]) -> None:
+    """The cluster's last canary result; only that attribute is written, and only on an existing item."""
+    with translated_aws_errors("registry update"):
+        table.update_item(
+            Key={"cluster_key": cluster_key(region, cluster_name)},
+            UpdateExpression="SET #canary = :result",
+            ConditionExpression="attribute_exists(cluster_key)",
+            ExpressionAttributeNames={"#canary": CANARY_ATTRIBUTE},
+            ExpressionAttributeValues={":result": result},
+            ReturnValues="NONE",
+        )
+
+
 def get_cluster(table: Any, *, region: str, cluster_name: str) -> dict[str, Any] | None:
     with translated_aws_errors("registry read"):
         item = table.get_item(Key={"cluster_key": cluster_key(region, cluster_name)}, ConsistentRead=True)
     found: dict[str, Any] | None = item.get("Item")
     return found
+
+
+def drainer_secret_arn(item: dict[str, Any]) -> str | None:
+    """The Spot handler's credential for the cluster, as IssueDrainerCredential recorded it (None: not yet)."""
+    value = ((item.get("resources") or {}).get("drainer") or {}).get("secret_arn")
+    return str(value) if value else None

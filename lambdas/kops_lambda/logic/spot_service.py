@@ -7,8 +7,9 @@ early replacement (DetachInstances).
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,8 +23,9 @@ from kops_lambda.constants import (
     SPOT_EVENT_REASON_DRAIN_INCOMPLETE,
     SPOT_EVENT_REASON_INTERRUPTION,
     SPOT_EVENT_REASON_REPLACEMENT,
+    drainer_secret_name,
 )
-from kops_lambda.errors import InvalidInput, KubeApiUnavailable, KubeRequestRejected
+from kops_lambda.errors import ClusterAccessError, InvalidInput, KubeApiUnavailable, KubeRequestRejected
 from kops_lambda.logic import registry
 from kops_lambda.logic.drain import DrainReport, drain_node, list_pods_on_node, pods_to_evict
 from kops_lambda.logic.spot import (
@@ -139,7 +141,50 @@ def _act(
     cluster = registry.get_cluster(deps.registry_table, region=event.region, cluster_name=instance.cluster_name)
     if cluster is None or cluster.get("status") != "ONBOARDED":
         return replace(outcome, reason="cluster not onboarded")
-    core = deps.core_api_for(str(cluster["kubeconfig_secret_arn"]))
+    core = deps.core_api_for(drainer_secret_of(cluster, instance.cluster_name))
+    with _as_drainer(instance.cluster_name):
+        return _on_cluster(
+            core, event, plan, instance, outcome, settings=settings, deps=deps, received=received, clock=clock
+        )
+
+
+def drainer_secret_of(cluster: dict[str, Any], cluster_name: str) -> str:
+    """The cluster's drainer credential from the registry, and only if it is that cluster's (its name); the
+    Spot canary finds it the same way."""
+    arn = registry.drainer_secret_arn(cluster)
+    if arn is None or f":secret:{drainer_secret_name(cluster_name)}-" not in arn:
+        raise ClusterAccessError(
+            f"cluster {cluster_name}: the registry records no Spot drainer credential of this cluster; onboard it "
+            "again (IssueDrainerCredential stores it)"
+        )
+    return arn
+
+
+@contextmanager
+def _as_drainer(cluster_name: str) -> Iterator[None]:
+    """A 401/403 with the drainer credential names the cluster and what was refused (the SQS retry then
+    builds the client again from the secret, which may hold a renewed token by then)."""
+    try:
+        yield
+    except ClusterAccessError as exc:
+        raise ClusterAccessError(
+            f"cluster {cluster_name}: the API server refused the Spot drainer credential ({exc}): its token "
+            "expired or was revoked, or the drainer identity lost its mapping or RBAC; onboard the cluster again"
+        ) from None
+
+
+def _on_cluster(
+    core: k8s.CoreV1Api,
+    event: Ec2InterruptionEvent,
+    plan: Plan,
+    instance: InstanceInfo,
+    outcome: SpotOutcome,
+    *,
+    settings: SpotSettings,
+    deps: SpotDependencies,
+    received: float,
+    clock: Callable[[], float],
+) -> SpotOutcome:
     hint_key = f"{event.region}#{instance.cluster_name}"
     found = find_node(core, instance, prefer=_NAMING_HINTS.get(hint_key, "dns"))
     if found is None:

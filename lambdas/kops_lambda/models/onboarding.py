@@ -11,6 +11,12 @@ CLUSTER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-
 SECRET_ARN_PATTERN = r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"
 REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
 
+# How our principals reach the cluster: IAM identities mapped by aws-iam-authenticator, or ServiceAccounts with
+# long-lived tokens (clusters without the authenticator: kOps' default); `auto` picks by what the cluster runs.
+IdentityMode = Literal["authenticator", "service-account", "auto"]
+ResolvedIdentityMode = Literal["authenticator", "service-account"]
+IDENTITY_MODES: tuple[ResolvedIdentityMode, ...] = ("authenticator", "service-account")
+
 ClusterName = Annotated[
     str, Field(max_length=253, pattern=CLUSTER_NAME_PATTERN, description="kOps cluster name (a DNS name).")
 ]
@@ -58,6 +64,14 @@ class OnboardInput(StrictModel):
         "them. Without it onboarding refuses them.",
     )
 
+    identity_mode: IdentityMode = Field(
+        default="auto",
+        description="How the vendor (and the Spot handler) authenticate to the cluster: `authenticator` (IAM user "
+        "mapped by aws-iam-authenticator; fails with AuthenticationNotEnabled where none runs), `service-account` "
+        "(a ServiceAccount token in a kubeconfig stored beside the access key; no IAM mapping) or `auto` "
+        "(authenticator where it runs, else service-account). The mode used is in the registry and the output.",
+    )
+
     @field_validator("state_store")
     @classmethod
     def _strip_trailing_slash(cls, value: str | None) -> str | None:
@@ -98,6 +112,8 @@ class ClusterFacts(StrictModel):
     kops_version_source: Literal["state-store", "user-data"]
     networking: str | None = None
     admin_kubeconfig: AdminKubeconfig | None = None
+    # What ValidateCluster resolved; later steps read it from the registry, not from here.
+    identity_mode: ResolvedIdentityMode | None = None
 
 
 def kops_minor(version: str) -> str:

@@ -60,6 +60,9 @@ class AwsBaseline(StrictModel):
     key_pair_id: str | None
     access_key_secret: SecretSnapshot
     private_key_secret: SecretSnapshot
+    drainer_secret: SecretSnapshot | None = Field(default=None, description="None: taken before drainers existed")
+    # None: a baseline taken before identity_mode service-account existed.
+    vendor_kubeconfig_secret: SecretSnapshot | None = None
 
 
 class ConfigMapSnapshot(StrictModel):

@@ -196,8 +196,13 @@ def ensure_identity_mapping(
     return IdentityMappingOutcome(result=result, backup=change.backup)
 
 
+def authenticator_daemonset(rest: KubeRest) -> JsonObject | None:
+    """kube-system/aws-iam-authenticator, or None: whether the cluster runs the authenticator at all."""
+    return rest.get(_daemonset_path(AUTHENTICATOR_DAEMONSET))
+
+
 def detect_backend(rest: KubeRest, *, cluster_name: str, spec: AuthenticationSpec | None) -> Backend:
-    daemonset = rest.get(_daemonset_path(AUTHENTICATOR_DAEMONSET))
+    daemonset = authenticator_daemonset(rest)
     if daemonset is None:
         if spec is not None and spec.aws_enabled:
             raise AuthenticationNotEnabled(

@@ -4,7 +4,9 @@ The typed models of the official client drop what they do not know (unknown fiel
 ConfigMaps the exact bytes are all that matters), so these steps read and write plain JSON through the
 client's `call_api`: its auth, TLS and connection pool, with our bounded timeouts on every call.
 
-Errors: 401/403 → ClusterAccessError; 429/5xx/transport → KubeApiUnavailable (retryable); 409 →
+Errors: 401/403 → ClusterAccessError, except a 403 for a namespace still being deleted (an offboarding or
+rollback just removed it: RetryableError, its namespace controller finishes within seconds);
+429/5xx/transport → KubeApiUnavailable (retryable); 409 →
 `Conflict` (caught by the callers' bounded re-read loops, never leaves this package); other 4xx →
 KubeRequestRejected (status and reason only: a Status message can echo object content).
 """
@@ -17,7 +19,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from kops_lambda.adapters.kube import REQUEST_TIMEOUT, translated_kube_errors
-from kops_lambda.errors import KubeApiUnavailable, KubeRequestRejected
+from kops_lambda.errors import KubeApiUnavailable, KubeRequestRejected, RetryableError
 
 JsonObject = dict[str, Any]
 
@@ -120,15 +122,20 @@ class KubeRest:
             headers["Content-Type"] = content_type
         try:
             with translated_kube_errors(operation):
-                response = self._api.call_api(
-                    path,
-                    method,
-                    header_params=headers,
-                    body=body,
-                    auth_settings=["BearerToken"],
-                    _preload_content=False,
-                    _request_timeout=REQUEST_TIMEOUT,
-                )
+                try:
+                    response = self._api.call_api(
+                        path,
+                        method,
+                        header_params=headers,
+                        body=body,
+                        auth_settings=["BearerToken"],
+                        _preload_content=False,
+                        _request_timeout=REQUEST_TIMEOUT,
+                    )
+                except ApiException as exc:
+                    if _namespace_terminating(exc):
+                        raise RetryableError(f"{operation}: the namespace is still being deleted") from None
+                    raise
         except ApiException as exc:  # what translated_kube_errors lets through: 4xx other than 401/403/429
             if exc.status == 409:
                 raise Conflict(operation) from None
@@ -143,3 +150,15 @@ class KubeRest:
         except ValueError:  # e.g. a proxy's HTML error page with a 200: not the API server talking
             raise KubeApiUnavailable(f"{operation}: the answer is not JSON") from None
         return parsed if isinstance(parsed, dict) else {}
+
+
+def _namespace_terminating(exc: ApiException) -> bool:
+    """403 with the cause kube-apiserver gives for new content in a namespace being deleted."""
+    if exc.status != 403 or not exc.body:
+        return False
+    try:
+        status = json.loads(exc.body)
+    except (TypeError, ValueError):
+        return False
+    causes = ((status.get("details") or {}).get("causes") or []) if isinstance(status, dict) else []
+    return any(isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes)

@@ -19,7 +19,9 @@ from kops_lambda.constants import (
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
     access_key_secret_name,
+    drainer_secret_name,
     private_key_secret_name,
+    vendor_kubeconfig_secret_name,
 )
 from kops_lambda.logic import policies
 from kops_lambda.logic.cluster.rest import KubeRest
@@ -28,6 +30,7 @@ from kops_lambda.logic.registry import cluster_key, now_iso
 from kops_lambda.logic.rollback import aws_state
 from kops_lambda.logic.rollback.cluster_state import snapshot_cluster
 from kops_lambda.logic.rollback.report import plain
+from kops_lambda.logic.rollback.vendor_identity import vendor_object_refs
 from kops_lambda.models.rollback import AwsBaseline, Baseline, BaselineResult
 
 
@@ -60,6 +63,8 @@ def snapshot_aws(
         key_pair_id=str(pair["KeyPairId"]) if pair else None,
         access_key_secret=aws_state.secret_snapshot(secretsmanager, access_key_secret_name(cluster_name)),
         private_key_secret=aws_state.secret_snapshot(secretsmanager, private_key_secret_name(cluster_name)),
+        drainer_secret=aws_state.secret_snapshot(secretsmanager, drainer_secret_name(cluster_name)),
+        vendor_kubeconfig_secret=aws_state.secret_snapshot(secretsmanager, vendor_kubeconfig_secret_name(cluster_name)),
     )
 
 
@@ -93,7 +98,7 @@ def record_baseline(
             taken_at=now_iso(),
             registry_item=plain(item["Item"]) if "Item" in item else None,
             aws=aws,
-            cluster=snapshot_cluster(rest),
+            cluster=snapshot_cluster(rest, extra=vendor_object_refs(cluster_name)),
         )
         with translated_aws_errors("rollback baseline"):
             table.put_item(
@@ -124,8 +129,8 @@ def existed(baseline: Baseline) -> list[str]:
         names.append(f"IAM role {SPOT_ROLE_NAME}")
     if aws.key_pair_id is not None:
         names.append(f"EC2 key pair {aws.key_pair_name}")
-    for secret in (aws.access_key_secret, aws.private_key_secret):
-        if secret.exists:
+    for secret in (aws.access_key_secret, aws.private_key_secret, aws.drainer_secret, aws.vendor_kubeconfig_secret):
+        if secret is not None and secret.exists:
             names.append(f"secret {secret.name}")
     names += [f"ConfigMap kube-system/{c.name}" for c in cluster.configmaps if c.resource_version is not None]
     names += [f"{o.kind} {o.namespace + '/' if o.namespace else ''}{o.name}" for o in cluster.objects]

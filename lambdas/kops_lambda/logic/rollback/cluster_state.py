@@ -1,6 +1,7 @@
 """The cluster side of the baseline (what the in-cluster steps may create or change), and the removal of
 our objects: only those carrying our managed-by label, each deleted at the resourceVersion we read."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kops_lambda.constants import (
@@ -19,10 +20,12 @@ from kops_lambda.constants import (
 from kops_lambda.logic.cluster.agent_manifests import AgentSettings, agent_objects
 from kops_lambda.logic.cluster.crd_mapping import KIND as IDENTITY_MAPPING_KIND
 from kops_lambda.logic.cluster.crd_mapping import object_names as identity_mapping_names
+from kops_lambda.logic.cluster.drainer import DRAINER_ACCOUNT
 from kops_lambda.logic.cluster.identity_mapping import mounted_configmap_name
 from kops_lambda.logic.cluster.kube_router import DAEMONSET_PATH as KUBE_ROUTER_PATH
 from kops_lambda.logic.cluster.rbac import identity_rbac_objects
 from kops_lambda.logic.cluster.rest import MAX_WRITE_ATTEMPTS, Conflict, JsonObject, KubeRest, kind_of
+from kops_lambda.logic.cluster.service_account import service_account_objects
 from kops_lambda.logic.rollback.report import Report
 from kops_lambda.models.rollback import ClusterBaseline, ConfigMapSnapshot, ObjectSnapshot
 
@@ -62,6 +65,11 @@ def identity_object_refs() -> list[ObjectRef]:
     return [*identity_mapping_refs(), *_refs(identity_rbac_objects())]
 
 
+def drainer_object_refs() -> list[ObjectRef]:
+    """IssueDrainerCredential's ServiceAccount and its RBAC (service-account mode), in creation order."""
+    return _refs(service_account_objects(DRAINER_ACCOUNT))
+
+
 def agent_object_refs() -> list[ObjectRef]:
     """Every object InstallAgent may create, in creation order (names only: rendered without a key)."""
     settings = AgentSettings(
@@ -83,7 +91,8 @@ def tolerations_of(daemonset: JsonObject) -> list[JsonObject]:
     return list(daemonset.get("spec", {}).get("template", {}).get("spec", {}).get("tolerations") or [])
 
 
-def snapshot_cluster(rest: KubeRest) -> ClusterBaseline:
+def snapshot_cluster(rest: KubeRest, *, extra: Sequence[ObjectRef] = ()) -> ClusterBaseline:
+    """`extra`: objects of ours whose names depend on the cluster (the vendor's ServiceAccount)."""
     authenticator = rest.get(AUTHENTICATOR_PATH)
     names = [AWS_AUTH_CONFIGMAP, AUTHENTICATOR_CONFIGMAP]
     if authenticator is not None and mounted_configmap_name(authenticator) not in names:
@@ -100,7 +109,7 @@ def snapshot_cluster(rest: KubeRest) -> ClusterBaseline:
         )
     kube_router = rest.get(KUBE_ROUTER_PATH)
     objects = []
-    for ref in [*identity_object_refs(), *agent_object_refs()]:
+    for ref in [*identity_object_refs(), *drainer_object_refs(), *agent_object_refs(), *extra]:
         found = rest.get(ref.path)
         if found is not None:
             objects.append(

@@ -14,7 +14,7 @@ from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.iam_names import user_name
 from kops_lambda.logic.lease import acquire_cluster_lease, release_cluster_lease
 from kops_lambda.logic.registry import get_cluster
-from kops_lambda.logic.rollback import agent, credentials, iam, identity_mapping, registry
+from kops_lambda.logic.rollback import agent, credentials, drainer, iam, identity_mapping, registry, vendor_identity
 from kops_lambda.logic.rollback.baseline import discard_baseline, load_baseline
 from kops_lambda.logic.rollback.report import plain
 from kops_lambda.models.onboarding import OnboardInput
@@ -142,21 +142,62 @@ def identity_mappings(
         item = get_cluster(table, region=baseline.region, cluster_name=baseline.cluster_name) or {}
         record = plain((item.get("resources") or {}).get("identity_mapping"))
         with _cluster(client, baseline.kubeconfig_secret_arn) as rest:
-            return identity_mapping.rollback_identity_mapping(
-                rest, baseline, record=record, spot_role_arn=spot_role_arn
+            return vendor_identity.merged(
+                vendor_identity.rollback_vendor_objects(rest, baseline),
+                identity_mapping.rollback_identity_mapping(rest, baseline, record=record, spot_role_arn=spot_role_arn),
+                vendor_identity.rollback_vendor_kubeconfig(client("secretsmanager"), baseline),
             )
-    skipped = _skipped(request)
-    if skipped is not None:
-        return skipped
     cluster = registered_cluster(request)
-    name = user_name(cluster.cluster_name)
-    assert cluster.kubeconfig_secret_arn is not None  # checked by _skipped
+    in_cluster = _skipped(request)
+    if in_cluster is None:
+        name = user_name(cluster.cluster_name)
+        assert cluster.kubeconfig_secret_arn is not None  # checked by _skipped
+        with _cluster(client, cluster.kubeconfig_secret_arn) as rest:
+            in_cluster = vendor_identity.merged(
+                vendor_identity.offboard_vendor_objects(rest, cluster.cluster_name),
+                identity_mapping.offboard_identity_mapping(
+                    rest,
+                    user_arn=f"arn:{partition}:iam::{account}:user/{name}",
+                    user_name=name,
+                    spot_role_arn=spot_role_arn,
+                ),
+            )
+    # The vendor's kubeconfig is in the account: it goes even when the cluster is skipped.
+    return vendor_identity.merged(
+        in_cluster,
+        vendor_identity.offboard_vendor_kubeconfig(
+            client("secretsmanager"),
+            cluster_name=cluster.cluster_name,
+            recovery_days=offboard_input(request).secret_recovery_days,
+        ),
+    )
+
+
+def drainer_credential(request: CleanupRequest, *, client: ClientFactory, table: Any) -> CleanupSummary:
+    expect(request, "rollback", "offboard")
+    if request.action == "rollback":
+        baseline = _baseline(table, request)
+        if baseline is None:
+            return NO_BASELINE
+        with _cluster(client, baseline.kubeconfig_secret_arn) as rest:
+            return drainer.rollback_drainer(rest, client("secretsmanager"), baseline)
+    options, cluster = offboard_input(request), registered_cluster(request)
+    skipped = _skipped(request)
+    if skipped is not None or cluster.kubeconfig_secret_arn is None:
+        return drainer.offboard_drainer(
+            None,
+            client("secretsmanager"),
+            cluster_name=cluster.cluster_name,
+            recovery_days=options.secret_recovery_days,
+            kept=skipped.kept if skipped else [],
+        )
     with _cluster(client, cluster.kubeconfig_secret_arn) as rest:
-        return identity_mapping.offboard_identity_mapping(
+        return drainer.offboard_drainer(
             rest,
-            user_arn=f"arn:{partition}:iam::{account}:user/{name}",
-            user_name=name,
-            spot_role_arn=spot_role_arn,
+            client("secretsmanager"),
+            cluster_name=cluster.cluster_name,
+            recovery_days=options.secret_recovery_days,
+            kept=[],
         )
 
 

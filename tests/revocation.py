@@ -1,0 +1,34 @@
+"""Waiting until kube-apiserver refuses a revoked ServiceAccount token.
+
+Revocation is not instantaneous on a real server: token authentication looks the account up in the
+apiserver's informer cache (a deleted account stays there until the watch event arrives, milliseconds
+later), and a token that authenticated successfully is cached for 10 s (kube-apiserver's token success
+cache). Tests that revoke a token first wait for the server to refuse it (a TokenReview, which goes through
+the same authenticator), then assert what the product does with it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from kubernetes import client as k8s
+
+from kops_onboard.local.controlplane import RealKubeCluster
+from kops_onboard.local.kube.served import ServedKubeApi
+
+# The token success cache's 10 s, plus the informer's lag.
+REVOCATION_SECONDS = 15.0
+
+
+def wait_until_refused(kube: ServedKubeApi, admin: k8s.ApiClient, token: str) -> None:
+    """`admin`: a client of the cluster's admin. The emulator forgets a token with its account at once."""
+    if not isinstance(kube, RealKubeCluster):
+        return
+    deadline = time.monotonic() + REVOCATION_SECONDS
+    while True:
+        review = k8s.AuthenticationV1Api(admin).create_token_review({"spec": {"token": token}})
+        if not review.status.authenticated:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the server still accepts the revoked token after {REVOCATION_SECONDS:g} s")
+        time.sleep(0.1)
