@@ -58,6 +58,7 @@ demo: setup
 bench: setup
 	$(BIN)/python -m bench.onboarding
 	$(BIN)/python -m bench.spot
+	$(BIN)/python -m bench.local
 
 clean:
 	rm -rf cdk.out .cache .mypy_cache .ruff_cache
