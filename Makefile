@@ -55,9 +55,11 @@ demo: setup
 	$(BIN)/kops-onboard local demo
 
 # Speed and scale figures (printed, never asserted).
-bench: setup
+bench: setup kube-bin
 	$(BIN)/python -m bench.onboarding
 	$(BIN)/python -m bench.spot
+	$(BIN)/python -m bench.canary
+	$(BIN)/python -m bench.local
 
 clean:
 	rm -rf cdk.out .cache .mypy_cache .ruff_cache

@@ -39,9 +39,10 @@ LAMBDA_TRUST = {
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
 }
 # Mapping changes reach the authenticator at once (informers; MountedFile: a restart on the DaemonSet's roll);
-# the apiserver may answer from its cache for one TTL more. A generous bound for a loaded 2-core machine.
-_CHANGE_SECONDS = WEBHOOK_CACHE_TTL_SECONDS + 20.0
-_AUTHENTICATOR_UP_SECONDS = 30.0
+# the apiserver may answer from its cache for one TTL more. Both are hang guards, generous for a loaded 2-core
+# machine: the tests wait for the change to take effect and assert what it does, not how soon.
+_CHANGE_SECONDS = WEBHOOK_CACHE_TTL_SECONDS + 180.0
+_AUTHENTICATOR_UP_SECONDS = 180.0
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,7 @@ def _wait_for(what: str, probe: Callable[[], Any], *, timeout: float) -> Any:
         if answer:
             return answer
         if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not after {timeout:.0f} s (last answer {answer!r})")
+            pytest.fail(f"hung: {what}: not after {timeout:.0f} s (last answer {answer!r})")
         time.sleep(0.2)
 
 

@@ -45,11 +45,11 @@ def test_local_up_prints_the_json_line_and_serves_until_interrupted(template_pat
         )
         machine = sfn.describe_state_machine(stateMachineArn=described["state_machines"]["onboard"])
         assert machine["status"] == "ACTIVE"
-        assert requests.get(f"{one['kube_api_url']}/version", verify=False, timeout=5).status_code == 401
+        assert requests.get(f"{one['kube_api_url']}/version", verify=False, timeout=60).status_code == 401
     finally:
         # When interrupted, it stops cleanly
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=180) == 0  # a hang guard: how soon it stops is not asserted
 
 
 def test_local_up_on_the_real_control_plane_serves_a_real_kubernetes(template_path: Path, tmp_path: Path) -> None:
@@ -82,4 +82,4 @@ def test_local_up_on_the_real_control_plane_serves_a_real_kubernetes(template_pa
     finally:
         # When interrupted, it stops cleanly
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=180) == 0  # a hang guard: how soon it stops is not asserted

@@ -4,13 +4,18 @@ on the Kubernetes API emulator: cordon + taint in one patch, deadline-aware drai
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from kops_lambda.constants import EXCLUDE_FROM_LB_LABEL, SPOT_TAINT_KEY
+from kops_lambda.constants import (
+    EXCLUDE_FROM_LB_LABEL,
+    SPOT_EVENT_REASON_DRAIN_INCOMPLETE,
+    SPOT_EVENT_REASON_INTERRUPTION,
+    SPOT_TAINT_KEY,
+)
 from kops_onboard.local.seed import SeededInstance
 from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.e2e import spot_support as support
@@ -113,9 +118,9 @@ def test_a_warning_drains_as_the_budgets_allow_and_reports_the_rest_at_the_deadl
     assert any(o["kind"] == "DaemonSet" for p in before.values() for o in p["metadata"].get("ownerReferences", []))
     cluster.api_server.clear_requests()
     # When its interruption warning arrives 100 s after EC2 sent it (5 s before the drain deadline)
-    support.put(local_system, support.entry(local_system, spot, age=100))
-    started = time.monotonic()
-    local_system.aws.drain_event_sources(timeout=60)
+    warning = support.entry(local_system, spot, age=100)
+    support.put(local_system, warning)
+    local_system.aws.drain_event_sources(timeout=60)  # a hang guard: how long the drain took is not asserted
     # Then the node was cordoned, tainted and taken out of the load balancers in one PATCH, found by its
     # providerID although its name is the instance id, not its DNS name
     node = support.node(cluster, spot)
@@ -142,9 +147,16 @@ def test_a_warning_drains_as_the_budgets_allow_and_reports_the_rest_at_the_deadl
     # And each eviction's grace period fit in the time left (the ledger asks for 60 s)
     graces = [r.grace_period_seconds for r in cluster.api_server.requests if r.path.endswith("/eviction")]
     assert graces and max(g or 0 for g in graces) <= 6
-    # And the drain gave up at its deadline, saying on the node which pods are left and why
-    assert time.monotonic() - started < 30
-    (incomplete,) = [e for e in support.node_events(cluster, spot) if e["reason"] == "DrainIncomplete"]
+    # And the drain ran against the deadline it announced on the node, the event's time + 120 s minus the
+    # 15 s margin, retrying the refused ledger pods to the end, then gave up, saying which pods are left and why
+    deadline = (warning["Time"] + timedelta(seconds=105)).strftime("%H:%M:%SZ")
+    events = support.node_events(cluster, spot)
+    (interruption,) = [e for e in events if e["reason"] == SPOT_EVENT_REASON_INTERRUPTION]
+    assert f"draining until {deadline}" in interruption["message"], interruption["message"]
+    for name in left_ledger:
+        tries = [r.status for r in cluster.api_server.requests if r.path.endswith(f"/pods/{name}/eviction")]
+        assert len(tries) >= 2 and set(tries) == {429}, (name, tries)
+    (incomplete,) = [e for e in events if e["reason"] == SPOT_EVENT_REASON_DRAIN_INCOMPLETE]
     for name in left_ledger:
         assert f"{APP}/{name} (disruption budget)" in incomplete["message"]
     assert 2 in support.emf_metric(local_system, "PodsLeftAtDeadline")

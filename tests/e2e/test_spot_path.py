@@ -12,7 +12,8 @@ from kops_onboard.local.system import LocalCluster, LocalSystem
 from kops_onboard.spot_events import spot_event_entry
 
 
-def _wait(probe: Callable[[], bool], timeout: float = 20.0) -> bool:
+def _wait(probe: Callable[[], bool], timeout: float = 180.0) -> bool:
+    """Whether `probe` came true; `timeout` is a hang guard, not a bound on how fast the Spot path is."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if probe():

@@ -83,11 +83,13 @@ def make_function(local_aws: LocalAws, role_arn: str) -> Callable[..., str]:
     return make
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+def wait_for(predicate: Callable[[], Any], timeout: float = 120.0) -> Any:
+    """The predicate's first truthy answer. `timeout` is a hang guard (generous: a loaded machine is slow, not
+    wrong); nothing here bounds how long the condition takes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = predicate()
         if result:
             return result
         time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout} s")
+    raise AssertionError(f"hung: condition not met after {timeout} s")

@@ -118,6 +118,8 @@ def flaky(event: Any, context: Any) -> dict[str, Any]:
 
 
 def sleepy(event: Any, context: Any) -> str:
+    """Record the event and this container's process id, then sleep `seconds`."""
+    _record({**event, "pid": os.getpid()}, context)
     time.sleep(event["seconds"])
     return "woke up"
 

@@ -32,7 +32,7 @@ def test_spot_warning_reaches_handler_through_sqs(local_aws: LocalAws, make_func
     pipeline = build_pipeline(local_aws, handler)
     # When EC2 publishes a Spot interruption warning
     response = local_aws.client("events").put_events(Entries=[spot_event("i-0abc")])
-    local_aws.drain_event_sources(timeout=10)
+    local_aws.drain_event_sources(timeout=120)
     # Then the handler got one SQS record whose body is the event in AWS's shape
     [batch] = sample_handlers.recorded(handler.split(":")[-1])
     [record] = batch["Records"]
@@ -68,7 +68,7 @@ def test_non_matching_event_is_not_delivered(local_aws: LocalAws, make_function:
     pipeline = build_pipeline(local_aws, handler)
     # When EC2 publishes a different detail-type
     local_aws.client("events").put_events(Entries=[spot_event("i-0def", "EC2 Instance State-change Notification")])
-    local_aws.drain_event_sources(timeout=10)
+    local_aws.drain_event_sources(timeout=120)
     # Then nothing was queued or invoked
     assert sample_handlers.recorded(handler.split(":")[-1]) == []
     assert queue_attributes(local_aws, pipeline.queue_url)["ApproximateNumberOfMessages"] == 0
@@ -121,7 +121,7 @@ def test_disabled_rule_delivers_nothing(local_aws: LocalAws, make_function: Call
     events.put_targets(Rule=rule, Targets=[{"Id": "fn", "Arn": function}])
     # When a matching event is published
     events.put_events(Entries=[spot_event("i-0999")])
-    local_aws.drain_event_sources(timeout=10)
+    local_aws.drain_event_sources(timeout=120)
     # Then the function never ran
     assert sample_handlers.recorded(function.split(":")[-1]) == []
 

@@ -23,7 +23,7 @@ def test_failing_message_moves_to_dlq_after_max_receive_count(
     pipeline = build_pipeline(local_aws, handler, max_receive_count=2)
     # When such a message arrives
     local_aws.client("sqs").send_message(QueueUrl=pipeline.queue_url, MessageBody="fail-1")
-    local_aws.drain_event_sources(timeout=15)
+    local_aws.drain_event_sources(timeout=120)
     # Then the handler saw it exactly twice (receive counts 1 and 2) and SQS moved it to the DLQ
     batches = sample_handlers.recorded(handler.split(":")[-1])
     counts = [record["attributes"]["ApproximateReceiveCount"] for batch in batches for record in batch["Records"]]
@@ -43,7 +43,7 @@ def test_batch_item_failures_leave_only_reported_messages(
     sqs.send_message(QueueUrl=pipeline.queue_url, MessageBody=json.dumps({"id": "poison"}))
     # When the mapping is enabled and the queue drains
     local_aws.client("lambda").update_event_source_mapping(UUID=pipeline.mapping_uuid, Enabled=True)
-    local_aws.drain_event_sources(timeout=15)
+    local_aws.drain_event_sources(timeout=120)
     # Then the first batch held both, the good one was deleted after one delivery,
     # and only the poison message was redelivered until it reached the DLQ
     batches = sample_handlers.recorded(handler.split(":")[-1])

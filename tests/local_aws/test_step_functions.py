@@ -10,11 +10,27 @@ from typing import Any
 
 import pytest
 
-from kops_onboard.local.aws import LocalAws
+from kops_onboard.local.aws import LocalAws, sfn_retry
 from tests.local_aws import sample_handlers
 from tests.local_aws.conftest import unique, wait_for
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+HANG_GUARD_SECONDS = 180  # an execution still RUNNING then has hung; how long one takes is not asserted
+
+
+class _RecordedSleeps:
+    """Stands in for the `time` module the scaled retry clock (`sfn_retry`) sleeps on: records each wait it is
+    asked for, then waits it."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+        time.sleep(seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
 
 
 def _task(function_arn: str, **extra: Any) -> dict[str, Any]:
@@ -51,12 +67,12 @@ def run_machine(local_aws: LocalAws, role_arn: str) -> Callable[[dict[str, Any],
         execution_arn = sfn.start_execution(
             stateMachineArn=machine_arn, name=uuid.uuid4().hex, input=json.dumps(execution_input)
         )["executionArn"]
-        while time.monotonic() - started < 20:
+        while time.monotonic() - started < HANG_GUARD_SECONDS:
             execution = sfn.describe_execution(executionArn=execution_arn)
             if execution["status"] != "RUNNING":
                 return {**execution, "elapsed": time.monotonic() - started}
             time.sleep(0.02)
-        raise AssertionError("execution still RUNNING after 20 s")
+        raise AssertionError(f"hung: execution still RUNNING after {HANG_GUARD_SECONDS} s")
 
     return run
 
@@ -131,18 +147,20 @@ def test_named_error_is_caught_and_fails_the_execution(make_function: Callable[.
 
 
 def test_retry_interval_scale_shortens_retry_waits(
-    local_aws: LocalAws, make_function: Callable[..., str], run_machine: Any
+    local_aws: LocalAws, make_function: Callable[..., str], run_machine: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given retries waiting 2 s, 4 s, 8 s (14 s in AWS) and this package's scale of 0.01
     assert local_aws.retry_interval_scale == 0.01
     flaky = make_function("flaky")
     definition = {"StartAt": "Flaky", "States": {"Flaky": _task(flaky, Retry=_retry(2, 3), End=True)}}
+    sleeps = _RecordedSleeps()
+    monkeypatch.setattr(sfn_retry, "time", sleeps)
     # When the task fails three times before succeeding
     execution = run_machine(definition, {"key": unique("scaled"), "failures": 3})
-    # Then all four attempts ran, in well under the real 14 s
+    # Then all four attempts ran, and the interpreter's three waits were each its interval x 0.01
     assert execution["status"] == "SUCCEEDED"
     assert len(sample_handlers.recorded(flaky.split(":")[-1])) == 4
-    assert execution["elapsed"] < 2.0
+    assert sleeps.seconds == pytest.approx([0.02, 0.04, 0.08])
 
 
 @pytest.mark.usefixtures("real_retry_waits")

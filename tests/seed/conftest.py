@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +11,7 @@ import moto
 import pytest
 from kubernetes import client
 
-from kops_onboard.local.kube import KubeApiEmulator
+from kops_onboard.local.kube import KubeApiEmulator, RecordedRequest
 from kops_onboard.local.seed import ClusterSpec, SeededAwsCluster, SeededKubeCluster, seed_aws, seed_kube
 
 REGION = "us-east-1"
@@ -52,7 +51,7 @@ class SeededCluster:
     kube: SeededKubeCluster
     emulator: KubeApiEmulator
     api: client.ApiClient
-    seconds: float  # how long seed_kube took
+    requests: list[RecordedRequest]  # what seed_kube asked the API server (its time is a bench figure)
 
     @property
     def core(self) -> client.CoreV1Api:
@@ -83,9 +82,8 @@ def seeded(moto_account: None) -> Iterator[Any]:
             aws = seed_aws_cluster(text)
             emulator = KubeApiEmulator(tokens=[TOKEN], name=aws.name)
             api = api_client(emulator.start())
-            started = time.perf_counter()
             kube = seed_kube(api, aws.spec, aws)
-            clusters[text] = SeededCluster(aws.spec, aws, kube, emulator, api, time.perf_counter() - started)
+            clusters[text] = SeededCluster(aws.spec, aws, kube, emulator, api, emulator.requests)
         return clusters[text]
 
     yield get

@@ -132,7 +132,7 @@ def _paused_before(client: Any, operation: str, reached: threading.Event, resume
 
     def pause(**_: Any) -> None:
         reached.set()
-        resume.wait(timeout=30)
+        resume.wait(timeout=120)
 
     client.meta.events.register(f"before-call.{client.meta.service_model.endpoint_prefix}.{operation}", pause)
     return client
@@ -158,12 +158,12 @@ def test_two_invocations_at_once_make_one_access_key_and_the_second_reuses_it(aw
     at_create, second_done = threading.Event(), threading.Event()
     first_iam = _paused_before(aws("iam"), "CreateAccessKey", at_create, second_done)
     first, first_outcome = _in_thread(lambda: _access_key(aws, kms_key, iam=first_iam))
-    assert at_create.wait(timeout=30)
+    assert at_create.wait(timeout=120)
     # When a second invocation runs meanwhile (another container) and then the first goes on
     second, second_outcome = _in_thread(lambda: _access_key(aws, kms_key))
-    second.join(timeout=30)
+    second.join(timeout=120)
     second_done.set()
-    first.join(timeout=30)
+    first.join(timeout=120)
     # Then the second made no key of its own but waits for the first (retried by the workflow)
     (created,), (lost,) = first_outcome, second_outcome
     assert isinstance(lost, CreationInProgress), lost
@@ -185,12 +185,12 @@ def test_two_invocations_at_once_make_one_key_pair_and_the_second_reuses_it(aws:
         return ensure_key_pair(ec2, aws("secretsmanager"), table, cluster_name=CLUSTER, kms_key_id=kms_key)
 
     first, first_outcome = _in_thread(lambda: key_pair(first_ec2))
-    assert at_create.wait(timeout=30)
+    assert at_create.wait(timeout=120)
     # When a second invocation runs meanwhile
     second, second_outcome = _in_thread(lambda: key_pair(aws("ec2")))
-    second.join(timeout=30)
+    second.join(timeout=120)
     second_done.set()
-    first.join(timeout=30)
+    first.join(timeout=120)
     # Then it is told to retry (not KeyPairWithoutSecret, a permanent failure), and its retry reuses the pair
     (created,), (lost,) = first_outcome, second_outcome
     assert isinstance(lost, CreationInProgress), lost
