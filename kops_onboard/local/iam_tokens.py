@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from kops_lambda.adapters.aws import sts_endpoint
+from kops_lambda.adapters.aws import GLOBAL_STS_REGION, sts_endpoint
 from kops_lambda.logic.cluster.access import authenticator_token
 
 if TYPE_CHECKING:
@@ -56,15 +56,17 @@ def role_session(sts: STSClient, role_arn: str, session_name: str) -> IamCredent
     return IamCredentials(credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"])
 
 
-def iam_token(credentials: IamCredentials, *, cluster_id: str, region: str) -> str:
-    """The bearer token the identity of `credentials` presents to the authenticator of cluster `cluster_id`."""
+def iam_token(credentials: IamCredentials, *, cluster_id: str, region: str, global_endpoint: bool = False) -> str:
+    """The bearer token the identity of `credentials` presents to the authenticator of cluster `cluster_id`,
+    presigned for the region's STS endpoint or (`global_endpoint`) the global one."""
     session: Any = boto3.session.Session(
         aws_access_key_id=credentials.access_key_id,
         aws_secret_access_key=credentials.secret_access_key,
         aws_session_token=credentials.session_token,
-        region_name=region,
+        region_name=GLOBAL_STS_REGION if global_endpoint else region,
     )
-    return authenticator_token(session.client("sts", endpoint_url=sts_endpoint(region)), cluster_id)
+    endpoint = sts_endpoint(region, global_endpoint=global_endpoint)
+    return authenticator_token(session.client("sts", endpoint_url=endpoint), cluster_id)
 
 
 def whoami(server_url: str, token: str, *, ca_pem: str | None = None) -> tuple[int, dict[str, Any] | None]:

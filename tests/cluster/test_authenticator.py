@@ -8,6 +8,7 @@ IAMIdentityMapping objects; the apiserver then applies RBAC to the mapped user.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import time
@@ -15,6 +16,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 from kubernetes import client as k8s
@@ -182,6 +184,23 @@ def test_a_token_of_the_onboarded_vendor_user_authenticates_as_its_mapped_user_a
     assert user["username"] == f"{CAST_SERVICE_USERNAME_PREFIX}{cluster.user_name}"
     assert CAST_SERVICE_GROUP in user["groups"]
     assert user["extra"]["arn"] == [cluster.user_arn]
+
+
+def test_a_token_for_the_global_sts_endpoint_authenticates_as_the_same_user(cluster: AuthCluster) -> None:
+    # Given the vendor user's token presigned for the global endpoint (what kOps 1.11/1.15's authenticator
+    # v0.4 accepts, and the drainer mints for those versions)
+    token = iam_token(cluster.vendor, cluster_id=cluster.name, region=REGION, global_endpoint=True)
+    assert _token_host(token) == "sts.amazonaws.com"
+    # When it asks the API server who it is
+    status, user = cluster.whoami(token)
+    # Then the authenticator verified it through the global host as well, and mapped it the same way
+    assert status == 201 and user is not None
+    assert user["username"] == f"{CAST_SERVICE_USERNAME_PREFIX}{cluster.user_name}"
+
+
+def _token_host(token: str) -> str | None:
+    encoded = token.removeprefix("k8s-aws-v1.")
+    return urlparse(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()).hostname
 
 
 def test_rbac_applies_to_the_mapped_vendor_user(cluster: AuthCluster) -> None:

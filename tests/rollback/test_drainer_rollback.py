@@ -30,6 +30,7 @@ def issue(cluster: Cluster) -> str:
         kubeconfig_secret_arn=cluster.kubeconfig_secret_arn,
         cluster_name=cluster.name,
         mode="service-account",
+        kops_version=cluster.facts.kops_version,
         spot_role_arn=cluster.spot_role_arn,
         kms_key_id=None,
         spot_force_delete=False,

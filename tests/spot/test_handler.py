@@ -46,6 +46,7 @@ def environment(monkeypatch: pytest.MonkeyPatch, cluster: Cluster) -> Iterator[N
         kubeconfig_secret_arn=arn,
         cluster_name=cluster.aws.name,
         mode="service-account",
+        kops_version="1.21.0",
         spot_role_arn="arn:aws:iam::123456789012:role/spot-unit",
         kms_key_id=None,
         spot_force_delete=False,

@@ -23,18 +23,27 @@ def resource(service_name: str, region_name: str | None = None) -> Any:
     return session.resource(service_name, region_name=region_name, config=_CONFIG)
 
 
-def sts_endpoint(region_name: str) -> str:
-    """AWS's regional STS endpoint, the host aws-iam-authenticator accepts in a token."""
-    suffix = "amazonaws.com.cn" if region_name.startswith("cn-") else "amazonaws.com"
-    return f"https://sts.{region_name}.{suffix}"
+GLOBAL_STS_REGION = "us-east-1"  # the region the global endpoint signs for
+
+
+def sts_endpoint(region_name: str, *, global_endpoint: bool = False) -> str:
+    """AWS's STS endpoint that aws-iam-authenticator accepts in a token: the region's, or the global one
+    (authenticators before v0.5 accept only that; China has no global endpoint)."""
+    if region_name.startswith("cn-"):
+        return f"https://sts.{region_name}.amazonaws.com.cn"
+    return "https://sts.amazonaws.com" if global_endpoint else f"https://sts.{region_name}.amazonaws.com"
 
 
 @lru_cache(maxsize=8)
-def token_sts_client(region_name: str) -> Any:
-    """The STS client that presigns aws-iam-authenticator tokens (`logic.cluster.access.authenticator_token`).
+def token_sts_client(region_name: str, global_endpoint: bool = False) -> Any:
+    """The STS client that presigns aws-iam-authenticator tokens (`logic.cluster.access.authenticator_token`),
+    for the region's endpoint or (`global_endpoint`) the global one.
 
     Its endpoint is always AWS's own, even where AWS_ENDPOINT_URL points every other client elsewhere (the
     local system): presigning sends nothing, and the token's URL must name a host the authenticator accepts.
     """
     session: Any = boto3.session.Session()
-    return session.client("sts", region_name=region_name, endpoint_url=sts_endpoint(region_name), config=_CONFIG)
+    use_global = global_endpoint and not region_name.startswith("cn-")
+    signing_region = GLOBAL_STS_REGION if use_global else region_name
+    endpoint = sts_endpoint(region_name, global_endpoint=use_global)
+    return session.client("sts", region_name=signing_region, endpoint_url=endpoint, config=_CONFIG)

@@ -38,6 +38,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         kubeconfig_secret_arn=secret_arn,
         cluster_name=facts.cluster_name,
         mode=registered_identity_mode(table, region=facts.region, cluster_name=facts.cluster_name),
+        kops_version=facts.kops_version,
         spot_role_arn=cluster_settings.spot_handler_role_arn,
         kms_key_id=settings.secrets_kms_key,
         spot_force_delete=cluster_settings.spot_force_delete,

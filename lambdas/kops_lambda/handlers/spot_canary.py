@@ -5,6 +5,7 @@ Per cluster it publishes `CanaryFailed` (0/1, dimension `cluster`) and logs the 
 alarm watches `CanaryFailedClusters` (how many failed in this run).
 """
 
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -50,7 +51,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         CanaryDependencies(
             registry_table=resource("dynamodb").Table(settings.registry_table),
             secretsmanager=client("secretsmanager"),
-            sts=token_sts_client(settings.region),
+            token_sts=partial(token_sts_client, settings.region),
             force_delete=load_spot_settings().force_delete,
         )
     )

@@ -8,7 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import urllib3
@@ -65,7 +65,7 @@ def _build_core_api(drainer_secret_arn: str, region: str, connections: int) -> k
     # Deadline-aware code decides about 429/5xx itself: urllib3 only retries failed connects, briefly.
     retries = urllib3.Retry(total=2, connect=2, read=0, status=0, backoff_factor=0.1, respect_retry_after_header=False)
     api = drainer_api_client(
-        credential, token_sts_client(region), retries=retries, connections=connections, now=datetime.now(UTC)
+        credential, partial(token_sts_client, region), retries=retries, connections=connections, now=datetime.now(UTC)
     )
     return k8s.CoreV1Api(api)
 

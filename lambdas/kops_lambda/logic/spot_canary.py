@@ -34,6 +34,7 @@ from kops_lambda.errors import ClusterAccessError, KopsOnboardError
 from kops_lambda.logic import registry
 from kops_lambda.logic.cluster.drainer import (
     DRAINER_TOKEN_SECONDS,
+    TokenStsClient,
     drainer_api_client,
     read_drainer_credential,
     renew_drainer_credential,
@@ -124,7 +125,7 @@ class _Failed(Exception):
 class CanaryDependencies:
     registry_table: Any
     secretsmanager: Any
-    sts: Any  # presigns the authenticator token: the caller's credentials are the Spot handler's role
+    token_sts: TokenStsClient  # presigns the authenticator token: the caller's credentials are the Spot handler's role
     force_delete: bool = False
 
 
@@ -178,12 +179,12 @@ def _check(
     result: CanaryResult, item: dict[str, Any], credential: DrainerCredential, deps: CanaryDependencies
 ) -> CanaryResult:
     permissions = drain_permissions(force_delete=deps.force_delete)
-    _verify(credential, deps.sts, permissions, now=_now())
+    _verify(credential, deps.token_sts, permissions, now=_now())
     if credential.mode != "service-account" or not _renewal_due(credential, now=_now()):
         return replace(result, detail=f"may {', '.join(p.label for p in permissions)}")
     try:
         renewed = renew_drainer_credential(deps.secretsmanager, credential, retries=CANARY_RETRIES)
-        _verify(renewed, deps.sts, permissions, now=_now())
+        _verify(renewed, deps.token_sts, permissions, now=_now())
     except _Failed as failed:
         raise _Failed(CanaryReason.RENEWAL_FAILED, f"token renewal: {failed.reason.value}: {failed.detail}") from None
     except (ClientError, KopsOnboardError) as exc:
@@ -209,11 +210,13 @@ def _credential(item: dict[str, Any], cluster_name: str, secretsmanager: Any) ->
     return credential
 
 
-def _verify(credential: DrainerCredential, sts: Any, permissions: Iterable[Permission], *, now: datetime) -> None:
+def _verify(
+    credential: DrainerCredential, token_sts: TokenStsClient, permissions: Iterable[Permission], *, now: datetime
+) -> None:
     if credential.expires_at is not None and credential.expires_at <= now:
         raise _Failed(CanaryReason.EXPIRED, f"the drainer token expired at {_iso(credential.expires_at)}")
     try:
-        api = drainer_api_client(credential, sts, retries=CANARY_RETRIES, now=now)
+        api = drainer_api_client(credential, token_sts, retries=CANARY_RETRIES, now=now)
     except ClusterAccessError as exc:
         raise _Failed(CanaryReason.NO_CREDENTIAL, str(exc)) from None
     with api:

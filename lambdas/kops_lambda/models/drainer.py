@@ -22,6 +22,11 @@ class DrainerCredential(StrictModel):
     server: str
     ca_pem: str | None = Field(description="PEM of the API server's CA (None: plain http, local tests only)")
     mode: DrainerMode
+    global_sts_endpoint: bool = Field(
+        default=False,
+        description="authenticator mode: tokens name the global STS endpoint (kOps 1.11/1.15 run an "
+        "aws-iam-authenticator before v0.5, which accepts no other)",
+    )
     service_account: str | None = Field(default=None, description="namespace/name (service-account mode)")
     token: str | None = Field(default=None, repr=False, description="service-account mode only")
     expires_at: datetime | None = Field(default=None, description="When the token expires")

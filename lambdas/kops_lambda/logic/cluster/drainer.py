@@ -19,6 +19,7 @@ Two modes: the cluster's identity mode, as ValidateCluster resolved and recorded
 
 import base64
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +55,7 @@ from kops_lambda.logic.cluster.service_account import (
 from kops_lambda.logic.rollback.report import Report
 from kops_lambda.models.cluster import ObjectStatus
 from kops_lambda.models.drainer import DrainerCredential, DrainerCredentialResult, DrainerMode
+from kops_lambda.models.onboarding import kops_minor
 
 DRAINER_ACCOUNT = ServiceAccountSpec(
     namespace=KUBE_SYSTEM,
@@ -67,6 +69,16 @@ DRAINER_ACCOUNT = ServiceAccountSpec(
 DRAINER_TOKEN_SECONDS = 24 * 3600
 # aws-iam-authenticator tokens are presigned for 60 s (access.py): mint a fresh one well before that.
 AUTHENTICATOR_TOKEN_REFRESH_SECONDS = 30.0
+# kOps versions whose authenticator addon (v0.4.0) accepts tokens for the global STS endpoint only.
+GLOBAL_STS_KOPS_VERSIONS = frozenset({"1.11", "1.15"})
+
+TokenStsClient = Callable[[bool], Any]
+"""The STS client that presigns authenticator tokens, for the global endpoint (True) or the region's."""
+
+
+def needs_global_sts_endpoint(kops_version: str) -> bool:
+    """Whether the cluster's aws-iam-authenticator accepts only tokens for the global STS endpoint."""
+    return kops_minor(kops_version) in GLOBAL_STS_KOPS_VERSIONS
 
 
 def cluster_endpoint(kubeconfig: dict[str, Any]) -> tuple[str, str | None]:
@@ -88,6 +100,7 @@ def issue_drainer_credential(
     kubeconfig_secret_arn: str,
     cluster_name: str,
     mode: DrainerMode,
+    kops_version: str,
     spot_role_arn: str | None,
     kms_key_id: str | None,
     spot_force_delete: bool,
@@ -98,7 +111,13 @@ def issue_drainer_credential(
         raise InvalidSettings("SPOT_HANDLER_ROLE_ARN is not set: nobody could read the drainer credential")
     kubeconfig = load_kubeconfig(secretsmanager, kubeconfig_secret_arn)
     server, ca_pem = cluster_endpoint(kubeconfig)
-    credential = DrainerCredential(cluster_id=cluster_name, server=server, ca_pem=ca_pem, mode=mode)
+    credential = DrainerCredential(
+        cluster_id=cluster_name,
+        server=server,
+        ca_pem=ca_pem,
+        mode=mode,
+        global_sts_endpoint=mode == "authenticator" and needs_global_sts_endpoint(kops_version),
+    )
     with api_client(kubeconfig) as api:
         check_access(api)
         rest = KubeRest(api)
@@ -167,14 +186,18 @@ def read_drainer_credential(secretsmanager: Any, secret_arn: str) -> DrainerCred
 
 def drainer_api_client(
     credential: DrainerCredential,
-    sts: Any,
+    token_sts: TokenStsClient | None,
     *,
     retries: urllib3.Retry,
     connections: int | None = None,
     now: datetime | None = None,
 ) -> k8s.ApiClient:
-    """A client that is the drainer identity: the stored token, or an authenticator token for `sts`'s role."""
+    """A client that is the drainer identity: the stored token, or an authenticator token for the role of
+    `token_sts`'s credentials, presigned for the endpoint the cluster's authenticator accepts."""
     if credential.mode == "authenticator":
+        if token_sts is None:
+            raise ValueError("authenticator mode needs an STS client to presign its tokens")
+        sts = token_sts(credential.global_sts_endpoint)
         return bearer_api_client(
             credential.server,
             credential.ca_pem,
