@@ -4,7 +4,6 @@ and removal. kube-apiserver's authenticator and authorizer judge the token (the 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 from collections.abc import Callable
@@ -16,9 +15,9 @@ from kubernetes.client.rest import ApiException
 
 from kops_lambda.adapters.kube import api_client
 from kops_lambda.constants import KUBE_SYSTEM, MANAGED_BY_LABEL, PRODUCT, vendor_kubeconfig_secret_name
-from kops_lambda.errors import ClusterAccessError, ForeignEntity
+from kops_lambda.errors import ForeignEntity
 from kops_lambda.logic.cluster.rest import KubeRest
-from kops_lambda.logic.cluster.vendor_identity import cluster_endpoint, ensure_vendor_identity
+from kops_lambda.logic.cluster.vendor_identity import ensure_vendor_identity
 from kops_lambda.logic.rollback.vendor_identity import offboard_vendor_objects
 from kops_lambda.models.vendor_identity import VendorIdentityResult
 
@@ -206,28 +205,3 @@ def test_removal_revokes_the_token_and_leaves_nothing_of_ours(cluster: Cluster) 
         assert status_of(lambda: k8s.CoreV1Api(api).list_node()) == 401
     # And a second removal finds nothing to do
     assert offboard_vendor_objects(KubeRest(cluster.api), cluster.name).removed == []
-
-
-def test_the_endpoint_is_the_current_contexts_with_its_inline_ca() -> None:
-    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-    kubeconfig = {
-        "clusters": [
-            {"name": "other", "cluster": {"server": "https://other:443"}},
-            {
-                "name": "mine",
-                "cluster": {
-                    "server": "https://api.mine:443",
-                    "certificate-authority-data": base64.b64encode(pem.encode()).decode(),
-                },
-            },
-        ],
-        "contexts": [{"name": "a", "context": {"cluster": "other"}}, {"name": "b", "context": {"cluster": "mine"}}],
-        "current-context": "b",
-    }
-    endpoint = cluster_endpoint(kubeconfig)
-    assert (endpoint.server, endpoint.ca_pem) == ("https://api.mine:443", pem)
-    with pytest.raises(ClusterAccessError, match="no server"):
-        cluster_endpoint({**kubeconfig, "clusters": [{"name": "mine", "cluster": {}}]})
-    broken = {"name": "mine", "cluster": {"server": "https://x", "certificate-authority-data": "not base64!"}}
-    with pytest.raises(ClusterAccessError, match="not base64"):
-        cluster_endpoint({**kubeconfig, "clusters": [broken]})
