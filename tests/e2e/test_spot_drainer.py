@@ -8,7 +8,6 @@ a session of its own role)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,16 +24,11 @@ from tests.rollback.account_state import assert_same
 
 
 def onboard(system: LocalSystem, cluster: LocalCluster) -> ExecutionResult:
-    return run_execution(
-        system.aws.client("stepfunctions"), system.state_machines["onboard"], cluster.onboard_input(), name_prefix="dr"
-    )
+    return support.run_onboarding(system, cluster, name_prefix="dr")
 
 
 def onboarded(system: LocalSystem, spec: str) -> LocalCluster:
-    cluster = system.add_cluster(ClusterSpec.parse(spec), kube="real")
-    result = onboard(system, cluster)
-    assert result.status == "SUCCEEDED", (result.error, result.cause)
-    return cluster
+    return support.onboard(system, spec, kube="real", name_prefix="dr")
 
 
 def drainer_credential(system: LocalSystem, cluster: LocalCluster) -> dict[str, Any]:
@@ -52,17 +46,6 @@ def drained(cluster: LocalCluster, instance: SeededInstance) -> bool:
 @pytest.fixture(scope="module")
 def sa_cluster(local_system: LocalSystem) -> LocalCluster:
     return onboarded(local_system, "drainer-sa.k8s.local:kops=1.21,auth=none,nodes=3,pods=3,naming=id")
-
-
-@pytest.fixture
-def short_visibility(local_system: LocalSystem) -> Iterator[None]:
-    """Retries after 1 s instead of the queue's 150 s (kept above the function timeout in AWS)."""
-    sqs = local_system.aws.client("sqs")
-    url = local_system.output("SpotEventQueueUrl")
-    original = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "1"})
-    yield
-    sqs.set_queue_attributes(QueueUrl=url, Attributes=original)
 
 
 def test_onboarding_records_a_service_account_drainer_and_the_scan_knows_its_token(
