@@ -18,9 +18,8 @@ from kops_onboard.local.seed import ClusterSpec, SeededInstance
 from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.e2e import spot_support as support
 from tests.e2e.secret_scan import secret_values
-from tests.e2e.test_rollback import state
 from tests.revocation import wait_until_refused
-from tests.rollback.account_state import assert_same
+from tests.rollback.account_state import assert_same, system_state
 
 
 def onboard(system: LocalSystem, cluster: LocalCluster) -> ExecutionResult:
@@ -143,7 +142,7 @@ def test_a_failing_drainer_step_leaves_everything_as_it_was(local_system: LocalS
     cluster = local_system.add_cluster(
         ClusterSpec.parse("drainer-rb.k8s.local:kops=1.21,auth=none,nodes=1"), kube="real"
     )
-    before = state(local_system)
+    before = system_state(local_system)
     local_system.aws.inject_lambda_fault(
         "IssueDrainerCredentialFunction", error_type="Sandbox.Timedout", after_handler=True
     )
@@ -152,7 +151,7 @@ def test_a_failing_drainer_step_leaves_everything_as_it_was(local_system: LocalS
     # Then it fails, its rollback names the drainer's account, and nothing is left (its secret included)
     assert result.status == "FAILED" and result.error == "Sandbox.Timedout"
     assert result.cause is not None and f"ServiceAccount {KUBE_SYSTEM}/{SPOT_DRAINER_SERVICE_ACCOUNT}" in result.cause
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))
 
 
 def test_a_later_failing_step_also_removes_the_drainer(local_system: LocalSystem) -> None:
