@@ -1,10 +1,8 @@
 """The local embedded system: moto (AWS) running the synthesized stack, and one Kubernetes API
 emulator per seeded kOps cluster. Used by `kops-onboard local up`, the demo and the e2e tests."""
 
-import hashlib
 import json
 import secrets
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,6 +11,7 @@ from typing import Any, Literal, cast
 
 from kubernetes import client as k8s
 
+from kops_lambda.adapters.pem_files import pem_file
 from kops_lambda.constants import (
     AGENT_API_KEY_SECRET_NAME,
     TAG_MANAGED_BY,
@@ -42,17 +41,8 @@ def bearer_configuration(url: str, token: str, ca_certificate: str | None = None
         host=url, api_key={"BearerToken": token}, api_key_prefix={"BearerToken": "Bearer"}
     )
     if ca_certificate:
-        configuration.ssl_ca_cert = _ca_file(ca_certificate)
+        configuration.ssl_ca_cert = pem_file(ca_certificate.encode())
     return configuration
-
-
-def _ca_file(ca_certificate: str) -> str:
-    # The client wants a file path for the CA; one file per distinct CA, kept for the process.
-    digest = hashlib.sha256(ca_certificate.encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"kops-onboard-ca-{digest}.pem"
-    if not path.exists():
-        path.write_text(ca_certificate)
-    return str(path)
 
 
 @dataclass

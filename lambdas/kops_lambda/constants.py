@@ -28,7 +28,7 @@ SPOT_ROLE_NAME: Final = "CastLambdaRoleForSpot"
 
 # Secrets Manager naming: everything we read or write lives under this prefix.
 SECRET_PREFIX: Final = "kops-onboard/"
-CLUSTER_SECRET_PREFIX: Final = "kops-onboard/clusters/"
+CLUSTER_SECRET_PREFIX: Final = f"{SECRET_PREFIX}clusters/"
 
 
 def kubeconfig_secret_name(cluster_name: str) -> str:
@@ -97,7 +97,7 @@ ONBOARDING_STEPS: Final = (
 )
 
 
-AGENT_API_KEY_SECRET_NAME: Final = "kops-onboard/agent-api-key"
+AGENT_API_KEY_SECRET_NAME: Final = f"{SECRET_PREFIX}agent-api-key"
 # Onboarding warns when the kubeconfig secret's client certificate expires sooner than this (kOps admin
 # certificates last 18 h by default): offboarding will need a fresh one.
 ADMIN_KUBECONFIG_WARNING_SECONDS: Final = 24 * 3600

@@ -24,9 +24,8 @@ from kops_lambda.logic.cluster.rbac import SPOT_DRAINER_ROLE
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.cluster.service_account import request_token
 from kops_onboard.cli import app
-from kops_onboard.executions import run_execution
-from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem, bearer_configuration
+from tests.e2e import spot_support as support
 from tests.e2e.secret_scan import CLI_OUTPUTS
 from tests.revocation import wait_until_refused
 
@@ -35,13 +34,7 @@ CLUSTER = "kops=1.21,nodes=1,pods=2,spot=1"
 
 def onboard(system: LocalSystem, name: str, *, identity_mode: str = "service-account") -> LocalCluster:
     """An onboarded cluster whose drainer is, by default, a ServiceAccount with a stored token."""
-    cluster = system.add_cluster(ClusterSpec.parse(f"{name}:{CLUSTER}"))
-    payload = {**cluster.onboard_input(), "identity_mode": identity_mode}
-    result = run_execution(
-        system.aws.client("stepfunctions"), system.state_machines["onboard"], payload, name_prefix="canary"
-    )
-    assert result.status == "SUCCEEDED", (result.error, result.cause)
-    return cluster
+    return support.onboard(system, f"{name}:{CLUSTER}", name_prefix="canary", identity_mode=identity_mode)
 
 
 def fire_canary(system: LocalSystem) -> dict[str, dict[str, Any]]:

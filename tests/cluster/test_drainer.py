@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import urllib3
 from kubernetes import client as k8s
-from kubernetes.client.rest import ApiException
 
 from kops_lambda.constants import KUBE_SYSTEM, SPOT_DRAINER_GROUP, SPOT_TAINT_KEY
 from kops_lambda.errors import ClusterAccessError, InvalidSettings
@@ -31,6 +29,7 @@ from kops_lambda.logic.spot import InstanceInfo, find_node, node_patch, patch_no
 from kops_lambda.logic.spot_node_events import NodeEventRecorder
 from kops_lambda.settings import SpotAction
 from tests.cluster.test_identity_mapping import map_identity
+from tests.kube_status import status_of
 from tests.revocation import wait_until_refused
 
 from .conftest import Cluster, MakeCluster, aws_client
@@ -57,14 +56,6 @@ def drainer_core(secret_arn: str) -> k8s.CoreV1Api:
     """What the Spot handler builds: the credential in the secret, nothing else."""
     credential = read_drainer_credential(aws_client("secretsmanager"), secret_arn)
     return k8s.CoreV1Api(drainer_api_client(credential, None, retries=RETRIES, now=datetime.now(UTC)))
-
-
-def status_of(call: Callable[[], object]) -> int:
-    try:
-        call()
-    except ApiException as exc:
-        return int(exc.status)
-    return 200
 
 
 @pytest.fixture

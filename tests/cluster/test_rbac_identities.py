@@ -16,12 +16,10 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client as k8s
-from kubernetes.client.rest import ApiException
 
 from kops_lambda.constants import SPOT_DRAINER_GROUP, SPOT_TAINT_KEY
 from kops_lambda.logic.drain import drain_node
@@ -32,6 +30,7 @@ from kops_onboard.local.controlplane import RealKubeCluster, pinned_binaries
 from tests.cluster.conftest import Cluster, MakeCluster
 from tests.cluster.test_agent import install
 from tests.cluster.test_identity_mapping import map_identity
+from tests.kube_status import status_of
 
 AGENT_NAMESPACE = "castai-agent"
 AGENT_ACCOUNT = "castai-agent"
@@ -155,14 +154,6 @@ def impersonating(cluster: Cluster, username: str, groups: list[str]) -> k8s.Cor
     api.default_headers["Impersonate-User"] = username
     api.default_headers["Impersonate-Group"] = groups[0]  # one group per identity here
     return k8s.CoreV1Api(api)
-
-
-def status_of(call: Any) -> int:
-    try:
-        call()
-    except ApiException as exc:
-        return int(exc.status)
-    return 200
 
 
 @pytest.mark.parametrize(("verb", "resource", "namespace", "name", "allowed"), CAST_SERVICE_EXPECTED)

@@ -5,12 +5,10 @@ control plane."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 from kubernetes import client as k8s
-from kubernetes.client.rest import ApiException
 
 from kops_lambda.adapters.kube import api_client
 from kops_lambda.constants import KUBE_SYSTEM, MANAGED_BY_LABEL, PRODUCT
@@ -30,6 +28,7 @@ from kops_lambda.logic.cluster.service_account import (
     request_token,
 )
 from kops_lambda.logic.rollback.report import Report
+from tests.kube_status import status_of
 from tests.revocation import wait_until_refused
 
 from .conftest import Cluster, MakeCluster
@@ -56,14 +55,6 @@ def as_token(cluster: Cluster, token: str) -> k8s.CoreV1Api:
         host=cluster.kube.url, api_key={"BearerToken": token}, api_key_prefix={"BearerToken": "Bearer"}
     )
     return k8s.CoreV1Api(k8s.ApiClient(configuration))
-
-
-def status_of(call: Callable[[], object]) -> int:
-    try:
-        call()
-    except ApiException as exc:
-        return int(exc.status)
-    return 200
 
 
 def test_the_account_and_its_binding_are_ours_and_a_rerun_writes_nothing(cluster: Cluster) -> None:

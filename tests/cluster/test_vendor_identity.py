@@ -4,39 +4,41 @@ and removal. kube-apiserver's authenticator and authorizer judge the token (the 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from kubernetes import client as k8s
-from kubernetes.client.rest import ApiException
 
 from kops_lambda.adapters.kube import api_client
 from kops_lambda.constants import KUBE_SYSTEM, MANAGED_BY_LABEL, PRODUCT, vendor_kubeconfig_secret_name
-from kops_lambda.errors import ClusterAccessError, ForeignEntity
+from kops_lambda.errors import ForeignEntity
 from kops_lambda.logic.cluster.rest import KubeRest
-from kops_lambda.logic.cluster.vendor_identity import cluster_endpoint, ensure_vendor_identity
+from kops_lambda.logic.cluster.vendor_identity import ensure_vendor_identity
 from kops_lambda.logic.rollback.vendor_identity import offboard_vendor_objects
 from kops_lambda.models.vendor_identity import VendorIdentityResult
+from tests.kube_status import status_of
 
 from .conftest import TOKEN, Cluster, MakeCluster, aws_client
 
 READER = "arn:aws:iam::123456789012:role/kops-onboard-vendor-kubeconfig-reader"
 
 
-@pytest.fixture
-def cluster(make_cluster: MakeCluster) -> Cluster:
-    # A kOps cluster without spec.authentication.aws, on the real control plane (its token controller fills
-    # the token Secret, its authorizer judges the token).
+def vendor_identity_cluster(make_cluster: MakeCluster) -> Cluster:
+    """A kOps cluster without spec.authentication.aws, on the real control plane (its token controller fills
+    the token Secret, its authorizer judges the token), with no vendor kubeconfig secret yet."""
     made = make_cluster("kops=1.21,auth=none", nodes=1, kube="real")
     # Clusters of one spec share their name in the module's account: no earlier test's secret may be seen.
     sm = aws_client("secretsmanager")
     with contextlib.suppress(sm.exceptions.ResourceNotFoundException):
         sm.delete_secret(SecretId=vendor_kubeconfig_secret_name(made.name), ForceDeleteWithoutRecovery=True)
     return made
+
+
+@pytest.fixture
+def cluster(make_cluster: MakeCluster) -> Cluster:
+    return vendor_identity_cluster(make_cluster)
 
 
 def ensure(cluster: Cluster, **overrides: Any) -> VendorIdentityResult:
@@ -50,14 +52,6 @@ def stored_kubeconfig(cluster: Cluster) -> dict[str, Any]:
     value = aws_client("secretsmanager").get_secret_value(SecretId=vendor_kubeconfig_secret_name(cluster.name))
     parsed: dict[str, Any] = json.loads(value["SecretString"])
     return parsed
-
-
-def status_of(call: Callable[[], object]) -> int:
-    try:
-        call()
-    except ApiException as exc:
-        return int(exc.status)
-    return 200
 
 
 def test_the_stored_kubeconfig_lists_nodes_and_cannot_read_secrets(cluster: Cluster) -> None:
@@ -206,28 +200,3 @@ def test_removal_revokes_the_token_and_leaves_nothing_of_ours(cluster: Cluster) 
         assert status_of(lambda: k8s.CoreV1Api(api).list_node()) == 401
     # And a second removal finds nothing to do
     assert offboard_vendor_objects(KubeRest(cluster.api), cluster.name).removed == []
-
-
-def test_the_endpoint_is_the_current_contexts_with_its_inline_ca() -> None:
-    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-    kubeconfig = {
-        "clusters": [
-            {"name": "other", "cluster": {"server": "https://other:443"}},
-            {
-                "name": "mine",
-                "cluster": {
-                    "server": "https://api.mine:443",
-                    "certificate-authority-data": base64.b64encode(pem.encode()).decode(),
-                },
-            },
-        ],
-        "contexts": [{"name": "a", "context": {"cluster": "other"}}, {"name": "b", "context": {"cluster": "mine"}}],
-        "current-context": "b",
-    }
-    endpoint = cluster_endpoint(kubeconfig)
-    assert (endpoint.server, endpoint.ca_pem) == ("https://api.mine:443", pem)
-    with pytest.raises(ClusterAccessError, match="no server"):
-        cluster_endpoint({**kubeconfig, "clusters": [{"name": "mine", "cluster": {}}]})
-    broken = {"name": "mine", "cluster": {"server": "https://x", "certificate-authority-data": "not base64!"}}
-    with pytest.raises(ClusterAccessError, match="not base64"):
-        cluster_endpoint({**kubeconfig, "clusters": [broken]})

@@ -9,19 +9,28 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kops_lambda.constants import SPOT_EVENT_SOURCE, SPOT_STATE_CHANGE_DETAIL_TYPE
-from kops_onboard.executions import run_execution
+from kops_onboard.executions import ExecutionResult, run_execution
 from kops_onboard.local.seed import ClusterSpec, SeededInstance
-from kops_onboard.local.system import LocalCluster, LocalSystem
+from kops_onboard.local.system import KubeBackendName, LocalCluster, LocalSystem
 from kops_onboard.spot_events import REBALANCE, SPOT_WARNING, eventbridge_event, spot_event_entry
 
 __all__ = ["REBALANCE", "SPOT_WARNING"]
 
 
-def onboard(system: LocalSystem, spec: str) -> LocalCluster:
-    cluster = system.add_cluster(ClusterSpec.parse(spec))
-    result = run_execution(
-        system.aws.client("stepfunctions"), system.state_machines["onboard"], cluster.onboard_input(), name_prefix="e2e"
+def run_onboarding(system: LocalSystem, cluster: LocalCluster, *, name_prefix: str, **fields: Any) -> ExecutionResult:
+    """One onboarding execution of a seeded cluster (`fields` added to its input), run to its end."""
+    sfn = system.aws.client("stepfunctions")
+    return run_execution(
+        sfn, system.state_machines["onboard"], {**cluster.onboard_input(), **fields}, name_prefix=name_prefix
     )
+
+
+def onboard(
+    system: LocalSystem, spec: str, *, kube: KubeBackendName | None = None, name_prefix: str = "e2e", **fields: Any
+) -> LocalCluster:
+    """A cluster seeded from `spec` (on the `kube` backend if given) and onboarded successfully."""
+    cluster = system.add_cluster(ClusterSpec.parse(spec), kube=kube)
+    result = run_onboarding(system, cluster, name_prefix=name_prefix, **fields)
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     return cluster
 

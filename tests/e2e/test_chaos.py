@@ -16,8 +16,7 @@ from kops_onboard.local.seed import ClusterSpec, SeededInstance
 from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.e2e import spot_support as support
 from tests.e2e.test_concurrency import assert_consistent, mapped_identities
-from tests.e2e.test_stopped_onboarding import state
-from tests.rollback.account_state import assert_same
+from tests.rollback.account_state import assert_same, system_state
 
 RESET = None  # a fault "status" of None: the connection is reset, no HTTP response
 
@@ -97,7 +96,7 @@ def test_connection_resets_outlasting_map_identity_retries_fail_it_cleanly_and_a
 ) -> None:
     cluster = local_system.add_cluster(ClusterSpec.parse("chaos-map-resets.k8s.local:kops=1.21,nodes=1"))
     sfn = local_system.aws.client("stepfunctions")
-    before = state(local_system)
+    before = system_state(local_system)
     tries = attempts(local_system, "MapIdentity", "KubeApiUnavailable")
     # Given an onboarding at MapIdentity, and an API server that resets the first request of every try
     with local_system.aws.hold_lambda("OnboardingMapIdentityFunction") as hold:
@@ -115,7 +114,7 @@ def test_connection_resets_outlasting_map_identity_retries_fail_it_cleanly_and_a
     # And every try was reset (no half-applied write), the rollback was served, and nothing is left
     assert answers(cluster.api_server.requests[:tries]) == [(RESET, True)] * tries
     assert all(request.status is not None for request in cluster.api_server.requests[tries:])
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))
     assert_consistent(local_system, cluster)
     # And a rerun onboards, then offboards
     for kind in ("onboard", "offboard"):

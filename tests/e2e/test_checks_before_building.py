@@ -2,25 +2,13 @@
 with that step's error, before anything is created (no six steps and a full rollback first)."""
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from kops_onboard.executions import ExecutionResult, run_execution
 from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
-from tests.rollback.account_state import account_state, assert_same
-
-
-def state(system: LocalSystem) -> dict[str, Any]:
-    return account_state(
-        iam=system.aws.client("iam"),
-        ec2=system.aws.client("ec2"),
-        secretsmanager=system.aws.client("secretsmanager"),
-        dynamodb=system.aws.client("dynamodb"),
-        registry_table=system.output("RegistryTableName"),
-        clusters={name: cluster.api_server.store for name, cluster in system.clusters.items()},
-    )
+from tests.rollback.account_state import assert_same, system_state
 
 
 def onboard(system: LocalSystem, cluster: LocalCluster) -> ExecutionResult:
@@ -54,14 +42,14 @@ def test_two_access_keys_on_our_user_none_of_them_ours_stop_at_validate_cluster(
     for key in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]:
         iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
     foreign = [iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"] for _ in range(2)]
-    before = state(local_system)
+    before = system_state(local_system)
     # When onboarding runs again
     result = onboard(local_system, onboarded)
     # Then it stops at ValidateCluster with StoreAccessKey's error, and nothing changed
     assert result.error == "AccessKeyLimit", (result.error, result.cause)
     steps = entered(local_system, result)
     assert "ValidateCluster" in steps and "CreateIamEntities" not in steps
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))
     for key_id in foreign:
         iam.delete_access_key(UserName=user, AccessKeyId=key_id)
 

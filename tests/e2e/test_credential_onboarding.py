@@ -1,18 +1,17 @@
 """Credential onboarding through the synthesized state machine: end state, reruns, rotation, sharing."""
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from kubernetes import client as k8s
-from kubernetes.client.rest import ApiException
 
 from kops_lambda.adapters.kube import api_client
 from kops_onboard.executions import ExecutionResult, run_execution
 from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
-from tests.rollback.account_state import account_state, assert_same
+from tests.kube_status import status_of
+from tests.rollback.account_state import assert_same, system_state
 
 SHARED_POLICY = "arn:aws:iam::123456789012:policy/CASTKopsPolicyV2"
 
@@ -188,25 +187,6 @@ def sa_cluster(local_system: LocalSystem) -> LocalCluster:
     return local_system.add_cluster(ClusterSpec.parse("cred-sa.k8s.local:kops=1.21,auth=none,nodes=2"), kube="real")
 
 
-def _status_of(call: Callable[[], object]) -> int:
-    try:
-        call()
-    except ApiException as exc:
-        return int(exc.status)
-    return 200
-
-
-def _state(system: LocalSystem) -> dict[str, Any]:
-    return account_state(
-        iam=system.aws.client("iam"),
-        ec2=system.aws.client("ec2"),
-        secretsmanager=system.aws.client("secretsmanager"),
-        dynamodb=system.aws.client("dynamodb"),
-        registry_table=system.output("RegistryTableName"),
-        clusters={name: cluster.api_server.store for name, cluster in system.clusters.items()},
-    )
-
-
 def test_a_cluster_without_the_authenticator_onboards_in_service_account_mode(
     local_system: LocalSystem, sa_cluster: LocalCluster
 ) -> None:
@@ -240,9 +220,9 @@ def test_a_cluster_without_the_authenticator_onboards_in_service_account_mode(
         with sa_cluster.api_client() as admin:
             every_node = {n.metadata.name for n in k8s.CoreV1Api(admin).list_node().items}
         assert every_node and {n.metadata.name for n in core.list_node().items} == every_node
-        assert _status_of(core.list_secret_for_all_namespaces) == 403
+        assert status_of(core.list_secret_for_all_namespaces) == 403
         assert (
-            _status_of(lambda: core.read_namespaced_secret(f"cast-kops-{sa_cluster.name}-token", "kube-system")) == 403
+            status_of(lambda: core.read_namespaced_secret(f"cast-kops-{sa_cluster.name}-token", "kube-system")) == 403
         )
     assert kubeconfig["users"][0]["user"]["token"] not in json.dumps(out)
 
@@ -280,7 +260,7 @@ def test_authenticator_mode_without_an_authenticator_fails_early_and_writes_noth
 ) -> None:
     # Given a cluster without the authenticator, never onboarded
     cluster = local_system.add_cluster(ClusterSpec.parse("cred-noauth.k8s.local:kops=1.21,auth=none,nodes=1"))
-    before = _state(local_system)
+    before = system_state(local_system)
     # When it is onboarded asking for the authenticator mode
     result = run_execution(
         local_system.aws.client("stepfunctions"),
@@ -297,4 +277,4 @@ def test_authenticator_mode_without_an_authenticator_fails_early_and_writes_noth
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if e["type"] == "TaskStateEntered"]
     assert entered == ["RecordBaseline", "ValidateCluster", "RollbackRegistry"]
     # And the account and the cluster are exactly as before
-    assert_same(before, _state(local_system))
+    assert_same(before, system_state(local_system))

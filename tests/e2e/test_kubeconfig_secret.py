@@ -19,7 +19,7 @@ from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.e2e.secret_scan import CLI_OUTPUTS
 from tests.kubeconfigs import as_text, with_client_certificate, with_field
-from tests.rollback.account_state import account_state, assert_same
+from tests.rollback.account_state import assert_same, system_state
 
 # Stays in the secret: the suite's secret scan must find it nowhere (it reads exec env values too).
 EXEC_SECRET = "exec-env-secret-9d2c4e6f8a0b"
@@ -39,17 +39,6 @@ def cli(*args: str) -> Result:
     result = CliRunner().invoke(app, list(args))
     CLI_OUTPUTS.append(result.output)
     return result
-
-
-def state(system: LocalSystem) -> dict[str, Any]:
-    return account_state(
-        iam=system.aws.client("iam"),
-        ec2=system.aws.client("ec2"),
-        secretsmanager=system.aws.client("secretsmanager"),
-        dynamodb=system.aws.client("dynamodb"),
-        registry_table=system.output("RegistryTableName"),
-        clusters={name: cluster.api_server.store for name, cluster in system.clusters.items()},
-    )
 
 
 def entered(system: LocalSystem, execution_arn: str) -> list[str]:
@@ -85,7 +74,7 @@ def test_a_kubeconfig_that_runs_a_command_fails_at_the_first_step_and_writes_not
         "env": [{"name": "KUBE_TOKEN", "value": EXEC_SECRET}],
     }
     change_kubeconfig(local_system, cluster, lambda document: with_field(document, "users", "exec", plugin))
-    before = state(local_system)
+    before = system_state(local_system)
     cluster.api_server.clear_requests()
     # When it is onboarded
     sfn = local_system.aws.client("stepfunctions")
@@ -99,7 +88,7 @@ def test_a_kubeconfig_that_runs_a_command_fails_at_the_first_step_and_writes_not
     assert "RecordBaseline" in steps and "ValidateCluster" not in steps and "CreateIamEntities" not in steps
     assert not marker.exists()
     assert cluster.api_server.requests == []
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))
     # And the CLI explains the fix
     shown = cli("onboard", cluster.name)
     assert shown.exit_code == 1 and "UnsafeKubeconfig" in shown.output and "certificate-authority-data" in shown.output
@@ -112,7 +101,7 @@ def test_an_expired_admin_certificate_fails_with_kubeconfig_expired_and_writes_n
     cluster = local_system.add_cluster(ClusterSpec.parse("expired-cert.k8s.local:kops=1.21,nodes=1"))
     expired = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
     change_kubeconfig(local_system, cluster, lambda document: with_client_certificate(document, not_after=expired))
-    before = state(local_system)
+    before = system_state(local_system)
     cluster.api_server.clear_requests()
     # When it is onboarded through the CLI
     result = cli("onboard", cluster.name, "-o", "json")
@@ -125,7 +114,7 @@ def test_an_expired_admin_certificate_fails_with_kubeconfig_expired_and_writes_n
     assert "RecordBaseline" in steps and "ValidateCluster" not in steps
     assert cluster.api_server.requests == []
     # And nothing was written
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))
 
 
 def test_a_short_lived_admin_certificate_warns_in_the_output_the_summary_and_status(

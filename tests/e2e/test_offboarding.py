@@ -19,19 +19,13 @@ from kops_lambda.constants import SHARED_POLICY_NAME, SPOT_ROLE_NAME
 from kops_onboard.executions import ExecutionResult, run_execution
 from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
-from tests.rollback.account_state import account_state, active_clusters, assert_same, differences, registry_state
-
-
-def state(system: LocalSystem, *, daemonsets: bool = True) -> dict[str, Any]:
-    return account_state(
-        iam=system.aws.client("iam"),
-        ec2=system.aws.client("ec2"),
-        secretsmanager=system.aws.client("secretsmanager"),
-        dynamodb=system.aws.client("dynamodb"),
-        registry_table=system.output("RegistryTableName"),
-        clusters={name: cluster.api_server.store for name, cluster in system.clusters.items()},
-        daemonsets=daemonsets,
-    )
+from tests.rollback.account_state import (
+    active_clusters,
+    assert_same,
+    differences,
+    registry_state,
+    system_state,
+)
 
 
 def onboard(system: LocalSystem, cluster: LocalCluster) -> ExecutionResult:
@@ -60,7 +54,7 @@ def first(local_system: LocalSystem) -> LocalCluster:
 
 def test_onboard_then_offboard_gives_back_the_pre_state(local_system: LocalSystem, first: LocalCluster) -> None:
     # Given the account and the cluster before onboarding
-    before = state(local_system)
+    before = system_state(local_system)
     onboard(local_system, first)
     # (a successful onboarding keeps no rollback baseline)
     registry = registry_state(local_system.aws.client("dynamodb"), local_system.output("RegistryTableName"))
@@ -69,7 +63,7 @@ def test_onboard_then_offboard_gives_back_the_pre_state(local_system: LocalSyste
     result = offboard(local_system, first.offboard_input())
     # Then everything onboarding made is gone, and the rest is as it was
     assert result.status == "SUCCEEDED", (result.error, result.cause)
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))
     # And the secrets wait out their recovery window rather than vanishing at once
     sm = local_system.aws.client("secretsmanager")
     for kind in ("access-key", "ssh-private-key"):
@@ -78,11 +72,11 @@ def test_onboard_then_offboard_gives_back_the_pre_state(local_system: LocalSyste
 
 
 def test_offboarding_twice_is_a_no_op(local_system: LocalSystem, first: LocalCluster) -> None:
-    before = state(local_system)
+    before = system_state(local_system)
     result = offboard(local_system, first.offboard_input())
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     assert [name for name in removed(result) if not name.startswith("registry record")] == []
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))
 
 
 def test_onboarding_again_inside_the_recovery_window_restores_the_secrets(
@@ -117,7 +111,7 @@ def test_invalid_recovery_window_is_invalid_input(local_system: LocalSystem, fir
 def test_a_partly_offboarded_cluster_offboards_on_a_rerun(local_system: LocalSystem) -> None:
     # Given an onboarded kOps 1.17 cluster (MountedFile authenticator, kube-router patched)
     old = local_system.add_cluster(ClusterSpec.parse("off-old.k8s.local:kops=1.17,networking=kube-router,nodes=2"))
-    before = state(local_system, daemonsets=False)
+    before = system_state(local_system, daemonsets=False)
     config_before = old.api_server.store.get("v1/configmaps", "kube-system", "aws-iam-authenticator")
     onboard(local_system, old)
     # When offboarding stops at the key pair (denied: not retried)
@@ -133,7 +127,7 @@ def test_a_partly_offboarded_cluster_offboards_on_a_rerun(local_system: LocalSys
     assert any("EC2 key pair" in name for name in removed(rerun))
     # And the account and cluster are as before onboarding: config.yaml byte for byte; the authenticator
     # was rolled once more to load it (its pod-template annotations are the one change, by design)
-    assert_same(before, state(local_system, daemonsets=False))
+    assert_same(before, system_state(local_system, daemonsets=False))
     config_after = old.api_server.store.get("v1/configmaps", "kube-system", "aws-iam-authenticator")
     assert config_before is not None and config_after is not None
     assert config_after["data"] == config_before["data"]
@@ -147,7 +141,7 @@ def test_a_service_account_cluster_offboards_to_the_pre_state_and_its_kubeconfig
 ) -> None:
     # Given a cluster without the authenticator (real kube-apiserver), onboarded in service-account mode
     cluster = local_system.add_cluster(ClusterSpec.parse("off-sa.k8s.local:kops=1.21,auth=none,nodes=1"), kube="real")
-    before = state(local_system)
+    before = system_state(local_system)
     out = onboard(local_system, cluster).output
     assert out is not None and out["cluster"]["identity_mode"] == "service-account"
     sm = local_system.aws.client("secretsmanager")
@@ -168,7 +162,7 @@ def test_a_service_account_cluster_offboards_to_the_pre_state_and_its_kubeconfig
         f"ServiceAccount kube-system/{name}",
     ):
         assert what in gone
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))
     # And the vendor's kubeconfig waits out its recovery window, its token already refused by the cluster:
     # 403 (kube-apiserver caches a token it just authenticated for 10 s, but the binding is gone) or 401
     described = sm.describe_secret(SecretId=f"kops-onboard/clusters/{cluster.name}/vendor-kubeconfig")
@@ -186,12 +180,12 @@ def test_offboarding_one_of_two_clusters_leaves_the_other_and_the_shared_entitie
     two = local_system.add_cluster(ClusterSpec.parse("off-two.k8s.local:kops=1.22,nodes=1"))
     onboard(local_system, one)
     onboard(local_system, two)
-    before = state(local_system)
+    before = system_state(local_system)
     # When one of them is offboarded
     result = offboard(local_system, one.offboard_input(secret_recovery_days=0))
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     # Then only its own entities changed: the other cluster's, the policy and the role are untouched
-    changed = differences(before, state(local_system))
+    changed = differences(before, system_state(local_system))
     assert changed
     assert all(one.name in line for line in changed), "\n".join(changed)
     assert result.output is not None
@@ -214,7 +208,7 @@ def test_offboarding_the_last_cluster_removes_the_shared_entities(local_system: 
     assert result.output is not None
     assert f"IAM policy {SHARED_POLICY_NAME}" in result.output["shared_iam"]["removed"]
     assert f"IAM role {SPOT_ROLE_NAME}" in result.output["shared_iam"]["removed"]
-    after = state(local_system)
+    after = system_state(local_system)
     assert SHARED_POLICY_NAME not in after["iam"]["policies"]
     assert SPOT_ROLE_NAME not in after["iam"]["roles"]
     assert not [u for u in after["iam"]["users"] if u.startswith("cast-kops-")]

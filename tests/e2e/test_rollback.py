@@ -21,21 +21,9 @@ from kops_lambda.constants import ONBOARDING_STEPS, SHARED_POLICY_NAME, SPOT_ROL
 from kops_onboard.executions import ExecutionResult, run_execution
 from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
-from tests.rollback.account_state import account_state, active_clusters, assert_same
+from tests.rollback.account_state import active_clusters, assert_same, system_state
 
 STEPS = ["RecordBaseline", *(state for state, _ in ONBOARDING_STEPS)]
-
-
-def state(system: LocalSystem, *, daemonsets: bool = True) -> dict[str, Any]:
-    return account_state(
-        iam=system.aws.client("iam"),
-        ec2=system.aws.client("ec2"),
-        secretsmanager=system.aws.client("secretsmanager"),
-        dynamodb=system.aws.client("dynamodb"),
-        registry_table=system.output("RegistryTableName"),
-        clusters={name: cluster.api_server.store for name, cluster in system.clusters.items()},
-        daemonsets=daemonsets,
-    )
 
 
 def onboard(system: LocalSystem, cluster: LocalCluster) -> ExecutionResult:
@@ -88,7 +76,7 @@ def test_a_step_that_fails_after_its_work_leaves_everything_as_it_was(
     local_system: LocalSystem, cluster: LocalCluster, step: str
 ) -> None:
     # Given the account and the cluster as they are, and a step that dies after doing its work
-    before = state(local_system)
+    before = system_state(local_system)
     local_system.aws.inject_lambda_fault(f"{step}Function", error_type="Sandbox.Timedout", after_handler=True)
     # When the onboarding runs
     result = onboard(local_system, cluster)
@@ -100,7 +88,7 @@ def test_a_step_that_fails_after_its_work_leaves_everything_as_it_was(
     if STEPS.index(step) >= STEPS.index("CreateIamEntities"):
         # No other cluster uses them: the shared policy and role this run created went with it
         assert f"IAM policy {SHARED_POLICY_NAME}" in summary and f"IAM role {SPOT_ROLE_NAME}" in summary
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))
 
 
 def test_a_foreign_user_under_our_name_is_left_alone(local_system: LocalSystem, cluster: LocalCluster) -> None:
@@ -108,12 +96,12 @@ def test_a_foreign_user_under_our_name_is_left_alone(local_system: LocalSystem, 
     iam = local_system.aws.client("iam")
     iam.create_user(UserName=f"cast-kops-{cluster.name}")
     try:
-        before = state(local_system)
+        before = system_state(local_system)
         # When onboarding runs, it refuses to take it over
         result = onboard(local_system, cluster)
         assert result.error == "ForeignEntity"
         # Then the rollback removed nothing that was there (the user included)
-        assert_same(before, state(local_system))
+        assert_same(before, system_state(local_system))
     finally:
         iam.delete_user(UserName=f"cast-kops-{cluster.name}")
 
@@ -122,10 +110,10 @@ def test_a_foreign_key_pair_under_our_name_is_left_alone(local_system: LocalSyst
     ec2 = local_system.aws.client("ec2")
     ec2.create_key_pair(KeyName=f"cast-kops-{cluster.name}")
     try:
-        before = state(local_system)
+        before = system_state(local_system)
         result = onboard(local_system, cluster)
         assert result.error == "KeyPairWithoutSecret"
-        assert_same(before, state(local_system))
+        assert_same(before, system_state(local_system))
     finally:
         ec2.delete_key_pair(KeyName=f"cast-kops-{cluster.name}")
 
@@ -137,10 +125,10 @@ def test_an_unparsable_aws_auth_stays_byte_for_byte(local_system: LocalSystem, c
     assert original is not None
     store.mutate("v1/configmaps", "kube-system", "aws-auth", lambda cm: cm["data"].update(mapUsers="- userarn: [oops"))
     try:
-        before = state(local_system)
+        before = system_state(local_system)
         result = onboard(local_system, cluster)
         assert result.error == "MalformedAuthConfig"
-        assert_same(before, state(local_system))
+        assert_same(before, system_state(local_system))
     finally:
         store.mutate("v1/configmaps", "kube-system", "aws-auth", lambda cm: cm.update(data=original["data"]))
 
@@ -149,20 +137,20 @@ def test_install_agent_failing_halfway_removes_the_objects_it_made(
     local_system: LocalSystem, cluster: LocalCluster
 ) -> None:
     # Given an API server that refuses the agent's Deployment (namespace, RBAC, Secret... are made by then)
-    before = state(local_system)
+    before = system_state(local_system)
     cluster.api_server.inject_fault(method="POST", path_pattern=r"/namespaces/castai-agent/deployments$", status=422)
     # When onboarding runs
     result = onboard(local_system, cluster)
     # Then InstallAgent fails, and its rollback removes what it had created, not only what it had recorded
     assert result.error == "KubeRequestRejected"
     assert "Namespace castai-agent" in rollback_summary(result)
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))
 
 
 def test_mounted_file_authenticator_and_kube_router_are_put_back(local_system: LocalSystem) -> None:
     # Given a kOps 1.17 cluster: MountedFile authenticator (rolled by MapIdentity), kube-router (patched)
     old = local_system.add_cluster(ClusterSpec.parse("rollback117.k8s.local:kops=1.17,networking=kube-router,nodes=2"))
-    before = state(local_system)
+    before = system_state(local_system)
     local_system.aws.inject_lambda_fault("StoreAccessKeyFunction", error_type="Sandbox.Timedout", after_handler=True)
     # When onboarding fails after both were changed
     result = onboard(local_system, old)
@@ -170,20 +158,20 @@ def test_mounted_file_authenticator_and_kube_router_are_put_back(local_system: L
     assert result.error == "Sandbox.Timedout"
     summary = rollback_summary(result)
     assert "aws-iam-authenticator" in summary and "kube-router tolerations" in summary
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))
 
 
 def test_a_throttled_compensation_is_retried_and_the_rollback_completes(
     local_system: LocalSystem, cluster: LocalCluster
 ) -> None:
-    before = state(local_system)
+    before = system_state(local_system)
     local_system.aws.inject_lambda_fault("CreateKeyPairFunction", error_type="Sandbox.Timedout", after_handler=True)
     local_system.aws.inject_lambda_fault(
         "CleanupIamEntitiesFunction", error_type="AwsThrottled", times=2, event_matches={"action": "rollback"}
     )
     result = onboard(local_system, cluster)
     assert result.error == "Sandbox.Timedout"
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))
     history = local_system.aws.client("stepfunctions").get_execution_history(
         executionArn=result.execution_arn, maxResults=1000
     )["events"]
@@ -195,7 +183,7 @@ def test_an_interrupted_rollback_is_reported_and_a_rerun_converges(
     local_system: LocalSystem, cluster: LocalCluster
 ) -> None:
     # Given a failing onboarding whose key pair compensation is denied (not retryable)
-    before = state(local_system)
+    before = system_state(local_system)
     local_system.aws.inject_lambda_fault("StoreAccessKeyFunction", error_type="Sandbox.Timedout", after_handler=True)
     local_system.aws.inject_lambda_fault(
         "CleanupKeyPairFunction", error_type="AccessDeniedException", event_matches={"action": "rollback"}
@@ -205,7 +193,7 @@ def test_an_interrupted_rollback_is_reported_and_a_rerun_converges(
     assert failed.error == "RollbackFailed"
     assert failed.cause is not None
     assert "Sandbox.Timedout" in failed.cause and "AccessDeniedException" in failed.cause
-    left = state(local_system)
+    left = system_state(local_system)
     user = f"cast-kops-{cluster.name}"
     assert user in left["iam"]["users"] and not left["iam"]["users"][user]["access_keys"]
     assert user in left["key_pairs"]
@@ -215,11 +203,11 @@ def test_an_interrupted_rollback_is_reported_and_a_rerun_converges(
     assert rerun.status == "SUCCEEDED", (rerun.error, rerun.cause)
     assert rerun.output is not None
     assert rerun.output["key_pair"]["key_pair_id"] == left["key_pairs"][user]
-    assert len(state(local_system)["iam"]["users"][user]["access_keys"]) == 1
+    assert len(system_state(local_system)["iam"]["users"][user]["access_keys"]) == 1
     # And offboarding it brings the account back to where it was before the failed run
     offboarded = offboard(local_system, cluster.offboard_input(secret_recovery_days=0))
     assert offboarded.status == "SUCCEEDED", (offboarded.error, offboarded.cause)
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +221,7 @@ def test_service_account_mode_failing_after_map_identity_leaves_everything_as_it
     local_system: LocalSystem, sa_cluster: LocalCluster, step: str
 ) -> None:
     # Given a cluster that onboards in service-account mode, and a step that dies after doing its work
-    before = state(local_system)
+    before = system_state(local_system)
     local_system.aws.inject_lambda_fault(f"{step}Function", error_type="Sandbox.Timedout", after_handler=True)
     # When the onboarding runs
     result = onboard(local_system, sa_cluster)
@@ -248,7 +236,7 @@ def test_service_account_mode_failing_after_map_identity_leaves_everything_as_it
     ):
         assert what in summary
     assert f"secret kops-onboard/clusters/{sa_cluster.name}/vendor-kubeconfig (deleted)" in summary
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))
 
 
 def test_a_rollback_keeps_the_vendor_identity_an_earlier_onboarding_made(local_system: LocalSystem) -> None:
@@ -263,14 +251,14 @@ def test_a_rollback_keeps_the_vendor_identity_an_earlier_onboarding_made(local_s
     arn = done.output["identity_mapping"]["kubeconfig_secret_arn"]
     sm = local_system.aws.client("secretsmanager")
     stored = sm.get_secret_value(SecretId=arn)["SecretString"]
-    before = state(local_system)
+    before = system_state(local_system)
     # When a rerun fails after MapIdentity
     local_system.aws.inject_lambda_fault("InstallAgentFunction", error_type="Sandbox.Timedout", after_handler=True)
     result = onboard(local_system, sa_cluster)
     # Then its rollback leaves the identity the first run made, and the vendor's kubeconfig still works
     assert result.error == "Sandbox.Timedout"
     assert f"ServiceAccount kube-system/cast-kops-{sa_cluster.name}" not in rollback_summary(result)
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))
     assert sm.get_secret_value(SecretId=arn)["SecretString"] == stored
     with api_client(json.loads(stored)) as api:
         assert k8s.CoreV1Api(api).list_node().items
@@ -282,10 +270,10 @@ def test_with_another_cluster_onboarded_the_shared_entities_stay(
     # Given another onboarded cluster (it uses the shared policy and role)
     other = local_system.add_cluster(ClusterSpec.parse("rollback-other.k8s.local:kops=1.22,nodes=1"))
     assert onboard(local_system, other).status == "SUCCEEDED"
-    before = state(local_system)
+    before = system_state(local_system)
     # When this cluster's onboarding fails after its IAM step used them
     local_system.aws.inject_lambda_fault("CreateKeyPairFunction", error_type="Sandbox.Timedout", after_handler=True)
     result = onboard(local_system, cluster)
     # Then only this cluster's entities went; the other cluster's, the policy and the role are untouched
     assert result.error == "Sandbox.Timedout"
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))

@@ -8,7 +8,6 @@ a session of its own role)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,22 +18,16 @@ from kops_onboard.local.seed import ClusterSpec, SeededInstance
 from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.e2e import spot_support as support
 from tests.e2e.secret_scan import secret_values
-from tests.e2e.test_rollback import state
 from tests.revocation import wait_until_refused
-from tests.rollback.account_state import assert_same
+from tests.rollback.account_state import assert_same, system_state
 
 
 def onboard(system: LocalSystem, cluster: LocalCluster) -> ExecutionResult:
-    return run_execution(
-        system.aws.client("stepfunctions"), system.state_machines["onboard"], cluster.onboard_input(), name_prefix="dr"
-    )
+    return support.run_onboarding(system, cluster, name_prefix="dr")
 
 
 def onboarded(system: LocalSystem, spec: str) -> LocalCluster:
-    cluster = system.add_cluster(ClusterSpec.parse(spec), kube="real")
-    result = onboard(system, cluster)
-    assert result.status == "SUCCEEDED", (result.error, result.cause)
-    return cluster
+    return support.onboard(system, spec, kube="real", name_prefix="dr")
 
 
 def drainer_credential(system: LocalSystem, cluster: LocalCluster) -> dict[str, Any]:
@@ -52,17 +45,6 @@ def drained(cluster: LocalCluster, instance: SeededInstance) -> bool:
 @pytest.fixture(scope="module")
 def sa_cluster(local_system: LocalSystem) -> LocalCluster:
     return onboarded(local_system, "drainer-sa.k8s.local:kops=1.21,auth=none,nodes=3,pods=3,naming=id")
-
-
-@pytest.fixture
-def short_visibility(local_system: LocalSystem) -> Iterator[None]:
-    """Retries after 1 s instead of the queue's 150 s (kept above the function timeout in AWS)."""
-    sqs = local_system.aws.client("sqs")
-    url = local_system.output("SpotEventQueueUrl")
-    original = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "1"})
-    yield
-    sqs.set_queue_attributes(QueueUrl=url, Attributes=original)
 
 
 def test_onboarding_records_a_service_account_drainer_and_the_scan_knows_its_token(
@@ -160,7 +142,7 @@ def test_a_failing_drainer_step_leaves_everything_as_it_was(local_system: LocalS
     cluster = local_system.add_cluster(
         ClusterSpec.parse("drainer-rb.k8s.local:kops=1.21,auth=none,nodes=1"), kube="real"
     )
-    before = state(local_system)
+    before = system_state(local_system)
     local_system.aws.inject_lambda_fault(
         "IssueDrainerCredentialFunction", error_type="Sandbox.Timedout", after_handler=True
     )
@@ -169,7 +151,7 @@ def test_a_failing_drainer_step_leaves_everything_as_it_was(local_system: LocalS
     # Then it fails, its rollback names the drainer's account, and nothing is left (its secret included)
     assert result.status == "FAILED" and result.error == "Sandbox.Timedout"
     assert result.cause is not None and f"ServiceAccount {KUBE_SYSTEM}/{SPOT_DRAINER_SERVICE_ACCOUNT}" in result.cause
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))
 
 
 def test_a_later_failing_step_also_removes_the_drainer(local_system: LocalSystem) -> None:

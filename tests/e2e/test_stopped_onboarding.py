@@ -15,7 +15,6 @@ before it undoes anything; undone at once, the mapping would be left behind.
 
 import json
 import time
-from typing import Any
 
 import pytest
 
@@ -23,20 +22,9 @@ from kops_lambda.constants import ONBOARDING_STEPS
 from kops_onboard.executions import ExecutionResult, start_execution, wait_for_execution
 from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
-from tests.rollback.account_state import account_state, assert_same
+from tests.rollback.account_state import assert_same, system_state
 
 STEPS = ["RecordBaseline", *(state for state, _ in ONBOARDING_STEPS)]
-
-
-def state(system: LocalSystem) -> dict[str, Any]:
-    return account_state(
-        iam=system.aws.client("iam"),
-        ec2=system.aws.client("ec2"),
-        secretsmanager=system.aws.client("secretsmanager"),
-        dynamodb=system.aws.client("dynamodb"),
-        registry_table=system.output("RegistryTableName"),
-        clusters={name: cluster.api_server.store for name, cluster in system.clusters.items()},
-    )
 
 
 def compensation_started(system: LocalSystem, stopped_arn: str) -> str:
@@ -86,7 +74,7 @@ def test_an_onboarding_stopped_at_a_step_is_compensated(
     local_system: LocalSystem, cluster: LocalCluster, step: str
 ) -> None:
     # Given the account and the cluster as they are
-    before = state(local_system)
+    before = system_state(local_system)
     sfn = local_system.aws.client("stepfunctions")
     # When an onboarding is stopped while it is at `step`
     with local_system.aws.hold_lambda(f"Onboarding{step}Function") as hold:
@@ -98,7 +86,7 @@ def test_an_onboarding_stopped_at_a_step_is_compensated(
     # Then the compensation ran for it, and everything is as it was (the lease given back)
     compensation = compensation_of(local_system, execution)
     assert compensation.status == "SUCCEEDED", (compensation.error, compensation.cause)
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))
     # (without waiting: locally the stopped step has returned before ABORTED is reported)
     assert (compensation.output or {}).get("in_flight") == {"step": None, "wait_seconds": 0}
     # And a rerun onboards (the stopped execution holds no lease), then offboards, for the next case
@@ -140,7 +128,7 @@ def test_an_onboarding_that_times_out_is_compensated_after_its_step_has_written(
     local_system: LocalSystem, cluster: LocalCluster
 ) -> None:
     # Given the account and the cluster as they are, and the onboarding's TimeoutSeconds made short
-    before = state(local_system)
+    before = system_state(local_system)
     assert "cast-kops-" not in mapped_users(cluster)
     sfn = local_system.aws.client("stepfunctions")
     with (
@@ -172,7 +160,7 @@ def test_an_onboarding_that_times_out_is_compensated_after_its_step_has_written(
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     output = result.output or {}
     assert output.get("status") == "TIMED_OUT"
-    assert_same(before, state(local_system))
+    assert_same(before, system_state(local_system))
     in_flight = output["in_flight"]
     assert in_flight["step"]["state"] == "MapIdentity" and in_flight["step"]["timeout_seconds"] == 60
     assert in_flight["wait_seconds"] > 0

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from kops_onboard.local.kube import KubeApiEmulator
 from kops_onboard.local.kube.iam_tokens import canonical_arn, presigned_url
+from tests.kube_status import status_of
 
 ADMIN = "emulator-admin-token"
 
@@ -30,14 +30,6 @@ def core(emulator: KubeApiEmulator, token: str) -> client.CoreV1Api:
         host=emulator.url, api_key={"BearerToken": token}, api_key_prefix={"BearerToken": "Bearer"}
     )
     return client.CoreV1Api(client.ApiClient(configuration))
-
-
-def status_of(call: object) -> int:
-    try:
-        call()  # type: ignore[operator]
-    except ApiException as exc:
-        return int(exc.status)
-    return 200
 
 
 def test_a_token_request_token_works_until_its_account_is_deleted(emulator: KubeApiEmulator) -> None:

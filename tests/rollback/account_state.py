@@ -14,12 +14,15 @@ which is a change by design).
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
 from kops_lambda.constants import AGENT_NAMESPACE, MANAGED_BY_LABEL, PRODUCT, STATUS_OFFBOARDED
 from kops_onboard.local.kube.store import ObjectStore
+
+if TYPE_CHECKING:
+    from kops_onboard.local.system import LocalSystem
 
 STACK_ROLE_PREFIX = "KopsOnboard-"
 AGENT_NAMESPACED = (
@@ -200,4 +203,17 @@ def active_clusters(dynamodb: Any, table: str) -> list[str]:
         str(item["cluster_name"])
         for key, item in registry_state(dynamodb, table).items()
         if not key.startswith("rollback-baseline#") and item.get("status") in ("ONBOARDING", "ONBOARDED")
+    )
+
+
+def system_state(system: "LocalSystem", *, daemonsets: bool = True) -> dict[str, Any]:
+    """account_state of the local system: its account and every cluster it seeded."""
+    return account_state(
+        iam=system.aws.client("iam"),
+        ec2=system.aws.client("ec2"),
+        secretsmanager=system.aws.client("secretsmanager"),
+        dynamodb=system.aws.client("dynamodb"),
+        registry_table=system.output("RegistryTableName"),
+        clusters={name: cluster.api_server.store for name, cluster in system.clusters.items()},
+        daemonsets=daemonsets,
     )

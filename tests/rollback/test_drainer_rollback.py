@@ -9,32 +9,19 @@ import json
 import pytest
 
 from kops_lambda.constants import KUBE_SYSTEM, SPOT_DRAINER_SERVICE_ACCOUNT, drainer_secret_name
-from kops_lambda.logic.cluster.drainer import issue_drainer_credential
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.rollback import aws_state
 from kops_lambda.logic.rollback.cluster_state import snapshot_cluster
 from kops_lambda.logic.rollback.drainer import offboard_drainer, rollback_drainer
 from kops_lambda.models.rollback import Baseline
 from tests.cluster.conftest import Cluster, MakeCluster, aws_client
+from tests.cluster.test_drainer import issue
 from tests.rollback.test_cluster_rollback import baseline_of
 
 
 @pytest.fixture
 def cluster(make_cluster: MakeCluster) -> Cluster:
     return make_cluster("kops=1.21,auth=none", nodes=1, kube="real")
-
-
-def issue(cluster: Cluster) -> str:
-    return issue_drainer_credential(
-        aws_client("secretsmanager"),
-        kubeconfig_secret_arn=cluster.kubeconfig_secret_arn,
-        cluster_name=cluster.name,
-        mode="service-account",
-        kops_version=cluster.facts.kops_version,
-        spot_role_arn=cluster.spot_role_arn,
-        kms_key_id=None,
-        spot_force_delete=False,
-    ).secret_arn
 
 
 def baseline(cluster: Cluster) -> Baseline:

@@ -1,7 +1,6 @@
 """Rollback of the vendor's ServiceAccount identity (identity_mode service-account) on the real control plane:
 what the baseline did not have goes, what it had stays, and the kubeconfig secret follows the baseline."""
 
-import contextlib
 import json
 
 import pytest
@@ -18,16 +17,13 @@ from kops_lambda.logic.rollback.vendor_identity import (
 )
 from kops_lambda.models.rollback import Baseline
 from tests.cluster.conftest import Cluster, MakeCluster, aws_client
+from tests.cluster.test_vendor_identity import vendor_identity_cluster
 from tests.rollback.test_cluster_rollback import baseline_of
 
 
 @pytest.fixture
 def cluster(make_cluster: MakeCluster) -> Cluster:
-    made = make_cluster("kops=1.21,auth=none", nodes=1, kube="real")
-    sm = aws_client("secretsmanager")
-    with contextlib.suppress(sm.exceptions.ResourceNotFoundException):
-        sm.delete_secret(SecretId=vendor_kubeconfig_secret_name(made.name), ForceDeleteWithoutRecovery=True)
-    return made
+    return vendor_identity_cluster(make_cluster)
 
 
 def vendor_baseline(cluster: Cluster) -> Baseline:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from kops_lambda.adapters.kube import api_client, load_kubeconfig
-from kops_lambda.adapters.kubeconfig import vet_kubeconfig
+from kops_lambda.adapters.kubeconfig import cluster_endpoint, vet_kubeconfig
 from kops_lambda.errors import ClusterAccessError, KubeconfigExpired, UnsafeKubeconfig
 from kops_lambda.logic.cluster.access import admin_kubeconfig
 from kops_onboard.local.seed.access import token_kubeconfig
@@ -204,3 +204,29 @@ def test_client_certificate_data_that_is_no_certificate_is_a_cluster_access_erro
     document["users"][0]["user"]["client-certificate-data"] = base64.b64encode(b"not a certificate").decode()
     with pytest.raises(ClusterAccessError, match="client-certificate-data that is no PEM certificate"):
         vet_kubeconfig(document)
+
+
+def test_the_endpoint_is_the_current_contexts_with_its_inline_ca() -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    other_ca = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n").decode()
+    kubeconfig = {
+        "clusters": [
+            {"name": "other", "cluster": {"server": "https://other:443", "certificate-authority-data": other_ca}},
+            {
+                "name": "mine",
+                "cluster": {
+                    "server": "https://api.mine:443",
+                    "certificate-authority-data": base64.b64encode(pem.encode()).decode(),
+                },
+            },
+        ],
+        "contexts": [{"name": "a", "context": {"cluster": "other"}}, {"name": "b", "context": {"cluster": "mine"}}],
+        "current-context": "b",
+    }
+    endpoint = cluster_endpoint(kubeconfig)
+    assert (endpoint.server, endpoint.ca_pem) == ("https://api.mine:443", pem)
+    with pytest.raises(ClusterAccessError, match="no server"):
+        cluster_endpoint({**kubeconfig, "clusters": [{"name": "mine", "cluster": {}}]})
+    broken = {"name": "mine", "cluster": {"server": "https://x", "certificate-authority-data": "not base64!"}}
+    with pytest.raises(ClusterAccessError, match="not base64"):
+        cluster_endpoint({**kubeconfig, "clusters": [broken]})

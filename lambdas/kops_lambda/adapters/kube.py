@@ -1,13 +1,8 @@
 """Kubernetes API clients built from a kubeconfig held in Secrets Manager."""
 
-import functools
-import hashlib
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import urllib3
@@ -18,6 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kops_lambda.adapters.aws_errors import error_code, translated_aws_errors
 from kops_lambda.adapters.kubeconfig import KubeAccess, vet_kubeconfig
+from kops_lambda.adapters.pem_files import pem_file
 from kops_lambda.errors import ClusterAccessError, KubeApiUnavailable, KubeconfigExpired
 
 # (connect, read) seconds for every call: a busy API server must not eat the Spot window.
@@ -76,34 +72,13 @@ def _configuration(access: KubeAccess) -> k8s.Configuration:
         # urllib3 takes the CA and the client certificate as file paths only: files of our own, never a
         # path from the document.
         if access.ca_pem:
-            configuration.ssl_ca_cert = _material_file(access.ca_pem)
+            configuration.ssl_ca_cert = pem_file(access.ca_pem)
         if access.client_certificate_pem and access.client_key_pem:
-            configuration.cert_file = _material_file(access.client_certificate_pem)
-            configuration.key_file = _material_file(access.client_key_pem)
+            configuration.cert_file = pem_file(access.client_certificate_pem)
+            configuration.key_file = pem_file(access.client_key_pem)
         if access.tls_server_name:
             configuration.tls_server_name = access.tls_server_name
     return configuration
-
-
-@functools.cache
-def _material_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="kops-onboard-kube-"))  # mode 0700, this process's own
-
-
-def _material_file(content: bytes) -> str:
-    """A file holding `content` (mode 0600), one per distinct content, reused for the process's life."""
-    path = _material_dir() / hashlib.sha256(content).hexdigest()
-    if not path.exists():
-        descriptor, staging = tempfile.mkstemp(dir=_material_dir())
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(content)
-        os.replace(staging, path)  # atomic: threads building clients at once never read half a file
-    return str(path)
-
-
-def server_url(kubeconfig: dict[str, Any]) -> str:
-    clusters = kubeconfig.get("clusters") or [{}]
-    return str(clusters[0].get("cluster", {}).get("server", ""))
 
 
 @contextmanager

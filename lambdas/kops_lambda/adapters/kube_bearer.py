@@ -1,19 +1,16 @@
 """Kubernetes API clients from a server URL, a CA and a bearer token: no kubeconfig loader in between, so
 nothing a stored credential says can make us run a command or read a file."""
 
-import hashlib
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from urllib.parse import urlparse
 
 import urllib3
 from kubernetes import client as k8s
 
 from kops_lambda.adapters.kube import DEFAULT_RETRIES
+from kops_lambda.adapters.pem_files import pem_file
 from kops_lambda.errors import ClusterAccessError
 
 
@@ -37,7 +34,7 @@ def bearer_api_client(
     configuration.api_key_prefix = {"BearerToken": "Bearer"}
     configuration.api_key = {"BearerToken": token()}
     if ca_pem:
-        configuration.ssl_ca_cert = _ca_file(ca_pem)
+        configuration.ssl_ca_cert = pem_file(ca_pem.encode())
     if refresh_seconds is not None:
         configuration.refresh_api_key_hook = _refresher(token, refresh_seconds)
     configuration.retries = retries
@@ -58,15 +55,3 @@ def _refresher(token: Callable[[], str], refresh_seconds: float) -> Callable[[k8
                 minted[0] = time.monotonic()
 
     return refresh
-
-
-def _ca_file(ca_pem: str) -> str:
-    # The client wants a file path for the CA: one file per distinct CA, kept for the container's life.
-    digest = hashlib.sha256(ca_pem.encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"kops-onboard-ca-{digest}.pem"
-    if not path.exists():
-        # Written aside and renamed: a concurrent reader sees no file or the whole file, never a part.
-        partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
-        partial.write_text(ca_pem)
-        os.replace(partial, path)
-    return str(path)

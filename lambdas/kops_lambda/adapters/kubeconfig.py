@@ -116,7 +116,7 @@ def _current_access(kubeconfig: dict[str, Any], entries: Entries, source: str) -
     server = str(cluster.get("server", "")).rstrip("/")
     parsed = urlparse(server)
     if parsed.scheme not in {"http", "https"} or not parsed.hostname:
-        raise ClusterAccessError(f"{source} has no usable server URL in cluster {cluster_name!r}")
+        raise ClusterAccessError(f"{source} names no server (no usable server URL) in cluster {cluster_name!r}")
     if user_name is not None and (not isinstance(user_name, str) or user_name not in entries["users"]):
         raise ClusterAccessError(f"{source}: context {context_name!r} names no user of the kubeconfig")
     user = entries["users"][user_name] if user_name is not None else {}
@@ -161,3 +161,24 @@ def _not_after(certificate_pem: bytes, *, source: str, entry: str) -> datetime:
         return x509.load_pem_x509_certificate(certificate_pem).not_valid_after_utc
     except ValueError:
         raise ClusterAccessError(f"{source}: {entry} has client-certificate-data that is no PEM certificate") from None
+
+
+@dataclass(frozen=True)
+class ClusterEndpoint:
+    """The API server and its CA (PEM) of a kubeconfig's current context: what a client of another identity
+    (the drainer, the vendor's ServiceAccount) reaches the same cluster through."""
+
+    server: str
+    ca_pem: str | None
+
+
+def cluster_endpoint(kubeconfig: Any, *, source: str = "kubeconfig") -> ClusterEndpoint:
+    """The vetted server and CA of the current context (vet_kubeconfig), the CA as text."""
+    access = vet_kubeconfig(kubeconfig, source=source)
+    try:
+        ca_pem = access.ca_pem.decode() if access.ca_pem else None
+    except UnicodeDecodeError:
+        raise ClusterAccessError(
+            f"{source}: the certificate-authority-data of context {access.context!r} is not base64 of a PEM"
+        ) from None
+    return ClusterEndpoint(server=access.server, ca_pem=ca_pem)

@@ -17,7 +17,6 @@ Two modes: the cluster's identity mode, as ValidateCluster resolved and recorded
   it), so the admin kubeconfig is not needed again.
 """
 
-import base64
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -31,6 +30,7 @@ from pydantic import ValidationError
 from kops_lambda.adapters.aws_errors import error_code, translated_aws_errors
 from kops_lambda.adapters.kube import api_client, load_kubeconfig
 from kops_lambda.adapters.kube_bearer import bearer_api_client
+from kops_lambda.adapters.kubeconfig import cluster_endpoint
 from kops_lambda.adapters.secrets import write_secret
 from kops_lambda.constants import (
     KUBE_SYSTEM,
@@ -81,19 +81,6 @@ def needs_global_sts_endpoint(kops_version: str) -> bool:
     return kops_minor(kops_version) in GLOBAL_STS_KOPS_VERSIONS
 
 
-def cluster_endpoint(kubeconfig: dict[str, Any]) -> tuple[str, str | None]:
-    """The server URL and CA (PEM) of the kubeconfig's current context, as the drainer must reach it."""
-    contexts = {c.get("name"): c.get("context") or {} for c in kubeconfig.get("contexts") or []}
-    context = contexts.get(kubeconfig.get("current-context")) or next(iter(contexts.values()), {})
-    clusters = {c.get("name"): c.get("cluster") or {} for c in kubeconfig.get("clusters") or []}
-    cluster = clusters.get(context.get("cluster")) or {}
-    server = str(cluster.get("server") or "")
-    ca_data = cluster.get("certificate-authority-data")
-    if not server:
-        raise ClusterAccessError("the kubeconfig's current context has no server URL")
-    return server, base64.b64decode(ca_data).decode() if ca_data else None
-
-
 def issue_drainer_credential(
     secretsmanager: Any,
     *,
@@ -110,11 +97,11 @@ def issue_drainer_credential(
     if not spot_role_arn:
         raise InvalidSettings("SPOT_HANDLER_ROLE_ARN is not set: nobody could read the drainer credential")
     kubeconfig = load_kubeconfig(secretsmanager, kubeconfig_secret_arn)
-    server, ca_pem = cluster_endpoint(kubeconfig)
+    endpoint = cluster_endpoint(kubeconfig)
     credential = DrainerCredential(
         cluster_id=cluster_name,
-        server=server,
-        ca_pem=ca_pem,
+        server=endpoint.server,
+        ca_pem=endpoint.ca_pem,
         mode=mode,
         global_sts_endpoint=mode == "authenticator" and needs_global_sts_endpoint(kops_version),
     )

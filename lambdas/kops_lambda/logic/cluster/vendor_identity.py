@@ -15,14 +15,12 @@ exec, no file paths), stored beside the access key as `kops-onboard/clusters/<cl
 with the same KMS key, tags and reader resource policy. A rerun that finds it exact writes no new version.
 """
 
-import base64
-import binascii
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from kops_lambda.adapters.aws_errors import translated_aws_errors
 from kops_lambda.adapters.kube import load_kubeconfig
+from kops_lambda.adapters.kubeconfig import ClusterEndpoint, cluster_endpoint
 from kops_lambda.adapters.secrets import read_secret_json, secret_arn, write_secret
 from kops_lambda.constants import (
     KUBE_SYSTEM,
@@ -31,7 +29,6 @@ from kops_lambda.constants import (
     TAG_MANAGED_BY_VALUE,
     vendor_kubeconfig_secret_name,
 )
-from kops_lambda.errors import ClusterAccessError
 from kops_lambda.logic.cluster.access import cluster_api
 from kops_lambda.logic.cluster.apply import ensure_objects
 from kops_lambda.logic.cluster.rbac import CAST_SERVICE_ROLE, identity_rbac_objects
@@ -55,30 +52,6 @@ def vendor_service_account(cluster_name: str) -> ServiceAccountSpec:
     return ServiceAccountSpec(
         namespace=KUBE_SYSTEM, name=user_name(cluster_name), cluster_role=CAST_SERVICE_ROLE, purpose=PURPOSE
     )
-
-
-@dataclass(frozen=True)
-class ClusterEndpoint:
-    """The API server and its CA (PEM), as the cluster's kubeconfig secret names them."""
-
-    server: str
-    ca_pem: str | None
-
-
-def cluster_endpoint(kubeconfig: dict[str, Any]) -> ClusterEndpoint:
-    """Server and inline CA of the kubeconfig's current context (the context we reach the cluster through)."""
-    contexts = {c.get("name"): c.get("context") or {} for c in kubeconfig.get("contexts") or [] if isinstance(c, dict)}
-    context = contexts.get(kubeconfig.get("current-context")) or next(iter(contexts.values()), {})
-    clusters = {c.get("name"): c.get("cluster") or {} for c in kubeconfig.get("clusters") or [] if isinstance(c, dict)}
-    cluster = clusters.get(context.get("cluster")) if isinstance(context, dict) else None
-    if not isinstance(cluster, dict) or not cluster.get("server"):
-        raise ClusterAccessError("the cluster's kubeconfig names no server for its current context")
-    ca_data = cluster.get("certificate-authority-data")
-    try:
-        ca_pem = base64.b64decode(str(ca_data), validate=True).decode() if ca_data else None
-    except (binascii.Error, UnicodeDecodeError):
-        raise ClusterAccessError("the certificate-authority-data of the cluster's kubeconfig is not base64") from None
-    return ClusterEndpoint(server=str(cluster["server"]), ca_pem=ca_pem)
 
 
 def ensure_vendor_identity(

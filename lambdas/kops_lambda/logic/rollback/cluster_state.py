@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from kops_lambda.constants import (
     AGENT_API_URL_DEFAULT,
-    AGENT_NAMESPACE,
     AUTH_CONFIG_HASH_ANNOTATION,
     AUTHENTICATOR_CONFIGMAP,
     AUTHENTICATOR_DAEMONSET,
@@ -161,7 +160,3 @@ def restore_annotations(rest: KubeRest, wanted: dict[str, str | None], report: R
     patch = {"spec": {"template": {"metadata": {"annotations": dict(wanted)}}}}
     rest.merge_patch(AUTHENTICATOR_PATH, patch)
     report.restored.append(f"DaemonSet {KUBE_SYSTEM}/{AUTHENTICATOR_DAEMONSET} pod template (its pods roll)")
-
-
-def agent_namespace_ref() -> ObjectRef:
-    return ObjectRef("v1", "Namespace", None, AGENT_NAMESPACE)
