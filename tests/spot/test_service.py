@@ -188,6 +188,9 @@ def test_a_node_named_neither_by_dns_nor_by_id_is_found_by_its_provider_id(clust
     decoy["metadata"] = {"name": spot.private_dns_name, "labels": {}}
     decoy["spec"]["providerID"] = "aws:///us-east-1a/i-0000000000000000f"
     cluster.kube.store.create(decoy)
+    # And the kubelet stand-in done with the new nodes (Ready, admission's not-ready taint lifted): its
+    # conditional patch racing ours would make ours a 409 and add a re-read after the list
+    cluster.kube.settle()
     cluster.kube.clear_requests()
     # When a rebalance recommendation for the instance is handled
     outcome = handle_interruption(

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kops_onboard.local.controlplane.objects import ApiObjectStore
+from kops_onboard.local.controlplane.settle import NOT_READY_TAINT
 from kops_onboard.local.kube.errors import ApiError
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 _PASS_SECONDS = 0.2
 _STOP_SECONDS = 15.0  # longer than one request of the admin transport (10 s)
 _NO_SCHEDULE = ("NoSchedule", "NoExecute")
-_NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+_NOT_READY_TAINT = NOT_READY_TAINT
 _MERGE_PATCH = "application/merge-patch+json"
 
 

@@ -9,7 +9,9 @@ Settled means, for every object of the cluster:
   neither creates nor deletes pods behind the test's back;
 - a Deployment is observed by its controller;
 - a pod that is neither finished nor terminating is bound to a node and no longer Pending (the kubelet
-  stand-in's part).
+  stand-in's part);
+- a node has conditions, and a Ready one no longer carries admission's `node.kubernetes.io/not-ready` taint
+  (the kubelet stand-in's two writes to a new node, each changing its resourceVersion).
 
 The emulator has no controllers: there is nothing to wait for (`ServedKubeApi.settle` does nothing).
 """
@@ -23,6 +25,7 @@ from kops_onboard.local.controlplane.objects import ApiObjectStore
 
 JsonObject = dict[str, Any]
 SETTLE_SECONDS = 30.0
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 _POLL_SECONDS = 0.1
 
 
@@ -94,6 +97,13 @@ def lagging(store: ApiObjectStore) -> list[str]:
     for deployment in store.list("apps/v1/deployments"):
         if not _observed(deployment):
             behind.append(f"{_name(deployment)}: not observed by its controller")
+    for node in store.list("v1/nodes"):
+        # A new node carries admission's not-ready taint until the kubelet stand-in marks it Ready and lifts
+        # the taint: two writes that race any other writer of the node (its resourceVersion changes).
+        if not (node.get("status") or {}).get("conditions"):
+            behind.append(f"{_name(node)}: no conditions yet from the kubelet stand-in")
+        elif _ready(node) and any(t.get("key") == NOT_READY_TAINT for t in node["spec"].get("taints") or []):
+            behind.append(f"{_name(node)}: Ready but still tainted {NOT_READY_TAINT}")
     for pod in pods:
         phase = (pod.get("status") or {}).get("phase", "Pending")
         if _terminating(pod) or phase in ("Succeeded", "Failed"):
