@@ -102,7 +102,13 @@ def test_the_registered_mode_is_what_validation_recorded(registry: Any) -> None:
         ("old.k8s.local", {"vpc_id": "vpc-2"}),
     ):
         record_onboarding(
-            registry, region=REGION, cluster_name=name, execution_id="e", kubeconfig_secret_arn="arn", facts=facts
+            registry,
+            region=REGION,
+            cluster_name=name,
+            execution_id="e",
+            kubeconfig_secret_arn="arn",
+            facts=facts,
+            admin_kubeconfig={"credential": "token", "expires_at": None},
         )
     # When / Then
     assert registered_identity_mode(registry, region=REGION, cluster_name="sa.k8s.local") == "service-account"
