@@ -1,5 +1,5 @@
 """The vendor's ServiceAccount identity (identity_mode service-account) on the real control plane: the
-account, its binding and token Secret, its kubeconfig in Secrets Manager, what that kubeconfig may do, reruns,
+account, its binding and token Secret, its kubeconfig in Secrets Manager, what that kubeconfig may do, onboarding again,
 and removal. kube-apiserver's authenticator and authorizer judge the token (the emulator has neither)."""
 
 from __future__ import annotations
