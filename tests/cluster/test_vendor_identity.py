@@ -124,7 +124,7 @@ def test_a_rerun_writes_nothing_in_the_cluster_and_no_new_secret_version(cluster
     # Given the vendor identity ensured once
     first = ensure(cluster)
     sm = aws_client("secretsmanager")
-    versions = sm.list_secret_version_ids(SecretId=first.kubeconfig_secret_arn)["Versions"]
+    versions = secret_versions(sm, first.kubeconfig_secret_arn)
     cluster.kube.clear_requests()
     # When it is ensured again
     second = ensure(cluster)
@@ -132,7 +132,13 @@ def test_a_rerun_writes_nothing_in_the_cluster_and_no_new_secret_version(cluster
     assert {o.status for o in [*second.objects, *second.rbac]} == {"unchanged"}
     assert second.kubeconfig_secret_status == "unchanged"
     assert cluster.writes() == []
-    assert sm.list_secret_version_ids(SecretId=first.kubeconfig_secret_arn)["Versions"] == versions
+    assert secret_versions(sm, first.kubeconfig_secret_arn) == versions
+
+
+def secret_versions(sm: Any, secret_id: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The secret's versions and stages; moto reports every version's dates as the time of the call."""
+    listed = sm.list_secret_version_ids(SecretId=secret_id)["Versions"]
+    return sorted((v["VersionId"], tuple(sorted(v["VersionStages"]))) for v in listed)
 
 
 def test_a_recreated_token_secret_holds_the_same_token(cluster: Cluster) -> None:
