@@ -45,8 +45,9 @@ typecheck: setup
 
 # The one gate: lint, types, then every test suite (unit, infrastructure, emulator, e2e). Modules are spread
 # over up to 4 worker processes (each with its own local system); pytest's exit code 5 (no tests) fails.
+# The 25 slowest tests are listed at the end, so a run shows where the suite's time goes.
 test: lint typecheck kube-bin pmapper
-	$(BIN)/pytest -q --numprocesses=auto --maxprocesses=4 --dist=loadscope
+	$(BIN)/pytest -q --numprocesses=auto --maxprocesses=4 --dist=loadscope --durations=25
 
 test-fast: setup pmapper kube-bin
 	$(BIN)/pytest -q -x -m "not e2e"
