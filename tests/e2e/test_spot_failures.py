@@ -53,10 +53,14 @@ def test_an_unreachable_api_server_is_retried_then_the_event_waits_in_the_dlq(lo
     dark = support.onboard(local_system, "dark.k8s.local:nodes=2,pods=2")
     spot = support.spot_workers(dark)[0]
     dark.api_server.stop()
-    # When its instance's interruption warning arrives
-    body = support.delivered_body(local_system, spot)
-    support.send_to_queue(local_system, body)
-    local_system.aws.drain_event_sources(timeout=60)
+    try:
+        # When its instance's interruption warning arrives
+        body = support.delivered_body(local_system, spot)
+        support.send_to_queue(local_system, body)
+        local_system.aws.drain_event_sources(timeout=60)
+    finally:
+        # Back at its address, so later tests of the shared system can offboard it
+        dark.api_server.start()
     # Then after the queue's 3 receives the event sits in the DLQ, intact
     sqs = local_system.aws.client("sqs")
     messages = sqs.receive_message(

@@ -216,12 +216,14 @@ def test_stop_is_idempotent_and_emulators_stop_in_any_order() -> None:
     first.start()
     second.start()
     first.store.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kept"}})
+    url = first.url
     # When they stop in start order, twice
     first.stop()
     second.stop()
     first.stop()
-    # Then a restarted emulator serves the same state on a new URL
-    with client_for(first.start(), token=None) as api:
+    # Then a restarted emulator serves the same state at the same URL (stored kubeconfigs name it)
+    assert first.start() == url
+    with client_for(url, token=None) as api:
         assert client.CoreV1Api(api).read_namespaced_config_map("kept", "default").metadata.name == "kept"
     first.stop()
     with pytest.raises(RuntimeError):

@@ -114,6 +114,8 @@ class ServedKubeApi:
             )
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         sock = socket.create_server((self._host, self._port), family=family)  # bound now: port known at once
+        # Kept: a restart after stop() serves on the same address, which stored kubeconfigs name.
+        self._port = sock.getsockname()[1]
         started = threading.Event()
         failure: list[BaseException] = []
         self._thread = threading.Thread(
@@ -128,7 +130,8 @@ class ServedKubeApi:
         return self.url
 
     def stop(self) -> None:
-        """Stop serving (idempotent). The store is kept, so a later start() serves the same state."""
+        """Stop serving (idempotent). The store and the port are kept: a later start() serves the same state at
+        the same URL."""
         thread, loop, stopping = self._thread, self._loop, self._stopping
         if thread is None:
             return
