@@ -205,6 +205,22 @@ def test_only_the_vpc_functions_roles_manage_network_interfaces(
             assert granting[function["Properties"]["Role"]["Fn::GetAtt"][0]] in function["DependsOn"]
 
 
+def test_the_vpc_functions_are_those_given_a_cluster_credential(
+    without_endpoints: tuple[Path, dict[str, Any]],
+) -> None:
+    # Reading a kubeconfig or a drainer credential is for talking to the cluster: a new such step left out of
+    # CLUSTER_STEPS / CLUSTER_GROUPS fails here, and so does a function in the VPC that has no reason to be
+    _, template = without_endpoints
+    credential_sids = {"ReadClusterKubeconfigs", "ReadDrainerCredentials"}
+    readers = {
+        role
+        for role, statements in _statements_by_role(template).items()
+        if any(s.get("Sid") in credential_sids for s in statements)
+    }
+    vpc_roles = {f["Role"]["Fn::GetAtt"][0] for f in _functions(template).values() if "VpcConfig" in f}
+    assert readers == vpc_roles
+
+
 def test_endpoints_only_on_opt_in(
     with_endpoints: tuple[Path, dict[str, Any]], without_endpoints: tuple[Path, dict[str, Any]]
 ) -> None:
