@@ -7,7 +7,8 @@ validated here, at synth; a bad or incomplete combination fails it with `Invalid
   cluster-facing functions (onboarding.CLUSTER_STEPS, offboarding.CLUSTER_GROUPS, the Spot handler and
   canary) run in those subnets with those security groups; without them, no function is in a VPC.
 - clusterVpcEndpoints ("false"): "true" also creates the VPC endpoints those functions need when the
-  subnets have no NAT (ENDPOINTS below), in the same subnets, behind a security group of their own.
+  subnets have no NAT (INTERFACE_ENDPOINTS, IAM_ENDPOINT, GATEWAY_ENDPOINTS below), in the same subnets,
+  behind a security group of their own.
 - clusterRouteTableIds: the subnets' route tables, for the DynamoDB and S3 gateway endpoints; required
   with clusterVpcEndpoints=true and only meaningful with it.
 
@@ -53,7 +54,8 @@ class Endpoint:
 # What the cluster-facing functions call besides the API servers (read from their handlers). Left out on
 # purpose: Logs and CloudWatch (Lambda's service writes the function's logs, EMF metrics are log lines), X-Ray
 # (segments go over UDP to the daemon Lambda runs and relays itself), KMS (Secrets Manager decrypts on its own
-# side), SQS (Lambda's service polls the Spot queue; the handler returns its batch failures), Lambda.
+# side), SQS (Lambda's service polls the Spot queue; the handler returns its batch failures), Lambda (called
+# only by InFlight, outside the VPC).
 INTERFACE_ENDPOINTS = (
     Endpoint(
         "Sts",
