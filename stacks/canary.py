@@ -31,6 +31,7 @@ from kops_lambda.constants import (
 from kops_lambda.logic.registry import CANARY_ATTRIBUTE, CANARY_READ_ATTRIBUTES
 from kops_lambda.settings import SpotSettings
 from stacks.constructs.lambda_function import KopsFunction
+from stacks.network import ClusterNetwork
 from stacks.onboarding import drainer_secrets
 
 # Clusters are checked concurrently, each bounded by the client's timeouts (an unreachable one: ~10 s).
@@ -48,6 +49,7 @@ class SpotCanary(Construct):
         registry: dynamodb.ITable,
         secrets_key: kms.IKey,
         settings: SpotSettings,
+        network: ClusterNetwork | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         canary = KopsFunction(
@@ -61,6 +63,7 @@ class SpotCanary(Construct):
             # One run at a time: two would renew the same token twice.
             reserved_concurrency=1,
             environment={ENV_REGISTRY_TABLE: registry.table_name, **settings.environment()},
+            network=network,
         )
         self.function = canary.function
         self.period = Duration.minutes(settings.canary_minutes)

@@ -18,6 +18,7 @@ from kops_lambda.constants import (
 from stacks.canary import SpotCanary
 from stacks.compensation import CompensationWorkflow
 from stacks.constructs.lambda_function import lambda_code
+from stacks.network import cluster_network
 from stacks.offboarding import ONBOARDING_CLEANUP_GROUPS, CleanupFunctions, OffboardingWorkflow
 from stacks.onboarding import OnboardingWorkflow
 from stacks.operations import Operations
@@ -53,9 +54,18 @@ class KopsOnboardStack(Stack):
             # Expires rollback baselines left behind by executions that were stopped or timed out (clusters have none).
             time_to_live_attribute=REGISTRY_TTL_ATTRIBUTE,
         )
+        # The clusters' VPC for the functions that talk to API servers (context cluster*; none by default).
+        # Read before the bundling, so a bad setting fails the synth at once.
+        self.network = cluster_network(self, "ClusterNetwork")
         code = lambda_code()
         self.spot = SpotInterruptionHandling(
-            self, "Spot", code=code, registry=self.registry, secrets_key=self.secrets_key, dry_run=dry_run
+            self,
+            "Spot",
+            code=code,
+            registry=self.registry,
+            secrets_key=self.secrets_key,
+            dry_run=dry_run,
+            network=self.network,
         )
         spot_handler_role_arn = self.spot.function.role.role_arn  # type: ignore[union-attr]
         self.canary = SpotCanary(
@@ -66,6 +76,7 @@ class KopsOnboardStack(Stack):
             registry=self.registry,
             secrets_key=self.secrets_key,
             settings=self.spot.settings,
+            network=self.network,
         )
         self.cleanup = CleanupFunctions(
             self,
@@ -74,6 +85,7 @@ class KopsOnboardStack(Stack):
             registry=self.registry,
             secrets_key=self.secrets_key,
             spot_handler_role_arn=spot_handler_role_arn,
+            network=self.network,
         )
         self.onboarding = OnboardingWorkflow(
             self,
@@ -86,6 +98,7 @@ class KopsOnboardStack(Stack):
             spot_force_delete=self.spot.settings.force_delete,
             agent_api_url=str(self.node.try_get_context("agentApiUrl") or AGENT_API_URL_DEFAULT),
             cleanup=self.cleanup,
+            network=self.network,
         )
         self.offboarding = OffboardingWorkflow(self, "Offboarding", cleanup=self.cleanup)
         self.compensation = CompensationWorkflow(

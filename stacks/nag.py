@@ -19,7 +19,8 @@ from kops_lambda.logic.policies import CLUSTER_POLICY_PATTERN
 ACKNOWLEDGEMENTS: dict[str, str] = {
     "AwsSolutions::AwsSolutions-IAM5[Resource::*]": (
         "Only actions without resource-level permissions: xray:PutTraceSegments/PutTelemetryRecords (X-Ray "
-        "tracing), ec2:Describe*, autoscaling:Describe* (cluster discovery, Spot instance lookup), "
+        "tracing), ec2:Describe*, autoscaling:Describe* (cluster discovery, Spot instance lookup; with the cluster "
+        "network settings also Lambda's DescribeNetworkInterfaces/DescribeSubnets), "
         "iam:ListPolicies (finding a cluster's managed policies, to snapshot and remove them)."
     ),
     f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:"
@@ -118,6 +119,12 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
     "autoScalingGroup:*:autoScalingGroupName/*]": (
         "Early Spot replacement detaches an interrupted instance from whichever kOps ASG holds it; ASG ARNs "
         "embed a random id, so the statement is narrowed by the condition on the KubernetesCluster tag instead."
+    ),
+    "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:"
+    "network-interface/*]": (
+        "Only with the cluster network settings (stacks/network.py): Lambda deletes and re-addresses the network "
+        "interfaces it creates for a VPC function, whose ids exist only at run time; this account and region only, "
+        "and creating one is limited to the configured subnets and security groups."
     ),
     "AwsSolutions::AwsSolutions-L1": (
         "Python 3.13: bytecode is compiled at synth time by a local interpreter of the runtime's version, "

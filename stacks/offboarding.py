@@ -40,6 +40,7 @@ from kops_lambda.logic import policies
 from kops_lambda.models.rollback import CleanupAction
 from stacks.constructs.lambda_function import KopsFunction
 from stacks.constructs.state_machine import logged_state_machine
+from stacks.network import ClusterNetwork
 from stacks.onboarding import arn, grant_cluster_access, grant_lease_takeover, lambda_task
 
 # Resource group -> handler. One function per group: each role holds only its group's delete actions.
@@ -82,6 +83,9 @@ ONBOARDING_CLEANUP_GROUPS = tuple(
 DESCRIPTIONS = {"InFlight": "compensation: the step a stopped onboarding was in, and how long it may run"}
 # Groups that call IAM: they also retry IAM's transient errors (eventual consistency, DeleteConflict).
 IAM_GROUPS = frozenset({"IamEntities", "AccessKey"})
+# Groups whose functions remove objects in the cluster (through its API server): in the clusters' VPC when one
+# is configured (stacks/network.py).
+CLUSTER_GROUPS = frozenset({"IdentityMapping", "DrainerCredential", "Agent"})
 
 
 class CleanupFunctions(Construct):
@@ -96,6 +100,7 @@ class CleanupFunctions(Construct):
         registry: dynamodb.ITable,
         secrets_key: kms.IKey,
         spot_handler_role_arn: str,
+        network: ClusterNetwork | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.functions: dict[str, lambda_.Function] = {}
@@ -108,6 +113,7 @@ class CleanupFunctions(Construct):
                 code=code,
                 environment={ENV_REGISTRY_TABLE: registry.table_name},
                 timeout=Duration.seconds(120),
+                network=network if group in CLUSTER_GROUPS else None,
             )
             self.functions[group] = step.function
         registry.grant_read_write_data(self.functions["Registry"])

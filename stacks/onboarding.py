@@ -48,12 +48,18 @@ from kops_lambda.errors import IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES, RETRYABLE_E
 from kops_lambda.logic import policies
 from stacks.constructs.lambda_function import KopsFunction
 from stacks.constructs.state_machine import logged_state_machine
+from stacks.network import ClusterNetwork
 
 if TYPE_CHECKING:
     from stacks.offboarding import CleanupFunctions
 
 # Steps that call IAM right after creating what they call it on (eventual consistency).
 IAM_STEPS = frozenset({"CreateIamEntities", "StoreAccessKey"})
+# Steps that connect to the cluster's API server (their handlers build a Kubernetes client): in the clusters'
+# VPC when one is configured (stacks/network.py).
+CLUSTER_STEPS = frozenset(
+    {"RecordBaseline", "ValidateCluster", "MapIdentity", "IssueDrainerCredential", "InstallAgent"}
+)
 
 # Transient failures of the Lambda service itself (not of our code).
 LAMBDA_SERVICE_ERRORS = [
@@ -92,6 +98,7 @@ class OnboardingWorkflow(Construct):
         spot_force_delete: bool,
         agent_api_url: str,
         cleanup: CleanupFunctions,
+        network: ClusterNetwork | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         environment = {ENV_REGISTRY_TABLE: registry.table_name, ENV_SECRETS_KMS_KEY: secrets_key.key_arn}
@@ -104,6 +111,7 @@ class OnboardingWorkflow(Construct):
                 description=f"{PRODUCT} onboarding step {state_name}",
                 code=code,
                 environment=environment,
+                network=network if state_name in CLUSTER_STEPS else None,
             )
             self.functions[state_name] = step.function
 

@@ -44,6 +44,7 @@ from kops_lambda.constants import (
 )
 from kops_lambda.settings import SpotSettings, spot_settings_from
 from stacks.constructs.lambda_function import KopsFunction
+from stacks.network import ClusterNetwork
 from stacks.onboarding import drainer_secrets
 
 HANDLER_TIMEOUT = Duration.seconds(120)
@@ -83,6 +84,7 @@ class SpotInterruptionHandling(Construct):
         registry: dynamodb.ITable,
         secrets_key: kms.IKey,
         dry_run: bool,
+        network: ClusterNetwork | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.idempotency_table = dynamodb.Table(
@@ -146,6 +148,7 @@ class SpotInterruptionHandling(Construct):
                 ENV_IDEMPOTENCY_TABLE: self.idempotency_table.table_name,
                 **self.settings.environment(),
             },
+            network=network,
         )
         self.function = handler.function
         self.function.add_event_source(

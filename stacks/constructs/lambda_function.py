@@ -10,6 +10,7 @@ from constructs import Construct
 
 from kops_lambda.constants import METRICS_NAMESPACE, PRODUCT
 from stacks.constructs.bundling import LAMBDA_SOURCE, PipLocalBundling, source_hash
+from stacks.network import ClusterNetwork
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
@@ -49,8 +50,11 @@ class KopsFunction(Construct):
         environment: dict[str, str] | None = None,
         reserved_concurrency: int | None = None,
         role: iam.IRole | None = None,
+        network: ClusterNetwork | None = None,
     ) -> None:
-        """`role`: run as another function's role (the Spot canary must be the Spot handler's identity)."""
+        """`role`: run as another function's role (the Spot canary must be the Spot handler's identity).
+        `network`: run in the clusters' VPC (functions that talk to API servers); its role may then manage the
+        function's network interfaces. Without it the function runs outside any VPC."""
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
         # Our own role instead of AWSLambdaBasicExecutionRole: logs go to this function's group only.
@@ -61,6 +65,9 @@ class KopsFunction(Construct):
             description=f"{PRODUCT}: {description}"[:1000],
         )
         self.log_group.grant_write(self.role)
+        if network is not None:
+            # Our own role, so CDK adds no AWSLambdaVPCAccessExecutionRole: the same actions, scoped.
+            network.grant_network_interfaces(self.role)
         self.function = lambda_.Function(
             self,
             "Function",
@@ -76,6 +83,9 @@ class KopsFunction(Construct):
             log_group=self.log_group,
             role=self.role,
             reserved_concurrent_executions=reserved_concurrency,
+            vpc=network.vpc if network else None,
+            vpc_subnets=network.subnet_selection if network else None,
+            security_groups=network.security_groups if network else None,
             environment={
                 "POWERTOOLS_SERVICE_NAME": PRODUCT,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
