@@ -1,9 +1,10 @@
 """The real CDK CLI (pinned in package.json) runs the app as cdk.json says: `.venv/bin/python app.py`.
 
 Two synths, each running the Python app: `cdk synth` with cdk.json's context alone, and `make diff` with every
-documented `-c` setting at once, against the local AWS (moto), where the stack is not deployed. Both run
-hermetically: none of the machine's AWS or CDK settings, no instance metadata, no version check, notices or
-telemetry; the region is fixed and only the diff has (moto's) credentials.
+documented `-c` setting at once against a moto server, where the stack is not deployed yet; `make deploy` then
+deploys that diff's assembly there (bootstrapped first). Every run is hermetic: none of the machine's AWS or CDK
+settings, no instance metadata, no version check, notices or telemetry; the region is fixed and only the runs
+against moto have (moto's) credentials.
 """
 
 import json
@@ -11,21 +12,25 @@ import os
 import re
 import shlex
 import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto.core.models import DEFAULT_ACCOUNT_ID as MOTO_ACCOUNT
 
-from kops_onboard.local.aws import LocalAws
 from stacks.app_builder import STACK_NAME
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CDK = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"
 REGION = "eu-west-1"
-# A synth runs the app (~30 s); a hung CLI fails the test instead of the whole run.
+# Hang guards (a synth runs the app, 15-70 s here): a hung CLI or server fails the test, not the whole run.
 CLI_TIMEOUT_SECONDS = 600
+SERVER_START_TIMEOUT_SECONDS = 120
 
 Template = dict[str, Any]
 
@@ -225,36 +230,74 @@ def default_synth(cli_home: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 @pytest.fixture(scope="module")
-def local_aws() -> Iterator[LocalAws]:
-    shared = LocalAws.running()
-    if shared is not None:  # a session fixture elsewhere owns the process's moto: the stack is not in it either
-        yield shared
-        return
-    with LocalAws() as aws:
-        yield aws
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto server in a process of its own: the deploy below writes a CloudFormation stack and S3 objects, and
+    moto's state is per process, so no other test's local AWS (and `kops-onboard`, which reads the stack's
+    outputs when there is one) sees them."""
+    log = tmp_path_factory.mktemp("moto") / "server.log"
+    with log.open("w") as sink:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", "0"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        # moto's CloudFormation reads a TemplateURL's bucket from the path only when the host is localhost.
+        yield f"http://localhost:{_listening_port(server, log)}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _listening_port(server: subprocess.Popen[bytes], log: Path) -> int:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if match := re.search(r"Running on http://127\.0\.0\.1:(\d+)", log.read_text()):
+            return int(match.group(1))
+        assert server.poll() is None, f"moto_server exited {server.returncode}:\n{log.read_text()}"
+        time.sleep(0.1)
+    raise AssertionError(f"moto_server did not listen within {SERVER_START_TIMEOUT_SECONDS} s:\n{log.read_text()}")
+
+
+def moto_environment(home: Path, endpoint: str) -> dict[str, str]:
+    return cli_environment(
+        home, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing"
+    )
 
 
 @dataclass(frozen=True)
 class DiffRun:
     output: str
+    outdir: Path
     template: Template
 
 
 @pytest.fixture(scope="module")
-def diff_with_overrides(cli_home: Path, tmp_path_factory: pytest.TempPathFactory, local_aws: LocalAws) -> DiffRun:
+def diff_with_overrides(cli_home: Path, tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) -> DiffRun:
     """`make diff CONTEXT="-c ..."` with every override at once, against moto."""
     outdir = tmp_path_factory.mktemp("cdk-diff") / "cdk.out"
     settings = {o.key: o.value for o in OVERRIDES}  # a key read back in two places is given once
     context = " ".join(f"-c {shlex.quote(f'{key}={value}')}" for key, value in settings.items())
     options = f"--no-notices --no-color -o {shlex.quote(str(outdir))}"
-    environment = cli_environment(
-        cli_home,
-        AWS_ENDPOINT_URL=local_aws.endpoint_url,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
+    output = run(
+        ["make", "--no-print-directory", "diff", f"CONTEXT={context}", f"CDK_OPTIONS={options}"],
+        moto_environment(cli_home, moto_endpoint),
     )
-    output = run(["make", "--no-print-directory", "diff", f"CONTEXT={context}", f"CDK_OPTIONS={options}"], environment)
-    return DiffRun(output=output, template=stack_template(outdir))
+    return DiffRun(output=output, outdir=outdir, template=stack_template(outdir))
+
+
+@pytest.fixture(scope="module")
+def deployed(cli_home: Path, moto_endpoint: str, diff_with_overrides: DiffRun) -> DiffRun:
+    """`cdk bootstrap`, then `make deploy` of the diff's assembly (no third synth), into moto."""
+    environment = moto_environment(cli_home, moto_endpoint)
+    assembly = str(diff_with_overrides.outdir)
+    run(
+        [str(CDK), "bootstrap", "--no-notices", "--no-color", "--app", assembly, f"aws://{MOTO_ACCOUNT}/{REGION}"],
+        environment,
+    )
+    options = f"--no-notices --no-color --app {shlex.quote(assembly)}"
+    run(["make", "--no-print-directory", "deploy", "REQUIRE_APPROVAL=never", f"CDK_OPTIONS={options}"], environment)
+    return diff_with_overrides
 
 
 # -- cdk synth: cdk.json as the CLI reads it ----------------------------------------------------------------------
@@ -293,7 +336,7 @@ def test_cdk_synth_applies_cdk_json_feature_flags(default_synth: Path) -> None:
 
 def test_make_diff_against_moto_lists_every_resource_as_added(diff_with_overrides: DiffRun) -> None:
     # The account is moto's (from STS through AWS_ENDPOINT_URL): the diff asked the local AWS, not a real one.
-    assert f"Stack {STACK_NAME} (aws://{LocalAws.account_id}/{REGION})" in diff_with_overrides.output
+    assert f"Stack {STACK_NAME} (aws://{MOTO_ACCOUNT}/{REGION})" in diff_with_overrides.output
     added = set(re.findall(r"^\[\+\] AWS::\S+ \S+ (\S+)$", diff_with_overrides.output, flags=re.MULTILINE))
     resources = {
         logical_id
@@ -334,3 +377,20 @@ def test_make_deploy_deploys_every_stack_with_the_given_context_and_approval(cli
         "-c",
         'stateStoreBuckets=["my-kops-state"]',
     ]
+
+
+def test_make_deploy_publishes_the_assets_and_creates_the_stack_in_moto(deployed: DiffRun, moto_endpoint: str) -> None:
+    # moto accepts the change set without creating the resources themselves: what is checked is the CLI's part.
+    credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    cloudformation = boto3.client("cloudformation", endpoint_url=moto_endpoint, region_name=REGION, **credentials)
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION, **credentials)
+    (stack,) = cloudformation.describe_stacks(StackName=STACK_NAME)["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    body = cloudformation.get_template(StackName=STACK_NAME)["TemplateBody"]
+    assert (json.loads(body) if isinstance(body, str) else body) == deployed.template
+    assets = json.loads((deployed.outdir / f"{STACK_NAME}.assets.json").read_text())["files"]
+    destinations = [d for asset in assets.values() for d in asset["destinations"].values()]
+    assert any(d["objectKey"].endswith(".zip") for d in destinations), "the Lambda bundle is a file asset"
+    for destination in destinations:
+        bucket = destination["bucketName"].replace("${AWS::AccountId}", MOTO_ACCOUNT)
+        assert s3.head_object(Bucket=bucket, Key=destination["objectKey"])["ContentLength"] > 0
