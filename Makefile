@@ -9,9 +9,19 @@ PYTHON39 ?= $(or $(firstword $(wildcard $(HOME)/.pyenv/versions/3.9.*/bin/python
 PMAPPER_VENV := .cache/pmapper-venv
 PMAPPER_STAMP := $(PMAPPER_VENV)/.installed
 
-.PHONY: setup kube-bin pmapper synth lint typecheck test test-fast demo bench docs clean
+# The CDK CLI, pinned in package.json and package-lock.json; `make deploy` and `make diff` run it.
+CDK := node_modules/.bin/cdk
+CDK_STAMP := node_modules/.installed
+# Extra settings for deploy and diff, e.g. CONTEXT="-c alarmEmail=ops@example.com -c spotDryRun=true".
+CONTEXT ?=
+# What waits for a yes on deploy: broadening (IAM or security-group widening), any-change, or never.
+REQUIRE_APPROVAL ?= broadening
+# Further CLI options for deploy and diff, e.g. CDK_OPTIONS="--profile prod" or "-o /tmp/cdk.out".
+CDK_OPTIONS ?=
 
-setup: $(STAMP)
+.PHONY: setup kube-bin pmapper synth deploy diff lint typecheck test test-fast demo bench docs clean
+
+setup: $(STAMP) $(CDK_STAMP)
 
 $(STAMP): requirements-dev.txt requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +29,10 @@ $(STAMP): requirements-dev.txt requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-compile -r requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
+
+$(CDK_STAMP): package.json package-lock.json
+	npm ci --loglevel=error --no-audit --no-fund
+	touch $@
 
 # The real control plane (kube-apiserver, kube-controller-manager, kubectl, etcd, aws-iam-authenticator) built
 # from the pinned Go modules in tools/, once per machine, into .cache/kube-bin/ (about 9 min cold on 2 cores,
@@ -35,6 +49,12 @@ $(PMAPPER_STAMP): requirements-pmapper.txt
 
 synth: setup
 	$(BIN)/python app.py
+
+deploy: setup
+	$(CDK) deploy --all --require-approval $(REQUIRE_APPROVAL) $(CONTEXT) $(CDK_OPTIONS)
+
+diff: setup
+	$(CDK) diff $(CONTEXT) $(CDK_OPTIONS)
 
 lint: setup
 	$(BIN)/ruff check .
@@ -63,7 +83,7 @@ bench: setup kube-bin
 	$(BIN)/python -m bench.local
 
 clean:
-	rm -rf cdk.out .cache .mypy_cache .ruff_cache
+	rm -rf cdk.out .cache .mypy_cache .ruff_cache node_modules
 
 # Regenerate the README's workflow diagrams and docs/execution-input.schema.json from the synthesized app.
 docs: synth

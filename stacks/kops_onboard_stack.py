@@ -18,6 +18,7 @@ from kops_lambda.constants import (
 from stacks.canary import SpotCanary
 from stacks.compensation import CompensationWorkflow
 from stacks.constructs.lambda_function import lambda_code
+from stacks.context import context_list
 from stacks.network import cluster_network
 from stacks.offboarding import ONBOARDING_CLEANUP_GROUPS, CleanupFunctions, OffboardingWorkflow
 from stacks.onboarding import OnboardingWorkflow
@@ -31,7 +32,7 @@ class KopsOnboardStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         Tags.of(self).add(TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE)
-        buckets = self.node.try_get_context("stateStoreBuckets") or DEFAULT_STATE_STORE_BUCKETS
+        buckets = context_list(self, "stateStoreBuckets") or DEFAULT_STATE_STORE_BUCKETS
         dry_run = str(self.node.try_get_context("spotDryRun") or "false").lower() == "true"
 
         self.secrets_key = kms.Key(

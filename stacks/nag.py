@@ -3,7 +3,10 @@
 Remaining violations make `app.synth()` raise; the report is `cdk.out/validation-report.json`.
 """
 
+from collections.abc import Iterable
+
 import aws_cdk as cdk
+import jsii
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
@@ -15,6 +18,29 @@ from kops_lambda.constants import (
     VENDOR_KUBECONFIG_SECRET_KIND,
 )
 from kops_lambda.logic.policies import CLUSTER_POLICY_PATTERN
+from stacks.context import context_list
+from stacks.kops_onboard_stack import DEFAULT_STATE_STORE_BUCKETS
+
+# The objects of a kOps state store the steps read, and why each may be matched in every cluster's path.
+STATE_STORE_OBJECTS = {
+    "kops-version.txt": (
+        "kOps state stores are the customer's buckets (context stateStoreBuckets); only kops-version.txt "
+        "of any cluster path is readable."
+    ),
+    "config": (
+        "kOps state stores are the customer's buckets (context stateStoreBuckets); only the cluster spec "
+        "object (config) of any cluster path is readable, never pki/ or secrets/."
+    ),
+}
+
+
+def state_store_acknowledgements(buckets: Iterable[str]) -> dict[str, str]:
+    return {
+        f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket}/*/{key}]": reason
+        for bucket in buckets
+        for key, reason in STATE_STORE_OBJECTS.items()
+    }
+
 
 ACKNOWLEDGEMENTS: dict[str, str] = {
     "AwsSolutions::AwsSolutions-IAM5[Resource::*]": (
@@ -54,14 +80,7 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
     ),
     f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:"
     f"key-pair/{IAM_USER_PREFIX}*]": "One EC2 key pair per cluster, named like its user at run time.",
-    "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::kops-state-*/*/kops-version.txt]": (
-        "kOps state stores are the customer's buckets (context stateStoreBuckets); only kops-version.txt "
-        "of any cluster path is readable."
-    ),
-    "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::kops-state-*/*/config]": (
-        "kOps state stores are the customer's buckets (context stateStoreBuckets); only the cluster spec "
-        "object (config) of any cluster path is readable, never pki/ or secrets/."
-    ),
+    **state_store_acknowledgements(DEFAULT_STATE_STORE_BUCKETS),
     **{
         f"AwsSolutions::AwsSolutions-IAM5[Resource::<Onboarding{name}Function{suffix}.Arn>:*]": (
             "Step Functions' LambdaInvoke grant covers the function's versions and aliases (ARN:*); "
@@ -133,7 +152,36 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
 }
 
 
+# The pseudo parameters the acknowledgements spell out, by the stack attribute that replaces them in its ARNs.
+PSEUDO_PARAMETERS = {"<AWS::Partition>": "partition", "<AWS::Region>": "region", "<AWS::AccountId>": "account"}
+
+
 def apply_nag(scope: IConstruct) -> None:
     cdk.Validations.of(scope).add_plugins(AwsSolutionsChecks(scope, verbose=True))
     for rule, reason in ACKNOWLEDGEMENTS.items():
         cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
+    cdk.Aspects.of(scope).add(AcknowledgeInStackEnvironment())
+
+
+@jsii.implements(cdk.IAspect)
+class AcknowledgeInStackEnvironment:
+    """What only a stack knows: the state store buckets of its context (`-c stateStoreBuckets=...`), and, when it
+    is given a region or account (the CDK CLI passes the deployer's), those values in its ARNs where an
+    environment-agnostic stack has pseudo parameters. Acknowledges the same findings in that stack's spelling."""
+
+    def visit(self, node: IConstruct) -> None:
+        if not cdk.Stack.is_stack(node):
+            return
+        stack = cdk.Stack.of(node)
+        concrete = {
+            pseudo: value
+            for pseudo, attribute in PSEUDO_PARAMETERS.items()
+            if not cdk.Token.is_unresolved(value := getattr(stack, attribute))
+        }
+        buckets = context_list(stack, "stateStoreBuckets") or []
+        for rule, reason in {**ACKNOWLEDGEMENTS, **state_store_acknowledgements(buckets)}.items():
+            spelled = rule
+            for pseudo, value in concrete.items():
+                spelled = spelled.replace(pseudo, value)
+            if spelled not in ACKNOWLEDGEMENTS:  # the app acknowledges those for every stack
+                cdk.Validations.of(stack).acknowledge(cdk.Acknowledgment(id=spelled, reason=reason))

@@ -48,6 +48,7 @@ from kops_lambda.errors import IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES, RETRYABLE_E
 from kops_lambda.logic import policies
 from stacks.constructs.lambda_function import KopsFunction
 from stacks.constructs.state_machine import logged_state_machine
+from stacks.context import context_list
 from stacks.network import ClusterNetwork
 
 if TYPE_CHECKING:
@@ -429,7 +430,7 @@ class OnboardingWorkflow(Construct):
         )
         # Who may read the secrets it writes: itself (reruns reuse them) and the operators named in context.
         readers = [function.role.role_arn] if function.role else []
-        readers += list(self.node.try_get_context("secretReaderArns") or [])
+        readers += context_list(self, "secretReaderArns") or []
         function.add_environment(ENV_SECRET_READER_ARNS, ",".join(readers))  # type: ignore[attr-defined]
 
     def _configure_drainer_step(
