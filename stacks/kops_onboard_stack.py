@@ -10,6 +10,7 @@ from constructs import Construct
 
 from kops_lambda.constants import (
     AGENT_API_URL_DEFAULT,
+    ENV_SPOT_REGIONS,
     PRODUCT,
     REGISTRY_TTL_ATTRIBUTE,
     TAG_MANAGED_BY,
@@ -21,7 +22,7 @@ from stacks.constructs.lambda_function import lambda_code
 from stacks.offboarding import ONBOARDING_CLEANUP_GROUPS, CleanupFunctions, OffboardingWorkflow
 from stacks.onboarding import OnboardingWorkflow
 from stacks.operations import Operations
-from stacks.spot import SpotInterruptionHandling
+from stacks.spot import SpotInterruptionHandling, spot_regions
 
 DEFAULT_STATE_STORE_BUCKETS = ["kops-state-*"]
 
@@ -32,6 +33,8 @@ class KopsOnboardStack(Stack):
         Tags.of(self).add(TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE)
         buckets = self.node.try_get_context("stateStoreBuckets") or DEFAULT_STATE_STORE_BUCKETS
         dry_run = str(self.node.try_get_context("spotDryRun") or "false").lower() == "true"
+        # This region first; app_builder adds a forwarder stack for each of the others.
+        self.spot_regions = spot_regions(self)
 
         self.secrets_key = kms.Key(
             self,
@@ -55,7 +58,13 @@ class KopsOnboardStack(Stack):
         )
         code = lambda_code()
         self.spot = SpotInterruptionHandling(
-            self, "Spot", code=code, registry=self.registry, secrets_key=self.secrets_key, dry_run=dry_run
+            self,
+            "Spot",
+            code=code,
+            registry=self.registry,
+            secrets_key=self.secrets_key,
+            dry_run=dry_run,
+            regions=self.spot_regions,
         )
         spot_handler_role_arn = self.spot.function.role.role_arn  # type: ignore[union-attr]
         self.canary = SpotCanary(
@@ -87,6 +96,8 @@ class KopsOnboardStack(Stack):
             agent_api_url=str(self.node.try_get_context("agentApiUrl") or AGENT_API_URL_DEFAULT),
             cleanup=self.cleanup,
         )
+        # ValidateCluster refuses a cluster in any other region (RegionNotCovered): its Spot events never reach us.
+        self.onboarding.functions["ValidateCluster"].add_environment(ENV_SPOT_REGIONS, ",".join(self.spot_regions))
         self.offboarding = OffboardingWorkflow(self, "Offboarding", cleanup=self.cleanup)
         self.compensation = CompensationWorkflow(
             self,
@@ -130,3 +141,4 @@ class KopsOnboardStack(Stack):
         CfnOutput(self, "RegistryTableName", value=self.registry.table_name)
         CfnOutput(self, "SpotEventQueueUrl", value=self.spot.queue.queue_url)
         CfnOutput(self, "SpotDeadLetterQueueUrl", value=self.spot.dead_letter_queue.queue_url)
+        CfnOutput(self, "SpotRegions", value=",".join(self.spot_regions))

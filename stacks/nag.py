@@ -3,6 +3,8 @@
 Remaining violations make `app.synth()` raise; the report is `cdk.out/validation-report.json`.
 """
 
+from collections.abc import Sequence
+
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
@@ -114,11 +116,6 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
         "time; `*` is the cluster, `??????` exactly Secrets Manager's random suffix. The Spot handler reads, "
         "IssueDrainerCredential writes only these (the reader also needs our managed-by tag on the secret)."
     ),
-    "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:"
-    "autoScalingGroup:*:autoScalingGroupName/*]": (
-        "Early Spot replacement detaches an interrupted instance from whichever kOps ASG holds it; ASG ARNs "
-        "embed a random id, so the statement is narrowed by the condition on the KubernetesCluster tag instead."
-    ),
     "AwsSolutions::AwsSolutions-L1": (
         "Python 3.13: bytecode is compiled at synth time by a local interpreter of the runtime's version, "
         "and 3.13 is the newest available where this is built."
@@ -126,7 +123,33 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
 }
 
 
-def apply_nag(scope: IConstruct) -> None:
+# Acknowledged in each region of spotRegions (the Spot handler's statement names one ARN per region).
+SPOT_REGION_ACKNOWLEDGEMENTS: dict[str, str] = {
+    "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:"
+    "autoScalingGroup:*:autoScalingGroupName/*]": (
+        "Early Spot replacement detaches an interrupted instance from whichever kOps ASG holds it; ASG ARNs "
+        "embed a random id, so the statement is narrowed by the condition on the KubernetesCluster tag instead."
+    ),
+}
+_REGION, _ACCOUNT = "<AWS::Region>", "<AWS::AccountId>"
+
+
+def apply_nag(scope: IConstruct, *, account: str | None = None, spot_regions: Sequence[str] = ()) -> None:
+    """Where the account and the regions (the home region first of `spot_regions`) are known at synth, the
+    findings name them in place of the pseudo parameters: each acknowledgement is given in that form too."""
     cdk.Validations.of(scope).add_plugins(AwsSolutionsChecks(scope, verbose=True))
-    for rule, reason in ACKNOWLEDGEMENTS.items():
+    regions = [_REGION if cdk.Token.is_unresolved(region) else region for region in spot_regions] or [_REGION]
+    acknowledgements = {
+        **{_concrete(rule, regions[0], account): reason for rule, reason in ACKNOWLEDGEMENTS.items()},
+        **{
+            _concrete(rule, region, account): reason
+            for rule, reason in SPOT_REGION_ACKNOWLEDGEMENTS.items()
+            for region in regions
+        },
+    }
+    for rule, reason in acknowledgements.items():
         cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
+
+
+def _concrete(rule: str, region: str, account: str | None) -> str:
+    return rule.replace(_REGION, region).replace(_ACCOUNT, account or _ACCOUNT)
