@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from kops_lambda.errors import InvalidSettings
+from kops_lambda.settings import parse_regions
 from kops_onboard.commands.common import Output
 from kops_onboard.local.seed import ClusterSpec, InvalidClusterSpec
 
@@ -161,10 +163,17 @@ def local_up(
         typer.Option(
             "--cluster",
             help="Cluster to seed, repeatable: NAME[:kops=1.21,networking=kube-router,nodes=3,pods=10,"
-            "spot=2,auth=eksconfigmap,naming=id].",
+            "spot=2,auth=eksconfigmap,naming=id,region=us-west-2] (region: default --region).",
         ),
     ] = None,
     region: Annotated[str, typer.Option(help="Region of the local account.")] = "us-east-1",
+    spot_regions: Annotated[
+        str | None,
+        typer.Option(
+            help="Regions the deployment's Spot rules cover, comma-separated (default: --region alone); each "
+            "other one gets the Spot forwarder stack (the app is synthesized with that spotRegions)."
+        ),
+    ] = None,
     template: Annotated[
         Path | None, typer.Option(help="Use this synthesized template instead of synthesizing the app.")
     ] = None,
@@ -178,10 +187,16 @@ def local_up(
 ) -> None:
     """Start the local system in the foreground; print one JSON line describing it; stop on Ctrl-C."""
     from kops_onboard.local.system import LocalSystem
-    from stacks.app_builder import synthesize
+    from stacks.app_builder import SPOT_REGIONS_OUTDIR, synthesize
 
     specs = _cluster_specs(cluster)
-    system = LocalSystem(template=template or synthesize(), port=port, region=region, kube=kube.value)
+    try:
+        covered = parse_regions(spot_regions or "", setting="--spot-regions")
+    except InvalidSettings as exc:
+        raise typer.BadParameter(str(exc), param_hint="--spot-regions") from None
+    if template is None:
+        template = synthesize(SPOT_REGIONS_OUTDIR, region=region, spot_regions=covered) if covered else synthesize()
+    system = LocalSystem(template=template, port=port, region=region, kube=kube.value, spot_regions=covered)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -9,13 +9,16 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
+from kops_lambda.constants import spot_forwarder_stack_name
 from stacks.kops_onboard_stack import KopsOnboardStack
 from stacks.nag import apply_nag
-from stacks.spot_forwarder import SpotForwarderStack, forwarder_stack_name
+from stacks.spot_forwarder import SpotForwarderStack
 
 STACK_NAME = "KopsOnboard"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTDIR = PROJECT_ROOT / "cdk.out"
+# A synth with spotRegions (`local up --spot-regions`, tests) keeps the default synth's templates as they are.
+SPOT_REGIONS_OUTDIR = DEFAULT_OUTDIR / "spot-regions"
 
 
 def build_app(
@@ -41,7 +44,7 @@ def build_app(
     for spot_region in home.spot_regions[1:]:
         SpotForwarderStack(
             app,
-            forwarder_stack_name(spot_region),
+            spot_forwarder_stack_name(spot_region),
             description=f"kops-onboard: forward {spot_region} Spot interruption events to {home.region}",
             env=cdk.Environment(account=account, region=spot_region),
             home_region=home.region,
@@ -54,7 +57,7 @@ def synthesize(
     outdir: str | os.PathLike[str] | None = None, *, region: str | None = None, spot_regions: Sequence[str] = ()
 ) -> Path:
     """Synthesize the app; returns the stack's template path (a forwarder's is beside it, named by
-    `forwarder_stack_name`). `spot_regions` other than the home `region` need that region.
+    `spot_forwarder_stack_name`). `spot_regions` other than the home `region` need that region.
 
     Synths into one output directory are serialized (tests, the demo and `local up` may run at once).
     """

@@ -14,12 +14,6 @@ from constructs import Construct
 from kops_lambda.constants import PRODUCT, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE
 from stacks.spot import spot_rules
 
-FORWARDER_STACK_PREFIX = "KopsOnboardSpotForwarder"
-
-
-def forwarder_stack_name(region: str) -> str:
-    return f"{FORWARDER_STACK_PREFIX}-{region}"
-
 
 class SpotForwarderStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, home_region: str, **kwargs: Any) -> None:

@@ -6,7 +6,7 @@ from aws_cdk import cx_api
 from cfnlint.api import lint_file
 from cfnlint.config import ManualArgs
 
-from stacks.spot_forwarder import forwarder_stack_name
+from kops_lambda.constants import spot_forwarder_stack_name
 
 
 def test_template_is_cfn_lint_clean(template_path: Path) -> None:
@@ -15,7 +15,7 @@ def test_template_is_cfn_lint_clean(template_path: Path) -> None:
 
 
 def test_a_spot_forwarder_template_is_cfn_lint_clean(spot_regions_assembly: cx_api.CloudAssembly) -> None:
-    forwarder = spot_regions_assembly.get_stack_by_name(forwarder_stack_name("eu-west-1"))
+    forwarder = spot_regions_assembly.get_stack_by_name(spot_forwarder_stack_name("eu-west-1"))
     matches = lint_file(
         Path(forwarder.template_full_path), config=ManualArgs(ignore_checks=["W3005"], regions=["eu-west-1"])
     )

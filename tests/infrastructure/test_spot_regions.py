@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from aws_cdk import cx_api
 
-from kops_lambda.constants import ENV_SPOT_REGIONS, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE
+from kops_lambda.constants import ENV_SPOT_REGIONS, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE, spot_forwarder_stack_name
 from kops_lambda.errors import InvalidSettings
 from stacks.app_builder import STACK_NAME, _cdk_json_context, build_app
-from stacks.spot_forwarder import forwarder_stack_name
 from tests.infrastructure.conftest import FORWARDED_REGIONS, HOME_REGION
 
 HOME_BUS = {
@@ -61,7 +60,7 @@ def test_the_default_synth_has_the_home_stack_only(template_path: Path, template
 
 def test_one_forwarder_stack_per_region_besides_the_home_one(spot_regions_assembly: cx_api.CloudAssembly) -> None:
     stacks = {s.stack_name: s.environment.region for s in spot_regions_assembly.stacks}
-    assert stacks == {STACK_NAME: HOME_REGION, **{forwarder_stack_name(r): r for r in FORWARDED_REGIONS}}
+    assert stacks == {STACK_NAME: HOME_REGION, **{spot_forwarder_stack_name(r): r for r in FORWARDED_REGIONS}}
 
 
 @pytest.mark.parametrize("region", FORWARDED_REGIONS)
@@ -69,7 +68,7 @@ def test_a_forwarder_has_the_home_rules_and_targets_the_home_bus(
     spot_regions_assembly: cx_api.CloudAssembly, region: str
 ) -> None:
     home = _template(spot_regions_assembly, STACK_NAME)
-    forwarder = _template(spot_regions_assembly, forwarder_stack_name(region))
+    forwarder = _template(spot_regions_assembly, spot_forwarder_stack_name(region))
     rules = _resources(forwarder, "AWS::Events::Rule")
     (role_id,) = _resources(forwarder, "AWS::IAM::Role")
     # The same event patterns as the home stack's Spot rules
@@ -87,7 +86,7 @@ def test_a_forwarder_has_the_home_rules_and_targets_the_home_bus(
 def test_the_forwarder_role_may_only_put_events_on_the_home_bus(
     spot_regions_assembly: cx_api.CloudAssembly, region: str
 ) -> None:
-    forwarder = _template(spot_regions_assembly, forwarder_stack_name(region))
+    forwarder = _template(spot_regions_assembly, spot_forwarder_stack_name(region))
     ((role_id, role),) = _resources(forwarder, "AWS::IAM::Role").items()
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
         {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}}
