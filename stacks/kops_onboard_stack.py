@@ -83,6 +83,7 @@ class KopsOnboardStack(Stack):
             registry=self.registry,
             secrets_key=self.secrets_key,
             spot_handler_role_arn=spot_handler_role_arn,
+            cluster_regions=self.spot_regions,
         )
         self.onboarding = OnboardingWorkflow(
             self,
@@ -95,6 +96,7 @@ class KopsOnboardStack(Stack):
             spot_force_delete=self.spot.settings.force_delete,
             agent_api_url=str(self.node.try_get_context("agentApiUrl") or AGENT_API_URL_DEFAULT),
             cleanup=self.cleanup,
+            cluster_regions=self.spot_regions,
         )
         # ValidateCluster refuses a cluster in any other region (RegionNotCovered): its Spot events never reach us.
         self.onboarding.functions["ValidateCluster"].add_environment(ENV_SPOT_REGIONS, ",".join(self.spot_regions))

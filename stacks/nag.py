@@ -53,8 +53,6 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
         "Each cluster's allows are customer managed policies named cast-kops-<cluster>-policy-<n> at run time "
         "(IAM caps a user's inline policies at 2,048 characters); scoped to that name pattern."
     ),
-    f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:"
-    f"key-pair/{IAM_USER_PREFIX}*]": "One EC2 key pair per cluster, named like its user at run time.",
     "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::kops-state-*/*/kops-version.txt]": (
         "kOps state stores are the customer's buckets (context stateStoreBuckets); only kops-version.txt "
         "of any cluster path is readable."
@@ -123,8 +121,10 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
 }
 
 
-# Acknowledged in each region of spotRegions (the Spot handler's statement names one ARN per region).
+# Acknowledged in each region of spotRegions (these statements name one ARN per region clusters may be in).
 SPOT_REGION_ACKNOWLEDGEMENTS: dict[str, str] = {
+    f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:"
+    f"key-pair/{IAM_USER_PREFIX}*]": "One EC2 key pair per cluster, in its region, named like its user at run time.",
     "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:"
     "autoScalingGroup:*:autoScalingGroupName/*]": (
         "Early Spot replacement detaches an interrupted instance from whichever kOps ASG holds it; ASG ARNs "

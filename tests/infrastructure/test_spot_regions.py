@@ -144,3 +144,19 @@ def test_other_regions_need_a_known_home_region(tmp_path: Path, monkeypatch: pyt
     # When spotRegions names another region, then the synth fails saying why
     with pytest.raises(InvalidSettings, match=r"spotRegions names eu-west-1 .* AWS_REGION"):
         build_app(tmp_path, context=_cdk_json_context() | {"spotRegions": ["eu-west-1"]})
+
+
+@pytest.mark.parametrize("sid", ["ClusterKeyPairs", "TagKeyPairsAtCreation", "RemoveClusterKeyPairs"])
+def test_key_pairs_may_be_made_and_removed_in_exactly_the_covered_regions(
+    spot_regions_assembly: cx_api.CloudAssembly, sid: str
+) -> None:
+    # A cluster's key pair is made in its own region (CreateKeyPair, rollback and offboarding follow it there)
+    home = _template(spot_regions_assembly, STACK_NAME)
+    (statement,) = [
+        s
+        for p in _resources(home, "AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == sid
+    ]
+    regions = sorted(arn["Fn::Join"][1][2].split(":")[2] for arn in statement["Resource"])
+    assert regions == sorted((HOME_REGION, *FORWARDED_REGIONS))
