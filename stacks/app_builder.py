@@ -12,6 +12,7 @@ import aws_cdk as cdk
 from kops_lambda.constants import spot_forwarder_stack_name
 from stacks.kops_onboard_stack import KopsOnboardStack
 from stacks.nag import apply_nag
+from stacks.spot import SPOT_REGIONS_CONTEXT
 from stacks.spot_forwarder import SpotForwarderStack
 
 STACK_NAME = "KopsOnboard"
@@ -63,7 +64,7 @@ def synthesize(
     """
     target = Path(outdir or os.environ.get("CDK_OUTDIR") or DEFAULT_OUTDIR)
     target.mkdir(parents=True, exist_ok=True)
-    context = _cdk_json_context() | {"spotRegions": list(spot_regions)} if spot_regions else None
+    context = _cdk_json_context() | {SPOT_REGIONS_CONTEXT: list(spot_regions)} if spot_regions else None
     with (target / ".synth.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         assembly = build_app(target, context, region=region).synth()
