@@ -36,12 +36,20 @@ DEFAULT_CLUSTER = "demo.k8s.local"
 
 OutputOption = Annotated[Output, typer.Option("--output", "-o", help="text for people, json for scripts.")]
 RegionOption = Annotated[str | None, typer.Option(help="AWS region (default: the usual AWS configuration).")]
+ClusterRegionOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Region the cluster is in, when not the deployment's (--region): one the deployment's Spot rules "
+        "cover (context spotRegions)."
+    ),
+]
 
 
 @app.command()
 def onboard(
     cluster: Annotated[str, typer.Argument(help="kOps cluster name, e.g. prod.k8s.example.com.")],
     region: RegionOption = None,
+    cluster_region: ClusterRegionOption = None,
     kubeconfig_secret: Annotated[
         str | None,
         typer.Option(
@@ -70,6 +78,7 @@ def onboard(
     run_onboard(
         cluster=cluster,
         region=region,
+        cluster_region=cluster_region,
         kubeconfig_secret=kubeconfig_secret,
         agent_api_key_secret=agent_api_key_secret,
         state_store=state_store,
@@ -86,6 +95,7 @@ def onboard(
 def offboard(
     cluster: Annotated[str, typer.Argument(help="kOps cluster name to offboard.")],
     region: RegionOption = None,
+    cluster_region: ClusterRegionOption = None,
     secret_recovery_days: Annotated[
         int | None, typer.Option(help="Recovery window of the deleted secrets: 7-30 days, 0 = at once (default 7).")
     ] = None,
@@ -102,6 +112,7 @@ def offboard(
     run_offboard(
         cluster=cluster,
         region=region,
+        cluster_region=cluster_region,
         secret_recovery_days=secret_recovery_days,
         skip_cluster_cleanup=skip_cluster_cleanup,
         state_machine=state_machine,

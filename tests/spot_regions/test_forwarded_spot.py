@@ -77,8 +77,9 @@ def test_a_warning_in_the_second_region_drains_the_node_through_the_home_queue(
         assert attributes["ApproximateNumberOfMessages"] == "0", output
 
 
-def test_status_lists_both_covered_regions(two_region_system: LocalSystem, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given the CLI pointed at the local system, as `local up` users do
+@pytest.fixture
+def cli_environment(two_region_system: LocalSystem, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI pointed at the local system, as `local up` users do."""
     for name, value in {
         "AWS_ENDPOINT_URL": two_region_system.endpoint_url,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -87,10 +88,39 @@ def test_status_lists_both_covered_regions(two_region_system: LocalSystem, monke
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.mark.usefixtures("cli_environment")
+def test_status_lists_both_covered_regions() -> None:
     # When status runs, then it names both regions, the home one first
     result = CliRunner().invoke(app, ["status", "-o", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["spot_regions"] == [HOME_REGION, SECOND_REGION]
+
+
+@pytest.mark.usefixtures("cli_environment")
+def test_the_cli_onboards_and_offboards_a_cluster_of_the_second_region(two_region_system: LocalSystem) -> None:
+    # Given a cluster seeded in the second region
+    cluster = two_region_system.add_cluster(ClusterSpec.parse(f"far-cli.k8s.local:nodes=1,region={SECOND_REGION}"))
+    state_store = ["--state-store", "s3://kops-state-local"]
+    # When the CLI onboards it from the home deployment, naming the cluster's region
+    onboarded = CliRunner().invoke(
+        app, ["onboard", cluster.name, "--cluster-region", SECOND_REGION, *state_store, "-o", "json"]
+    )
+    # Then it is onboarded in that region, its key pair made there
+    assert onboarded.exit_code == 0, onboarded.output
+    rows = json.loads(CliRunner().invoke(app, ["status", cluster.name, "-o", "json"]).output)["clusters"]
+    assert [(row["region"], row["status"]) for row in rows] == [(SECOND_REGION, "ONBOARDED")]
+    ec2: Any = two_region_system.aws.client("ec2", SECOND_REGION)
+    assert ec2.describe_key_pairs(KeyNames=[f"cast-kops-{cluster.name}"])["KeyPairs"]
+    # And offboarding with the same region removes it
+    offboarded = CliRunner().invoke(
+        app, ["offboard", cluster.name, "--cluster-region", SECOND_REGION, "--secret-recovery-days", "0", "-o", "json"]
+    )
+    assert offboarded.exit_code == 0, offboarded.output
+    assert not ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [f"cast-kops-{cluster.name}"]}])[
+        "KeyPairs"
+    ]
 
 
 def test_local_up_seeds_a_cluster_in_the_second_region_and_deploys_its_forwarder(
