@@ -138,12 +138,15 @@ def simulate_spot(
     instance_id: Annotated[str, typer.Argument(help="EC2 instance id, e.g. i-0123456789abcdef0.")],
     rebalance: Annotated[bool, typer.Option(help="Send a rebalance recommendation instead of a warning.")] = False,
     region: RegionOption = None,
+    cluster_region: ClusterRegionOption = None,
     output: OutputOption = Output.TEXT,
 ) -> None:
     """Put a realistic EC2 Spot interruption warning for the instance where the handler receives it."""
     from kops_onboard.commands.spot import run_simulate_spot
 
-    run_simulate_spot(instance_id=instance_id, rebalance=rebalance, region=region, output=output)
+    run_simulate_spot(
+        instance_id=instance_id, rebalance=rebalance, region=region, cluster_region=cluster_region, output=output
+    )
 
 
 @app.command()

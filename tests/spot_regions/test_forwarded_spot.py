@@ -165,3 +165,21 @@ def test_local_up_seeds_a_cluster_in_the_second_region_and_deploys_its_forwarder
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=180) == 0  # a hang guard: how soon it stops is not asserted
+
+
+@pytest.mark.usefixtures("cli_environment")
+def test_simulate_spot_puts_the_warning_in_the_instance_s_region(
+    two_region_system: LocalSystem, far_cluster: LocalCluster
+) -> None:
+    # Given another Spot worker of the second region's cluster
+    spot = support.spot_workers(far_cluster)[1]
+    assert not support.node(far_cluster, spot)["spec"].get("unschedulable")
+    # When simulate-spot sends its warning, naming the cluster's region
+    result = CliRunner().invoke(
+        app, ["simulate-spot", spot.instance_id, "--cluster-region", SECOND_REGION, "-o", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    two_region_system.aws.drain_event_sources(timeout=120)
+    # Then it went through that region's bus and its forwarder: the node is cordoned and drained
+    assert support.node(far_cluster, spot)["spec"]["unschedulable"] is True
+    assert support.pod_lists_for(far_cluster, spot) == 1
