@@ -1,4 +1,5 @@
-"""Onboarding step 1: the cluster exists, runs a supported kOps version, the API server behind the kubeconfig
+"""Onboarding step 1: the cluster's region is one the deployment's Spot rules cover (RegionNotCovered first,
+before any AWS call), the cluster exists, runs a supported kOps version, the API server behind the kubeconfig
 secret is its own, its identity mode is resolved (logic/cluster/identity_mode), and nothing in the account
 would make a later step fail (logic/preflight); record it in the registry, with when the kubeconfig's
 credential expires."""
