@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from kops_lambda.errors import InvalidSettings
+from kops_lambda.settings import parse_regions
 from kops_onboard.commands.common import Output
 from kops_onboard.local.seed import ClusterSpec, InvalidClusterSpec
 
@@ -34,12 +36,20 @@ DEFAULT_CLUSTER = "demo.k8s.local"
 
 OutputOption = Annotated[Output, typer.Option("--output", "-o", help="text for people, json for scripts.")]
 RegionOption = Annotated[str | None, typer.Option(help="AWS region (default: the usual AWS configuration).")]
+ClusterRegionOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Region the cluster is in, when not the deployment's (--region): one the deployment's Spot rules "
+        "cover (context spotRegions)."
+    ),
+]
 
 
 @app.command()
 def onboard(
     cluster: Annotated[str, typer.Argument(help="kOps cluster name, e.g. prod.k8s.example.com.")],
     region: RegionOption = None,
+    cluster_region: ClusterRegionOption = None,
     kubeconfig_secret: Annotated[
         str | None,
         typer.Option(
@@ -68,6 +78,7 @@ def onboard(
     run_onboard(
         cluster=cluster,
         region=region,
+        cluster_region=cluster_region,
         kubeconfig_secret=kubeconfig_secret,
         agent_api_key_secret=agent_api_key_secret,
         state_store=state_store,
@@ -84,6 +95,7 @@ def onboard(
 def offboard(
     cluster: Annotated[str, typer.Argument(help="kOps cluster name to offboard.")],
     region: RegionOption = None,
+    cluster_region: ClusterRegionOption = None,
     secret_recovery_days: Annotated[
         int | None, typer.Option(help="Recovery window of the deleted secrets: 7-30 days, 0 = at once (default 7).")
     ] = None,
@@ -100,6 +112,7 @@ def offboard(
     run_offboard(
         cluster=cluster,
         region=region,
+        cluster_region=cluster_region,
         secret_recovery_days=secret_recovery_days,
         skip_cluster_cleanup=skip_cluster_cleanup,
         state_machine=state_machine,
@@ -125,12 +138,15 @@ def simulate_spot(
     instance_id: Annotated[str, typer.Argument(help="EC2 instance id, e.g. i-0123456789abcdef0.")],
     rebalance: Annotated[bool, typer.Option(help="Send a rebalance recommendation instead of a warning.")] = False,
     region: RegionOption = None,
+    cluster_region: ClusterRegionOption = None,
     output: OutputOption = Output.TEXT,
 ) -> None:
     """Put a realistic EC2 Spot interruption warning for the instance where the handler receives it."""
     from kops_onboard.commands.spot import run_simulate_spot
 
-    run_simulate_spot(instance_id=instance_id, rebalance=rebalance, region=region, output=output)
+    run_simulate_spot(
+        instance_id=instance_id, rebalance=rebalance, region=region, cluster_region=cluster_region, output=output
+    )
 
 
 @app.command()
@@ -161,10 +177,17 @@ def local_up(
         typer.Option(
             "--cluster",
             help="Cluster to seed, repeatable: NAME[:kops=1.21,networking=kube-router,nodes=3,pods=10,"
-            "spot=2,auth=eksconfigmap,naming=id].",
+            "spot=2,auth=eksconfigmap,naming=id,region=us-west-2] (region: default --region).",
         ),
     ] = None,
     region: Annotated[str, typer.Option(help="Region of the local account.")] = "us-east-1",
+    spot_regions: Annotated[
+        str | None,
+        typer.Option(
+            help="Regions the deployment's Spot rules cover, comma-separated (default: --region alone); each "
+            "other one gets the Spot forwarder stack (the app is synthesized with that spotRegions)."
+        ),
+    ] = None,
     template: Annotated[
         Path | None, typer.Option(help="Use this synthesized template instead of synthesizing the app.")
     ] = None,
@@ -178,10 +201,16 @@ def local_up(
 ) -> None:
     """Start the local system in the foreground; print one JSON line describing it; stop on Ctrl-C."""
     from kops_onboard.local.system import LocalSystem
-    from stacks.app_builder import synthesize
+    from stacks.app_builder import SPOT_REGIONS_OUTDIR, synthesize
 
     specs = _cluster_specs(cluster)
-    system = LocalSystem(template=template or synthesize(), port=port, region=region, kube=kube.value)
+    try:
+        covered = parse_regions(spot_regions or "", setting="--spot-regions")
+    except InvalidSettings as exc:
+        raise typer.BadParameter(str(exc), param_hint="--spot-regions") from None
+    if template is None:
+        template = synthesize(SPOT_REGIONS_OUTDIR, region=region, spot_regions=covered) if covered else synthesize()
+    system = LocalSystem(template=template, port=port, region=region, kube=kube.value, spot_regions=covered)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

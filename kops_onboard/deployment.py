@@ -6,13 +6,14 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from kops_lambda.constants import AGENT_API_KEY_SECRET_NAME, kubeconfig_secret_name
+from kops_lambda.constants import AGENT_API_KEY_SECRET_NAME, ENV_SPOT_REGIONS, kubeconfig_secret_name
 
 STACK_NAME = "KopsOnboard"
 # CloudFormation and the local deployer both keep the logical id in physical names.
 STATE_MACHINE_MARKERS = {"onboard": "OnboardingStateMachine", "offboard": "OffboardingStateMachine"}
 REGISTRY_MARKER = "ClusterRegistry"
 SPOT_QUEUE_MARKER = "SpotEventQueue"
+VALIDATE_MARKER = "ValidateCluster"
 
 
 class NotDeployed(LookupError):
@@ -63,6 +64,19 @@ class Deployment:
         if len(found) != 1:
             raise NotDeployed(f"{len(found)} queues named like *{SPOT_QUEUE_MARKER}*; is the stack deployed?")
         return str(found[0])
+
+    def spot_regions(self) -> list[str]:
+        """The regions the deployment's Spot rules cover (context spotRegions), its own first."""
+        output = self._stack_output("SpotRegions")
+        if output is None:
+            # The local system (or a stack from before the output): what ValidateCluster checks against.
+            pages = self.client("lambda").get_paginator("list_functions").paginate()
+            found = [f for page in pages for f in page["Functions"] if VALIDATE_MARKER in f["FunctionName"]]
+            if len(found) != 1:
+                raise NotDeployed(f"{len(found)} functions named like *{VALIDATE_MARKER}*; is the stack deployed?")
+            # Unset: the deployment's own region alone, as ValidateCluster reads it.
+            output = found[0].get("Environment", {}).get("Variables", {}).get(ENV_SPOT_REGIONS) or self.region_name
+        return str(output).split(",")
 
     def kubeconfig_secret(self, cluster_name: str) -> str:
         return self._secret_arn(kubeconfig_secret_name(cluster_name), "--kubeconfig-secret")

@@ -5,6 +5,10 @@ HINTS: dict[str, str] = {
         "No instance or Auto Scaling group carries the tag KubernetesCluster=<name> in that region. "
         "Check the cluster name (as in `kops get clusters`) and --region."
     ),
+    "RegionNotCovered": (
+        "This deployment's Spot rules do not cover the cluster's region. Add the region to the CDK context "
+        "spotRegions (e.g. `cdk deploy --all -c spotRegions=us-east-1,eu-west-1`), deploy, then run again."
+    ),
     "UnsupportedKopsVersion": (
         "Upgrade the cluster to a supported kOps release (1.11, 1.15, 1.17, 1.18, 1.20, 1.21 or 1.22) "
         "with `kops upgrade cluster`, then run onboarding again."

@@ -4,44 +4,70 @@ import fcntl
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import aws_cdk as cdk
 
+from kops_lambda.constants import spot_forwarder_stack_name
 from stacks.kops_onboard_stack import KopsOnboardStack
 from stacks.nag import apply_nag
+from stacks.spot import SPOT_REGIONS_CONTEXT
+from stacks.spot_forwarder import SpotForwarderStack
 
 STACK_NAME = "KopsOnboard"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTDIR = PROJECT_ROOT / "cdk.out"
+# A synth with spotRegions (`local up --spot-regions`, tests) keeps the default synth's templates as they are.
+SPOT_REGIONS_OUTDIR = DEFAULT_OUTDIR / "spot-regions"
 
 
-def build_app(outdir: str | os.PathLike[str] | None = None, context: dict[str, object] | None = None) -> cdk.App:
+def build_app(
+    outdir: str | os.PathLike[str] | None = None,
+    context: dict[str, object] | None = None,
+    *,
+    region: str | None = None,
+) -> cdk.App:
+    """The product's stack in `region` (default CDK_DEFAULT_REGION; none: environment-agnostic) and a Spot
+    forwarder stack in each other region of context spotRegions."""
     # The CDK CLI passes its output directory in CDK_OUTDIR; without the CLI, default to cdk.out.
     app = cdk.App(
         outdir=str(outdir or os.environ.get("CDK_OUTDIR") or DEFAULT_OUTDIR),
         context=context or _cdk_json_context(),
     )
-    apply_nag(app)
-    KopsOnboardStack(
+    account = os.environ.get("CDK_DEFAULT_ACCOUNT")
+    home = KopsOnboardStack(
         app,
         STACK_NAME,
         description="kops-onboard: onboard kOps clusters and handle their Spot interruptions",
-        env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")),
+        env=cdk.Environment(account=account, region=region or os.environ.get("CDK_DEFAULT_REGION")),
     )
+    for spot_region in home.spot_regions[1:]:
+        SpotForwarderStack(
+            app,
+            spot_forwarder_stack_name(spot_region),
+            description=f"kops-onboard: forward {spot_region} Spot interruption events to {home.region}",
+            env=cdk.Environment(account=account, region=spot_region),
+            home_region=home.region,
+        )
+    apply_nag(app, spot_regions=home.spot_regions)
     return app
 
 
-def synthesize(outdir: str | os.PathLike[str] | None = None) -> Path:
-    """Synthesize the app; returns the stack's template path.
+def synthesize(
+    outdir: str | os.PathLike[str] | None = None, *, region: str | None = None, spot_regions: Sequence[str] = ()
+) -> Path:
+    """Synthesize the app; returns the stack's template path (a forwarder's is beside it, named by
+    `spot_forwarder_stack_name`). `spot_regions` other than the home `region` need that region.
 
     Synths into one output directory are serialized (tests, the demo and `local up` may run at once).
     """
     target = Path(outdir or os.environ.get("CDK_OUTDIR") or DEFAULT_OUTDIR)
     target.mkdir(parents=True, exist_ok=True)
+    context = _cdk_json_context() | {SPOT_REGIONS_CONTEXT: list(spot_regions)} if spot_regions else None
     with (target / ".synth.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        assembly = build_app(target).synth()
+        assembly = build_app(target, context, region=region).synth()
         template = Path(assembly.get_stack_by_name(STACK_NAME).template_full_path)
         prune_stale_assets(template.parent)
     return template

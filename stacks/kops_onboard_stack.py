@@ -10,6 +10,7 @@ from constructs import Construct
 
 from kops_lambda.constants import (
     AGENT_API_URL_DEFAULT,
+    ENV_SPOT_REGIONS,
     PRODUCT,
     REGISTRY_TTL_ATTRIBUTE,
     TAG_MANAGED_BY,
@@ -23,7 +24,7 @@ from stacks.network import cluster_network
 from stacks.offboarding import ONBOARDING_CLEANUP_GROUPS, CleanupFunctions, OffboardingWorkflow
 from stacks.onboarding import OnboardingWorkflow
 from stacks.operations import Operations
-from stacks.spot import SpotInterruptionHandling
+from stacks.spot import SpotInterruptionHandling, spot_regions
 
 DEFAULT_STATE_STORE_BUCKETS = ["kops-state-*"]
 
@@ -34,6 +35,8 @@ class KopsOnboardStack(Stack):
         Tags.of(self).add(TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE)
         buckets = context_list(self, "stateStoreBuckets") or DEFAULT_STATE_STORE_BUCKETS
         dry_run = str(self.node.try_get_context("spotDryRun") or "false").lower() == "true"
+        # This region first; app_builder adds a forwarder stack for each of the others.
+        self.spot_regions = spot_regions(self)
 
         self.secrets_key = kms.Key(
             self,
@@ -66,6 +69,7 @@ class KopsOnboardStack(Stack):
             registry=self.registry,
             secrets_key=self.secrets_key,
             dry_run=dry_run,
+            regions=self.spot_regions,
             network=self.network,
         )
         spot_handler_role_arn = self.spot.function.role.role_arn  # type: ignore[union-attr]
@@ -86,6 +90,7 @@ class KopsOnboardStack(Stack):
             registry=self.registry,
             secrets_key=self.secrets_key,
             spot_handler_role_arn=spot_handler_role_arn,
+            cluster_regions=self.spot_regions,
             network=self.network,
         )
         self.onboarding = OnboardingWorkflow(
@@ -99,8 +104,11 @@ class KopsOnboardStack(Stack):
             spot_force_delete=self.spot.settings.force_delete,
             agent_api_url=str(self.node.try_get_context("agentApiUrl") or AGENT_API_URL_DEFAULT),
             cleanup=self.cleanup,
+            cluster_regions=self.spot_regions,
             network=self.network,
         )
+        # ValidateCluster refuses a cluster in any other region (RegionNotCovered): its Spot events never reach us.
+        self.onboarding.functions["ValidateCluster"].add_environment(ENV_SPOT_REGIONS, ",".join(self.spot_regions))
         self.offboarding = OffboardingWorkflow(self, "Offboarding", cleanup=self.cleanup)
         self.compensation = CompensationWorkflow(
             self,
@@ -144,3 +152,4 @@ class KopsOnboardStack(Stack):
         CfnOutput(self, "RegistryTableName", value=self.registry.table_name)
         CfnOutput(self, "SpotEventQueueUrl", value=self.spot.queue.queue_url)
         CfnOutput(self, "SpotDeadLetterQueueUrl", value=self.spot.dead_letter_queue.queue_url)
+        CfnOutput(self, "SpotRegions", value=",".join(self.spot_regions))

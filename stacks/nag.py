@@ -3,7 +3,7 @@
 Remaining violations make `app.synth()` raise; the report is `cdk.out/validation-report.json`.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import aws_cdk as cdk
 import jsii
@@ -78,8 +78,6 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
         "Each cluster's allows are customer managed policies named cast-kops-<cluster>-policy-<n> at run time "
         "(IAM caps a user's inline policies at 2,048 characters); scoped to that name pattern."
     ),
-    f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:"
-    f"key-pair/{IAM_USER_PREFIX}*]": "One EC2 key pair per cluster, named like its user at run time.",
     **state_store_acknowledgements(DEFAULT_STATE_STORE_BUCKETS),
     **{
         f"AwsSolutions::AwsSolutions-IAM5[Resource::<Onboarding{name}Function{suffix}.Arn>:*]": (
@@ -134,11 +132,6 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
         "time; `*` is the cluster, `??????` exactly Secrets Manager's random suffix. The Spot handler reads, "
         "IssueDrainerCredential writes only these (the reader also needs our managed-by tag on the secret)."
     ),
-    "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:"
-    "autoScalingGroup:*:autoScalingGroupName/*]": (
-        "Early Spot replacement detaches an interrupted instance from whichever kOps ASG holds it; ASG ARNs "
-        "embed a random id, so the statement is narrowed by the condition on the KubernetesCluster tag instead."
-    ),
     "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:"
     "network-interface/*]": (
         "Only with the cluster network settings (stacks/network.py): Lambda deletes and re-addresses the network "
@@ -152,22 +145,40 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
 }
 
 
+# Acknowledged in each region of spotRegions (these statements name one ARN per region clusters may be in).
+SPOT_REGION_ACKNOWLEDGEMENTS: dict[str, str] = {
+    f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:"
+    f"key-pair/{IAM_USER_PREFIX}*]": "One EC2 key pair per cluster, in its region, named like its user at run time.",
+    "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:"
+    "autoScalingGroup:*:autoScalingGroupName/*]": (
+        "Early Spot replacement detaches an interrupted instance from whichever kOps ASG holds it; ASG ARNs "
+        "embed a random id, so the statement is narrowed by the condition on the KubernetesCluster tag instead."
+    ),
+}
+
 # The pseudo parameters the acknowledgements spell out, by the stack attribute that replaces them in its ARNs.
 PSEUDO_PARAMETERS = {"<AWS::Partition>": "partition", "<AWS::Region>": "region", "<AWS::AccountId>": "account"}
+_REGION = "<AWS::Region>"
 
 
-def apply_nag(scope: IConstruct) -> None:
+def apply_nag(scope: IConstruct, *, spot_regions: Sequence[str] = ()) -> None:
+    """`spot_regions`: the regions clusters may be in (context spotRegions, home region first)."""
     cdk.Validations.of(scope).add_plugins(AwsSolutionsChecks(scope, verbose=True))
-    for rule, reason in ACKNOWLEDGEMENTS.items():
+    for rule, reason in {**ACKNOWLEDGEMENTS, **SPOT_REGION_ACKNOWLEDGEMENTS}.items():
         cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
-    cdk.Aspects.of(scope).add(AcknowledgeInStackEnvironment())
+    known_regions = tuple(region for region in spot_regions if not cdk.Token.is_unresolved(region))
+    cdk.Aspects.of(scope).add(AcknowledgeInStackEnvironment(known_regions))
 
 
 @jsii.implements(cdk.IAspect)
 class AcknowledgeInStackEnvironment:
     """What only a stack knows: the state store buckets of its context (`-c stateStoreBuckets=...`), and, when it
     is given a region or account (the CDK CLI passes the deployer's), those values in its ARNs where an
-    environment-agnostic stack has pseudo parameters. Acknowledges the same findings in that stack's spelling."""
+    environment-agnostic stack has pseudo parameters. Acknowledges the same findings in that stack's spelling;
+    those of SPOT_REGION_ACKNOWLEDGEMENTS also spelled with each covered region."""
+
+    def __init__(self, spot_regions: Sequence[str]) -> None:
+        self.spot_regions = spot_regions
 
     def visit(self, node: IConstruct) -> None:
         if not cdk.Stack.is_stack(node):
@@ -179,9 +190,15 @@ class AcknowledgeInStackEnvironment:
             if not cdk.Token.is_unresolved(value := getattr(stack, attribute))
         }
         buckets = context_list(stack, "stateStoreBuckets") or []
-        for rule, reason in {**ACKNOWLEDGEMENTS, **state_store_acknowledgements(buckets)}.items():
+        regional = {
+            rule.replace(_REGION, region): reason
+            for rule, reason in SPOT_REGION_ACKNOWLEDGEMENTS.items()
+            for region in self.spot_regions
+        }
+        app_wide = {**ACKNOWLEDGEMENTS, **SPOT_REGION_ACKNOWLEDGEMENTS}
+        for rule, reason in {**app_wide, **state_store_acknowledgements(buckets), **regional}.items():
             spelled = rule
             for pseudo, value in concrete.items():
                 spelled = spelled.replace(pseudo, value)
-            if spelled not in ACKNOWLEDGEMENTS:  # the app acknowledges those for every stack
+            if spelled not in app_wide:  # the app acknowledges those for every stack
                 cdk.Validations.of(stack).acknowledge(cdk.Acknowledgment(id=spelled, reason=reason))

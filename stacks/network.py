@@ -15,7 +15,6 @@ validated here, at synth; a bad or incomplete combination fails it with `Invalid
 Everything is referenced by id, without context lookups: the synth needs no AWS credentials.
 """
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from kops_lambda.constants import PRODUCT
+from stacks.context import InvalidContext, parse_list
 
 VPC_KEY = "clusterVpcId"
 SUBNETS_KEY = "clusterSubnetIds"
@@ -160,17 +160,10 @@ def _flag(key: str, value: object) -> bool:
 
 def _ids(key: str, value: object, *, most: int | None = None) -> tuple[str, ...]:
     """Resource ids from a list (cdk.json), a JSON list or a comma-separated string (`-c key=a,b`)."""
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            items: object = json.loads(text) if text.startswith("[") else text.split(",")
-        except ValueError:
-            raise InvalidNetworkSettings(f"{key}: not a JSON list: {value!r}") from None
-    else:
-        items = value
-    if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
-        raise InvalidNetworkSettings(f"{key}: expected ids as a list of strings or comma-separated, got {value!r}")
-    ids = tuple(item.strip() for item in items if item.strip())
+    try:
+        ids = tuple(parse_list(key, value))
+    except InvalidContext as error:
+        raise InvalidNetworkSettings(str(error)) from None
     prefix = _ID_PREFIXES[key]
     pattern = re.compile(rf"{prefix}-(?:[0-9a-f]{{8}}|[0-9a-f]{{17}})")
     if not ids:

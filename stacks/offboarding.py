@@ -100,9 +100,12 @@ class CleanupFunctions(Construct):
         registry: dynamodb.ITable,
         secrets_key: kms.IKey,
         spot_handler_role_arn: str,
+        cluster_regions: Sequence[str],
         network: ClusterNetwork | None = None,
     ) -> None:
+        """`cluster_regions`: where clusters may be (the Spot regions); a key pair is in its cluster's."""
         super().__init__(scope, construct_id)
+        self.cluster_regions = tuple(cluster_regions)
         self.functions: dict[str, lambda_.Function] = {}
         for group, handler in CLEANUP_HANDLERS.items():
             step = KopsFunction(
@@ -289,7 +292,7 @@ class CleanupFunctions(Construct):
             iam.PolicyStatement(
                 sid="RemoveClusterKeyPairs",
                 actions=["ec2:DeleteKeyPair"],
-                resources=[arn(self, "ec2", "key-pair", f"{IAM_USER_PREFIX}*")],
+                resources=[arn(self, "ec2", "key-pair", f"{IAM_USER_PREFIX}*", region=r) for r in self.cluster_regions],
             )
         )
         self._grant_secret_removal(function, "ssh-private-key")

@@ -99,8 +99,10 @@ class OnboardingWorkflow(Construct):
         spot_force_delete: bool,
         agent_api_url: str,
         cleanup: CleanupFunctions,
+        cluster_regions: Sequence[str],
         network: ClusterNetwork | None = None,
     ) -> None:
+        """`cluster_regions`: where clusters may be (the Spot regions); key pairs are made in the cluster's."""
         super().__init__(scope, construct_id)
         environment = {ENV_REGISTRY_TABLE: registry.table_name, ENV_SECRETS_KMS_KEY: secrets_key.key_arn}
         self.functions: dict[str, lambda_.Function] = {}
@@ -152,7 +154,7 @@ class OnboardingWorkflow(Construct):
         self.functions["CreateIamEntities"].add_environment(
             ENV_SEED_SPOT_ROLE_POLICIES, str(seed_spot_role_policies).lower()
         )
-        self._grant_key_pair(self.functions["CreateKeyPair"], secrets_key)
+        self._grant_key_pair(self.functions["CreateKeyPair"], secrets_key, cluster_regions)
         self._grant_access_key(self.functions["StoreAccessKey"], secrets_key)
         map_identity, install_agent = self.functions["MapIdentity"], self.functions["InstallAgent"]
         map_identity.add_environment(ENV_SPOT_HANDLER_ROLE_ARN, spot_handler_role_arn)
@@ -456,8 +458,8 @@ class OnboardingWorkflow(Construct):
         )
         secrets_key.grant(function, "kms:GenerateDataKey", "kms:Decrypt")
 
-    def _grant_key_pair(self, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
-        key_pairs = self._arn("ec2", "key-pair", f"{IAM_USER_PREFIX}*")
+    def _grant_key_pair(self, function: lambda_.IFunction, secrets_key: kms.IKey, regions: Sequence[str]) -> None:
+        key_pairs = [arn(self, "ec2", "key-pair", f"{IAM_USER_PREFIX}*", region=region) for region in regions]
         function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="DescribeKeyPairs",
@@ -469,14 +471,14 @@ class OnboardingWorkflow(Construct):
             iam.PolicyStatement(
                 sid="ClusterKeyPairs",
                 actions=["ec2:CreateKeyPair", "ec2:DeleteKeyPair"],
-                resources=[key_pairs],
+                resources=key_pairs,
             )
         )
         function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="TagKeyPairsAtCreation",
                 actions=["ec2:CreateTags"],
-                resources=[key_pairs],
+                resources=key_pairs,
                 conditions={"StringEquals": {"ec2:CreateAction": "CreateKeyPair"}},
             )
         )
@@ -506,9 +508,16 @@ class OnboardingWorkflow(Construct):
 
 
 def arn(
-    scope: Construct, service: str, resource: str, name: str, fmt: ArnFormat = ArnFormat.SLASH_RESOURCE_NAME
+    scope: Construct,
+    service: str,
+    resource: str,
+    name: str,
+    fmt: ArnFormat = ArnFormat.SLASH_RESOURCE_NAME,
+    *,
+    region: str | None = None,
 ) -> str:
-    region = "" if service == "iam" else None
+    """`region`: default the stack's (IAM's: none)."""
+    region = "" if service == "iam" else region
     return Stack.of(scope).format_arn(
         service=service, resource=resource, resource_name=name, arn_format=fmt, region=region
     )

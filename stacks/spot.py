@@ -16,9 +16,14 @@ model (kops_lambda.settings.SpotSettings), and reach the function as environment
   (the cluster role then needs pods/delete).
 - spotCanaryMinutes (15, 1-1440): minutes between two runs of the Spot canary (stacks/canary.py); the
   schedule's rate, not given to any function.
+- spotRegions -> SPOT_REGIONS of ValidateCluster (the stack's region only): the regions whose Spot events
+  reach the handler; a list or a comma-separated string. For each region but the stack's, app_builder adds
+  a stack with the same rules there (stacks/spot_forwarder.py), forwarding to this region's default bus.
 """
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from dataclasses import dataclass
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -42,7 +47,8 @@ from kops_lambda.constants import (
     TAG_MANAGED_BY,
     TAG_MANAGED_BY_VALUE,
 )
-from kops_lambda.settings import SpotSettings, spot_settings_from
+from kops_lambda.errors import InvalidSettings
+from kops_lambda.settings import SpotSettings, parse_regions, spot_settings_from
 from stacks.constructs.lambda_function import KopsFunction
 from stacks.network import ClusterNetwork
 from stacks.onboarding import drainer_secrets
@@ -62,6 +68,52 @@ CONTEXT_KEYS = {
     "force_delete": "spotForceDelete",
     "canary_minutes": "spotCanaryMinutes",
 }
+SPOT_REGIONS_CONTEXT = "spotRegions"
+
+
+@dataclass(frozen=True)
+class SpotRule:
+    construct_id: str
+    description: str
+    pattern: events.EventPattern
+
+
+def spot_rules() -> tuple[SpotRule, ...]:
+    """The Spot rules, the same in the home stack and in every forwarder stack."""
+    return (
+        SpotRule(
+            "InterruptionRule",
+            f"{PRODUCT}: EC2 Spot interruption warnings and rebalance recommendations",
+            events.EventPattern(source=[SPOT_EVENT_SOURCE], detail_type=list(SPOT_DETAIL_TYPES)),
+        ),
+        # A rule of its own: the state filter applies to this detail type only (every launch would match).
+        SpotRule(
+            "StateChangeRule",
+            f"{PRODUCT}: EC2 instances stopping or terminating",
+            events.EventPattern(
+                source=[SPOT_EVENT_SOURCE],
+                detail_type=[SPOT_STATE_CHANGE_DETAIL_TYPE],
+                detail={"state": list(SPOT_STATE_CHANGE_STATES)},
+            ),
+        ),
+    )
+
+
+def spot_regions(stack: Stack) -> tuple[str, ...]:
+    """The stack's region first, then the other regions of context spotRegions; a bad value fails the synth.
+
+    Other regions forward to this one's bus, so they need it by name: an environment-agnostic stack (no
+    CDK_DEFAULT_REGION, which the CDK CLI sets from AWS_REGION or the profile) cannot have them."""
+    value = stack.node.try_get_context(SPOT_REGIONS_CONTEXT)
+    asked = parse_regions(value, setting=SPOT_REGIONS_CONTEXT) if value is not None else ()
+    home = stack.region
+    others = tuple(region for region in asked if region != home)
+    if others and Token.is_unresolved(home):
+        raise InvalidSettings(
+            f"{SPOT_REGIONS_CONTEXT} names {', '.join(others)} but the stack's own region is not known at synth: "
+            "set AWS_REGION (or CDK_DEFAULT_REGION, or a profile's region) so the forwarders know where to send"
+        )
+    return (home, *others)
 
 
 def spot_settings(scope: Construct, *, dry_run: bool) -> SpotSettings:
@@ -84,8 +136,10 @@ class SpotInterruptionHandling(Construct):
         registry: dynamodb.ITable,
         secrets_key: kms.IKey,
         dry_run: bool,
+        regions: tuple[str, ...],
         network: ClusterNetwork | None = None,
     ) -> None:
+        """`regions`: every region whose Spot events reach this handler (spot_regions)."""
         super().__init__(scope, construct_id)
         self.idempotency_table = dynamodb.Table(
             self,
@@ -116,25 +170,17 @@ class SpotInterruptionHandling(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVES),
         )
         self.settings = spot_settings(self, dry_run=dry_run)
-        self.rule = events.Rule(
-            self,
-            "InterruptionRule",
-            description=f"{PRODUCT}: EC2 Spot interruption warnings and rebalance recommendations",
-            event_pattern=events.EventPattern(source=[SPOT_EVENT_SOURCE], detail_type=list(SPOT_DETAIL_TYPES)),
-            targets=[targets.SqsQueue(self.queue)],
-        )
-        # A rule of its own: the state filter applies to this detail type only (every launch would match).
-        self.state_change_rule = events.Rule(
-            self,
-            "StateChangeRule",
-            description=f"{PRODUCT}: EC2 instances stopping or terminating",
-            event_pattern=events.EventPattern(
-                source=[SPOT_EVENT_SOURCE],
-                detail_type=[SPOT_STATE_CHANGE_DETAIL_TYPE],
-                detail={"state": list(SPOT_STATE_CHANGE_STATES)},
-            ),
-            targets=[targets.SqsQueue(self.queue)],
-        )
+        # Events forwarded from the other regions arrive on this bus with their own region: the same rules match.
+        self.rules = [
+            events.Rule(
+                self,
+                rule.construct_id,
+                description=rule.description,
+                event_pattern=rule.pattern,
+                targets=[targets.SqsQueue(self.queue)],
+            )
+            for rule in spot_rules()
+        ]
         handler = KopsFunction(
             self,
             "Handler",
@@ -170,14 +216,17 @@ class SpotInterruptionHandling(Construct):
             iam.PolicyStatement(
                 sid="EarlyReplacement",
                 actions=["autoscaling:DetachInstances"],
-                # ASG ARNs carry a generated id, so names cannot narrow this: only groups kOps tagged.
+                # ASG ARNs carry a generated id, so names cannot narrow this: only groups kOps tagged, in the
+                # regions whose events reach us (the event's region is the instance's).
                 resources=[
                     Stack.of(self).format_arn(
                         service="autoscaling",
+                        region=region,
                         resource="autoScalingGroup",
                         resource_name="*:autoScalingGroupName/*",
                         arn_format=ArnFormat.COLON_RESOURCE_NAME,
                     )
+                    for region in regions
                 ],
                 conditions={"Null": {f"aws:ResourceTag/{KOPS_TAG_CLUSTER}": "false"}},
             )

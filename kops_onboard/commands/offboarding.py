@@ -10,6 +10,7 @@ def run_offboard(
     *,
     cluster: str,
     region: str | None,
+    cluster_region: str | None,
     secret_recovery_days: int | None,
     skip_cluster_cleanup: bool,
     state_machine: str | None,
@@ -24,7 +25,7 @@ def run_offboard(
             model=OffboardInput,
             payload={
                 "cluster_name": cluster,
-                "region": region or deployment.region_name,
+                "region": cluster_region or region or deployment.region_name,
                 "secret_recovery_days": secret_recovery_days,
                 "skip_cluster_cleanup": skip_cluster_cleanup,
             },

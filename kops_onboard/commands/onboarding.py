@@ -12,6 +12,7 @@ def run_onboard(
     *,
     cluster: str,
     region: str | None,
+    cluster_region: str | None,
     kubeconfig_secret: str | None,
     agent_api_key_secret: str | None,
     state_store: str | None,
@@ -30,7 +31,7 @@ def run_onboard(
             model=OnboardInput,
             payload={
                 "cluster_name": cluster,
-                "region": region or deployment.region_name,
+                "region": cluster_region or region or deployment.region_name,
                 "kubeconfig_secret_arn": kubeconfig_secret or deployment.kubeconfig_secret(cluster),
                 "agent_api_key_secret_arn": agent_api_key_secret or deployment.agent_api_key_secret(),
                 "state_store": state_store,

@@ -1,8 +1,9 @@
 """`kops-onboard simulate-spot`: a realistic interruption event where the handler receives it.
 
-Locally (AWS_ENDPOINT_URL set) the event goes on the EventBridge bus like EC2's. Real EventBridge does not
-accept events with source aws.ec2 from accounts, so against AWS it goes into the Spot queue directly,
-in the shape the rule would deliver.
+Locally (AWS_ENDPOINT_URL set) the event goes on the EventBridge bus like EC2's: the instance's region's (for
+another Spot region, its forwarder carries it to the deployment's). Real EventBridge does not accept events with
+source aws.ec2 from accounts, so against AWS it goes into the Spot queue directly, in the shape the rule would
+deliver.
 """
 
 import json
@@ -16,21 +17,24 @@ from kops_onboard.deployment import Deployment
 from kops_onboard.spot_events import REBALANCE, SPOT_WARNING, eventbridge_event, spot_event_entry
 
 
-def run_simulate_spot(*, instance_id: str, rebalance: bool, region: str | None, output: Output) -> None:
+def run_simulate_spot(
+    *, instance_id: str, rebalance: bool, region: str | None, cluster_region: str | None, output: Output
+) -> None:
     if not instance_id.startswith("i-"):
         fail(output, Exit.USAGE, f"{instance_id!r} is not an EC2 instance id (i-...)")
     deployment = Deployment(region)
     detail_type = REBALANCE if rebalance else SPOT_WARNING
     with aws_errors(output):
         account = deployment.client("sts").get_caller_identity()["Account"]
-        region_name = deployment.region_name
-        if not _instance_exists(deployment.client("ec2"), instance_id):
+        region_name = cluster_region or deployment.region_name
+        where = Deployment(region_name)  # where the instance is, and EC2 would emit its events
+        if not _instance_exists(where.client("ec2"), instance_id):
             fail(output, Exit.USAGE, f"instance {instance_id} is not in account {account} in {region_name}")
         if os.environ.get("AWS_ENDPOINT_URL"):
             entry = spot_event_entry(
                 instance_id=instance_id, region=region_name, account=account, detail_type=detail_type
             )
-            response = deployment.client("events").put_events(Entries=[entry])
+            response = where.client("events").put_events(Entries=[entry])
             if response.get("FailedEntryCount"):
                 fail(output, Exit.AWS, f"the event bus refused the event: {response['Entries']}")
             delivered_to, reference = "event bus", response["Entries"][0].get("EventId")

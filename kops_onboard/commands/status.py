@@ -1,4 +1,5 @@
-"""`kops-onboard status`: the registry, with when each admin kubeconfig expires and the last Spot canary result."""
+"""`kops-onboard status`: the registry, with when each admin kubeconfig expires and the last Spot canary result,
+and the regions the deployment's Spot rules cover."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,6 +21,7 @@ def run_status(*, cluster: str | None, region: str | None, output: Output) -> No
         table = deployment.registry_table()
         pages = deployment.client("dynamodb").get_paginator("scan").paginate(TableName=table)
         items = [_plain(item) for page in pages for item in page["Items"]]
+        spot_regions = deployment.spot_regions()
     rows = sorted(
         (
             {**{column: _json_numbers(item.get(column)) for column in COLUMNS}, "admin_kubeconfig": _expiry(item, now)}
@@ -32,7 +34,11 @@ def run_status(*, cluster: str | None, region: str | None, output: Output) -> No
     )
     if cluster and not rows:
         fail(output, Exit.NOT_FOUND, f"cluster {cluster} is not in the registry")
-    emit(output, {"clusters": rows}, _table(rows))
+    emit(
+        output,
+        {"clusters": rows, "spot_regions": spot_regions},
+        f"{_table(rows)}\n\nSpot regions covered: {', '.join(spot_regions)} (context spotRegions)",
+    )
 
 
 def _expiry(item: dict[str, Any], now: datetime) -> str | None:

@@ -3,9 +3,10 @@ emulator per seeded kOps cluster. Used by `kops-onboard local up`, the demo and 
 
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -17,6 +18,7 @@ from kops_lambda.constants import (
     TAG_MANAGED_BY,
     TAG_MANAGED_BY_VALUE,
     kubeconfig_secret_name,
+    spot_forwarder_stack_name,
 )
 from kops_onboard.local.aws.server import LocalAws
 from kops_onboard.local.deployer import DeployedStack, deploy_template
@@ -90,15 +92,21 @@ class LocalSystem:
         region: str = "us-east-1",
         retry_interval_scale: float = 1.0,
         kube: KubeBackendName = "emulator",
+        spot_regions: Sequence[str] = (),
     ) -> None:
         """`kube`: each seeded cluster's API server is our emulator, or a real kube-apiserver with its
-        controller-manager (built by `make kube-bin`, built here first if missing)."""
+        controller-manager (built by `make kube-bin`, built here first if missing).
+
+        `spot_regions` other than `region`: each gets the Spot forwarder stack, whose template the synth
+        (with the same spotRegions, `synthesize(region=..., spot_regions=...)`) wrote beside `template`."""
         self.template = template
         self.kube = kube
         self.region = region
+        self.forwarded_regions = tuple(r for r in dict.fromkeys(spot_regions) if r != region)
         self.aws = LocalAws(port=port, region=region, retry_interval_scale=retry_interval_scale)
         self.clusters: dict[str, LocalCluster] = {}
         self.stack: DeployedStack | None = None
+        self.forwarders: dict[str, DeployedStack] = {}
 
     def __enter__(self) -> "LocalSystem":
         try:
@@ -120,6 +128,17 @@ class LocalSystem:
             region=self.region,
             account=self.aws.account_id,
         )
+        for region in self.forwarded_regions:
+            forwarder = self.template.parent / f"{spot_forwarder_stack_name(region)}.template.json"
+            if not forwarder.exists():
+                raise FileNotFoundError(f"{forwarder} is missing: synthesize with spotRegions naming {region}")
+            self.forwarders[region] = deploy_template(
+                forwarder,
+                clients=partial(self.aws.client, region=region),
+                stack_name=spot_forwarder_stack_name(region),
+                region=region,
+                account=self.aws.account_id,
+            )
 
     def stop(self) -> None:
         for cluster in self.clusters.values():
@@ -162,18 +181,21 @@ class LocalSystem:
         self, spec: ClusterSpec, *, share_vpc_of: LocalCluster | None = None, kube: KubeBackendName | None = None
     ) -> LocalCluster:
         """Seed a cluster (in `share_vpc_of`'s VPC and subnets when given) with its API server and secret;
-        `kube` overrides the system's backend for this cluster (a ServiceAccount token needs the real one)."""
+        `kube` overrides the system's backend for this cluster (a ServiceAccount token needs the real one).
+        It is seeded in `spec.region` (default: the system's); its kubeconfig secret is in the system's
+        region, where the deployment reads secrets."""
         if spec.name in self.clusters:
             raise ValueError(f"cluster {spec.name} is already seeded")
         token = secrets.token_urlsafe(24)
         # TLS: kubectl sends bearer tokens only over https.
         api_server = self._api_server(spec.name, token, kube or self.kube)
+        region = spec.region or self.region
         seeded_aws = seed_aws(
-            ec2=self.aws.client("ec2"),
-            autoscaling=cast(Any, self.aws.client("autoscaling")),
-            s3=self.aws.client("s3"),
+            ec2=self.aws.client("ec2", region),
+            autoscaling=cast(Any, self.aws.client("autoscaling", region)),
+            s3=self.aws.client("s3", region),
             spec=spec,
-            region=self.region,
+            region=region,
             state_store_bucket=STATE_STORE_BUCKET,
             shared_network=share_vpc_of.aws if share_vpc_of else None,
         )
@@ -225,6 +247,7 @@ class LocalSystem:
         return {
             "aws_endpoint_url": self.endpoint_url,
             "region": self.region,
+            "spot_regions": [self.region, *self.forwarded_regions],
             "kube": self.kube,
             "state_machines": self.state_machines,
             "clusters": {

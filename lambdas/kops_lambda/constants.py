@@ -43,6 +43,16 @@ ENV_SECRETS_KMS_KEY: Final = "SECRETS_KMS_KEY_ARN"
 # Principals allowed to read the secrets we create (comma-separated ARN patterns).
 ENV_SECRET_READER_ARNS: Final = "SECRET_READER_ARNS"
 ENV_SPOT_DRY_RUN: Final = "SPOT_DRY_RUN"
+# The regions whose Spot events reach this deployment (the stack's own first), comma-separated.
+ENV_SPOT_REGIONS: Final = "SPOT_REGIONS"
+SPOT_FORWARDER_STACK_PREFIX: Final = "KopsOnboardSpotForwarder"
+
+
+def spot_forwarder_stack_name(region: str) -> str:
+    """The stack that forwards `region`'s Spot events to the home region (stacks/spot_forwarder.py)."""
+    return f"{SPOT_FORWARDER_STACK_PREFIX}-{region}"
+
+
 ENV_SPOT_HANDLER_ROLE_ARN: Final = "SPOT_HANDLER_ROLE_ARN"
 # "true": CastLambdaRoleForSpot gets the seed's exact managed policies (CDK context `seedSpotRolePolicies`).
 ENV_SEED_SPOT_ROLE_POLICIES: Final = "SEED_SPOT_ROLE_POLICIES"

@@ -35,6 +35,11 @@ class ClusterNotFound(KopsOnboardError):
     """No kOps cluster with that name exists in the account and region."""
 
 
+class RegionNotCovered(KopsOnboardError):
+    """The cluster is in a region the deployment's Spot rules do not cover (context spotRegions): its Spot
+    interruptions would never reach the handler. Nothing is created."""
+
+
 class UnsupportedKopsVersion(KopsOnboardError):
     """The cluster runs a kOps version outside the supported list."""
 

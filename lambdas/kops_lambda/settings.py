@@ -1,6 +1,7 @@
 """Function settings from the environment, read when a handler runs (never at import time)."""
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,6 +20,7 @@ from kops_lambda.constants import (
     ENV_SPOT_EVICTION_CONCURRENCY,
     ENV_SPOT_FORCE_DELETE,
     ENV_SPOT_REBALANCE_ACTION,
+    ENV_SPOT_REGIONS,
     ENV_SPOT_STATE_CHANGE_ACTION,
     ENV_SPOT_WARNING_ACTION,
 )
@@ -46,6 +48,37 @@ def load_settings() -> Settings:
         secret_reader_arns=[arn for arn in os.environ.get(ENV_SECRET_READER_ARNS, "").split(",") if arn],
         seed_spot_role_policies=os.environ.get(ENV_SEED_SPOT_ROLE_POLICIES, "false").lower() == "true",
     )
+
+
+# aws (us-east-1), aws-us-gov (us-gov-west-1), aws-cn (cn-north-1) and the isolated partitions (us-iso-east-1).
+_REGION_NAME = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[1-9]")
+
+
+def parse_regions(value: object, *, setting: str) -> tuple[str, ...]:
+    """Region names from a list or a comma-separated string, in order, without repeats; InvalidSettings
+    names `setting` and the bad value."""
+    if isinstance(value, str):
+        items: list[object] = [*value.split(",")]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        raise InvalidSettings(f"{setting} must be a list of region names or a comma-separated string, not {value!r}")
+    regions: list[str] = []
+    for item in items:
+        region = item.strip() if isinstance(item, str) else item
+        if region == "":
+            continue
+        if not isinstance(region, str) or not _REGION_NAME.fullmatch(region):
+            raise InvalidSettings(f"{setting}: {region!r} is not an AWS region name (like eu-west-1)")
+        if region not in regions:
+            regions.append(region)
+    return tuple(regions)
+
+
+def load_spot_regions(home_region: str, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The regions this deployment's Spot rules cover, as the stack set them; unset: the home region only."""
+    env = os.environ if environ is None else environ
+    return parse_regions(env.get(ENV_SPOT_REGIONS, ""), setting=ENV_SPOT_REGIONS) or (home_region,)
 
 
 class SpotAction(StrEnum):

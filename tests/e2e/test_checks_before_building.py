@@ -65,3 +65,25 @@ def test_a_foreign_key_pair_under_our_name_stops_at_validate_cluster(local_syste
         assert "ValidateCluster" in steps and "CreateIamEntities" not in steps
     finally:
         ec2.delete_key_pair(KeyName=f"cast-kops-{cluster.name}")
+
+
+def test_a_cluster_in_a_region_the_spot_rules_do_not_cover_stops_at_validate_cluster(
+    local_system: LocalSystem,
+) -> None:
+    # Given a cluster in us-west-2, and a deployment whose Spot rules cover its own region (us-east-1) only
+    cluster = local_system.add_cluster(ClusterSpec.parse("checks-far.k8s.local:kops=1.21,nodes=1,region=us-west-2"))
+    before = system_state(local_system)
+    # When it is onboarded
+    result = onboard(local_system, cluster)
+    # Then ValidateCluster refuses it, naming the region and the setting, and the rollback ran as for any
+    # validation failure
+    assert (result.status, result.error) == ("FAILED", "RegionNotCovered"), (result.error, result.cause)
+    assert "us-west-2" in result.cause and "spotRegions: us-east-1" in result.cause
+    steps = entered(local_system, result)
+    assert "ValidateCluster" in steps and "RollbackRegistry" in steps and "CreateIamEntities" not in steps
+    # and nothing was created, here or in the cluster's region
+    assert_same(before, system_state(local_system))
+    ec2 = local_system.aws.client("ec2", "us-west-2")
+    assert not ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [f"cast-kops-{cluster.name}"]}])[
+        "KeyPairs"
+    ]

@@ -92,6 +92,9 @@ def test_status_lists_the_registry(cluster: LocalCluster) -> None:
     assert table.exit_code == 0 and cluster.name in table.output and "ONBOARDED" in table.output
     one = json.loads(runner.invoke(app, ["status", cluster.name, "-o", "json"]).output)
     assert [row["status"] for row in one["clusters"]] == ["ONBOARDED"]
+    # and the regions the deployment's Spot rules cover: its own alone, by default
+    assert one["spot_regions"] == ["us-east-1"]
+    assert "Spot regions covered: us-east-1 (context spotRegions)" in table.output
     assert runner.invoke(app, ["status", "unknown.k8s.local"]).exit_code == 3
 
 

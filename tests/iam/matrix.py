@@ -224,6 +224,14 @@ ROWS: tuple[Row, ...] = (
     Row("handler reads items back through UpdateItem", "handler", "dynamodb:UpdateItem", "{registry}", DENY,
         context={"dynamodb:Attributes": ["cluster_key", "canary"], "dynamodb:ReturnValues": "ALL_OLD"},
         guards="dynamodb:ReturnValues"),
+    # ---- Early replacement: detach from kOps ASGs, in the regions the Spot rules cover only (spotRegions) ----
+    Row("handler detaches A's worker from its ASG", "handler", "autoscaling:DetachInstances", "{A.nodes_asg}", ALLOW,
+        tags=WORKER_IG),
+    Row("handler detaches from an ASG no cluster tagged", "handler", "autoscaling:DetachInstances", "{A.nodes_asg}",
+        DENY, guards="KubernetesCluster tag condition"),
+    Row("handler detaches in a region the Spot rules do not cover", "handler", "autoscaling:DetachInstances",
+        "arn:aws:autoscaling:eu-west-1:{account}:autoScalingGroup:0f0f0f0f-0000-4000-8000-000000000000:"
+        "autoScalingGroupName/nodes-eu-west-1a.{A}", DENY, tags=WORKER_IG, guards="covered regions only (spotRegions)"),
 )
 # fmt: on
 

@@ -163,3 +163,36 @@ def test_firing_a_rule_without_schedule_is_refused(local_aws: LocalAws) -> None:
     # When it is fired as a schedule, then that is refused: EventBridge would never run it
     with pytest.raises(ValueError, match="has no schedule"):
         local_aws.fire_scheduled_rule(rule)
+
+
+def test_an_event_bus_target_passes_the_event_on_as_it_is(local_aws: LocalAws) -> None:
+    # Given a rule in another region forwarding to this region's default bus (what a Spot forwarder does),
+    # and a rule here that queues what it matches
+    other = "us-west-2"
+    home_bus = f"arn:aws:events:{local_aws.region}:{local_aws.account_id}:event-bus/default"
+    sqs = local_aws.client("sqs")
+    queue_url = sqs.create_queue(QueueName=unique("forwarded"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    here, there = local_aws.client("events"), local_aws.client("events", other)
+    home_rule, forward_rule = unique("home"), unique("forward")
+    here.put_rule(Name=home_rule, EventPattern=json.dumps(SPOT_PATTERN))
+    here.put_targets(Rule=home_rule, Targets=[{"Id": "queue", "Arn": queue_arn}])
+    there.put_rule(Name=forward_rule, EventPattern=json.dumps(SPOT_PATTERN))
+    role = f"arn:aws:iam::{local_aws.account_id}:role/forward"
+    there.put_targets(Rule=forward_rule, Targets=[{"Id": "home", "Arn": home_bus, "RoleArn": role}])
+    try:
+        # When EC2 publishes a Spot warning in the other region
+        response = there.put_events(Entries=[spot_event("i-0far")])
+        # Then the home rule queued it with the other region's id, time, region and account
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+        [body] = [json.loads(message["Body"]) for message in messages]
+        assert body["id"] == response["Entries"][0]["EventId"]
+        assert (body["region"], body["account"]) == (other, local_aws.account_id)
+        assert (body["source"], body["detail-type"]) == ("aws.ec2", SPOT_DETAIL_TYPE)
+        assert body["detail"] == {"instance-id": "i-0far", "instance-action": "terminate"}
+        assert ISO_UTC.match(body["time"])
+    finally:
+        for client, rule, target in ((here, home_rule, "queue"), (there, forward_rule, "home")):
+            client.remove_targets(Rule=rule, Ids=[target])
+            client.delete_rule(Name=rule)
+        sqs.delete_queue(QueueUrl=queue_url)

@@ -109,6 +109,13 @@ def test_str_round_trips() -> None:
     assert ClusterSpec.parse(str(spec)) == spec
 
 
+def test_a_cluster_can_be_seeded_in_another_region() -> None:
+    spec = ClusterSpec.parse("far.k8s.local:nodes=2,region=eu-west-1")
+    assert spec.region == "eu-west-1" and ClusterSpec.parse(str(spec)) == spec
+    # (without the setting: the local system's region)
+    assert ClusterSpec.parse("near.k8s.local").region is None
+
+
 def test_whitespace_around_settings_is_ignored() -> None:
     assert ClusterSpec.parse(" demo.k8s.local : kops = 1.17 , nodes = 2 ") == ClusterSpec.parse(
         "demo.k8s.local:kops=1.17,nodes=2"
@@ -123,6 +130,7 @@ def test_whitespace_around_settings_is_ignored() -> None:
         ("demo.k8s.local:auth=oidc", "auth='oidc' is not one of"),
         ("demo.k8s.local:kops=1.17,auth=crd", "auth=crd needs kOps 1.19 or later"),
         ("demo.k8s.local:naming=dns", "naming='dns' is not one of"),
+        ("demo.k8s.local:region=moon-1", "setting region: 'moon-1' is not an AWS region name"),
         ("demo.k8s.local:nodes=0", "nodes=0 must be between 1 and"),
         ("demo.k8s.local:nodes=three", "nodes='three' must be a non-negative whole number"),
         ("demo.k8s.local:pods=-1", "pods='-1' must be a non-negative whole number"),

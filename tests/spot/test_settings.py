@@ -3,7 +3,7 @@
 import pytest
 
 from kops_lambda.errors import InvalidSettings
-from kops_lambda.settings import SpotAction, SpotSettings, load_spot_settings
+from kops_lambda.settings import SpotAction, SpotSettings, load_spot_regions, load_spot_settings, parse_regions
 
 
 def test_unset_variables_take_the_documented_defaults() -> None:
@@ -36,3 +36,34 @@ def test_environment_round_trips() -> None:
 def test_values_outside_the_documented_ones_are_refused(variable: str, value: str) -> None:
     with pytest.raises(InvalidSettings):
         load_spot_settings({variable: value})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "us-east-1,eu-west-1",
+        " us-east-1 , eu-west-1,",
+        ["us-east-1", "eu-west-1"],
+        ("us-east-1", "eu-west-1", "us-east-1"),
+    ],
+)
+def test_regions_come_as_a_list_or_a_comma_separated_string(value: object) -> None:
+    assert parse_regions(value, setting="spotRegions") == ("us-east-1", "eu-west-1")
+
+
+@pytest.mark.parametrize("region", ["us-gov-west-1", "cn-north-1", "ap-southeast-4", "il-central-1", "us-iso-east-1"])
+def test_every_partition_s_region_names_are_accepted(region: str) -> None:
+    assert parse_regions(region, setting="spotRegions") == (region,)
+
+
+@pytest.mark.parametrize("value", ["us-east", "us-east-1a", "US-EAST-1", "*", "us-east-1;eu-west-1", [None], 3])
+def test_anything_but_region_names_is_refused_naming_the_setting(value: object) -> None:
+    with pytest.raises(InvalidSettings, match=r"^spotRegions"):
+        parse_regions(value, setting="spotRegions")
+
+
+def test_covered_regions_are_the_stack_s_or_the_home_region_alone() -> None:
+    assert load_spot_regions("us-east-1", {"SPOT_REGIONS": "us-east-1,eu-west-1"}) == ("us-east-1", "eu-west-1")
+    assert load_spot_regions("us-east-1", {}) == ("us-east-1",)
+    with pytest.raises(InvalidSettings, match=r"^SPOT_REGIONS"):
+        load_spot_regions("us-east-1", {"SPOT_REGIONS": "eu-west-1,*"})

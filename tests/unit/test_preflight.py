@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 
 from kops_lambda.constants import SHARED_POLICY_NAME, SPOT_ROLE_NAME
-from kops_lambda.errors import AccessKeyLimit, ForeignEntity, KeyPairWithoutSecret
-from kops_lambda.logic.preflight import check_before_building
+from kops_lambda.errors import AccessKeyLimit, ForeignEntity, KeyPairWithoutSecret, RegionNotCovered
+from kops_lambda.logic.preflight import check_before_building, check_region_covered
 
 CLUSTER = "a.k8s.local"
 USER = "cast-kops-a.k8s.local"
@@ -72,3 +72,12 @@ def test_a_key_pair_under_our_name_that_is_not_ours_is_refused(aws: Any, tags: l
     aws("ec2").create_key_pair(KeyName=USER, TagSpecifications=specs)
     with pytest.raises(KeyPairWithoutSecret, match=f"EC2 key pair {USER} exists"):
         _check(aws)
+
+
+def test_a_region_the_spot_rules_cover_passes() -> None:
+    check_region_covered("eu-west-1", ("us-east-1", "eu-west-1"))
+
+
+def test_a_region_the_spot_rules_do_not_cover_is_refused_naming_it_and_the_setting() -> None:
+    with pytest.raises(RegionNotCovered, match=r"region us-west-2 .*spotRegions: us-east-1, eu-west-1"):
+        check_region_covered("us-west-2", ("us-east-1", "eu-west-1"))

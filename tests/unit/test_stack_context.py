@@ -17,6 +17,7 @@ def _read(value: object) -> list[str] | None:
         ('["a","b-*"]', ["a", "b-*"]),  # -c buckets='["a","b-*"]'
         (' ["a"]', ["a"]),
         ("a", ["a"]),  # -c buckets=a
+        ("a, b-*", ["a", "b-*"]),  # -c buckets=a,b-*
         ([], []),
     ],
 )

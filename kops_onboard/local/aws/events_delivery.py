@@ -3,8 +3,11 @@
 moto 5.2.5 matches rules on `put_events` but raises NotImplementedError (HTTP 500) for Lambda targets, and
 the SQS body it builds lacks `account` and fills InputTransformer templates without JSON-quoting. We
 replace `Rule.send_to_targets`: SQS, Lambda and state machine targets are delivered here (see `event_input`
-for what they receive; a state machine gets a new execution with it as input); every other target type
-(logs, archives, buses, API destinations) goes to moto's own code.
+for what they receive; a state machine gets a new execution with it as input), and so are event buses
+(another region's, as the Spot forwarders use): moto would put a new event there, with a new id, time, and
+the target's region and account, where EventBridge passes the event on as it is, so the target bus's rules
+see the original `region`, `account`, `source`, `detail-type`, id and time. Every other target type (logs,
+archives, API destinations) goes to moto's own code.
 Disabled rules deliver nothing (moto would still deliver). moto never runs schedules: `fire_scheduled_rule`
 runs one now. Lambda targets are invoked asynchronously, like EventBridge does, but without its retry policy
 or target DLQ; a failing target never fails PutEvents.
@@ -17,7 +20,7 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from moto.awslambda.utils import get_backend as get_lambda_backend
 from moto.events.models import Rule, events_backends
@@ -30,7 +33,7 @@ from kops_onboard.local.aws.lambda_runtime import LocalLambdaRuntime
 from kops_onboard.local.aws.patching import AttributePatch
 
 _LOG = logging.getLogger(__name__)
-_DELIVERED_HERE = ("sqs", "lambda", "states")
+_DELIVERED_HERE = ("sqs", "lambda", "states", "events")
 
 
 def _deliver_to_sqs(target: dict[str, Any], payload: Any) -> None:
@@ -54,12 +57,29 @@ def _deliver_to_state_machine(target: dict[str, Any], payload: Any) -> None:
     backend.start_execution(target["Arn"], name=f"events-{uuid.uuid4().hex}", execution_input=json.dumps(payload))
 
 
+def _deliver_to_event_bus(target: dict[str, Any], event: dict[str, Any]) -> None:
+    arn = parse_arn(target["Arn"])
+    bus = events_backends[arn.account][arn.region].describe_event_bus(arn.resource_id)
+    for rule in list(bus.rules.values()):
+        rule.send_to_targets(cast(Any, copy.deepcopy(event)))
+
+
+def _delivered_here(target: dict[str, Any]) -> bool:
+    arn = parse_arn(target["Arn"])
+    # Of the events service's targets, only buses: archives and API destinations stay moto's.
+    return arn.service in _DELIVERED_HERE and (arn.service != "events" or arn.resource_type == "event-bus")
+
+
 def _deliver(runtime: LocalLambdaRuntime, rule: Rule, event: dict[str, Any], *, transform: bool) -> None:
     for target in rule.targets:
-        service = parse_arn(target["Arn"]).service
-        if service not in _DELIVERED_HERE:
+        if not _delivered_here(target):
             continue
+        service = parse_arn(target["Arn"]).service
         try:
+            if service == "events":
+                # A bus gets the event itself: EventBridge applies no input transformation there.
+                _deliver_to_event_bus(target, event)
+                continue
             payload = target_input(target, event, rule_name=rule.name, rule_arn=rule.arn, transform=transform)
             if service == "sqs":
                 _deliver_to_sqs(target, payload)
@@ -106,7 +126,7 @@ def events_delivery_patch(runtime: LocalLambdaRuntime) -> AttributePatch:
         if self.state != "ENABLED" or scheduled_only or not self.event_pattern.matches_event(original_event):
             return
         _deliver(runtime, self, dict(original_event), transform=transform_input)
-        others = [target for target in self.targets if parse_arn(target["Arn"]).service not in _DELIVERED_HERE]
+        others = [target for target in self.targets if not _delivered_here(target)]
         if others:
             # A shallow copy keeps moto's rule untouched while it only sees the targets we do not handle.
             rest = copy.copy(self)

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal, cast, get_args
 
+from kops_lambda.errors import InvalidSettings
+from kops_lambda.settings import parse_regions
 from kops_onboard.local.seed.versions import KopsVersion
 
 Networking = Literal["calico", "kube-router", "cilium", "weave", "flannel", "amazon-vpc-routed-eni", "kubenet"]
@@ -23,7 +25,7 @@ DEFAULT_PODS_PER_NODE = 4
 MAX_NODES = 50
 MAX_PODS_PER_NODE = 100
 
-SETTINGS = ("kops", "networking", "nodes", "pods", "spot", "auth", "naming")
+SETTINGS = ("kops", "networking", "nodes", "pods", "spot", "auth", "naming", "region")
 
 # kOps cluster names are DNS names with at least two labels: gossip (name.k8s.local) or a real zone.
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -46,9 +48,15 @@ class ClusterSpec:
     spot: int
     auth: AuthMode
     naming: NodeNaming
+    region: str | None = None  # where it is seeded; None: the local system's region
 
     def __post_init__(self) -> None:
         _check_name(self.name)
+        if self.region is not None:
+            try:
+                parse_regions([self.region], setting="region")
+            except InvalidSettings as exc:
+                raise InvalidClusterSpec(f"setting {exc}") from None
         _parse_version(self.kops)
         if self.networking not in NETWORKING:
             raise InvalidClusterSpec(_choice_error("networking", self.networking, NETWORKING))
@@ -82,6 +90,7 @@ class ClusterSpec:
         spot: int | None = None,
         auth: str | None = None,
         naming: str = "ip",
+        region: str | None = None,
     ) -> ClusterSpec:
         """Fill the version- and size-dependent defaults, then validate."""
         version = _parse_version(kops)
@@ -100,6 +109,7 @@ class ClusterSpec:
             spot=spot,
             auth=cast(AuthMode, auth),
             naming=cast(NodeNaming, naming),
+            region=region,
         )
 
     @classmethod
@@ -120,12 +130,14 @@ class ClusterSpec:
             spot=_int_setting(settings, "spot"),
             auth=settings.get("auth"),
             naming=settings.get("naming", "ip"),
+            region=settings.get("region"),
         )
 
     def __str__(self) -> str:
         return (
             f"{self.name}:kops={self.kops},networking={self.networking},nodes={self.nodes},"
             f"pods={self.pods},spot={self.spot},auth={self.auth},naming={self.naming}"
+            + (f",region={self.region}" if self.region else "")
         )
 
 

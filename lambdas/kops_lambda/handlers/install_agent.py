@@ -31,7 +31,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         cluster_name=facts.cluster_name,
         partition=identity.partition,
         account=identity.account,
-        region=facts.region,
+        region=settings.region,
     )
     with cluster_api(client("secretsmanager"), secret_arn) as api:
         outcome = install_agent(

@@ -30,7 +30,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         cluster_name=facts.cluster_name,
         partition=identity.partition,
         account=identity.account,
-        region=facts.region,
+        region=settings.region,
     )
     table = resource("dynamodb").Table(settings.registry_table)
     result = issue_drainer_credential(

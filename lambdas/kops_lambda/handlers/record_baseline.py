@@ -34,7 +34,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         cluster_name=onboard.cluster_name,
         partition=identity.partition,
         account=identity.account,
-        region=region,
+        region=settings.region,
     )
     table = registry_table(settings.registry_table)
     acquire_cluster_lease(

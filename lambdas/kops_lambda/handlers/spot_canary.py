@@ -51,7 +51,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         CanaryDependencies(
             registry_table=resource("dynamodb").Table(settings.registry_table),
             secretsmanager=client("secretsmanager"),
-            token_sts=partial(token_sts_client, settings.region),
+            token_sts_for=lambda region: partial(token_sts_client, region),
             force_delete=load_spot_settings().force_delete,
         )
     )

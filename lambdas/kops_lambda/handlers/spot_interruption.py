@@ -134,7 +134,8 @@ def _handle(
             ec2=client("ec2", event.region),
             autoscaling=client("autoscaling", event.region),
             registry_table=_registry_table(settings.registry_table),
-            core_api_for=lambda arn: _core_api(arn, settings.region, connections),
+            # Tokens are presigned for the cluster's own region (the event's), where its authenticator verifies them.
+            core_api_for=lambda arn: _core_api(arn, event.region, connections),
             dedup=dedup,
             reporter=lambda_context.function_name,
         ),

@@ -1,4 +1,5 @@
-"""Onboarding step 1: the cluster exists, runs a supported kOps version, the API server behind the kubeconfig
+"""Onboarding step 1: the cluster's region is one the deployment's Spot rules cover (RegionNotCovered first,
+before any AWS call), the cluster exists, runs a supported kOps version, the API server behind the kubeconfig
 secret is its own, its identity mode is resolved (logic/cluster/identity_mode), and nothing in the account
 would make a later step fail (logic/preflight); record it in the registry, with when the kubeconfig's
 credential expires."""
@@ -16,11 +17,11 @@ from kops_lambda.logic.cluster.binding import kubeconfig_secret, verify_api_serv
 from kops_lambda.logic.cluster.identity_mode import resolve_identity_mode
 from kops_lambda.logic.cluster.kops_spec import read_kops_spec
 from kops_lambda.logic.discovery import discover_cluster
-from kops_lambda.logic.preflight import check_before_building
+from kops_lambda.logic.preflight import check_before_building, check_region_covered
 from kops_lambda.logic.registry import get_cluster, record_onboarding
 from kops_lambda.models.steps import StepRequest, parse_model
 from kops_lambda.observability import logger, metrics, tracer
-from kops_lambda.settings import load_settings
+from kops_lambda.settings import load_settings, load_spot_regions
 
 
 @logger.inject_lambda_context
@@ -32,13 +33,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     onboard = request.onboard_input()
     region = onboard.region or settings.region
     logger.append_keys(cluster=onboard.cluster_name, region=region, execution_id=request.execution_id)
+    check_region_covered(region, load_spot_regions(settings.region))
     identity = caller_identity()
     secret_arn = kubeconfig_secret(
         onboard.kubeconfig_secret_arn,
         cluster_name=onboard.cluster_name,
         partition=identity.partition,
         account=identity.account,
-        region=region,
+        region=settings.region,
     )
     facts = discover_cluster(
         ec2=client("ec2", region),

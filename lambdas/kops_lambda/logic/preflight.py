@@ -10,7 +10,9 @@ and a full rollback).
 * an EC2 key pair with the cluster's name exists and is not ours (no managed-by tag for this cluster)
   → KeyPairWithoutSecret (CreateKeyPair).
 
-Read-only: names, tags and key ids, never a secret value.
+Read-only: names, tags and key ids, never a secret value. First of all, before any AWS call: the cluster's
+region must be one the deployment's Spot rules cover (`check_region_covered`), or its Spot interruptions
+would never reach the handler.
 """
 
 from typing import Any
@@ -26,9 +28,18 @@ from kops_lambda.constants import (
     TAG_MANAGED_BY_VALUE,
     private_key_secret_name,
 )
-from kops_lambda.errors import AccessKeyLimit, ForeignEntity, KeyPairWithoutSecret
+from kops_lambda.errors import AccessKeyLimit, ForeignEntity, KeyPairWithoutSecret, RegionNotCovered
 from kops_lambda.logic.access_key import IAM_ACCESS_KEY_LIMIT
 from kops_lambda.logic.iam_names import key_pair_name, user_name
+
+
+def check_region_covered(region: str, covered: tuple[str, ...]) -> None:
+    """`covered` comes from the deployment (the stack's SPOT_REGIONS), never from the execution's input."""
+    if region not in covered:
+        raise RegionNotCovered(
+            f"cluster region {region} is not covered by this deployment's Spot rules (spotRegions: "
+            f"{', '.join(covered)}); add {region} to the spotRegions context and deploy again"
+        )
 
 
 def check_before_building(

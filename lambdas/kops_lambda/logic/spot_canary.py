@@ -16,7 +16,7 @@ never a token. One cluster's failure, of any kind, never stops the others.
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -125,7 +125,9 @@ class _Failed(Exception):
 class CanaryDependencies:
     registry_table: Any
     secretsmanager: Any
-    token_sts: TokenStsClient  # presigns the authenticator token: the caller's credentials are the Spot handler's role
+    # Region -> what presigns the authenticator token for a cluster there, as the Spot handler does; the
+    # caller's credentials are the Spot handler's role.
+    token_sts_for: Callable[[str], TokenStsClient]
     force_delete: bool = False
 
 
@@ -179,12 +181,13 @@ def _check(
     result: CanaryResult, item: dict[str, Any], credential: DrainerCredential, deps: CanaryDependencies
 ) -> CanaryResult:
     permissions = drain_permissions(force_delete=deps.force_delete)
-    _verify(credential, deps.token_sts, permissions, now=_now())
+    token_sts = deps.token_sts_for(result.region)
+    _verify(credential, token_sts, permissions, now=_now())
     if credential.mode != "service-account" or not _renewal_due(credential, now=_now()):
         return replace(result, detail=f"may {', '.join(p.label for p in permissions)}")
     try:
         renewed = renew_drainer_credential(deps.secretsmanager, credential, retries=CANARY_RETRIES)
-        _verify(renewed, deps.token_sts, permissions, now=_now())
+        _verify(renewed, token_sts, permissions, now=_now())
     except _Failed as failed:
         raise _Failed(CanaryReason.RENEWAL_FAILED, f"token renewal: {failed.reason.value}: {failed.detail}") from None
     except (ClientError, KopsOnboardError) as exc:

@@ -30,7 +30,9 @@ _SAMPLE = 3
 
 
 def kubeconfig_secret(arn: str, *, cluster_name: str, partition: str, account: str, region: str) -> str:
-    """The input's kubeconfig secret ARN, if it is `kops-onboard/clusters/<cluster>/kubeconfig` here."""
+    """The input's kubeconfig secret ARN, if it is `kops-onboard/clusters/<cluster>/kubeconfig` here.
+
+    `region` is the deployment's, whichever region the cluster is in: our functions read secrets there only."""
     name = kubeconfig_secret_name(cluster_name)
     expected = f"arn:{partition}:secretsmanager:{region}:{account}:secret:{name}-"
     if not arn.startswith(expected) or len(arn) != len(expected) + _SECRET_SUFFIX_LENGTH - 1:
