@@ -1,10 +1,11 @@
 """The real CDK CLI (pinned in package.json) runs the app as cdk.json says: `.venv/bin/python app.py`.
 
-Two synths, each running the Python app: `cdk synth` with cdk.json's context alone, and `make diff` with every
-documented `-c` setting at once against a moto server, where the stack is not deployed yet; `make deploy` then
-deploys that diff's assembly there (bootstrapped first). Every run is hermetic: none of the machine's AWS or CDK
-settings, no instance metadata, no version check, notices or telemetry; the region is fixed and only the runs
-against moto have (moto's) credentials.
+Three synths, each running the Python app: `cdk synth` with cdk.json's context alone; `make diff` with every
+documented single-stack `-c` setting at once against a moto server, where the stack is not deployed yet
+(`make deploy` then deploys that diff's assembly there, bootstrapped first); and `cdk synth -c` with the
+settings that add stacks or place functions (spotRegions, the cluster network). Every run is hermetic: none of
+the machine's AWS or CDK settings, no instance metadata, no version check, notices or telemetry; the region is
+fixed and only the runs against moto have (moto's) credentials.
 """
 
 import json
@@ -23,6 +24,7 @@ import boto3
 import pytest
 from moto.core.models import DEFAULT_ACCOUNT_ID as MOTO_ACCOUNT
 
+from kops_lambda.constants import spot_forwarder_stack_name
 from stacks.app_builder import STACK_NAME
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -213,7 +215,16 @@ OVERRIDES = [
 ]
 
 
-# -- the two CLI runs ---------------------------------------------------------------------------------------------
+# Settings that add a stack in another region or put functions in a VPC: synthesized, not deployed to moto.
+SECOND_REGION = "us-west-2"
+NETWORK_OVERRIDES = {
+    "clusterVpcId": "vpc-0123456789abcdef0",
+    "clusterSubnetIds": "subnet-0123456789abcdef1,subnet-0123456789abcdef2",
+    "clusterSecurityGroupIds": "sg-0123456789abcdef3",
+}
+
+
+# -- the three CLI runs ---------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -298,6 +309,19 @@ def deployed(cli_home: Path, moto_endpoint: str, diff_with_overrides: DiffRun) -
     options = f"--no-notices --no-color --app {shlex.quote(assembly)}"
     run(["make", "--no-print-directory", "deploy", "REQUIRE_APPROVAL=never", f"CDK_OPTIONS={options}"], environment)
     return diff_with_overrides
+
+
+@pytest.fixture(scope="module")
+def regions_and_network_synth(cli_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`cdk synth -c spotRegions=... -c cluster...=...`; returns the cloud assembly's directory."""
+    outdir = tmp_path_factory.mktemp("cdk-synth-regions") / "cdk.out"
+    settings = {"spotRegions": f"{REGION},{SECOND_REGION}", **NETWORK_OVERRIDES}
+    context = [argument for key, value in settings.items() for argument in ("-c", f"{key}={value}")]
+    run(
+        [str(CDK), "synth", "--quiet", "--no-notices", "--no-color", "-o", str(outdir), *context],
+        cli_environment(cli_home),
+    )
+    return outdir
 
 
 # -- cdk synth: cdk.json as the CLI reads it ----------------------------------------------------------------------
@@ -394,3 +418,42 @@ def test_make_deploy_publishes_the_assets_and_creates_the_stack_in_moto(deployed
     for destination in destinations:
         bucket = destination["bucketName"].replace("${AWS::AccountId}", MOTO_ACCOUNT)
         assert s3.head_object(Bucket=bucket, Key=destination["objectKey"])["ContentLength"] > 0
+
+
+# -- cdk synth -c: the settings that add a stack or place functions ----------------------------------------------
+
+
+def test_cdk_synth_with_spot_regions_adds_one_forwarder_stack_in_the_other_region(
+    regions_and_network_synth: Path,
+) -> None:
+    manifest = json.loads((regions_and_network_synth / "manifest.json").read_text())
+    stacks = {
+        name: artifact["environment"]
+        for name, artifact in manifest["artifacts"].items()
+        if artifact["type"] == "aws:cloudformation:stack"
+    }
+    forwarder = spot_forwarder_stack_name(SECOND_REGION)
+    assert stacks == {
+        STACK_NAME: f"aws://unknown-account/{REGION}",
+        forwarder: f"aws://unknown-account/{SECOND_REGION}",
+    }
+    template = json.loads((regions_and_network_synth / f"{forwarder}.template.json").read_text())
+    targets = [
+        target["Arn"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Events::Rule"
+        for target in resource["Properties"]["Targets"]
+    ]
+    assert targets and all(f":events:{REGION}:" in json.dumps(arn) for arn in targets)
+    home = stack_template(regions_and_network_synth)
+    variables = _function(home, "validate_cluster")["Properties"]["Environment"]["Variables"]
+    assert variables["SPOT_REGIONS"] == f"{REGION},{SECOND_REGION}"
+
+
+def test_cdk_synth_with_the_network_settings_puts_the_spot_handler_in_those_subnets(
+    regions_and_network_synth: Path, default_synth: Path
+) -> None:
+    config = _function(stack_template(regions_and_network_synth), "spot_interruption")["Properties"]["VpcConfig"]
+    assert config["SubnetIds"] == NETWORK_OVERRIDES["clusterSubnetIds"].split(",")
+    assert config["SecurityGroupIds"] == [NETWORK_OVERRIDES["clusterSecurityGroupIds"]]
+    assert "VpcConfig" not in _function(stack_template(default_synth), "spot_interruption")["Properties"]
