@@ -1,21 +1,14 @@
 """`kops-onboard local up` as a user runs it: a separate process, one JSON line, reachable, stops on Ctrl-C."""
 
 import json
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import boto3
 import requests
 
 from kops_onboard.local.controlplane import pinned_binaries
-
-
-def local_up(template_path: Path, *args: str) -> subprocess.Popen[str]:
-    """`kops-onboard local up` in its own process, as a user starts it."""
-    command = [str(Path(sys.executable).parent / "kops-onboard"), "local", "up", "--template", str(template_path)]
-    return subprocess.Popen([*command, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+from tests.local_up_process import interrupt, local_up
 
 
 def test_local_up_prints_the_json_line_and_serves_until_interrupted(template_path: Path) -> None:
@@ -48,8 +41,7 @@ def test_local_up_prints_the_json_line_and_serves_until_interrupted(template_pat
         assert requests.get(f"{one['kube_api_url']}/version", verify=False, timeout=60).status_code == 401
     finally:
         # When interrupted, it stops cleanly
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=180) == 0  # a hang guard: how soon it stops is not asserted
+        assert interrupt(process) == 0
 
 
 def test_local_up_on_the_real_control_plane_serves_a_real_kubernetes(template_path: Path, tmp_path: Path) -> None:
@@ -81,5 +73,4 @@ def test_local_up_on_the_real_control_plane_serves_a_real_kubernetes(template_pa
         assert len(nodes.stdout.split()) == len(cluster["instance_ids"])
     finally:
         # When interrupted, it stops cleanly
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=180) == 0  # a hang guard: how soon it stops is not asserted
+        assert interrupt(process) == 0

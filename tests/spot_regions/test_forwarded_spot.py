@@ -2,7 +2,6 @@
 region's bus is forwarded to the home bus, queued and drained by the one handler (AWS calls in its region)."""
 
 import json
-import signal
 from typing import Any
 
 import boto3
@@ -15,7 +14,7 @@ from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
 from kops_onboard.spot_events import spot_event_entry
 from tests.e2e import spot_support as support
-from tests.e2e.test_local_up import local_up
+from tests.local_up_process import interrupt, local_up
 from tests.spot_regions.conftest import HOME_REGION, SECOND_REGION
 
 
@@ -163,8 +162,7 @@ def test_local_up_seeds_a_cluster_in_the_second_region_and_deploys_its_forwarder
         reservations = client("ec2").describe_instances(InstanceIds=far_ids)["Reservations"]
         assert sorted(i["InstanceId"] for r in reservations for i in r["Instances"]) == sorted(far_ids)
     finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=180) == 0  # a hang guard: how soon it stops is not asserted
+        assert interrupt(process) == 0
 
 
 @pytest.mark.usefixtures("cli_environment")
