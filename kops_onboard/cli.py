@@ -220,7 +220,10 @@ def local_up(
             system.add_cluster(spec)
         print(json.dumps(system.announcement()), flush=True)
         typer.echo("local system ready; Ctrl-C stops it", err=True)
-        stop.wait()
+        # Woken every half second: the kernel may deliver SIGINT to any of our threads, and Python runs the
+        # handler only when the main thread next runs bytecode, which a lock wait without timeout never does.
+        while not stop.wait(timeout=0.5):
+            pass
     finally:
         system.stop()
 
