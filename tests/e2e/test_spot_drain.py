@@ -204,7 +204,7 @@ def test_a_rebalance_then_a_warning_taints_then_drains_once(local_system: LocalS
     node = support.node(cluster, spot)
     assert [t["effect"] for t in ours(node)] == ["NoSchedule"]
     assert node["spec"]["unschedulable"] is True
-    # (seen once as 2 on a loaded machine, cause not yet known: the handler's lines for the instance say why)
+    # On failure, the handler's lines for the instance say which records took the drain.
     handled = [line for line in local_system.aws.captured_logs if spot.instance_id in line]
     assert support.pod_lists_for(cluster, spot) == 1, "\n".join(handled[-40:])
 

@@ -24,6 +24,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.server import ThreadedMotoServer
 
 from kops_onboard.local.aws.aws_faults import AwsFaultPlan, AwsThrottling, aws_fault_patch
+from kops_onboard.local.aws.dynamodb_atomic import atomic_write_patches
 from kops_onboard.local.aws.endpoint import local_client
 from kops_onboard.local.aws.events_delivery import events_delivery_patch, fire_scheduled_rule
 from kops_onboard.local.aws.lambda_faults import INJECTED_MESSAGE, LambdaFault, LambdaHold
@@ -156,6 +157,7 @@ class LocalAws:
                 *sfn_timeout_patches(),
                 aws_fault_patch(self._aws_faults),
                 *sts_presigned_patches(),
+                *atomic_write_patches(),
             ]
         )
         self._patches.apply()
