@@ -1,6 +1,7 @@
 """Builds the CDK app; shared by app.py, the local system and the tests."""
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -20,6 +21,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTDIR = PROJECT_ROOT / "cdk.out"
 # A synth with spotRegions (`local up --spot-regions`, tests) keeps the default synth's templates as they are.
 SPOT_REGIONS_OUTDIR = DEFAULT_OUTDIR / "spot-regions"
+# What a synth reads besides its arguments: when none of it changed, the assembly on disk is reused (each test
+# worker, `make demo` and `local up` would otherwise synthesize the same app again, 10-20 s each).
+SYNTH_INPUTS = ("app.py", "cdk.json", "requirements.txt", "requirements-dev.txt", "stacks", "lambdas")
+SYNTH_ENVIRONMENT = ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION", "CDK_OUTDIR")
+_SYNTH_RECORD = ".synth-inputs.json"
 
 
 def build_app(
@@ -65,12 +71,64 @@ def synthesize(
     target = Path(outdir or os.environ.get("CDK_OUTDIR") or DEFAULT_OUTDIR)
     target.mkdir(parents=True, exist_ok=True)
     context = _cdk_json_context() | {SPOT_REGIONS_CONTEXT: list(spot_regions)} if spot_regions else None
+    inputs = synth_inputs_digest(region=region, spot_regions=spot_regions)
     with (target / ".synth.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        reused = _unchanged_assembly(target, inputs)
+        if reused is not None:
+            return reused
         assembly = build_app(target, context, region=region).synth()
         template = Path(assembly.get_stack_by_name(STACK_NAME).template_full_path)
         prune_stale_assets(template.parent)
+        _record_assembly(target, inputs, template)
     return template
+
+
+def synth_inputs_digest(*, region: str | None, spot_regions: Sequence[str]) -> str:
+    """A digest of the arguments, the environment and every file a synth of this app reads."""
+    digest = hashlib.sha256()
+    settings = {"region": region, "spot_regions": list(spot_regions)}
+    settings |= {name: os.environ.get(name) for name in SYNTH_ENVIRONMENT}
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    for name in SYNTH_INPUTS:
+        path = PROJECT_ROOT / name
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        for file in files:
+            if "__pycache__" in file.parts:
+                continue
+            digest.update(str(file.relative_to(PROJECT_ROOT)).encode() + b"\0")
+            digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _assembly_digest(outdir: Path) -> str:
+    """The templates and asset manifests as they are on disk (anything else writing there changes it)."""
+    digest = hashlib.sha256()
+    for file in sorted([*outdir.glob("*.template.json"), *outdir.glob("*.assets.json")]):
+        digest.update(file.name.encode() + b"\0" + hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _unchanged_assembly(outdir: Path, inputs: str) -> Path | None:
+    """The template of the last synth into `outdir` if it had these inputs and nothing changed it since."""
+    try:
+        record = json.loads((outdir / _SYNTH_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    template = outdir / str(record.get("template", ""))
+    if record.get("inputs") != inputs or not template.is_file() or record.get("assembly") != _assembly_digest(outdir):
+        return None
+    assets = [
+        outdir / asset["source"]["path"]
+        for manifest in outdir.glob("*.assets.json")
+        for asset in json.loads(manifest.read_text()).get("files", {}).values()
+    ]
+    return template if all(asset.exists() for asset in assets) else None
+
+
+def _record_assembly(outdir: Path, inputs: str, template: Path) -> None:
+    record = {"inputs": inputs, "template": template.name, "assembly": _assembly_digest(outdir)}
+    (outdir / _SYNTH_RECORD).write_text(json.dumps(record))
 
 
 def prune_stale_assets(outdir: Path) -> None:
