@@ -99,20 +99,32 @@ def handle_interruption(
     )
     if plan.action is SpotAction.NONE:
         return replace(base, reason=plan.note or f"{plan.kind.value} events are configured to do nothing")
-    # Reads only until here: a forged or foreign event leaves no dedup mark and makes no Kubernetes call.
+    # Decided on reads alone, before the dedup mark: a forged or foreign event writes nothing and makes no
+    # Kubernetes call.
     instance = describe_instance(deps.ec2, base.instance_id)
     if instance is None:
         return replace(base, reason="instance not found")
     if instance.cluster_name is None:
         return replace(base, reason="instance carries no kOps cluster tag")
+    cluster_name = instance.cluster_name
     if isinstance(event, SpotWarningEvent) and not instance.spot:
         return replace(base, result="rejected", reason="Spot interruption warning for an instance that is not Spot")
     if instance.control_plane:
         plan = for_control_plane(plan, settings)
-    base = replace(base, action=plan.action.value, cluster_name=instance.cluster_name)
+    base = replace(base, action=plan.action.value, cluster_name=cluster_name)
 
     def act() -> SpotOutcome:
-        return _act(event, plan, instance, base, settings=settings, deps=deps, received=received, clock=clock)
+        return _act(
+            event,
+            plan,
+            instance,
+            base,
+            cluster_name=cluster_name,
+            settings=settings,
+            deps=deps,
+            received=received,
+            clock=clock,
+        )
 
     if settings.dry_run or deps.dedup is None:
         return act()
@@ -140,12 +152,12 @@ def _act(
     instance: InstanceInfo,
     outcome: SpotOutcome,
     *,
+    cluster_name: str,
     settings: SpotSettings,
     deps: SpotDependencies,
     received: float,
     clock: Callable[[], float],
 ) -> SpotOutcome:
-    cluster_name = str(instance.cluster_name)
     cluster = registry.get_cluster(deps.registry_table, region=event.region, cluster_name=cluster_name)
     if cluster is None or cluster.get("status") != "ONBOARDED":
         return replace(outcome, reason="cluster not onboarded")
