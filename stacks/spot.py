@@ -14,11 +14,15 @@ model (kops_lambda.settings.SpotSettings), and reach the function as environment
   from its ASG without decrementing the desired capacity, so the replacement launches at once.
 - spotForceDelete -> SPOT_FORCE_DELETE (false): delete, bypassing PDBs, what eviction left at the deadline
   (the cluster role then needs pods/delete).
+- spotDrainControlPlane -> SPOT_DRAIN_CONTROL_PLANE (false): drain nodes of kOps control-plane instance groups
+  too; by default they are cordoned only. They are never detached from their ASG (nor may the role detach them).
 - spotCanaryMinutes (15, 1-1440): minutes between two runs of the Spot canary (stacks/canary.py); the
   schedule's rate, not given to any function.
 - spotRegions -> SPOT_REGIONS of ValidateCluster (the stack's region only): the regions whose Spot events
   reach the handler; a list or a comma-separated string. For each region but the stack's, app_builder adds
   a stack with the same rules there (stacks/spot_forwarder.py), forwarding to this region's default bus.
+  The handler gets them as SPOT_REGIONS too, and the stack's account as SPOT_ACCOUNT_ID: it rejects events of
+  any other account or region (the rules match only those already; the handler checks what reaches the queue).
 """
 
 from dataclasses import dataclass
@@ -37,6 +41,9 @@ from constructs import Construct
 from kops_lambda.constants import (
     ENV_IDEMPOTENCY_TABLE,
     ENV_REGISTRY_TABLE,
+    ENV_SPOT_ACCOUNT,
+    ENV_SPOT_REGIONS,
+    KOPS_CONTROL_PLANE_ROLE_TAGS,
     KOPS_TAG_CLUSTER,
     PRODUCT,
     SPOT_BATCH_SIZE,
@@ -66,6 +73,7 @@ CONTEXT_KEYS = {
     "eviction_concurrency": "spotEvictionConcurrency",
     "early_replacement": "spotEarlyReplacement",
     "force_delete": "spotForceDelete",
+    "drain_control_plane": "spotDrainControlPlane",
     "canary_minutes": "spotCanaryMinutes",
 }
 SPOT_REGIONS_CONTEXT = "spotRegions"
@@ -78,13 +86,20 @@ class SpotRule:
     pattern: events.EventPattern
 
 
-def spot_rules() -> tuple[SpotRule, ...]:
-    """The Spot rules, the same in the home stack and in every forwarder stack."""
+def spot_rules(*, account: str, regions: tuple[str, ...]) -> tuple[SpotRule, ...]:
+    """The Spot rules, the same in the home stack and in every forwarder stack: events of `account` (the
+    stack's) in `regions` only. A bus may receive other accounts' events (a bus policy, a partner); EventBridge
+    keeps a forwarded event's account and region, so the home rules filter forwarded events as well."""
     return (
         SpotRule(
             "InterruptionRule",
             f"{PRODUCT}: EC2 Spot interruption warnings and rebalance recommendations",
-            events.EventPattern(source=[SPOT_EVENT_SOURCE], detail_type=list(SPOT_DETAIL_TYPES)),
+            events.EventPattern(
+                source=[SPOT_EVENT_SOURCE],
+                detail_type=list(SPOT_DETAIL_TYPES),
+                account=[account],
+                region=list(regions),
+            ),
         ),
         # A rule of its own: the state filter applies to this detail type only (every launch would match).
         SpotRule(
@@ -94,6 +109,8 @@ def spot_rules() -> tuple[SpotRule, ...]:
                 source=[SPOT_EVENT_SOURCE],
                 detail_type=[SPOT_STATE_CHANGE_DETAIL_TYPE],
                 detail={"state": list(SPOT_STATE_CHANGE_STATES)},
+                account=[account],
+                region=list(regions),
             ),
         ),
     )
@@ -170,6 +187,7 @@ class SpotInterruptionHandling(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVES),
         )
         self.settings = spot_settings(self, dry_run=dry_run)
+        account = Stack.of(self).account
         # Events forwarded from the other regions arrive on this bus with their own region: the same rules match.
         self.rules = [
             events.Rule(
@@ -179,8 +197,22 @@ class SpotInterruptionHandling(Construct):
                 event_pattern=rule.pattern,
                 targets=[targets.SqsQueue(self.queue)],
             )
-            for rule in spot_rules()
+            for rule in spot_rules(account=account, regions=regions)
         ]
+        # The targets allow our rules to send (events.amazonaws.com, aws:SourceArn = the rule); this refuses
+        # everyone else, principals of this account included, whatever their IAM policies allow. SQS itself
+        # still moves messages to the DLQ (the redrive policy is no SendMessage of a principal).
+        self.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyOurSpotRulesSend",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["sqs:SendMessage"],
+                resources=[self.queue.queue_arn],
+                # A request without aws:SourceArn (any IAM principal) matches ArnNotEquals too.
+                conditions={"ArnNotEquals": {"aws:SourceArn": [rule.rule_arn for rule in self.rules]}},
+            )
+        )
         handler = KopsFunction(
             self,
             "Handler",
@@ -192,6 +224,9 @@ class SpotInterruptionHandling(Construct):
             environment={
                 ENV_REGISTRY_TABLE: registry.table_name,
                 ENV_IDEMPOTENCY_TABLE: self.idempotency_table.table_name,
+                # The stack's account as a token (AWS::AccountId): known at deploy, no STS call per cold start.
+                ENV_SPOT_ACCOUNT: account,
+                ENV_SPOT_REGIONS: ",".join(regions),
                 **self.settings.environment(),
             },
             network=network,
@@ -217,7 +252,8 @@ class SpotInterruptionHandling(Construct):
                 sid="EarlyReplacement",
                 actions=["autoscaling:DetachInstances"],
                 # ASG ARNs carry a generated id, so names cannot narrow this: only groups kOps tagged, in the
-                # regions whose events reach us (the event's region is the instance's).
+                # regions whose events reach us (the event's region is the instance's), and never a group of
+                # the control plane (kOps tags those k8s.io/role/master and/or k8s.io/role/control-plane).
                 resources=[
                     Stack.of(self).format_arn(
                         service="autoscaling",
@@ -228,7 +264,12 @@ class SpotInterruptionHandling(Construct):
                     )
                     for region in regions
                 ],
-                conditions={"Null": {f"aws:ResourceTag/{KOPS_TAG_CLUSTER}": "false"}},
+                conditions={
+                    "Null": {
+                        f"aws:ResourceTag/{KOPS_TAG_CLUSTER}": "false",
+                        **{f"aws:ResourceTag/{tag}": "true" for tag in KOPS_CONTROL_PLANE_ROLE_TAGS},
+                    }
+                },
             )
         )
         self.function.add_to_role_policy(

@@ -38,5 +38,6 @@ class SpotForwarderStack(Stack):
                 event_pattern=rule.pattern,
                 targets=[targets.EventBus(home_bus, role=self.role)],
             )
-            for rule in spot_rules()
+            # This bus sees its own region's events only; the account filter keeps other accounts' out.
+            for rule in spot_rules(account=self.account, regions=(self.region,))
         ]

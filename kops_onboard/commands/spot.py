@@ -3,7 +3,8 @@
 Locally (AWS_ENDPOINT_URL set) the event goes on the EventBridge bus like EC2's: the instance's region's (for
 another Spot region, its forwarder carries it to the deployment's). Real EventBridge does not accept events with
 source aws.ec2 from accounts, so against AWS it goes into the Spot queue directly, in the shape the rule would
-deliver.
+deliver; the queue's policy refuses SendMessage to everyone but the Spot rules (stacks/spot.py), so AWS answers
+AccessDenied there (exit 4, the error printed).
 """
 
 import json

@@ -16,6 +16,8 @@ KOPS_TAG_CLUSTER: Final = "KubernetesCluster"
 KOPS_TAG_CLUSTER_OWNED_PREFIX: Final = "kubernetes.io/cluster/"
 KOPS_TAG_INSTANCE_GROUP: Final = "kops.k8s.io/instancegroup"
 KOPS_TAG_ROLE_PREFIX: Final = "k8s.io/role/"
+# kOps tags a control-plane instance group's ASG and instances with one or both (newer versions add the second).
+KOPS_CONTROL_PLANE_ROLE_TAGS: Final = (f"{KOPS_TAG_ROLE_PREFIX}master", f"{KOPS_TAG_ROLE_PREFIX}control-plane")
 
 SUPPORTED_KOPS_VERSIONS: Final = ("1.11", "1.15", "1.17", "1.18", "1.20", "1.21", "1.22")
 
@@ -93,6 +95,11 @@ ENV_SPOT_DEADLINE_MARGIN: Final = "SPOT_DEADLINE_MARGIN_SECONDS"
 ENV_SPOT_EVICTION_CONCURRENCY: Final = "SPOT_EVICTION_CONCURRENCY"
 ENV_SPOT_EARLY_REPLACEMENT: Final = "SPOT_EARLY_REPLACEMENT"
 ENV_SPOT_FORCE_DELETE: Final = "SPOT_FORCE_DELETE"
+ENV_SPOT_DRAIN_CONTROL_PLANE: Final = "SPOT_DRAIN_CONTROL_PLANE"
+# The account whose events the Spot handler accepts: the stack's own (set by the stack, never read from events).
+ENV_SPOT_ACCOUNT: Final = "SPOT_ACCOUNT_ID"
+# How far in the future an event's time may be (clocks differ a little); beyond it the event is rejected.
+SPOT_EVENT_CLOCK_SKEW_SECONDS: Final = 60
 
 # Onboarding workflow: state name -> key under which its result lands in the execution state.
 ONBOARDING_STEPS: Final = (

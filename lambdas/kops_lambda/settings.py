@@ -14,7 +14,9 @@ from kops_lambda.constants import (
     ENV_SECRET_READER_ARNS,
     ENV_SECRETS_KMS_KEY,
     ENV_SEED_SPOT_ROLE_POLICIES,
+    ENV_SPOT_ACCOUNT,
     ENV_SPOT_DEADLINE_MARGIN,
+    ENV_SPOT_DRAIN_CONTROL_PLANE,
     ENV_SPOT_DRY_RUN,
     ENV_SPOT_EARLY_REPLACEMENT,
     ENV_SPOT_EVICTION_CONCURRENCY,
@@ -75,6 +77,24 @@ def parse_regions(value: object, *, setting: str) -> tuple[str, ...]:
     return tuple(regions)
 
 
+@dataclass(frozen=True)
+class EventOrigin:
+    """Where the Spot handler accepts events from: the stack's account and the regions its rules cover."""
+
+    account: str
+    regions: tuple[str, ...]
+
+
+def load_event_origin(home_region: str, environ: Mapping[str, str] | None = None) -> EventOrigin:
+    """The accepted origin as the stack set it; without the account the handler cannot tell a forged event
+    from a real one, so that is a configuration error (never a default)."""
+    env = os.environ if environ is None else environ
+    account = env.get(ENV_SPOT_ACCOUNT, "").strip()
+    if not re.fullmatch(r"\d{12}", account):
+        raise InvalidSettings(f"{ENV_SPOT_ACCOUNT} must be the stack's 12-digit account id, not {account!r}")
+    return EventOrigin(account=account, regions=load_spot_regions(home_region, env))
+
+
 def load_spot_regions(home_region: str, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """The regions this deployment's Spot rules cover, as the stack set them; unset: the home region only."""
     env = os.environ if environ is None else environ
@@ -106,6 +126,8 @@ class SpotSettings(BaseModel):
     early_replacement: bool = True
     # Delete (bypassing PodDisruptionBudgets) what eviction could not move by the deadline.
     force_delete: bool = False
+    # Drain control-plane nodes too (they are cordoned only by default); they are never detached from their ASG.
+    drain_control_plane: bool = False
     # Minutes between two runs of the Spot canary (the stack's schedule; no function reads it).
     canary_minutes: int = Field(default=15, ge=1, le=1440)
 
@@ -124,6 +146,7 @@ _SPOT_ENV: dict[str, str] = {
     "eviction_concurrency": ENV_SPOT_EVICTION_CONCURRENCY,
     "early_replacement": ENV_SPOT_EARLY_REPLACEMENT,
     "force_delete": ENV_SPOT_FORCE_DELETE,
+    "drain_control_plane": ENV_SPOT_DRAIN_CONTROL_PLANE,
 }
 
 

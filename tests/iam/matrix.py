@@ -51,6 +51,13 @@ MASTER = {
     "k8s.io/role/master": "1",
     "kops.k8s.io/instancegroup": "master-{zone}",
 }
+# Newer kOps versions tag control-plane groups k8s.io/role/control-plane as well: denied on that key alone too.
+CONTROL_PLANE = {
+    "KubernetesCluster": "{A}",
+    "kubernetes.io/cluster/{A}": "owned",
+    "k8s.io/role/control-plane": "1",
+    "kops.k8s.io/instancegroup": "control-plane-{zone}",
+}
 B_WORKER = {"KubernetesCluster": "{B}", "kubernetes.io/cluster/{B}": "owned", "k8s.io/role/node": "1"}
 NEW_WORKER = {"KubernetesCluster": "{A}", "kubernetes.io/cluster/{A}": "owned", "Name": "cast-{A}"}
 IN_A_VPC = {"ec2:Vpc": "{ec2}:vpc/{A.vpc}"}
@@ -224,11 +231,15 @@ ROWS: tuple[Row, ...] = (
     Row("handler reads items back through UpdateItem", "handler", "dynamodb:UpdateItem", "{registry}", DENY,
         context={"dynamodb:Attributes": ["cluster_key", "canary"], "dynamodb:ReturnValues": "ALL_OLD"},
         guards="dynamodb:ReturnValues"),
-    # ---- Early replacement: detach from kOps ASGs, in the regions the Spot rules cover only (spotRegions) ----
+    # ---- Early replacement: detach from kOps worker ASGs, in the regions the Spot rules cover (spotRegions) ----
     Row("handler detaches A's worker from its ASG", "handler", "autoscaling:DetachInstances", "{A.nodes_asg}", ALLOW,
         tags=WORKER_IG),
     Row("handler detaches from an ASG no cluster tagged", "handler", "autoscaling:DetachInstances", "{A.nodes_asg}",
         DENY, guards="KubernetesCluster tag condition"),
+    Row("handler detaches A's master from its ASG", "handler", "autoscaling:DetachInstances", "{A.master_asg}", DENY,
+        tags=MASTER, guards="no control-plane ASG (k8s.io/role/master)"),
+    Row("handler detaches from a control-plane ASG tagged the newer way", "handler", "autoscaling:DetachInstances",
+        "{A.master_asg}", DENY, tags=CONTROL_PLANE, guards="no control-plane ASG (k8s.io/role/control-plane)"),
     Row("handler detaches in a region the Spot rules do not cover", "handler", "autoscaling:DetachInstances",
         "arn:aws:autoscaling:eu-west-1:{account}:autoScalingGroup:0f0f0f0f-0000-4000-8000-000000000000:"
         "autoScalingGroupName/nodes-eu-west-1a.{A}", DENY, tags=WORKER_IG, guards="covered regions only (spotRegions)"),

@@ -2,12 +2,14 @@
 
 Reads one JSON document on stdin:
   {"authorization_details": <GetAccountAuthorizationDetails, pages merged>,
-   "queries": [{"principal": ARN, "action": ..., "resource": ..., "context": {key: str | [str]}}]}
+   "queries": [{"principal": ARN, "action": ..., "resource": ..., "context": {key: str | [str]},
+                "resource_policy": <optional policy document>, "resource_owner": <its account, with one>}]}
 and prints {"decisions": [bool, ...], "edges": [[source ARN, destination ARN, reason], ...], "admins": [ARN]}.
 
 Decisions come from PMapper's local policy simulation (`local_check_authorization_full`: identity policies,
-permissions boundary, explicit denies, conditions). Edges are PMapper's own privilege-escalation edges between
-the principals of the account (IAM, STS, EC2, Lambda, Auto Scaling checks, offline), admins its admin test.
+permissions boundary, the resource's policy when given, explicit denies, conditions). Edges are PMapper's own
+privilege-escalation edges between the principals of the account (IAM, STS, EC2, Lambda, Auto Scaling checks,
+offline), admins its admin test.
 """
 
 import json
@@ -62,7 +64,14 @@ def main():
     nodes += [_node(r, "role", managed) for r in details.get("RoleDetailList", [])]
     by_arn = {node.arn: node for node in nodes}
     decisions = [
-        local_check_authorization_full(by_arn[q["principal"]], q["action"], q["resource"], q.get("context", {}))
+        local_check_authorization_full(
+            by_arn[q["principal"]],
+            q["action"],
+            q["resource"],
+            q.get("context", {}),
+            resource_policy=q.get("resource_policy"),
+            resource_owner=q.get("resource_owner"),
+        )
         for q in request["queries"]
     ]
     update_admin_status(nodes)

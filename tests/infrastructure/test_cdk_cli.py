@@ -46,6 +46,7 @@ SPOT_ENVIRONMENT = {
     "spotEvictionConcurrency": "SPOT_EVICTION_CONCURRENCY",
     "spotEarlyReplacement": "SPOT_EARLY_REPLACEMENT",
     "spotForceDelete": "SPOT_FORCE_DELETE",
+    "spotDrainControlPlane": "SPOT_DRAIN_CONTROL_PLANE",
 }
 
 
@@ -174,6 +175,7 @@ SPOT_OVERRIDES = {
     "spotEvictionConcurrency": "8",
     "spotEarlyReplacement": "false",
     "spotForceDelete": "true",
+    "spotDrainControlPlane": "true",
 }
 OVERRIDES = [
     *(

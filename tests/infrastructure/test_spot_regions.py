@@ -71,9 +71,13 @@ def test_a_forwarder_has_the_home_rules_and_targets_the_home_bus(
     forwarder = _template(spot_regions_assembly, spot_forwarder_stack_name(region))
     rules = _resources(forwarder, "AWS::Events::Rule")
     (role_id,) = _resources(forwarder, "AWS::IAM::Role")
-    # The same event patterns as the home stack's Spot rules
+    # The same event patterns as the home stack's Spot rules, but for the forwarder's own region (its bus sees
+    # no other); the home rules take every covered region, as forwarded events keep theirs
     patterns = sorted((r["Properties"]["EventPattern"] for r in rules.values()), key=json.dumps)
-    assert patterns == _home_spot_patterns(home) and len(patterns) == 2
+    assert {tuple(p.pop("region")) for p in patterns} == {(region,)}
+    home_patterns = _home_spot_patterns(home)
+    assert {tuple(p.pop("region")) for p in home_patterns} == {(HOME_REGION, *FORWARDED_REGIONS)}
+    assert patterns == home_patterns and len(patterns) == 2
     # each sending to the home region's default bus, through the forwarder's role
     for rule in rules.values():
         assert rule["Properties"]["Targets"] == [
@@ -114,7 +118,7 @@ def test_the_spot_handler_may_detach_instances_in_exactly_the_covered_regions(
     ]
     regions = sorted(arn["Fn::Join"][1][2].split(":")[2] for arn in statement["Resource"])
     assert regions == sorted((HOME_REGION, *FORWARDED_REGIONS))
-    assert statement["Condition"] == {"Null": {"aws:ResourceTag/KubernetesCluster": "false"}}
+    assert statement["Condition"]["Null"]["aws:ResourceTag/KubernetesCluster"] == "false"
 
 
 def test_validate_cluster_and_the_outputs_name_the_covered_regions(
@@ -125,9 +129,9 @@ def test_validate_cluster_and_the_outputs_name_the_covered_regions(
     validate = _function(home, "kops_lambda.handlers.validate_cluster.handler")
     assert validate["Properties"]["Environment"]["Variables"][ENV_SPOT_REGIONS] == covered
     assert home["Outputs"]["SpotRegions"]["Value"] == covered
-    # The Spot handler itself needs no list: it acts in each event's region
+    # The Spot handler rejects events of any other region
     spot = _function(home, "kops_lambda.handlers.spot_interruption.handler")
-    assert ENV_SPOT_REGIONS not in spot["Properties"]["Environment"]["Variables"]
+    assert spot["Properties"]["Environment"]["Variables"][ENV_SPOT_REGIONS] == covered
 
 
 @pytest.mark.parametrize(

@@ -223,6 +223,10 @@ def test_spot_settings_reach_the_function_with_their_documented_defaults(templat
         "SPOT_EVICTION_CONCURRENCY": "32",
         "SPOT_EARLY_REPLACEMENT": "true",
         "SPOT_FORCE_DELETE": "false",
+        "SPOT_DRAIN_CONTROL_PLANE": "false",
+        # Where events are accepted from: the stack's own account and region, never what an event says
+        "SPOT_ACCOUNT_ID": {"Ref": "AWS::AccountId"},
+        "SPOT_REGIONS": {"Ref": "AWS::Region"},
     }
 
 
@@ -242,7 +246,7 @@ def test_spot_settings_come_from_context_and_bad_values_fail_the_synth() -> None
         spot_settings(Stack(App(context={"spotWarningAction": "explode"}), "S"), dry_run=False)
 
 
-def test_spot_handler_may_detach_only_from_kops_tagged_groups(template: Template) -> None:
+def test_spot_handler_may_detach_only_from_kops_tagged_worker_groups(template: Template) -> None:
     statements = [
         statement
         for policy in template.find_resources("AWS::IAM::Policy").values()
@@ -250,7 +254,14 @@ def test_spot_handler_may_detach_only_from_kops_tagged_groups(template: Template
         if "autoscaling:DetachInstances" in statement["Action"]
     ]
     (statement,) = statements
-    assert statement["Condition"] == {"Null": {"aws:ResourceTag/KubernetesCluster": "false"}}
+    # A cluster's group, and not one kOps tagged as the control plane (under either role tag)
+    assert statement["Condition"] == {
+        "Null": {
+            "aws:ResourceTag/KubernetesCluster": "false",
+            "aws:ResourceTag/k8s.io/role/master": "true",
+            "aws:ResourceTag/k8s.io/role/control-plane": "true",
+        }
+    }
     assert "autoScalingGroupName/*" in json.dumps(statement["Resource"])
 
 

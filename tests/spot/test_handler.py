@@ -68,6 +68,7 @@ def environment(monkeypatch: pytest.MonkeyPatch, cluster: Cluster) -> Iterator[N
         "POWERTOOLS_TRACE_DISABLED": "true",
         "REGISTRY_TABLE_NAME": REGISTRY_TABLE,
         "IDEMPOTENCY_TABLE_NAME": DEDUP_TABLE,
+        "SPOT_ACCOUNT_ID": "123456789012",
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from kops_lambda.errors import InvalidInput
-from kops_lambda.logic.spot_plan import LAMBDA_MARGIN_SECONDS, EventKind, plan_for
+from kops_lambda.logic.spot_plan import LAMBDA_MARGIN_SECONDS, EventKind, for_control_plane, plan_for
 from kops_lambda.logic.spot_service import parse_interruption_event
 from kops_lambda.settings import SpotAction, SpotSettings
 from tests.spot.conftest import REBALANCE, STATE_CHANGE, WARNING, ec2_event
@@ -104,3 +104,19 @@ def test_malformed_events_are_a_typed_error(body: str, problem: str) -> None:
 def test_an_instance_id_of_the_wrong_shape_is_malformed() -> None:
     with pytest.raises(InvalidInput):
         ec2_event(WARNING, instance_id="i-../../etc")
+
+
+def test_a_control_plane_node_is_cordoned_only_and_never_detached_unless_drain_is_allowed() -> None:
+    now = time.time()
+    warning = plan_for(ec2_event(WARNING, instance_id=INSTANCE), DEFAULTS, now=now)
+    # By default: cordon instead of drain, no early replacement, and the note says why
+    cordon_only = for_control_plane(warning, DEFAULTS)
+    assert (cordon_only.action, cordon_only.replace_early) == (SpotAction.CORDON, False)
+    assert "spotDrainControlPlane is off" in cordon_only.note
+    assert cordon_only.dedup_key(INSTANCE) == f"{INSTANCE}#cordon"
+    # Allowed to drain: drained, still never detached
+    drained = for_control_plane(warning, SpotSettings(drain_control_plane=True))
+    assert (drained.action, drained.replace_early) == (SpotAction.DRAIN, False)
+    # A weaker configured action stays as it is
+    rebalance = plan_for(ec2_event(REBALANCE, instance_id=INSTANCE), DEFAULTS, now=now)
+    assert for_control_plane(rebalance, DEFAULTS).action is SpotAction.TAINT

@@ -3,7 +3,14 @@
 import pytest
 
 from kops_lambda.errors import InvalidSettings
-from kops_lambda.settings import SpotAction, SpotSettings, load_spot_regions, load_spot_settings, parse_regions
+from kops_lambda.settings import (
+    SpotAction,
+    SpotSettings,
+    load_event_origin,
+    load_spot_regions,
+    load_spot_settings,
+    parse_regions,
+)
 
 
 def test_unset_variables_take_the_documented_defaults() -> None:
@@ -67,3 +74,16 @@ def test_covered_regions_are_the_stack_s_or_the_home_region_alone() -> None:
     assert load_spot_regions("us-east-1", {}) == ("us-east-1",)
     with pytest.raises(InvalidSettings, match=r"^SPOT_REGIONS"):
         load_spot_regions("us-east-1", {"SPOT_REGIONS": "eu-west-1,*"})
+
+
+def test_the_accepted_origin_is_the_stacks_account_and_regions() -> None:
+    origin = load_event_origin("us-east-1", {"SPOT_ACCOUNT_ID": "123456789012", "SPOT_REGIONS": "us-east-1,eu-west-1"})
+    assert (origin.account, origin.regions) == ("123456789012", ("us-east-1", "eu-west-1"))
+    assert load_event_origin("eu-west-1", {"SPOT_ACCOUNT_ID": "123456789012"}).regions == ("eu-west-1",)
+
+
+@pytest.mark.parametrize("value", [None, "", "12345", "not-an-account"])
+def test_without_the_stacks_account_no_event_can_be_checked(value: str | None) -> None:
+    environ = {} if value is None else {"SPOT_ACCOUNT_ID": value}
+    with pytest.raises(InvalidSettings, match="SPOT_ACCOUNT_ID"):
+        load_event_origin("us-east-1", environ)

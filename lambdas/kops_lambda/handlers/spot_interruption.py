@@ -2,6 +2,9 @@
 
 A failed record (API server unreachable, throttled AWS call) is reported and comes back after the queue's
 visibility timeout; after 3 receives SQS moves it, intact, to the DLQ. Malformed events fail the same way.
+An event that is not authentic (another account, a region the rules do not cover, a time in the future, a Spot
+warning for an on-demand instance) is rejected: counted (RejectedEvents), logged with its reason, and
+acknowledged, since a retry would reject it again.
 """
 
 import threading
@@ -21,12 +24,13 @@ from kops_lambda.adapters.aws import client, resource, token_sts_client
 from kops_lambda.constants import SPOT_BATCH_SIZE
 from kops_lambda.errors import ClusterAccessError, InvalidInput, KopsOnboardError
 from kops_lambda.logic.cluster.drainer import drainer_api_client, read_drainer_credential
+from kops_lambda.logic.spot_authentic import origin_rejection, rejected
 from kops_lambda.logic.spot_dedup import InterruptionDedup
 from kops_lambda.logic.spot_outcome import SpotOutcome
 from kops_lambda.logic.spot_service import SpotDependencies, handle_interruption, parse_interruption_event
 from kops_lambda.models.events import Ec2InterruptionEvent
 from kops_lambda.observability import logger, metrics, tracer
-from kops_lambda.settings import Settings, SpotSettings, load_settings, load_spot_settings
+from kops_lambda.settings import Settings, SpotSettings, load_event_origin, load_settings, load_spot_settings
 
 # Records of one batch are independent interruptions, often a whole Spot pool reclaimed at once: handled
 # one after the other, a drain waiting on a PodDisruptionBudget would eat the next nodes' two minutes.
@@ -104,7 +108,13 @@ def _handle_record(record: SQSRecord, lambda_context: LambdaContext) -> dict[str
         raise
     logger.thread_safe_append_keys(instance_id=event.detail.instance_id, event_id=event.id)
     try:
-        outcome = _handle(event, load_settings(), load_spot_settings(), lambda_context, received)
+        settings = load_settings()
+        # The stack's account and regions, never the event's: the queue may hold what anyone put there.
+        rejection = origin_rejection(event, load_event_origin(settings.region), now=received)
+        if rejection is not None:
+            outcome = rejected(event, rejection, now=received)
+        else:
+            outcome = _handle(event, settings, load_spot_settings(), lambda_context, received)
     except Exception as exc:
         if isinstance(exc, ClusterAccessError):
             _build_core_api.cache_clear()  # the retry re-reads the credential (it may have been renewed)
@@ -116,7 +126,10 @@ def _handle_record(record: SQSRecord, lambda_context: LambdaContext) -> dict[str
         raise
     _add_metrics(_metrics_of(outcome))
     keys = {"cluster": outcome.cluster_name, "node": outcome.node_name}
-    logger.info("interruption handled", extra=keys | outcome.as_dict())
+    if outcome.result == "rejected":
+        logger.warning(f"event rejected: {outcome.reason}", extra=keys | outcome.as_dict())
+    else:
+        logger.info("interruption handled", extra=keys | outcome.as_dict())
     return outcome.as_dict()
 
 
@@ -145,6 +158,9 @@ def _handle(
 
 
 def _metrics_of(outcome: SpotOutcome) -> dict[str, float]:
+    if outcome.result == "rejected":
+        # Not an interruption: its age (negative for a future time) would distort EventAgeOnReceipt.
+        return {"RejectedEvents": 1}
     values: dict[str, float] = {"EventAgeOnReceipt": outcome.event_age_seconds}
     if outcome.result == "ignored":
         values["IgnoredEvents"] = 1

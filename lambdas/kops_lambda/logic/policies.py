@@ -24,6 +24,7 @@ from typing import Any
 
 from kops_lambda.constants import (
     IAM_USER_PREFIX,
+    KOPS_CONTROL_PLANE_ROLE_TAGS,
     KOPS_TAG_CLUSTER,
     KOPS_TAG_CLUSTER_OWNED_PREFIX,
     KOPS_TAG_INSTANCE_GROUP,
@@ -61,7 +62,6 @@ SPOT_ROLE_POLICIES = ("AmazonEC2ReadOnlyAccess",)
 # Managed policies a node role may carry besides its inline ones (the boundary caps them anyway).
 NODE_ROLE_MANAGED_POLICIES = ("AmazonEC2ContainerRegistryReadOnly", "AmazonSSMManagedInstanceCore")
 
-CONTROL_PLANE_ROLE_TAGS = (f"{KOPS_TAG_ROLE_PREFIX}master", f"{KOPS_TAG_ROLE_PREFIX}control-plane")
 CONTROL_PLANE_GROUPS = ("master-*", "control-plane-*")
 # kOps names the control plane's security groups `masters.<cluster>` and `api-elb.<cluster>`.
 CONTROL_PLANE_SECURITY_GROUPS = ("masters.*", "api-elb.*")
@@ -225,7 +225,7 @@ def _control_plane_denies(*, partition: str, account: str) -> list[Document]:
             "Resource": resources,
             "Condition": {"Null": {f"aws:ResourceTag/{role_tag}": "false"}},
         }
-        for role_tag in CONTROL_PLANE_ROLE_TAGS
+        for role_tag in KOPS_CONTROL_PLANE_ROLE_TAGS
     ]
     denies.append(
         {

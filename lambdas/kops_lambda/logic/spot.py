@@ -12,6 +12,7 @@ from kops_lambda.adapters.kube import REQUEST_TIMEOUT, translated_kube_errors
 from kops_lambda.constants import (
     ASG_NAME_TAG,
     EXCLUDE_FROM_LB_LABEL,
+    KOPS_CONTROL_PLANE_ROLE_TAGS,
     KOPS_TAG_CLUSTER,
     KOPS_TAG_CLUSTER_OWNED_PREFIX,
     SPOT_TAINT_KEY,
@@ -30,6 +31,8 @@ class InstanceInfo:
     private_dns_name: str
     cluster_name: str | None
     asg_name: str | None = None
+    spot: bool = False  # EC2's InstanceLifecycle, not the event's word for it
+    control_plane: bool = False  # of a kOps master/control-plane instance group (its role tags)
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,8 @@ class NodePatchResult:
 
 
 def describe_instance(ec2: Any, instance_id: str) -> InstanceInfo | None:
-    """The instance's AZ, DNS name, kOps cluster and ASG (from its tags); None when it no longer exists."""
+    """The instance's AZ, DNS name, kOps cluster, ASG and role (from its tags) and whether it is a Spot
+    instance; None when it no longer exists."""
     with translated_aws_errors("describe instance"):
         try:
             reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
@@ -58,6 +62,8 @@ def describe_instance(ec2: Any, instance_id: str) -> InstanceInfo | None:
         private_dns_name=instance.get("PrivateDnsName", ""),
         cluster_name=cluster_of(tags),
         asg_name=next((t.get("Value") for t in tags if t["Key"] == ASG_NAME_TAG), None) or None,
+        spot=instance.get("InstanceLifecycle") == "spot",
+        control_plane=any(t["Key"] in KOPS_CONTROL_PLANE_ROLE_TAGS for t in tags),
     )
 
 

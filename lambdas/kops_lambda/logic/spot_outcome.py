@@ -19,7 +19,9 @@ class SpotOutcome:
     instance_id: str
     kind: str  # warning | rebalance | state-change
     action: str  # the planned action: none | taint | cordon | drain
-    result: str  # ignored | unchanged | tainted | cordoned | drained | drain-incomplete | dry-run | duplicate
+    # rejected (not an authentic event) | ignored | unchanged | tainted | cordoned | drained | drain-incomplete |
+    # dry-run | duplicate
+    result: str
     reason: str = ""
     cluster_name: str | None = None
     node_name: str | None = None

@@ -1,6 +1,6 @@
 """What to do about one EC2 event, and by when: decided from the event and the settings alone (no I/O)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from kops_lambda.constants import SPOT_NOTICE_SECONDS, SPOT_STATE_CHANGE_STATES
@@ -92,3 +92,16 @@ def plan_for(
         replace_early=replace_early,
         note=note,
     )
+
+
+def for_control_plane(plan: Plan, settings: SpotSettings) -> Plan:
+    """The plan for a node of a kOps control-plane instance group: never detached from its ASG (the group
+    would launch a second control-plane instance beside the one still serving etcd), and cordoned only, not
+    drained, unless settings.drain_control_plane (what runs there was put there on purpose)."""
+    action, notes = plan.action, [plan.note]
+    if action is SpotAction.DRAIN and not settings.drain_control_plane:
+        action = SpotAction.CORDON
+        notes.append("control-plane node: cordoned only (spotDrainControlPlane is off)")
+    if plan.replace_early:
+        notes.append("control-plane node: not detached from its ASG")
+    return replace(plan, action=action, replace_early=False, note="; ".join(filter(None, notes)))

@@ -1,8 +1,8 @@
-"""One interruption event, end to end: plan -> dedup -> instance -> cluster -> node -> cordon -> drain.
+"""One interruption event, end to end: plan -> instance -> dedup -> cluster -> node -> cordon -> drain.
 
-Critical path to the cordon: DynamoDB conditional put (dedup), DescribeInstances, the registry read, one GET
-and one PATCH on the API server. Everything that can wait runs beside the drain: Kubernetes Events and the
-early replacement (DetachInstances).
+Critical path to the cordon: DescribeInstances (which also tells a Spot warning for an on-demand instance),
+the DynamoDB conditional put (dedup), the registry read, one GET and one PATCH on the API server. Everything
+that can wait runs beside the drain: Kubernetes Events and the early replacement (DetachInstances).
 """
 
 import json
@@ -41,9 +41,9 @@ from kops_lambda.logic.spot import (
 from kops_lambda.logic.spot_dedup import AlreadyInProgress, InterruptionDedup
 from kops_lambda.logic.spot_node_events import NodeEventRecorder
 from kops_lambda.logic.spot_outcome import SpotOutcome, drain_message, interruption_message, with_report
-from kops_lambda.logic.spot_plan import Plan, plan_for
+from kops_lambda.logic.spot_plan import Plan, for_control_plane, plan_for
 from kops_lambda.logic.spot_replace import Replacement, request_replacement
-from kops_lambda.models.events import Ec2InterruptionEvent
+from kops_lambda.models.events import Ec2InterruptionEvent, SpotWarningEvent
 from kops_lambda.models.steps import describe_validation_error
 from kops_lambda.observability import logger
 from kops_lambda.settings import SpotAction, SpotSettings
@@ -84,6 +84,7 @@ def handle_interruption(
     lambda_seconds_left: Callable[[], float] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> SpotOutcome:
+    """The event's account, region and time are checked before (spot_authentic.origin_rejection)."""
     received = clock() if received_at is None else received_at
     plan = plan_for(
         event, settings, now=received, lambda_seconds_left=lambda_seconds_left() if lambda_seconds_left else None
@@ -98,9 +99,32 @@ def handle_interruption(
     )
     if plan.action is SpotAction.NONE:
         return replace(base, reason=plan.note or f"{plan.kind.value} events are configured to do nothing")
+    # Decided on reads alone, before the dedup mark: a forged or foreign event writes nothing and makes no
+    # Kubernetes call.
+    instance = describe_instance(deps.ec2, base.instance_id)
+    if instance is None:
+        return replace(base, reason="instance not found")
+    if instance.cluster_name is None:
+        return replace(base, reason="instance carries no kOps cluster tag")
+    cluster_name = instance.cluster_name
+    if isinstance(event, SpotWarningEvent) and not instance.spot:
+        return replace(base, result="rejected", reason="Spot interruption warning for an instance that is not Spot")
+    if instance.control_plane:
+        plan = for_control_plane(plan, settings)
+    base = replace(base, action=plan.action.value, cluster_name=cluster_name)
 
     def act() -> SpotOutcome:
-        return _act(event, plan, base, settings=settings, deps=deps, received=received, clock=clock)
+        return _act(
+            event,
+            plan,
+            instance,
+            base,
+            cluster_name=cluster_name,
+            settings=settings,
+            deps=deps,
+            received=received,
+            clock=clock,
+        )
 
     if settings.dry_run or deps.dedup is None:
         return act()
@@ -125,24 +149,20 @@ def handle_interruption(
 def _act(
     event: Ec2InterruptionEvent,
     plan: Plan,
-    base: SpotOutcome,
+    instance: InstanceInfo,
+    outcome: SpotOutcome,
     *,
+    cluster_name: str,
     settings: SpotSettings,
     deps: SpotDependencies,
     received: float,
     clock: Callable[[], float],
 ) -> SpotOutcome:
-    instance = describe_instance(deps.ec2, base.instance_id)
-    if instance is None:
-        return replace(base, reason="instance not found")
-    if instance.cluster_name is None:
-        return replace(base, reason="instance carries no kOps cluster tag")
-    outcome = replace(base, cluster_name=instance.cluster_name)
-    cluster = registry.get_cluster(deps.registry_table, region=event.region, cluster_name=instance.cluster_name)
+    cluster = registry.get_cluster(deps.registry_table, region=event.region, cluster_name=cluster_name)
     if cluster is None or cluster.get("status") != "ONBOARDED":
         return replace(outcome, reason="cluster not onboarded")
-    core = deps.core_api_for(drainer_secret_of(cluster, instance.cluster_name))
-    with _as_drainer(instance.cluster_name):
+    core = deps.core_api_for(drainer_secret_of(cluster, cluster_name))
+    with _as_drainer(cluster_name):
         return _on_cluster(
             core, event, plan, instance, outcome, settings=settings, deps=deps, received=received, clock=clock
         )
