@@ -16,7 +16,7 @@ import typer
 
 from kops_lambda.errors import InvalidSettings
 from kops_lambda.settings import parse_regions
-from kops_onboard.commands.common import Output
+from kops_onboard.commands.common import Output, SimulateVia
 from kops_onboard.local.seed import ClusterSpec, InvalidClusterSpec
 
 app = typer.Typer(
@@ -139,13 +139,25 @@ def simulate_spot(
     rebalance: Annotated[bool, typer.Option(help="Send a rebalance recommendation instead of a warning.")] = False,
     region: RegionOption = None,
     cluster_region: ClusterRegionOption = None,
+    via: Annotated[
+        SimulateVia,
+        typer.Option(
+            help="bus: put it on EventBridge as EC2 would (local only: AWS refuses aws.ec2 events from accounts); "
+            "handler: invoke the Spot handler with it as an SQS record; auto: bus locally, handler on AWS."
+        ),
+    ] = SimulateVia.auto,
     output: OutputOption = Output.TEXT,
 ) -> None:
     """Put a realistic EC2 Spot interruption warning for the instance where the handler receives it."""
     from kops_onboard.commands.spot import run_simulate_spot
 
     run_simulate_spot(
-        instance_id=instance_id, rebalance=rebalance, region=region, cluster_region=cluster_region, output=output
+        instance_id=instance_id,
+        rebalance=rebalance,
+        region=region,
+        cluster_region=cluster_region,
+        via=via,
+        output=output,
     )
 
 

@@ -12,7 +12,7 @@ STACK_NAME = "KopsOnboard"
 # CloudFormation and the local deployer both keep the logical id in physical names.
 STATE_MACHINE_MARKERS = {"onboard": "OnboardingStateMachine", "offboard": "OffboardingStateMachine"}
 REGISTRY_MARKER = "ClusterRegistry"
-SPOT_QUEUE_MARKER = "SpotEventQueue"
+SPOT_HANDLER_MARKER = "SpotHandlerFunction"
 VALIDATE_MARKER = "ValidateCluster"
 
 
@@ -55,14 +55,15 @@ class Deployment:
             raise NotDeployed(f"{len(found)} tables named like *{REGISTRY_MARKER}*; is the stack deployed?")
         return str(found[0])
 
-    def spot_queue_url(self) -> str:
-        output = self._stack_output("SpotEventQueueUrl")
+    def spot_handler_function(self) -> str:
+        output = self._stack_output("SpotHandlerFunctionName")
         if output:
             return output
-        urls = self.client("sqs").list_queues(QueueNamePrefix="").get("QueueUrls", [])
-        found = [url for url in urls if SPOT_QUEUE_MARKER in url]
+        pages = self.client("lambda").get_paginator("list_functions").paginate()
+        names = [f["FunctionName"] for page in pages for f in page["Functions"]]
+        found = [name for name in names if SPOT_HANDLER_MARKER in name]
         if len(found) != 1:
-            raise NotDeployed(f"{len(found)} queues named like *{SPOT_QUEUE_MARKER}*; is the stack deployed?")
+            raise NotDeployed(f"{len(found)} functions named like *{SPOT_HANDLER_MARKER}*; is the stack deployed?")
         return str(found[0])
 
     def spot_regions(self) -> list[str]:

@@ -151,5 +151,6 @@ class KopsOnboardStack(Stack):
         CfnOutput(self, "CompensationStateMachineArn", value=self.compensation.state_machine.state_machine_arn)
         CfnOutput(self, "RegistryTableName", value=self.registry.table_name)
         CfnOutput(self, "SpotEventQueueUrl", value=self.spot.queue.queue_url)
+        CfnOutput(self, "SpotHandlerFunctionName", value=self.spot.function.function_name)
         CfnOutput(self, "SpotDeadLetterQueueUrl", value=self.spot.dead_letter_queue.queue_url)
         CfnOutput(self, "SpotRegions", value=",".join(self.spot_regions))

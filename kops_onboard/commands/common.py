@@ -25,6 +25,14 @@ class Output(StrEnum):
     JSON = "json"
 
 
+class SimulateVia(StrEnum):
+    """Where `simulate-spot` delivers its event: EventBridge, the Spot handler itself, or auto (see there)."""
+
+    auto = "auto"
+    bus = "bus"
+    handler = "handler"
+
+
 def emit(output: Output, document: dict[str, Any], text: str) -> None:
     typer.echo(json.dumps(document, default=str) if output is Output.JSON else text)
 

@@ -13,6 +13,7 @@ from kops_lambda.constants import BASELINE_KEY_PREFIX
 from kops_onboard.cli import app
 from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
+from tests.e2e import spot_support
 from tests.e2e.kubeconfig import kubeconfig_secret_for
 from tests.e2e.lease_support import lease_held_by_a_running_execution
 from tests.e2e.secret_scan import CLI_OUTPUTS
@@ -128,6 +129,28 @@ def test_simulate_spot_cordons_the_node(local_system: LocalSystem, cluster: Loca
             time.sleep(0.1)
     assert node.spec.unschedulable
     assert runner.invoke(app, ["simulate-spot", "not-an-instance"]).exit_code == 2
+
+
+def test_simulate_spot_via_the_handler_drains_and_says_when_the_handler_could_not(local_system: LocalSystem) -> None:
+    # Given an onboarded cluster (against AWS the Spot queue takes only the rules' messages: this is that path)
+    cluster = local_system.add_cluster(ClusterSpec.parse("via.k8s.local:kops=1.21,nodes=2,spot=2"))
+    assert runner.invoke(app, ["onboard", cluster.name]).exit_code == 0
+    first, second = [i for i in cluster.aws.instances if i.lifecycle == "spot"]
+    # When the warning is handed to the Spot handler itself, as one SQS record
+    result = runner.invoke(app, ["simulate-spot", first.instance_id, "--via", "handler", "-o", "json"])
+    # Then the handler ran before the command returned: the node is cordoned
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["via"] == "Spot handler"
+    assert spot_support.node(cluster, first)["spec"]["unschedulable"] is True
+    # And when the handler cannot reach the cluster, the command fails and says where to look
+    cluster.api_server.stop()
+    try:
+        failed = runner.invoke(app, ["simulate-spot", second.instance_id, "--via", "handler"])
+    finally:
+        cluster.api_server.start()
+    assert failed.exit_code == 1, failed.output
+    assert "did not handle" in failed.output and "SpotHandlerFunction" in failed.output
+    assert runner.invoke(app, ["offboard", cluster.name]).exit_code == 0
 
 
 def test_schema_and_help_of_every_command() -> None:
