@@ -96,6 +96,15 @@ def node_events(cluster: LocalCluster, instance: SeededInstance) -> list[dict[st
     return [e for e in cluster.api_server.store.list("v1/events") if e["involvedObject"]["name"] == name]
 
 
+def queued_messages(system: LocalSystem, output: str) -> int:
+    """Messages in the queue of that stack output, visible or in flight."""
+    attributes = system.aws.client("sqs").get_queue_attributes(
+        QueueUrl=system.output(output),
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(v) for v in attributes.values())
+
+
 def pod_lists_for(cluster: LocalCluster, instance: SeededInstance) -> int:
     """How many times the pods of this node were listed: once per drain."""
     selector = f"spec.nodeName={cluster.kube.node_name(instance.instance_id)}"

@@ -31,14 +31,6 @@ def cluster(local_system: LocalSystem) -> LocalCluster:
     return onboarded
 
 
-def _queue_counts(system: LocalSystem, output: str) -> int:
-    attributes = system.aws.client("sqs").get_queue_attributes(
-        QueueUrl=system.output(output),
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return sum(int(v) for v in attributes.values())
-
-
 def _lines_of(system: LocalSystem, event_id: str) -> list[dict[str, Any]]:
     """The handler's JSON log lines about one event."""
     lines = []
@@ -147,8 +139,8 @@ def test_forged_messages_on_the_queue_are_rejected_counted_logged_and_not_retrie
         assert lines[0]["message"] == f"event rejected: {lines[0]['reason']}"
     assert sum(support.emf_metric(local_system, "RejectedEvents")) == rejected_before + len(forged)
     # And their messages are gone from the queue, none in the DLQ (the queue retries after 1 s here)
-    assert _queue_counts(local_system, "SpotEventQueueUrl") == 0
-    assert _queue_counts(local_system, "SpotDeadLetterQueueUrl") == 0
+    assert support.queued_messages(local_system, "SpotEventQueueUrl") == 0
+    assert support.queued_messages(local_system, "SpotDeadLetterQueueUrl") == 0
     # And neither node was touched: no patch, no pods listed, no Kubernetes call for them at all
     for instance in (spot, on_demand):
         name = cluster.kube.node_name(instance.instance_id)

@@ -13,14 +13,6 @@ from stacks.spot import MAX_RECEIVES
 from tests.e2e import spot_support as support
 
 
-def _queue_counts(system: LocalSystem, output: str) -> int:
-    attributes = system.aws.client("sqs").get_queue_attributes(
-        QueueUrl=system.output(output),
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return sum(int(v) for v in attributes.values())
-
-
 def test_instances_of_other_and_not_onboarded_clusters_are_acknowledged_untouched(local_system: LocalSystem) -> None:
     # Given a seeded kOps cluster that was never onboarded, and an instance that belongs to no kOps cluster
     outsider = local_system.add_cluster(ClusterSpec.parse("outsider.k8s.local:nodes=2,pods=2"))
@@ -41,8 +33,8 @@ def test_instances_of_other_and_not_onboarded_clusters_are_acknowledged_untouche
     local_system.aws.drain_event_sources(timeout=60)
     # Then both were acknowledged as ignored (counted), nothing was retried, and the cluster saw no request
     assert sum(support.emf_metric(local_system, "IgnoredEvents")) == ignored_before + 2
-    assert _queue_counts(local_system, "SpotEventQueueUrl") == 0
-    assert _queue_counts(local_system, "SpotDeadLetterQueueUrl") == 0
+    assert support.queued_messages(local_system, "SpotEventQueueUrl") == 0
+    assert support.queued_messages(local_system, "SpotDeadLetterQueueUrl") == 0
     assert outsider.api_server.requests == []
     assert not support.node(outsider, spot)["spec"].get("unschedulable")
 
@@ -93,4 +85,4 @@ def test_a_malformed_event_is_counted_then_parked_in_the_dlq_intact(local_system
     messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
     (parked,) = [m for m in messages if m["Body"] == body]
     sqs.delete_message(QueueUrl=dlq, ReceiptHandle=parked["ReceiptHandle"])
-    assert _queue_counts(local_system, "SpotEventQueueUrl") == 0
+    assert support.queued_messages(local_system, "SpotEventQueueUrl") == 0
