@@ -2,13 +2,19 @@
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kops_lambda.constants import SPOT_EVENT_SOURCE
+from kops_lambda.constants import (
+    CAPACITY_RESERVATION_WARNING_DETAIL_TYPE,
+    SPOT_EVENT_SOURCE,
+    SPOT_NOTICE_SECONDS,
+    SPOT_WARNING_DETAIL_TYPE,
+)
 
-SPOT_WARNING = "EC2 Spot Instance Interruption Warning"
+SPOT_WARNING = SPOT_WARNING_DETAIL_TYPE
 REBALANCE = "EC2 Instance Rebalance Recommendation"
+CAPACITY_RESERVATION_WARNING = CAPACITY_RESERVATION_WARNING_DETAIL_TYPE
 
 
 def spot_event_entry(
@@ -20,11 +26,15 @@ def spot_event_entry(
     when: datetime | None = None,
 ) -> dict[str, Any]:
     """A PutEvents entry shaped like the one EC2 emits."""
+    when = when or datetime.now(UTC)
     detail: dict[str, str] = {"instance-id": instance_id}
-    if detail_type == SPOT_WARNING:
+    if detail_type in (SPOT_WARNING, CAPACITY_RESERVATION_WARNING):
         detail["instance-action"] = "terminate"
+    if detail_type == CAPACITY_RESERVATION_WARNING:
+        gone = when + timedelta(seconds=SPOT_NOTICE_SECONDS)
+        detail["instance-termination-time"] = gone.strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
-        "Time": when or datetime.now(UTC),
+        "Time": when,
         "Source": SPOT_EVENT_SOURCE,
         "DetailType": detail_type,
         "Resources": [f"arn:aws:ec2:{region}:{account}:instance/{instance_id}"],

@@ -5,8 +5,10 @@ model (kops_lambda.settings.SpotSettings), and reach the function as environment
 
 - spotDryRun -> SPOT_DRY_RUN (false): log what would be done; no writes to nodes, pods, ASGs or dedup.
 - spotWarningAction -> SPOT_WARNING_ACTION (drain), spotRebalanceAction -> SPOT_REBALANCE_ACTION (taint),
-  spotStateChangeAction -> SPOT_STATE_CHANGE_ACTION (drain): one of none, taint (PreferNoSchedule only),
-  cordon (unschedulable + NoSchedule taint + out of external load balancers), drain (cordon, then evict).
+  spotStateChangeAction -> SPOT_STATE_CHANGE_ACTION (drain), spotCapacityReservationAction ->
+  SPOT_CAPACITY_RESERVATION_ACTION (drain; interruptible Capacity Reservation warnings): one of none, taint
+  (PreferNoSchedule only), cordon (unschedulable + NoSchedule taint + out of external load balancers), drain
+  (cordon, then evict).
 - spotDeadlineMarginSeconds -> SPOT_DEADLINE_MARGIN_SECONDS (15, 0-60): evictions stop at event time + 120 s
   minus this (and 5 s before the function's timeout).
 - spotEvictionConcurrency -> SPOT_EVICTION_CONCURRENCY (32, 1-256): evictions in flight per node.
@@ -16,6 +18,9 @@ model (kops_lambda.settings.SpotSettings), and reach the function as environment
   (the cluster role then needs pods/delete).
 - spotDrainControlPlane -> SPOT_DRAIN_CONTROL_PLANE (false): drain nodes of kOps control-plane instance groups
   too; by default they are cordoned only. They are never detached from their ASG (nor may the role detach them).
+- spotOutOfServiceTaint -> SPOT_OUT_OF_SERVICE_TAINT (false): after the drain of an instance that is going away
+  (terminate, shutting-down, terminated), taint its node node.kubernetes.io/out-of-service=nodeshutdown:NoExecute
+  (as NTH's ENABLE_OUT_OF_SERVICE_TAINT): Kubernetes then deletes what is left and detaches its volumes at once.
 - spotCanaryMinutes (15, 1-1440): minutes between two runs of the Spot canary (stacks/canary.py); the
   schedule's rate, not given to any function.
 - spotRegions -> SPOT_REGIONS of ValidateCluster (the stack's region only): the regions whose Spot events
@@ -69,11 +74,13 @@ CONTEXT_KEYS = {
     "warning_action": "spotWarningAction",
     "rebalance_action": "spotRebalanceAction",
     "state_change_action": "spotStateChangeAction",
+    "capacity_reservation_action": "spotCapacityReservationAction",
     "deadline_margin_seconds": "spotDeadlineMarginSeconds",
     "eviction_concurrency": "spotEvictionConcurrency",
     "early_replacement": "spotEarlyReplacement",
     "force_delete": "spotForceDelete",
     "drain_control_plane": "spotDrainControlPlane",
+    "out_of_service_taint": "spotOutOfServiceTaint",
     "canary_minutes": "spotCanaryMinutes",
 }
 SPOT_REGIONS_CONTEXT = "spotRegions"
@@ -93,7 +100,7 @@ def spot_rules(*, account: str, regions: tuple[str, ...]) -> tuple[SpotRule, ...
     return (
         SpotRule(
             "InterruptionRule",
-            f"{PRODUCT}: EC2 Spot interruption warnings and rebalance recommendations",
+            f"{PRODUCT}: EC2 Spot and Capacity Reservation interruption warnings, rebalance recommendations",
             events.EventPattern(
                 source=[SPOT_EVENT_SOURCE],
                 detail_type=list(SPOT_DETAIL_TYPES),

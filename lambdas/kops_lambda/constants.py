@@ -63,11 +63,19 @@ METRICS_NAMESPACE: Final = "KopsOnboard"
 
 # Spot path.
 SPOT_EVENT_SOURCE: Final = "aws.ec2"
+SPOT_WARNING_DETAIL_TYPE: Final = "EC2 Spot Instance Interruption Warning"
+# An interruptible Capacity Reservation reclaimed by its owner: two minutes' notice, like a Spot warning.
+CAPACITY_RESERVATION_WARNING_DETAIL_TYPE: Final = "EC2 Capacity Reservation Instance Interruption Warning"
 SPOT_DETAIL_TYPES: Final = (
-    "EC2 Spot Instance Interruption Warning",
+    SPOT_WARNING_DETAIL_TYPE,
     "EC2 Instance Rebalance Recommendation",
+    CAPACITY_RESERVATION_WARNING_DETAIL_TYPE,
 )
 SPOT_TAINT_KEY: Final = "kops-onboard.io/spot-interruption"
+# The taint of non-graceful node shutdown (GA in Kubernetes 1.28): the pod GC force-deletes what is left on the
+# node and the attach-detach controller detaches its volumes at once, instead of after minutes of NotReady.
+OUT_OF_SERVICE_TAINT_KEY: Final = "node.kubernetes.io/out-of-service"
+OUT_OF_SERVICE_TAINT_VALUE: Final = "nodeshutdown"
 EXCLUDE_FROM_LB_LABEL: Final = "node.kubernetes.io/exclude-from-external-load-balancers"
 # State changes are matched by a second rule, filtered on detail.state (every launch would match otherwise).
 SPOT_STATE_CHANGE_DETAIL_TYPE: Final = "EC2 Instance State-change Notification"
@@ -91,6 +99,8 @@ SPOT_BATCH_SIZE: Final = 10
 ENV_SPOT_WARNING_ACTION: Final = "SPOT_WARNING_ACTION"
 ENV_SPOT_REBALANCE_ACTION: Final = "SPOT_REBALANCE_ACTION"
 ENV_SPOT_STATE_CHANGE_ACTION: Final = "SPOT_STATE_CHANGE_ACTION"
+ENV_SPOT_CAPACITY_RESERVATION_ACTION: Final = "SPOT_CAPACITY_RESERVATION_ACTION"
+ENV_SPOT_OUT_OF_SERVICE_TAINT: Final = "SPOT_OUT_OF_SERVICE_TAINT"
 ENV_SPOT_DEADLINE_MARGIN: Final = "SPOT_DEADLINE_MARGIN_SECONDS"
 ENV_SPOT_EVICTION_CONCURRENCY: Final = "SPOT_EVICTION_CONCURRENCY"
 ENV_SPOT_EARLY_REPLACEMENT: Final = "SPOT_EARLY_REPLACEMENT"

@@ -15,12 +15,14 @@ from kops_lambda.constants import (
     ENV_SECRETS_KMS_KEY,
     ENV_SEED_SPOT_ROLE_POLICIES,
     ENV_SPOT_ACCOUNT,
+    ENV_SPOT_CAPACITY_RESERVATION_ACTION,
     ENV_SPOT_DEADLINE_MARGIN,
     ENV_SPOT_DRAIN_CONTROL_PLANE,
     ENV_SPOT_DRY_RUN,
     ENV_SPOT_EARLY_REPLACEMENT,
     ENV_SPOT_EVICTION_CONCURRENCY,
     ENV_SPOT_FORCE_DELETE,
+    ENV_SPOT_OUT_OF_SERVICE_TAINT,
     ENV_SPOT_REBALANCE_ACTION,
     ENV_SPOT_REGIONS,
     ENV_SPOT_STATE_CHANGE_ACTION,
@@ -119,6 +121,7 @@ class SpotSettings(BaseModel):
     warning_action: SpotAction = SpotAction.DRAIN
     rebalance_action: SpotAction = SpotAction.TAINT
     state_change_action: SpotAction = SpotAction.DRAIN
+    capacity_reservation_action: SpotAction = SpotAction.DRAIN
     # Seconds kept free before the instance goes away (pods need their SIGKILL window, we need to report).
     deadline_margin_seconds: int = Field(default=15, ge=0, le=60)
     eviction_concurrency: int = Field(default=32, ge=1, le=256)
@@ -128,6 +131,9 @@ class SpotSettings(BaseModel):
     force_delete: bool = False
     # Drain control-plane nodes too (they are cordoned only by default); they are never detached from their ASG.
     drain_control_plane: bool = False
+    # After the drain of an instance that is going away (not stopped or hibernated), taint its node
+    # out-of-service (NoExecute), so what is left is deleted and its volumes detached without waiting.
+    out_of_service_taint: bool = False
     # Minutes between two runs of the Spot canary (the stack's schedule; no function reads it).
     canary_minutes: int = Field(default=15, ge=1, le=1440)
 
@@ -142,11 +148,13 @@ _SPOT_ENV: dict[str, str] = {
     "warning_action": ENV_SPOT_WARNING_ACTION,
     "rebalance_action": ENV_SPOT_REBALANCE_ACTION,
     "state_change_action": ENV_SPOT_STATE_CHANGE_ACTION,
+    "capacity_reservation_action": ENV_SPOT_CAPACITY_RESERVATION_ACTION,
     "deadline_margin_seconds": ENV_SPOT_DEADLINE_MARGIN,
     "eviction_concurrency": ENV_SPOT_EVICTION_CONCURRENCY,
     "early_replacement": ENV_SPOT_EARLY_REPLACEMENT,
     "force_delete": ENV_SPOT_FORCE_DELETE,
     "drain_control_plane": ENV_SPOT_DRAIN_CONTROL_PLANE,
+    "out_of_service_taint": ENV_SPOT_OUT_OF_SERVICE_TAINT,
 }
 
 

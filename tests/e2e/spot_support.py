@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -111,6 +113,38 @@ def pod_lists_for(cluster: LocalCluster, instance: SeededInstance) -> int:
     return sum(
         1 for r in cluster.api_server.requests if r.path == "/api/v1/pods" and r.query.get("fieldSelector") == selector
     )
+
+
+def handler_lines(system: LocalSystem, event_id: str) -> list[dict[str, Any]]:
+    """The Spot handler's JSON log lines about one event."""
+    lines = []
+    for line in system.aws.captured_logs:
+        if event_id not in line or "{" not in line:
+            continue
+        try:
+            lines.append(json.loads(line[line.index("{") :]))
+        except json.JSONDecodeError:
+            continue
+    return [line for line in lines if line.get("event_id") == event_id]
+
+
+@contextmanager
+def spot_handler_environment(system: LocalSystem, **variables: str) -> Iterator[None]:
+    """The deployed Spot handler with these environment variables set (new containers pick them up), restored
+    afterwards."""
+    lambda_: Any = system.aws.client("lambda")
+    queue_url = system.output("SpotEventQueueUrl")
+    queue_arn = system.aws.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    (mapping,) = lambda_.list_event_source_mappings(EventSourceArn=queue_arn["Attributes"]["QueueArn"])[
+        "EventSourceMappings"
+    ]
+    name = mapping["FunctionArn"]
+    original = lambda_.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    lambda_.update_function_configuration(FunctionName=name, Environment={"Variables": original | variables})
+    try:
+        yield
+    finally:
+        lambda_.update_function_configuration(FunctionName=name, Environment={"Variables": original})
 
 
 def emf_metric(system: LocalSystem, name: str) -> list[float]:

@@ -31,19 +31,6 @@ def cluster(local_system: LocalSystem) -> LocalCluster:
     return onboarded
 
 
-def _lines_of(system: LocalSystem, event_id: str) -> list[dict[str, Any]]:
-    """The handler's JSON log lines about one event."""
-    lines = []
-    for line in system.aws.captured_logs:
-        if event_id not in line or "{" not in line:
-            continue
-        try:
-            lines.append(json.loads(line[line.index("{") :]))
-        except json.JSONDecodeError:
-            continue
-    return [line for line in lines if line.get("event_id") == event_id]
-
-
 def _node_patches(cluster: LocalCluster, node_name: str) -> list[Any]:
     return [r for r in cluster.api_server.requests if r.method == "PATCH" and r.path == f"/api/v1/nodes/{node_name}"]
 
@@ -93,7 +80,7 @@ def test_an_event_of_another_account_is_not_delivered_by_the_rules(
     (seen,) = sqs.receive_message(QueueUrl=seen_url, MaxNumberOfMessages=10)["Messages"]
     assert json.loads(seen["Body"])["account"] == OTHER_ACCOUNT
     # But our rules did not deliver it: the handler never saw it and the node is untouched
-    assert _lines_of(local_system, put["EventId"]) == []
+    assert support.handler_lines(local_system, put["EventId"]) == []
     assert not support.node(cluster, spot)["spec"].get("unschedulable")
     assert _node_patches(cluster, node_name) == []
 
@@ -133,7 +120,7 @@ def test_forged_messages_on_the_queue_are_rejected_counted_logged_and_not_retrie
     local_system.aws.drain_event_sources(timeout=60)
     # Then each was rejected once, logged at warning level with its reason, and counted
     for case, event in forged.items():
-        lines = _lines_of(local_system, event["id"])
+        lines = support.handler_lines(local_system, event["id"])
         assert [(line["level"], line["result"]) for line in lines] == [("WARNING", "rejected")], (case, lines)
         assert lines[0]["reason"].startswith(expected[case]), (case, lines[0]["reason"])
         assert lines[0]["message"] == f"event rejected: {lines[0]['reason']}"
@@ -196,20 +183,9 @@ def _warning(system: LocalSystem, instance_id: str) -> str:
 
 @pytest.fixture
 def drain_control_plane(local_system: LocalSystem) -> Iterator[None]:
-    """spotDrainControlPlane=true on the deployed handler (new containers pick the environment up)."""
-    lambda_: Any = local_system.aws.client("lambda")
-    queue_url = local_system.output("SpotEventQueueUrl")
-    queue_arn = local_system.aws.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
-    (mapping,) = lambda_.list_event_source_mappings(EventSourceArn=queue_arn["Attributes"]["QueueArn"])[
-        "EventSourceMappings"
-    ]
-    name = mapping["FunctionArn"]
-    original = lambda_.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
-    lambda_.update_function_configuration(
-        FunctionName=name, Environment={"Variables": original | {ENV_SPOT_DRAIN_CONTROL_PLANE: "true"}}
-    )
-    yield
-    lambda_.update_function_configuration(FunctionName=name, Environment={"Variables": original})
+    """spotDrainControlPlane=true on the deployed handler."""
+    with support.spot_handler_environment(local_system, **{ENV_SPOT_DRAIN_CONTROL_PLANE: "true"}):
+        yield
 
 
 def test_a_warning_for_a_control_plane_instance_cordons_only_and_never_detaches(
@@ -228,7 +204,7 @@ def test_a_warning_for_a_control_plane_instance_cordons_only_and_never_detaches(
     # And the instance is still in the control plane's ASG
     assert _in_group(local_system, master.asg_name, instance_id)
     # And the outcome says why
-    (handled,) = [line for line in _lines_of(local_system, event_id) if line.get("result")]
+    (handled,) = [line for line in support.handler_lines(local_system, event_id) if line.get("result")]
     assert (handled["action"], handled["result"], handled["replacement"]) == ("cordon", "cordoned", "")
     assert "control-plane node: cordoned only (spotDrainControlPlane is off)" in handled["reason"]
     assert "not detached from its ASG" in handled["reason"]
@@ -248,5 +224,5 @@ def test_spot_drain_control_plane_drains_it_but_still_never_detaches(
     assert _pod_lists(cluster, node_name) == 1
     # And the instance stays in its ASG
     assert _in_group(local_system, master.asg_name, instance_id)
-    (handled,) = [line for line in _lines_of(local_system, event_id) if line.get("result")]
+    (handled,) = [line for line in support.handler_lines(local_system, event_id) if line.get("result")]
     assert (handled["action"], handled["result"], handled["replacement"]) == ("drain", "drained", "")

@@ -42,11 +42,13 @@ SPOT_ENVIRONMENT = {
     "spotWarningAction": "SPOT_WARNING_ACTION",
     "spotRebalanceAction": "SPOT_REBALANCE_ACTION",
     "spotStateChangeAction": "SPOT_STATE_CHANGE_ACTION",
+    "spotCapacityReservationAction": "SPOT_CAPACITY_RESERVATION_ACTION",
     "spotDeadlineMarginSeconds": "SPOT_DEADLINE_MARGIN_SECONDS",
     "spotEvictionConcurrency": "SPOT_EVICTION_CONCURRENCY",
     "spotEarlyReplacement": "SPOT_EARLY_REPLACEMENT",
     "spotForceDelete": "SPOT_FORCE_DELETE",
     "spotDrainControlPlane": "SPOT_DRAIN_CONTROL_PLANE",
+    "spotOutOfServiceTaint": "SPOT_OUT_OF_SERVICE_TAINT",
 }
 
 
@@ -171,11 +173,13 @@ SPOT_OVERRIDES = {
     "spotWarningAction": "cordon",
     "spotRebalanceAction": "none",
     "spotStateChangeAction": "taint",
+    "spotCapacityReservationAction": "cordon",
     "spotDeadlineMarginSeconds": "30",
     "spotEvictionConcurrency": "8",
     "spotEarlyReplacement": "false",
     "spotForceDelete": "true",
     "spotDrainControlPlane": "true",
+    "spotOutOfServiceTaint": "true",
 }
 OVERRIDES = [
     *(

@@ -219,11 +219,13 @@ def test_spot_settings_reach_the_function_with_their_documented_defaults(templat
         "SPOT_WARNING_ACTION": "drain",
         "SPOT_REBALANCE_ACTION": "taint",
         "SPOT_STATE_CHANGE_ACTION": "drain",
+        "SPOT_CAPACITY_RESERVATION_ACTION": "drain",
         "SPOT_DEADLINE_MARGIN_SECONDS": "15",
         "SPOT_EVICTION_CONCURRENCY": "32",
         "SPOT_EARLY_REPLACEMENT": "true",
         "SPOT_FORCE_DELETE": "false",
         "SPOT_DRAIN_CONTROL_PLANE": "false",
+        "SPOT_OUT_OF_SERVICE_TAINT": "false",
         # Where events are accepted from: the stack's own account and region, never what an event says
         "SPOT_ACCOUNT_ID": {"Ref": "AWS::AccountId"},
         "SPOT_REGIONS": {"Ref": "AWS::Region"},

@@ -39,6 +39,7 @@ EVENTS = Path(__file__).parent / "events"
 WARNING = "spot-interruption-warning"
 REBALANCE = "rebalance-recommendation"
 STATE_CHANGE = "state-change-shutting-down"
+CAPACITY_RESERVATION = "capacity-reservation-interruption-warning"
 REGISTRY_TABLE = "registry"
 DEDUP_TABLE = "spot-dedup"
 
@@ -61,6 +62,10 @@ def ec2_event(
         "region": region,
         "resources": [f"arn:aws:ec2:{region}:123456789012:instance/{instance_id}"],
     }
+    if "instance-termination-time" in data["detail"]:  # the fixture's two minutes, from the new time
+        data["detail"]["instance-termination-time"] = datetime.fromtimestamp(when.timestamp() + 120, UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
     data["detail"] |= {"instance-id": instance_id, **(detail or {})}
     return parse_interruption_event(data)
 

@@ -1,6 +1,7 @@
 """What to do about an event, and by when: from the event and the settings only."""
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -8,7 +9,7 @@ from kops_lambda.errors import InvalidInput
 from kops_lambda.logic.spot_plan import LAMBDA_MARGIN_SECONDS, EventKind, for_control_plane, plan_for
 from kops_lambda.logic.spot_service import parse_interruption_event
 from kops_lambda.settings import SpotAction, SpotSettings
-from tests.spot.conftest import REBALANCE, STATE_CHANGE, WARNING, ec2_event
+from tests.spot.conftest import CAPACITY_RESERVATION, REBALANCE, STATE_CHANGE, WARNING, ec2_event
 
 INSTANCE = "i-0b662ef9931388ba0"
 DEFAULTS = SpotSettings()
@@ -26,6 +27,57 @@ def test_default_actions_per_event_type() -> None:
     assert (state.kind, state.action) == (EventKind.STATE_CHANGE, SpotAction.DRAIN)
     # And only the terminating warning asks for an early replacement
     assert (warning.replace_early, rebalance.replace_early, state.replace_early) == (True, False, False)
+
+
+def test_a_capacity_reservation_warning_drains_until_the_termination_time_it_gives() -> None:
+    # Given an interruptible Capacity Reservation's warning, 10 s old, whose instance goes 90 s after it
+    event = ec2_event(CAPACITY_RESERVATION, instance_id=INSTANCE, age=10)
+    event_time = event.time.timestamp()
+    early = event.model_copy(
+        update={
+            "detail": event.detail.model_copy(update={"termination_time": datetime.fromtimestamp(event_time + 90, UTC)})
+        }
+    )
+    now = time.time()
+    plan = plan_for(early, SpotSettings(deadline_margin_seconds=15), now=now)
+    # Then it is drained, by its own configured action, against that time, and replaced early
+    assert (plan.kind, plan.action) == (EventKind.CAPACITY_RESERVATION, SpotAction.DRAIN)
+    assert plan.instance_gone_at == pytest.approx(event_time + 90)
+    assert plan.deadline == pytest.approx(event_time + 75)
+    assert plan.replace_early and plan.instance_terminates
+    # And a termination time later than the two minutes' notice is not believed
+    late = event.model_copy(
+        update={
+            "detail": event.detail.model_copy(
+                update={"termination_time": datetime.fromtimestamp(event_time + 600, UTC)}
+            )
+        }
+    )
+    assert plan_for(late, DEFAULTS, now=now).instance_gone_at == pytest.approx(event_time + 120)
+    # And its action is a setting of its own
+    cordon = SpotSettings(capacity_reservation_action=SpotAction.CORDON)
+    assert plan_for(event, cordon, now=now).action is SpotAction.CORDON
+    assert plan_for(ec2_event(WARNING, instance_id=INSTANCE), cordon, now=now).action is SpotAction.DRAIN
+
+
+@pytest.mark.parametrize(
+    ("fixture", "detail", "terminates"),
+    [
+        (WARNING, {"instance-action": "terminate"}, True),
+        (WARNING, {"instance-action": "stop"}, False),
+        (WARNING, {"instance-action": "hibernate"}, False),
+        (CAPACITY_RESERVATION, {}, True),
+        (STATE_CHANGE, {"state": "shutting-down"}, True),
+        (STATE_CHANGE, {"state": "terminated"}, True),
+        (STATE_CHANGE, {"state": "stopping"}, False),
+        (REBALANCE, {}, False),
+    ],
+)
+def test_only_an_instance_going_away_for_good_counts_as_terminating(
+    fixture: str, detail: dict[str, str], terminates: bool
+) -> None:
+    plan = plan_for(ec2_event(fixture, instance_id=INSTANCE, detail=detail), DEFAULTS, now=time.time())
+    assert plan.instance_terminates is terminates
 
 
 def test_actions_are_configuration() -> None:

@@ -7,11 +7,25 @@ from typing import Any
 
 import pytest
 
-from kops_lambda.constants import EXCLUDE_FROM_LB_LABEL, SPOT_TAINT_KEY
+from kops_lambda.constants import (
+    EXCLUDE_FROM_LB_LABEL,
+    OUT_OF_SERVICE_TAINT_KEY,
+    OUT_OF_SERVICE_TAINT_VALUE,
+    SPOT_TAINT_KEY,
+)
 from kops_lambda.errors import KubeApiUnavailable
 from kops_lambda.logic.spot_service import handle_interruption
-from kops_lambda.settings import SpotSettings
-from tests.spot.conftest import DEDUP_TABLE, REBALANCE, STATE_CHANGE, WARNING, Cluster, ec2_event, register
+from kops_lambda.settings import SpotAction, SpotSettings
+from tests.spot.conftest import (
+    CAPACITY_RESERVATION,
+    DEDUP_TABLE,
+    REBALANCE,
+    STATE_CHANGE,
+    WARNING,
+    Cluster,
+    ec2_event,
+    register,
+)
 
 DEFAULTS = SpotSettings()
 
@@ -249,3 +263,104 @@ def test_a_concurrent_edit_of_the_node_is_not_lost(cluster: Cluster) -> None:
     keys = {t["key"] for t in cluster.node(spot)["spec"]["taints"]}
     assert keys == {"example.com/maintenance", SPOT_TAINT_KEY}
     assert [r.status for r in cluster.kube.requests if r.method == "PATCH"] == [409, 200]
+
+
+def out_of_service(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [t for t in node["spec"].get("taints") or [] if t["key"] == OUT_OF_SERVICE_TAINT_KEY]
+
+
+def test_a_capacity_reservation_warning_drains_an_on_demand_worker(cluster: Cluster) -> None:
+    # Given the on-demand worker of the cluster, in an interruptible Capacity Reservation being reclaimed
+    (on_demand,) = [i for i in cluster.aws.instances if i.lifecycle == "on-demand" and i.role == "node"]
+    event = ec2_event(CAPACITY_RESERVATION, instance_id=on_demand.instance_id)
+    # When its interruption warning is handled
+    outcome = handle_interruption(event, settings=DEFAULTS, deps=cluster.deps())
+    # Then its node is cordoned and drained like a Spot node's, and its replacement requested early
+    assert (outcome.kind, outcome.result) == ("capacity-reservation", "drained"), outcome
+    assert cluster.node(on_demand)["spec"]["unschedulable"] is True
+    assert outcome.pods_evicted > 0 and outcome.pods_left == 0
+    assert outcome.replacement.startswith("replacement requested")
+    (warned,) = [e for e in cluster.node_events(on_demand) if e["reason"] == "SpotInterruption"]
+    assert warned["message"].startswith("EC2 Capacity Reservation Instance Interruption Warning")
+    # And a second warning of the same interruption (a Spot warning says the same) drains nothing more
+    again = handle_interruption(
+        ec2_event(CAPACITY_RESERVATION, instance_id=on_demand.instance_id), settings=DEFAULTS, deps=cluster.deps()
+    )
+    assert (again.result, again.duplicate_of) == ("duplicate", event.id)
+    assert pod_lists(cluster) == 1
+
+
+def test_a_capacity_reservation_warning_for_a_spot_instance_is_rejected(cluster: Cluster) -> None:
+    # Given a Spot worker (reservations hold On-Demand instances only)
+    spot = cluster.spot_workers[0]
+    # When a Capacity Reservation warning names it
+    outcome = handle_interruption(
+        ec2_event(CAPACITY_RESERVATION, instance_id=spot.instance_id), settings=DEFAULTS, deps=cluster.deps()
+    )
+    # Then it is rejected before any write or Kubernetes call
+    assert (outcome.result, outcome.reason) == ("rejected", "Capacity Reservation warning for a Spot instance")
+    assert cluster.kube.requests == []
+    assert cluster.clients("dynamodb").scan(TableName=DEDUP_TABLE)["Count"] == 0
+
+
+def test_the_out_of_service_taint_follows_the_drain_of_a_terminating_instance(cluster: Cluster) -> None:
+    settings = SpotSettings(out_of_service_taint=True)
+    terminating, stopping = cluster.spot_workers[:2]
+    # When a terminating and a stopping instance's warnings are handled with the option on
+    gone = handle_interruption(
+        ec2_event(WARNING, instance_id=terminating.instance_id), settings=settings, deps=cluster.deps()
+    )
+    paused = handle_interruption(
+        ec2_event(WARNING, instance_id=stopping.instance_id, detail={"instance-action": "stop"}),
+        settings=settings,
+        deps=cluster.deps(),
+    )
+    # Then both were drained; only the node that goes for good is tainted out-of-service, beside our taint
+    assert (gone.result, paused.result) == ("drained", "drained")
+    node = cluster.node(terminating)
+    assert out_of_service(node) == [
+        {"key": OUT_OF_SERVICE_TAINT_KEY, "value": OUT_OF_SERVICE_TAINT_VALUE, "effect": "NoExecute"}
+    ]
+    assert [t["effect"] for t in ours(node)] == ["NoSchedule"]
+    assert (gone.out_of_service, paused.out_of_service) == (True, False)
+    assert out_of_service(cluster.node(stopping)) == []
+    (drained,) = [e for e in cluster.node_events(terminating) if e["reason"] == "DrainComplete"]
+    assert "; tainted out-of-service" in drained["message"]
+
+
+def test_the_out_of_service_taint_is_off_by_default_and_never_after_a_cordon(cluster: Cluster) -> None:
+    drained, cordoned = cluster.spot_workers[:2]
+    default = handle_interruption(
+        ec2_event(WARNING, instance_id=drained.instance_id), settings=DEFAULTS, deps=cluster.deps()
+    )
+    cordon_only = handle_interruption(
+        ec2_event(WARNING, instance_id=cordoned.instance_id),
+        settings=SpotSettings(out_of_service_taint=True, warning_action=SpotAction.CORDON),
+        deps=cluster.deps(),
+    )
+    assert (default.result, cordon_only.result) == ("drained", "cordoned")
+    assert out_of_service(cluster.node(drained)) == out_of_service(cluster.node(cordoned)) == []
+
+
+def test_a_failed_out_of_service_taint_leaves_the_drain_done(cluster: Cluster) -> None:
+    # Given an API server that refuses the second node patch (the taint after the drain)
+    spot = cluster.spot_workers[0]
+    patches: list[str] = []
+
+    def refuse_second_patch(request: Any) -> None:  # hooks run before faults: this one answers the request
+        if request.method == "PATCH" and request.path.startswith("/api/v1/nodes/"):
+            patches.append(request.path)
+            if len(patches) == 2:
+                cluster.kube.inject_fault(method="PATCH", path_pattern="^/api/v1/nodes/", status=403)
+
+    cluster.kube.before_request(refuse_second_patch)
+    outcome = handle_interruption(
+        ec2_event(WARNING, instance_id=spot.instance_id),
+        settings=SpotSettings(out_of_service_taint=True),
+        deps=cluster.deps(),
+    )
+    # Then the drain's outcome stands, without the taint, and nothing is retried
+    assert (outcome.result, outcome.out_of_service) == ("drained", False)
+    assert app_pods(cluster, spot) == []
+    assert out_of_service(cluster.node(spot)) == []
+    assert len(patches) == 2

@@ -15,6 +15,8 @@ from kops_lambda.constants import (
     KOPS_CONTROL_PLANE_ROLE_TAGS,
     KOPS_TAG_CLUSTER,
     KOPS_TAG_CLUSTER_OWNED_PREFIX,
+    OUT_OF_SERVICE_TAINT_KEY,
+    OUT_OF_SERVICE_TAINT_VALUE,
     SPOT_TAINT_KEY,
 )
 from kops_lambda.settings import SpotAction
@@ -156,9 +158,22 @@ def node_patch(node: dict[str, Any], *, action: SpotAction, event_id: str) -> di
     return patch
 
 
+def out_of_service_patch(node: dict[str, Any]) -> dict[str, Any] | None:
+    """The merge patch that adds the out-of-service taint (NoExecute), or None when the node has it."""
+    taints = list(node.get("spec", {}).get("taints") or [])
+    if any(t.get("key") == OUT_OF_SERVICE_TAINT_KEY and t.get("effect") == "NoExecute" for t in taints):
+        return None
+    others = [t for t in taints if t.get("key") != OUT_OF_SERVICE_TAINT_KEY]
+    taint = {"key": OUT_OF_SERVICE_TAINT_KEY, "value": OUT_OF_SERVICE_TAINT_VALUE, "effect": "NoExecute"}
+    return {
+        "metadata": {"resourceVersion": node["metadata"]["resourceVersion"]},
+        "spec": {"taints": [*others, taint]},
+    }
+
+
 def patch_node(core: k8s.CoreV1Api, name: str, patch: dict[str, Any]) -> None:
     """One JSON merge patch (409 when the node changed since it was read)."""
-    with translated_kube_errors("cordon node"):
+    with translated_kube_errors("patch node"):
         core.api_client.call_api(
             "/api/v1/nodes/{name}",
             "PATCH",

@@ -17,7 +17,7 @@ LEFT_SAMPLE = 20  # pods named in the outcome (it is stored in DynamoDB and logg
 class SpotOutcome:
     event_id: str
     instance_id: str
-    kind: str  # warning | rebalance | state-change
+    kind: str  # warning | rebalance | state-change | capacity-reservation
     action: str  # the planned action: none | taint | cordon | drain
     # rejected (not an authentic event) | ignored | unchanged | tainted | cordoned | drained | drain-incomplete |
     # dry-run | duplicate
@@ -34,6 +34,7 @@ class SpotOutcome:
     pods_force_deleted: int = 0
     left_sample: list[str] = field(default_factory=list)
     replacement: str = ""
+    out_of_service: bool = False  # the node was tainted out-of-service after the drain
     duplicate_of: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -72,7 +73,7 @@ def interruption_message(event: Ec2InterruptionEvent, plan: Plan) -> str:
     return f"{text}; {plan.note}" if plan.note else text
 
 
-def drain_message(report: DrainReport, replaced: str) -> str:
+def drain_message(report: DrainReport, replaced: str, *, out_of_service: bool = False) -> str:
     skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(report.skipped.items())) or "none"
     text = f"evicted {len(report.evicted) + len(report.gone)} pods in {report.seconds:.1f} s (skipped: {skipped})"
     if report.left:
@@ -80,4 +81,6 @@ def drain_message(report: DrainReport, replaced: str) -> str:
         text = f"{len(report.left)} pods not evicted by the deadline: {left}; {text}"
     if report.force_deleted:
         text += f"; force-deleted {len(report.force_deleted)}"
+    if out_of_service:
+        text += "; tainted out-of-service"
     return f"{text}; {replaced}" if replaced else text

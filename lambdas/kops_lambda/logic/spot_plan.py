@@ -4,7 +4,13 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from kops_lambda.constants import SPOT_NOTICE_SECONDS, SPOT_STATE_CHANGE_STATES
-from kops_lambda.models.events import Ec2InterruptionEvent, RebalanceEvent, SpotWarningEvent, StateChangeEvent
+from kops_lambda.models.events import (
+    CapacityReservationWarningEvent,
+    Ec2InterruptionEvent,
+    RebalanceEvent,
+    SpotWarningEvent,
+    StateChangeEvent,
+)
 from kops_lambda.settings import SpotAction, SpotSettings
 
 # Kept free at the end of the invocation: enough to record the outcome and answer SQS before the timeout.
@@ -17,6 +23,7 @@ class EventKind(StrEnum):
     WARNING = "warning"
     REBALANCE = "rebalance"
     STATE_CHANGE = "state-change"
+    CAPACITY_RESERVATION = "capacity-reservation"
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,7 @@ class Plan:
     instance_gone_at: float  # epoch seconds: when EC2 takes the instance (force deletes must end before)
     event_age: float  # seconds between the event's time and its receipt
     replace_early: bool  # detach from the ASG so the replacement launches now
+    instance_terminates: bool  # the instance goes away for good (not stopped, hibernated or merely at risk)
     note: str = ""  # why the action differs from the configured one
 
     def dedup_key(self, instance_id: str) -> str:
@@ -39,6 +47,8 @@ def event_kind(event: Ec2InterruptionEvent) -> EventKind:
         return EventKind.WARNING
     if isinstance(event, RebalanceEvent):
         return EventKind.REBALANCE
+    if isinstance(event, CapacityReservationWarningEvent):
+        return EventKind.CAPACITY_RESERVATION
     return EventKind.STATE_CHANGE
 
 
@@ -47,7 +57,27 @@ def configured_action(kind: EventKind, settings: SpotSettings) -> SpotAction:
         EventKind.WARNING: settings.warning_action,
         EventKind.REBALANCE: settings.rebalance_action,
         EventKind.STATE_CHANGE: settings.state_change_action,
+        EventKind.CAPACITY_RESERVATION: settings.capacity_reservation_action,
     }[kind]
+
+
+def instance_terminates(event: Ec2InterruptionEvent) -> bool:
+    """Whether the event says the instance goes away for good: a stopped or hibernated instance comes back
+    (detached, it would run outside any ASG; tainted out-of-service, its node would lose its pods for nothing)."""
+    if isinstance(event, SpotWarningEvent | CapacityReservationWarningEvent):
+        return event.detail.instance_action == "terminate"
+    if isinstance(event, StateChangeEvent):
+        return event.detail.state in ("shutting-down", "terminated")
+    return False
+
+
+def _instance_gone_at(event: Ec2InterruptionEvent) -> float:
+    """When EC2 takes the instance: the termination time a Capacity Reservation warning gives, else the
+    event's time plus the two minutes' notice (never later than that: a later time would only be a wrong one)."""
+    notice_end = event.time.timestamp() + SPOT_NOTICE_SECONDS
+    if isinstance(event, CapacityReservationWarningEvent) and event.detail.termination_time is not None:
+        return min(event.detail.termination_time.timestamp(), notice_end)
+    return notice_end
 
 
 def plan_for(
@@ -69,18 +99,18 @@ def plan_for(
     if isinstance(event, StateChangeEvent) and event.detail.state not in SPOT_STATE_CHANGE_STATES:
         action, note = SpotAction.NONE, f"state {event.detail.state} is not an interruption"
     event_time = event.time.timestamp()
-    instance_gone_at = event_time + SPOT_NOTICE_SECONDS
+    instance_gone_at = _instance_gone_at(event)
     deadline = instance_gone_at - settings.deadline_margin_seconds
     if lambda_seconds_left is not None:
         deadline = min(deadline, now + lambda_seconds_left - LAMBDA_MARGIN_SECONDS)
     if action is SpotAction.DRAIN and deadline - now < MIN_DRAIN_SECONDS:
         action = SpotAction.CORDON
         note = f"event is {now - event_time:.0f} s old: no time left to drain, cordon only"
+    terminates = instance_terminates(event)
     replace_early = (
         settings.early_replacement
-        and isinstance(event, SpotWarningEvent)
-        # A stopped or hibernated instance comes back: detached, it would run outside any ASG.
-        and event.detail.instance_action == "terminate"
+        and isinstance(event, SpotWarningEvent | CapacityReservationWarningEvent)
+        and terminates
         and action in (SpotAction.CORDON, SpotAction.DRAIN)
     )
     return Plan(
@@ -90,6 +120,7 @@ def plan_for(
         instance_gone_at=instance_gone_at,
         event_age=now - event_time,
         replace_early=replace_early,
+        instance_terminates=terminates,
         note=note,
     )
 

@@ -25,7 +25,13 @@ from kops_lambda.constants import (
     SPOT_EVENT_REASON_REPLACEMENT,
     drainer_secret_name,
 )
-from kops_lambda.errors import ClusterAccessError, InvalidInput, KubeApiUnavailable, KubeRequestRejected
+from kops_lambda.errors import (
+    ClusterAccessError,
+    InvalidInput,
+    KopsOnboardError,
+    KubeApiUnavailable,
+    KubeRequestRejected,
+)
 from kops_lambda.logic import registry
 from kops_lambda.logic.drain import DrainReport, drain_node, list_pods_on_node, pods_to_evict
 from kops_lambda.logic.spot import (
@@ -34,6 +40,7 @@ from kops_lambda.logic.spot import (
     describe_instance,
     find_node,
     node_patch,
+    out_of_service_patch,
     patch_node,
     provider_id,
     read_node,
@@ -43,7 +50,7 @@ from kops_lambda.logic.spot_node_events import NodeEventRecorder
 from kops_lambda.logic.spot_outcome import SpotOutcome, drain_message, interruption_message, with_report
 from kops_lambda.logic.spot_plan import Plan, for_control_plane, plan_for
 from kops_lambda.logic.spot_replace import Replacement, request_replacement
-from kops_lambda.models.events import Ec2InterruptionEvent, SpotWarningEvent
+from kops_lambda.models.events import CapacityReservationWarningEvent, Ec2InterruptionEvent, SpotWarningEvent
 from kops_lambda.models.steps import describe_validation_error
 from kops_lambda.observability import logger
 from kops_lambda.settings import SpotAction, SpotSettings
@@ -109,6 +116,9 @@ def handle_interruption(
     cluster_name = instance.cluster_name
     if isinstance(event, SpotWarningEvent) and not instance.spot:
         return replace(base, result="rejected", reason="Spot interruption warning for an instance that is not Spot")
+    if isinstance(event, CapacityReservationWarningEvent) and instance.spot:
+        # Capacity Reservations hold On-Demand instances only.
+        return replace(base, result="rejected", reason="Capacity Reservation warning for a Spot instance")
     if instance.control_plane:
         plan = for_control_plane(plan, settings)
     base = replace(base, action=plan.action.value, cluster_name=cluster_name)
@@ -215,7 +225,9 @@ def _on_cluster(
     outcome = replace(outcome, node_name=node["metadata"]["name"], reason=plan.note)
     if settings.dry_run:
         return _dry_run(core, outcome, plan)
-    taken = _take_out_of_service(core, node, instance, plan.action, event.id)
+    taken = _patch_node(
+        core, node, instance, lambda n: node_patch(n, action=plan.action, event_id=event.id), what="cordon"
+    )
     if taken is None:
         return replace(outcome, reason="node deleted meanwhile")
     node, patched = taken
@@ -279,26 +291,49 @@ def _after_cordon(
                 instance_gone_at=plan.instance_gone_at,
                 clock=clock,
             )
+        out_of_service = report is not None and settings.out_of_service_taint and plan.instance_terminates
+        if out_of_service:
+            out_of_service = _taint_out_of_service(core, node, instance)
         replaced = _replacement_text(replacement)
         if report is not None:
             reason = SPOT_EVENT_REASON_DRAIN_COMPLETE if report.complete else SPOT_EVENT_REASON_DRAIN_INCOMPLETE
-            recorder.record(reason, drain_message(report, replaced), warning=not report.complete)
+            message = drain_message(report, replaced, out_of_service=out_of_service)
+            recorder.record(reason, message, warning=not report.complete)
         elif replacement is not None:
             recorder.record(SPOT_EVENT_REASON_REPLACEMENT, replaced)
         wait(recorder.pending, timeout=_BACKGROUND_WAIT_SECONDS)
     finally:
         background.shutdown(wait=False, cancel_futures=True)
-    return with_report(outcome, plan.action, report, replaced)
+    return replace(with_report(outcome, plan.action, report, replaced), out_of_service=out_of_service)
 
 
-def _take_out_of_service(
-    core: k8s.CoreV1Api, node: dict[str, Any], instance: InstanceInfo, action: SpotAction, event_id: str
+def _taint_out_of_service(core: k8s.CoreV1Api, node: dict[str, Any], instance: InstanceInfo) -> bool:
+    """Taint the drained node out-of-service; whether it now carries the taint. The node is read again first:
+    evictions do not change it, but a controller may have (the patch carries the resourceVersion it read)."""
+    try:
+        fresh = read_node(core, node["metadata"]["name"])
+        if fresh is None or fresh.get("spec", {}).get("providerID") != provider_id(instance):
+            return False
+        return _patch_node(core, fresh, instance, out_of_service_patch, what="taint out-of-service") is not None
+    except KopsOnboardError as exc:  # the drain is done: a failed taint is reported, never retried
+        logger.warning("out-of-service taint not applied", extra={"error": type(exc).__name__, "detail": str(exc)})
+        return False
+
+
+def _patch_node(
+    core: k8s.CoreV1Api,
+    node: dict[str, Any],
+    instance: InstanceInfo,
+    patch_for: Callable[[dict[str, Any]], dict[str, Any] | None],
+    *,
+    what: str,
 ) -> tuple[dict[str, Any], bool] | None:
-    """Apply node_patch; a 409 (the node changed since we read it) re-reads and tries again.
-    Returns the node as last read and whether it was patched (None when it was deleted meanwhile)."""
+    """Apply the patch that patch_for(node) gives (None: nothing to change); a 409 (the node changed since we
+    read it) re-reads and tries again. Returns the node as last read and whether it was patched (None when it
+    was deleted meanwhile)."""
     name = node["metadata"]["name"]
     for attempt in range(_CONFLICT_ATTEMPTS):
-        patch = node_patch(node, action=action, event_id=event_id)
+        patch = patch_for(node)
         if patch is None:
             return node, False
         try:
@@ -308,9 +343,9 @@ def _take_out_of_service(
             if exc.status == 404:
                 return None
             if exc.status != 409:
-                raise KubeRequestRejected(f"cordon {name}: API server answered {exc.status}") from None
+                raise KubeRequestRejected(f"{what} {name}: API server answered {exc.status}") from None
             if attempt == _CONFLICT_ATTEMPTS - 1:
-                raise KubeApiUnavailable(f"cordon {name}: still conflicting after {_CONFLICT_ATTEMPTS} tries") from None
+                raise KubeApiUnavailable(f"{what} {name}: still conflicting after {_CONFLICT_ATTEMPTS} tries") from None
         fresh = read_node(core, name)
         if fresh is None or fresh.get("spec", {}).get("providerID") != provider_id(instance):
             return None

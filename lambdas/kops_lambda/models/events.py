@@ -8,10 +8,15 @@ Sample (EC2 Spot Instance Interruption Warning):
 
 EC2 Instance Rebalance Recommendation: the same envelope, "detail": {"instance-id": "i-0b662ef9931388ba0"}.
 
+EC2 Capacity Reservation Instance Interruption Warning (an interruptible Capacity Reservation reclaimed, two
+minutes ahead): "detail": {"instance-id": "i-0b662ef9931388ba0", "instance-action": "terminate",
+"instance-termination-time": "1970-01-01T00:02:00Z", "azId": "use1-az1"}.
+
 EC2 Instance State-change Notification (every instance, every state; our rule forwards only the states in
 SPOT_STATE_CHANGE_STATES): "detail": {"instance-id": "i-0b662ef9931388ba0", "state": "shutting-down"}.
 """
 
+from datetime import datetime
 from typing import Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
@@ -33,6 +38,14 @@ class RebalanceDetail(BaseModel):
     instance_id: str = Field(alias="instance-id", pattern=INSTANCE_ID_PATTERN)
 
 
+class CapacityReservationWarningDetail(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    instance_id: str = Field(alias="instance-id", pattern=INSTANCE_ID_PATTERN)
+    instance_action: Literal["terminate"] = Field(alias="instance-action")
+    termination_time: datetime | None = Field(default=None, alias="instance-termination-time")
+
+
 class StateChangeDetail(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -52,10 +65,16 @@ class RebalanceEvent(EventBridgeModel):
     detail: RebalanceDetail
 
 
+class CapacityReservationWarningEvent(EventBridgeModel):
+    detail_type: Literal["EC2 Capacity Reservation Instance Interruption Warning"] = Field(alias="detail-type")
+    source: Literal["aws.ec2"]
+    detail: CapacityReservationWarningDetail
+
+
 class StateChangeEvent(EventBridgeModel):
     detail_type: Literal["EC2 Instance State-change Notification"] = Field(alias="detail-type")
     source: Literal["aws.ec2"]
     detail: StateChangeDetail
 
 
-Ec2InterruptionEvent = SpotWarningEvent | RebalanceEvent | StateChangeEvent
+Ec2InterruptionEvent = SpotWarningEvent | RebalanceEvent | CapacityReservationWarningEvent | StateChangeEvent

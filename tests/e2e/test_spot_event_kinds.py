@@ -1,0 +1,94 @@
+"""Events beyond the Spot warning, through EventBridge -> SQS -> the real handler: an interruptible Capacity
+Reservation's warning drains an on-demand worker (and is rejected for a Spot one), and the out-of-service taint
+follows the drain of an instance that goes for good."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kops_lambda.constants import ENV_SPOT_OUT_OF_SERVICE_TAINT, OUT_OF_SERVICE_TAINT_KEY
+from kops_onboard.local.seed import SeededInstance
+from kops_onboard.local.system import LocalCluster, LocalSystem
+from kops_onboard.spot_events import CAPACITY_RESERVATION_WARNING
+from tests.e2e import spot_support as support
+
+
+@pytest.fixture(scope="module")
+def cluster(local_system: LocalSystem) -> LocalCluster:
+    onboarded = support.onboard(local_system, "kinds.k8s.local:kops=1.22,nodes=4,spot=2,pods=2,naming=id")
+    # Without a budget, a drain here never waits out its window (budgets: test_spot_drain.py).
+    store = onboarded.api_server.store
+    store.delete("policy/v1/poddisruptionbudgets", onboarded.kube.app_namespace, onboarded.kube.pdb_name)
+    return onboarded
+
+
+def _handled(system: LocalSystem, *entries: dict[str, Any]) -> list[dict[str, Any]]:
+    """Put the events on the bus, wait for the handler, return its outcome line for each."""
+    event_ids = support.put(system, *entries)
+    system.aws.drain_event_sources(timeout=60)
+    outcomes = []
+    for event_id in event_ids:
+        (line,) = [line for line in support.handler_lines(system, event_id) if line.get("result")]
+        outcomes.append(line)
+    return outcomes
+
+
+def _on_demand_workers(cluster: LocalCluster) -> list[SeededInstance]:
+    return [i for i in cluster.aws.workers if i.lifecycle == "on-demand"]
+
+
+def _out_of_service(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [t for t in node["spec"].get("taints") or [] if t["key"] == OUT_OF_SERVICE_TAINT_KEY]
+
+
+def test_a_capacity_reservation_warning_drains_the_on_demand_worker(
+    local_system: LocalSystem, cluster: LocalCluster
+) -> None:
+    # Given an on-demand worker in an interruptible Capacity Reservation, with app pods
+    worker = _on_demand_workers(cluster)[0]
+    assert [p for p in support.pods_on(cluster, worker) if p["metadata"]["namespace"] == cluster.kube.app_namespace]
+    # When EC2's Capacity Reservation interruption warning for it is put on the bus
+    (outcome,) = _handled(local_system, support.entry(local_system, worker, detail_type=CAPACITY_RESERVATION_WARNING))
+    # Then the rule delivered it and the handler drained the node
+    assert (outcome["kind"], outcome["result"]) == ("capacity-reservation", "drained"), outcome
+    assert support.node(cluster, worker)["spec"]["unschedulable"] is True
+    assert outcome["pods_evicted"] > 0 and outcome["pods_left"] == 0
+    # And the out-of-service taint stays off by default
+    assert _out_of_service(support.node(cluster, worker)) == []
+
+
+def test_a_capacity_reservation_warning_for_a_spot_instance_is_rejected(
+    local_system: LocalSystem, cluster: LocalCluster
+) -> None:
+    spot = support.spot_workers(cluster)[0]
+    rejected_before = sum(support.emf_metric(local_system, "RejectedEvents"))
+    (outcome,) = _handled(local_system, support.entry(local_system, spot, detail_type=CAPACITY_RESERVATION_WARNING))
+    assert (outcome["result"], outcome["reason"]) == ("rejected", "Capacity Reservation warning for a Spot instance")
+    assert sum(support.emf_metric(local_system, "RejectedEvents")) == rejected_before + 1
+    assert not support.node(cluster, spot)["spec"].get("unschedulable")
+
+
+@pytest.fixture
+def out_of_service_taint(local_system: LocalSystem) -> Iterator[None]:
+    with support.spot_handler_environment(local_system, **{ENV_SPOT_OUT_OF_SERVICE_TAINT: "true"}):
+        yield
+
+
+@pytest.mark.usefixtures("out_of_service_taint")
+def test_spot_out_of_service_taint_follows_the_drain_of_a_terminating_instance(
+    local_system: LocalSystem, cluster: LocalCluster
+) -> None:
+    # Given spotOutOfServiceTaint on, and a Spot worker whose instance is being reclaimed
+    spot = support.spot_workers(cluster)[1]
+    # When its warning is put on the bus
+    (outcome,) = _handled(local_system, support.entry(local_system, spot))
+    # Then its node was drained, then tainted out-of-service, and the outcome and the node's Event say so
+    assert (outcome["result"], outcome["out_of_service"]) == ("drained", True), outcome
+    assert _out_of_service(support.node(cluster, spot)) == [
+        {"key": OUT_OF_SERVICE_TAINT_KEY, "value": "nodeshutdown", "effect": "NoExecute"}
+    ]
+    (drained,) = [e for e in support.node_events(cluster, spot) if e["reason"] == "DrainComplete"]
+    assert "tainted out-of-service" in drained["message"]
