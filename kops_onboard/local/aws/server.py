@@ -29,6 +29,7 @@ from kops_onboard.local.aws.endpoint import local_client
 from kops_onboard.local.aws.events_delivery import events_delivery_patch, fire_scheduled_rule
 from kops_onboard.local.aws.lambda_faults import INJECTED_MESSAGE, LambdaFault, LambdaHold
 from kops_onboard.local.aws.lambda_runtime import LocalLambdaRuntime
+from kops_onboard.local.aws.lifecycle_actions import LifecycleActions, lifecycle_action_patches
 from kops_onboard.local.aws.moto_lambda import lambda_patches
 from kops_onboard.local.aws.patching import PatchSet
 from kops_onboard.local.aws.sfn_events import sfn_status_event_patches
@@ -86,6 +87,8 @@ class LocalAws:
         self._aws_faults = AwsFaultPlan()
         self._poller: SqsEventSourcePoller | None = None
         self._patches: PatchSet | None = None
+        # Auto Scaling's termination lifecycle actions (moto has hooks only): begin one with `begin`.
+        self.lifecycle_actions = LifecycleActions()
         self._saved_env: dict[str, str | None] = {}
         self._saved_config: dict[str, Any] = {}
         self._saved_scale = 1.0
@@ -158,6 +161,7 @@ class LocalAws:
                 aws_fault_patch(self._aws_faults),
                 *sts_presigned_patches(),
                 *atomic_write_patches(),
+                *lifecycle_action_patches(self.lifecycle_actions),
             ]
         )
         self._patches.apply()
