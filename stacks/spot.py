@@ -18,6 +18,10 @@ model (kops_lambda.settings.SpotSettings), and reach the function as environment
   (the cluster role then needs pods/delete).
 - spotDrainControlPlane -> SPOT_DRAIN_CONTROL_PLANE (false): drain nodes of kOps control-plane instance groups
   too; by default they are cordoned only. They are never detached from their ASG (nor may the role detach them).
+- spotLifecycleHookName -> SPOT_LIFECYCLE_HOOK_NAME (kops-onboard-drain): the ASG termination lifecycle hook whose
+  actions we handle (the rule matches no other hook; the operator adds the hook to the worker groups), and
+  spotLifecycleAction -> SPOT_LIFECYCLE_ACTION (drain): what is done about the node before the action is
+  completed with CONTINUE (heartbeats are sent at half the hook's timeout meanwhile).
 - spotOutOfServiceTaint -> SPOT_OUT_OF_SERVICE_TAINT (false): after the drain of an instance that is going away
   (terminate, shutting-down, terminated), taint its node node.kubernetes.io/out-of-service=nodeshutdown:NoExecute
   (as NTH's ENABLE_OUT_OF_SERVICE_TAINT): Kubernetes then deletes what is left and detaches its volumes at once.
@@ -50,6 +54,9 @@ from kops_lambda.constants import (
     ENV_SPOT_REGIONS,
     KOPS_CONTROL_PLANE_ROLE_TAGS,
     KOPS_TAG_CLUSTER,
+    LIFECYCLE_DETAIL_TYPE,
+    LIFECYCLE_EVENT_SOURCE,
+    LIFECYCLE_TERMINATING,
     PRODUCT,
     SPOT_BATCH_SIZE,
     SPOT_DETAIL_TYPES,
@@ -75,6 +82,8 @@ CONTEXT_KEYS = {
     "rebalance_action": "spotRebalanceAction",
     "state_change_action": "spotStateChangeAction",
     "capacity_reservation_action": "spotCapacityReservationAction",
+    "lifecycle_action": "spotLifecycleAction",
+    "lifecycle_hook_name": "spotLifecycleHookName",
     "deadline_margin_seconds": "spotDeadlineMarginSeconds",
     "eviction_concurrency": "spotEvictionConcurrency",
     "early_replacement": "spotEarlyReplacement",
@@ -93,10 +102,11 @@ class SpotRule:
     pattern: events.EventPattern
 
 
-def spot_rules(*, account: str, regions: tuple[str, ...]) -> tuple[SpotRule, ...]:
+def spot_rules(*, account: str, regions: tuple[str, ...], lifecycle_hook_name: str) -> tuple[SpotRule, ...]:
     """The Spot rules, the same in the home stack and in every forwarder stack: events of `account` (the
     stack's) in `regions` only. A bus may receive other accounts' events (a bus policy, a partner); EventBridge
-    keeps a forwarded event's account and region, so the home rules filter forwarded events as well."""
+    keeps a forwarded event's account and region, so the home rules filter forwarded events as well. Lifecycle
+    actions only of the hook named `lifecycle_hook_name`: another tool's hooks are that tool's to complete."""
     return (
         SpotRule(
             "InterruptionRule",
@@ -116,6 +126,17 @@ def spot_rules(*, account: str, regions: tuple[str, ...]) -> tuple[SpotRule, ...
                 source=[SPOT_EVENT_SOURCE],
                 detail_type=[SPOT_STATE_CHANGE_DETAIL_TYPE],
                 detail={"state": list(SPOT_STATE_CHANGE_STATES)},
+                account=[account],
+                region=list(regions),
+            ),
+        ),
+        SpotRule(
+            "LifecycleRule",
+            f"{PRODUCT}: ASG instances held by the {lifecycle_hook_name} termination lifecycle hook",
+            events.EventPattern(
+                source=[LIFECYCLE_EVENT_SOURCE],
+                detail_type=[LIFECYCLE_DETAIL_TYPE],
+                detail={"LifecycleHookName": [lifecycle_hook_name], "LifecycleTransition": [LIFECYCLE_TERMINATING]},
                 account=[account],
                 region=list(regions),
             ),
@@ -204,7 +225,9 @@ class SpotInterruptionHandling(Construct):
                 event_pattern=rule.pattern,
                 targets=[targets.SqsQueue(self.queue)],
             )
-            for rule in spot_rules(account=account, regions=regions)
+            for rule in spot_rules(
+                account=account, regions=regions, lifecycle_hook_name=self.settings.lifecycle_hook_name
+            )
         ]
         # The targets allow our rules to send (events.amazonaws.com, aws:SourceArn = the rule); this refuses
         # everyone else, principals of this account included, whatever their IAM policies allow. SQS itself
@@ -254,6 +277,16 @@ class SpotInterruptionHandling(Construct):
                 resources=["*"],  # DescribeInstances supports no resource-level permissions.
             )
         )
+        asg_arns = [
+            Stack.of(self).format_arn(
+                service="autoscaling",
+                region=region,
+                resource="autoScalingGroup",
+                resource_name="*:autoScalingGroupName/*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for region in regions
+        ]
         self.function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="EarlyReplacement",
@@ -261,22 +294,30 @@ class SpotInterruptionHandling(Construct):
                 # ASG ARNs carry a generated id, so names cannot narrow this: only groups kOps tagged, in the
                 # regions whose events reach us (the event's region is the instance's), and never a group of
                 # the control plane (kOps tags those k8s.io/role/master and/or k8s.io/role/control-plane).
-                resources=[
-                    Stack.of(self).format_arn(
-                        service="autoscaling",
-                        region=region,
-                        resource="autoScalingGroup",
-                        resource_name="*:autoScalingGroupName/*",
-                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                    for region in regions
-                ],
+                resources=asg_arns,
                 conditions={
                     "Null": {
                         f"aws:ResourceTag/{KOPS_TAG_CLUSTER}": "false",
                         **{f"aws:ResourceTag/{tag}": "true" for tag in KOPS_CONTROL_PLANE_ROLE_TAGS},
                     }
                 },
+            )
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="LifecycleActions",
+                # Heartbeats and CONTINUE for instances held by our hook, in groups kOps tagged (the control
+                # plane's too: the group terminates the instance anyway, at the hook's timeout).
+                actions=["autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:CompleteLifecycleAction"],
+                resources=asg_arns,
+                conditions={"Null": {f"aws:ResourceTag/{KOPS_TAG_CLUSTER}": "false"}},
+            )
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="DescribeLifecycleHooks",
+                actions=["autoscaling:DescribeLifecycleHooks"],
+                resources=["*"],  # Describe* of Auto Scaling supports no resource-level permissions.
             )
         )
         self.function.add_to_role_policy(

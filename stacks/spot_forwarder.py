@@ -12,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from kops_lambda.constants import PRODUCT, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE
-from stacks.spot import spot_rules
+from stacks.spot import spot_rules, spot_settings
 
 
 class SpotForwarderStack(Stack):
@@ -39,5 +39,9 @@ class SpotForwarderStack(Stack):
                 targets=[targets.EventBus(home_bus, role=self.role)],
             )
             # This bus sees its own region's events only; the account filter keeps other accounts' out.
-            for rule in spot_rules(account=self.account, regions=(self.region,))
+            for rule in spot_rules(
+                account=self.account,
+                regions=(self.region,),
+                lifecycle_hook_name=spot_settings(self, dry_run=False).lifecycle_hook_name,
+            )
         ]

@@ -71,6 +71,13 @@ SPOT_DETAIL_TYPES: Final = (
     "EC2 Instance Rebalance Recommendation",
     CAPACITY_RESERVATION_WARNING_DETAIL_TYPE,
 )
+# An ASG's termination lifecycle hook (scale-in, rebalancing, instance refresh): the instance waits in
+# Terminating:Wait until the action is completed or the hook's heartbeat timeout passes. The rule matches only
+# the hook of this name (spotLifecycleHookName), so hooks of other tools (NTH's) are never completed by us.
+LIFECYCLE_EVENT_SOURCE: Final = "aws.autoscaling"
+LIFECYCLE_DETAIL_TYPE: Final = "EC2 Instance-terminate Lifecycle Action"
+LIFECYCLE_TERMINATING: Final = "autoscaling:EC2_INSTANCE_TERMINATING"
+DEFAULT_LIFECYCLE_HOOK_NAME: Final = "kops-onboard-drain"
 SPOT_TAINT_KEY: Final = "kops-onboard.io/spot-interruption"
 # The taint of non-graceful node shutdown (GA in Kubernetes 1.28): the pod GC force-deletes what is left on the
 # node and the attach-detach controller detaches its volumes at once, instead of after minutes of NotReady.
@@ -101,6 +108,8 @@ ENV_SPOT_REBALANCE_ACTION: Final = "SPOT_REBALANCE_ACTION"
 ENV_SPOT_STATE_CHANGE_ACTION: Final = "SPOT_STATE_CHANGE_ACTION"
 ENV_SPOT_CAPACITY_RESERVATION_ACTION: Final = "SPOT_CAPACITY_RESERVATION_ACTION"
 ENV_SPOT_OUT_OF_SERVICE_TAINT: Final = "SPOT_OUT_OF_SERVICE_TAINT"
+ENV_SPOT_LIFECYCLE_ACTION: Final = "SPOT_LIFECYCLE_ACTION"
+ENV_SPOT_LIFECYCLE_HOOK_NAME: Final = "SPOT_LIFECYCLE_HOOK_NAME"
 ENV_SPOT_DEADLINE_MARGIN: Final = "SPOT_DEADLINE_MARGIN_SECONDS"
 ENV_SPOT_EVICTION_CONCURRENCY: Final = "SPOT_EVICTION_CONCURRENCY"
 ENV_SPOT_EARLY_REPLACEMENT: Final = "SPOT_EARLY_REPLACEMENT"

@@ -9,6 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kops_lambda.constants import (
+    DEFAULT_LIFECYCLE_HOOK_NAME,
     ENV_IDEMPOTENCY_TABLE,
     ENV_REGISTRY_TABLE,
     ENV_SECRET_READER_ARNS,
@@ -22,6 +23,8 @@ from kops_lambda.constants import (
     ENV_SPOT_EARLY_REPLACEMENT,
     ENV_SPOT_EVICTION_CONCURRENCY,
     ENV_SPOT_FORCE_DELETE,
+    ENV_SPOT_LIFECYCLE_ACTION,
+    ENV_SPOT_LIFECYCLE_HOOK_NAME,
     ENV_SPOT_OUT_OF_SERVICE_TAINT,
     ENV_SPOT_REBALANCE_ACTION,
     ENV_SPOT_REGIONS,
@@ -122,6 +125,9 @@ class SpotSettings(BaseModel):
     rebalance_action: SpotAction = SpotAction.TAINT
     state_change_action: SpotAction = SpotAction.DRAIN
     capacity_reservation_action: SpotAction = SpotAction.DRAIN
+    lifecycle_action: SpotAction = SpotAction.DRAIN
+    # The termination lifecycle hook whose actions we handle and complete (the rule matches no other).
+    lifecycle_hook_name: str = Field(default=DEFAULT_LIFECYCLE_HOOK_NAME, pattern=r"^[A-Za-z0-9\-_/]{1,255}$")
     # Seconds kept free before the instance goes away (pods need their SIGKILL window, we need to report).
     deadline_margin_seconds: int = Field(default=15, ge=0, le=60)
     eviction_concurrency: int = Field(default=32, ge=1, le=256)
@@ -140,7 +146,7 @@ class SpotSettings(BaseModel):
     def environment(self) -> dict[str, str]:
         """The environment variables that load_spot_settings reads back into these settings."""
         values = self.model_dump(mode="json")
-        return {name: str(values[field]).lower() for field, name in _SPOT_ENV.items()}
+        return {name: _env_text(field, values[field]) for field, name in _SPOT_ENV.items()}
 
 
 _SPOT_ENV: dict[str, str] = {
@@ -149,6 +155,8 @@ _SPOT_ENV: dict[str, str] = {
     "rebalance_action": ENV_SPOT_REBALANCE_ACTION,
     "state_change_action": ENV_SPOT_STATE_CHANGE_ACTION,
     "capacity_reservation_action": ENV_SPOT_CAPACITY_RESERVATION_ACTION,
+    "lifecycle_action": ENV_SPOT_LIFECYCLE_ACTION,
+    "lifecycle_hook_name": ENV_SPOT_LIFECYCLE_HOOK_NAME,
     "deadline_margin_seconds": ENV_SPOT_DEADLINE_MARGIN,
     "eviction_concurrency": ENV_SPOT_EVICTION_CONCURRENCY,
     "early_replacement": ENV_SPOT_EARLY_REPLACEMENT,
@@ -156,6 +164,14 @@ _SPOT_ENV: dict[str, str] = {
     "drain_control_plane": ENV_SPOT_DRAIN_CONTROL_PLANE,
     "out_of_service_taint": ENV_SPOT_OUT_OF_SERVICE_TAINT,
 }
+
+
+# Names keep their case; switches and actions are read case-insensitively.
+_CASE_SENSITIVE = frozenset({"lifecycle_hook_name"})
+
+
+def _env_text(field: str, value: object) -> str:
+    return str(value) if field in _CASE_SENSITIVE else str(value).lower()
 
 
 def spot_settings_from(values: Mapping[str, object]) -> SpotSettings:
@@ -170,5 +186,7 @@ def spot_settings_from(values: Mapping[str, object]) -> SpotSettings:
 def load_spot_settings(environ: Mapping[str, str] | None = None) -> SpotSettings:
     """Read the Spot settings from the environment; unset variables take their defaults."""
     env = os.environ if environ is None else environ
-    values = {field: env[name].strip().lower() for field, name in _SPOT_ENV.items() if env.get(name, "").strip()}
+    values = {
+        field: _env_text(field, env[name].strip()) for field, name in _SPOT_ENV.items() if env.get(name, "").strip()
+    }
     return spot_settings_from(values)

@@ -1,15 +1,17 @@
 """Events beyond the Spot warning, through EventBridge -> SQS -> the real handler: an interruptible Capacity
-Reservation's warning drains an on-demand worker (and is rejected for a Spot one), and the out-of-service taint
-follows the drain of an instance that goes for good."""
+Reservation's warning drains an on-demand worker (and is rejected for a Spot one), the out-of-service taint
+follows the drain of an instance that goes for good, and an ASG termination lifecycle action of our hook drains
+the node, then continues (another hook's never reaches the handler)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from kops_lambda.constants import ENV_SPOT_OUT_OF_SERVICE_TAINT, OUT_OF_SERVICE_TAINT_KEY
+from kops_lambda.constants import DEFAULT_LIFECYCLE_HOOK_NAME, ENV_SPOT_OUT_OF_SERVICE_TAINT, OUT_OF_SERVICE_TAINT_KEY
 from kops_onboard.local.seed import SeededInstance
 from kops_onboard.local.system import LocalCluster, LocalSystem
 from kops_onboard.spot_events import CAPACITY_RESERVATION_WARNING
@@ -92,3 +94,52 @@ def test_spot_out_of_service_taint_follows_the_drain_of_a_terminating_instance(
     ]
     (drained,) = [e for e in support.node_events(cluster, spot) if e["reason"] == "DrainComplete"]
     assert "tainted out-of-service" in drained["message"]
+
+
+def _hook(system: LocalSystem, instance: SeededInstance, name: str) -> None:
+    system.aws.client("autoscaling").put_lifecycle_hook(
+        AutoScalingGroupName=str(instance.asg_name),
+        LifecycleHookName=name,
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+        HeartbeatTimeout=300,
+        DefaultResult="CONTINUE",
+    )
+
+
+def test_a_lifecycle_action_of_our_hook_drains_then_continues_and_other_hooks_are_not_ours(
+    local_system: LocalSystem, cluster: LocalCluster
+) -> None:
+    # Given an on-demand worker whose group has our termination hook, and a Spot worker whose group has NTH's
+    ours, theirs = _on_demand_workers(cluster)[1], support.spot_workers(cluster)[0]
+    _hook(local_system, ours, DEFAULT_LIFECYCLE_HOOK_NAME)
+    _hook(local_system, theirs, "aws-node-termination-handler")
+    account = local_system.aws.account_id
+    actions = local_system.aws.lifecycle_actions
+    # When Auto Scaling holds both instances for their hooks and emits the events
+    entries = [
+        actions.begin(
+            account=account,
+            region=local_system.region,
+            asg_name=str(i.asg_name),
+            hook_name=hook,
+            instance_id=i.instance_id,
+        )
+        for i, hook in ((ours, DEFAULT_LIFECYCLE_HOOK_NAME), (theirs, "aws-node-termination-handler"))
+    ]
+    ours_id, theirs_id = support.put(local_system, *entries)
+    local_system.aws.drain_event_sources(timeout=60)
+    # Then the rule delivered ours: the node was drained, then the action continued
+    (outcome,) = [line for line in support.handler_lines(local_system, ours_id) if line.get("result")]
+    assert (outcome["kind"], outcome["result"], outcome["lifecycle_action"]) == (
+        "lifecycle-hook",
+        "drained",
+        "completed",
+    ), outcome
+    assert support.node(cluster, ours)["spec"]["unschedulable"] is True
+    ours_token, theirs_token = (json.loads(e["Detail"])["LifecycleActionToken"] for e in entries)
+    assert actions.get(ours_token).result == "CONTINUE"
+    assert support.emf_metric(local_system, "LifecycleActionsCompleted")
+    # And NTH's event never reached the handler: its action is still pending, its node untouched
+    assert support.handler_lines(local_system, theirs_id) == []
+    assert actions.get(theirs_token).result is None
+    assert not support.node(cluster, theirs)["spec"].get("unschedulable")

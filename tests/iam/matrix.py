@@ -243,6 +243,19 @@ ROWS: tuple[Row, ...] = (
     Row("handler detaches in a region the Spot rules do not cover", "handler", "autoscaling:DetachInstances",
         "arn:aws:autoscaling:eu-west-1:{account}:autoScalingGroup:0f0f0f0f-0000-4000-8000-000000000000:"
         "autoScalingGroupName/nodes-eu-west-1a.{A}", DENY, tags=WORKER_IG, guards="covered regions only (spotRegions)"),
+    # ---- Lifecycle hooks: heartbeats and CONTINUE for instances of kOps-tagged ASGs, in the covered regions ----
+    Row("handler completes a lifecycle action of A's worker ASG", "handler", "autoscaling:CompleteLifecycleAction",
+        "{A.nodes_asg}", ALLOW, tags=WORKER_IG),
+    Row("handler sends a lifecycle heartbeat for A's worker ASG", "handler",
+        "autoscaling:RecordLifecycleActionHeartbeat", "{A.nodes_asg}", ALLOW, tags=WORKER_IG),
+    Row("handler completes a lifecycle action of an ASG no cluster tagged", "handler",
+        "autoscaling:CompleteLifecycleAction", "{A.nodes_asg}", DENY, guards="KubernetesCluster tag condition"),
+    Row("handler completes a lifecycle action in a region the Spot rules do not cover", "handler",
+        "autoscaling:CompleteLifecycleAction",
+        "arn:aws:autoscaling:eu-west-1:{account}:autoScalingGroup:0f0f0f0f-0000-4000-8000-000000000000:"
+        "autoScalingGroupName/nodes-eu-west-1a.{A}", DENY, tags=WORKER_IG, guards="covered regions only (spotRegions)"),
+    Row("handler puts a lifecycle hook on A's worker ASG", "handler", "autoscaling:PutLifecycleHook",
+        "{A.nodes_asg}", DENY, tags=WORKER_IG, guards="no hook changes (the operator owns the hook)"),
 )
 # fmt: on
 

@@ -220,6 +220,8 @@ def test_spot_settings_reach_the_function_with_their_documented_defaults(templat
         "SPOT_REBALANCE_ACTION": "taint",
         "SPOT_STATE_CHANGE_ACTION": "drain",
         "SPOT_CAPACITY_RESERVATION_ACTION": "drain",
+        "SPOT_LIFECYCLE_ACTION": "drain",
+        "SPOT_LIFECYCLE_HOOK_NAME": "kops-onboard-drain",
         "SPOT_DEADLINE_MARGIN_SECONDS": "15",
         "SPOT_EVICTION_CONCURRENCY": "32",
         "SPOT_EARLY_REPLACEMENT": "true",

@@ -31,6 +31,12 @@ def test_environment_round_trips() -> None:
     assert settings.environment()["SPOT_REBALANCE_ACTION"] == "cordon"
 
 
+def test_the_lifecycle_hook_name_keeps_its_case_and_actions_do_not_need_theirs() -> None:
+    settings = load_spot_settings({"SPOT_LIFECYCLE_HOOK_NAME": "Kops-Drain/Nodes", "SPOT_LIFECYCLE_ACTION": "CORDON"})
+    assert (settings.lifecycle_hook_name, settings.lifecycle_action) == ("Kops-Drain/Nodes", SpotAction.CORDON)
+    assert load_spot_settings(settings.environment()) == settings
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -38,6 +44,8 @@ def test_environment_round_trips() -> None:
         ("SPOT_DEADLINE_MARGIN_SECONDS", "-1"),
         ("SPOT_EVICTION_CONCURRENCY", "0"),
         ("SPOT_EARLY_REPLACEMENT", "maybe"),
+        ("SPOT_LIFECYCLE_HOOK_NAME", "no spaces"),
+        ("SPOT_CAPACITY_RESERVATION_ACTION", "evict"),
     ],
 )
 def test_values_outside_the_documented_ones_are_refused(variable: str, value: str) -> None:

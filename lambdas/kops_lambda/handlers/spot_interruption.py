@@ -172,6 +172,8 @@ def _metrics_of(outcome: SpotOutcome) -> dict[str, float]:
         values["NodesCordoned"] = 1
     if outcome.result == "drained":
         values["NodesDrained"] = 1
+    if outcome.lifecycle_action == "completed":
+        values["LifecycleActionsCompleted"] = 1
     if outcome.drain_seconds is not None:
         values |= {
             "DrainSeconds": outcome.drain_seconds,

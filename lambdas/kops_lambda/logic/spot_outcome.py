@@ -17,7 +17,7 @@ LEFT_SAMPLE = 20  # pods named in the outcome (it is stored in DynamoDB and logg
 class SpotOutcome:
     event_id: str
     instance_id: str
-    kind: str  # warning | rebalance | state-change | capacity-reservation
+    kind: str  # warning | rebalance | state-change | capacity-reservation | lifecycle-hook
     action: str  # the planned action: none | taint | cordon | drain
     # rejected (not an authentic event) | ignored | unchanged | tainted | cordoned | drained | drain-incomplete |
     # dry-run | duplicate
@@ -35,6 +35,8 @@ class SpotOutcome:
     left_sample: list[str] = field(default_factory=list)
     replacement: str = ""
     out_of_service: bool = False  # the node was tainted out-of-service after the drain
+    lifecycle_action: str = ""  # lifecycle hooks: completed | already completed ("": not completed by us)
+    lifecycle_heartbeats: int = 0
     duplicate_of: str | None = None
 
     def as_dict(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from kops_lambda.constants import SPOT_NOTICE_SECONDS, SPOT_STATE_CHANGE_STATES
 from kops_lambda.models.events import (
     CapacityReservationWarningEvent,
     Ec2InterruptionEvent,
+    LifecycleActionEvent,
     RebalanceEvent,
     SpotWarningEvent,
     StateChangeEvent,
@@ -24,6 +25,7 @@ class EventKind(StrEnum):
     REBALANCE = "rebalance"
     STATE_CHANGE = "state-change"
     CAPACITY_RESERVATION = "capacity-reservation"
+    LIFECYCLE = "lifecycle-hook"
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ def event_kind(event: Ec2InterruptionEvent) -> EventKind:
         return EventKind.REBALANCE
     if isinstance(event, CapacityReservationWarningEvent):
         return EventKind.CAPACITY_RESERVATION
+    if isinstance(event, LifecycleActionEvent):
+        return EventKind.LIFECYCLE
     return EventKind.STATE_CHANGE
 
 
@@ -58,6 +62,7 @@ def configured_action(kind: EventKind, settings: SpotSettings) -> SpotAction:
         EventKind.REBALANCE: settings.rebalance_action,
         EventKind.STATE_CHANGE: settings.state_change_action,
         EventKind.CAPACITY_RESERVATION: settings.capacity_reservation_action,
+        EventKind.LIFECYCLE: settings.lifecycle_action,
     }[kind]
 
 
@@ -68,12 +73,16 @@ def instance_terminates(event: Ec2InterruptionEvent) -> bool:
         return event.detail.instance_action == "terminate"
     if isinstance(event, StateChangeEvent):
         return event.detail.state in ("shutting-down", "terminated")
-    return False
+    return isinstance(event, LifecycleActionEvent)
 
 
-def _instance_gone_at(event: Ec2InterruptionEvent) -> float:
+def _instance_gone_at(event: Ec2InterruptionEvent, now: float) -> float:
     """When EC2 takes the instance: the termination time a Capacity Reservation warning gives, else the
-    event's time plus the two minutes' notice (never later than that: a later time would only be a wrong one)."""
+    event's time plus the two minutes' notice (never later than that: a later time would only be a wrong one).
+    An instance held by a lifecycle hook waits for us (we send heartbeats): the drain gets two minutes from now,
+    bounded by the invocation like any other."""
+    if isinstance(event, LifecycleActionEvent):
+        return now + SPOT_NOTICE_SECONDS
     notice_end = event.time.timestamp() + SPOT_NOTICE_SECONDS
     if isinstance(event, CapacityReservationWarningEvent) and event.detail.termination_time is not None:
         return min(event.detail.termination_time.timestamp(), notice_end)
@@ -99,7 +108,7 @@ def plan_for(
     if isinstance(event, StateChangeEvent) and event.detail.state not in SPOT_STATE_CHANGE_STATES:
         action, note = SpotAction.NONE, f"state {event.detail.state} is not an interruption"
     event_time = event.time.timestamp()
-    instance_gone_at = _instance_gone_at(event)
+    instance_gone_at = _instance_gone_at(event, now)
     deadline = instance_gone_at - settings.deadline_margin_seconds
     if lambda_seconds_left is not None:
         deadline = min(deadline, now + lambda_seconds_left - LAMBDA_MARGIN_SECONDS)

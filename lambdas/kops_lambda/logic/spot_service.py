@@ -32,7 +32,7 @@ from kops_lambda.errors import (
     KubeApiUnavailable,
     KubeRequestRejected,
 )
-from kops_lambda.logic import registry
+from kops_lambda.logic import registry, spot_lifecycle
 from kops_lambda.logic.drain import DrainReport, drain_node, list_pods_on_node, pods_to_evict
 from kops_lambda.logic.spot import (
     InstanceInfo,
@@ -45,12 +45,18 @@ from kops_lambda.logic.spot import (
     provider_id,
     read_node,
 )
+from kops_lambda.logic.spot_authentic import rejected
 from kops_lambda.logic.spot_dedup import AlreadyInProgress, InterruptionDedup
 from kops_lambda.logic.spot_node_events import NodeEventRecorder
 from kops_lambda.logic.spot_outcome import SpotOutcome, drain_message, interruption_message, with_report
 from kops_lambda.logic.spot_plan import Plan, for_control_plane, plan_for
 from kops_lambda.logic.spot_replace import Replacement, request_replacement
-from kops_lambda.models.events import CapacityReservationWarningEvent, Ec2InterruptionEvent, SpotWarningEvent
+from kops_lambda.models.events import (
+    CapacityReservationWarningEvent,
+    Ec2InterruptionEvent,
+    LifecycleActionEvent,
+    SpotWarningEvent,
+)
 from kops_lambda.models.steps import describe_validation_error
 from kops_lambda.observability import logger
 from kops_lambda.settings import SpotAction, SpotSettings
@@ -93,6 +99,59 @@ def handle_interruption(
 ) -> SpotOutcome:
     """The event's account, region and time are checked before (spot_authentic.origin_rejection)."""
     received = clock() if received_at is None else received_at
+    if isinstance(event, LifecycleActionEvent):
+        return _with_lifecycle_action(
+            event,
+            lambda: _handle_event(
+                event,
+                settings=settings,
+                deps=deps,
+                received=received,
+                lambda_seconds_left=lambda_seconds_left,
+                clock=clock,
+            ),
+            settings=settings,
+            deps=deps,
+            received=received,
+        )
+    return _handle_event(
+        event, settings=settings, deps=deps, received=received, lambda_seconds_left=lambda_seconds_left, clock=clock
+    )
+
+
+def _with_lifecycle_action(
+    event: LifecycleActionEvent,
+    handle: Callable[[], SpotOutcome],
+    *,
+    settings: SpotSettings,
+    deps: SpotDependencies,
+    received: float,
+) -> SpotOutcome:
+    """Handle the node with heartbeats beside it, then CONTINUE the action, whatever there was to do, unless
+    the event was rejected or this is a dry run (then the hook's own timeout and default result apply). A
+    failure raises before the completion: the SQS retry handles the node and completes the action then."""
+    if event.detail.hook_name != settings.lifecycle_hook_name:
+        reason = f"lifecycle hook {event.detail.hook_name} is not ours ({settings.lifecycle_hook_name})"
+        return rejected(event, reason, now=received)
+    action = spot_lifecycle.LifecycleAction.of(event)
+    interval = spot_lifecycle.heartbeat_interval(deps.autoscaling, action)
+    with spot_lifecycle.heartbeats(deps.autoscaling, action, interval) as beating:
+        outcome = handle()
+    if outcome.result == "rejected" or settings.dry_run:
+        return replace(outcome, lifecycle_heartbeats=beating.sent)
+    completion = spot_lifecycle.complete(deps.autoscaling, action)
+    return replace(outcome, lifecycle_action=completion, lifecycle_heartbeats=beating.sent)
+
+
+def _handle_event(
+    event: Ec2InterruptionEvent,
+    *,
+    settings: SpotSettings,
+    deps: SpotDependencies,
+    received: float,
+    lambda_seconds_left: Callable[[], float] | None,
+    clock: Callable[[], float],
+) -> SpotOutcome:
     plan = plan_for(
         event, settings, now=received, lambda_seconds_left=lambda_seconds_left() if lambda_seconds_left else None
     )
@@ -119,6 +178,11 @@ def handle_interruption(
     if isinstance(event, CapacityReservationWarningEvent) and instance.spot:
         # Capacity Reservations hold On-Demand instances only.
         return replace(base, result="rejected", reason="Capacity Reservation warning for a Spot instance")
+    if isinstance(event, LifecycleActionEvent) and instance.asg_name != event.detail.asg_name:
+        reason = (
+            f"lifecycle action of group {event.detail.asg_name} for an instance of {instance.asg_name or 'no group'}"
+        )
+        return replace(base, result="rejected", reason=reason)
     if instance.control_plane:
         plan = for_control_plane(plan, settings)
     base = replace(base, action=plan.action.value, cluster_name=cluster_name)

@@ -12,6 +12,12 @@ EC2 Capacity Reservation Instance Interruption Warning (an interruptible Capacit
 minutes ahead): "detail": {"instance-id": "i-0b662ef9931388ba0", "instance-action": "terminate",
 "instance-termination-time": "1970-01-01T00:02:00Z", "azId": "use1-az1"}.
 
+EC2 Instance-terminate Lifecycle Action (source aws.autoscaling; an ASG terminating an instance whose group has a
+termination lifecycle hook): "detail": {"LifecycleActionToken": "87654321-4321-4321-4321-210987654321",
+"AutoScalingGroupName": "nodes-us-east-1a.demo.k8s.local", "LifecycleHookName": "kops-onboard-drain",
+"EC2InstanceId": "i-0b662ef9931388ba0", "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+"NotificationMetadata": "...", "Origin": "AutoScalingGroup", "Destination": "EC2"}.
+
 EC2 Instance State-change Notification (every instance, every state; our rule forwards only the states in
 SPOT_STATE_CHANGE_STATES): "detail": {"instance-id": "i-0b662ef9931388ba0", "state": "shutting-down"}.
 """
@@ -46,6 +52,16 @@ class CapacityReservationWarningDetail(BaseModel):
     termination_time: datetime | None = Field(default=None, alias="instance-termination-time")
 
 
+class LifecycleActionDetail(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    instance_id: str = Field(alias="EC2InstanceId", pattern=INSTANCE_ID_PATTERN)
+    asg_name: str = Field(alias="AutoScalingGroupName", min_length=1, max_length=255)
+    hook_name: str = Field(alias="LifecycleHookName", min_length=1, max_length=255)
+    token: str = Field(alias="LifecycleActionToken", min_length=36, max_length=36)
+    transition: Literal["autoscaling:EC2_INSTANCE_TERMINATING"] = Field(alias="LifecycleTransition")
+
+
 class StateChangeDetail(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -71,10 +87,18 @@ class CapacityReservationWarningEvent(EventBridgeModel):
     detail: CapacityReservationWarningDetail
 
 
+class LifecycleActionEvent(EventBridgeModel):
+    detail_type: Literal["EC2 Instance-terminate Lifecycle Action"] = Field(alias="detail-type")
+    source: Literal["aws.autoscaling"]
+    detail: LifecycleActionDetail
+
+
 class StateChangeEvent(EventBridgeModel):
     detail_type: Literal["EC2 Instance State-change Notification"] = Field(alias="detail-type")
     source: Literal["aws.ec2"]
     detail: StateChangeDetail
 
 
-Ec2InterruptionEvent = SpotWarningEvent | RebalanceEvent | CapacityReservationWarningEvent | StateChangeEvent
+Ec2InterruptionEvent = (
+    SpotWarningEvent | RebalanceEvent | CapacityReservationWarningEvent | StateChangeEvent | LifecycleActionEvent
+)
