@@ -22,6 +22,8 @@ model (kops_lambda.settings.SpotSettings), and reach the function as environment
   actions we handle (the rule matches no other hook; the operator adds the hook to the worker groups), and
   spotLifecycleAction -> SPOT_LIFECYCLE_ACTION (drain): what is done about the node before the action is
   completed with CONTINUE (heartbeats are sent at half the hook's timeout meanwhile).
+- spotScheduledChangeAction -> SPOT_SCHEDULED_CHANGE_ACTION (drain): AWS Health scheduled changes of EC2 instances
+  (retirement, stop, reboot maintenance); every affected instance is handled when the event arrives.
 - spotOutOfServiceTaint -> SPOT_OUT_OF_SERVICE_TAINT (false): after the drain of an instance that is going away
   (terminate, shutting-down, terminated), taint its node node.kubernetes.io/out-of-service=nodeshutdown:NoExecute
   (as NTH's ENABLE_OUT_OF_SERVICE_TAINT): Kubernetes then deletes what is left and detaches its volumes at once.
@@ -52,6 +54,8 @@ from kops_lambda.constants import (
     ENV_REGISTRY_TABLE,
     ENV_SPOT_ACCOUNT,
     ENV_SPOT_REGIONS,
+    HEALTH_DETAIL_TYPE,
+    HEALTH_EVENT_SOURCE,
     KOPS_CONTROL_PLANE_ROLE_TAGS,
     KOPS_TAG_CLUSTER,
     LIFECYCLE_DETAIL_TYPE,
@@ -83,6 +87,7 @@ CONTEXT_KEYS = {
     "state_change_action": "spotStateChangeAction",
     "capacity_reservation_action": "spotCapacityReservationAction",
     "lifecycle_action": "spotLifecycleAction",
+    "scheduled_change_action": "spotScheduledChangeAction",
     "lifecycle_hook_name": "spotLifecycleHookName",
     "deadline_margin_seconds": "spotDeadlineMarginSeconds",
     "eviction_concurrency": "spotEvictionConcurrency",
@@ -126,6 +131,17 @@ def spot_rules(*, account: str, regions: tuple[str, ...], lifecycle_hook_name: s
                 source=[SPOT_EVENT_SOURCE],
                 detail_type=[SPOT_STATE_CHANGE_DETAIL_TYPE],
                 detail={"state": list(SPOT_STATE_CHANGE_STATES)},
+                account=[account],
+                region=list(regions),
+            ),
+        ),
+        SpotRule(
+            "HealthRule",
+            f"{PRODUCT}: AWS Health scheduled changes of EC2 instances",
+            events.EventPattern(
+                source=[HEALTH_EVENT_SOURCE],
+                detail_type=[HEALTH_DETAIL_TYPE],
+                detail={"service": ["EC2"], "eventTypeCategory": ["scheduledChange"]},
                 account=[account],
                 region=list(regions),
             ),

@@ -78,6 +78,10 @@ LIFECYCLE_EVENT_SOURCE: Final = "aws.autoscaling"
 LIFECYCLE_DETAIL_TYPE: Final = "EC2 Instance-terminate Lifecycle Action"
 LIFECYCLE_TERMINATING: Final = "autoscaling:EC2_INSTANCE_TERMINATING"
 DEFAULT_LIFECYCLE_HOOK_NAME: Final = "kops-onboard-drain"
+# AWS Health's scheduled changes of EC2 instances (retirement, stop, reboot maintenance), days ahead: one
+# event names every affected instance; each is handled at receipt, well before the scheduled time.
+HEALTH_EVENT_SOURCE: Final = "aws.health"
+HEALTH_DETAIL_TYPE: Final = "AWS Health Event"
 SPOT_TAINT_KEY: Final = "kops-onboard.io/spot-interruption"
 # The taint of non-graceful node shutdown (GA in Kubernetes 1.28): the pod GC force-deletes what is left on the
 # node and the attach-detach controller detaches its volumes at once, instead of after minutes of NotReady.
@@ -109,6 +113,7 @@ ENV_SPOT_STATE_CHANGE_ACTION: Final = "SPOT_STATE_CHANGE_ACTION"
 ENV_SPOT_CAPACITY_RESERVATION_ACTION: Final = "SPOT_CAPACITY_RESERVATION_ACTION"
 ENV_SPOT_OUT_OF_SERVICE_TAINT: Final = "SPOT_OUT_OF_SERVICE_TAINT"
 ENV_SPOT_LIFECYCLE_ACTION: Final = "SPOT_LIFECYCLE_ACTION"
+ENV_SPOT_SCHEDULED_CHANGE_ACTION: Final = "SPOT_SCHEDULED_CHANGE_ACTION"
 ENV_SPOT_LIFECYCLE_HOOK_NAME: Final = "SPOT_LIFECYCLE_HOOK_NAME"
 ENV_SPOT_DEADLINE_MARGIN: Final = "SPOT_DEADLINE_MARGIN_SECONDS"
 ENV_SPOT_EVICTION_CONCURRENCY: Final = "SPOT_EVICTION_CONCURRENCY"

@@ -28,6 +28,7 @@ from kops_lambda.constants import (
     ENV_SPOT_OUT_OF_SERVICE_TAINT,
     ENV_SPOT_REBALANCE_ACTION,
     ENV_SPOT_REGIONS,
+    ENV_SPOT_SCHEDULED_CHANGE_ACTION,
     ENV_SPOT_STATE_CHANGE_ACTION,
     ENV_SPOT_WARNING_ACTION,
 )
@@ -126,6 +127,7 @@ class SpotSettings(BaseModel):
     state_change_action: SpotAction = SpotAction.DRAIN
     capacity_reservation_action: SpotAction = SpotAction.DRAIN
     lifecycle_action: SpotAction = SpotAction.DRAIN
+    scheduled_change_action: SpotAction = SpotAction.DRAIN
     # The termination lifecycle hook whose actions we handle and complete (the rule matches no other).
     lifecycle_hook_name: str = Field(default=DEFAULT_LIFECYCLE_HOOK_NAME, pattern=r"^[A-Za-z0-9\-_/]{1,255}$")
     # Seconds kept free before the instance goes away (pods need their SIGKILL window, we need to report).
@@ -156,6 +158,7 @@ _SPOT_ENV: dict[str, str] = {
     "state_change_action": ENV_SPOT_STATE_CHANGE_ACTION,
     "capacity_reservation_action": ENV_SPOT_CAPACITY_RESERVATION_ACTION,
     "lifecycle_action": ENV_SPOT_LIFECYCLE_ACTION,
+    "scheduled_change_action": ENV_SPOT_SCHEDULED_CHANGE_ACTION,
     "lifecycle_hook_name": ENV_SPOT_LIFECYCLE_HOOK_NAME,
     "deadline_margin_seconds": ENV_SPOT_DEADLINE_MARGIN,
     "eviction_concurrency": ENV_SPOT_EVICTION_CONCURRENCY,

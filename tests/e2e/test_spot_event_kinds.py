@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from tests.e2e import spot_support as support
 
 @pytest.fixture(scope="module")
 def cluster(local_system: LocalSystem) -> LocalCluster:
-    onboarded = support.onboard(local_system, "kinds.k8s.local:kops=1.22,nodes=4,spot=2,pods=2,naming=id")
+    onboarded = support.onboard(local_system, "kinds.k8s.local:kops=1.22,nodes=6,spot=3,pods=2,naming=id")
     # Without a budget, a drain here never waits out its window (budgets: test_spot_drain.py).
     store = onboarded.api_server.store
     store.delete("policy/v1/poddisruptionbudgets", onboarded.kube.app_namespace, onboarded.kube.pdb_name)
@@ -143,3 +144,40 @@ def test_a_lifecycle_action_of_our_hook_drains_then_continues_and_other_hooks_ar
     assert support.handler_lines(local_system, theirs_id) == []
     assert actions.get(theirs_token).result is None
     assert not support.node(cluster, theirs)["spec"].get("unschedulable")
+
+
+def test_a_health_scheduled_change_drains_every_instance_it_names(
+    local_system: LocalSystem, cluster: LocalCluster
+) -> None:
+    # Given AWS Health scheduling the retirement of a Spot and an on-demand worker, in four days
+    spot, on_demand = support.spot_workers(cluster)[2], _on_demand_workers(cluster)[2]
+    start = datetime.now(UTC) + timedelta(days=4)
+    entry = {
+        "Source": "aws.health",
+        "DetailType": "AWS Health Event",
+        "Resources": [spot.instance_id, on_demand.instance_id],
+        "Detail": json.dumps(
+            {
+                "service": "EC2",
+                "eventTypeCategory": "scheduledChange",
+                "eventTypeCode": "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+                "startTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "affectedEntities": [{"entityValue": spot.instance_id}, {"entityValue": on_demand.instance_id}],
+            }
+        ),
+    }
+    # When the event is put on the bus
+    (event_id,) = support.put(local_system, entry)
+    local_system.aws.drain_event_sources(timeout=60)
+    # Then each instance's node was drained now, with its own outcome
+    outcomes = {
+        line["instance_id"]: line for line in support.handler_lines(local_system, event_id) if line.get("result")
+    }
+    assert {i: (o["kind"], o["result"]) for i, o in outcomes.items()} == {
+        spot.instance_id: ("scheduled-change", "drained"),
+        on_demand.instance_id: ("scheduled-change", "drained"),
+    }
+    for worker in (spot, on_demand):
+        assert support.node(cluster, worker)["spec"]["unschedulable"] is True
+        (warned,) = [e for e in support.node_events(cluster, worker) if e["reason"] == "SpotInterruption"]
+        assert "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED at " + start.strftime("%Y-%m-%dT%H:%M:%S") in warned["message"]

@@ -20,7 +20,7 @@ def _spot_rules(template: dict[str, Any]) -> dict[str, Any]:
     return {
         lid: r
         for lid, r in _resources(template, "AWS::Events::Rule").items()
-        if r["Properties"].get("EventPattern", {}).get("source") in (["aws.ec2"], ["aws.autoscaling"])
+        if r["Properties"].get("EventPattern", {}).get("source") in (["aws.ec2"], ["aws.autoscaling"], ["aws.health"])
     }
 
 
@@ -33,7 +33,7 @@ def _event_queue(template: dict[str, Any]) -> str:
 
 def test_the_spot_rules_match_only_this_accounts_events_in_the_stacks_region(template_json: dict[str, Any]) -> None:
     rules = _spot_rules(template_json)
-    assert len(rules) == 3
+    assert len(rules) == 4
     for rule in rules.values():
         pattern = rule["Properties"]["EventPattern"]
         assert pattern["account"] == [ACCOUNT]
@@ -50,7 +50,7 @@ def test_home_and_forwarder_rules_filter_on_this_account_and_the_covered_regions
     for region in FORWARDED_REGIONS:
         forwarder = spot_regions_assembly.get_stack_by_name(spot_forwarder_stack_name(region)).template
         rules = _spot_rules(forwarder)
-        assert len(rules) == 3
+        assert len(rules) == 4
         for rule in rules.values():
             pattern = rule["Properties"]["EventPattern"]
             assert (pattern["account"], pattern["region"]) == ([ACCOUNT], [region])
@@ -98,4 +98,14 @@ def test_the_lifecycle_rule_matches_only_our_hooks_termination_actions(template_
         "LifecycleHookName": ["kops-onboard-drain"],
         "LifecycleTransition": ["autoscaling:EC2_INSTANCE_TERMINATING"],
     }
+    assert (pattern["account"], pattern["region"]) == ([ACCOUNT], [{"Ref": "AWS::Region"}])
+
+
+def test_the_health_rule_matches_only_scheduled_changes_of_ec2(template_json: dict[str, Any]) -> None:
+    (rule,) = [
+        r for r in _spot_rules(template_json).values() if r["Properties"]["EventPattern"]["source"] == ["aws.health"]
+    ]
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail-type"] == ["AWS Health Event"]
+    assert pattern["detail"] == {"service": ["EC2"], "eventTypeCategory": ["scheduledChange"]}
     assert (pattern["account"], pattern["region"]) == ([ACCOUNT], [{"Ref": "AWS::Region"}])

@@ -222,6 +222,7 @@ def test_spot_settings_reach_the_function_with_their_documented_defaults(templat
         "SPOT_CAPACITY_RESERVATION_ACTION": "drain",
         "SPOT_LIFECYCLE_ACTION": "drain",
         "SPOT_LIFECYCLE_HOOK_NAME": "kops-onboard-drain",
+        "SPOT_SCHEDULED_CHANGE_ACTION": "drain",
         "SPOT_DEADLINE_MARGIN_SECONDS": "15",
         "SPOT_EVICTION_CONCURRENCY": "32",
         "SPOT_EARLY_REPLACEMENT": "true",

@@ -1,15 +1,18 @@
 """What to do about an event, and by when: from the event and the settings only."""
 
+import json
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from kops_lambda.errors import InvalidInput
 from kops_lambda.logic.spot_plan import LAMBDA_MARGIN_SECONDS, EventKind, for_control_plane, plan_for
-from kops_lambda.logic.spot_service import parse_interruption_event
+from kops_lambda.logic.spot_service import parse_interruption_event, parse_queued_events
+from kops_lambda.models.events import ScheduledChangeEvent
 from kops_lambda.settings import SpotAction, SpotSettings
-from tests.spot.conftest import CAPACITY_RESERVATION, REBALANCE, STATE_CHANGE, WARNING, ec2_event
+from tests.spot.conftest import CAPACITY_RESERVATION, EVENTS, REBALANCE, STATE_CHANGE, WARNING, ec2_event
 
 INSTANCE = "i-0b662ef9931388ba0"
 DEFAULTS = SpotSettings()
@@ -172,3 +175,43 @@ def test_a_control_plane_node_is_cordoned_only_and_never_detached_unless_drain_i
     # A weaker configured action stays as it is
     rebalance = plan_for(ec2_event(REBALANCE, instance_id=INSTANCE), DEFAULTS, now=now)
     assert for_control_plane(rebalance, DEFAULTS).action is SpotAction.TAINT
+
+
+def _health(*entities: str, resources: list[str] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((EVENTS / "health-scheduled-change.json").read_text())
+    data["time"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    data["detail"]["affectedEntities"] = [{"entityValue": e} for e in entities]
+    data["resources"] = resources if resources is not None else list(entities)
+    return data
+
+
+def test_a_health_event_is_one_scheduled_change_per_affected_instance() -> None:
+    # Given a Health event naming two instances (one twice, one only in its resources) and a volume
+    first, second = "i-0b662ef9931388ba0", "i-0b662ef9931388ba1"
+    body = _health(first, "vol-0123456789abcdef0", first, resources=[first, second])
+    # When it is read from the queue
+    events = parse_queued_events(json.dumps(body))
+    # Then it is one scheduled change per instance, each once, with the event's type code and time
+    assert [e.detail.instance_id for e in events] == [first, second]
+    assert all(isinstance(e, ScheduledChangeEvent) for e in events)
+    assert {e.id for e in events} == {body["id"]}
+    (change, _) = events
+    assert isinstance(change, ScheduledChangeEvent)
+    assert change.detail.event_type_code == "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED"
+    # And each is drained now, with the invocation's time, never replaced early nor tainted out-of-service
+    now = time.time()
+    plan = plan_for(change, DEFAULTS, now=now)
+    assert (plan.kind, plan.action) == (EventKind.SCHEDULED_CHANGE, SpotAction.DRAIN)
+    assert plan.deadline == pytest.approx(now + 120 - DEFAULTS.deadline_margin_seconds)
+    assert (plan.replace_early, plan.instance_terminates) == (False, False)
+    assert (
+        plan_for(change, SpotSettings(scheduled_change_action=SpotAction.CORDON), now=now).action is SpotAction.CORDON
+    )
+
+
+def test_a_health_event_of_another_service_or_category_is_malformed() -> None:
+    other = _health("i-0b662ef9931388ba0")
+    other["detail"]["eventTypeCategory"] = "issue"
+    with pytest.raises(InvalidInput):
+        parse_queued_events(json.dumps(other))
+    assert parse_queued_events(json.dumps(_health())) == []

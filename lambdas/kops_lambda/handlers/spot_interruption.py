@@ -27,7 +27,7 @@ from kops_lambda.logic.cluster.drainer import drainer_api_client, read_drainer_c
 from kops_lambda.logic.spot_authentic import origin_rejection, rejected
 from kops_lambda.logic.spot_dedup import InterruptionDedup
 from kops_lambda.logic.spot_outcome import SpotOutcome
-from kops_lambda.logic.spot_service import SpotDependencies, handle_interruption, parse_interruption_event
+from kops_lambda.logic.spot_service import SpotDependencies, handle_interruption, parse_queued_events
 from kops_lambda.models.events import Ec2InterruptionEvent
 from kops_lambda.observability import logger, metrics, tracer
 from kops_lambda.settings import Settings, SpotSettings, load_event_origin, load_settings, load_spot_settings
@@ -35,6 +35,8 @@ from kops_lambda.settings import Settings, SpotSettings, load_event_origin, load
 # Records of one batch are independent interruptions, often a whole Spot pool reclaimed at once: handled
 # one after the other, a drain waiting on a PodDisruptionBudget would eat the next nodes' two minutes.
 RECORD_CONCURRENCY = SPOT_BATCH_SIZE
+# Instances of one Health event handled at once (an event may name hundreds; the API servers take the load).
+HEALTH_CONCURRENCY = 8
 _metrics_lock = threading.Lock()
 _build_lock = threading.Lock()
 
@@ -102,10 +104,23 @@ def _handle_record(record: SQSRecord, lambda_context: LambdaContext) -> dict[str
     received = time.time()
     logger.thread_safe_clear_keys()
     try:
-        event = parse_interruption_event(record.body)
+        events = parse_queued_events(record.body)
     except InvalidInput:
         _add_metrics({"MalformedEvents": 1})
         raise
+    if len(events) == 1:
+        return _handle_one(events[0], lambda_context, received).as_dict()
+    # A Health event's instances, side by side (each drain has the invocation's time, not a share of it); one
+    # failure fails the record, and its retry finds the others done (dedup).
+    with ThreadPoolExecutor(max_workers=min(len(events), HEALTH_CONCURRENCY) or 1) as pool:
+        outcomes = list(pool.map(lambda event: _handle_one(event, lambda_context, received), events))
+    if not outcomes:
+        _add_metrics({"IgnoredEvents": 1})
+        logger.info("Health event names no EC2 instance", extra={"event_id": record.message_id})
+    return {"outcomes": [outcome.as_dict() for outcome in outcomes]}
+
+
+def _handle_one(event: Ec2InterruptionEvent, lambda_context: LambdaContext, received: float) -> SpotOutcome:
     logger.thread_safe_append_keys(instance_id=event.detail.instance_id, event_id=event.id)
     try:
         settings = load_settings()
@@ -130,7 +145,7 @@ def _handle_record(record: SQSRecord, lambda_context: LambdaContext) -> dict[str
         logger.warning(f"event rejected: {outcome.reason}", extra=keys | outcome.as_dict())
     else:
         logger.info("interruption handled", extra=keys | outcome.as_dict())
-    return outcome.as_dict()
+    return outcome
 
 
 def _handle(

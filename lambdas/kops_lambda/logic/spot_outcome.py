@@ -7,7 +7,7 @@ from typing import Any
 
 from kops_lambda.logic.drain import DrainReport
 from kops_lambda.logic.spot_plan import Plan
-from kops_lambda.models.events import Ec2InterruptionEvent
+from kops_lambda.models.events import Ec2InterruptionEvent, ScheduledChangeEvent
 from kops_lambda.settings import SpotAction
 
 LEFT_SAMPLE = 20  # pods named in the outcome (it is stored in DynamoDB and logged: keep it small)
@@ -17,7 +17,7 @@ LEFT_SAMPLE = 20  # pods named in the outcome (it is stored in DynamoDB and logg
 class SpotOutcome:
     event_id: str
     instance_id: str
-    kind: str  # warning | rebalance | state-change | capacity-reservation | lifecycle-hook
+    kind: str  # warning | rebalance | state-change | capacity-reservation | lifecycle-hook | scheduled-change
     action: str  # the planned action: none | taint | cordon | drain
     # rejected (not an authentic event) | ignored | unchanged | tainted | cordoned | drained | drain-incomplete |
     # dry-run | duplicate
@@ -71,7 +71,11 @@ def interruption_message(event: Ec2InterruptionEvent, plan: Plan) -> str:
         SpotAction.CORDON: "cordoned, tainted and excluded from external load balancers",
         SpotAction.DRAIN: f"cordoned, tainted, excluded from external load balancers; draining until {deadline}",
     }[plan.action]
-    text = f"{event.detail_type} (event {event.id}, {plan.event_age:.0f} s old): {doing}"
+    what: str = event.detail_type
+    if isinstance(event, ScheduledChangeEvent):
+        when = event.detail.start_time.isoformat() if event.detail.start_time else "an unstated time"
+        what = f"{what} {event.detail.event_type_code} at {when}"
+    text = f"{what} (event {event.id}, {plan.event_age:.0f} s old): {doing}"
     return f"{text}; {plan.note}" if plan.note else text
 
 

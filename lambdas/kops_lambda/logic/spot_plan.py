@@ -9,6 +9,7 @@ from kops_lambda.models.events import (
     Ec2InterruptionEvent,
     LifecycleActionEvent,
     RebalanceEvent,
+    ScheduledChangeEvent,
     SpotWarningEvent,
     StateChangeEvent,
 )
@@ -26,6 +27,7 @@ class EventKind(StrEnum):
     STATE_CHANGE = "state-change"
     CAPACITY_RESERVATION = "capacity-reservation"
     LIFECYCLE = "lifecycle-hook"
+    SCHEDULED_CHANGE = "scheduled-change"
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ def event_kind(event: Ec2InterruptionEvent) -> EventKind:
         return EventKind.CAPACITY_RESERVATION
     if isinstance(event, LifecycleActionEvent):
         return EventKind.LIFECYCLE
+    if isinstance(event, ScheduledChangeEvent):
+        return EventKind.SCHEDULED_CHANGE
     return EventKind.STATE_CHANGE
 
 
@@ -63,6 +67,7 @@ def configured_action(kind: EventKind, settings: SpotSettings) -> SpotAction:
         EventKind.STATE_CHANGE: settings.state_change_action,
         EventKind.CAPACITY_RESERVATION: settings.capacity_reservation_action,
         EventKind.LIFECYCLE: settings.lifecycle_action,
+        EventKind.SCHEDULED_CHANGE: settings.scheduled_change_action,
     }[kind]
 
 
@@ -80,8 +85,8 @@ def _instance_gone_at(event: Ec2InterruptionEvent, now: float) -> float:
     """When EC2 takes the instance: the termination time a Capacity Reservation warning gives, else the
     event's time plus the two minutes' notice (never later than that: a later time would only be a wrong one).
     An instance held by a lifecycle hook waits for us (we send heartbeats): the drain gets two minutes from now,
-    bounded by the invocation like any other."""
-    if isinstance(event, LifecycleActionEvent):
+    bounded by the invocation like any other; so does an instance whose scheduled change is days ahead."""
+    if isinstance(event, LifecycleActionEvent | ScheduledChangeEvent):
         return now + SPOT_NOTICE_SECONDS
     notice_end = event.time.timestamp() + SPOT_NOTICE_SECONDS
     if isinstance(event, CapacityReservationWarningEvent) and event.detail.termination_time is not None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
@@ -54,14 +54,18 @@ from kops_lambda.logic.spot_replace import Replacement, request_replacement
 from kops_lambda.models.events import (
     CapacityReservationWarningEvent,
     Ec2InterruptionEvent,
+    HealthEvent,
     LifecycleActionEvent,
     SpotWarningEvent,
+    scheduled_changes,
 )
 from kops_lambda.models.steps import describe_validation_error
 from kops_lambda.observability import logger
 from kops_lambda.settings import SpotAction, SpotSettings
 
+_Parsed = TypeVar("_Parsed")
 _EVENT_ADAPTER: TypeAdapter[Ec2InterruptionEvent] = TypeAdapter(Ec2InterruptionEvent)
+_QUEUED_ADAPTER: TypeAdapter[Ec2InterruptionEvent | HealthEvent] = TypeAdapter(Ec2InterruptionEvent | HealthEvent)
 _CONFLICT_ATTEMPTS = 3
 _BACKGROUND_WAIT_SECONDS = 3.0
 # Which naming (private DNS or instance id) found a cluster's last node: the next lookup tries it first.
@@ -79,9 +83,22 @@ class SpotDependencies:
 
 
 def parse_interruption_event(body: str | dict[str, Any]) -> Ec2InterruptionEvent:
+    """One event about one instance."""
+    return _parsed(_EVENT_ADAPTER, body)
+
+
+def parse_queued_events(body: str | dict[str, Any]) -> list[Ec2InterruptionEvent]:
+    """What one queued message asks about: its event, or one event per instance a Health event names."""
+    event = _parsed(_QUEUED_ADAPTER, body)
+    if isinstance(event, HealthEvent):
+        return list[Ec2InterruptionEvent](scheduled_changes(event))
+    return [event]
+
+
+def _parsed(adapter: TypeAdapter[_Parsed], body: str | dict[str, Any]) -> _Parsed:
     try:
         data = json.loads(body) if isinstance(body, str) else body
-        return _EVENT_ADAPTER.validate_python(data)
+        return adapter.validate_python(data)
     except json.JSONDecodeError:
         raise InvalidInput("event is not JSON") from None
     except ValidationError as exc:

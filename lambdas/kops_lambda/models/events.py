@@ -18,10 +18,16 @@ termination lifecycle hook): "detail": {"LifecycleActionToken": "87654321-4321-4
 "EC2InstanceId": "i-0b662ef9931388ba0", "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
 "NotificationMetadata": "...", "Origin": "AutoScalingGroup", "Destination": "EC2"}.
 
+AWS Health Event (source aws.health; scheduled changes of EC2 instances): "detail": {"service": "EC2",
+"eventTypeCategory": "scheduledChange", "eventTypeCode": "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+"startTime": "...", "affectedEntities": [{"entityValue": "i-0b662ef9931388ba0"}, ...]}. One event names every
+affected instance: scheduled_changes() splits it into one ScheduledChangeEvent per instance.
+
 EC2 Instance State-change Notification (every instance, every state; our rule forwards only the states in
 SPOT_STATE_CHANGE_STATES): "detail": {"instance-id": "i-0b662ef9931388ba0", "state": "shutting-down"}.
 """
 
+import re
 from datetime import datetime
 from typing import Literal
 
@@ -62,6 +68,28 @@ class LifecycleActionDetail(BaseModel):
     transition: Literal["autoscaling:EC2_INSTANCE_TERMINATING"] = Field(alias="LifecycleTransition")
 
 
+class AffectedEntity(BaseModel):
+    entity_value: str = Field(alias="entityValue", max_length=1600)
+
+
+class HealthDetail(BaseModel):
+    service: Literal["EC2"]
+    event_type_category: Literal["scheduledChange"] = Field(alias="eventTypeCategory")
+    event_type_code: str = Field(alias="eventTypeCode", min_length=1, max_length=100)
+    start_time: datetime | None = Field(default=None, alias="startTime")
+    affected_entities: list[AffectedEntity] = Field(default_factory=list, alias="affectedEntities", max_length=1000)
+
+
+class ScheduledChangeDetail(BaseModel):
+    """One instance of a Health event's affected entities."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    instance_id: str = Field(alias="instance-id", pattern=INSTANCE_ID_PATTERN)
+    event_type_code: str = Field(alias="eventTypeCode")
+    start_time: datetime | None = Field(default=None, alias="startTime")
+
+
 class StateChangeDetail(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -93,6 +121,18 @@ class LifecycleActionEvent(EventBridgeModel):
     detail: LifecycleActionDetail
 
 
+class HealthEvent(EventBridgeModel):
+    detail_type: Literal["AWS Health Event"] = Field(alias="detail-type")
+    source: Literal["aws.health"]
+    detail: HealthDetail
+
+
+class ScheduledChangeEvent(EventBridgeModel):
+    detail_type: Literal["AWS Health Event"] = Field(alias="detail-type")
+    source: Literal["aws.health"]
+    detail: ScheduledChangeDetail
+
+
 class StateChangeEvent(EventBridgeModel):
     detail_type: Literal["EC2 Instance State-change Notification"] = Field(alias="detail-type")
     source: Literal["aws.ec2"]
@@ -100,5 +140,30 @@ class StateChangeEvent(EventBridgeModel):
 
 
 Ec2InterruptionEvent = (
-    SpotWarningEvent | RebalanceEvent | CapacityReservationWarningEvent | StateChangeEvent | LifecycleActionEvent
+    SpotWarningEvent
+    | RebalanceEvent
+    | CapacityReservationWarningEvent
+    | StateChangeEvent
+    | LifecycleActionEvent
+    | ScheduledChangeEvent
 )
+
+
+def scheduled_changes(event: HealthEvent) -> list[ScheduledChangeEvent]:
+    """One event per affected instance (its entities and resources that are instance ids, each once)."""
+    candidates = [e.entity_value for e in event.detail.affected_entities] + list(event.resources)
+    instance_ids = list(dict.fromkeys(c for c in candidates if re.fullmatch(INSTANCE_ID_PATTERN, c)))
+    envelope = event.model_dump(by_alias=True, exclude={"detail"})
+    return [
+        ScheduledChangeEvent.model_validate(
+            envelope
+            | {
+                "detail": {
+                    "instance-id": instance_id,
+                    "eventTypeCode": event.detail.event_type_code,
+                    "startTime": event.detail.start_time,
+                }
+            }
+        )
+        for instance_id in instance_ids
+    ]
