@@ -120,6 +120,13 @@ ENV_SPOT_EVICTION_CONCURRENCY: Final = "SPOT_EVICTION_CONCURRENCY"
 ENV_SPOT_EARLY_REPLACEMENT: Final = "SPOT_EARLY_REPLACEMENT"
 ENV_SPOT_FORCE_DELETE: Final = "SPOT_FORCE_DELETE"
 ENV_SPOT_DRAIN_CONTROL_PLANE: Final = "SPOT_DRAIN_CONTROL_PLANE"
+# Notifications of an interruption's outcome (off unless set; logic/spot_notify.py).
+ENV_SPOT_NOTIFICATION_TOPIC_ARN: Final = "SPOT_NOTIFICATION_TOPIC_ARN"
+ENV_SPOT_WEBHOOK_URL_SECRET_ARN: Final = "SPOT_WEBHOOK_URL_SECRET_ARN"
+ENV_SPOT_WEBHOOK_TEMPLATE: Final = "SPOT_WEBHOOK_TEMPLATE"
+# Local system only (the stack never sets it): a PEM file of extra CAs the webhook client trusts, for a test's
+# own HTTPS server. Verification is never turned off.
+ENV_LOCAL_WEBHOOK_CA_BUNDLE: Final = "KOPS_ONBOARD_LOCAL_WEBHOOK_CA_BUNDLE"
 # The account whose events the Spot handler accepts: the stack's own (set by the stack, never read from events).
 ENV_SPOT_ACCOUNT: Final = "SPOT_ACCOUNT_ID"
 # How far in the future an event's time may be (clocks differ a little); beyond it the event is rejected.

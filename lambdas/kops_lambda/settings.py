@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from kops_lambda.constants import (
     DEFAULT_LIFECYCLE_HOOK_NAME,
     ENV_IDEMPOTENCY_TABLE,
+    ENV_LOCAL_WEBHOOK_CA_BUNDLE,
     ENV_REGISTRY_TABLE,
     ENV_SECRET_READER_ARNS,
     ENV_SECRETS_KMS_KEY,
@@ -25,12 +26,15 @@ from kops_lambda.constants import (
     ENV_SPOT_FORCE_DELETE,
     ENV_SPOT_LIFECYCLE_ACTION,
     ENV_SPOT_LIFECYCLE_HOOK_NAME,
+    ENV_SPOT_NOTIFICATION_TOPIC_ARN,
     ENV_SPOT_OUT_OF_SERVICE_TAINT,
     ENV_SPOT_REBALANCE_ACTION,
     ENV_SPOT_REGIONS,
     ENV_SPOT_SCHEDULED_CHANGE_ACTION,
     ENV_SPOT_STATE_CHANGE_ACTION,
     ENV_SPOT_WARNING_ACTION,
+    ENV_SPOT_WEBHOOK_TEMPLATE,
+    ENV_SPOT_WEBHOOK_URL_SECRET_ARN,
 )
 from kops_lambda.errors import InvalidSettings
 
@@ -144,11 +148,23 @@ class SpotSettings(BaseModel):
     out_of_service_taint: bool = False
     # Minutes between two runs of the Spot canary (the stack's schedule; no function reads it).
     canary_minutes: int = Field(default=15, ge=1, le=1440)
+    # Notifications of an interruption's outcome; empty: off. The stack checks them at synth
+    # (logic.spot_notify.check_notification_settings); a bad one at run time fails a notification, never a drain.
+    notification_topic_arn: str = ""
+    # The topic's customer managed KMS key, if it is encrypted with one (the stack's grant; no function reads it).
+    notification_topic_key_arn: str = ""
+    webhook_url_secret_arn: str = ""  # the secret holding the webhook's URL (URLs often carry a token)
+    webhook_template: str = ""  # string.Template of the JSON body; empty: the default
 
     def environment(self) -> dict[str, str]:
         """The environment variables that load_spot_settings reads back into these settings."""
         values = self.model_dump(mode="json")
-        return {name: _env_text(field, values[field]) for field, name in _SPOT_ENV.items()}
+        # Unset optional ones (notifications) are left out: the default template stays as it was.
+        return {
+            name: _env_text(field, values[field])
+            for field, name in _SPOT_ENV.items()
+            if values[field] != "" or field not in _OPTIONAL
+        }
 
 
 _SPOT_ENV: dict[str, str] = {
@@ -166,24 +182,38 @@ _SPOT_ENV: dict[str, str] = {
     "force_delete": ENV_SPOT_FORCE_DELETE,
     "drain_control_plane": ENV_SPOT_DRAIN_CONTROL_PLANE,
     "out_of_service_taint": ENV_SPOT_OUT_OF_SERVICE_TAINT,
+    "notification_topic_arn": ENV_SPOT_NOTIFICATION_TOPIC_ARN,
+    "webhook_url_secret_arn": ENV_SPOT_WEBHOOK_URL_SECRET_ARN,
+    "webhook_template": ENV_SPOT_WEBHOOK_TEMPLATE,
 }
+# Off when empty, and then not in the environment.
+_OPTIONAL = frozenset({"notification_topic_arn", "webhook_url_secret_arn", "webhook_template"})
 
 
-# Names keep their case; switches and actions are read case-insensitively.
-_CASE_SENSITIVE = frozenset({"lifecycle_hook_name"})
+# Names, ARNs and templates keep their case; switches and actions are read case-insensitively.
+_CASE_SENSITIVE = frozenset(
+    {"lifecycle_hook_name", "notification_topic_arn", "webhook_url_secret_arn", "webhook_template"}
+)
 
 
 def _env_text(field: str, value: object) -> str:
     return str(value) if field in _CASE_SENSITIVE else str(value).lower()
 
 
-def spot_settings_from(values: Mapping[str, object]) -> SpotSettings:
-    """Validate settings given by field name (CDK context, tests); InvalidSettings names the bad one."""
+def spot_settings_from(values: Mapping[str, object], names: Mapping[str, str] | None = None) -> SpotSettings:
+    """Validate settings given by field name (CDK context, tests); InvalidSettings names the bad one (and its
+    `names` entry, the context key, when given)."""
     try:
         return SpotSettings.model_validate(dict(values))
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{_setting_name(e['loc'], names)}: {e['msg']}" for e in exc.errors())
         raise InvalidSettings(f"Spot settings: {problems}") from None
+
+
+def _setting_name(loc: tuple[int | str, ...], names: Mapping[str, str] | None) -> str:
+    field = ".".join(str(p) for p in loc)
+    key = (names or {}).get(field)
+    return f"{key} ({field})" if key else field
 
 
 def load_spot_settings(environ: Mapping[str, str] | None = None) -> SpotSettings:
@@ -193,3 +223,9 @@ def load_spot_settings(environ: Mapping[str, str] | None = None) -> SpotSettings
         field: _env_text(field, env[name].strip()) for field, name in _SPOT_ENV.items() if env.get(name, "").strip()
     }
     return spot_settings_from(values)
+
+
+def load_local_webhook_ca_bundle(environ: Mapping[str, str] | None = None) -> str | None:
+    """The local system's extra CAs for the webhook (a PEM file), or None: the stack never sets it."""
+    env = os.environ if environ is None else environ
+    return env.get(ENV_LOCAL_WEBHOOK_CA_BUNDLE, "").strip() or None

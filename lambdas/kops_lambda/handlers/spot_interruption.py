@@ -5,6 +5,9 @@ visibility timeout; after 3 receives SQS moves it, intact, to the DLQ. Malformed
 An event that is not authentic (another account, a region the rules do not cover, a time in the future, a Spot
 warning for an on-demand instance) is rejected: counted (RejectedEvents), logged with its reason, and
 acknowledged, since a retry would reject it again.
+
+Once an outcome is known, a notification (SNS and/or a webhook, when configured: logic/spot_notify.py) tells it;
+its failure is logged and counted (NotificationFailures), never the record's.
 """
 
 import threading
@@ -20,9 +23,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from kubernetes import client as k8s
 
+from kops_lambda.adapters import notifications
 from kops_lambda.adapters.aws import client, resource, token_sts_client
 from kops_lambda.constants import SPOT_BATCH_SIZE
 from kops_lambda.errors import ClusterAccessError, InvalidInput, KopsOnboardError
+from kops_lambda.logic import spot_notify
 from kops_lambda.logic.cluster.drainer import drainer_api_client, read_drainer_credential
 from kops_lambda.logic.spot_authentic import origin_rejection, rejected
 from kops_lambda.logic.spot_dedup import InterruptionDedup
@@ -30,7 +35,14 @@ from kops_lambda.logic.spot_outcome import SpotOutcome
 from kops_lambda.logic.spot_service import SpotDependencies, handle_interruption, parse_queued_events
 from kops_lambda.models.events import Ec2InterruptionEvent
 from kops_lambda.observability import logger, metrics, tracer
-from kops_lambda.settings import Settings, SpotSettings, load_event_origin, load_settings, load_spot_settings
+from kops_lambda.settings import (
+    Settings,
+    SpotSettings,
+    load_event_origin,
+    load_local_webhook_ca_bundle,
+    load_settings,
+    load_spot_settings,
+)
 
 # Records of one batch are independent interruptions, often a whole Spot pool reclaimed at once: handled
 # one after the other, a drain waiting on a PodDisruptionBudget would eat the next nodes' two minutes.
@@ -122,6 +134,7 @@ def _handle_record(record: SQSRecord, lambda_context: LambdaContext) -> dict[str
 
 def _handle_one(event: Ec2InterruptionEvent, lambda_context: LambdaContext, received: float) -> SpotOutcome:
     logger.thread_safe_append_keys(instance_id=event.detail.instance_id, event_id=event.id)
+    spot: SpotSettings | None = None
     try:
         settings = load_settings()
         # The stack's account and regions, never the event's: the queue may hold what anyone put there.
@@ -129,7 +142,8 @@ def _handle_one(event: Ec2InterruptionEvent, lambda_context: LambdaContext, rece
         if rejection is not None:
             outcome = rejected(event, rejection, now=received)
         else:
-            outcome = _handle(event, settings, load_spot_settings(), lambda_context, received)
+            spot = load_spot_settings()
+            outcome = _handle(event, settings, spot, lambda_context, received)
     except Exception as exc:
         if isinstance(exc, ClusterAccessError):
             _build_core_api.cache_clear()  # the retry re-reads the credential (it may have been renewed)
@@ -145,7 +159,48 @@ def _handle_one(event: Ec2InterruptionEvent, lambda_context: LambdaContext, rece
         logger.warning(f"event rejected: {outcome.reason}", extra=keys | outcome.as_dict())
     else:
         logger.info("interruption handled", extra=keys | outcome.as_dict())
+    if spot is not None:
+        _notify(outcome, event, spot)
     return outcome
+
+
+@lru_cache(maxsize=1)
+def _notify_pool() -> ThreadPoolExecutor:
+    # Both channels of every outcome being handled at once (records, and a Health event's instances); a send that
+    # outlives its wait finishes here. Threads start only as needed.
+    return ThreadPoolExecutor(max_workers=2 * RECORD_CONCURRENCY * HEALTH_CONCURRENCY, thread_name_prefix="spot-notify")
+
+
+def _channels(spot: SpotSettings) -> spot_notify.Channels:
+    topic, secret = spot.notification_topic_arn, spot.webhook_url_secret_arn
+    return spot_notify.Channels(
+        # Published in the topic's region (its ARN's fourth field).
+        sns=notifications.sns_client(topic.split(":")[3]) if topic else None,
+        topic_arn=topic,
+        webhook_url=partial(notifications.webhook_url, secret) if secret else None,
+        post=notifications.poster(notifications.https_pool(load_local_webhook_ca_bundle())) if secret else None,
+        template=spot.webhook_template or spot_notify.DEFAULT_TEMPLATE,
+    )
+
+
+def _notify(outcome: SpotOutcome, event: Ec2InterruptionEvent, spot: SpotSettings) -> None:
+    """Never raises: the interruption is handled whatever happens here."""
+    if not (spot.notification_topic_arn or spot.webhook_url_secret_arn):
+        return
+    if outcome.result not in spot_notify.NOTIFIED_RESULTS:
+        return
+    try:
+        report = spot_notify.notify(outcome, event, _channels(spot), executor=_notify_pool())
+    except Exception as exc:  # building a channel failed (a malformed setting): by its type only
+        report = spot_notify.NotificationReport(failed=(("setup", type(exc).__name__),))
+    if spot.webhook_url_secret_arn and any(channel != "sns" for channel, _ in report.failed):
+        notifications.forget_webhook_url(spot.webhook_url_secret_arn)
+    _add_metrics({"NotificationsSent": len(report.sent), "NotificationFailures": len(report.failed)})
+    keys = {"cluster": outcome.cluster_name, "node": outcome.node_name, "result": outcome.result}
+    for channel, what in report.failed:
+        logger.warning("notification not sent", extra=keys | {"channel": channel, "error": what})
+    if report.sent:
+        logger.info("notification sent", extra=keys | {"channels": list(report.sent)})
 
 
 def _handle(
