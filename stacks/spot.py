@@ -27,6 +27,15 @@ model (kops_lambda.settings.SpotSettings), and reach the function as environment
 - spotOutOfServiceTaint -> SPOT_OUT_OF_SERVICE_TAINT (false): after the drain of an instance that is going away
   (terminate, shutting-down, terminated), taint its node node.kubernetes.io/out-of-service=nodeshutdown:NoExecute
   (as NTH's ENABLE_OUT_OF_SERVICE_TAINT): Kubernetes then deletes what is left and detaches its volumes at once.
+- spotNotificationTopicArn -> SPOT_NOTIFICATION_TOPIC_ARN (off): an SNS topic that gets one message per interruption
+  outcome (tainted, cordoned, drained, drain-incomplete, unchanged); the role may publish to it only.
+  spotNotificationTopicKeyArn (off): the topic's customer managed KMS key, if it has one (GenerateDataKey and
+  Decrypt through SNS only); not given to the function.
+- spotWebhookUrlSecretArn -> SPOT_WEBHOOK_URL_SECRET_ARN (off): the complete ARN of a Secrets Manager secret
+  holding an https URL that gets the same notifications as a POSTed JSON body (the URL often carries a token:
+  never in the environment); the role may read that one secret. spotWebhookTemplate -> SPOT_WEBHOOK_TEMPLATE
+  (the default body): a string.Template of the JSON body ($cluster, $node, $instance, $result, ...; values
+  JSON-escaped), rendered with sample values at synth. Checked by logic/spot_notify.check_notification_settings.
 - spotCanaryMinutes (15, 1-1440): minutes between two runs of the Spot canary (stacks/canary.py); the
   schedule's rate, not given to any function.
 - spotRegions -> SPOT_REGIONS of ValidateCluster (the stack's region only): the regions whose Spot events
@@ -71,6 +80,7 @@ from kops_lambda.constants import (
     TAG_MANAGED_BY_VALUE,
 )
 from kops_lambda.errors import InvalidSettings
+from kops_lambda.logic.spot_notify import check_notification_settings
 from kops_lambda.settings import SpotSettings, parse_regions, spot_settings_from
 from stacks.constructs.lambda_function import KopsFunction
 from stacks.network import ClusterNetwork
@@ -96,6 +106,10 @@ CONTEXT_KEYS = {
     "drain_control_plane": "spotDrainControlPlane",
     "out_of_service_taint": "spotOutOfServiceTaint",
     "canary_minutes": "spotCanaryMinutes",
+    "notification_topic_arn": "spotNotificationTopicArn",
+    "notification_topic_key_arn": "spotNotificationTopicKeyArn",
+    "webhook_url_secret_arn": "spotWebhookUrlSecretArn",
+    "webhook_template": "spotWebhookTemplate",
 }
 SPOT_REGIONS_CONTEXT = "spotRegions"
 
@@ -184,7 +198,37 @@ def spot_settings(scope: Construct, *, dry_run: bool) -> SpotSettings:
         value = scope.node.try_get_context(key)
         if value is not None:
             values[field_name] = value
-    return spot_settings_from(values)
+    settings = spot_settings_from(values, CONTEXT_KEYS)
+    check_notification_settings(settings, CONTEXT_KEYS)
+    return settings
+
+
+def notification_statements(settings: SpotSettings) -> list[iam.PolicyStatement]:
+    """What the Spot role needs for the configured notifications, and nothing when none is: publish to that one
+    topic (and use its own KMS key through SNS only), read that one secret."""
+    statements = []
+    topic = settings.notification_topic_arn
+    if topic:
+        statements.append(iam.PolicyStatement(sid="PublishNotifications", actions=["sns:Publish"], resources=[topic]))
+    if topic and settings.notification_topic_key_arn:
+        # SNS encrypts the message with the topic's key on the publisher's behalf.
+        statements.append(
+            iam.PolicyStatement(
+                sid="EncryptNotifications",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[settings.notification_topic_key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"sns.{topic.split(':')[3]}.amazonaws.com"}},
+            )
+        )
+    if settings.webhook_url_secret_arn:
+        statements.append(
+            iam.PolicyStatement(
+                sid="ReadWebhookUrl",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[settings.webhook_url_secret_arn],
+            )
+        )
+    return statements
 
 
 class SpotInterruptionHandling(Construct):
@@ -357,3 +401,5 @@ class SpotInterruptionHandling(Construct):
                 },
             )
         )
+        for statement in notification_statements(self.settings):
+            self.function.add_to_role_policy(statement)
