@@ -28,12 +28,13 @@ NOTIFICATION_VARIABLES = {"SPOT_NOTIFICATION_TOPIC_ARN", "SPOT_WEBHOOK_URL_SECRE
 
 
 def _spot_function(template: dict[str, Any]) -> dict[str, Any]:
-    (function,) = [
+    functions: list[dict[str, Any]] = [
         r
         for r in template["Resources"].values()
         if r["Type"] == "AWS::Lambda::Function"
         and r["Properties"].get("Handler") == "kops_lambda.handlers.spot_interruption.handler"
     ]
+    (function,) = functions
     return function
 
 
@@ -112,3 +113,8 @@ def test_without_a_key_the_topic_gets_no_kms_grant() -> None:
 def test_a_bad_value_fails_the_synth_naming_its_key(context: dict[str, str], key: str) -> None:
     with pytest.raises(InvalidSettings, match=f"^{key}: "):
         spot_settings(Stack(App(context=context), "S"), dry_run=False)
+
+
+def test_every_notification_key_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert [key for key in NOTIFICATIONS if f"| `{key}` |" not in readme] == []

@@ -196,7 +196,8 @@ def _notify(outcome: SpotOutcome, event: Ec2InterruptionEvent, spot: SpotSetting
     if spot.webhook_url_secret_arn and any(channel != "sns" for channel, _ in report.failed):
         notifications.forget_webhook_url(spot.webhook_url_secret_arn)
     _add_metrics({"NotificationsSent": len(report.sent), "NotificationFailures": len(report.failed)})
-    keys = {"cluster": outcome.cluster_name, "node": outcome.node_name, "result": outcome.result}
+    # Not the outcome's keys (`result`, ...): its "interruption handled" line is the one that has them.
+    keys = {"cluster": outcome.cluster_name, "node": outcome.node_name}
     for channel, what in report.failed:
         logger.warning("notification not sent", extra=keys | {"channel": channel, "error": what})
     if report.sent:
