@@ -111,7 +111,7 @@ def _function(template: Template, handler_module: str) -> dict[str, Any]:
 
 def function_environment(handler_module: str, variable: str) -> Callable[[Template], object]:
     def read(template: Template) -> object:
-        return _function(template, handler_module)["Properties"]["Environment"]["Variables"][variable]
+        return _function(template, handler_module)["Properties"]["Environment"]["Variables"].get(variable)
 
     read.__name__ = f"{handler_module}.{variable}"
     return read
@@ -148,6 +148,17 @@ def secret_readers(template: Template) -> object:
     return [arn for arn in literal.split(",") if arn]
 
 
+def notification_key_grant(template: Template) -> object:
+    """The KMS key the Spot role may use through SNS (spotNotificationTopicKeyArn)."""
+    return [
+        statement["Resource"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Policy"
+        for statement in r["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "EncryptNotifications"
+    ]
+
+
 def policy_action_lists(template: Template) -> list[list[str]]:
     return [
         statement["Action"]
@@ -171,6 +182,9 @@ class Override:
     expected: object
 
 
+NOTIFICATION_TOPIC = "arn:aws:sns:eu-west-1:123456789012:spot-notifications"
+NOTIFICATION_KEY = "arn:aws:kms:eu-west-1:123456789012:key/0f0f0f0f-0000-4000-8000-000000000000"
+WEBHOOK_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ops/spot-webhook-AbCdEf"
 SPOT_OVERRIDES = {
     "spotDryRun": "true",
     "spotWarningAction": "cordon",
@@ -223,6 +237,26 @@ OVERRIDES = [
         "true",
         function_environment("create_iam_entities", "SEED_SPOT_ROLE_POLICIES"),
         "true",
+    ),
+    Override(
+        "spotNotificationTopicArn",
+        NOTIFICATION_TOPIC,
+        function_environment("spot_interruption", "SPOT_NOTIFICATION_TOPIC_ARN"),
+        NOTIFICATION_TOPIC,
+    ),
+    Override("spotNotificationTopicKeyArn", NOTIFICATION_KEY, notification_key_grant, [NOTIFICATION_KEY]),
+    Override(
+        "spotWebhookUrlSecretArn",
+        WEBHOOK_SECRET,
+        function_environment("spot_interruption", "SPOT_WEBHOOK_URL_SECRET_ARN"),
+        WEBHOOK_SECRET,
+    ),
+    # Without placeholders: make expands `$` in CONTEXT (a template with them goes in cdk.json, or `$$`).
+    Override(
+        "spotWebhookTemplate",
+        '{"text":"interrupted"}',
+        function_environment("spot_interruption", "SPOT_WEBHOOK_TEMPLATE"),
+        '{"text":"interrupted"}',
     ),
 ]
 

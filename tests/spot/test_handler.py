@@ -12,7 +12,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from kops_lambda.adapters import aws as aws_adapter
-from kops_lambda.constants import KUBE_SYSTEM, SPOT_DRAINER_SERVICE_ACCOUNT
+from kops_lambda.constants import ENV_SPOT_NOTIFICATION_TOPIC_ARN, KUBE_SYSTEM, SPOT_DRAINER_SERVICE_ACCOUNT
 from kops_lambda.handlers import spot_interruption as spot_handler
 from kops_lambda.handlers.spot_interruption import handler
 from kops_lambda.logic.cluster.drainer import issue_drainer_credential, read_drainer_credential
@@ -200,3 +200,25 @@ def drainer_secret_arn_of(cluster: Cluster) -> str:
         TableName=REGISTRY_TABLE, Key={"cluster_key": {"S": f"{REGION}#{cluster.aws.name}"}}
     )["Item"]
     return str(item["resources"]["M"]["drainer"]["M"]["secret_arn"]["S"])
+
+
+@pytest.mark.usefixtures("environment")
+def test_a_notification_that_cannot_even_start_leaves_the_record_handled(
+    cluster: Cluster,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a notification setting the synth would have refused (no ARN at all)
+    monkeypatch.setenv(ENV_SPOT_NOTIFICATION_TOPIC_ARN, "not-an-arn")
+    spot = cluster.spot_workers[0]
+    event = sqs_event(body_of(ec2_event(WARNING, instance_id=spot.instance_id)))
+    # When the handler drains the worker
+    response = handler(event, lambda_context())
+    # Then the record succeeded and the node is drained; the notification failed, counted and logged by type
+    assert response == {"batchItemFailures": []}
+    assert cluster.node(spot)["spec"]["unschedulable"] is True
+    metrics = emf_metrics(capsys.readouterr().out)
+    assert (metrics["NotificationFailures"], metrics["NotificationsSent"], metrics["NodesDrained"]) == ([1], [0], [1])
+    (failure,) = [r for r in caplog.records if r.getMessage() == "notification not sent"]
+    assert (failure.__dict__["channel"], failure.__dict__["error"]) == ("setup", "IndexError")

@@ -223,7 +223,9 @@ def _failing(error: Exception) -> Callable[[str, str], int]:
         ("https://hooks.example.com/T0/secret-token", lambda _u, _b: 404, "the webhook answered HTTP 404"),
         (
             "https://hooks.example.com/T0/secret-token",
-            _failing(urllib3.exceptions.MaxRetryError(None, "https://hooks.example.com/T0/secret-token")),
+            _failing(
+                urllib3.exceptions.MaxRetryError(urllib3.HTTPSConnectionPool("hooks.example.com"), "/T0/secret-token")
+            ),
             "MaxRetryError",
         ),
     ],

@@ -79,7 +79,7 @@ class Channels:
     template: str = DEFAULT_TEMPLATE
 
     @property
-    def any(self) -> bool:
+    def configured(self) -> bool:
         return bool(self.topic_arn and self.sns is not None) or bool(self.webhook_url and self.post)
 
 
@@ -208,7 +208,7 @@ def notify(
 ) -> NotificationReport:
     """Send the outcome on every configured channel at once and wait for them, `wait_seconds` at most. Never
     raises: what failed or did not finish in time is in the report."""
-    if outcome.result not in NOTIFIED_RESULTS or not channels.any:
+    if outcome.result not in NOTIFIED_RESULTS or not channels.configured:
         return NotificationReport()
     fields = fields_of(outcome, event)
     sends: dict[str, Callable[[], None]] = {}
