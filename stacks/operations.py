@@ -25,6 +25,7 @@ SPOT_METRICS = (
     ("PodsLeftAtDeadline", "Sum", "pods"),
     ("IgnoredEvents", "Sum", "events"),
     ("MalformedEvents", "Sum", "events"),
+    ("NotificationFailures", "Sum", "notifications"),
 )
 
 

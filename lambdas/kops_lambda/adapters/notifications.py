@@ -18,7 +18,7 @@ from kops_lambda.errors import KopsOnboardError
 CONNECT_SECONDS = 2.0
 READ_SECONDS = 2.0
 URL_CACHE_SECONDS = 300.0  # a changed URL is picked up within five minutes (and after any failure)
-_SNS_CONFIG = Config(
+_SHORT_CONFIG = Config(
     retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=CONNECT_SECONDS, read_timeout=READ_SECONDS
 )
 _urls: dict[str, tuple[str, float]] = {}
@@ -61,13 +61,13 @@ def poster(pool: urllib3.PoolManager) -> Any:
 @lru_cache(maxsize=4)
 def sns_client(region_name: str) -> Any:
     session: Any = boto3.session.Session()
-    return session.client("sns", region_name=region_name, config=_SNS_CONFIG)
+    return session.client("sns", region_name=region_name, config=_SHORT_CONFIG)
 
 
 @lru_cache(maxsize=1)
 def _secrets_client() -> Any:
     session: Any = boto3.session.Session()
-    return session.client("secretsmanager", config=_SNS_CONFIG)
+    return session.client("secretsmanager", config=_SHORT_CONFIG)
 
 
 def webhook_url(secret_arn: str, *, now: float | None = None) -> str:
