@@ -64,10 +64,10 @@ def sns_client(region_name: str) -> Any:
     return session.client("sns", region_name=region_name, config=_SHORT_CONFIG)
 
 
-@lru_cache(maxsize=1)
-def _secrets_client() -> Any:
+@lru_cache(maxsize=4)
+def _secrets_client(region_name: str | None) -> Any:
     session: Any = boto3.session.Session()
-    return session.client("secretsmanager", config=_SHORT_CONFIG)
+    return session.client("secretsmanager", region_name=region_name, config=_SHORT_CONFIG)
 
 
 def webhook_url(secret_arn: str, *, now: float | None = None) -> str:
@@ -78,7 +78,9 @@ def webhook_url(secret_arn: str, *, now: float | None = None) -> str:
         if cached is not None and moment - cached[1] < URL_CACHE_SECONDS:
             return cached[0]
     try:
-        value = _secrets_client().get_secret_value(SecretId=secret_arn).get("SecretString")
+        # Secrets Manager answers in the secret's own region (the ARN's fourth field).
+        region = secret_arn.split(":")[3] if secret_arn.count(":") >= 6 else None
+        value = _secrets_client(region).get_secret_value(SecretId=secret_arn).get("SecretString")
     except Exception as exc:  # named by type and code only: the caller logs it
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
         raise WebhookSecretUnreadable(f"webhook URL secret unreadable ({type(exc).__name__} {code})".strip()) from None
