@@ -44,7 +44,6 @@ class Settings:
     region: str
     registry_table: str
     idempotency_table: str
-    spot_dry_run: bool
     secrets_kms_key: str | None
     secret_reader_arns: list[str]
     seed_spot_role_policies: bool = False
@@ -55,7 +54,6 @@ def load_settings() -> Settings:
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         registry_table=os.environ.get(ENV_REGISTRY_TABLE, ""),
         idempotency_table=os.environ.get(ENV_IDEMPOTENCY_TABLE, ""),
-        spot_dry_run=os.environ.get(ENV_SPOT_DRY_RUN, "false").lower() in {"1", "true", "yes"},
         secrets_kms_key=os.environ.get(ENV_SECRETS_KMS_KEY) or None,
         secret_reader_arns=[arn for arn in os.environ.get(ENV_SECRET_READER_ARNS, "").split(",") if arn],
         seed_spot_role_policies=os.environ.get(ENV_SEED_SPOT_ROLE_POLICIES, "false").lower() == "true",

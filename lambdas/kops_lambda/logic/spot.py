@@ -37,12 +37,6 @@ class InstanceInfo:
     control_plane: bool = False  # of a kOps master/control-plane instance group (its role tags)
 
 
-@dataclass(frozen=True)
-class NodePatchResult:
-    node_name: str
-    patched: bool  # False: the node already was in the wanted state (no API call made)
-
-
 def describe_instance(ec2: Any, instance_id: str) -> InstanceInfo | None:
     """The instance's AZ, DNS name, kOps cluster, ASG and role (from its tags) and whether it is a Spot
     instance; None when it no longer exists."""
