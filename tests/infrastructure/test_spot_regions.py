@@ -42,7 +42,7 @@ def _home_spot_patterns(home: dict[str, Any]) -> list[Any]:
     patterns = [
         r["Properties"]["EventPattern"]
         for r in _resources(home, "AWS::Events::Rule").values()
-        if r["Properties"].get("EventPattern", {}).get("source") == ["aws.ec2"]
+        if r["Properties"].get("EventPattern", {}).get("source") in (["aws.ec2"], ["aws.autoscaling"], ["aws.health"])
     ]
     return sorted(patterns, key=json.dumps)
 
@@ -77,7 +77,7 @@ def test_a_forwarder_has_the_home_rules_and_targets_the_home_bus(
     assert {tuple(p.pop("region")) for p in patterns} == {(region,)}
     home_patterns = _home_spot_patterns(home)
     assert {tuple(p.pop("region")) for p in home_patterns} == {(HOME_REGION, *FORWARDED_REGIONS)}
-    assert patterns == home_patterns and len(patterns) == 2
+    assert patterns == home_patterns and len(patterns) == 4
     # each sending to the home region's default bus, through the forwarder's role
     for rule in rules.values():
         assert rule["Properties"]["Targets"] == [

@@ -157,7 +157,7 @@ def test_local_up_seeds_a_cluster_in_the_second_region_and_deploys_its_forwarder
             for rule in client("events").list_rules()["Rules"]
             for target in client("events").list_targets_by_rule(Rule=rule["Name"])["Targets"]
         ]
-        assert targets == [f"arn:aws:events:{HOME_REGION}:{two_region_system.aws.account_id}:event-bus/default"] * 2
+        assert targets == [f"arn:aws:events:{HOME_REGION}:{two_region_system.aws.account_id}:event-bus/default"] * 4
         far_ids = described["clusters"]["far-up.k8s.local"]["instance_ids"]
         reservations = client("ec2").describe_instances(InstanceIds=far_ids)["Reservations"]
         assert sorted(i["InstanceId"] for r in reservations for i in r["Instances"]) == sorted(far_ids)
