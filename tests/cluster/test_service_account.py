@@ -29,7 +29,7 @@ from kops_lambda.logic.cluster.service_account import (
 )
 from kops_lambda.logic.rollback.report import Report
 from tests.kube_status import status_of
-from tests.revocation import wait_until_refused
+from tests.revocation import wait_until_allowed, wait_until_refused
 
 from .conftest import Cluster, MakeCluster
 
@@ -47,6 +47,22 @@ def cluster(make_cluster: MakeCluster) -> Cluster:
     cluster = make_cluster("kops=1.21", nodes=1, kube="real")
     ensure_objects(KubeRest(cluster.api), [cluster_role(ROLE, ROLE_RULES)])
     return cluster
+
+
+def bound(cluster: Cluster, spec: ServiceAccountSpec) -> None:
+    """Wait until the server's RBAC authorizer has seen the account's new bindings (its informer's lag)."""
+    wait_until_allowed(cluster.kube, cluster.api, spec.username, verb="list", resource="nodes")
+    if spec.self_renewal:
+        wait_until_allowed(
+            cluster.kube,
+            cluster.api,
+            spec.username,
+            verb="create",
+            resource="serviceaccounts",
+            subresource="token",
+            namespace=spec.namespace,
+            name=spec.name,
+        )
 
 
 def as_token(cluster: Cluster, token: str) -> k8s.CoreV1Api:
@@ -88,6 +104,7 @@ def test_a_token_request_token_is_the_account_with_its_role_and_its_expiry(clust
     assert 590 <= (issued.expires_at - before).total_seconds() <= 610
     assert issued.token not in repr(issued)
     # And the real server authenticates it as the account, authorized by its ClusterRole only
+    bound(cluster, SPEC)
     core = as_token(cluster, issued.token)
     assert status_of(lambda: core.list_node(limit=1)) == 200
     assert status_of(lambda: core.list_namespaced_secret(KUBE_SYSTEM, limit=1)) == 403
@@ -103,6 +120,7 @@ def test_an_account_with_self_renewal_renews_its_own_token_and_nobody_elses(clus
     statuses = ensure_service_account(admin, RENEWING, cluster_name=cluster.name)
     ensure_service_account(admin, SPEC, cluster_name=cluster.name)
     assert [s.kind for s in statuses] == ["ServiceAccount", "ClusterRoleBinding", "Role", "RoleBinding"]
+    bound(cluster, RENEWING)
     first = request_token(admin, RENEWING, expiration_seconds=600)
     own = KubeRest(as_token(cluster, first.token).api_client)
     # When it requests a new token with its own token
@@ -123,6 +141,7 @@ def test_a_token_secret_is_filled_by_the_controller_and_its_token_works(cluster:
     # When its token Secret is created and read (the bounded wait lets the token controller fill it)
     assert ensure_token_secret(rest, SPEC, cluster_name=cluster.name).status == "created"
     issued = read_token_secret(rest, SPEC)
+    bound(cluster, SPEC)
     # Then the token is the account's, without an expiry, and a second ensure changes nothing
     assert issued.expires_at is None
     assert status_of(lambda: as_token(cluster, issued.token).list_node(limit=1)) == 200
@@ -133,6 +152,7 @@ def test_the_minimal_kubeconfig_reaches_the_cluster_as_the_account(cluster: Clus
     # Given a token of the account and the connection built from it
     rest = KubeRest(cluster.api)
     ensure_service_account(rest, SPEC, cluster_name=cluster.name)
+    bound(cluster, SPEC)
     issued = request_token(rest, SPEC, expiration_seconds=600)
     connection = ServiceAccountConnection(server=cluster.kube.url, ca_pem=None, token=issued.token)
     # When the kubeconfig of that connection is loaded like any other
