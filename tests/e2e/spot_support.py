@@ -37,6 +37,14 @@ def onboard(
     return cluster
 
 
+def onboard_without_budget(system: LocalSystem, spec: str) -> LocalCluster:
+    """A cluster onboarded from `spec`, its seeded PodDisruptionBudget deleted: without a budget a drain never
+    waits out its window (budgets: test_spot_drain.py)."""
+    cluster = onboard(system, spec)
+    cluster.api_server.store.delete("policy/v1/poddisruptionbudgets", cluster.kube.app_namespace, cluster.kube.pdb_name)
+    return cluster
+
+
 def spot_workers(cluster: LocalCluster) -> list[SeededInstance]:
     return [i for i in cluster.aws.instances if i.lifecycle == "spot" and i.role == "node"]
 

@@ -24,11 +24,7 @@ OTHER_ACCOUNT = "111122223333"
 
 @pytest.fixture(scope="module")
 def cluster(local_system: LocalSystem) -> LocalCluster:
-    onboarded = support.onboard(local_system, "authentic.k8s.local:kops=1.22,nodes=4,pods=2,naming=id")
-    # Without a budget, a drain here never waits out its window (budgets: test_spot_drain.py).
-    store = onboarded.api_server.store
-    store.delete("policy/v1/poddisruptionbudgets", onboarded.kube.app_namespace, onboarded.kube.pdb_name)
-    return onboarded
+    return support.onboard_without_budget(local_system, "authentic.k8s.local:kops=1.22,nodes=4,pods=2,naming=id")
 
 
 def _node_patches(cluster: LocalCluster, node_name: str) -> list[Any]:

@@ -21,11 +21,7 @@ from tests.e2e import spot_support as support
 
 @pytest.fixture(scope="module")
 def cluster(local_system: LocalSystem) -> LocalCluster:
-    onboarded = support.onboard(local_system, "kinds.k8s.local:kops=1.22,nodes=6,spot=3,pods=2,naming=id")
-    # Without a budget, a drain here never waits out its window (budgets: test_spot_drain.py).
-    store = onboarded.api_server.store
-    store.delete("policy/v1/poddisruptionbudgets", onboarded.kube.app_namespace, onboarded.kube.pdb_name)
-    return onboarded
+    return support.onboard_without_budget(local_system, "kinds.k8s.local:kops=1.22,nodes=6,spot=3,pods=2,naming=id")
 
 
 def _handled(system: LocalSystem, *entries: dict[str, Any]) -> list[dict[str, Any]]:

@@ -32,11 +32,7 @@ TEMPLATE = (
 
 @pytest.fixture(scope="module")
 def cluster(local_system: LocalSystem) -> LocalCluster:
-    onboarded = support.onboard(local_system, "notify.k8s.local:kops=1.22,nodes=5,spot=5,pods=2,naming=id")
-    # Without a budget, a drain never waits out its window (budgets: test_spot_drain.py).
-    store = onboarded.api_server.store
-    store.delete("policy/v1/poddisruptionbudgets", onboarded.kube.app_namespace, onboarded.kube.pdb_name)
-    return onboarded
+    return support.onboard_without_budget(local_system, "notify.k8s.local:kops=1.22,nodes=5,spot=5,pods=2,naming=id")
 
 
 @pytest.fixture(scope="module")
