@@ -41,7 +41,7 @@ import s3transfer
 
 from bench.timeline import Timeline
 from kops_lambda.constants import EXCLUDE_FROM_LB_LABEL, METRICS_NAMESPACE, PRODUCT, SPOT_TAINT_KEY
-from kops_lambda.logic.drain import skip_reason
+from kops_lambda.logic.spot.drain import skip_reason
 from kops_onboard.executions import run_execution
 from kops_onboard.local.controlplane import pinned_binaries
 from kops_onboard.local.seed import ClusterSpec, SeededInstance

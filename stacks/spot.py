@@ -35,7 +35,7 @@ model (kops_lambda.settings.SpotSettings), and reach the function as environment
   holding an https URL that gets the same notifications as a POSTed JSON body (the URL often carries a token:
   never in the environment); the role may read that one secret. spotWebhookTemplate -> SPOT_WEBHOOK_TEMPLATE
   (the default body): a string.Template of the JSON body ($cluster, $node, $instance, $result, ...; values
-  JSON-escaped), rendered with sample values at synth. Checked by logic/spot_notify.check_notification_settings.
+  JSON-escaped), rendered with sample values at synth. Checked by logic/spot/notify.check_notification_settings.
 - spotCanaryMinutes (15, 1-1440): minutes between two runs of the Spot canary (stacks/canary.py); the
   schedule's rate, not given to any function.
 - spotRegions -> SPOT_REGIONS of ValidateCluster (the stack's region only): the regions whose Spot events
@@ -80,7 +80,7 @@ from kops_lambda.constants import (
     TAG_MANAGED_BY_VALUE,
 )
 from kops_lambda.errors import InvalidSettings
-from kops_lambda.logic.spot_notify import check_notification_settings
+from kops_lambda.logic.spot.notify import check_notification_settings
 from kops_lambda.settings import SpotSettings, parse_regions, spot_settings_from
 from stacks.constructs.lambda_function import KopsFunction
 from stacks.network import ClusterNetwork

@@ -147,7 +147,7 @@ class SpotSettings(BaseModel):
     # Minutes between two runs of the Spot canary (the stack's schedule; no function reads it).
     canary_minutes: int = Field(default=15, ge=1, le=1440)
     # Notifications of an interruption's outcome; empty: off. The stack checks them at synth
-    # (logic.spot_notify.check_notification_settings); a bad one at run time fails a notification, never a drain.
+    # (logic.spot.notify.check_notification_settings); a bad one at run time fails a notification, never a drain.
     notification_topic_arn: str = ""
     # The topic's customer managed KMS key, if it is encrypted with one (the stack's grant; no function reads it).
     notification_topic_key_arn: str = ""

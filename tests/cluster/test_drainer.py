@@ -24,9 +24,9 @@ from kops_lambda.logic.cluster.drainer import (
 )
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.cluster.service_account import request_token
-from kops_lambda.logic.drain import drain_node
-from kops_lambda.logic.spot import InstanceInfo, find_node, node_patch, patch_node
-from kops_lambda.logic.spot_node_events import NodeEventRecorder
+from kops_lambda.logic.spot.drain import drain_node
+from kops_lambda.logic.spot.node import InstanceInfo, find_node, node_patch, patch_node
+from kops_lambda.logic.spot.node_events import NodeEventRecorder
 from kops_lambda.settings import SpotAction
 from tests.cluster.test_identity_mapping import map_identity
 from tests.kube_status import status_of

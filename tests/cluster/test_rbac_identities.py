@@ -22,9 +22,9 @@ import yaml
 from kubernetes import client as k8s
 
 from kops_lambda.constants import SPOT_DRAINER_GROUP, SPOT_TAINT_KEY
-from kops_lambda.logic.drain import drain_node
-from kops_lambda.logic.spot import InstanceInfo, find_node, node_patch, patch_node
-from kops_lambda.logic.spot_node_events import NodeEventRecorder
+from kops_lambda.logic.spot.drain import drain_node
+from kops_lambda.logic.spot.node import InstanceInfo, find_node, node_patch, patch_node
+from kops_lambda.logic.spot.node_events import NodeEventRecorder
 from kops_lambda.settings import SpotAction
 from kops_onboard.local.controlplane import RealKubeCluster, pinned_binaries
 from tests.cluster.conftest import Cluster, MakeCluster

@@ -18,8 +18,8 @@ from kubernetes import client as k8s
 from moto import mock_aws
 
 from kops_lambda.constants import drainer_secret_name
-from kops_lambda.logic.spot_dedup import InterruptionDedup
-from kops_lambda.logic.spot_service import SpotDependencies, parse_interruption_event
+from kops_lambda.logic.spot.dedup import InterruptionDedup
+from kops_lambda.logic.spot.service import SpotDependencies, parse_interruption_event
 from kops_lambda.models.events import Ec2InterruptionEvent
 from kops_onboard.local.aws import LambdaContext
 from kops_onboard.local.kube.served import ServedKubeApi

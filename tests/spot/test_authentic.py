@@ -2,7 +2,7 @@
 
 import time
 
-from kops_lambda.logic.spot_authentic import origin_rejection
+from kops_lambda.logic.spot.authentic import origin_rejection
 from kops_lambda.settings import EventOrigin
 from tests.spot.conftest import REGION, WARNING, ec2_event
 

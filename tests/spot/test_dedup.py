@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kops_lambda.logic.spot_dedup import AlreadyInProgress, InterruptionDedup
+from kops_lambda.logic.spot.dedup import AlreadyInProgress, InterruptionDedup
 from tests.spot.conftest import DEDUP_TABLE, create_tables, lambda_context
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from kops_lambda.logic.drain import drain_node, skip_reason
+from kops_lambda.logic.spot.drain import drain_node, skip_reason
 from kops_onboard.local.kube.served import ServedKubeApi
 from tests.spot import objects
 from tests.spot.objects import NODE

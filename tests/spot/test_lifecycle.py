@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from kops_lambda.constants import DEFAULT_LIFECYCLE_HOOK_NAME
-from kops_lambda.logic.spot_service import handle_interruption, parse_interruption_event
+from kops_lambda.logic.spot.service import handle_interruption, parse_interruption_event
 from kops_lambda.models.events import Ec2InterruptionEvent
 from kops_lambda.settings import SpotSettings
 from kops_onboard.local.aws.lifecycle_actions import LifecycleActions, lifecycle_action_patches

@@ -1,4 +1,4 @@
-"""Notifications of an interruption's outcome (logic/spot_notify.py, adapters/notifications.py): the body a
+"""Notifications of an interruption's outcome (logic/spot/notify.py, adapters/notifications.py): the body a
 template renders, the synth's checks, SNS through moto, the webhook client against a local HTTPS server, and
 failures that never escape."""
 
@@ -17,9 +17,9 @@ import urllib3
 
 from kops_lambda.adapters import notifications
 from kops_lambda.errors import InvalidSettings
-from kops_lambda.logic import spot_notify
-from kops_lambda.logic.spot_notify import Channels
-from kops_lambda.logic.spot_outcome import SpotOutcome
+from kops_lambda.logic.spot import notify as spot_notify
+from kops_lambda.logic.spot.notify import Channels
+from kops_lambda.logic.spot.outcome import SpotOutcome
 from kops_lambda.settings import SpotSettings, load_spot_settings, spot_settings_from
 from stacks.spot import CONTEXT_KEYS
 from tests.spot.conftest import REGION, WARNING, ec2_event

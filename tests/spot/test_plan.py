@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from kops_lambda.errors import InvalidInput
-from kops_lambda.logic.spot_plan import LAMBDA_MARGIN_SECONDS, EventKind, for_control_plane, plan_for
-from kops_lambda.logic.spot_service import parse_interruption_event, parse_queued_events
+from kops_lambda.logic.spot.plan import LAMBDA_MARGIN_SECONDS, EventKind, for_control_plane, plan_for
+from kops_lambda.logic.spot.service import parse_interruption_event, parse_queued_events
 from kops_lambda.models.events import ScheduledChangeEvent
 from kops_lambda.settings import SpotAction, SpotSettings
 from tests.spot.conftest import CAPACITY_RESERVATION, EVENTS, REBALANCE, STATE_CHANGE, WARNING, ec2_event

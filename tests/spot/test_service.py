@@ -14,7 +14,7 @@ from kops_lambda.constants import (
     SPOT_TAINT_KEY,
 )
 from kops_lambda.errors import KubeApiUnavailable
-from kops_lambda.logic.spot_service import handle_interruption
+from kops_lambda.logic.spot.service import handle_interruption
 from kops_lambda.settings import SpotAction, SpotSettings
 from tests.spot.conftest import (
     CAPACITY_RESERVATION,

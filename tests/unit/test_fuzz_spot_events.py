@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kops_lambda.errors import InvalidInput
-from kops_lambda.logic.spot_service import parse_interruption_event
+from kops_lambda.logic.spot.service import parse_interruption_event
 
 WARNING: dict[str, Any] = {
     "version": "0",

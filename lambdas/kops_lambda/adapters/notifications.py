@@ -41,7 +41,7 @@ def https_pool(ca_bundle: str | None = None) -> urllib3.PoolManager:
 
 
 def poster(pool: urllib3.PoolManager) -> Any:
-    """post(url, body) -> HTTP status, for logic.spot_notify; redirects are not followed (they could lead off
+    """post(url, body) -> HTTP status, for logic.spot.notify; redirects are not followed (they could lead off
     https or elsewhere)."""
 
     def post(url: str, body: str) -> int:

@@ -1,4 +1,4 @@
-"""Spot canary: on an EventBridge schedule, check every onboarded cluster's Spot drain path (logic/spot_canary).
+"""Spot canary: on an EventBridge schedule, check every onboarded cluster's Spot drain path (logic/spot/canary).
 
 It runs as the Spot handler's execution role: in authenticator mode the token it mints is the handler's.
 Per cluster it publishes `CanaryFailed` (0/1, dimension `cluster`) and logs the result with its reason; the
@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kops_lambda.adapters.aws import client, resource, token_sts_client
 from kops_lambda.constants import METRICS_NAMESPACE, PRODUCT
-from kops_lambda.logic.spot_canary import CanaryDependencies, CanaryResult, run_canary
+from kops_lambda.logic.spot.canary import CanaryDependencies, CanaryResult, run_canary
 from kops_lambda.observability import logger, metrics, tracer
 from kops_lambda.settings import load_settings, load_spot_settings
 

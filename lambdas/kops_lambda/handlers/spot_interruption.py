@@ -6,7 +6,7 @@ An event that is not authentic (another account, a region the rules do not cover
 warning for an on-demand instance) is rejected: counted (RejectedEvents), logged with its reason, and
 acknowledged, since a retry would reject it again.
 
-Once an outcome is known, a notification (SNS and/or a webhook, when configured: logic/spot_notify.py) tells it;
+Once an outcome is known, a notification (SNS and/or a webhook, when configured: logic/spot/notify.py) tells it;
 its failure is logged and counted (NotificationFailures), never the record's.
 """
 
@@ -27,12 +27,12 @@ from kops_lambda.adapters import notifications
 from kops_lambda.adapters.aws import client, resource, token_sts_client
 from kops_lambda.constants import SPOT_BATCH_SIZE
 from kops_lambda.errors import ClusterAccessError, InvalidInput, KopsOnboardError
-from kops_lambda.logic import spot_notify
 from kops_lambda.logic.cluster.drainer import drainer_api_client, read_drainer_credential
-from kops_lambda.logic.spot_authentic import origin_rejection, rejected
-from kops_lambda.logic.spot_dedup import InterruptionDedup
-from kops_lambda.logic.spot_outcome import SpotOutcome
-from kops_lambda.logic.spot_service import SpotDependencies, handle_interruption, parse_queued_events
+from kops_lambda.logic.spot import notify as spot_notify
+from kops_lambda.logic.spot.authentic import origin_rejection, rejected
+from kops_lambda.logic.spot.dedup import InterruptionDedup
+from kops_lambda.logic.spot.outcome import METRIC_UNITS, SpotOutcome
+from kops_lambda.logic.spot.service import SpotDependencies, handle_interruption, parse_queued_events
 from kops_lambda.models.events import Ec2InterruptionEvent
 from kops_lambda.observability import logger, metrics, tracer
 from kops_lambda.settings import (
@@ -153,7 +153,7 @@ def _handle_one(event: Ec2InterruptionEvent, lambda_context: LambdaContext, rece
         failure = {"error": type(exc).__name__, "detail": detail}
         logger.warning("interruption not handled, SQS will retry it", extra=failure)
         raise
-    _add_metrics(_metrics_of(outcome))
+    _add_metrics(outcome.metrics())
     keys = {"cluster": outcome.cluster_name, "node": outcome.node_name}
     if outcome.result == "rejected":
         logger.warning(f"event rejected: {outcome.reason}", extra=keys | outcome.as_dict())
@@ -228,40 +228,10 @@ def _handle(
     )
 
 
-def _metrics_of(outcome: SpotOutcome) -> dict[str, float]:
-    if outcome.result == "rejected":
-        # Not an interruption: its age (negative for a future time) would distort EventAgeOnReceipt.
-        return {"RejectedEvents": 1}
-    values: dict[str, float] = {"EventAgeOnReceipt": outcome.event_age_seconds}
-    if outcome.result == "ignored":
-        values["IgnoredEvents"] = 1
-    elif outcome.result == "duplicate":
-        values["DuplicateEvents"] = 1
-    if outcome.cordon_ms is not None:
-        values["TimeToCordon"] = outcome.cordon_ms
-    if outcome.result in ("cordoned", "drained", "drain-incomplete"):
-        values["NodesCordoned"] = 1
-    if outcome.result == "drained":
-        values["NodesDrained"] = 1
-    if outcome.lifecycle_action == "completed":
-        values["LifecycleActionsCompleted"] = 1
-    if outcome.drain_seconds is not None:
-        values |= {
-            "DrainSeconds": outcome.drain_seconds,
-            "PodsEvicted": outcome.pods_evicted,
-            "PodsLeftAtDeadline": outcome.pods_left,
-            "PodsForceDeleted": outcome.pods_force_deleted,
-        }
-    return values
-
-
-_UNITS = {"EventAgeOnReceipt": "Seconds", "TimeToCordon": "Milliseconds", "DrainSeconds": "Seconds"}
-
-
 def _add_metrics(values: dict[str, float]) -> None:
     with _metrics_lock:  # records run on several threads; Metrics keeps one buffer per invocation
         for name, value in values.items():
-            metrics.add_metric(name=name, unit=_UNITS.get(name, "Count"), value=value)
+            metrics.add_metric(name=name, unit=METRIC_UNITS.get(name, "Count"), value=value)
 
 
 @logger.inject_lambda_context

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from kops_lambda.constants import PRODUCT
 from kops_lambda.errors import InvalidSettings, KopsOnboardError
-from kops_lambda.logic.spot_outcome import SpotOutcome
+from kops_lambda.logic.spot.outcome import SpotOutcome
 from kops_lambda.models.events import Ec2InterruptionEvent
 from kops_lambda.settings import SpotSettings
 

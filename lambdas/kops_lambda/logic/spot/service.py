@@ -32,9 +32,12 @@ from kops_lambda.errors import (
     KubeApiUnavailable,
     KubeRequestRejected,
 )
-from kops_lambda.logic import registry, spot_lifecycle
-from kops_lambda.logic.drain import DrainReport, drain_node, list_pods_on_node, pods_to_evict
-from kops_lambda.logic.spot import (
+from kops_lambda.logic import registry
+from kops_lambda.logic.spot import lifecycle
+from kops_lambda.logic.spot.authentic import rejected
+from kops_lambda.logic.spot.dedup import AlreadyInProgress, InterruptionDedup
+from kops_lambda.logic.spot.drain import DrainReport, drain_node, list_pods_on_node, pods_to_evict
+from kops_lambda.logic.spot.node import (
     InstanceInfo,
     NodeNaming,
     describe_instance,
@@ -45,12 +48,10 @@ from kops_lambda.logic.spot import (
     provider_id,
     read_node,
 )
-from kops_lambda.logic.spot_authentic import rejected
-from kops_lambda.logic.spot_dedup import AlreadyInProgress, InterruptionDedup
-from kops_lambda.logic.spot_node_events import NodeEventRecorder
-from kops_lambda.logic.spot_outcome import SpotOutcome, drain_message, interruption_message, with_report
-from kops_lambda.logic.spot_plan import Plan, for_control_plane, plan_for
-from kops_lambda.logic.spot_replace import Replacement, request_replacement
+from kops_lambda.logic.spot.node_events import NodeEventRecorder
+from kops_lambda.logic.spot.outcome import SpotOutcome, drain_message, interruption_message, with_report
+from kops_lambda.logic.spot.plan import Plan, for_control_plane, plan_for
+from kops_lambda.logic.spot.replace import Replacement, request_replacement
 from kops_lambda.models.events import (
     CapacityReservationWarningEvent,
     Ec2InterruptionEvent,
@@ -114,7 +115,7 @@ def handle_interruption(
     lambda_seconds_left: Callable[[], float] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> SpotOutcome:
-    """The event's account, region and time are checked before (spot_authentic.origin_rejection)."""
+    """The event's account, region and time are checked before (authentic.origin_rejection)."""
     received = clock() if received_at is None else received_at
     if isinstance(event, LifecycleActionEvent):
         return _with_lifecycle_action(
@@ -150,13 +151,13 @@ def _with_lifecycle_action(
     if event.detail.hook_name != settings.lifecycle_hook_name:
         reason = f"lifecycle hook {event.detail.hook_name} is not ours ({settings.lifecycle_hook_name})"
         return rejected(event, reason, now=received)
-    action = spot_lifecycle.LifecycleAction.of(event)
-    interval = spot_lifecycle.heartbeat_interval(deps.autoscaling, action)
-    with spot_lifecycle.heartbeats(deps.autoscaling, action, interval) as beating:
+    action = lifecycle.LifecycleAction.of(event)
+    interval = lifecycle.heartbeat_interval(deps.autoscaling, action)
+    with lifecycle.heartbeats(deps.autoscaling, action, interval) as beating:
         outcome = handle()
     if outcome.result == "rejected" or settings.dry_run:
         return replace(outcome, lifecycle_heartbeats=beating.sent)
-    completion = spot_lifecycle.complete(deps.autoscaling, action)
+    completion = lifecycle.complete(deps.autoscaling, action)
     return replace(outcome, lifecycle_action=completion, lifecycle_heartbeats=beating.sent)
 
 

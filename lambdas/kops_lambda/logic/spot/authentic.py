@@ -2,11 +2,11 @@
 I/O), before anything is read or written: anyone allowed to send to the queue could have written it.
 
 The instance-dependent check (a Spot warning must be for a Spot instance) needs DescribeInstances and is made
-in spot_service, still before any write or Kubernetes call."""
+in service.py, still before any write or Kubernetes call."""
 
 from kops_lambda.constants import SPOT_EVENT_CLOCK_SKEW_SECONDS
-from kops_lambda.logic.spot_outcome import SpotOutcome
-from kops_lambda.logic.spot_plan import event_kind
+from kops_lambda.logic.spot.outcome import SpotOutcome
+from kops_lambda.logic.spot.plan import event_kind
 from kops_lambda.models.events import Ec2InterruptionEvent
 from kops_lambda.settings import EventOrigin, SpotAction
 

@@ -5,11 +5,12 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from kops_lambda.logic.drain import DrainReport
-from kops_lambda.logic.spot_plan import Plan
+from kops_lambda.logic.spot.drain import DrainReport
+from kops_lambda.logic.spot.plan import Plan
 from kops_lambda.models.events import Ec2InterruptionEvent, ScheduledChangeEvent
 from kops_lambda.settings import SpotAction
 
+METRIC_UNITS = {"EventAgeOnReceipt": "Seconds", "TimeToCordon": "Milliseconds", "DrainSeconds": "Seconds"}
 LEFT_SAMPLE = 20  # pods named in the outcome (it is stored in DynamoDB and logged: keep it small)
 
 
@@ -41,6 +42,33 @@ class SpotOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def metrics(self) -> dict[str, float]:
+        """The CloudWatch metrics this outcome counts (name -> value; units in METRIC_UNITS, else Count)."""
+        if self.result == "rejected":
+            # Not an interruption: its age (negative for a future time) would distort EventAgeOnReceipt.
+            return {"RejectedEvents": 1}
+        values: dict[str, float] = {"EventAgeOnReceipt": self.event_age_seconds}
+        if self.result == "ignored":
+            values["IgnoredEvents"] = 1
+        elif self.result == "duplicate":
+            values["DuplicateEvents"] = 1
+        if self.cordon_ms is not None:
+            values["TimeToCordon"] = self.cordon_ms
+        if self.result in ("cordoned", "drained", "drain-incomplete"):
+            values["NodesCordoned"] = 1
+        if self.result == "drained":
+            values["NodesDrained"] = 1
+        if self.lifecycle_action == "completed":
+            values["LifecycleActionsCompleted"] = 1
+        if self.drain_seconds is not None:
+            values |= {
+                "DrainSeconds": self.drain_seconds,
+                "PodsEvicted": self.pods_evicted,
+                "PodsLeftAtDeadline": self.pods_left,
+                "PodsForceDeleted": self.pods_force_deleted,
+            }
+        return values
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SpotOutcome":

@@ -4,7 +4,7 @@ For every cluster the registry says is onboarded, the canary reads the cluster's
 its client with the Spot handler's own functions (`read_drainer_credential`, `drainer_api_client`; in
 authenticator mode it runs as the handler's role, so the token it mints maps exactly as the handler's does),
 then asks the API server with SelfSubjectAccessReview whether that identity may still do every verb of the
-`kops-onboard:spot-drainer` ClusterRole (`spot_drainer_rules`: what `logic/drain.py` and the cordon use).
+`kops-onboard:spot-drainer` ClusterRole (`spot_drainer_rules`: what `logic/spot/drain.py` and the cordon use).
 
 In service-account mode it also renews the token once less than half of its lifetime is left: a TokenRequest
 made with the drainer's own token (its Role allows exactly that), stored with PutSecretValue as the secret's
@@ -40,7 +40,7 @@ from kops_lambda.logic.cluster.drainer import (
     renew_drainer_credential,
 )
 from kops_lambda.logic.cluster.rbac import spot_drainer_rules
-from kops_lambda.logic.spot_service import drainer_secret_of
+from kops_lambda.logic.spot.service import drainer_secret_of
 from kops_lambda.models.drainer import DrainerCredential
 
 SSAR_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
