@@ -61,7 +61,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy app.py stacks lambdas/kops_lambda kops_onboard bench
+	$(BIN)/mypy app.py stacks lambdas/kops_lambda kops_onboard kops_local bench
 
 # The one gate: lint, types, then every test suite (unit, infrastructure, emulator, e2e). Modules are spread
 # over up to 4 worker processes (each with its own local system); pytest's exit code 5 (no tests) fails.

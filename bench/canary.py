@@ -8,9 +8,9 @@ import time
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalSystem
 from kops_onboard.executions import run_execution
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalSystem
 from stacks.app_builder import synthesize
 
 

@@ -19,8 +19,8 @@ import boto3
 import moto
 from kubernetes import client
 
-from kops_onboard.local.kube import KubeApiEmulator
-from kops_onboard.local.seed import ClusterSpec, seed_aws, seed_kube
+from kops_local.kube import KubeApiEmulator
+from kops_local.seed import ClusterSpec, seed_aws, seed_kube
 from stacks.app_builder import synthesize
 
 TOKEN = "bench-token"
@@ -28,7 +28,7 @@ REGION = "us-east-1"
 SEED_SPEC = "demo.k8s.local"  # kOps 1.21, 1 master + 3 workers, 4 pods each
 LOCAL_UP_CLUSTERS = ("one.k8s.local:kops=1.17,networking=kube-router,nodes=2", "two.k8s.local")
 LOCAL_AWS_START = (
-    "import time; i = time.monotonic(); from kops_onboard.local.aws import LocalAws; t = time.monotonic(); "
+    "import time; i = time.monotonic(); from kops_local.aws import LocalAws; t = time.monotonic(); "
     "a = LocalAws(); a.start(); a.client('sts').get_caller_identity(); e = time.monotonic(); "
     "print(e - t, e - i); a.stop()"
 )

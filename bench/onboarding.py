@@ -11,9 +11,9 @@ from typing import Any
 
 from botocore.client import BaseClient
 
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalSystem
 from kops_onboard.executions import run_execution
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalSystem
 from stacks.app_builder import synthesize
 
 _CALLER_FRAMES = ("kops_lambda",)

@@ -42,10 +42,10 @@ import s3transfer
 from bench.timeline import Timeline
 from kops_lambda.constants import EXCLUDE_FROM_LB_LABEL, METRICS_NAMESPACE, PRODUCT, SPOT_TAINT_KEY
 from kops_lambda.logic.spot.drain import skip_reason
+from kops_local.controlplane import pinned_binaries
+from kops_local.seed import ClusterSpec, SeededInstance
+from kops_local.system import KubeBackendName, LocalCluster, LocalSystem
 from kops_onboard.executions import run_execution
-from kops_onboard.local.controlplane import pinned_binaries
-from kops_onboard.local.seed import ClusterSpec, SeededInstance
-from kops_onboard.local.system import KubeBackendName, LocalCluster, LocalSystem
 from kops_onboard.spot_events import REBALANCE, eventbridge_event, spot_event_entry
 from stacks.app_builder import PROJECT_ROOT, synthesize
 from stacks.constructs.bundling import lambda_python

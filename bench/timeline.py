@@ -7,8 +7,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from kops_onboard.local.kube import RecordedRequest
-from kops_onboard.local.kube.served import ServedKubeApi
+from kops_local.kube import RecordedRequest
+from kops_local.kube.served import ServedKubeApi
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,14 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kops_lambda.errors import InvalidSettings
-from kops_lambda.settings import parse_regions
-from kops_onboard.commands.common import Output, SimulateVia
-from kops_onboard.local.seed import ClusterSpec, InvalidClusterSpec
+from kops_onboard.commands.options import Output, SimulateVia
+
+if TYPE_CHECKING:
+    from kops_local.seed import ClusterSpec
 
 app = typer.Typer(
     help="Onboard kOps clusters on AWS to the cost-optimization service and keep their Spot nodes safe.\n\n"
@@ -25,9 +25,14 @@ app = typer.Typer(
     "(`kops-onboard local up`, then AWS_ENDPOINT_URL).",
     no_args_is_help=True,
     add_completion=False,
+    # Plain click help and tracebacks: rich's rendering costs more than everything else `--help` does.
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
 )
 local_app = typer.Typer(
-    help="Run the whole system locally: moto for AWS, an API emulator per cluster.", no_args_is_help=True
+    help="Run the whole system locally: moto for AWS, an API emulator per cluster.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(local_app, name="local")
 
@@ -169,7 +174,9 @@ def schema(output: OutputOption = Output.JSON) -> None:
     typer.echo(json.dumps(OnboardInput.model_json_schema(), indent=2 if output is Output.TEXT else None))
 
 
-def _cluster_specs(values: list[str] | None) -> list[ClusterSpec]:
+def _cluster_specs(values: list[str] | None) -> list["ClusterSpec"]:
+    from kops_local.seed import ClusterSpec, InvalidClusterSpec
+
     try:
         return [ClusterSpec.parse(value) for value in (values or [DEFAULT_CLUSTER])]
     except InvalidClusterSpec as exc:
@@ -212,7 +219,9 @@ def local_up(
     ] = KubeChoice.emulator,
 ) -> None:
     """Start the local system in the foreground; print one JSON line describing it; stop on Ctrl-C."""
-    from kops_onboard.local.system import LocalSystem
+    from kops_lambda.errors import InvalidSettings
+    from kops_lambda.settings import parse_regions
+    from kops_local.system import LocalSystem
     from stacks.app_builder import SPOT_REGIONS_OUTDIR, synthesize
 
     specs = _cluster_specs(cluster)

@@ -15,9 +15,9 @@ from kops_lambda.constants import (
     SPOT_EVENT_REASON_DRAIN_COMPLETE,
     SPOT_ROLE_NAME,
 )
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.executions import run_execution
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalCluster, LocalSystem
 from kops_onboard.spot_events import spot_event_entry
 
 T = TypeVar("T")

@@ -7,9 +7,9 @@ from collections.abc import Collection
 
 import pytest
 
-from kops_onboard.local.controlplane import RealKubeCluster
-from kops_onboard.local.kube import KubeApiEmulator
-from kops_onboard.local.kube.served import ServedKubeApi
+from kops_local.controlplane import RealKubeCluster
+from kops_local.kube import KubeApiEmulator
+from kops_local.kube.served import ServedKubeApi
 
 BACKENDS = ("real", "emulator")
 
@@ -35,7 +35,7 @@ def start_kube(
     """A started API server for one seeded cluster; `tokens` act as the cluster's admin. `kube="real"` is for
     tests of what only a real API server has (RBAC's authorizer, CustomResourceDefinitions), whatever `--kube`
     says. `sts_url` (a `LocalAws` endpoint; real control plane only): the cluster runs its aws-iam-authenticator
-    DaemonSet, once seeded, as the apiserver's token webhook (see `kops_onboard.local.iam_tokens`)."""
+    DaemonSet, once seeded, as the apiserver's token webhook (see `kops_local.iam_tokens`)."""
     backend: ServedKubeApi
     if (kube or config.getoption("--kube")) == "real":
         backend = RealKubeCluster(tokens=tokens, name=name, tls=tls, sts_url=sts_url)

@@ -17,8 +17,8 @@ import time
 
 from kubernetes import client as k8s
 
-from kops_onboard.local.controlplane import RealKubeCluster
-from kops_onboard.local.kube.served import ServedKubeApi
+from kops_local.controlplane import RealKubeCluster
+from kops_local.kube.served import ServedKubeApi
 
 # The token success cache's 10 s, plus the informer's lag.
 REVOCATION_SECONDS = 15.0

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 
-from kops_onboard.local.kube.tls import issue_certificate
+from kops_local.kube.tls import issue_certificate
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,13 @@
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 from typing import Any, NoReturn
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from kops_onboard.commands.options import Output
 from kops_onboard.deployment import NotDeployed
 
 
@@ -18,19 +19,6 @@ class Exit(IntEnum):
     USAGE = 2
     NOT_FOUND = 3
     AWS = 4
-
-
-class Output(StrEnum):
-    TEXT = "text"
-    JSON = "json"
-
-
-class SimulateVia(StrEnum):
-    """Where `simulate-spot` delivers its event: EventBridge, the Spot handler itself, or auto (see there)."""
-
-    auto = "auto"
-    bus = "bus"
-    handler = "handler"
 
 
 def emit(output: Output, document: dict[str, Any], text: str) -> None:

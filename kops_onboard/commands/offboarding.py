@@ -1,7 +1,8 @@
 """`kops-onboard offboard`: remove what onboarding made for one cluster, following the execution live."""
 
 from kops_lambda.models.rollback import OffboardInput
-from kops_onboard.commands.common import Output, aws_errors, emit
+from kops_onboard.commands.common import aws_errors, emit
+from kops_onboard.commands.options import Output
 from kops_onboard.commands.workflow import run_workflow
 from kops_onboard.deployment import Deployment
 

@@ -3,7 +3,8 @@
 from typing import Any
 
 from kops_lambda.models.onboarding import OnboardInput
-from kops_onboard.commands.common import Output, aws_errors, emit
+from kops_onboard.commands.common import aws_errors, emit
+from kops_onboard.commands.options import Output
 from kops_onboard.commands.workflow import run_workflow
 from kops_onboard.deployment import Deployment
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from kops_onboard.commands.common import Exit, Output, SimulateVia, aws_errors, emit, fail
+from kops_onboard.commands.common import Exit, aws_errors, emit, fail
+from kops_onboard.commands.options import Output, SimulateVia
 from kops_onboard.deployment import Deployment
 from kops_onboard.spot_events import REBALANCE, SPOT_WARNING, eventbridge_event, spot_event_entry
 

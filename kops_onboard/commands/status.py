@@ -8,7 +8,8 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 
 from kops_lambda.constants import BASELINE_KEY_PREFIX
-from kops_onboard.commands.common import Exit, Output, aws_errors, emit, fail
+from kops_onboard.commands.common import Exit, aws_errors, emit, fail
+from kops_onboard.commands.options import Output
 from kops_onboard.deployment import Deployment
 
 COLUMNS = ("cluster_name", "region", "status", "updated_at", "execution_id", "admin_kubeconfig", "canary")

@@ -9,7 +9,8 @@ from pydantic import BaseModel
 
 from kops_lambda.errors import InvalidInput
 from kops_lambda.models.steps import parse_model
-from kops_onboard.commands.common import Exit, Output, fail
+from kops_onboard.commands.common import Exit, fail
+from kops_onboard.commands.options import Output
 from kops_onboard.deployment import Deployment
 from kops_onboard.executions import start_execution
 from kops_onboard.hints import hint_for

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kops_onboard.local.system import LocalSystem
+from kops_local.system import LocalSystem
 from tests.e2e.secret_scan import assert_no_secret_leaks
 
 

@@ -23,8 +23,8 @@ from kops_lambda.logic.cluster.drainer import DRAINER_ACCOUNT
 from kops_lambda.logic.cluster.rbac import SPOT_DRAINER_ROLE
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.cluster.service_account import request_token
+from kops_local.system import LocalCluster, LocalSystem, bearer_configuration
 from kops_onboard.cli import app
-from kops_onboard.local.system import LocalCluster, LocalSystem, bearer_configuration
 from tests.e2e import spot_support as support
 from tests.e2e.secret_scan import CLI_OUTPUTS
 from tests.revocation import wait_until_refused

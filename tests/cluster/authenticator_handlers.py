@@ -7,7 +7,7 @@ from typing import Any
 
 from kops_lambda.adapters.aws import token_sts_client
 from kops_lambda.logic.cluster.access import authenticator_token
-from kops_onboard.local.iam_tokens import whoami
+from kops_local.iam_tokens import whoami
 
 
 def whoami_as_execution_role(event: Any, context: Any) -> dict[str, Any]:

@@ -20,9 +20,9 @@ from kops_lambda.adapters.aws import client as cached_client
 from kops_lambda.constants import kubeconfig_secret_name
 from kops_lambda.logic.discovery import discover_cluster
 from kops_lambda.models.onboarding import ClusterFacts, OnboardInput
-from kops_onboard.local.kube import RecordedRequest
-from kops_onboard.local.kube.served import ServedKubeApi
-from kops_onboard.local.seed import ClusterSpec, SeededAwsCluster, seed_aws, seed_kube
+from kops_local.kube import RecordedRequest
+from kops_local.kube.served import ServedKubeApi
+from kops_local.seed import ClusterSpec, SeededAwsCluster, seed_aws, seed_kube
 from tests.kube_backends import start_kube
 
 REGION = "us-east-1"

@@ -25,11 +25,11 @@ from kops_lambda.constants import CAST_SERVICE_GROUP, CAST_SERVICE_USERNAME_PREF
 from kops_lambda.logic.cluster.identity_mapping import ensure_identity_mapping
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.rollback.identity_mapping import offboard_identity_mapping
-from kops_onboard.local.aws import LocalAws
-from kops_onboard.local.controlplane import RealKubeCluster
-from kops_onboard.local.controlplane.authenticator import WEBHOOK_CACHE_TTL_SECONDS
-from kops_onboard.local.iam_tokens import IamCredentials, iam_token, role_session, user_credentials, whoami
-from kops_onboard.local.seed import ClusterSpec, SeededAwsCluster, seed_aws, seed_kube
+from kops_local.aws import LocalAws
+from kops_local.controlplane import RealKubeCluster
+from kops_local.controlplane.authenticator import WEBHOOK_CACHE_TTL_SECONDS
+from kops_local.iam_tokens import IamCredentials, iam_token, role_session, user_credentials, whoami
+from kops_local.seed import ClusterSpec, SeededAwsCluster, seed_aws, seed_kube
 from tests.kube_backends import start_kube
 
 REGION = "us-east-1"

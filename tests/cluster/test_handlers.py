@@ -18,7 +18,7 @@ from kops_lambda.logic.registry import record_onboarding
 from kops_lambda.models.cluster import IdentityMappingCrdBackup
 from kops_lambda.models.credentials import IamEntities
 from kops_lambda.observability import logger as powertools_logger
-from kops_onboard.local.lambda_context import LambdaContext
+from kops_local.lambda_context import LambdaContext
 
 from .conftest import API_KEY, REGION, Cluster, MakeCluster, aws_client, dumps
 

@@ -9,7 +9,7 @@ from kops_lambda.errors import AuthenticationNotEnabled, MalformedAuthConfig
 from kops_lambda.logic.cluster.identity_mapping import backend_modes, ensure_identity_mapping
 from kops_lambda.logic.cluster.kops_spec import read_kops_spec
 from kops_lambda.models.cluster import IdentityMappingOutcome
-from kops_onboard.local.kube import RecordedRequest
+from kops_local.kube import RecordedRequest
 
 from .conftest import STATE_STORE, Cluster, MakeCluster, aws_client, dumps
 

@@ -3,7 +3,7 @@
 from typing import Any
 
 from kops_lambda.logic.cluster.kube_router import ensure_kube_router_tolerations
-from kops_onboard.local.kube import RecordedRequest
+from kops_local.kube import RecordedRequest
 
 from .conftest import Cluster, MakeCluster
 

@@ -26,7 +26,7 @@ from kops_lambda.logic.spot.drain import drain_node
 from kops_lambda.logic.spot.node import InstanceInfo, find_node, node_patch, patch_node
 from kops_lambda.logic.spot.node_events import NodeEventRecorder
 from kops_lambda.settings import SpotAction
-from kops_onboard.local.controlplane import RealKubeCluster, pinned_binaries
+from kops_local.controlplane import RealKubeCluster, pinned_binaries
 from tests.cluster.conftest import Cluster, MakeCluster
 from tests.cluster.test_agent import install
 from tests.cluster.test_identity_mapping import map_identity

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kops_onboard.local.system import LocalSystem
+from kops_local.system import LocalSystem
 from tests.e2e.secret_scan import assert_no_secret_leaks
 
 # Retry waits of the state machine are real sleeps in moto's interpreter: shorten them here.

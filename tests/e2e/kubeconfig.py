@@ -3,7 +3,7 @@
 from typing import Any
 
 from kops_lambda.constants import kubeconfig_secret_name
-from kops_onboard.local.system import LocalCluster, LocalSystem
+from kops_local.system import LocalCluster, LocalSystem
 
 
 def kubeconfig_secret_for(system: LocalSystem, cluster_name: str, *, copy_of: LocalCluster) -> str:

@@ -7,8 +7,8 @@ from typing import Any
 
 from kops_lambda.constants import LEASE_SECONDS, REGISTRY_TTL_ATTRIBUTE
 from kops_lambda.logic.lease import lease_key
+from kops_local.system import LocalSystem
 from kops_onboard.executions import start_execution
-from kops_onboard.local.system import LocalSystem
 
 _WAITING = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 600, "End": True}}}
 

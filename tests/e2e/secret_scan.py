@@ -27,7 +27,7 @@ from kops_lambda.constants import (
     PRODUCT,
     VENDOR_KUBECONFIG_SECRET_KIND,
 )
-from kops_onboard.local.system import LocalSystem
+from kops_local.system import LocalSystem
 
 MIN_NEEDLE = 12  # shorter strings (ids, "true") are not secrets and would match by chance
 AUTHENTICATOR_TOKEN = re.compile(r"k8s-aws-v1\.[A-Za-z0-9_-]{20,}")

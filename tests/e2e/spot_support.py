@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kops_lambda.constants import SPOT_EVENT_SOURCE, SPOT_STATE_CHANGE_DETAIL_TYPE
+from kops_local.seed import ClusterSpec, SeededInstance
+from kops_local.system import KubeBackendName, LocalCluster, LocalSystem
 from kops_onboard.executions import ExecutionResult, run_execution
-from kops_onboard.local.seed import ClusterSpec, SeededInstance
-from kops_onboard.local.system import KubeBackendName, LocalCluster, LocalSystem
 from kops_onboard.spot_events import REBALANCE, SPOT_WARNING, eventbridge_event, spot_event_entry
 
 __all__ = ["REBALANCE", "SPOT_WARNING"]

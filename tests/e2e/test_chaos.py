@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from kops_lambda.logic.iam_names import user_name
+from kops_local.seed import ClusterSpec, SeededInstance
+from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.executions import start_execution, wait_for_execution
-from kops_onboard.local.seed import ClusterSpec, SeededInstance
-from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.e2e import spot_support as support
 from tests.e2e.test_concurrency import assert_consistent, mapped_identities
 from tests.rollback.account_state import assert_same, system_state

@@ -5,9 +5,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.executions import ExecutionResult, run_execution
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.rollback.account_state import assert_same, system_state
 
 

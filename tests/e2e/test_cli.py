@@ -10,9 +10,9 @@ from kubernetes import client as k8s
 from typer.testing import CliRunner
 
 from kops_lambda.constants import BASELINE_KEY_PREFIX
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.cli import app
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.e2e import spot_support
 from tests.e2e.kubeconfig import kubeconfig_secret_for
 from tests.e2e.lease_support import lease_held_by_a_running_execution

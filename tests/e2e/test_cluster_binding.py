@@ -7,9 +7,9 @@ from botocore.exceptions import ClientError
 
 from kops_lambda.constants import kubeconfig_secret_name
 from kops_lambda.logic.iam_names import user_name
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.executions import run_execution
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalCluster, LocalSystem
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 

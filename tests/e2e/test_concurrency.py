@@ -13,9 +13,9 @@ import pytest
 from kops_lambda.constants import STATUS_ONBOARDED, access_key_secret_name
 from kops_lambda.logic.iam_names import user_name
 from kops_lambda.logic.registry import cluster_key
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.executions import ExecutionResult, start_execution, wait_for_execution
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.rollback.account_state import registry_state
 
 # (first execution, the function it is held at, second execution)

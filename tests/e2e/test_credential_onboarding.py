@@ -7,9 +7,9 @@ import pytest
 from kubernetes import client as k8s
 
 from kops_lambda.adapters.kube import api_client
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.executions import ExecutionResult, run_execution
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.kube_status import status_of
 from tests.rollback.account_state import assert_same, system_state
 

@@ -3,9 +3,9 @@
 import pytest
 import yaml
 
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalSystem
 from kops_onboard.executions import run_execution
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalSystem
 
 # kOps < 1.19 runs the authenticator in MountedFile mode (its own ConfigMap, read at start-up);
 # the seeded 1.19+ clusters use backendMode EKSConfigMap (aws-auth). The CRD backend is not here: the local

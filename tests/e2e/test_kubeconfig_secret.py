@@ -13,10 +13,10 @@ import yaml
 from click.testing import Result
 from typer.testing import CliRunner
 
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.cli import app
 from kops_onboard.executions import run_execution
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.e2e.secret_scan import CLI_OUTPUTS
 from tests.kubeconfigs import as_text, with_client_certificate, with_field
 from tests.rollback.account_state import assert_same, system_state

@@ -7,7 +7,7 @@ from pathlib import Path
 import boto3
 import requests
 
-from kops_onboard.local.controlplane import pinned_binaries
+from kops_local.controlplane import pinned_binaries
 from tests.local_up_process import interrupt, local_up
 
 

@@ -16,9 +16,9 @@ from kubernetes.client.rest import ApiException
 
 from kops_lambda.adapters.kube import api_client
 from kops_lambda.constants import SHARED_POLICY_NAME, SPOT_ROLE_NAME
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.executions import ExecutionResult, run_execution
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.rollback.account_state import (
     active_clusters,
     assert_same,

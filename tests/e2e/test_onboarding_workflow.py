@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.executions import run_execution
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.e2e.kubeconfig import kubeconfig_secret_for
 
 

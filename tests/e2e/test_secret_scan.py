@@ -5,9 +5,9 @@ import base64
 import json
 
 from kops_lambda.logic.cluster.access import authenticator_token
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalSystem
 from kops_onboard.executions import run_execution
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalSystem
 from tests.e2e import spot_support as support
 from tests.e2e.secret_scan import haystack, leaks, secret_values, session_secrets
 

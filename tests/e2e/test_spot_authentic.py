@@ -14,8 +14,8 @@ import boto3
 import pytest
 
 from kops_lambda.constants import ENV_SPOT_DRAIN_CONTROL_PLANE, SPOT_EVENT_SOURCE
-from kops_onboard.local.seed import SeededInstance
-from kops_onboard.local.system import LocalCluster, LocalSystem
+from kops_local.seed import SeededInstance
+from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.spot_events import eventbridge_event, spot_event_entry
 from tests.e2e import spot_support as support
 

@@ -16,8 +16,8 @@ from kops_lambda.constants import (
     SPOT_EVENT_REASON_INTERRUPTION,
     SPOT_TAINT_KEY,
 )
-from kops_onboard.local.seed import SeededInstance
-from kops_onboard.local.system import LocalCluster, LocalSystem
+from kops_local.seed import SeededInstance
+from kops_local.system import LocalCluster, LocalSystem
 from tests.e2e import spot_support as support
 from tests.e2e.spot_support import REBALANCE
 

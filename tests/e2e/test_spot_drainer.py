@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from kops_lambda.constants import KUBE_SYSTEM, SPOT_DRAINER_SERVICE_ACCOUNT, drainer_secret_name
+from kops_local.seed import ClusterSpec, SeededInstance
+from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.executions import ExecutionResult, run_execution
-from kops_onboard.local.seed import ClusterSpec, SeededInstance
-from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.e2e import spot_support as support
 from tests.e2e.secret_scan import secret_values
 from tests.revocation import wait_until_refused

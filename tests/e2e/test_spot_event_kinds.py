@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from kops_lambda.constants import DEFAULT_LIFECYCLE_HOOK_NAME, ENV_SPOT_OUT_OF_SERVICE_TAINT, OUT_OF_SERVICE_TAINT_KEY
-from kops_onboard.local.seed import SeededInstance
-from kops_onboard.local.system import LocalCluster, LocalSystem
+from kops_local.seed import SeededInstance
+from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.spot_events import CAPACITY_RESERVATION_WARNING
 from tests.e2e import spot_support as support
 

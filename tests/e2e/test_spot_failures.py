@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalSystem
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalSystem
 from stacks.spot import MAX_RECEIVES
 from tests.e2e import spot_support as support
 

@@ -19,8 +19,8 @@ from kops_lambda.constants import (
     ENV_SPOT_WEBHOOK_TEMPLATE,
     ENV_SPOT_WEBHOOK_URL_SECRET_ARN,
 )
-from kops_onboard.local.seed import SeededInstance
-from kops_onboard.local.system import LocalCluster, LocalSystem
+from kops_local.seed import SeededInstance
+from kops_local.system import LocalCluster, LocalSystem
 from tests.e2e import spot_support as support
 from tests.webhook_server import WebhookServer, closed_port
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 import pytest
 from kubernetes import client as k8s
 
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.executions import run_execution
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalCluster, LocalSystem
 from kops_onboard.spot_events import spot_event_entry
 
 

@@ -19,9 +19,9 @@ import time
 import pytest
 
 from kops_lambda.constants import ONBOARDING_STEPS
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.executions import ExecutionResult, start_execution, wait_for_execution
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.rollback.account_state import assert_same, system_state
 
 STEPS = ["RecordBaseline", *(state for state, _ in ONBOARDING_STEPS)]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from kops_onboard.local.kube import KubeApiEmulator
+from kops_local.kube import KubeApiEmulator
 
 TOKEN = "test-token"
 

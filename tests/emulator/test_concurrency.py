@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kops_onboard.local.kube import KubeApiEmulator, RecordedRequest
+from kops_local.kube import KubeApiEmulator, RecordedRequest
 from tests.emulator.conftest import stored
 
 STALE = (

@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kops_onboard.local.kube import KubeApiEmulator
+from kops_local.kube import KubeApiEmulator
 from tests.emulator import objects
 from tests.emulator.conftest import stored
 

@@ -3,7 +3,7 @@ by the fields the product reads. A script returns what it observed; each test as
 the same (and what that is, so a shared mistake cannot pass either).
 
 Differences the real server showed and the emulator keeps by design are listed in the emulator's package
-docstring (`kops_onboard.local.kube`); a script compares only what both must agree on.
+docstring (`kops_local.kube`); a script compares only what both must agree on.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import requests
 
-from kops_onboard.local.controlplane import RealKubeCluster, pinned_binaries
-from kops_onboard.local.kube import KubeApiEmulator
-from kops_onboard.local.kube.served import ServedKubeApi
+from kops_local.controlplane import RealKubeCluster, pinned_binaries
+from kops_local.kube import KubeApiEmulator
+from kops_local.kube.served import ServedKubeApi
 
 TOKEN = "differential-token"
 MERGE = "application/merge-patch+json"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kops_onboard.local.kube import KubeApiEmulator
+from kops_local.kube import KubeApiEmulator
 from tests.emulator import objects
 from tests.emulator.conftest import TOKEN, stored
 

@@ -8,8 +8,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kops_onboard.local.kube import KubeApiEmulator
-from kops_onboard.local.kube.patching import strategic_merge_patch
+from kops_local.kube import KubeApiEmulator
+from kops_local.kube.patching import strategic_merge_patch
 from tests.emulator import objects
 
 MERGE = "application/merge-patch+json"

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from kubernetes import client
 
-from kops_onboard.local.kube import KubeApiEmulator
+from kops_local.kube import KubeApiEmulator
 from tests.emulator import objects
 from tests.emulator.conftest import stored
 

@@ -6,8 +6,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kops_onboard.local.kube import KubeApiEmulator
-from kops_onboard.local.kube.selectors import parse_field_selector, parse_label_selector
+from kops_local.kube import KubeApiEmulator
+from kops_local.kube.selectors import parse_field_selector, parse_label_selector
 from tests.emulator import objects
 
 

@@ -11,7 +11,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kops_onboard.local.kube import KubeApiEmulator
+from kops_local.kube import KubeApiEmulator
 from tests.emulator.conftest import TOKEN, client_for
 
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
-from kops_onboard.local.kube import KubeApiEmulator
-from kops_onboard.local.kube.iam_tokens import canonical_arn, presigned_url
+from kops_local.kube import KubeApiEmulator
+from kops_local.kube.iam_tokens import canonical_arn, presigned_url
 from tests.kube_status import status_of
 
 ADMIN = "emulator-admin-token"

@@ -12,9 +12,9 @@ import pytest
 from kops_lambda.constants import access_key_secret_name, drainer_secret_name, private_key_secret_name
 from kops_lambda.logic import policies
 from kops_lambda.logic.iam_names import user_name
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.executions import run_execution
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.iam import matrix
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ service principals)."""
 import json
 from typing import Any
 
-from kops_onboard.local.system import LocalSystem
+from kops_local.system import LocalSystem
 from tests.iam.conftest import Evaluation, _pmapper
 
 SENDER = "user/probe-sender"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from kops_onboard.local.aws import LocalAws
+from kops_local.aws import LocalAws
 from tests.local_aws.sample_handlers import RECORDINGS_DIR
 
 # Where the sample handlers, in their containers, record what they received (inherited by every container).

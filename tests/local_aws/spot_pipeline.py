@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
     from mypy_boto3_sqs.literals import QueueAttributeFilterType
 
-from kops_onboard.local.aws import LocalAws
+from kops_local.aws import LocalAws
 from tests.local_aws.conftest import unique
 
 SPOT_DETAIL_TYPE = "EC2 Spot Instance Interruption Warning"

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import table as dynamodb_table
 
-from kops_onboard.local.aws import LocalAws
+from kops_local.aws import LocalAws
 from tests.local_aws.conftest import unique
 
 MEET_SECONDS = 1.0

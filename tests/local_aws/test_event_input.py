@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kops_onboard.local.aws.event_input import aws_event_shape, render_template, resolve_path
+from kops_local.aws.event_input import aws_event_shape, render_template, resolve_path
 
 MOTO_EVENT = {
     "version": "0",

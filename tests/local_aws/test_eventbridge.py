@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kops_onboard.local.aws import LocalAws
+from kops_local.aws import LocalAws
 from tests.local_aws import sample_handlers
 from tests.local_aws.conftest import unique, wait_for
 from tests.local_aws.spot_pipeline import (

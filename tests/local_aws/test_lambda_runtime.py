@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kops_onboard.local.aws import LocalAws
+from kops_local.aws import LocalAws
 from tests.local_aws import sample_handlers
 from tests.local_aws.conftest import tiny_zip, unique, wait_for
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from kops_onboard.local.aws import LocalAws
+from kops_local.aws import LocalAws
 from tests.local_aws.conftest import unique
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kops_onboard.local.aws import LocalAws
+from kops_local.aws import LocalAws
 from tests.local_aws.conftest import unique
 
 MANAGED_POLICIES = [

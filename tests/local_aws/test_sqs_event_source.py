@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from kops_onboard.local.aws import LocalAws
+from kops_local.aws import LocalAws
 from tests.local_aws import sample_handlers
 from tests.local_aws.spot_pipeline import build_pipeline, queue_attributes
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kops_onboard.local.aws import LocalAws, sfn_retry
+from kops_local.aws import LocalAws, sfn_retry
 from tests.local_aws import sample_handlers
 from tests.local_aws.conftest import unique, wait_for
 

@@ -14,8 +14,8 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
-from kops_onboard.local.aws import LocalAws
-from kops_onboard.local.iam_tokens import IamCredentials, iam_token, role_session, user_credentials
+from kops_local.aws import LocalAws
+from kops_local.iam_tokens import IamCredentials, iam_token, role_session, user_credentials
 from tests.local_aws.conftest import unique
 
 REGION = "us-east-1"

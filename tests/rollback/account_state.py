@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer
 
 from kops_lambda.constants import AGENT_NAMESPACE, MANAGED_BY_LABEL, PRODUCT, STATUS_OFFBOARDED
-from kops_onboard.local.kube.store import ObjectStore
+from kops_local.kube.store import ObjectStore
 
 if TYPE_CHECKING:
-    from kops_onboard.local.system import LocalSystem
+    from kops_local.system import LocalSystem
 
 STACK_ROLE_PREFIX = "KopsOnboard-"
 AGENT_NAMESPACED = (

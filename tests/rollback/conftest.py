@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 from kops_lambda.adapters.aws import client as cached_client
-from kops_onboard.local.warm_state import forget_warm_containers
+from kops_local.warm_state import forget_warm_containers
 from tests.cluster.conftest import aws_account, make_cluster, release_test_clusters  # noqa: F401  (fixtures, re-exported)
 
 REGION = "us-east-1"

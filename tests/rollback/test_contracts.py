@@ -8,7 +8,7 @@ from kops_lambda.errors import InvalidInput
 from kops_lambda.logic.rollback.identity_mapping import _cut_item_text
 from kops_lambda.logic.rollback.steps import access_key, offboard_input
 from kops_lambda.models.rollback import CleanupRequest
-from kops_onboard.local.aws.lambda_faults import LambdaFault, LambdaFaultPlan
+from kops_local.aws.lambda_faults import LambdaFault, LambdaFaultPlan
 
 
 @pytest.mark.parametrize("days", [0, 7, 30])

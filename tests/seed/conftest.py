@@ -11,8 +11,8 @@ import moto
 import pytest
 from kubernetes import client
 
-from kops_onboard.local.kube import KubeApiEmulator, RecordedRequest
-from kops_onboard.local.seed import ClusterSpec, SeededAwsCluster, SeededKubeCluster, seed_aws, seed_kube
+from kops_local.kube import KubeApiEmulator, RecordedRequest
+from kops_local.seed import ClusterSpec, SeededAwsCluster, SeededKubeCluster, seed_aws, seed_kube
 
 REGION = "us-east-1"
 BUCKET = "example-kops-state-store"

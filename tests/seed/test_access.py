@@ -10,8 +10,8 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from kops_onboard.local.kube import KubeApiEmulator
-from kops_onboard.local.seed import seed_access_secret, seed_kube
+from kops_local.kube import KubeApiEmulator
+from kops_local.seed import seed_access_secret, seed_kube
 from tests.seed.conftest import aws_client, seed_aws_cluster
 
 CLUSTER = "access.k8s.local"

@@ -12,8 +12,8 @@ import moto
 import pytest
 import yaml
 
-from kops_onboard.local.seed import ClusterSpec, KopsVersion, SeededAwsCluster
-from kops_onboard.local.seed.userdata import nodeup_urls
+from kops_local.seed import ClusterSpec, KopsVersion, SeededAwsCluster
+from kops_local.seed.userdata import nodeup_urls
 from tests.seed.conftest import BUCKET, REGION, aws_client, seed_aws_cluster
 
 CURRENT = "demo.k8s.local"  # kOps 1.21 defaults

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from kops_onboard.local.seed import PodCounts
-from kops_onboard.local.seed.writer import ApiWriter, SeedError
+from kops_local.seed import PodCounts
+from kops_local.seed.writer import ApiWriter, SeedError
 from tests.seed.conftest import SeededCluster
 
 DEFAULT = "demo.k8s.local"  # kOps 1.21, calico, EKS-style aws-auth, 3 workers (2 Spot), 4 pods each

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kops_onboard.local.seed import ClusterSpec, InvalidClusterSpec, KopsVersion
+from kops_local.seed import ClusterSpec, InvalidClusterSpec, KopsVersion
 
 
 def test_name_alone_gets_every_default() -> None:

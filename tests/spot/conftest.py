@@ -21,9 +21,9 @@ from kops_lambda.constants import drainer_secret_name
 from kops_lambda.logic.spot.dedup import InterruptionDedup
 from kops_lambda.logic.spot.service import SpotDependencies, parse_interruption_event
 from kops_lambda.models.events import Ec2InterruptionEvent
-from kops_onboard.local.aws import LambdaContext
-from kops_onboard.local.kube.served import ServedKubeApi
-from kops_onboard.local.seed import (
+from kops_local.aws import LambdaContext
+from kops_local.kube.served import ServedKubeApi
+from kops_local.seed import (
     ClusterSpec,
     SeededAwsCluster,
     SeededInstance,

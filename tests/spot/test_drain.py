@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client as k8s
 
 from kops_lambda.logic.spot.drain import drain_node, skip_reason
-from kops_onboard.local.kube.served import ServedKubeApi
+from kops_local.kube.served import ServedKubeApi
 from tests.spot import objects
 from tests.spot.objects import NODE
 

@@ -16,7 +16,7 @@ from kops_lambda.constants import ENV_SPOT_NOTIFICATION_TOPIC_ARN, KUBE_SYSTEM, 
 from kops_lambda.handlers import spot_interruption as spot_handler
 from kops_lambda.handlers.spot_interruption import handler
 from kops_lambda.logic.cluster.drainer import issue_drainer_credential, read_drainer_credential
-from kops_onboard.local.seed import seed_access_secret
+from kops_local.seed import seed_access_secret
 from tests.revocation import wait_until_refused
 from tests.spot import objects
 from tests.spot.conftest import (

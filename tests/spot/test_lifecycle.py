@@ -16,9 +16,9 @@ from kops_lambda.constants import DEFAULT_LIFECYCLE_HOOK_NAME
 from kops_lambda.logic.spot.service import handle_interruption, parse_interruption_event
 from kops_lambda.models.events import Ec2InterruptionEvent
 from kops_lambda.settings import SpotSettings
-from kops_onboard.local.aws.lifecycle_actions import LifecycleActions, lifecycle_action_patches
-from kops_onboard.local.aws.patching import PatchSet
-from kops_onboard.local.seed import SeededInstance
+from kops_local.aws.lifecycle_actions import LifecycleActions, lifecycle_action_patches
+from kops_local.aws.patching import PatchSet
+from kops_local.seed import SeededInstance
 from tests.spot.conftest import REGION, WARNING, Cluster, ec2_event
 
 ACCOUNT = "123456789012"

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kops_onboard.local.system import LocalSystem
+from kops_local.system import LocalSystem
 from stacks.app_builder import SPOT_REGIONS_OUTDIR, synthesize
 from tests.e2e.conftest import RETRY_INTERVAL_SCALE
 from tests.e2e.secret_scan import assert_no_secret_leaks

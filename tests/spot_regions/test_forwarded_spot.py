@@ -8,10 +8,10 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.cli import app
 from kops_onboard.executions import run_execution
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalCluster, LocalSystem
 from kops_onboard.spot_events import spot_event_entry
 from tests.e2e import spot_support as support
 from tests.local_up_process import interrupt, local_up

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from kops_onboard.local.warm_state import forget_warm_containers
+from kops_local.warm_state import forget_warm_containers
 
 REGION = "us-east-1"
 

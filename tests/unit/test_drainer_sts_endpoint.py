@@ -13,8 +13,8 @@ from kops_lambda.adapters.aws import token_sts_client
 from kops_lambda.constants import SUPPORTED_KOPS_VERSIONS
 from kops_lambda.logic.cluster.drainer import drainer_api_client, needs_global_sts_endpoint
 from kops_lambda.models.drainer import DrainerCredential
-from kops_onboard.local.seed.addons import authenticator_image
-from kops_onboard.local.seed.versions import KopsVersion
+from kops_local.seed.addons import authenticator_image
+from kops_local.seed.versions import KopsVersion
 from tests.kubeconfigs import client_certificate
 
 REGION = "eu-west-1"

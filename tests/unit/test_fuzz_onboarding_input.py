@@ -15,8 +15,8 @@ from kops_lambda.errors import KopsOnboardError
 from kops_lambda.handlers import validate_cluster
 from kops_lambda.models.onboarding import OnboardInput
 from kops_lambda.models.steps import parse_model
-from kops_onboard.local.aws import LambdaContext
-from kops_onboard.local.warm_state import forget_warm_containers
+from kops_local.aws import LambdaContext
+from kops_local.warm_state import forget_warm_containers
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:kops-onboard/clusters/a.k8s.local/kubeconfig-AbCdEf"
 VALID: dict[str, Any] = {

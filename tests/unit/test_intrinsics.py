@@ -2,7 +2,7 @@
 
 import pytest
 
-from kops_onboard.local.intrinsics import Resolver, UnresolvedReference
+from kops_local.intrinsics import Resolver, UnresolvedReference
 
 
 @pytest.fixture

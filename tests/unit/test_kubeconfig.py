@@ -16,7 +16,7 @@ from kops_lambda.adapters.kube import api_client, load_kubeconfig
 from kops_lambda.adapters.kubeconfig import cluster_endpoint, vet_kubeconfig
 from kops_lambda.errors import ClusterAccessError, KubeconfigExpired, UnsafeKubeconfig
 from kops_lambda.logic.cluster.access import admin_kubeconfig
-from kops_onboard.local.seed.access import token_kubeconfig
+from kops_local.seed.access import token_kubeconfig
 from tests.kubeconfigs import as_text, client_certificate, with_client_certificate, with_field
 
 SECRET = "sk-kubeconfig-secret-4b1d9c7e0a2f"
