@@ -26,7 +26,7 @@ _NAME_LIMITS = {
     "sns": 256, "cloudwatch": 255,
 }  # fmt: skip
 _IGNORED_TYPES = frozenset({"AWS::CDK::Metadata"})
-LAMBDA_SOURCE = Path(__file__).resolve().parents[2] / "lambdas" / "kops_lambda"
+LAMBDA_SOURCE = Path(__file__).resolve().parents[1] / "lambdas" / "kops_lambda"
 
 
 @dataclass

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = PROJECT_ROOT / "tools" / "build-kube-bin.sh"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "aws-iam-authenticator")
 

@@ -1,4 +1,5 @@
-"""Kubernetes API clients built from a kubeconfig held in Secrets Manager."""
+"""Kubernetes API clients built from a kubeconfig held in Secrets Manager, and the one way every call site sends
+a request through them (`send`), with its errors in words (`translated_kube_errors`)."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ from kops_lambda.errors import ClusterAccessError, KubeApiUnavailable, Kubeconfi
 
 # (connect, read) seconds for every call: a busy API server must not eat the Spot window.
 REQUEST_TIMEOUT: tuple[float, float] = (3.0, 10.0)
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
 
 
 def load_kubeconfig(secretsmanager: Any, secret_arn: str) -> dict[str, Any]:
@@ -79,6 +82,34 @@ def _configuration(access: KubeAccess) -> k8s.Configuration:
         if access.tls_server_name:
             configuration.tls_server_name = access.tls_server_name
     return configuration
+
+
+def send(
+    api: k8s.ApiClient,
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    content_type: str = JSON,
+    timeout: float | tuple[float, float] = REQUEST_TIMEOUT,
+) -> bytes:
+    """One request as plain JSON (the typed models drop fields they do not know), with bearer auth and a
+    bounded timeout; returns the answer's body. A non-2xx answer raises ApiException and a transport failure
+    urllib3's HTTPError: callers that judge answers themselves (the drain, the canary) catch those, the others
+    send inside `translated_kube_errors`."""
+    headers = {"Accept": JSON}
+    if body is not None:
+        headers["Content-Type"] = content_type
+    response = api.call_api(
+        path,
+        method,
+        header_params=headers,
+        body=body,
+        auth_settings=["BearerToken"],
+        _preload_content=False,
+        _request_timeout=timeout,
+    )
+    return bytes(response.data or b"")
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from kops_lambda.adapters.kube import REQUEST_TIMEOUT, api_client, load_kubeconfig, translated_kube_errors
+from kops_lambda.adapters.kube import api_client, load_kubeconfig, send, translated_kube_errors
 from kops_lambda.adapters.kubeconfig import vet_kubeconfig
 from kops_lambda.constants import ADMIN_KUBECONFIG_WARNING_SECONDS
 from kops_lambda.errors import ClusterAccessError
@@ -63,18 +63,11 @@ def check_access(api: k8s.ApiClient) -> str:
     """The server's gitVersion; raises ClusterAccessError / KubeApiUnavailable as described above."""
     try:
         with translated_kube_errors("GET /version"):
-            response = api.call_api(
-                "/version",
-                "GET",
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=REQUEST_TIMEOUT,
-            )
+            data = send(api, "GET", "/version")
     except ApiException as exc:  # neither 401/403 nor 429/5xx: not an API server we can use
         raise ClusterAccessError(f"GET /version: unexpected answer ({exc.status})") from None
     try:
-        version = json.loads(response.data)
+        version = json.loads(data)
     except ValueError:
         raise ClusterAccessError("GET /version: the server did not answer like a Kubernetes API") from None
     return str(version.get("gitVersion", "")) if isinstance(version, dict) else ""

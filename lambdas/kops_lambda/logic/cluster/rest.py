@@ -2,7 +2,7 @@
 
 The typed models of the official client drop what they do not know (unknown fields, and for
 ConfigMaps the exact bytes are all that matters), so these steps read and write plain JSON through the
-client's `call_api`: its auth, TLS and connection pool, with our bounded timeouts on every call.
+client's connection (adapters/kube.send): its auth, TLS and connection pool, with our bounded timeouts.
 
 Errors: 401/403 → ClusterAccessError, except a 403 for a namespace still being deleted (an offboarding or
 rollback just removed it: RetryableError, its namespace controller finishes within seconds);
@@ -18,12 +18,11 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from kops_lambda.adapters.kube import REQUEST_TIMEOUT, translated_kube_errors
+from kops_lambda.adapters.kube import JSON, MERGE_PATCH, send, translated_kube_errors
 from kops_lambda.errors import KubeApiUnavailable, KubeRequestRejected, RetryableError
 
 JsonObject = dict[str, Any]
 
-MERGE_PATCH = "application/merge-patch+json"
 # How many times a read-modify-write is attempted when someone else writes in between (409).
 MAX_WRITE_ATTEMPTS = 5
 
@@ -101,9 +100,7 @@ class KubeRest:
         body = {"preconditions": {"resourceVersion": resource_version}}
         self._required("DELETE", path, body=body)
 
-    def _required(
-        self, method: str, path: str, *, body: JsonObject, content_type: str = "application/json"
-    ) -> JsonObject:
+    def _required(self, method: str, path: str, *, body: JsonObject, content_type: str = JSON) -> JsonObject:
         result = self._call(method, path, operation=f"{method} {path}", body=body, content_type=content_type)
         return result or {}
 
@@ -114,24 +111,13 @@ class KubeRest:
         *,
         operation: str,
         body: JsonObject | None = None,
-        content_type: str = "application/json",
+        content_type: str = JSON,
         missing_ok: bool = False,
     ) -> JsonObject | None:
-        headers = {"Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = content_type
         try:
             with translated_kube_errors(operation):
                 try:
-                    response = self._api.call_api(
-                        path,
-                        method,
-                        header_params=headers,
-                        body=body,
-                        auth_settings=["BearerToken"],
-                        _preload_content=False,
-                        _request_timeout=REQUEST_TIMEOUT,
-                    )
+                    data = send(self._api, method, path, body=body, content_type=content_type)
                 except ApiException as exc:
                     if _namespace_terminating(exc):
                         raise RetryableError(f"{operation}: the namespace is still being deleted") from None
@@ -142,7 +128,6 @@ class KubeRest:
             if exc.status == 404 and missing_ok:
                 return None
             raise KubeRequestRejected(f"{operation}: {exc.reason} ({exc.status})") from None
-        data = response.data
         if not data:
             return {}
         try:

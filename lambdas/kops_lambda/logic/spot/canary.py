@@ -29,7 +29,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from kops_lambda.adapters.aws_errors import error_code
-from kops_lambda.adapters.kube import REQUEST_TIMEOUT
+from kops_lambda.adapters.kube import send
 from kops_lambda.errors import ClusterAccessError, KopsOnboardError
 from kops_lambda.logic import registry
 from kops_lambda.logic.cluster.drainer import (
@@ -239,15 +239,7 @@ def _allowed(api: k8s.ApiClient, permission: Permission) -> bool:
         "spec": {"resourceAttributes": attributes},
     }
     try:
-        response = api.call_api(
-            SSAR_PATH,
-            "POST",
-            header_params={"Accept": "application/json", "Content-Type": "application/json"},
-            body=body,
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _request_timeout=REQUEST_TIMEOUT,
-        )
+        data = send(api, "POST", SSAR_PATH, body=body)
     except ApiException as exc:
         if exc.status == 401:
             raise _Failed(
@@ -261,7 +253,7 @@ def _allowed(api: k8s.ApiClient, permission: Permission) -> bool:
     except urllib3.exceptions.HTTPError as exc:
         raise _Failed(CanaryReason.UNREACHABLE, f"the API server is unreachable ({type(exc).__name__})") from None
     try:
-        status = json.loads(response.data).get("status") or {}
+        status = json.loads(data).get("status") or {}
     except (ValueError, AttributeError):
         raise _Failed(CanaryReason.UNREACHABLE, "the answer to SelfSubjectAccessReview is not JSON") from None
     return status.get("allowed") is True

@@ -18,12 +18,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+from urllib.parse import urlencode
 
 import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from kops_lambda.adapters.kube import REQUEST_TIMEOUT, translated_kube_errors, transport_failure
+from kops_lambda.adapters.kube import REQUEST_TIMEOUT, send, translated_kube_errors, transport_failure
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 DEFAULT_GRACE_SECONDS = 30  # the API's default terminationGracePeriodSeconds
@@ -112,10 +113,10 @@ def pods_to_evict(pods: list[dict[str, Any]]) -> tuple[list[PodRef], dict[str, i
 
 def list_pods_on_node(core: k8s.CoreV1Api, node_name: str) -> list[dict[str, Any]]:
     with translated_kube_errors("list pods"):
-        response = core.list_pod_for_all_namespaces(
-            field_selector=f"spec.nodeName={node_name}", _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+        data = send(
+            core.api_client, "GET", "/api/v1/pods?" + urlencode({"fieldSelector": f"spec.nodeName={node_name}"})
         )
-    items: list[dict[str, Any]] = json.loads(response.data).get("items", [])
+    items: list[dict[str, Any]] = json.loads(data).get("items", [])
     return items
 
 
@@ -260,15 +261,7 @@ def _call(
     core: k8s.CoreV1Api, path: str, method: str, body: dict[str, Any], timeout: float | tuple[float, float]
 ) -> tuple[Attempt, str]:
     try:
-        core.api_client.call_api(
-            path,
-            method,
-            header_params={"Content-Type": "application/json", "Accept": "application/json"},
-            body=body,
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _request_timeout=timeout,
-        )
+        send(core.api_client, method, path, body=body, timeout=timeout)
     except ApiException as exc:
         return _classify(exc)
     except urllib3.exceptions.HTTPError as exc:

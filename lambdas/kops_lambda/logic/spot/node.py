@@ -3,12 +3,13 @@
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote
 
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from kops_lambda.adapters.aws_errors import translated_aws_errors
-from kops_lambda.adapters.kube import REQUEST_TIMEOUT, translated_kube_errors
+from kops_lambda.adapters.kube import MERGE_PATCH, send, translated_kube_errors
 from kops_lambda.constants import (
     ASG_NAME_TAG,
     EXCLUDE_FROM_LB_LABEL,
@@ -100,8 +101,8 @@ def find_node(
         if node is not None and node.get("spec", {}).get("providerID") == wanted:
             return node, naming
     with translated_kube_errors("list nodes"):
-        nodes = core.list_node(_preload_content=False, _request_timeout=REQUEST_TIMEOUT)
-    for node in _json(nodes).get("items", []):
+        nodes = _json(send(core.api_client, "GET", "/api/v1/nodes"))
+    for node in nodes.get("items", []):
         if node.get("spec", {}).get("providerID") == wanted:
             return dict(node), None
     return None
@@ -110,12 +111,12 @@ def find_node(
 def read_node(core: k8s.CoreV1Api, name: str) -> dict[str, Any] | None:
     try:
         with translated_kube_errors("get node"):
-            response = core.read_node(name, _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
+            data = send(core.api_client, "GET", _node_path(name))
     except ApiException as exc:
         if exc.status == 404:
             return None
         raise
-    return _json(response)
+    return _json(data)
 
 
 def node_patch(node: dict[str, Any], *, action: SpotAction, event_id: str) -> dict[str, Any] | None:
@@ -168,18 +169,13 @@ def out_of_service_patch(node: dict[str, Any]) -> dict[str, Any] | None:
 def patch_node(core: k8s.CoreV1Api, name: str, patch: dict[str, Any]) -> None:
     """One JSON merge patch (409 when the node changed since it was read)."""
     with translated_kube_errors("patch node"):
-        core.api_client.call_api(
-            "/api/v1/nodes/{name}",
-            "PATCH",
-            path_params={"name": name},
-            header_params={"Content-Type": "application/merge-patch+json", "Accept": "application/json"},
-            body=patch,
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _request_timeout=REQUEST_TIMEOUT,
-        )
+        send(core.api_client, "PATCH", _node_path(name), body=patch, content_type=MERGE_PATCH)
 
 
-def _json(response: Any) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(response.data)
-    return data
+def _node_path(name: str) -> str:
+    return f"/api/v1/nodes/{quote(name, safe='')}"
+
+
+def _json(data: bytes) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(data)
+    return parsed

@@ -11,7 +11,7 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from kops_lambda.adapters.kube import REQUEST_TIMEOUT
+from kops_lambda.adapters.kube import send
 from kops_lambda.constants import PRODUCT
 from kops_lambda.observability import logger
 
@@ -61,16 +61,7 @@ class NodeEventRecorder:
 
     def _create(self, body: dict[str, Any]) -> None:
         try:
-            self._core.api_client.call_api(
-                "/api/v1/namespaces/{namespace}/events",
-                "POST",
-                path_params={"namespace": EVENT_NAMESPACE},
-                header_params={"Content-Type": "application/json", "Accept": "application/json"},
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=REQUEST_TIMEOUT,
-            )
+            send(self._core.api_client, "POST", f"/api/v1/namespaces/{EVENT_NAMESPACE}/events", body=body)
         except Exception as exc:  # an Event lost is not worth failing or retrying a drain for
             logger.warning(
                 "could not record a node event",
