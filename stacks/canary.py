@@ -31,8 +31,8 @@ from kops_lambda.constants import (
 from kops_lambda.logic.registry import CANARY_ATTRIBUTE, CANARY_READ_ATTRIBUTES
 from kops_lambda.settings import SpotSettings
 from stacks.constructs.lambda_function import KopsFunction
+from stacks.constructs.workflow import drainer_secrets
 from stacks.network import ClusterNetwork
-from stacks.onboarding import drainer_secrets
 
 # Clusters are checked concurrently, each bounded by the client's timeouts (an unreachable one: ~10 s).
 CANARY_TIMEOUT = Duration.seconds(120)

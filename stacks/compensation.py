@@ -35,8 +35,8 @@ from kops_lambda.constants import (
     SFN_STATUS_CHANGE_DETAIL_TYPE,
     UNFINISHED_STATUSES,
 )
-from stacks.constructs.state_machine import logged_state_machine
-from stacks.offboarding import CleanupFunctions
+from stacks.cleanup import CleanupFunctions
+from stacks.constructs.workflow import logged_state_machine
 
 STOPPED_EXECUTION_PATH = "$.stopped_execution"
 IN_FLIGHT_PATH = "$.in_flight"

@@ -17,11 +17,12 @@ from kops_lambda.constants import (
     TAG_MANAGED_BY_VALUE,
 )
 from stacks.canary import SpotCanary
+from stacks.cleanup import ONBOARDING_CLEANUP_GROUPS, CleanupFunctions
 from stacks.compensation import CompensationWorkflow
 from stacks.constructs.lambda_function import lambda_code
 from stacks.context import context_list
 from stacks.network import cluster_network
-from stacks.offboarding import ONBOARDING_CLEANUP_GROUPS, CleanupFunctions, OffboardingWorkflow
+from stacks.offboarding import OffboardingWorkflow
 from stacks.onboarding import OnboardingWorkflow
 from stacks.operations import Operations
 from stacks.spot import SpotInterruptionHandling, spot_regions

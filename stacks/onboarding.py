@@ -11,9 +11,8 @@ retries ends in RollbackFailed (the original error and the one that stopped the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -27,7 +26,6 @@ from kops_lambda.constants import (
     BASELINE_STEP,
     CLUSTER_SECRET_PREFIX,
     DISCARD_BASELINE_STEP,
-    DRAINER_SECRET_KIND,
     ENV_AGENT_API_URL,
     ENV_REGISTRY_TABLE,
     ENV_SECRET_READER_ARNS,
@@ -44,15 +42,21 @@ from kops_lambda.constants import (
     SPOT_ROLE_NAME,
     VENDOR_KUBECONFIG_SECRET_KIND,
 )
-from kops_lambda.errors import IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES, RETRYABLE_ERROR_NAMES, RollbackFailed
+from kops_lambda.errors import IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES, RollbackFailed
 from kops_lambda.logic import policies
+from stacks.cleanup import CleanupFunctions
 from stacks.constructs.lambda_function import KopsFunction
-from stacks.constructs.state_machine import logged_state_machine
+from stacks.constructs.workflow import (
+    arn,
+    describe_key_pairs,
+    drainer_secrets,
+    grant_cluster_access,
+    grant_lease_takeover,
+    lambda_task,
+    logged_state_machine,
+)
 from stacks.context import context_list
 from stacks.network import ClusterNetwork
-
-if TYPE_CHECKING:
-    from stacks.offboarding import CleanupFunctions
 
 # Steps that call IAM right after creating what they call it on (eventual consistency).
 IAM_STEPS = frozenset({"CreateIamEntities", "StoreAccessKey"})
@@ -61,14 +65,6 @@ IAM_STEPS = frozenset({"CreateIamEntities", "StoreAccessKey"})
 CLUSTER_STEPS = frozenset(
     {"RecordBaseline", "ValidateCluster", "MapIdentity", "IssueDrainerCredential", "InstallAgent"}
 )
-
-# Transient failures of the Lambda service itself (not of our code).
-LAMBDA_SERVICE_ERRORS = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-]
 
 HANDLERS = {
     "RecordBaseline": "kops_lambda.handlers.record_baseline.handler",
@@ -269,11 +265,7 @@ class OnboardingWorkflow(Construct):
                 actions=["iam:GetRole", "iam:ListRoleTags", "iam:ListAttachedRolePolicies"],
                 resources=[self._arn("iam", "role", SPOT_ROLE_NAME)],
             ),
-            iam.PolicyStatement(
-                sid="DescribeKeyPairs",
-                actions=["ec2:DescribeKeyPairs"],
-                resources=["*"],  # Describe* supports no resource-level permissions.
-            ),
+            describe_key_pairs(),
             iam.PolicyStatement(
                 sid="DescribeClusterSecrets",
                 actions=["secretsmanager:DescribeSecret"],
@@ -303,11 +295,7 @@ class OnboardingWorkflow(Construct):
                 actions=["iam:GetRole", "iam:ListRoleTags"],
                 resources=[self._arn("iam", "role", SPOT_ROLE_NAME)],
             ),
-            iam.PolicyStatement(
-                sid="CheckKeyPair",
-                actions=["ec2:DescribeKeyPairs"],
-                resources=["*"],  # Describe* supports no resource-level permissions.
-            ),
+            describe_key_pairs("CheckKeyPair"),
         ]
         for statement in statements:
             function.add_to_role_policy(statement)
@@ -460,13 +448,7 @@ class OnboardingWorkflow(Construct):
 
     def _grant_key_pair(self, function: lambda_.IFunction, secrets_key: kms.IKey, regions: Sequence[str]) -> None:
         key_pairs = [arn(self, "ec2", "key-pair", f"{IAM_USER_PREFIX}*", region=region) for region in regions]
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="DescribeKeyPairs",
-                actions=["ec2:DescribeKeyPairs"],
-                resources=["*"],  # Describe* supports no resource-level permissions.
-            )
-        )
+        function.add_to_role_policy(describe_key_pairs())
         function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="ClusterKeyPairs",
@@ -505,109 +487,3 @@ class OnboardingWorkflow(Construct):
         )
         task.add_catch(compensation, errors=["States.ALL"], result_path="$.error")
         return task
-
-
-def arn(
-    scope: Construct,
-    service: str,
-    resource: str,
-    name: str,
-    fmt: ArnFormat = ArnFormat.SLASH_RESOURCE_NAME,
-    *,
-    region: str | None = None,
-) -> str:
-    """`region`: default the stack's (IAM's: none)."""
-    region = "" if service == "iam" else region
-    return Stack.of(scope).format_arn(
-        service=service, resource=resource, resource_name=name, arn_format=fmt, region=region
-    )
-
-
-def grant_cluster_access(scope: Construct, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
-    """Read the clusters' kubeconfig secrets (ours, or customer-made under our prefix)."""
-    function.add_to_role_policy(
-        iam.PolicyStatement(
-            sid="ReadClusterKubeconfigs",
-            actions=["secretsmanager:GetSecretValue"],
-            resources=[
-                arn(
-                    scope,
-                    "secretsmanager",
-                    "secret",
-                    f"{CLUSTER_SECRET_PREFIX}*/kubeconfig-*",
-                    ArnFormat.COLON_RESOURCE_NAME,
-                )
-            ],
-        )
-    )
-    secrets_key.grant(function, "kms:Decrypt")
-
-
-def drainer_secrets(scope: Construct) -> str:
-    """Every cluster's drainer credential secret: `kops-onboard/clusters/<cluster>/spot-drainer` plus the six
-    characters Secrets Manager appends (`-` and `??????`, so no longer name under the prefix matches)."""
-    name = f"{CLUSTER_SECRET_PREFIX}*/{DRAINER_SECRET_KIND}-??????"
-    return arn(scope, "secretsmanager", "secret", name, ArnFormat.COLON_RESOURCE_NAME)
-
-
-def grant_lease_takeover(scope: Construct, function: lambda_.IFunction) -> None:
-    """The first state of a workflow takes over a cluster lease whose holder execution has ended."""
-    function.add_to_role_policy(
-        iam.PolicyStatement(
-            sid="ReadLeaseHolderStatus",
-            actions=["states:DescribeExecution"],
-            resources=[arn(scope, "states", "execution", "*", ArnFormat.COLON_RESOURCE_NAME)],
-        )
-    )
-
-
-def lambda_task(
-    scope: Construct,
-    state_name: str,
-    function: lambda_.IFunction,
-    *,
-    payload: dict[str, Any],
-    result_path: str,
-    transient_errors: Sequence[str] = (),
-    execution_id: str = sfn.JsonPath.execution_id,
-) -> tasks.LambdaInvoke:
-    """A Lambda task of our workflows: payload {execution_id, state: $, ...}, the function's result at
-    `result_path`, retries of our retryable errors, of `transient_errors` and of Lambda service errors,
-    each exponential with full jitter. The caller adds the Catch. `execution_id`: the execution the step
-    works for (this one, unless it compensates another)."""
-    task = tasks.LambdaInvoke(
-        scope,
-        state_name,
-        lambda_function=function,
-        payload=sfn.TaskInput.from_object(
-            {"execution_id": execution_id, **payload, "state": sfn.JsonPath.entire_payload}
-        ),
-        payload_response_only=True,
-        retry_on_service_exceptions=False,
-        result_path=result_path,
-    )
-    task.add_retry(
-        errors=list(RETRYABLE_ERROR_NAMES),
-        interval=Duration.seconds(2),
-        max_attempts=5,
-        backoff_rate=2,
-        max_delay=Duration.seconds(30),
-        jitter_strategy=sfn.JitterType.FULL,
-    )
-    if transient_errors:
-        task.add_retry(
-            errors=list(transient_errors),
-            interval=Duration.seconds(2),
-            max_attempts=4,
-            backoff_rate=2,
-            max_delay=Duration.seconds(20),
-            jitter_strategy=sfn.JitterType.FULL,
-        )
-    task.add_retry(
-        errors=LAMBDA_SERVICE_ERRORS,
-        interval=Duration.seconds(1),
-        max_attempts=3,
-        backoff_rate=2,
-        jitter_strategy=sfn.JitterType.FULL,
-    )
-    return task

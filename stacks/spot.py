@@ -83,8 +83,8 @@ from kops_lambda.errors import InvalidSettings
 from kops_lambda.logic.spot.notify import check_notification_settings
 from kops_lambda.settings import SpotSettings, parse_regions, spot_settings_from
 from stacks.constructs.lambda_function import KopsFunction
+from stacks.constructs.workflow import drainer_secrets
 from stacks.network import ClusterNetwork
-from stacks.onboarding import drainer_secrets
 
 HANDLER_TIMEOUT = Duration.seconds(120)
 # AWS requires the queue's visibility timeout to cover the function timeout.

@@ -20,8 +20,8 @@ from kops_lambda.constants import (
     SPOT_STATE_CHANGE_DETAIL_TYPE,
 )
 from kops_lambda.errors import IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES, RETRYABLE_ERROR_NAMES
+from stacks.cleanup import CLEANUP_HANDLERS
 from stacks.constructs.bundling import lambda_python
-from stacks.offboarding import CLEANUP_HANDLERS
 
 
 @pytest.fixture(scope="module")
