@@ -102,7 +102,8 @@ def check_rotation_settings(settings: RotationSettings, keys: Mapping[str, str])
 
 
 def rotate_old_access_keys(deps: RotationDependencies, *, max_age: timedelta, now: datetime) -> list[RotationResult]:
-    """Every onboarded cluster's key older than `max_age` at `now` rotated; one result per cluster."""
+    """Every onboarded cluster's key older than `max_age` at `now` rotated; one result per cluster. `now` is the
+    moment keys' ages are measured at and rotations are dated with (the handler's: the current time)."""
     return [
         _rotate_cluster(deps, item, max_age=max_age, now=now)
         for item in registry.onboarded_clusters(deps.registry_table)
@@ -122,7 +123,7 @@ def _rotate_cluster(
             region=region,
             cluster_name=name,
             owner=deps.owner,
-            now=now.timestamp(),
+            # The wall clock, not `now`: the workflows compare the lease's expiry with theirs.
             seconds=ROTATION_LEASE_SECONDS,
         )
     except ClusterBusy as exc:
