@@ -1,5 +1,6 @@
 """The product's stack: composes the registry, the secrets key, onboarding (with its rollback and the
-compensation of stopped executions), offboarding and the Spot path."""
+compensation of stopped executions), offboarding, the Spot path and, with accessKeyRotationDays, the scheduled
+access-key rotation."""
 
 from typing import Any
 
