@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kops_lambda.constants import STATUS_ONBOARDED, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE, access_key_secret_name
-from kops_lambda.errors import ClusterBusy
+from kops_lambda.errors import ClusterBusy, InvalidSettings
 from kops_lambda.logic.access_key import ensure_access_key
 from kops_lambda.logic.access_key_rotation import (
     RotationDependencies,
@@ -20,6 +20,7 @@ from kops_lambda.logic.access_key_rotation import (
 )
 from kops_lambda.logic.iam_names import user_name
 from kops_lambda.logic.lease import acquire_cluster_lease, lease_key
+from kops_lambda.settings import RotationSettings, load_rotation_settings
 from tests.rollback.conftest import create_registry
 
 REGION = "us-east-1"
@@ -192,3 +193,16 @@ def test_a_failed_notification_never_fails_the_rotation(aws: Any, table: Any) ->
     assert (result.outcome, result.notified) == (RotationOutcome.ROTATED, False)
     assert result.reason.startswith("notification: ")
     assert keys_of(aws) == [stored(aws)["AccessKeyId"]]
+
+
+def test_the_settings_the_stack_sets_are_the_ones_the_handler_reads() -> None:
+    settings = RotationSettings(days=45, topic_arn=f"arn:aws:sns:{REGION}:123456789012:rotations")
+    assert load_rotation_settings(settings.environment()) == settings
+    # The topic's KMS key is the stack's grant only; no function is given it
+    keyed = RotationSettings(days=45, topic_key_arn="arn:aws:kms:us-east-1:123456789012:key/x")
+    assert "arn:aws:kms" not in json.dumps(keyed.environment())
+
+
+def test_a_function_without_its_days_setting_fails_naming_it() -> None:
+    with pytest.raises(InvalidSettings, match="ACCESS_KEY_ROTATION_DAYS"):
+        load_rotation_settings({})
