@@ -80,6 +80,7 @@ bench: setup kube-bin
 	$(BIN)/python -m bench.onboarding
 	$(BIN)/python -m bench.spot
 	$(BIN)/python -m bench.canary
+	$(BIN)/python -m bench.rotation
 	$(BIN)/python -m bench.local
 
 clean:

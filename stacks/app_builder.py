@@ -5,7 +5,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -21,6 +21,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTDIR = PROJECT_ROOT / "cdk.out"
 # A synth with spotRegions (`local up --spot-regions`, tests) keeps the default synth's templates as they are.
 SPOT_REGIONS_OUTDIR = DEFAULT_OUTDIR / "spot-regions"
+# Likewise a synth with the access-key rotation on (the tests' accessKeyRotation* context).
+ACCESS_KEY_ROTATION_OUTDIR = DEFAULT_OUTDIR / "access-key-rotation"
 # What a synth reads besides its arguments: when none of it changed, the assembly on disk is reused (each test
 # worker, `make demo` and `local up` would otherwise synthesize the same app again, 10-20 s each).
 SYNTH_INPUTS = ("app.py", "cdk.json", "requirements.txt", "requirements-dev.txt", "stacks", "lambdas")
@@ -61,33 +63,42 @@ def build_app(
 
 
 def synthesize(
-    outdir: str | os.PathLike[str] | None = None, *, region: str | None = None, spot_regions: Sequence[str] = ()
+    outdir: str | os.PathLike[str] | None = None,
+    *,
+    region: str | None = None,
+    spot_regions: Sequence[str] = (),
+    context: Mapping[str, str] | None = None,
 ) -> Path:
     """Synthesize the app; returns the stack's template path (a forwarder's is beside it, named by
-    `spot_forwarder_stack_name`). `spot_regions` other than the home `region` need that region.
+    `spot_forwarder_stack_name`). `spot_regions` other than the home `region` need that region. `context`:
+    values over cdk.json's (as `-c key=value`).
 
     Synths into one output directory are serialized (tests, the demo and `local up` may run at once).
     """
     target = Path(outdir or os.environ.get("CDK_OUTDIR") or DEFAULT_OUTDIR)
     target.mkdir(parents=True, exist_ok=True)
-    context = _cdk_json_context() | {SPOT_REGIONS_CONTEXT: list(spot_regions)} if spot_regions else None
-    inputs = synth_inputs_digest(region=region, spot_regions=spot_regions)
+    extra: dict[str, object] = dict(context or {})
+    if spot_regions:
+        extra[SPOT_REGIONS_CONTEXT] = list(spot_regions)
+    inputs = synth_inputs_digest(region=region, spot_regions=spot_regions, context=context)
     with (target / ".synth.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         reused = _unchanged_assembly(target, inputs)
         if reused is not None:
             return reused
-        assembly = build_app(target, context, region=region).synth()
+        assembly = build_app(target, _cdk_json_context() | extra if extra else None, region=region).synth()
         template = Path(assembly.get_stack_by_name(STACK_NAME).template_full_path)
         prune_stale_assets(template.parent)
         _record_assembly(target, inputs, template)
     return template
 
 
-def synth_inputs_digest(*, region: str | None, spot_regions: Sequence[str]) -> str:
+def synth_inputs_digest(
+    *, region: str | None, spot_regions: Sequence[str], context: Mapping[str, str] | None = None
+) -> str:
     """A digest of the arguments, the environment and every file a synth of this app reads."""
     digest = hashlib.sha256()
-    settings = {"region": region, "spot_regions": list(spot_regions)}
+    settings = {"region": region, "spot_regions": list(spot_regions), "context": dict(context or {})}
     settings |= {name: os.environ.get(name) for name in SYNTH_ENVIRONMENT}
     digest.update(json.dumps(settings, sort_keys=True).encode())
     for name in SYNTH_INPUTS:

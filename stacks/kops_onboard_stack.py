@@ -1,5 +1,6 @@
 """The product's stack: composes the registry, the secrets key, onboarding (with its rollback and the
-compensation of stopped executions), offboarding and the Spot path."""
+compensation of stopped executions), offboarding, the Spot path and, with accessKeyRotationDays, the scheduled
+access-key rotation."""
 
 from typing import Any
 
@@ -16,6 +17,8 @@ from kops_lambda.constants import (
     TAG_MANAGED_BY,
     TAG_MANAGED_BY_VALUE,
 )
+from stacks.access_key_rotation import AccessKeyRotation, rotation_settings
+from stacks.access_key_rotation import alarms as rotation_alarms
 from stacks.canary import SpotCanary
 from stacks.cleanup import ONBOARDING_CLEANUP_GROUPS, CleanupFunctions
 from stacks.compensation import CompensationWorkflow
@@ -84,6 +87,20 @@ class KopsOnboardStack(Stack):
             settings=self.spot.settings,
             network=self.network,
         )
+        # Off by default: only with context accessKeyRotationDays.
+        rotation = rotation_settings(self)
+        self.rotation = (
+            None
+            if rotation is None
+            else AccessKeyRotation(
+                self,
+                "AccessKeyRotation",
+                code=code,
+                registry=self.registry,
+                secrets_key=self.secrets_key,
+                settings=rotation,
+            )
+        )
         self.cleanup = CleanupFunctions(
             self,
             "Cleanup",
@@ -107,6 +124,8 @@ class KopsOnboardStack(Stack):
             cleanup=self.cleanup,
             cluster_regions=self.spot_regions,
             network=self.network,
+            # The rotation reads the stored key's id: one of the secret's readers.
+            access_key_readers=[self.rotation.role.role_arn] if self.rotation else [],
         )
         # ValidateCluster refuses a cluster in any other region (RegionNotCovered): its Spot events never reach us.
         self.onboarding.functions["ValidateCluster"].add_environment(ENV_SPOT_REGIONS, ",".join(self.spot_regions))
@@ -136,12 +155,14 @@ class KopsOnboardStack(Stack):
                 **{f"Cleanup{name}": function for name, function in self.cleanup.functions.items()},
                 "SpotHandler": self.spot.function,
                 "SpotCanary": self.canary.function,
+                **({"AccessKeyRotation": self.rotation.function} if self.rotation else {}),
             },
             metric_alarms={
                 "SpotCanaryFailed": (
                     self.canary.metric_failed_clusters(),
                     "the Spot canary found clusters the Spot handler could not drain (reason in its log)",
-                )
+                ),
+                **rotation_alarms(self.rotation),
             },
             dead_letter_queue=self.spot.dead_letter_queue,
             alarm_email=self.node.try_get_context("alarmEmail"),

@@ -132,6 +132,12 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
         "time; `*` is the cluster, `??????` exactly Secrets Manager's random suffix. The Spot handler reads, "
         "IssueDrainerCredential writes only these (the reader also needs our managed-by tag on the secret)."
     ),
+    f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:"
+    f"<AWS::AccountId>:secret:{CLUSTER_SECRET_PREFIX}*/access-key-??????]": (
+        "Only with context accessKeyRotationDays: the rotation stores a new version of each cluster's access-key "
+        "secret, named kops-onboard/clusters/<cluster>/access-key at run time; `*` is the cluster, `??????` exactly "
+        "Secrets Manager's random suffix (the secret must also carry our managed-by tag)."
+    ),
     "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:"
     "network-interface/*]": (
         "Only with the cluster network settings (stacks/network.py): Lambda deletes and re-addresses the network "

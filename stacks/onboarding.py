@@ -97,8 +97,10 @@ class OnboardingWorkflow(Construct):
         cleanup: CleanupFunctions,
         cluster_regions: Sequence[str],
         network: ClusterNetwork | None = None,
+        access_key_readers: Sequence[str] = (),
     ) -> None:
-        """`cluster_regions`: where clusters may be (the Spot regions); key pairs are made in the cluster's."""
+        """`cluster_regions`: where clusters may be (the Spot regions); key pairs are made in the cluster's.
+        `access_key_readers`: principals of the stack, besides the step, that read the stored access keys."""
         super().__init__(scope, construct_id)
         environment = {ENV_REGISTRY_TABLE: registry.table_name, ENV_SECRETS_KMS_KEY: secrets_key.key_arn}
         self.functions: dict[str, lambda_.Function] = {}
@@ -151,7 +153,7 @@ class OnboardingWorkflow(Construct):
             ENV_SEED_SPOT_ROLE_POLICIES, str(seed_spot_role_policies).lower()
         )
         self._grant_key_pair(self.functions["CreateKeyPair"], secrets_key, cluster_regions)
-        self._grant_access_key(self.functions["StoreAccessKey"], secrets_key)
+        self._grant_access_key(self.functions["StoreAccessKey"], secrets_key, access_key_readers)
         map_identity, install_agent = self.functions["MapIdentity"], self.functions["InstallAgent"]
         map_identity.add_environment(ENV_SPOT_HANDLER_ROLE_ARN, spot_handler_role_arn)
         map_identity.add_environment(ENV_SPOT_FORCE_DELETE, str(spot_force_delete).lower())
@@ -390,7 +392,9 @@ class OnboardingWorkflow(Construct):
         for statement in statements:
             function.add_to_role_policy(statement)
 
-    def _grant_cluster_secrets(self, function: lambda_.IFunction, secrets_key: kms.IKey, names: str = "*") -> None:
+    def _grant_cluster_secrets(
+        self, function: lambda_.IFunction, secrets_key: kms.IKey, names: str = "*", readers: Sequence[str] = ()
+    ) -> None:
         """Write, read back and restrict the readers of the secrets `kops-onboard/clusters/<names>`."""
         secrets = self._arn(
             "secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}{names}", ArnFormat.COLON_RESOURCE_NAME
@@ -418,10 +422,10 @@ class OnboardingWorkflow(Construct):
                 resources=[secrets],
             )
         )
-        # Who may read the secrets it writes: itself (reruns reuse them) and the operators named in context.
-        readers = [function.role.role_arn] if function.role else []
-        readers += context_list(self, "secretReaderArns") or []
-        function.add_environment(ENV_SECRET_READER_ARNS, ",".join(readers))  # type: ignore[attr-defined]
+        # Who may read the secrets it writes: itself (reruns reuse them), `readers` and the operators named in context.
+        allowed = [function.role.role_arn] if function.role else []
+        allowed += [*readers, *(context_list(self, "secretReaderArns") or [])]
+        function.add_environment(ENV_SECRET_READER_ARNS, ",".join(allowed))  # type: ignore[attr-defined]
 
     def _configure_drainer_step(
         self, function: lambda_.Function, secrets_key: kms.IKey, spot_handler_role_arn: str, spot_force_delete: bool
@@ -466,7 +470,7 @@ class OnboardingWorkflow(Construct):
         )
         self._grant_cluster_secrets(function, secrets_key, names="*/ssh-private-key-*")
 
-    def _grant_access_key(self, function: lambda_.IFunction, secrets_key: kms.IKey) -> None:
+    def _grant_access_key(self, function: lambda_.IFunction, secrets_key: kms.IKey, readers: Sequence[str]) -> None:
         function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="ClusterUserAccessKeys",
@@ -474,7 +478,7 @@ class OnboardingWorkflow(Construct):
                 resources=[self._arn("iam", "user", f"{IAM_USER_PREFIX}*")],
             )
         )
-        self._grant_cluster_secrets(function, secrets_key, names="*/access-key-*")
+        self._grant_cluster_secrets(function, secrets_key, names="*/access-key-*", readers=readers)
 
     def _step(self, state_name: str, result_key: str, compensation: sfn.IChainable) -> tasks.LambdaInvoke:
         task = lambda_task(

@@ -1,7 +1,12 @@
-"""Injected AWS API errors (throttling), answered by the local endpoint in each service's own error shape.
+"""Injected AWS API errors (throttling, one action refused), answered by the local endpoint in each service's own
+error shape, and a record of the calls made (the order of a rotation's steps).
 
     with aws.aws_throttling(services=("iam", "secretsmanager"), every=3):
         ...  # every third call to IAM or Secrets Manager answers Throttling, until the block exits
+    with aws.aws_failure("secretsmanager:PutSecretValue", code="AccessDeniedException"):
+        ...  # every PutSecretValue is refused with that code, until the block exits
+    with aws.aws_calls(services=("iam", "secretsmanager")) as calls:
+        ...  # calls.made lists `service:Action` of every call to them, in the order they were answered
 
 The error is raised where moto runs the action (as a `ServiceException`, which moto serializes for the
 service's protocol), so SDK clients see what AWS sends: their own retries, then our AwsThrottled.
@@ -29,6 +34,10 @@ class _Throttled(ServiceException):
     message = "Rate exceeded"
 
 
+class _Refused(ServiceException):
+    message = "injected fault"
+
+
 @dataclass
 class AwsThrottling:
     services: Sequence[str]
@@ -38,10 +47,56 @@ class AwsThrottling:
     """`service:Action` of every call answered with a throttling error."""
 
 
+@dataclass
+class AwsFailure:
+    action: str  # `service:Action`
+    code: str
+    answered: int = 0
+
+
+@dataclass
+class AwsCalls:
+    services: Sequence[str]
+    made: list[str] = field(default_factory=list)
+
+
 class AwsFaultPlan:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._active: list[AwsThrottling] = []
+        self._failures: list[AwsFailure] = []
+        self._recordings: list[AwsCalls] = []
+
+    def add_failure(self, failure: AwsFailure) -> None:
+        with self._lock:
+            self._failures.append(failure)
+
+    def remove_failure(self, failure: AwsFailure) -> None:
+        with self._lock:
+            self._failures.remove(failure)
+
+    def add_recording(self, calls: AwsCalls) -> None:
+        with self._lock:
+            self._recordings.append(calls)
+
+    def remove_recording(self, calls: AwsCalls) -> None:
+        with self._lock:
+            self._recordings.remove(calls)
+
+    def record(self, service: str, action: str) -> None:
+        with self._lock:
+            for calls in self._recordings:
+                if service in calls.services:
+                    calls.made.append(f"{service}:{action}")
+
+    def failure_code(self, service: str, action: str) -> str | None:
+        """The error code a call of `service:action` is answered with, or None."""
+        with self._lock:
+            for failure in self._failures:
+                if failure.action == f"{service}:{action}":
+                    failure.answered += 1
+                    return failure.code
+        return None
 
     def add(self, throttling: AwsThrottling) -> None:
         if throttling.every < 1:
@@ -68,11 +123,19 @@ def aws_fault_patch(plan: AwsFaultPlan) -> AttributePatch:
     """Patch for `moto.core.responses.BaseResponse.call_action`."""
     moto_call_action = vars(BaseResponse)["call_action"]
     # moto warns that the code is not in the service's error shapes (throttling errors never are).
-    warnings.filterwarnings("ignore", message=r"Exception\(_Throttled\)", category=UserWarning)
+    warnings.filterwarnings("ignore", message=r"Exception\(_(Throttled|Refused)\)", category=UserWarning)
 
     def call_action(self: BaseResponse) -> Any:
         service, action = str(self.service_name), self._get_action()
-        if service in _THROTTLING_CODES and plan.throttles(service, action):
+        plan.record(service, action)
+        refused = plan.failure_code(service, action)
+        if refused is not None:
+
+            def fail() -> None:
+                raise _Refused(refused, "injected fault")
+
+            setattr(self, camelcase_to_underscores(action), fail)  # this response object only
+        elif service in _THROTTLING_CODES and plan.throttles(service, action):
             code = _THROTTLING_CODES[service]
 
             def throttled() -> None:

@@ -23,7 +23,7 @@ from moto.core.config import default_user_config
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.server import ThreadedMotoServer
 
-from kops_local.aws.aws_faults import AwsFaultPlan, AwsThrottling, aws_fault_patch
+from kops_local.aws.aws_faults import AwsCalls, AwsFailure, AwsFaultPlan, AwsThrottling, aws_fault_patch
 from kops_local.aws.dynamodb_atomic import atomic_write_patches
 from kops_local.aws.endpoint import local_client
 from kops_local.aws.events_delivery import events_delivery_patch, fire_scheduled_rule
@@ -329,6 +329,27 @@ class LocalAws:
             yield throttling
         finally:
             self._aws_faults.remove(throttling)
+
+    @contextmanager
+    def aws_failure(self, action: str, *, code: str) -> Iterator[AwsFailure]:
+        """Every call of `action` (`service:Action`, e.g. `secretsmanager:PutSecretValue`) is answered with the
+        error `code` (HTTP 400) until the block exits; the yielded object counts them."""
+        failure = AwsFailure(action=action, code=code)
+        self._aws_faults.add_failure(failure)
+        try:
+            yield failure
+        finally:
+            self._aws_faults.remove_failure(failure)
+
+    @contextmanager
+    def aws_calls(self, *, services: Sequence[str]) -> Iterator[AwsCalls]:
+        """Records `service:Action` of every call to `services` while the block runs, in the order answered."""
+        calls = AwsCalls(services=tuple(services))
+        self._aws_faults.add_recording(calls)
+        try:
+            yield calls
+        finally:
+            self._aws_faults.remove_recording(calls)
 
     @contextmanager
     def hold_lambda(self, function_name_contains: str) -> Iterator[LambdaHold]:

@@ -124,6 +124,9 @@ ENV_SPOT_DRAIN_CONTROL_PLANE: Final = "SPOT_DRAIN_CONTROL_PLANE"
 ENV_SPOT_NOTIFICATION_TOPIC_ARN: Final = "SPOT_NOTIFICATION_TOPIC_ARN"
 ENV_SPOT_WEBHOOK_URL_SECRET_ARN: Final = "SPOT_WEBHOOK_URL_SECRET_ARN"
 ENV_SPOT_WEBHOOK_TEMPLATE: Final = "SPOT_WEBHOOK_TEMPLATE"
+# Scheduled rotation of the clusters' access keys (off unless the stack sets it; logic/access_key_rotation.py).
+ENV_ACCESS_KEY_ROTATION_DAYS: Final = "ACCESS_KEY_ROTATION_DAYS"
+ENV_ACCESS_KEY_ROTATION_TOPIC_ARN: Final = "ACCESS_KEY_ROTATION_TOPIC_ARN"
 # Local system only (the stack never sets it): a PEM file of extra CAs the webhook client trusts, for a test's
 # own HTTPS server. Verification is never turned off.
 ENV_LOCAL_WEBHOOK_CA_BUNDLE: Final = "KOPS_ONBOARD_LOCAL_WEBHOOK_CA_BUNDLE"
@@ -268,6 +271,8 @@ SECRET_RECOVERY_DAYS_DEFAULT: Final = 7
 WORKFLOW_TIMEOUT_MINUTES: Final = 30
 LEASE_KEY_PREFIX: Final = "lease#"
 LEASE_SECONDS: Final = (WORKFLOW_TIMEOUT_MINUTES + 5) * 60
+# The scheduled access-key rotation holds a cluster's lease while it rotates that cluster's key (seconds).
+ROTATION_LEASE_SECONDS: Final = 5 * 60
 # Marker held while one invocation creates a one-of-a-kind entity (longer than a step's Lambda timeout).
 CREATION_MARKER_PREFIX: Final = "creating#"
 CREATION_MARKER_SECONDS: Final = 5 * 60

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kops_lambda.constants import (
     DEFAULT_LIFECYCLE_HOOK_NAME,
+    ENV_ACCESS_KEY_ROTATION_DAYS,
+    ENV_ACCESS_KEY_ROTATION_TOPIC_ARN,
     ENV_IDEMPOTENCY_TABLE,
     ENV_LOCAL_WEBHOOK_CA_BUNDLE,
     ENV_REGISTRY_TABLE,
@@ -227,3 +229,42 @@ def load_local_webhook_ca_bundle(environ: Mapping[str, str] | None = None) -> st
     """The local system's extra CAs for the webhook (a PEM file), or None: the stack never sets it."""
     env = os.environ if environ is None else environ
     return env.get(ENV_LOCAL_WEBHOOK_CA_BUNDLE, "").strip() or None
+
+
+class RotationSettings(BaseModel):
+    """The scheduled access-key rotation's settings (context accessKeyRotation*; off when `days` is not set)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # A key older than this many days is replaced at the next daily run.
+    days: int = Field(ge=1, le=3650)
+    # Where a rotation is announced (cluster, secret ARN, new key id); empty: off. Checked at synth.
+    topic_arn: str = ""
+    # The topic's customer managed KMS key, if it has one (the stack's grant; no function reads it).
+    topic_key_arn: str = ""
+
+    def environment(self) -> dict[str, str]:
+        """The environment variables that load_rotation_settings reads back (the key ARN is not one)."""
+        values = {ENV_ACCESS_KEY_ROTATION_DAYS: str(self.days)}
+        if self.topic_arn:
+            values[ENV_ACCESS_KEY_ROTATION_TOPIC_ARN] = self.topic_arn
+        return values
+
+
+def rotation_settings_from(values: Mapping[str, object], names: Mapping[str, str]) -> RotationSettings:
+    """Validate settings given by field name; InvalidSettings names the bad one's context key (`names`)."""
+    try:
+        return RotationSettings.model_validate(dict(values))
+    except ValidationError as exc:
+        problems = "; ".join(f"{_setting_name(e['loc'], names)}: {e['msg']}" for e in exc.errors())
+        raise InvalidSettings(f"access key rotation settings: {problems}") from None
+
+
+def load_rotation_settings(environ: Mapping[str, str] | None = None) -> RotationSettings:
+    """Read the rotation's settings from the environment the stack set."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {"days": env.get(ENV_ACCESS_KEY_ROTATION_DAYS, "").strip()}
+    topic = env.get(ENV_ACCESS_KEY_ROTATION_TOPIC_ARN, "").strip()
+    if topic:
+        values["topic_arn"] = topic
+    return rotation_settings_from(values, {"days": ENV_ACCESS_KEY_ROTATION_DAYS})

@@ -121,9 +121,27 @@ def canary_schedule(template: Template) -> object:
     (rule,) = [
         r
         for r in template["Resources"].values()
-        if r["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in r["Properties"]
+        if r["Type"] == "AWS::Events::Rule"
+        and "ScheduleExpression" in r["Properties"]
+        and "Spot canary" in r["Properties"]["Description"]
     ]
     return rule["Properties"]["ScheduleExpression"]
+
+
+def rotation_environment(variable: str) -> Callable[[Template], object]:
+    """A variable of the access-key rotation's function; None without the function (the default)."""
+
+    def read(template: Template) -> object:
+        handler = "kops_lambda.handlers.access_key_rotation.handler"
+        functions = [
+            r
+            for r in template["Resources"].values()
+            if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == handler
+        ]
+        return functions[0]["Properties"]["Environment"]["Variables"].get(variable) if functions else None
+
+    read.__name__ = f"access_key_rotation.{variable}"
+    return read
 
 
 def email_subscriptions(template: Template) -> object:
@@ -159,6 +177,17 @@ def notification_key_grant(template: Template) -> object:
     ]
 
 
+def rotation_topic_key_grant(template: Template) -> object:
+    """The KMS key the rotation's role may use through SNS (accessKeyRotationTopicKeyArn)."""
+    return [
+        statement["Resource"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Policy"
+        for statement in r["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "EncryptRotationNotifications"
+    ]
+
+
 def policy_action_lists(template: Template) -> list[list[str]]:
     return [
         statement["Action"]
@@ -185,6 +214,8 @@ class Override:
 NOTIFICATION_TOPIC = "arn:aws:sns:eu-west-1:123456789012:spot-notifications"
 NOTIFICATION_KEY = "arn:aws:kms:eu-west-1:123456789012:key/0f0f0f0f-0000-4000-8000-000000000000"
 WEBHOOK_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ops/spot-webhook-AbCdEf"
+ROTATION_TOPIC = "arn:aws:sns:eu-west-1:123456789012:key-rotations"
+ROTATION_TOPIC_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1f1f1f1f-0000-4000-8000-000000000000"
 SPOT_OVERRIDES = {
     "spotDryRun": "true",
     "spotWarningAction": "cordon",
@@ -251,6 +282,14 @@ OVERRIDES = [
         function_environment("spot_interruption", "SPOT_WEBHOOK_URL_SECRET_ARN"),
         WEBHOOK_SECRET,
     ),
+    Override("accessKeyRotationDays", "45", rotation_environment("ACCESS_KEY_ROTATION_DAYS"), "45"),
+    Override(
+        "accessKeyRotationTopicArn",
+        ROTATION_TOPIC,
+        rotation_environment("ACCESS_KEY_ROTATION_TOPIC_ARN"),
+        ROTATION_TOPIC,
+    ),
+    Override("accessKeyRotationTopicKeyArn", ROTATION_TOPIC_KEY, rotation_topic_key_grant, [ROTATION_TOPIC_KEY]),
     # Without placeholders: make expands `$` in CONTEXT (a template with them goes in cdk.json, or `$$`).
     Override(
         "spotWebhookTemplate",

@@ -58,13 +58,22 @@ def write_secret(
     description: str,
     tags: list[dict[str, str]],
     reader_arns: list[str] | None = None,
+    exists: bool = False,
 ) -> str:
     """Create the secret, or store a new version when it exists. Returns its ARN.
+
+    `exists`: the caller has just read the secret's value, so only a new version is stored (no CreateSecret
+    attempt: the access-key rotation may not create secrets).
 
     A secret still in its recovery window (an offboarding with secret_recovery_days > 0) is restored first:
     Secrets Manager refuses both a new secret of that name and a new version of a deleted one.
     With reader_arns, the secret carries a resource policy denying GetSecretValue to everyone else.
     """
+    if exists:
+        arn = str(secretsmanager.put_secret_value(SecretId=name, SecretString=value)["ARN"])
+        if reader_arns:
+            _restrict_readers(secretsmanager, arn, reader_arns)
+        return arn
     options: dict[str, Any] = {"Name": name, "SecretString": value, "Description": description, "Tags": tags}
     if kms_key_id:
         options["KmsKeyId"] = kms_key_id
@@ -79,10 +88,14 @@ def write_secret(
             raise
         arn = str(secretsmanager.put_secret_value(SecretId=name, SecretString=value)["ARN"])
     if reader_arns:
-        secretsmanager.put_resource_policy(
-            SecretId=arn, ResourcePolicy=json.dumps(reader_policy(reader_arns)), BlockPublicPolicy=True
-        )
+        _restrict_readers(secretsmanager, arn, reader_arns)
     return arn
+
+
+def _restrict_readers(secretsmanager: Any, arn: str, reader_arns: list[str]) -> None:
+    secretsmanager.put_resource_policy(
+        SecretId=arn, ResourcePolicy=json.dumps(reader_policy(reader_arns)), BlockPublicPolicy=True
+    )
 
 
 def _scheduled_for_deletion(secretsmanager: Any, name: str) -> bool:

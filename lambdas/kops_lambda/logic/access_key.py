@@ -31,7 +31,11 @@ def ensure_access_key(
     kms_key_id: str | None,
     reader_arns: list[str] | None = None,
     rotate: bool = False,
+    make_room: bool = True,
 ) -> AccessKeyResult:
+    """`rotate`: replace our key even while it is active. `make_room`: when the user already has IAM's 2 keys,
+    delete ours before creating the new one (the secret then names a deleted key until the new one is stored);
+    without it that is refused with AccessKeyLimit and nothing changes (the scheduled rotation)."""
     secret_name = access_key_secret_name(cluster_name)
     with creation_marker(registry, f"access-key#{cluster_name}"), translated_aws_errors("access key"):
         keys = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]}
@@ -44,6 +48,11 @@ def ensure_access_key(
             if ours is None:
                 raise AccessKeyLimit(
                     f"IAM user {user_name} already has {len(keys)} access keys, none created by kops-onboard"
+                )
+            if not make_room:
+                raise AccessKeyLimit(
+                    f"IAM user {user_name} already has {len(keys)} access keys: delete the one kops-onboard did not "
+                    "create so that a new key can be made before the old one goes"
                 )
             # Make room by retiring our own key first; the new one replaces it below.
             iam.delete_access_key(UserName=user_name, AccessKeyId=ours)
@@ -59,6 +68,7 @@ def ensure_access_key(
                 value=json.dumps({"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}),
                 kms_key_id=kms_key_id,
                 reader_arns=reader_arns,
+                exists=bool(stored),
                 description=f"kops-onboard: access key of IAM user {user_name}",
                 tags=[
                     {"Key": TAG_MANAGED_BY, "Value": TAG_MANAGED_BY_VALUE},

@@ -7,6 +7,11 @@ execution is asked for its status: one that has ended without releasing (failed,
 its lease up to a second conditional put on that owner; a running one makes the caller fail with
 ClusterBusy naming it. Only the owner releases (a conditional delete).
 
+The scheduled access-key rotation takes the same lease for the moment it rotates one cluster's key, as an owner
+that is not an execution (its function's ARN and request id), for a few minutes only: no Step Functions
+status tells whether it still runs, so a workflow meeting its lease is busy until the rotation releases it
+or the lease expires.
+
 A creation marker (`creating#<what>`) is held by one invocation while it creates something of which only
 one may exist (the access key): a second invocation meanwhile gets CreationInProgress, retried by the
 workflow, and then finds the first one's entity and reuses it.
@@ -44,24 +49,39 @@ def is_lease_key(key: str) -> bool:
 
 
 def acquire_cluster_lease(
-    table: Any, stepfunctions: Any, *, region: str, cluster_name: str, owner: str, now: float | None = None
+    table: Any,
+    stepfunctions: Any,
+    *,
+    region: str,
+    cluster_name: str,
+    owner: str,
+    now: float | None = None,
+    seconds: int = LEASE_SECONDS,
 ) -> None:
-    """Take the cluster's lease for the execution `owner`, or raise ClusterBusy naming the running holder."""
+    """Take the cluster's lease for `owner` (an execution ARN, or the rotation's invocation) for `seconds`, or
+    raise ClusterBusy naming the running holder."""
     key = lease_key(region, cluster_name)
     clock = time.time() if now is None else now
-    if _claim(table, key, owner=owner, seconds=LEASE_SECONDS, now=clock):
+    if _claim(table, key, owner=owner, seconds=seconds, now=clock):
         return
     holder = _holder(table, key)
-    if holder is None and _claim(table, key, owner=owner, seconds=LEASE_SECONDS, now=clock):
+    if holder is None and _claim(table, key, owner=owner, seconds=seconds, now=clock):
         return  # released between the two reads
     previous = str((holder or {}).get("owner", "?"))
-    ended = holder is not None and not execution_is_running(stepfunctions, previous)
-    if ended and _claim(table, key, owner=owner, seconds=LEASE_SECONDS, now=clock, replacing=previous):
+    ended = holder is not None and is_execution_arn(previous) and not execution_is_running(stepfunctions, previous)
+    if ended and _claim(table, key, owner=owner, seconds=seconds, now=clock, replacing=previous):
         return
+    what = "execution" if is_execution_arn(previous) else "the access key rotation"
     raise ClusterBusy(
-        f"cluster {cluster_name} in {region} is busy: execution {previous} is working on it "
+        f"cluster {cluster_name} in {region} is busy: {what} {previous} is working on it "
         f"(since {(holder or {}).get('taken_at', '?')}); start again once it has finished"
     )
+
+
+def is_execution_arn(owner: str) -> bool:
+    """A Step Functions execution's ARN (`arn:<partition>:states:<region>:<account>:execution:...`)."""
+    parts = owner.split(":")
+    return len(parts) > 6 and parts[0] == "arn" and parts[2] == "states" and parts[5] == "execution"
 
 
 def release_cluster_lease(table: Any, *, region: str, cluster_name: str, owner: str) -> bool:

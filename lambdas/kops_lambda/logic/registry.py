@@ -120,6 +120,22 @@ def record_canary_result(table: Any, *, region: str, cluster_name: str, result: 
         )
 
 
+# What the access-key rotation reads of one cluster's item, once it holds the lease (its GetItem is limited to it).
+STATUS_READ_ATTRIBUTES = ("cluster_key", "status")
+
+
+def cluster_status(table: Any, *, region: str, cluster_name: str) -> str | None:
+    """The cluster's status (ONBOARDED, ...), None when it has no item; nothing else of the item is read."""
+    with translated_aws_errors("registry read"):
+        item = table.get_item(
+            Key={"cluster_key": cluster_key(region, cluster_name)},
+            ConsistentRead=True,
+            ProjectionExpression="cluster_key, #status",
+            ExpressionAttributeNames={"#status": "status"},
+        ).get("Item")
+    return None if item is None else str(item.get("status"))
+
+
 def get_cluster(table: Any, *, region: str, cluster_name: str) -> dict[str, Any] | None:
     with translated_aws_errors("registry read"):
         item = table.get_item(Key={"cluster_key": cluster_key(region, cluster_name)}, ConsistentRead=True)

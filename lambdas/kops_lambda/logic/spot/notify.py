@@ -57,8 +57,8 @@ DEFAULT_TEMPLATE = (
     '{"text": "[' + PRODUCT + "] $event_type: cluster $cluster, node $node (instance $instance): $result "
     '($action); pods evicted $pods_evicted, left $pods_left. $reason Event $event_id at $time"}'
 )
-_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,251}(\.fifo)?")
-_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}")
+TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,251}(\.fifo)?")
+KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}")
 # A complete secret ARN (Secrets Manager's 6-character suffix included): the grant names exactly that secret.
 _SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}")
 
@@ -141,9 +141,9 @@ def template_problem(template: str) -> str | None:
 def check_notification_settings(settings: SpotSettings, keys: Mapping[str, str]) -> None:
     """The synth's check; InvalidSettings names the context key (`keys`: field -> key)."""
     problems = {
-        "notification_topic_arn": _arn_problem(settings.notification_topic_arn, _TOPIC_ARN, "an SNS topic ARN"),
-        "notification_topic_key_arn": _arn_problem(settings.notification_topic_key_arn, _KEY_ARN, "a KMS key ARN"),
-        "webhook_url_secret_arn": _arn_problem(
+        "notification_topic_arn": arn_problem(settings.notification_topic_arn, TOPIC_ARN, "an SNS topic ARN"),
+        "notification_topic_key_arn": arn_problem(settings.notification_topic_key_arn, KMS_KEY_ARN, "a KMS key ARN"),
+        "webhook_url_secret_arn": arn_problem(
             settings.webhook_url_secret_arn, _SECRET_ARN, "a complete Secrets Manager secret ARN (with its suffix)"
         ),
         "webhook_template": template_problem(settings.webhook_template) if settings.webhook_template else None,
@@ -157,7 +157,7 @@ def check_notification_settings(settings: SpotSettings, keys: Mapping[str, str])
             raise InvalidSettings(f"{keys.get(field, field)}: {problem}")
 
 
-def _arn_problem(value: str, pattern: re.Pattern[str], what: str) -> str | None:
+def arn_problem(value: str, pattern: re.Pattern[str], what: str) -> str | None:
     if not value or pattern.fullmatch(value):
         return None
     return f"{value!r} is not {what}"
