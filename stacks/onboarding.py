@@ -149,7 +149,8 @@ class OnboardingWorkflow(Construct):
         map_identity.add_environment(ENV_SPOT_FORCE_DELETE, str(spot_force_delete).lower())
         # identity_mode service-account: the vendor's kubeconfig, and no other secret.
         self._grant_cluster_secrets(map_identity, secrets_key, names=f"*/{VENDOR_KUBECONFIG_SECRET_KIND}-*")
-        install_agent.add_environment(ENV_AGENT_API_URL, agent_api_url)
+        for function in (install_agent, self.functions[PLAN_STEP]):
+            function.add_environment(ENV_AGENT_API_URL, agent_api_url)
         drainer = self.functions["IssueDrainerCredential"]
         self._configure_drainer_step(drainer, secrets_key, spot_handler_role_arn, spot_force_delete)
         baseline = self.functions["RecordBaseline"]

@@ -62,6 +62,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             seed_spot_role_policies=settings.seed_spot_role_policies,
             spot_role_arn=cluster_settings.spot_handler_role_arn,
             spot_force_delete=cluster_settings.spot_force_delete,
+            agent_api_url=cluster_settings.agent_api_url,
         )
     logger.info("onboarding planned", extra={"actions": plan.counts(), "identity_mode": plan.identity_mode})
     return plan.model_dump(mode="json")

@@ -2,9 +2,10 @@
 
 It reads the same desired state the onboarding steps converge on (iam_entities.desired_iam,
 identity_mapping.desired_mappings / plan_configmap, crd_mapping.identity_mapping_object, rbac, the
-ServiceAccount objects, apply.object_action) and the refusals the checks before building find
-(preflight.refusals_before_building), and compares them with what exists through read calls only: IAM
-Get*/List*, ec2:DescribeKeyPairs, secretsmanager:DescribeSecret (names, never a value) and Kubernetes GETs.
+ServiceAccount objects, agent_manifests.agent_objects, kube_router.tolerations, apply.object_action) and
+the refusals the checks before building find (preflight.refusals_before_building), and compares them with
+what exists through read calls only: IAM Get*/List*, ec2:DescribeKeyPairs, secretsmanager:DescribeSecret
+(names, never a value) and Kubernetes GETs.
 Each `*_plan` function compares one kind of resource, so a drift check can call them on an onboarded cluster.
 """
 
@@ -16,9 +17,12 @@ from botocore.exceptions import ClientError
 
 from kops_lambda.adapters.aws_errors import error_code, translated_aws_errors
 from kops_lambda.constants import (
+    AGENT_NAME,
+    AGENT_NAMESPACE,
     AUTH_CONFIG_HASH_ANNOTATION,
     AUTHENTICATOR_CONFIG_KEY,
     AUTHENTICATOR_DAEMONSET,
+    KUBE_ROUTER_DAEMONSET,
     KUBE_SYSTEM,
     LEGACY_INLINE_POLICY_NAME,
     MANAGED_BY_LABEL,
@@ -34,6 +38,8 @@ from kops_lambda.constants import (
 from kops_lambda.errors import KopsOnboardError
 from kops_lambda.logic import policies
 from kops_lambda.logic.access_key import IAM_ACCESS_KEY_LIMIT
+from kops_lambda.logic.cluster.agent import agent_settings
+from kops_lambda.logic.cluster.agent_manifests import AgentSettings, agent_objects
 from kops_lambda.logic.cluster.apply import changed_fields, object_action
 from kops_lambda.logic.cluster.auth_config import DesiredMapping
 from kops_lambda.logic.cluster.binding import cluster_user_arn
@@ -47,6 +53,8 @@ from kops_lambda.logic.cluster.identity_mapping import (
     plan_configmap,
 )
 from kops_lambda.logic.cluster.kops_spec import authentication_spec
+from kops_lambda.logic.cluster.kube_router import DAEMONSET_PATH as KUBE_ROUTER_PATH
+from kops_lambda.logic.cluster.kube_router import kube_router_networking, tolerations
 from kops_lambda.logic.cluster.rbac import SPOT_DRAINER_ROLE, cluster_role, identity_rbac_objects, spot_drainer_rules
 from kops_lambda.logic.cluster.rest import JsonObject, KubeRest, kind_of
 from kops_lambda.logic.cluster.service_account import service_account_objects, token_secret_object
@@ -59,11 +67,10 @@ from kops_lambda.models.cluster import ObjectStatusValue
 from kops_lambda.models.onboarding import OnboardInput, ResolvedIdentityMode
 from kops_lambda.models.plan import OnboardingPlan, PlanAction, PlannedResource
 
-# What InstallAgent and RecordOnboarded do, which the plan does not evaluate yet.
+# What onboarding also does that the plan does not evaluate.
 NOT_COVERED = (
-    "agent objects (namespace castai-agent, its RBAC, Secret, quota, autoscaler config, Deployment)",
-    "kube-router tolerations (kOps 1.17)",
-    "registry record (written by ValidateCluster and RecordOnboarded)",
+    "the agent Secret's data (the plan never reads the API key: an existing Secret is listed unchanged)",
+    "the registry record (ValidateCluster and RecordOnboarded write it; the plan reads it only)",
 )
 _OBJECT_ACTIONS: dict[ObjectStatusValue, PlanAction] = {
     "created": "create",
@@ -562,6 +569,7 @@ def plan_onboarding(
     seed_spot_role_policies: bool,
     spot_role_arn: str | None,
     spot_force_delete: bool,
+    agent_api_url: str,
 ) -> OnboardingPlan:
     """The plan of an onboarding with this input, after `validate_cluster` passed; in the steps' order."""
     facts = validated.facts
@@ -599,6 +607,8 @@ def plan_onboarding(
             kops_spec=validated.kops_spec,
         )
     resources += in_cluster
+    resources += agent_plan(rest, agent_settings(onboard, facts, api_url=agent_api_url))
+    resources += kube_router_plan(rest, networking=facts.networking)
     recorded = ((registry_item or {}).get("resources") or {}).get("access_key") or {}
     resources += access_key_plan(
         iam,
@@ -618,6 +628,28 @@ def plan_onboarding(
         resources=resources,
         not_covered=list(NOT_COVERED),
     )
+
+
+def agent_plan(rest: KubeRest, settings: AgentSettings) -> list[PlannedResource]:
+    """InstallAgent's objects; its Secret by presence only (its data is the API key, which the plan never reads)."""
+    planned = objects_plan(rest, agent_objects(settings, api_key=None))
+    found = rest.get(kind_of({"apiVersion": "v1", "kind": "Secret"}).object_path(AGENT_NAMESPACE, AGENT_NAME))
+    planned.insert(
+        2,
+        PlannedResource(
+            kind="Secret", name=f"{AGENT_NAMESPACE}/{AGENT_NAME}", action="unchanged" if found else "create"
+        ),
+    )
+    return planned
+
+
+def kube_router_plan(rest: KubeRest, *, networking: str | None) -> list[PlannedResource]:
+    """InstallAgent's toleration fix of kube-router (kOps 1.16/1.17 manifests); nothing where it does not run."""
+    daemonset = rest.get(KUBE_ROUTER_PATH) if kube_router_networking(networking) else None
+    if daemonset is None:
+        return []
+    _, missing = tolerations(daemonset)
+    return [_resource("DaemonSet", f"{KUBE_SYSTEM}/{KUBE_ROUTER_DAEMONSET}", [f"add toleration {t}" for t in missing])]
 
 
 def _dedupe(planned: list[PlannedResource]) -> list[PlannedResource]:
