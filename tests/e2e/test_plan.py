@@ -7,10 +7,17 @@ from typing import Any
 
 import pytest
 
-from kops_lambda.constants import AGENT_NAMESPACE, SHARED_POLICY_NAME, SPOT_ROLE_NAME
+from kops_lambda.constants import (
+    AGENT_NAMESPACE,
+    SHARED_POLICY_NAME,
+    SPOT_ROLE_NAME,
+    access_key_secret_name,
+    private_key_secret_name,
+)
 from kops_onboard.executions import ExecutionResult, run_execution
 from kops_onboard.local.seed import ClusterSpec
 from kops_onboard.local.system import LocalCluster, LocalSystem
+from tests.e2e.secret_scan import secret_parts
 from tests.rollback.account_state import differences, system_state
 
 AGENT_KINDS = {
@@ -99,8 +106,16 @@ def test_plan_then_onboarding_does_exactly_what_the_plan_said(local_system: Loca
     user = f"cast-kops-{cluster.name}"
     assert ("iam-access-key", f"{user}/access-key") in planned
     assert len(after["iam"]["users"][user]["access_keys"]) == 1
-    # And a second plan finds it all in place
-    assert _changes(_plan(local_system, cluster)) == {}
+    # And a second plan finds it all in place, naming the stored secrets without their values
+    again = _plan(local_system, cluster)
+    assert _changes(again) == {}
+    text = json.dumps(again)
+    secretsmanager = local_system.aws.client("secretsmanager")
+    for name in (access_key_secret_name(cluster.name), private_key_secret_name(cluster.name)):
+        assert name in text
+        value = secretsmanager.get_secret_value(SecretId=name)["SecretString"]
+        assert not [part for part in secret_parts(name, value) if part in text]
+    assert cluster.token not in text
 
 
 def _changed_state(before: dict[str, Any], after: dict[str, Any], cluster: str) -> set[tuple[str, str]]:
