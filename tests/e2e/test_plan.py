@@ -271,3 +271,29 @@ def test_plan_in_service_account_mode_lists_the_service_accounts_and_their_secre
     assert actions[("ServiceAccount", "kube-system/kops-onboard-spot-drainer")] == "create"
     assert actions[("secret", f"kops-onboard/clusters/{cluster.name}/vendor-kubeconfig")] == "create"
     assert not any(kind == "ConfigMap" and "aws-auth" in name for kind, name in actions)
+
+
+def test_plan_lists_what_onboarding_would_refuse_with_its_error_and_still_succeeds(local_system: LocalSystem) -> None:
+    # Given a fresh cluster whose user name and key pair name someone else took (no managed-by tag)
+    cluster = local_system.add_cluster(ClusterSpec.parse("plan-foreign.k8s.local:kops=1.21,nodes=1"))
+    user = f"cast-kops-{cluster.name}"
+    iam, ec2 = local_system.aws.client("iam"), local_system.aws.client("ec2")
+    iam.create_user(UserName=user)
+    ec2.create_key_pair(KeyName=user)
+    onboarding = _execute(local_system, cluster.onboard_input())
+    try:
+        # When it is planned
+        plan = _plan(local_system, cluster)
+        # Then the user and the key pair are refused with why, as onboarding refuses them, and the rest is planned
+        refused = {(r["kind"], r["name"]): r["reason"] for r in plan["resources"] if r["action"] == "refuse"}
+        assert set(refused) == {("iam-user", user), ("ec2-key-pair", user)}
+        assert "was not created by kops-onboard" in refused[("iam-user", user)]
+        assert "adopt_existing" in refused[("iam-user", user)]
+        assert "its private key is not in secret" in refused[("ec2-key-pair", user)]
+        assert onboarding.status == "FAILED" and onboarding.error == "ForeignEntity"
+        # And with adopt_existing the user is planned as adopted instead
+        adopted = _by_kind(_plan(local_system, cluster, adopt_existing=True), "iam-user", user)
+        assert adopted["action"] == "update" and adopted["changes"][0].startswith("adopt:")
+    finally:
+        iam.delete_user(UserName=user)
+        ec2.delete_key_pair(KeyName=user)
