@@ -35,7 +35,7 @@ from kops_lambda.constants import (
     private_key_secret_name,
     vendor_kubeconfig_secret_name,
 )
-from kops_lambda.errors import KopsOnboardError
+from kops_lambda.errors import ConflictingIdentityMapping, ForeignEntity, KopsOnboardError, RetryableError
 from kops_lambda.logic import policies
 from kops_lambda.logic.access_key import IAM_ACCESS_KEY_LIMIT
 from kops_lambda.logic.cluster.agent import agent_settings
@@ -415,6 +415,8 @@ def identity_mapping_plan(
         if backend.configmap is None:
             return backend.mode, _crd_plan(rest, desired, cluster_name=cluster_name)
         return backend.mode, _configmap_plan(rest, desired, backend, cluster_name=cluster_name)
+    except RetryableError:
+        raise  # the API server unavailable: the workflow retries, as it retries MapIdentity
     except KopsOnboardError as exc:
         refusal = PlannedResource(
             kind="identity-mapping", name=cluster_name, action="refuse", reason=f"{type(exc).__name__}: {exc}"
@@ -432,7 +434,7 @@ def _crd_plan(rest: KubeRest, desired: Sequence[DesiredMapping], *, cluster_name
         ]
     try:
         refuse_foreign_mappings(rest, desired, cluster_name=cluster_name)
-    except KopsOnboardError as exc:
+    except (ForeignEntity, ConflictingIdentityMapping) as exc:
         reason = f"{type(exc).__name__}: {exc}"
         return [
             PlannedResource(kind="IAMIdentityMapping", name=b["metadata"]["name"], action="refuse", reason=reason)
