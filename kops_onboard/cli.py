@@ -97,6 +97,51 @@ def onboard(
 
 
 @app.command()
+def plan(
+    cluster: Annotated[str, typer.Argument(help="kOps cluster name, e.g. prod.k8s.example.com.")],
+    region: RegionOption = None,
+    cluster_region: ClusterRegionOption = None,
+    kubeconfig_secret: Annotated[
+        str | None,
+        typer.Option(
+            help="Secret holding the cluster's kubeconfig (default: kops-onboard/clusters/CLUSTER/kubeconfig)."
+        ),
+    ] = None,
+    agent_api_key_secret: Annotated[
+        str | None, typer.Option(help="Secret holding the agent's API key (default: kops-onboard/agent-api-key).")
+    ] = None,
+    state_store: Annotated[str | None, typer.Option(help="kOps state store, e.g. s3://my-kops-state.")] = None,
+    rotate_access_key: Annotated[bool, typer.Option(help="Plan a new access key replacing the stored one.")] = False,
+    allow_s3_read: Annotated[bool, typer.Option(help="Plan with AmazonS3ReadOnlyAccess attached too.")] = False,
+    identity_mode: Annotated[
+        str | None, typer.Option(help="authenticator, service-account or auto (default: auto).")
+    ] = None,
+    show_documents: Annotated[bool, typer.Option(help="Print the IAM documents in full in the text form.")] = False,
+    state_machine: Annotated[str | None, typer.Option(help="Onboarding state machine ARN (default: found).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to follow the execution.")] = 300.0,
+    output: OutputOption = Output.TEXT,
+) -> None:
+    """Show what onboarding would create, update or refuse for the cluster, per resource; writes nothing."""
+    from kops_onboard.commands.plan import run_plan
+
+    run_plan(
+        cluster=cluster,
+        region=region,
+        cluster_region=cluster_region,
+        kubeconfig_secret=kubeconfig_secret,
+        agent_api_key_secret=agent_api_key_secret,
+        state_store=state_store,
+        rotate_access_key=rotate_access_key,
+        allow_s3_read=allow_s3_read,
+        identity_mode=identity_mode,
+        show_documents=show_documents,
+        state_machine=state_machine,
+        timeout=timeout,
+        output=output,
+    )
+
+
+@app.command()
 def offboard(
     cluster: Annotated[str, typer.Argument(help="kOps cluster name to offboard.")],
     region: RegionOption = None,

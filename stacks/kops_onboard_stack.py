@@ -12,6 +12,7 @@ from constructs import Construct
 from kops_lambda.constants import (
     AGENT_API_URL_DEFAULT,
     ENV_SPOT_REGIONS,
+    PLAN_STEP,
     PRODUCT,
     REGISTRY_TTL_ATTRIBUTE,
     TAG_MANAGED_BY,
@@ -128,7 +129,8 @@ class KopsOnboardStack(Stack):
             access_key_readers=[self.rotation.role.role_arn] if self.rotation else [],
         )
         # ValidateCluster refuses a cluster in any other region (RegionNotCovered): its Spot events never reach us.
-        self.onboarding.functions["ValidateCluster"].add_environment(ENV_SPOT_REGIONS, ",".join(self.spot_regions))
+        for state_name in ("ValidateCluster", PLAN_STEP):
+            self.onboarding.functions[state_name].add_environment(ENV_SPOT_REGIONS, ",".join(self.spot_regions))
         self.offboarding = OffboardingWorkflow(self, "Offboarding", cleanup=self.cleanup)
         self.compensation = CompensationWorkflow(
             self,

@@ -94,6 +94,7 @@ ACKNOWLEDGEMENTS: dict[str, str] = {
             ("StoreAccessKey", "352EA561"),
             ("RecordOnboarded", "FC97C611"),
             ("RecordBaseline", "6B1B0816"),
+            ("PlanOnboarding", "8BF17ADA"),
         )
     },
     **{

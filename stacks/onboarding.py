@@ -10,6 +10,7 @@ retries ends in RollbackFailed (the original error and the one that stopped the 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from aws_cdk import ArnFormat, Stack
@@ -35,6 +36,7 @@ from kops_lambda.constants import (
     ENV_SPOT_HANDLER_ROLE_ARN,
     IAM_USER_PREFIX,
     ONBOARDING_STEPS,
+    PLAN_STEP,
     PRODUCT,
     ROLLBACK_ENTRY,
     ROLLBACK_STEPS,
@@ -63,7 +65,7 @@ IAM_STEPS = frozenset({"CreateIamEntities", "StoreAccessKey"})
 # Steps that connect to the cluster's API server (their handlers build a Kubernetes client): in the clusters'
 # VPC when one is configured (stacks/network.py).
 CLUSTER_STEPS = frozenset(
-    {"RecordBaseline", "ValidateCluster", "MapIdentity", "IssueDrainerCredential", "InstallAgent"}
+    {"RecordBaseline", "ValidateCluster", "MapIdentity", "IssueDrainerCredential", "InstallAgent", PLAN_STEP}
 )
 
 HANDLERS = {
@@ -76,6 +78,7 @@ HANDLERS = {
     "InstallAgent": "kops_lambda.handlers.install_agent.handler",
     "StoreAccessKey": "kops_lambda.handlers.store_access_key.handler",
     "RecordOnboarded": "kops_lambda.handlers.record_onboarded.handler",
+    PLAN_STEP: "kops_lambda.handlers.plan_onboarding.handler",
 }
 
 
@@ -104,7 +107,7 @@ class OnboardingWorkflow(Construct):
         super().__init__(scope, construct_id)
         environment = {ENV_REGISTRY_TABLE: registry.table_name, ENV_SECRETS_KMS_KEY: secrets_key.key_arn}
         self.functions: dict[str, lambda_.Function] = {}
-        for state_name, _ in (BASELINE_STEP, *ONBOARDING_STEPS):
+        for state_name in (BASELINE_STEP[0], *(name for name, _ in ONBOARDING_STEPS), PLAN_STEP):
             step = KopsFunction(
                 self,
                 f"{state_name}Function",
@@ -117,41 +120,26 @@ class OnboardingWorkflow(Construct):
             self.functions[state_name] = step.function
 
         validate = self.functions["ValidateCluster"]
-        validate.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="DiscoverCluster",
-                # Describe* calls of EC2 and Auto Scaling support no resource-level permissions.
-                actions=[
-                    "ec2:DescribeInstances",
-                    "ec2:DescribeVpcs",
-                    "ec2:DescribeSubnets",
-                    "ec2:DescribeSecurityGroups",
-                    "ec2:DescribeLaunchTemplateVersions",
-                    "autoscaling:DescribeAutoScalingGroups",
-                    "autoscaling:DescribeLaunchConfigurations",
-                ],
-                resources=["*"],
-            )
-        )
-        validate.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="ReadKopsVersionAndSpec",
-                actions=["s3:GetObject"],
-                resources=[
-                    f"{arn}/*/{key}" for arn in state_store_bucket_arns for key in ("kops-version.txt", "config")
-                ],
-                # Bucket names are global: a `kops-state-*` bucket of another account must not be read.
-                conditions={"StringEquals": {"s3:ResourceAccount": Stack.of(self).account}},
-            )
-        )
+        self._grant_discovery(validate, state_store_bucket_arns)
         self._grant_checks_before_building(validate)
-        for function in self.functions.values():
-            registry.grant_read_write_data(function)
+        for state_name, function in self.functions.items():
+            if state_name == PLAN_STEP:
+                registry.grant_read_data(function)  # the plan writes nothing
+            else:
+                registry.grant_read_write_data(function)
+        self._configure_plan(
+            self.functions[PLAN_STEP],
+            secrets_key,
+            state_store_bucket_arns,
+            spot_handler_role_arn=spot_handler_role_arn,
+            spot_force_delete=spot_force_delete,
+        )
         self._grant_iam_entities(self.functions["CreateIamEntities"])
         seed_spot_role_policies = str(self.node.try_get_context("seedSpotRolePolicies") or "false").lower() == "true"
-        self.functions["CreateIamEntities"].add_environment(
-            ENV_SEED_SPOT_ROLE_POLICIES, str(seed_spot_role_policies).lower()
-        )
+        for state_name in ("CreateIamEntities", PLAN_STEP):
+            self.functions[state_name].add_environment(
+                ENV_SEED_SPOT_ROLE_POLICIES, str(seed_spot_role_policies).lower()
+            )
         self._grant_key_pair(self.functions["CreateKeyPair"], secrets_key, cluster_regions)
         self._grant_access_key(self.functions["StoreAccessKey"], secrets_key, access_key_readers)
         map_identity, install_agent = self.functions["MapIdentity"], self.functions["InstallAgent"]
@@ -159,7 +147,8 @@ class OnboardingWorkflow(Construct):
         map_identity.add_environment(ENV_SPOT_FORCE_DELETE, str(spot_force_delete).lower())
         # identity_mode service-account: the vendor's kubeconfig, and no other secret.
         self._grant_cluster_secrets(map_identity, secrets_key, names=f"*/{VENDOR_KUBECONFIG_SECRET_KIND}-*")
-        install_agent.add_environment(ENV_AGENT_API_URL, agent_api_url)
+        for function in (install_agent, self.functions[PLAN_STEP]):
+            function.add_environment(ENV_AGENT_API_URL, agent_api_url)
         drainer = self.functions["IssueDrainerCredential"]
         self._configure_drainer_step(drainer, secrets_key, spot_handler_role_arn, spot_force_delete)
         baseline = self.functions["RecordBaseline"]
@@ -187,6 +176,9 @@ class OnboardingWorkflow(Construct):
             )
         )
 
+        self.log_group, self.state_machine = logged_state_machine(self, self._definition(cleanup))
+
+    def _definition(self, cleanup: CleanupFunctions) -> sfn.IChainable:
         failed = sfn.Fail(
             self,
             "OnboardingFailed",
@@ -215,23 +207,121 @@ class OnboardingWorkflow(Construct):
             following = compensation
 
         start = sfn.Pass(self, "Start", parameters={"input.$": "$"}, comment="Keep the input under $.input")
-        chain: sfn.INextable = start
         definition: sfn.IChainable = start
-        for state_name, result_key in (BASELINE_STEP, *ONBOARDING_STEPS):
-            task = self._step(state_name, result_key, undo[ROLLBACK_ENTRY[state_name]])
-            chain.next(task)
-            chain = task
+        # plan_only: validate and plan, before the lease and the baseline; the plan is the output, nothing written.
+        plan = lambda_task(self, PLAN_STEP, self.functions[PLAN_STEP], payload={}, result_path="$")
+        plan.next(sfn.Succeed(self, "Planned", comment="The plan of an onboarding with this input"))
+        plan_only = sfn.Condition.and_(
+            sfn.Condition.is_present("$.input.plan_only"), sfn.Condition.boolean_equals("$.input.plan_only", True)
+        )
+        choose = sfn.Choice(self, "PlanOnly", comment="plan_only: true plans instead of onboarding")
+        start.next(choose)
+        steps = [
+            self._step(state_name, result_key, undo[ROLLBACK_ENTRY[state_name]])
+            for state_name, result_key in (BASELINE_STEP, *ONBOARDING_STEPS)
+        ]
+        choose.when(plan_only, plan).otherwise(steps[0])
+        for step, following_step in itertools.pairwise(steps):
+            step.next(following_step)
         onboarded = sfn.Succeed(self, "Onboarded")
         # Onboarded either way: a baseline that stays behind expires by the registry's TTL.
         discard = cleanup.task(self, DISCARD_BASELINE_STEP, action="discard", result_path=sfn.JsonPath.DISCARD)
         discard.add_catch(onboarded, errors=["States.ALL"], result_path="$.baseline_discard_error")
-        chain.next(discard)
+        steps[-1].next(discard)
         discard.next(onboarded)
 
-        self.log_group, self.state_machine = logged_state_machine(self, definition)
+        return definition
 
     def _arn(self, service: str, resource: str, name: str, fmt: ArnFormat = ArnFormat.SLASH_RESOURCE_NAME) -> str:
         return arn(self, service, resource, name, fmt)
+
+    def _grant_discovery(self, function: lambda_.IFunction, state_store_bucket_arns: Sequence[str]) -> None:
+        """What validation reads of the cluster in AWS (logic/discovery, logic/cluster/kops_spec)."""
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="DiscoverCluster",
+                # Describe* calls of EC2 and Auto Scaling support no resource-level permissions.
+                actions=[
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeVpcs",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeLaunchTemplateVersions",
+                    "autoscaling:DescribeAutoScalingGroups",
+                    "autoscaling:DescribeLaunchConfigurations",
+                ],
+                resources=["*"],
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadKopsVersionAndSpec",
+                actions=["s3:GetObject"],
+                resources=[
+                    f"{arn}/*/{key}" for arn in state_store_bucket_arns for key in ("kops-version.txt", "config")
+                ],
+                # Bucket names are global: a `kops-state-*` bucket of another account must not be read.
+                conditions={"StringEquals": {"s3:ResourceAccount": Stack.of(self).account}},
+            )
+        )
+
+    def _configure_plan(
+        self,
+        function: lambda_.Function,
+        secrets_key: kms.IKey,
+        state_store_bucket_arns: Sequence[str],
+        *,
+        spot_handler_role_arn: str,
+        spot_force_delete: bool,
+    ) -> None:
+        """Read-only, like validation's: what validation reads, then names, tags, attachments and documents of
+        exactly what onboarding may create, key pairs, and secrets described (never a value but the
+        kubeconfig's, as every cluster step)."""
+        function.add_environment(ENV_SPOT_HANDLER_ROLE_ARN, spot_handler_role_arn)
+        function.add_environment(ENV_SPOT_FORCE_DELETE, str(spot_force_delete).lower())
+        self._grant_discovery(function, state_store_bucket_arns)
+        grant_cluster_access(self, function, secrets_key)
+        statements = [
+            iam.PolicyStatement(
+                sid="PlanClusterUsers",
+                actions=[
+                    "iam:GetUser",
+                    "iam:ListUserTags",
+                    "iam:ListAttachedUserPolicies",
+                    "iam:ListUserPolicies",
+                    "iam:ListAccessKeys",
+                ],
+                resources=[self._arn("iam", "user", f"{IAM_USER_PREFIX}*")],
+            ),
+            iam.PolicyStatement(
+                sid="PlanOurPolicies",
+                actions=["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyTags"],
+                resources=[
+                    self._arn("iam", "policy", SHARED_POLICY_NAME),
+                    self._arn("iam", "policy", policies.BOUNDARY_POLICY_NAME),
+                    self._arn("iam", "policy", policies.CLUSTER_POLICY_PATTERN),
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="PlanSpotRole",
+                actions=["iam:GetRole", "iam:ListRoleTags", "iam:ListAttachedRolePolicies", "iam:GetRolePolicy"],
+                resources=[self._arn("iam", "role", SPOT_ROLE_NAME)],
+            ),
+            iam.PolicyStatement(
+                sid="PlanKeyPairs",
+                actions=["ec2:DescribeKeyPairs"],
+                resources=["*"],  # Describe* supports no resource-level permissions.
+            ),
+            iam.PolicyStatement(
+                sid="PlanClusterSecrets",
+                actions=["secretsmanager:DescribeSecret"],
+                resources=[
+                    self._arn("secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}*", ArnFormat.COLON_RESOURCE_NAME)
+                ],
+            ),
+        ]
+        for statement in statements:
+            function.add_to_role_policy(statement)
 
     def _grant_baseline(self, function: lambda_.IFunction) -> None:
         """Read-only, on exactly what onboarding may create: the snapshot rollback compares against."""

@@ -30,16 +30,18 @@ def run_onboard(
             deployment,
             purpose="onboard",
             model=OnboardInput,
-            payload={
-                "cluster_name": cluster,
-                "region": cluster_region or region or deployment.region_name,
-                "kubeconfig_secret_arn": kubeconfig_secret or deployment.kubeconfig_secret(cluster),
-                "agent_api_key_secret_arn": agent_api_key_secret or deployment.agent_api_key_secret(),
-                "state_store": state_store,
-                "rotate_access_key": rotate_access_key,
-                "allow_s3_read": allow_s3_read,
-                "identity_mode": identity_mode,  # validated by the input model (None: its default)
-            },
+            payload=onboard_payload(
+                deployment,
+                cluster=cluster,
+                region=region,
+                cluster_region=cluster_region,
+                kubeconfig_secret=kubeconfig_secret,
+                agent_api_key_secret=agent_api_key_secret,
+                state_store=state_store,
+                rotate_access_key=rotate_access_key,
+                allow_s3_read=allow_s3_read,
+                identity_mode=identity_mode,
+            ),
             state_machine=state_machine,
             timeout=timeout,
             output=output,
@@ -48,6 +50,32 @@ def run_onboard(
     warnings = onboarding_warnings(result)
     document = {"status": "SUCCEEDED", "execution_arn": execution_arn, **summary, "warnings": warnings}
     emit(output, document, "\n".join([_summary_text(summary), *(f"warning: {w}" for w in warnings)]))
+
+
+def onboard_payload(
+    deployment: Deployment,
+    *,
+    cluster: str,
+    region: str | None,
+    cluster_region: str | None,
+    kubeconfig_secret: str | None,
+    agent_api_key_secret: str | None,
+    state_store: str | None,
+    rotate_access_key: bool,
+    allow_s3_read: bool,
+    identity_mode: str | None,
+) -> dict[str, Any]:
+    """The onboarding execution's input from the command's options (`plan` sends the same, plus plan_only)."""
+    return {
+        "cluster_name": cluster,
+        "region": cluster_region or region or deployment.region_name,
+        "kubeconfig_secret_arn": kubeconfig_secret or deployment.kubeconfig_secret(cluster),
+        "agent_api_key_secret_arn": agent_api_key_secret or deployment.agent_api_key_secret(),
+        "state_store": state_store,
+        "rotate_access_key": rotate_access_key,
+        "allow_s3_read": allow_s3_read,
+        "identity_mode": identity_mode,  # validated by the input model (None: its default)
+    }
 
 
 def summarize(result: dict[str, Any]) -> dict[str, Any]:

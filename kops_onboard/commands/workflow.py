@@ -28,10 +28,12 @@ def run_workflow(
     state_machine: str | None,
     timeout: float,
     output: Output,
+    doing: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Validate (the same model as the workflow's), start, follow; returns the execution ARN and its output.
 
-    Must run inside `aws_errors`; exits 2 on bad input and 1 when the execution does not succeed.
+    Must run inside `aws_errors`; exits 2 on bad input and 1 when the execution does not succeed. `doing`:
+    what the first line says the execution does (default: `<purpose>ing`).
     """
     payload = {k: v for k, v in payload.items() if v is not None}
     try:
@@ -42,7 +44,7 @@ def run_workflow(
     arn = state_machine or deployment.state_machine(purpose)
     execution_arn = start_execution(sfn, arn, payload, name_prefix=str(payload["cluster_name"]))
     if output is Output.TEXT:
-        typer.echo(f"{purpose}ing {payload['cluster_name']}: {execution_arn}")
+        typer.echo(f"{doing or purpose + 'ing'} {payload['cluster_name']}: {execution_arn}")
     try:
         status = follow(sfn, execution_arn, lambda step: show_step(step, output), timeout=timeout)
     except TimeoutError as exc:

@@ -147,6 +147,9 @@ ONBOARDING_STEPS: Final = (
     ("RecordOnboarded", "registry"),
 )
 
+# `plan_only: true`: the state right after Start, instead of the steps above (its result is the output).
+PLAN_STEP: Final = "PlanOnboarding"
+
 
 AGENT_API_KEY_SECRET_NAME: Final = f"{SECRET_PREFIX}agent-api-key"
 # Onboarding warns when the kubeconfig secret's client certificate expires sooner than this (kOps admin

@@ -159,6 +159,7 @@ def test_schema_and_help_of_every_command() -> None:
     for command in (
         ["--help"],
         ["onboard", "--help"],
+        ["plan", "--help"],
         ["status", "--help"],
         ["simulate-spot", "--help"],
         ["local", "up", "--help"],
@@ -233,3 +234,40 @@ def test_simulate_spot_for_an_instance_not_in_the_account_is_a_usage_error() -> 
     result = runner.invoke(app, ["simulate-spot", "i-0123456789abcdef0"])
     assert result.exit_code == 2
     assert "i-0123456789abcdef0 is not in account" in result.output
+
+
+def test_plan_shows_per_resource_actions_as_text_and_json(local_system: LocalSystem) -> None:
+    # Given a fresh cluster
+    fresh = local_system.add_cluster(ClusterSpec.parse("cli-plan.k8s.local:kops=1.21,nodes=1"))
+    # When it is planned, as text and as JSON
+    text = runner.invoke(app, ["plan", fresh.name])
+    as_json = runner.invoke(app, ["plan", fresh.name, "--output", "json"])
+    # Then the text names the plan step, counts the actions and shows one line per resource
+    assert text.exit_code == 0, text.output
+    assert f"planning {fresh.name}" in text.output and "✓ PlanOnboarding" in text.output
+    assert f"plan for {fresh.name} (us-east-1, kOps 1.21" in text.output
+    assert f"  + iam-user           cast-kops-{fresh.name}" in text.output
+    assert "  + secret             kops-onboard/clusters/cli-plan.k8s.local/access-key" in text.output
+    assert "document: --show-documents" in text.output
+    assert "  + Deployment         castai-agent/castai-agent" in text.output
+    assert "not covered by this plan: the agent Secret's data" in text.output
+    # And the JSON is one document with every resource, the documents in full
+    assert as_json.exit_code == 0, as_json.output
+    document = json.loads(as_json.output)
+    assert document["status"] == "SUCCEEDED" and document["cluster_name"] == fresh.name
+    user = next(r for r in document["resources"] if r["kind"] == "iam-user")
+    assert user["action"] == "create"
+    shared = next(r for r in document["resources"] if r["name"] == "CASTKopsPolicyV2")
+    assert shared["action"] in {"create", "unchanged"}
+    policies = [r for r in document["resources"] if r["kind"] == "iam-policy" and r["action"] == "create"]
+    assert policies and all(r["document"]["Version"] == "2012-10-17" for r in policies)
+    # And nothing was made
+    assert runner.invoke(app, ["status", fresh.name]).exit_code == 3
+    assert fresh.token not in text.output + as_json.output
+
+
+def test_plan_of_an_unsupported_kops_version_exits_1_with_the_onboarding_error(local_system: LocalSystem) -> None:
+    old = local_system.add_cluster(ClusterSpec.parse("cli-plan-old.k8s.local:kops=1.16,nodes=1"))
+    result = runner.invoke(app, ["plan", old.name, "--output", "json"])
+    assert result.exit_code == 1
+    assert json.loads(result.output)["error"] == "UnsupportedKopsVersion"

@@ -113,6 +113,7 @@ def _facts(system: LocalSystem, *clusters: LocalCluster) -> dict[str, str]:
     deployed = [f for page in functions.get_paginator("list_functions").paginate() for f in page["Functions"]]
     validate = next(f for f in deployed if "ValidateCluster" in f["FunctionName"])
     handler = next(f for f in deployed if f["Handler"] == "kops_lambda.handlers.spot_interruption.handler")
+    plan = next(f for f in deployed if f["Handler"] == "kops_lambda.handlers.plan_onboarding.handler")
     facts = {
         "account": account,
         "ec2": f"arn:aws:ec2:{region}:{account}",
@@ -125,6 +126,7 @@ def _facts(system: LocalSystem, *clusters: LocalCluster) -> dict[str, str]:
         "stack_function": validate["FunctionArn"],
         "stack_role": validate["Role"],
         "handler_role": handler["Role"],
+        "plan_role": plan["Role"],
         "registry": system.aws.client("dynamodb").describe_table(TableName=system.output("RegistryTableName"))["Table"][
             "TableArn"
         ],
@@ -173,6 +175,7 @@ def _principals(details: dict[str, Any], facts: dict[str, str]) -> dict[str, str
         "spot": roles["CastLambdaRoleForSpot"],
         "stack": facts["stack_role"],
         "handler": facts["handler_role"],
+        "plan": facts["plan_role"],
         "node-A": f"{facts['iam']}:role/{facts['A.prefix']}{NODE_A_ROLE_SUFFIX}",
         "vendor-A": f"{facts['iam']}:user/vendor-{facts['A.user']}",
         "vendor-spot": f"{facts['iam']}:role/vendor-CastLambdaRoleForSpot",

@@ -9,7 +9,7 @@ Principals: `A`, `B` — the users `cast-kops-<cluster>` of two onboarded cluste
 `node-A` — the worst role A's user can make: its own name, tagged for A, the boundary, `*:*` inline (what the
 boundary leaves of it is all it could ever do); `stack` — the ValidateCluster function's role, one of ours;
 `handler` — our Spot handler function's role, which the Spot canary runs as (its registry and renewal grants
-included);
+included); `plan` — the PlanOnboarding function's role (`plan_only: true`);
 `vendor-A` — A's user as the vendor's public script sets it up (for the side-by-side only).
 Placeholders in resources and tags (`{A}`, `{A.vpc}`, `{ec2}`, …) are filled from the local account.
 """
@@ -256,6 +256,38 @@ ROWS: tuple[Row, ...] = (
         "autoScalingGroupName/nodes-eu-west-1a.{A}", DENY, tags=WORKER_IG, guards="covered regions only (spotRegions)"),
     Row("handler puts a lifecycle hook on A's worker ASG", "handler", "autoscaling:PutLifecycleHook",
         "{A.nodes_asg}", DENY, tags=WORKER_IG, guards="no hook changes (the operator owns the hook)"),
+    # ---- The plan's role (PlanOnboarding): reads what onboarding may create, writes nothing ----
+    Row("plan reads A's user and its policies", "plan", "iam:ListAttachedUserPolicies", "{iam}:user/{A.user}", ALLOW),
+    Row("plan reads CASTKopsPolicyV2's document", "plan", "iam:GetPolicyVersion", "{iam}:policy/CASTKopsPolicyV2",
+        ALLOW),
+    Row("plan reads the Spot role's inline policy", "plan", "iam:GetRolePolicy", "{iam}:role/CastLambdaRoleForSpot",
+        ALLOW),
+    Row("plan describes A's stored access key", "plan", "secretsmanager:DescribeSecret", "{A.access_key_secret}",
+        ALLOW, tags=OURS),
+    Row("plan reads A's admin kubeconfig (to read the cluster)", "plan", "secretsmanager:GetSecretValue",
+        "{A.kubeconfig_secret}", ALLOW),
+    Row("plan reads the registry", "plan", "dynamodb:GetItem", "{registry}", ALLOW),
+    Row("plan reads our stored access key of A", "plan", "secretsmanager:GetSecretValue", "{A.access_key_secret}",
+        DENY, tags=OURS, guards="secrets described, never read"),
+    Row("plan reads our stored private key of A", "plan", "secretsmanager:GetSecretValue", "{A.private_key_secret}",
+        DENY, tags=OURS, guards="secrets described, never read"),
+    Row("plan writes a secret", "plan", "secretsmanager:PutSecretValue", "{A.access_key_secret}", DENY, tags=OURS,
+        guards="plan writes nothing"),
+    Row("plan creates a cluster user", "plan", "iam:CreateUser", "{iam}:user/cast-kops-new.k8s.local", DENY,
+        guards="plan writes nothing"),
+    Row("plan attaches a policy to A's user", "plan", "iam:AttachUserPolicy", "{iam}:user/{A.user}", DENY,
+        context={"iam:PolicyARN": "{admin}"}, guards="plan writes nothing"),
+    Row("plan rewrites CASTKopsPolicyV2", "plan", "iam:CreatePolicyVersion", "{iam}:policy/CASTKopsPolicyV2", DENY,
+        guards="plan writes nothing"),
+    Row("plan puts the Spot role's inline policy", "plan", "iam:PutRolePolicy", "{iam}:role/CastLambdaRoleForSpot",
+        DENY, guards="plan writes nothing"),
+    Row("plan creates an access key for A", "plan", "iam:CreateAccessKey", "{iam}:user/{A.user}", DENY,
+        guards="plan writes nothing"),
+    Row("plan creates A's key pair", "plan", "ec2:CreateKeyPair", "{ec2}:key-pair/{A.user}", DENY,
+        guards="plan writes nothing"),
+    Row("plan writes the registry", "plan", "dynamodb:PutItem", "{registry}", DENY, guards="plan writes nothing"),
+    Row("plan takes a cluster's lease (UpdateItem)", "plan", "dynamodb:UpdateItem", "{registry}", DENY,
+        guards="plan writes nothing"),
 )
 # fmt: on
 

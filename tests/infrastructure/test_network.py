@@ -38,6 +38,7 @@ CLUSTER_FACING_HANDLERS = {
     "map_identity",
     "issue_drainer_credential",
     "install_agent",
+    "plan_onboarding",
     "cleanup_identity_mapping",
     "cleanup_drainer",
     "cleanup_agent",

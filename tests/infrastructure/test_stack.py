@@ -14,6 +14,7 @@ from kops_lambda.constants import (
     DISCARD_BASELINE_STEP,
     OFFBOARDING_STEPS,
     ONBOARDING_STEPS,
+    PLAN_STEP,
     ROLLBACK_ENTRY,
     ROLLBACK_STEPS,
     SPOT_DETAIL_TYPES,
@@ -63,8 +64,9 @@ def test_onboarding_has_one_lambda_task_per_step_in_order(template_json: dict[st
     # Given the synthesized definition
     definition = _definition(template_json)
     states = definition["States"]
-    # When we walk it from the start
-    order, end = _walk(states, states[definition["StartAt"]]["Next"])
+    # When we walk it from the start (an input without plan_only: true)
+    choice = states[states[definition["StartAt"]]["Next"]]
+    order, end = _walk(states, choice["Default"])
     # Then the baseline comes first, then every step, in the documented order, then the baseline is
     # discarded, ending in success
     steps = [BASELINE_STEP, *ONBOARDING_STEPS]
@@ -72,6 +74,45 @@ def test_onboarding_has_one_lambda_task_per_step_in_order(template_json: dict[st
     assert states[end]["Type"] == "Succeed"
     for state, result_key in steps:
         assert states[state]["ResultPath"] == f"$.{result_key}"
+
+
+def test_plan_only_branches_before_the_lease_to_the_plan_whose_result_is_the_output(
+    template_json: dict[str, Any],
+) -> None:
+    definition = _definition(template_json)
+    states = definition["States"]
+    # Given the state after Start: a choice on $.input.plan_only, guarded by IsPresent (absent: onboarding)
+    choice = states[states[definition["StartAt"]]["Next"]]
+    (branch,) = choice["Choices"]
+    assert branch["And"] == [
+        {"Variable": "$.input.plan_only", "IsPresent": True},
+        {"Variable": "$.input.plan_only", "BooleanEquals": True},
+    ]
+    assert choice["Default"] == BASELINE_STEP[0]
+    # Then plan_only: true runs the plan, before RecordBaseline takes the lease, and ends with its result alone
+    plan = states[branch["Next"]]
+    assert branch["Next"] == PLAN_STEP and plan["Type"] == "Task"
+    assert plan["ResultPath"] == "$" and "Catch" not in plan  # its error is the execution's, nothing to undo
+    assert states[plan["Next"]]["Type"] == "Succeed"
+
+
+# What the plan's role may do: read, and decrypt what it reads (the kubeconfig secrets); besides, as every
+# function of the factory, write its own log stream and traces.
+READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Query", "Scan", "BatchGet", "ConditionCheck")
+OWN_TELEMETRY = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def test_the_plan_role_may_only_read(template: Template) -> None:
+    statements = _statements_of(template, "plan_onboarding")
+    actions = {action for statement in statements for action in _actions(statement)}
+    assert actions, "the plan's role has no statements"
+    writes = {a for a in actions if not a.split(":", 1)[1].startswith(READ_ONLY_PREFIXES) and a != "kms:Decrypt"}
+    assert writes == OWN_TELEMETRY
+    # And of all secret values, only the kubeconfigs'
+    reads = [s for s in statements if "secretsmanager:GetSecretValue" in _actions(s)]
+    assert [json.dumps(s["Resource"]) for s in reads] and all(
+        "kubeconfig-*" in json.dumps(s["Resource"]) for s in reads
+    )
 
 
 def test_a_failure_to_discard_the_baseline_does_not_undo_a_complete_onboarding(template_json: dict[str, Any]) -> None:
@@ -133,7 +174,7 @@ def test_failure_states_carry_the_original_error_and_the_rollback(template_json:
     assert rollback_failed["Error"] == "RollbackFailed"
     for path in ("$.error.Error", "$.error.Cause", "$.rollback_error.Error", "$.rollback_error.Cause"):
         assert path in rollback_failed["CausePath"]
-    assert shape(_definition(template_json)) == (21, 35)
+    assert shape(_definition(template_json)) == (24, 36)
 
 
 def test_offboarding_removes_resource_group_by_group_and_fails_with_the_step_error(
@@ -283,8 +324,8 @@ def test_tables_and_key(template: Template) -> None:
 
 def test_functions_share_one_factory_configuration(template: Template) -> None:
     functions = template.find_resources("AWS::Lambda::Function")
-    # The onboarding steps with the baseline, the cleanup functions, the Spot handler and its canary
-    assert len(functions) == len(ONBOARDING_STEPS) + 1 + len(CLEANUP_HANDLERS) + 2
+    # The onboarding steps with the baseline and the plan, the cleanup functions, the Spot handler and its canary
+    assert len(functions) == len(ONBOARDING_STEPS) + 2 + len(CLEANUP_HANDLERS) + 2
     for function in functions.values():
         props = function["Properties"]
         assert props["Runtime"] == "python3.13"

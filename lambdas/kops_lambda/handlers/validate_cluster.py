@@ -4,21 +4,16 @@ secret is its own, its identity mode is resolved (logic/cluster/identity_mode), 
 would make a later step fail (logic/preflight); record it in the registry, with when the kubeconfig's
 credential expires."""
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kops_lambda.adapters.aws import client, resource
 from kops_lambda.adapters.identity import caller_identity
-from kops_lambda.adapters.kube import load_kubeconfig
-from kops_lambda.logic.cluster.access import admin_kubeconfig, connected_api
-from kops_lambda.logic.cluster.binding import kubeconfig_secret, verify_api_server
-from kops_lambda.logic.cluster.identity_mode import resolve_identity_mode
-from kops_lambda.logic.cluster.kops_spec import read_kops_spec
-from kops_lambda.logic.discovery import discover_cluster
+from kops_lambda.logic.cluster.binding import kubeconfig_secret
 from kops_lambda.logic.preflight import check_before_building, check_region_covered
 from kops_lambda.logic.registry import get_cluster, record_onboarding
+from kops_lambda.logic.validation import validate_cluster
 from kops_lambda.models.steps import StepRequest, parse_model
 from kops_lambda.observability import logger, metrics, tracer
 from kops_lambda.settings import load_settings, load_spot_regions
@@ -42,22 +37,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         account=identity.account,
         region=settings.region,
     )
-    facts = discover_cluster(
+    validated = validate_cluster(
+        onboard,
+        region=region,
+        kubeconfig_secret_arn=secret_arn,
         ec2=client("ec2", region),
         autoscaling=client("autoscaling", region),
         s3=client("s3", region),
-        cluster_name=onboard.cluster_name,
-        region=region,
-        state_store=onboard.state_store,
+        secretsmanager=client("secretsmanager"),
     )
-    kops_spec = read_kops_spec(client("s3", region), onboard.state_store, onboard.cluster_name)
-    kubeconfig = load_kubeconfig(client("secretsmanager"), secret_arn)
-    with connected_api(kubeconfig) as api:
-        verify_api_server(api, client("ec2", region), cluster_name=onboard.cluster_name, region=region)
-        identity_mode = resolve_identity_mode(
-            api, cluster_name=onboard.cluster_name, requested=onboard.identity_mode, kops_spec=kops_spec
-        )
-    admin = admin_kubeconfig(kubeconfig, now=datetime.now(UTC))
+    facts, identity_mode, admin = validated.facts, validated.identity_mode, validated.admin
     table = resource("dynamodb").Table(settings.registry_table)
     check_before_building(
         client("iam"),
@@ -88,4 +77,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     if admin.warning:
         logger.warning(admin.warning)
-    return facts.model_copy(update={"identity_mode": identity_mode, "admin_kubeconfig": admin}).model_dump(mode="json")
+    return facts.model_dump(mode="json")

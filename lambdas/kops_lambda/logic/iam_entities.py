@@ -8,6 +8,7 @@ documents and tags it as adopted, so offboarding knows to leave it.
 
 import json
 import urllib.parse
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -32,6 +33,103 @@ from kops_lambda.models.credentials import IamEntities
 MAX_POLICY_VERSIONS = 5
 
 
+@dataclass(frozen=True)
+class DesiredPolicy:
+    """A customer managed policy as onboarding writes it. `adoptable`: one the vendor's script may have made."""
+
+    arn: str
+    document: dict[str, Any]
+    description: str
+    adoptable: bool
+    creation_tags: list[dict[str, str]] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.arn.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class DesiredIam:
+    """Everything CreateIamEntities converges on, computed without calling IAM (the plan reads it too)."""
+
+    user_name: str
+    user_tags: list[dict[str, str]]
+    shared_policy: DesiredPolicy
+    boundary_policy: DesiredPolicy
+    cluster_policies: list[DesiredPolicy]
+    user_policy_arns: list[str]  # attached to the user, the cluster's policies last
+    spot_role_trust_policy: dict[str, Any]
+    spot_role_policy_arns: list[str]  # attached to the Spot role
+    spot_role_unwanted_arns: list[str]  # detached from it (the seed's account-wide policies)
+    spot_role_inline_policy: dict[str, Any] | None  # SPOT_ROLE_POLICY_NAME; None with the seed's policies
+
+    @property
+    def cluster_policy_arns(self) -> list[str]:
+        return [policy.arn for policy in self.cluster_policies]
+
+
+def desired_iam(
+    *,
+    partition: str,
+    account: str,
+    region: str,
+    cluster_name: str,
+    vpc_id: str,
+    include_s3_read: bool = False,
+    seed_spot_role_policies: bool = False,
+) -> DesiredIam:
+    shared_arn = f"arn:{partition}:iam::{account}:policy/{SHARED_POLICY_NAME}"
+    documents = policies.cluster_policies(
+        partition=partition, account=account, region=region, cluster_name=cluster_name, vpc_id=vpc_id
+    )
+    cluster = [
+        # A policy with the cluster's name that we did not make is refused: only the user is ever adopted.
+        DesiredPolicy(
+            arn=f"arn:{partition}:iam::{account}:policy/{policies.cluster_policy_name(cluster_name, index)}",
+            document=document,
+            description=f"kops-onboard: what the user of cluster {cluster_name[:180]} may do",
+            adoptable=False,
+            creation_tags=_tags(cluster_name),
+        )
+        for index, document in enumerate(documents)
+    ]
+    wanted = [policies.managed_policy_arn(partition, p) for p in policies.MANAGED_POLICIES]
+    if include_s3_read:
+        wanted.append(policies.managed_policy_arn(partition, policies.S3_READ_POLICY))
+    wanted.append(shared_arn)
+    role_policies = policies.SEED_SPOT_ROLE_POLICIES if seed_spot_role_policies else policies.SPOT_ROLE_POLICIES
+    # Without the opt-in, the role keeps none of the seed's account-wide policies (an adopted role had them).
+    unwanted = (
+        []
+        if seed_spot_role_policies
+        else sorted(set(policies.SEED_SPOT_ROLE_POLICIES) - set(policies.SPOT_ROLE_POLICIES))
+    )
+    return DesiredIam(
+        user_name=user_name(cluster_name),
+        user_tags=_tags(cluster_name),
+        shared_policy=DesiredPolicy(
+            arn=shared_arn,
+            document=policies.shared_policy(partition=partition, account=account),
+            description="kops-onboard: guardrails every cluster's user is held to",
+            adoptable=True,
+        ),
+        boundary_policy=DesiredPolicy(
+            arn=policies.boundary_policy_arn(partition, account),
+            document=policies.boundary_policy(partition=partition),
+            description="kops-onboard: permissions boundary of every role a cluster's user creates",
+            adoptable=False,
+        ),
+        cluster_policies=cluster,
+        user_policy_arns=[*wanted, *(p.arn for p in cluster)],
+        spot_role_trust_policy=policies.spot_role_trust_policy(account=account),
+        spot_role_policy_arns=[policies.managed_policy_arn(partition, name) for name in role_policies],
+        spot_role_unwanted_arns=[policies.managed_policy_arn(partition, name) for name in unwanted],
+        spot_role_inline_policy=None
+        if seed_spot_role_policies
+        else policies.spot_role_policy(partition=partition, account=account),
+    )
+
+
 def ensure_iam_entities(
     iam: Any,
     *,
@@ -44,46 +142,39 @@ def ensure_iam_entities(
     seed_spot_role_policies: bool = False,
     adopt_existing: bool = False,
 ) -> IamEntities:
-    name = user_name(cluster_name)
+    desired = desired_iam(
+        partition=partition,
+        account=account,
+        region=region,
+        cluster_name=cluster_name,
+        vpc_id=vpc_id,
+        include_s3_read=include_s3_read,
+        seed_spot_role_policies=seed_spot_role_policies,
+    )
+    name = desired.user_name
     with translated_aws_errors("IAM onboarding"):
         user_arn, user_created = _ensure_user(iam, name, cluster_name, adopt_existing)
-        shared_arn = f"arn:{partition}:iam::{account}:policy/{SHARED_POLICY_NAME}"
-        shared_created, new_version = _ensure_managed_policy(
-            iam,
-            shared_arn,
-            policies.shared_policy(partition=partition, account=account),
-            description="kops-onboard: guardrails every cluster's user is held to",
-            adopt_existing=adopt_existing,
-        )
-        _ensure_managed_policy(
-            iam,
-            policies.boundary_policy_arn(partition, account),
-            policies.boundary_policy(partition=partition),
-            description="kops-onboard: permissions boundary of every role a cluster's user creates",
-            adopt_existing=False,
-        )
-        wanted = [policies.managed_policy_arn(partition, p) for p in policies.MANAGED_POLICIES]
-        if include_s3_read:
-            wanted.append(policies.managed_policy_arn(partition, policies.S3_READ_POLICY))
-        wanted.append(shared_arn)
-        cluster_arns, cluster_created = _ensure_cluster_policies(
-            iam, partition=partition, account=account, region=region, cluster_name=cluster_name, vpc_id=vpc_id
-        )
-        attached = _attach_user_policies(iam, name, [*wanted, *cluster_arns], cluster_arns)
+        shared = desired.shared_policy
+        shared_created, new_version = _ensure_managed_policy(iam, shared, adopt_existing=adopt_existing)
+        _ensure_managed_policy(iam, desired.boundary_policy, adopt_existing=False)
+        cluster_arns, cluster_created = desired.cluster_policy_arns, []
+        for policy in desired.cluster_policies:
+            new, _ = _ensure_managed_policy(iam, policy, adopt_existing=False)
+            if new:
+                cluster_created.append(policy.arn)
+        attached = _attach_user_policies(iam, name, desired.user_policy_arns, cluster_arns)
         legacy_removed = _remove_legacy_inline_policy(iam, name)
-        role_arn, role_created = _ensure_spot_role(
-            iam, partition=partition, account=account, seed_policies=seed_spot_role_policies, adopt=adopt_existing
-        )
+        role_arn, role_created = _ensure_spot_role(iam, desired, adopt=adopt_existing)
     return IamEntities(
         user_name=name,
         user_arn=user_arn,
         user_created=user_created,
-        managed_policy_arns=[*wanted, *cluster_arns],
+        managed_policy_arns=desired.user_policy_arns,
         attached_policy_arns=attached,
         cluster_policy_arns=cluster_arns,
         cluster_policies_created=cluster_created,
         legacy_inline_policy_removed=legacy_removed,
-        shared_policy_arn=shared_arn,
+        shared_policy_arn=shared.arn,
         shared_policy_created=shared_created,
         shared_policy_version_created=new_version,
         spot_role_arn=role_arn,
@@ -119,42 +210,9 @@ def _ours_or_adopted(tags: dict[str, str], entity: str, adopt: bool) -> bool:
     return False
 
 
-def _ensure_cluster_policies(
-    iam: Any, *, partition: str, account: str, region: str, cluster_name: str, vpc_id: str
-) -> tuple[list[str], list[str]]:
-    """The cluster's managed policies, each created or given a new default version: (ARNs, ARNs created)."""
-    documents = policies.cluster_policies(
-        partition=partition, account=account, region=region, cluster_name=cluster_name, vpc_id=vpc_id
-    )
-    arns, created = [], []
-    for index, document in enumerate(documents):
-        arn = f"arn:{partition}:iam::{account}:policy/{policies.cluster_policy_name(cluster_name, index)}"
-        # A policy with the cluster's name that we did not make is refused: only the user is ever adopted.
-        new, _ = _ensure_managed_policy(
-            iam,
-            arn,
-            document,
-            description=f"kops-onboard: what the user of cluster {cluster_name[:180]} may do",
-            adopt_existing=False,
-            creation_tags=_tags(cluster_name),
-        )
-        arns.append(arn)
-        if new:
-            created.append(arn)
-    return arns, created
-
-
-def _ensure_managed_policy(
-    iam: Any,
-    arn: str,
-    document: dict[str, Any],
-    *,
-    description: str,
-    adopt_existing: bool,
-    creation_tags: list[dict[str, str]] | None = None,
-) -> tuple[bool, str | None]:
+def _ensure_managed_policy(iam: Any, desired: DesiredPolicy, *, adopt_existing: bool) -> tuple[bool, str | None]:
     """Create the policy, or add a default version when its document changed: (created, new version)."""
-    name = arn.rsplit("/", 1)[-1]
+    arn, name, document = desired.arn, desired.name, desired.document
     try:
         policy = iam.get_policy(PolicyArn=arn)["Policy"]
     except ClientError as exc:
@@ -163,8 +221,8 @@ def _ensure_managed_policy(
         iam.create_policy(
             PolicyName=name,
             PolicyDocument=json.dumps(document),
-            Description=description,
-            Tags=creation_tags or [{"Key": TAG_MANAGED_BY, "Value": TAG_MANAGED_BY_VALUE}],
+            Description=desired.description,
+            Tags=desired.creation_tags or [{"Key": TAG_MANAGED_BY, "Value": TAG_MANAGED_BY_VALUE}],
         )
         return True, None
     tags = {t["Key"]: t["Value"] for t in iam.list_policy_tags(PolicyArn=arn)["Tags"]}
@@ -177,8 +235,7 @@ def _ensure_managed_policy(
                 {"Key": TAG_ADOPTED, "Value": str(policy["DefaultVersionId"])},
             ],
         )
-    current = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])["PolicyVersion"]
-    if policies.canonical(_document(current["Document"])) == policies.canonical(document):
+    if policies.canonical(default_document(iam, policy)) == policies.canonical(document):
         return False, None
     versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
     if len(versions) >= MAX_POLICY_VERSIONS:
@@ -226,7 +283,7 @@ def _remove_legacy_inline_policy(iam: Any, name: str) -> bool:
     return True
 
 
-def _ensure_spot_role(iam: Any, *, partition: str, account: str, seed_policies: bool, adopt: bool) -> tuple[str, bool]:
+def _ensure_spot_role(iam: Any, desired: DesiredIam, *, adopt: bool) -> tuple[str, bool]:
     created = False
     try:
         role = iam.get_role(RoleName=SPOT_ROLE_NAME)["Role"]
@@ -235,15 +292,13 @@ def _ensure_spot_role(iam: Any, *, partition: str, account: str, seed_policies: 
             raise
         role = iam.create_role(
             RoleName=SPOT_ROLE_NAME,
-            AssumeRolePolicyDocument=json.dumps(policies.spot_role_trust_policy(account=account)),
+            AssumeRolePolicyDocument=json.dumps(desired.spot_role_trust_policy),
             Description="kops-onboard: runs the Lambda function that handles Spot interruptions",
             Tags=[{"Key": TAG_MANAGED_BY, "Value": TAG_MANAGED_BY_VALUE}],
         )["Role"]
         created = True
     attached = {p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=SPOT_ROLE_NAME)["AttachedPolicies"]}
-    # Without the opt-in, the role keeps none of the seed's account-wide policies (an adopted role had them).
-    unwanted = [] if seed_policies else sorted(set(policies.SEED_SPOT_ROLE_POLICIES) - set(policies.SPOT_ROLE_POLICIES))
-    detached = [name for name in unwanted if policies.managed_policy_arn(partition, name) in attached]
+    detached = [arn for arn in desired.spot_role_unwanted_arns if arn in attached]
     if not created:
         tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=SPOT_ROLE_NAME)["Tags"]}
         if not _ours_or_adopted(tags, f"IAM role {SPOT_ROLE_NAME}", adopt):
@@ -252,21 +307,19 @@ def _ensure_spot_role(iam: Any, *, partition: str, account: str, seed_policies: 
                 RoleName=SPOT_ROLE_NAME,
                 Tags=[
                     {"Key": TAG_MANAGED_BY, "Value": TAG_MANAGED_BY_VALUE},
-                    {"Key": TAG_ADOPTED, "Value": " ".join(detached)},
+                    {"Key": TAG_ADOPTED, "Value": " ".join(arn.rsplit("/", 1)[-1] for arn in detached)},
                 ],
             )
-    wanted = policies.SEED_SPOT_ROLE_POLICIES if seed_policies else policies.SPOT_ROLE_POLICIES
-    for name in wanted:
-        arn = policies.managed_policy_arn(partition, name)
+    for arn in desired.spot_role_policy_arns:
         if arn not in attached:
             iam.attach_role_policy(RoleName=SPOT_ROLE_NAME, PolicyArn=arn)
-    for name in detached:
-        iam.detach_role_policy(RoleName=SPOT_ROLE_NAME, PolicyArn=policies.managed_policy_arn(partition, name))
-    if not seed_policies:
+    for arn in detached:
+        iam.detach_role_policy(RoleName=SPOT_ROLE_NAME, PolicyArn=arn)
+    if desired.spot_role_inline_policy is not None:
         iam.put_role_policy(
             RoleName=SPOT_ROLE_NAME,
             PolicyName=policies.SPOT_ROLE_POLICY_NAME,
-            PolicyDocument=json.dumps(policies.spot_role_policy(partition=partition, account=account)),
+            PolicyDocument=json.dumps(desired.spot_role_inline_policy),
         )
     return str(role["Arn"]), created
 
@@ -278,7 +331,13 @@ def _tags(cluster_name: str) -> list[dict[str, str]]:
     ]
 
 
-def _document(value: str | dict[str, Any]) -> dict[str, Any]:
+def default_document(iam: Any, policy: dict[str, Any]) -> dict[str, Any]:
+    """The document of a managed policy's default version (`policy`: as GetPolicy returned it)."""
+    version = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])["PolicyVersion"]
+    return document_of(version["Document"])
+
+
+def document_of(value: str | dict[str, Any]) -> dict[str, Any]:
     """IAM returns documents URL-encoded; boto3 usually decodes them already."""
     if isinstance(value, dict):
         return value

@@ -15,6 +15,8 @@ region must be one the deployment's Spot rules cover (`check_region_covered`), o
 would never reach the handler.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -28,7 +30,13 @@ from kops_lambda.constants import (
     TAG_MANAGED_BY_VALUE,
     private_key_secret_name,
 )
-from kops_lambda.errors import AccessKeyLimit, ForeignEntity, KeyPairWithoutSecret, RegionNotCovered
+from kops_lambda.errors import (
+    AccessKeyLimit,
+    ForeignEntity,
+    KeyPairWithoutSecret,
+    KopsOnboardError,
+    RegionNotCovered,
+)
 from kops_lambda.logic.access_key import IAM_ACCESS_KEY_LIMIT
 from kops_lambda.logic.iam_names import key_pair_name, user_name
 
@@ -42,6 +50,15 @@ def check_region_covered(region: str, covered: tuple[str, ...]) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A resource a later step would refuse, with the error it would raise."""
+
+    kind: str
+    name: str
+    error: KopsOnboardError
+
+
 def check_before_building(
     iam: Any,
     ec2: Any,
@@ -52,11 +69,51 @@ def check_before_building(
     account: str,
     adopt_existing: bool = False,
 ) -> None:
+    refusals = refusals_before_building(
+        iam,
+        ec2,
+        cluster_name=cluster_name,
+        registry_item=registry_item,
+        partition=partition,
+        account=account,
+        adopt_existing=adopt_existing,
+    )
+    if refusals:
+        raise refusals[0].error
+
+
+def refusals_before_building(
+    iam: Any,
+    ec2: Any,
+    *,
+    cluster_name: str,
+    registry_item: dict[str, Any] | None,
+    partition: str,
+    account: str,
+    adopt_existing: bool = False,
+) -> list[Refusal]:
+    """Every refusal, in the order of the steps that would raise them (the plan lists them all)."""
+    checks: list[tuple[str, str, Callable[[], None]]] = [
+        (
+            "iam-user",
+            user_name(cluster_name),
+            lambda: _check_user(iam, cluster_name, registry_item or {}, adopt_existing=adopt_existing),
+        ),
+    ]
+    if not adopt_existing:
+        checks += [
+            ("iam-policy", SHARED_POLICY_NAME, lambda: _check_shared_policy(iam, partition=partition, account=account)),
+            ("iam-role", SPOT_ROLE_NAME, lambda: _check_spot_role(iam)),
+        ]
+    checks.append(("ec2-key-pair", key_pair_name(cluster_name), lambda: _check_key_pair(ec2, cluster_name)))
+    refusals = []
     with translated_aws_errors("checks before building"):
-        _check_user(iam, cluster_name, registry_item or {}, adopt_existing=adopt_existing)
-        if not adopt_existing:
-            _check_shared_entities(iam, partition=partition, account=account)
-        _check_key_pair(ec2, cluster_name)
+        for kind, name, check in checks:
+            try:
+                check()
+            except (ForeignEntity, AccessKeyLimit, KeyPairWithoutSecret) as exc:
+                refusals.append(Refusal(kind, name, exc))
+    return refusals
 
 
 def _tags(entries: list[dict[str, str]]) -> dict[str, str]:
@@ -95,7 +152,7 @@ def _check_user(iam: Any, cluster_name: str, registry_item: dict[str, Any], *, a
         raise AccessKeyLimit(f"IAM user {name} already has {len(keys)} access keys, none created by kops-onboard")
 
 
-def _check_shared_entities(iam: Any, *, partition: str, account: str) -> None:
+def _check_shared_policy(iam: Any, *, partition: str, account: str) -> None:
     policy_arn = f"arn:{partition}:iam::{account}:policy/{SHARED_POLICY_NAME}"
     if _exists(iam.get_policy, PolicyArn=policy_arn) and not _ours(
         _tags(iam.list_policy_tags(PolicyArn=policy_arn)["Tags"])
@@ -103,6 +160,9 @@ def _check_shared_entities(iam: Any, *, partition: str, account: str) -> None:
         raise ForeignEntity(
             f"IAM policy {SHARED_POLICY_NAME} exists but was not created by {TAG_MANAGED_BY_VALUE}; {_ADOPT_HINT}"
         )
+
+
+def _check_spot_role(iam: Any) -> None:
     if _exists(iam.get_role, RoleName=SPOT_ROLE_NAME) and not _ours(
         _tags(iam.list_role_tags(RoleName=SPOT_ROLE_NAME)["Tags"])
     ):

@@ -72,6 +72,12 @@ class OnboardInput(StrictModel):
         "(authenticator where it runs, else service-account). The mode used is in the registry and the output.",
     )
 
+    plan_only: StrictBool = Field(
+        default=False,
+        description="Only plan: validate as onboarding does, then return what each step would create, update or "
+        "refuse (per resource; IAM documents in full, secrets by name) and write nothing.",
+    )
+
     @field_validator("state_store")
     @classmethod
     def _strip_trailing_slash(cls, value: str | None) -> str | None:

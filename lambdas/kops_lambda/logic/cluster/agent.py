@@ -52,6 +52,16 @@ def critical_priority_allowed(kops_version: str) -> bool:
         return True
 
 
+def agent_settings(onboard: OnboardInput, facts: ClusterFacts, *, api_url: str) -> AgentSettings:
+    return AgentSettings(
+        cluster_name=facts.cluster_name,
+        region=facts.region,
+        api_url=api_url,
+        state_store=onboard.state_store,
+        critical_priority=critical_priority_allowed(facts.kops_version),
+    )
+
+
 def install_agent(
     api: k8s.ApiClient,
     secretsmanager: Any,
@@ -60,13 +70,7 @@ def install_agent(
     facts: ClusterFacts,
     api_url: str,
 ) -> AgentInstallOutcome:
-    settings = AgentSettings(
-        cluster_name=facts.cluster_name,
-        region=facts.region,
-        api_url=api_url,
-        state_store=onboard.state_store,
-        critical_priority=critical_priority_allowed(facts.kops_version),
-    )
+    settings = agent_settings(onboard, facts, api_url=api_url)
     api_key = read_api_key(secretsmanager, onboard.agent_api_key_secret_arn)
     statuses = ensure_objects(KubeRest(api), agent_objects(settings, api_key=api_key))
     kube_router, previous = ensure_kube_router_tolerations(api, networking=facts.networking)

@@ -239,12 +239,13 @@ def deployment(settings: AgentSettings) -> JsonObject:
     }
 
 
-def agent_objects(settings: AgentSettings, *, api_key: str) -> list[JsonObject]:
-    """In apply order: the namespace first, the quota before the pods it admits, the Deployment last."""
+def agent_objects(settings: AgentSettings, *, api_key: str | None) -> list[JsonObject]:
+    """In apply order: the namespace first, the quota before the pods it admits, the Deployment last.
+    `api_key` None: all but the Secret (the plan, which never reads the key)."""
     objects = [
         namespace(),
         service_account(),
-        secret(api_key),
+        *([secret(api_key)] if api_key is not None else []),
         cluster_role(),
         cluster_role_binding(),
         role(),

@@ -46,6 +46,24 @@ def owned_view(obj: JsonObject) -> JsonObject:
     return view
 
 
+def object_action(current: JsonObject | None, desired: JsonObject) -> ObjectStatusValue:
+    """What converging `desired` would do to the object as read (None: absent); the write decision's rule."""
+    if current is None:
+        return "created"
+    return "unchanged" if contains(owned_view(current), owned_view(desired)) else "updated"
+
+
+def changed_fields(current: JsonObject, desired: JsonObject) -> list[str]:
+    """The owned fields (top level, and our labels/annotations) whose value we would replace."""
+    have, want = owned_view(current), owned_view(desired)
+    fields = [key for key in want if key != "metadata" and not contains(have.get(key), want[key])]
+    for key in ("labels", "annotations"):
+        wanted = want["metadata"].get(key) or {}
+        present = have["metadata"].get(key) or {}
+        fields += [f"metadata.{key}.{k}" for k, v in wanted.items() if present.get(k) != v]
+    return fields
+
+
 @dataclass(frozen=True)
 class Converged:
     status: ObjectStatus
@@ -84,10 +102,11 @@ def ensure_objects(rest: KubeRest, objects: list[JsonObject]) -> list[ObjectStat
 def _converge(
     rest: KubeRest, desired: JsonObject, current: JsonObject | None, path: str, collection: str
 ) -> tuple[ObjectStatusValue, JsonObject | None]:
+    action = object_action(current, desired)
     if current is None:
-        return "created", rest.create(collection, desired)
-    if contains(owned_view(current), owned_view(desired)):
-        return "unchanged", None
+        return action, rest.create(collection, desired)
+    if action == "unchanged":
+        return action, None
     immutable = _IMMUTABLE.get(desired["kind"], ())
     if any(not contains(current.get(field), desired[field]) for field in immutable):
         rest.delete(path, resource_version=current["metadata"]["resourceVersion"])

@@ -80,7 +80,7 @@ def ensure_crd_mappings(rest: KubeRest, desired: Sequence[DesiredMapping], *, cl
             "spec.authentication.aws.backendMode"
         )
     bodies = [identity_mapping_object(m) for m in desired]
-    _refuse_foreign(rest, desired, cluster_name=cluster_name)
+    refuse_foreign_mappings(rest, desired, cluster_name=cluster_name)
     objects: list[ObjectStatus] = []
     statuses: list[MappingStatus] = []
     backups: list[CrdObjectBackup] = []
@@ -117,7 +117,8 @@ def _mapping_status(status: ObjectStatusValue) -> UpsertStatus:
     return "added" if status == "created" else status
 
 
-def _refuse_foreign(rest: KubeRest, desired: Sequence[DesiredMapping], *, cluster_name: str) -> None:
+def refuse_foreign_mappings(rest: KubeRest, desired: Sequence[DesiredMapping], *, cluster_name: str) -> None:
+    """ForeignEntity / ConflictingIdentityMapping when another owner's object has our name or one of our ARNs."""
     collection = kind_of({"apiVersion": IDENTITY_MAPPING_API_VERSION, "kind": KIND}).collection_path(None)
     ours = {_NAMES[m.kind]: m for m in desired}
     arns = {m.arn.lower(): m for m in desired}

@@ -141,6 +141,14 @@ def spot_role_mapping(role_arn: str) -> DesiredMapping:
     return DesiredMapping("role", arn, SPOT_DRAINER_USERNAME, (SPOT_DRAINER_GROUP,))
 
 
+def desired_mappings(*, user_arn: str, user_name: str, spot_role_arn: str | None) -> list[DesiredMapping]:
+    """The cluster's IAM user, then the Spot handler's role (the drainer) when the deployment has one."""
+    desired = [user_mapping(user_arn, user_name)]
+    if spot_role_arn:
+        desired.append(spot_role_mapping(spot_role_arn))
+    return desired
+
+
 def ensure_identity_mapping(
     api: k8s.ApiClient,
     *,
@@ -155,9 +163,7 @@ def ensure_identity_mapping(
     """The mapping first, so malformed mapping data fails the step before anything is written (a
     mapped identity without its RBAC yet is merely unauthorized), then the roll, then the RBAC."""
     rest = KubeRest(api)
-    desired = [user_mapping(user_arn, user_name)]
-    if spot_role_arn:
-        desired.append(spot_role_mapping(spot_role_arn))
+    desired = desired_mappings(user_arn=user_arn, user_name=user_name, spot_role_arn=spot_role_arn)
     backend = detect_backend(rest, cluster_name=cluster_name, spec=authentication_spec(kops_spec))
     if backend.configmap is None:
         crd = ensure_crd_mappings(rest, desired, cluster_name=cluster_name)
@@ -174,11 +180,7 @@ def ensure_identity_mapping(
         )
         return IdentityMappingOutcome(result=result, crd_backup=crd.backup)
     configmap = backend.configmap
-    change = (
-        _ensure_eks(rest, desired, configmap)
-        if backend.mode == "EKSConfigMap"
-        else _ensure_mounted_file(rest, desired, configmap, cluster_name)
-    )
+    change = _ensure_configmap(rest, desired, backend, cluster_name)
     restarted = False
     if backend.mode == "MountedFile" and change.config_text is not None:
         restarted = roll_authenticator(rest, change.config_text, now=now)
@@ -276,83 +278,100 @@ def _status(desired: DesiredMapping, status: UpsertStatus) -> MappingStatus:
     )
 
 
-def _ensure_eks(rest: KubeRest, desired: Sequence[DesiredMapping], configmap: str) -> _ConfigMapChange:
-    path = _configmap_path(configmap)
-    for _ in range(MAX_WRITE_ATTEMPTS):
-        current = rest.get(path)
-        data: dict[str, str] = dict((current or {}).get("data") or {})
-        changes: dict[str, str] = {}
-        statuses = []
-        for mapping in desired:
-            key = _EKS_KEYS[mapping.kind]
-            original = data.get(key)
-            where = f"{KUBE_SYSTEM}/{configmap} {key}"
-            entries = parse_mapping_list(original, fmt="eks", kind=mapping.kind, where=where)
-            result = upsert(entries, mapping, fmt="eks")
-            statuses.append(_status(mapping, result.status))
-            if result.status == "added":
-                changes[key] = render(original, result.entries, [((), mapping.entry("eks"))])
-            elif result.status == "updated":
-                changes[key] = dump(result.entries)
-        try:
-            return _write(
-                rest,
-                path,
-                configmap,
-                current=current,
-                data=data,
-                changes=changes,
-                statuses=statuses,
-                desired=desired,
-                fmt="eks",
-            )
-        except Conflict:
-            continue
-    raise RetryableError(_conflict_message(configmap))
+@dataclass(frozen=True)
+class ConfigMapPlan:
+    """What the mapping ConfigMap would become: `changes` holds the new value of every key we would write
+    (empty: our entries are exact), computed from the ConfigMap as read (`current`, None: absent)."""
+
+    configmap: str
+    current: JsonObject | None
+    changes: dict[str, str]
+    statuses: list[MappingStatus]
+
+    @property
+    def data(self) -> dict[str, str]:
+        return dict((self.current or {}).get("data") or {})
 
 
-def _ensure_mounted_file(
-    rest: KubeRest, desired: Sequence[DesiredMapping], configmap: str, cluster_name: str
+def plan_configmap(
+    rest: KubeRest, desired: Sequence[DesiredMapping], backend: Backend, *, cluster_name: str
+) -> ConfigMapPlan:
+    """Read the backend's ConfigMap (EKSConfigMap or MountedFile) and compute our write; writes nothing.
+    Malformed mapping data raises MalformedAuthConfig."""
+    if backend.configmap is None:
+        raise InvalidInput("the CRD backend has no mapping ConfigMap")
+    current = rest.get(_configmap_path(backend.configmap))
+    if backend.mode == "EKSConfigMap":
+        return _eks_plan(current, desired, backend.configmap)
+    return _mounted_file_plan(current, desired, backend.configmap, cluster_name)
+
+
+def _eks_plan(current: JsonObject | None, desired: Sequence[DesiredMapping], configmap: str) -> ConfigMapPlan:
+    data: dict[str, str] = dict((current or {}).get("data") or {})
+    changes: dict[str, str] = {}
+    statuses = []
+    for mapping in desired:
+        key = _EKS_KEYS[mapping.kind]
+        original = data.get(key)
+        where = f"{KUBE_SYSTEM}/{configmap} {key}"
+        entries = parse_mapping_list(original, fmt="eks", kind=mapping.kind, where=where)
+        result = upsert(entries, mapping, fmt="eks")
+        statuses.append(_status(mapping, result.status))
+        if result.status == "added":
+            changes[key] = render(original, result.entries, [((), mapping.entry("eks"))])
+        elif result.status == "updated":
+            changes[key] = dump(result.entries)
+    return ConfigMapPlan(configmap, current, changes, statuses)
+
+
+def _mounted_file_plan(
+    current: JsonObject | None, desired: Sequence[DesiredMapping], configmap: str, cluster_name: str
+) -> ConfigMapPlan:
+    data: dict[str, str] = dict((current or {}).get("data") or {})
+    original = data.get(AUTHENTICATOR_CONFIG_KEY)
+    where = f"{KUBE_SYSTEM}/{configmap} {AUTHENTICATOR_CONFIG_KEY}"
+    document = parse_authenticator_config(original, where=where) or {"clusterID": cluster_name}
+    appended: list[tuple[tuple[str, ...], JsonObject]] = []
+    rewrite = False
+    statuses = []
+    for mapping in desired:
+        list_path = _AUTHENTICATOR_PATHS[mapping.kind]
+        entries = validate_mapping_list(
+            list_at(document, list_path), fmt="authenticator", kind=mapping.kind, where=where
+        )
+        result = upsert(entries, mapping, fmt="authenticator")
+        statuses.append(_status(mapping, result.status))
+        if result.status != "unchanged":
+            document = with_list(document, list_path, result.entries)
+            appended.append((list_path, mapping.entry("authenticator")))
+            rewrite = rewrite or result.status == "updated"
+    changes: dict[str, str] = {}
+    if appended:
+        changes[AUTHENTICATOR_CONFIG_KEY] = dump(document) if rewrite else render(original, document, appended)
+    return ConfigMapPlan(configmap, current, changes, statuses)
+
+
+def _ensure_configmap(
+    rest: KubeRest, desired: Sequence[DesiredMapping], backend: Backend, cluster_name: str
 ) -> _ConfigMapChange:
-    path = _configmap_path(configmap)
+    fmt: Format = "eks" if backend.mode == "EKSConfigMap" else "authenticator"
     for _ in range(MAX_WRITE_ATTEMPTS):
-        current = rest.get(path)
-        data: dict[str, str] = dict((current or {}).get("data") or {})
-        original = data.get(AUTHENTICATOR_CONFIG_KEY)
-        where = f"{KUBE_SYSTEM}/{configmap} {AUTHENTICATOR_CONFIG_KEY}"
-        document = parse_authenticator_config(original, where=where) or {"clusterID": cluster_name}
-        appended: list[tuple[tuple[str, ...], JsonObject]] = []
-        rewrite = False
-        statuses = []
-        for mapping in desired:
-            list_path = _AUTHENTICATOR_PATHS[mapping.kind]
-            entries = validate_mapping_list(
-                list_at(document, list_path), fmt="authenticator", kind=mapping.kind, where=where
-            )
-            result = upsert(entries, mapping, fmt="authenticator")
-            statuses.append(_status(mapping, result.status))
-            if result.status != "unchanged":
-                document = with_list(document, list_path, result.entries)
-                appended.append((list_path, mapping.entry("authenticator")))
-                rewrite = rewrite or result.status == "updated"
-        changes: dict[str, str] = {}
-        if appended:
-            changes[AUTHENTICATOR_CONFIG_KEY] = dump(document) if rewrite else render(original, document, appended)
+        plan = plan_configmap(rest, desired, backend, cluster_name=cluster_name)
         try:
             return _write(
                 rest,
-                path,
-                configmap,
-                current=current,
-                data=data,
-                changes=changes,
-                statuses=statuses,
+                _configmap_path(plan.configmap),
+                plan.configmap,
+                current=plan.current,
+                data=plan.data,
+                changes=plan.changes,
+                statuses=plan.statuses,
                 desired=desired,
-                fmt="authenticator",
+                fmt=fmt,
             )
         except Conflict:
             continue
-    raise RetryableError(_conflict_message(configmap))
+    raise RetryableError(_conflict_message(str(backend.configmap)))
 
 
 def _write(

@@ -42,20 +42,30 @@ def tolerated(existing: list[dict[str, Any]], required: dict[str, str]) -> bool:
     return False
 
 
+def kube_router_networking(networking: str | None) -> bool:
+    """Whether the cluster may run kube-router (unknown networking: look for its DaemonSet)."""
+    return networking is None or networking in KUBE_ROUTER_NETWORKING
+
+
+def tolerations(daemonset: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """(the DaemonSet's tolerations, the required ones they miss)."""
+    pod_spec = daemonset.get("spec", {}).get("template", {}).get("spec", {})
+    existing = list(pod_spec.get("tolerations") or [])
+    return existing, [dict(t) for t in REQUIRED_TOLERATIONS if not tolerated(existing, t)]
+
+
 def ensure_kube_router_tolerations(
     api: k8s.ApiClient, *, networking: str | None
 ) -> tuple[KubeRouterResult, list[dict[str, Any]] | None]:
     """(result, the tolerations before our patch or None when we did not patch)."""
-    if networking is not None and networking not in KUBE_ROUTER_NETWORKING:
+    if not kube_router_networking(networking):
         return KubeRouterResult(status="not-applicable"), None
     rest = KubeRest(api)
     for _ in range(MAX_WRITE_ATTEMPTS):
         daemonset = rest.get(DAEMONSET_PATH)
         if daemonset is None:
             return KubeRouterResult(status="not-applicable"), None
-        pod_spec = daemonset.get("spec", {}).get("template", {}).get("spec", {})
-        existing = list(pod_spec.get("tolerations") or [])
-        missing = [dict(t) for t in REQUIRED_TOLERATIONS if not tolerated(existing, t)]
+        existing, missing = tolerations(daemonset)
         if not missing:
             return KubeRouterResult(status="already-tolerant"), None
         # Tolerations have no merge key (a list is replaced), so the full list goes in a merge patch

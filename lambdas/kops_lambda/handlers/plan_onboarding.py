@@ -1,0 +1,68 @@
+"""The onboarding plan (`plan_only: true`): the same validation as ValidateCluster, then what every step would
+create, update or refuse (logic/plan). Writes nothing: no lease, no registry record, no baseline."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from kops_lambda.adapters.aws import client, resource
+from kops_lambda.adapters.identity import caller_identity
+from kops_lambda.logic.cluster.access import connected_api
+from kops_lambda.logic.cluster.binding import kubeconfig_secret
+from kops_lambda.logic.cluster.rest import KubeRest
+from kops_lambda.logic.cluster.settings import load_cluster_settings
+from kops_lambda.logic.plan import plan_onboarding
+from kops_lambda.logic.preflight import check_region_covered
+from kops_lambda.logic.registry import get_cluster
+from kops_lambda.logic.validation import validate_cluster
+from kops_lambda.models.steps import StepRequest, parse_model
+from kops_lambda.observability import logger, metrics, tracer
+from kops_lambda.settings import load_settings, load_spot_regions
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings, cluster_settings = load_settings(), load_cluster_settings()
+    request = parse_model(StepRequest, event)
+    onboard = request.onboard_input()
+    region = onboard.region or settings.region
+    logger.append_keys(cluster=onboard.cluster_name, region=region, execution_id=request.execution_id)
+    check_region_covered(region, load_spot_regions(settings.region))
+    identity = caller_identity()
+    secret_arn = kubeconfig_secret(
+        onboard.kubeconfig_secret_arn,
+        cluster_name=onboard.cluster_name,
+        partition=identity.partition,
+        account=identity.account,
+        region=settings.region,
+    )
+    validated = validate_cluster(
+        onboard,
+        region=region,
+        kubeconfig_secret_arn=secret_arn,
+        ec2=client("ec2", region),
+        autoscaling=client("autoscaling", region),
+        s3=client("s3", region),
+        secretsmanager=client("secretsmanager"),
+    )
+    table = resource("dynamodb").Table(settings.registry_table)
+    with connected_api(validated.kubeconfig) as api:
+        plan = plan_onboarding(
+            iam=client("iam"),
+            ec2=client("ec2", region),
+            secretsmanager=client("secretsmanager"),
+            rest=KubeRest(api),
+            onboard=onboard,
+            validated=validated,
+            registry_item=get_cluster(table, region=region, cluster_name=onboard.cluster_name),
+            partition=identity.partition,
+            account=identity.account,
+            seed_spot_role_policies=settings.seed_spot_role_policies,
+            spot_role_arn=cluster_settings.spot_handler_role_arn,
+            spot_force_delete=cluster_settings.spot_force_delete,
+            agent_api_url=cluster_settings.agent_api_url,
+        )
+    logger.info("onboarding planned", extra={"actions": plan.counts(), "identity_mode": plan.identity_mode})
+    return plan.model_dump(mode="json")
