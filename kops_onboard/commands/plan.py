@@ -5,8 +5,9 @@ import json
 
 from kops_lambda.models.onboarding import OnboardInput
 from kops_lambda.models.plan import OnboardingPlan, PlannedResource
-from kops_onboard.commands.common import Output, aws_errors, emit
+from kops_onboard.commands.common import aws_errors, emit
 from kops_onboard.commands.onboarding import onboard_payload
+from kops_onboard.commands.options import Output
 from kops_onboard.commands.workflow import run_workflow
 from kops_onboard.deployment import Deployment
 

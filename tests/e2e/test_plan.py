@@ -14,9 +14,9 @@ from kops_lambda.constants import (
     access_key_secret_name,
     private_key_secret_name,
 )
+from kops_local.seed import ClusterSpec
+from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.executions import ExecutionResult, run_execution
-from kops_onboard.local.seed import ClusterSpec
-from kops_onboard.local.system import LocalCluster, LocalSystem
 from tests.e2e.secret_scan import secret_parts
 from tests.rollback.account_state import differences, system_state
 
