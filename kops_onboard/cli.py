@@ -50,46 +50,54 @@ ClusterRegionOption = Annotated[
 ]
 
 
+ClusterArgument = Annotated[str, typer.Argument(help="kOps cluster name, e.g. prod.k8s.example.com.")]
+KubeconfigSecretOption = Annotated[
+    str | None,
+    typer.Option(help="Secret holding the cluster's kubeconfig (default: kops-onboard/clusters/CLUSTER/kubeconfig)."),
+]
+AgentApiKeySecretOption = Annotated[
+    str | None, typer.Option(help="Secret holding the agent's API key (default: kops-onboard/agent-api-key).")
+]
+StateStoreOption = Annotated[str | None, typer.Option(help="kOps state store, e.g. s3://my-kops-state.")]
+IdentityModeOption = Annotated[
+    str | None,
+    typer.Option(
+        help="authenticator, service-account or auto (default: auto, the authenticator where the cluster runs one)."
+    ),
+]
+OnboardingMachineOption = Annotated[str | None, typer.Option(help="Onboarding state machine ARN (default: found).")]
+
+
 @app.command()
 def onboard(
-    cluster: Annotated[str, typer.Argument(help="kOps cluster name, e.g. prod.k8s.example.com.")],
+    cluster: ClusterArgument,
     region: RegionOption = None,
     cluster_region: ClusterRegionOption = None,
-    kubeconfig_secret: Annotated[
-        str | None,
-        typer.Option(
-            help="Secret holding the cluster's kubeconfig (default: kops-onboard/clusters/CLUSTER/kubeconfig)."
-        ),
-    ] = None,
-    agent_api_key_secret: Annotated[
-        str | None, typer.Option(help="Secret holding the agent's API key (default: kops-onboard/agent-api-key).")
-    ] = None,
-    state_store: Annotated[str | None, typer.Option(help="kOps state store, e.g. s3://my-kops-state.")] = None,
+    kubeconfig_secret: KubeconfigSecretOption = None,
+    agent_api_key_secret: AgentApiKeySecretOption = None,
+    state_store: StateStoreOption = None,
     rotate_access_key: Annotated[bool, typer.Option(help="Replace the stored access key with a new one.")] = False,
     allow_s3_read: Annotated[bool, typer.Option(help="Also attach AmazonS3ReadOnlyAccess (see README).")] = False,
-    identity_mode: Annotated[
-        str | None,
-        typer.Option(
-            help="authenticator, service-account or auto (default: auto, the authenticator where the cluster runs one)."
-        ),
-    ] = None,
-    state_machine: Annotated[str | None, typer.Option(help="Onboarding state machine ARN (default: found).")] = None,
+    identity_mode: IdentityModeOption = None,
+    state_machine: OnboardingMachineOption = None,
     timeout: Annotated[float, typer.Option(help="Seconds to follow the execution.")] = 900.0,
     output: OutputOption = Output.TEXT,
 ) -> None:
     """Validate the input, start an onboarding execution and follow it step by step."""
-    from kops_onboard.commands.onboarding import run_onboard
+    from kops_onboard.commands.onboarding import OnboardOptions, run_onboard
 
     run_onboard(
-        cluster=cluster,
-        region=region,
-        cluster_region=cluster_region,
-        kubeconfig_secret=kubeconfig_secret,
-        agent_api_key_secret=agent_api_key_secret,
-        state_store=state_store,
-        rotate_access_key=rotate_access_key,
-        allow_s3_read=allow_s3_read,
-        identity_mode=identity_mode,
+        OnboardOptions(
+            cluster=cluster,
+            region=region,
+            cluster_region=cluster_region,
+            kubeconfig_secret=kubeconfig_secret,
+            agent_api_key_secret=agent_api_key_secret,
+            state_store=state_store,
+            rotate_access_key=rotate_access_key,
+            allow_s3_read=allow_s3_read,
+            identity_mode=identity_mode,
+        ),
         state_machine=state_machine,
         timeout=timeout,
         output=output,
@@ -98,42 +106,36 @@ def onboard(
 
 @app.command()
 def plan(
-    cluster: Annotated[str, typer.Argument(help="kOps cluster name, e.g. prod.k8s.example.com.")],
+    cluster: ClusterArgument,
     region: RegionOption = None,
     cluster_region: ClusterRegionOption = None,
-    kubeconfig_secret: Annotated[
-        str | None,
-        typer.Option(
-            help="Secret holding the cluster's kubeconfig (default: kops-onboard/clusters/CLUSTER/kubeconfig)."
-        ),
-    ] = None,
-    agent_api_key_secret: Annotated[
-        str | None, typer.Option(help="Secret holding the agent's API key (default: kops-onboard/agent-api-key).")
-    ] = None,
-    state_store: Annotated[str | None, typer.Option(help="kOps state store, e.g. s3://my-kops-state.")] = None,
+    kubeconfig_secret: KubeconfigSecretOption = None,
+    agent_api_key_secret: AgentApiKeySecretOption = None,
+    state_store: StateStoreOption = None,
     rotate_access_key: Annotated[bool, typer.Option(help="Plan a new access key replacing the stored one.")] = False,
     allow_s3_read: Annotated[bool, typer.Option(help="Plan with AmazonS3ReadOnlyAccess attached too.")] = False,
-    identity_mode: Annotated[
-        str | None, typer.Option(help="authenticator, service-account or auto (default: auto).")
-    ] = None,
+    identity_mode: IdentityModeOption = None,
     show_documents: Annotated[bool, typer.Option(help="Print the IAM documents in full in the text form.")] = False,
-    state_machine: Annotated[str | None, typer.Option(help="Onboarding state machine ARN (default: found).")] = None,
+    state_machine: OnboardingMachineOption = None,
     timeout: Annotated[float, typer.Option(help="Seconds to follow the execution.")] = 300.0,
     output: OutputOption = Output.TEXT,
 ) -> None:
     """Show what onboarding would create, update or refuse for the cluster, per resource; writes nothing."""
+    from kops_onboard.commands.onboarding import OnboardOptions
     from kops_onboard.commands.plan import run_plan
 
     run_plan(
-        cluster=cluster,
-        region=region,
-        cluster_region=cluster_region,
-        kubeconfig_secret=kubeconfig_secret,
-        agent_api_key_secret=agent_api_key_secret,
-        state_store=state_store,
-        rotate_access_key=rotate_access_key,
-        allow_s3_read=allow_s3_read,
-        identity_mode=identity_mode,
+        OnboardOptions(
+            cluster=cluster,
+            region=region,
+            cluster_region=cluster_region,
+            kubeconfig_secret=kubeconfig_secret,
+            agent_api_key_secret=agent_api_key_secret,
+            state_store=state_store,
+            rotate_access_key=rotate_access_key,
+            allow_s3_read=allow_s3_read,
+            identity_mode=identity_mode,
+        ),
         show_documents=show_documents,
         state_machine=state_machine,
         timeout=timeout,

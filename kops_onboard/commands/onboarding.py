@@ -1,5 +1,6 @@
 """`kops-onboard onboard`: validate locally, start the execution, show each step live, end with outputs."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from kops_lambda.models.onboarding import OnboardInput
@@ -9,39 +10,35 @@ from kops_onboard.commands.workflow import run_workflow
 from kops_onboard.deployment import Deployment
 
 
+@dataclass(frozen=True)
+class OnboardOptions:
+    """The options `onboard` and `plan` share: what the onboarding execution's input is made of."""
+
+    cluster: str
+    region: str | None = None
+    cluster_region: str | None = None
+    kubeconfig_secret: str | None = None
+    agent_api_key_secret: str | None = None
+    state_store: str | None = None
+    rotate_access_key: bool = False
+    allow_s3_read: bool = False
+    identity_mode: str | None = None  # validated by the input model (None: its default)
+
+
 def run_onboard(
+    options: OnboardOptions,
     *,
-    cluster: str,
-    region: str | None,
-    cluster_region: str | None,
-    kubeconfig_secret: str | None,
-    agent_api_key_secret: str | None,
-    state_store: str | None,
-    rotate_access_key: bool,
-    allow_s3_read: bool,
-    identity_mode: str | None,
     state_machine: str | None,
     timeout: float,
     output: Output,
 ) -> None:
-    deployment = Deployment(region)
+    deployment = Deployment(options.region)
     with aws_errors(output):
         execution_arn, result = run_workflow(
             deployment,
             purpose="onboard",
             model=OnboardInput,
-            payload=onboard_payload(
-                deployment,
-                cluster=cluster,
-                region=region,
-                cluster_region=cluster_region,
-                kubeconfig_secret=kubeconfig_secret,
-                agent_api_key_secret=agent_api_key_secret,
-                state_store=state_store,
-                rotate_access_key=rotate_access_key,
-                allow_s3_read=allow_s3_read,
-                identity_mode=identity_mode,
-            ),
+            payload=onboard_payload(deployment, options),
             state_machine=state_machine,
             timeout=timeout,
             output=output,
@@ -52,29 +49,17 @@ def run_onboard(
     emit(output, document, "\n".join([_summary_text(summary), *(f"warning: {w}" for w in warnings)]))
 
 
-def onboard_payload(
-    deployment: Deployment,
-    *,
-    cluster: str,
-    region: str | None,
-    cluster_region: str | None,
-    kubeconfig_secret: str | None,
-    agent_api_key_secret: str | None,
-    state_store: str | None,
-    rotate_access_key: bool,
-    allow_s3_read: bool,
-    identity_mode: str | None,
-) -> dict[str, Any]:
+def onboard_payload(deployment: Deployment, options: OnboardOptions) -> dict[str, Any]:
     """The onboarding execution's input from the command's options (`plan` sends the same, plus plan_only)."""
     return {
-        "cluster_name": cluster,
-        "region": cluster_region or region or deployment.region_name,
-        "kubeconfig_secret_arn": kubeconfig_secret or deployment.kubeconfig_secret(cluster),
-        "agent_api_key_secret_arn": agent_api_key_secret or deployment.agent_api_key_secret(),
-        "state_store": state_store,
-        "rotate_access_key": rotate_access_key,
-        "allow_s3_read": allow_s3_read,
-        "identity_mode": identity_mode,  # validated by the input model (None: its default)
+        "cluster_name": options.cluster,
+        "region": options.cluster_region or options.region or deployment.region_name,
+        "kubeconfig_secret_arn": options.kubeconfig_secret or deployment.kubeconfig_secret(options.cluster),
+        "agent_api_key_secret_arn": options.agent_api_key_secret or deployment.agent_api_key_secret(),
+        "state_store": options.state_store,
+        "rotate_access_key": options.rotate_access_key,
+        "allow_s3_read": options.allow_s3_read,
+        "identity_mode": options.identity_mode,  # validated by the input model (None: its default)
     }
 
 

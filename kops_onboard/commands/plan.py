@@ -6,7 +6,7 @@ import json
 from kops_lambda.models.onboarding import OnboardInput
 from kops_lambda.models.plan import OnboardingPlan, PlannedResource
 from kops_onboard.commands.common import aws_errors, emit
-from kops_onboard.commands.onboarding import onboard_payload
+from kops_onboard.commands.onboarding import OnboardOptions, onboard_payload
 from kops_onboard.commands.options import Output
 from kops_onboard.commands.workflow import run_workflow
 from kops_onboard.deployment import Deployment
@@ -15,35 +15,16 @@ SYMBOLS = {"create": "+", "update": "~", "unchanged": "=", "refuse": "!"}
 
 
 def run_plan(
+    options: OnboardOptions,
     *,
-    cluster: str,
-    region: str | None,
-    cluster_region: str | None,
-    kubeconfig_secret: str | None,
-    agent_api_key_secret: str | None,
-    state_store: str | None,
-    rotate_access_key: bool,
-    allow_s3_read: bool,
-    identity_mode: str | None,
     show_documents: bool,
     state_machine: str | None,
     timeout: float,
     output: Output,
 ) -> None:
-    deployment = Deployment(region)
+    deployment = Deployment(options.region)
     with aws_errors(output):
-        payload = onboard_payload(
-            deployment,
-            cluster=cluster,
-            region=region,
-            cluster_region=cluster_region,
-            kubeconfig_secret=kubeconfig_secret,
-            agent_api_key_secret=agent_api_key_secret,
-            state_store=state_store,
-            rotate_access_key=rotate_access_key,
-            allow_s3_read=allow_s3_read,
-            identity_mode=identity_mode,
-        )
+        payload = onboard_payload(deployment, options)
         execution_arn, result = run_workflow(
             deployment,
             purpose="onboard",

@@ -6,18 +6,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from kops_lambda.adapters.aws import client, resource
-from kops_lambda.adapters.identity import caller_identity
+from kops_lambda.handlers.validation_step import validated_request
 from kops_lambda.logic.cluster.access import connected_api
-from kops_lambda.logic.cluster.binding import kubeconfig_secret
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.cluster.settings import load_cluster_settings
 from kops_lambda.logic.plan import plan_onboarding
-from kops_lambda.logic.preflight import check_region_covered
 from kops_lambda.logic.registry import get_cluster
-from kops_lambda.logic.validation import validate_cluster
-from kops_lambda.models.steps import StepRequest, parse_model
 from kops_lambda.observability import logger, metrics, tracer
-from kops_lambda.settings import load_settings, load_spot_regions
+from kops_lambda.settings import load_settings
 
 
 @logger.inject_lambda_context
@@ -25,28 +21,8 @@ from kops_lambda.settings import load_settings, load_spot_regions
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings, cluster_settings = load_settings(), load_cluster_settings()
-    request = parse_model(StepRequest, event)
-    onboard = request.onboard_input()
-    region = onboard.region or settings.region
-    logger.append_keys(cluster=onboard.cluster_name, region=region, execution_id=request.execution_id)
-    check_region_covered(region, load_spot_regions(settings.region))
-    identity = caller_identity()
-    secret_arn = kubeconfig_secret(
-        onboard.kubeconfig_secret_arn,
-        cluster_name=onboard.cluster_name,
-        partition=identity.partition,
-        account=identity.account,
-        region=settings.region,
-    )
-    validated = validate_cluster(
-        onboard,
-        region=region,
-        kubeconfig_secret_arn=secret_arn,
-        ec2=client("ec2", region),
-        autoscaling=client("autoscaling", region),
-        s3=client("s3", region),
-        secretsmanager=client("secretsmanager"),
-    )
+    checked = validated_request(event, settings)
+    onboard, region, identity, validated = checked.onboard, checked.region, checked.identity, checked.validated
     table = resource("dynamodb").Table(settings.registry_table)
     with connected_api(validated.kubeconfig) as api:
         plan = plan_onboarding(
