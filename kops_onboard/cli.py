@@ -50,7 +50,9 @@ ClusterRegionOption = Annotated[
 ]
 
 
-ClusterArgument = Annotated[str, typer.Argument(help="kOps cluster name, e.g. prod.k8s.example.com.")]
+ClusterArgument = Annotated[
+    str, typer.Argument(metavar="CLUSTER", help="kOps cluster name, e.g. prod.k8s.example.com.")
+]
 KubeconfigSecretOption = Annotated[
     str | None,
     typer.Option(help="Secret holding the cluster's kubeconfig (default: kops-onboard/clusters/CLUSTER/kubeconfig)."),
@@ -145,7 +147,7 @@ def plan(
 
 @app.command()
 def offboard(
-    cluster: Annotated[str, typer.Argument(help="kOps cluster name to offboard.")],
+    cluster: Annotated[str, typer.Argument(metavar="CLUSTER", help="kOps cluster name to offboard.")],
     region: RegionOption = None,
     cluster_region: ClusterRegionOption = None,
     secret_recovery_days: Annotated[
@@ -175,7 +177,9 @@ def offboard(
 
 @app.command()
 def status(
-    cluster: Annotated[str | None, typer.Argument(help="One cluster; all clusters when omitted.")] = None,
+    cluster: Annotated[
+        str | None, typer.Argument(metavar="CLUSTER", help="One cluster; all clusters when omitted.")
+    ] = None,
     region: RegionOption = None,
     output: OutputOption = Output.TEXT,
 ) -> None:
@@ -187,7 +191,9 @@ def status(
 
 @app.command("simulate-spot")
 def simulate_spot(
-    instance_id: Annotated[str, typer.Argument(help="EC2 instance id, e.g. i-0123456789abcdef0.")],
+    instance_id: Annotated[
+        str, typer.Argument(metavar="INSTANCE_ID", help="EC2 instance id, e.g. i-0123456789abcdef0.")
+    ],
     rebalance: Annotated[bool, typer.Option(help="Send a rebalance recommendation instead of a warning.")] = False,
     region: RegionOption = None,
     cluster_region: ClusterRegionOption = None,
