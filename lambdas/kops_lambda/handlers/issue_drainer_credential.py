@@ -9,8 +9,8 @@ from kops_lambda.adapters.identity import caller_identity
 from kops_lambda.logic.cluster.binding import kubeconfig_secret
 from kops_lambda.logic.cluster.drainer import issue_drainer_credential
 from kops_lambda.logic.cluster.identity_mode import registered_identity_mode
-from kops_lambda.logic.cluster.registry import record_changes
 from kops_lambda.logic.cluster.settings import load_cluster_settings
+from kops_lambda.logic.registry import record_changes
 from kops_lambda.models.steps import StepRequest, parse_model
 from kops_lambda.observability import logger, metrics, tracer
 from kops_lambda.settings import load_settings

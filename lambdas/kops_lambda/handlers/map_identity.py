@@ -13,10 +13,10 @@ from kops_lambda.logic.cluster.binding import cluster_user_arn, kubeconfig_secre
 from kops_lambda.logic.cluster.identity_mapping import ensure_identity_mapping
 from kops_lambda.logic.cluster.identity_mode import registered_identity_mode
 from kops_lambda.logic.cluster.kops_spec import read_kops_spec
-from kops_lambda.logic.cluster.registry import record_changes
 from kops_lambda.logic.cluster.settings import load_cluster_settings
 from kops_lambda.logic.cluster.vendor_identity import ensure_vendor_identity
 from kops_lambda.logic.iam_names import user_name
+from kops_lambda.logic.registry import record_changes
 from kops_lambda.models.steps import StepRequest, parse_model
 from kops_lambda.observability import logger, metrics, tracer
 from kops_lambda.settings import load_settings

@@ -74,7 +74,7 @@ def mark_onboarded(table: Any, *, region: str, cluster_name: str, execution_id: 
             UpdateExpression="SET #status = :status, execution_id = :exec, updated_at = :now",
             ConditionExpression="attribute_exists(cluster_key)",
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":status": "ONBOARDED", ":exec": execution_id, ":now": now_iso()},
+            ExpressionAttributeValues={":status": STATUS_ONBOARDED, ":exec": execution_id, ":now": now_iso()},
             ReturnValues="ALL_NEW",
         )["Attributes"]
     return {"cluster_key": item["cluster_key"], "status": item["status"], "updated_at": item["updated_at"]}
@@ -147,3 +147,13 @@ def drainer_secret_arn(item: dict[str, Any]) -> str | None:
     """The Spot handler's credential for the cluster, as IssueDrainerCredential recorded it (None: not yet)."""
     value = ((item.get("resources") or {}).get("drainer") or {}).get("secret_arn")
     return str(value) if value else None
+
+
+def record_changes(
+    table: Any, *, region: str, cluster_name: str, execution_id: str, resources: dict[str, dict[str, Any]]
+) -> bool:
+    """record_resources when there is something to record; returns whether it wrote."""
+    if not resources:
+        return False
+    record_resources(table, region=region, cluster_name=cluster_name, execution_id=execution_id, resources=resources)
+    return True

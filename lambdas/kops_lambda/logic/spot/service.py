@@ -23,6 +23,7 @@ from kops_lambda.constants import (
     SPOT_EVENT_REASON_DRAIN_INCOMPLETE,
     SPOT_EVENT_REASON_INTERRUPTION,
     SPOT_EVENT_REASON_REPLACEMENT,
+    STATUS_ONBOARDED,
     drainer_secret_name,
 )
 from kops_lambda.errors import (
@@ -251,7 +252,7 @@ def _act(
     clock: Callable[[], float],
 ) -> SpotOutcome:
     cluster = registry.get_cluster(deps.registry_table, region=event.region, cluster_name=cluster_name)
-    if cluster is None or cluster.get("status") != "ONBOARDED":
+    if cluster is None or cluster.get("status") != STATUS_ONBOARDED:
         return replace(outcome, reason="cluster not onboarded")
     core = deps.core_api_for(drainer_secret_of(cluster, cluster_name))
     with _as_drainer(cluster_name):
