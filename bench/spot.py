@@ -159,6 +159,28 @@ def top_up(cluster: LocalCluster, instance: SeededInstance, size: int) -> None:
         )
 
 
+_WORKLOADS = ("deployments", "statefulsets", "replicasets")  # apps/v1, parents before children
+
+
+def orphan_app_pods(cluster: LocalCluster, workers: list[SeededInstance]) -> None:
+    """On a real control plane an evicted pod's ReplicaSet makes a replacement, which the kubelet stand-in binds to
+    a schedulable node: one not drained yet, or one the bench has just restored, so a later run would drain more
+    pods than the one before it. The pods' controllers are deleted with the Orphan policy first: the pods stay,
+    bare, and every handler starts from the same pods (all three evict bare pods)."""
+    store: Any = cluster.api_server.store
+    namespaces = sorted({p["metadata"]["namespace"] for w in workers for p in app_pods(cluster, w)})
+    for namespace in namespaces:
+        for plural in _WORKLOADS:
+            path = f"/apis/apps/v1/namespaces/{namespace}/{plural}"
+            for item in store.request("GET", path)["items"]:
+                store.request("DELETE", f"{path}/{item['metadata']['name']}", {"propagationPolicy": "Orphan"})
+
+    def owned() -> bool:
+        return any(p["metadata"].get("ownerReferences") for w in workers for p in app_pods(cluster, w))
+
+    wait_for(lambda: not owned(), 120)
+
+
 def restore(cluster: LocalCluster, instance: SeededInstance, snapshot: list[dict[str, Any]]) -> None:
     """Put the evicted pods back and uncordon the node: the same starting point for kubectl.
 
@@ -479,8 +501,10 @@ def _poll(probe: Callable[[], bool], timeout: float, interval: float = 0.25) -> 
     return True
 
 
-def _all_drained(cluster: LocalCluster, workers: list[SeededInstance]) -> bool:
-    return all(not app_pods(cluster, w) for w in workers)
+def _left(cluster: LocalCluster, worker: SeededInstance, pods: dict[tuple[str, str], SeededInstance]) -> list[str]:
+    """The node's pods of the burst's start (`pods`) not evicted yet."""
+    names = [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in app_pods(cluster, worker)]
+    return [f"{namespace}/{name}" for namespace, name in names if (namespace, name) in pods]
 
 
 def side_burst(
@@ -505,7 +529,7 @@ def side_burst(
             for s in seen
             if s.path.endswith("/eviction") and pods.get((s.path.split("/")[4], s.path.split("/")[6])) is worker
         ]
-        left = app_pods(cluster, worker)
+        left = _left(cluster, worker, pods)
         if cordon is None or left:
             misses += 1
             say(f"missed {name}: cordoned={cordon is not None} pods left={len(left)}")
@@ -535,7 +559,7 @@ def run_side_by_side_burst(
     say(f"burst of {len(workers)} (real API server): our handler")
     timeline.reset()
     started = correlated_warnings(system, workers)
-    if not _poll(lambda: _all_drained(cluster, workers), SIDE_BURST_TIMEOUT):
+    if not _poll(lambda: not any(_left(cluster, w, pods) for w in workers), SIDE_BURST_TIMEOUT):
         say("burst: our handler left pods behind")
     system.aws.drain_event_sources(timeout=60)  # its Kubernetes Events, counted with its calls
     ours = side_burst(cluster, workers, timeline.seen, started, pods, done={})
@@ -868,6 +892,7 @@ def _real_system(template: Path, sizes: list[int], *, nth_burst_nodes: int | Non
         say(f"onboarding the burst cluster ({nth_burst_nodes} Spot nodes, real API server)")
         spec = f"burst.k8s.local:kops=1.21,nodes={nth_burst_nodes},spot={nth_burst_nodes},pods=10,naming=id"
         burst_cluster = onboard(system, spec)
+        orphan_app_pods(burst_cluster, spot_workers(burst_cluster))
         burst_wiring = nth.prepare(system, burst_cluster)
         return rows, run_side_by_side_burst(
             system, burst_cluster, Timeline.attach(burst_cluster.api_server), burst_wiring
@@ -887,6 +912,8 @@ def _drain_rows(
     with tempfile.TemporaryDirectory() as home:
         for size, instance in zip(sizes, spot_workers(cluster), strict=False):
             top_up(cluster, instance, size)
+            if kube == "real":
+                orphan_app_pods(cluster, [instance])
             snapshot = pods_on(cluster, instance)
             say(f"{size} pods ({kube}): our handler")
             ours = run_handler(system, cluster, instance, timeline)
