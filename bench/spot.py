@@ -175,10 +175,16 @@ def orphan_app_pods(cluster: LocalCluster, workers: list[SeededInstance]) -> Non
             for item in store.request("GET", path)["items"]:
                 store.request("DELETE", f"{path}/{item['metadata']['name']}", {"propagationPolicy": "Orphan"})
 
-    def owned() -> bool:
-        return any(p["metadata"].get("ownerReferences") for w in workers for p in app_pods(cluster, w))
+    def owned() -> bool:  # one list per namespace: a probe per node would swamp the API server
+        return any(p["metadata"].get("ownerReferences") for ns in namespaces for p in _workload_pods(store, ns))
 
-    wait_for(lambda: not owned(), 120)
+    if not _poll(lambda: not owned(), 120):
+        raise TimeoutError("the garbage collector did not orphan the pods within 120 s")
+
+
+def _workload_pods(store: Any, namespace: str) -> list[dict[str, Any]]:
+    pods: list[dict[str, Any]] = store.list("v1/pods", namespace)
+    return [p for p in pods if p.get("spec", {}).get("nodeName") and skip_reason(p) is None]
 
 
 def restore(cluster: LocalCluster, instance: SeededInstance, snapshot: list[dict[str, Any]]) -> None:
