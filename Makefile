@@ -19,7 +19,7 @@ REQUIRE_APPROVAL ?= broadening
 # Further CLI options for deploy and diff, e.g. CDK_OPTIONS="--profile prod" or "-o /tmp/cdk.out".
 CDK_OPTIONS ?=
 
-.PHONY: setup kube-bin pmapper synth deploy diff lint typecheck test test-fast demo bench docs clean
+.PHONY: setup kube-bin nth-bin pmapper synth deploy diff lint typecheck test test-fast demo bench docs clean
 
 setup: $(STAMP) $(CDK_STAMP)
 
@@ -39,6 +39,11 @@ $(CDK_STAMP): package.json package-lock.json
 # seconds warm).
 kube-bin:
 	bash tools/build-kube-bin.sh
+
+# aws-node-termination-handler, which `make bench` runs beside our Spot handler, from the pinned module in
+# tools/nth, once per machine into .cache/nth-bin/ (not needed by the tests).
+nth-bin:
+	bash tools/build-nth.sh
 
 pmapper: $(PMAPPER_STAMP)
 
@@ -76,7 +81,7 @@ demo: setup
 	$(BIN)/kops-onboard local demo
 
 # Speed and scale figures (printed, never asserted).
-bench: setup kube-bin
+bench: setup kube-bin nth-bin
 	$(BIN)/python -m bench.onboarding
 	$(BIN)/python -m bench.spot
 	$(BIN)/python -m bench.canary

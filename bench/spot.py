@@ -5,12 +5,17 @@
    ideal round trips (1 patch + 1 list + 1 eviction per pod); on the emulator and on the real control plane
    (kube-apiserver + controllers; evicted pods terminate after their grace period, and kubectl waits for that);
 2. a burst of 1000 warnings over 50 nodes (20 per node, shuffled): misses, drains per node, latencies;
-3. the handler's cold import time and the Lambda bundle's size.
+3. the handler's cold import time and the Lambda bundle's size;
+4. on the real control plane, aws-node-termination-handler (`bench/nth.py`, queue-processor mode, kOps' addon
+   settings) on the same nodes and pods as our handler, in the same run: one node of 10, 100 and 500 pods
+   (after kubectl, the pods restored), and one warning per node on 50 nodes at once, each handler in turn.
 
 Clocks: "event" is the moment PutEvents is called (or kubectl is started); "cordon", "last eviction" are the
 moments those requests reach the API server; "done" is when our DrainComplete Event is posted (for kubectl:
-when it exits, after waiting for the pods to be gone). The local pipeline polls SQS every 50 ms, which
-the event -> cordon figures include. PodDisruptionBudgets are removed from the bench clusters: these are
+when it exits, after waiting for the pods to be gone; for NTH: its drain-result log line, read as it is
+written, also after the pods are gone). "Cordon" is the first request that sets spec.unschedulable (NTH labels
+the node in a PATCH before that). The local pipeline polls SQS every 50 ms, which the event -> cordon figures
+include; NTH long-polls its queue itself. PodDisruptionBudgets are removed from the bench clusters: these are
 throughput figures (budgets are covered by the tests).
 
     python -m bench.spot            # prints the tables (markdown) on stdout, progress on stderr
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import random
 import shutil
@@ -39,6 +45,7 @@ import boto3
 import botocore
 import s3transfer
 
+from bench import nth
 from bench.timeline import Timeline
 from kops_lambda.constants import EXCLUDE_FROM_LB_LABEL, METRICS_NAMESPACE, PRODUCT, SPOT_TAINT_KEY
 from kops_lambda.logic.spot.drain import skip_reason
@@ -152,6 +159,34 @@ def top_up(cluster: LocalCluster, instance: SeededInstance, size: int) -> None:
         )
 
 
+_WORKLOADS = ("deployments", "statefulsets", "replicasets")  # apps/v1, parents before children
+
+
+def orphan_app_pods(cluster: LocalCluster, workers: list[SeededInstance]) -> None:
+    """On a real control plane an evicted pod's ReplicaSet makes a replacement, which the kubelet stand-in binds to
+    a schedulable node: one not drained yet, or one the bench has just restored, so a later run would drain more
+    pods than the one before it. The pods' controllers are deleted with the Orphan policy first: the pods stay,
+    bare, and every handler starts from the same pods (all three evict bare pods)."""
+    store: Any = cluster.api_server.store
+    namespaces = sorted({p["metadata"]["namespace"] for w in workers for p in app_pods(cluster, w)})
+    for namespace in namespaces:
+        for plural in _WORKLOADS:
+            path = f"/apis/apps/v1/namespaces/{namespace}/{plural}"
+            for item in store.request("GET", path)["items"]:
+                store.request("DELETE", f"{path}/{item['metadata']['name']}", {"propagationPolicy": "Orphan"})
+
+    def owned() -> bool:  # one list per namespace: a probe per node would swamp the API server
+        return any(p["metadata"].get("ownerReferences") for ns in namespaces for p in _workload_pods(store, ns))
+
+    if not _poll(lambda: not owned(), 120):
+        raise TimeoutError("the garbage collector did not orphan the pods within 120 s")
+
+
+def _workload_pods(store: Any, namespace: str) -> list[dict[str, Any]]:
+    pods: list[dict[str, Any]] = store.list("v1/pods", namespace)
+    return [p for p in pods if p.get("spec", {}).get("nodeName") and skip_reason(p) is None]
+
+
 def restore(cluster: LocalCluster, instance: SeededInstance, snapshot: list[dict[str, Any]]) -> None:
     """Put the evicted pods back and uncordon the node: the same starting point for kubectl.
 
@@ -186,6 +221,7 @@ class Run:
     evicted: int
     calls: dict[str, int]
     in_handler_cordon_ms: float | None = None
+    completed: bool = True  # False: NTH reported its drain failed (its drain timeout passed first)
 
     @property
     def total_calls(self) -> int:
@@ -286,10 +322,44 @@ def run_kubectl(cluster: LocalCluster, instance: SeededInstance, timeline: Timel
     )
 
 
+# NTH waits for the evicted pods to be gone, up to NODE_TERMINATION_GRACE_PERIOD (120 s), then reports.
+NTH_OUTCOME_TIMEOUT = 180.0
+
+
+def run_nth(
+    system: LocalSystem, cluster: LocalCluster, instance: SeededInstance, timeline: Timeline, wiring: nth.NthCluster
+) -> Run:
+    """The same warning through EventBridge to NTH's queue (ours disabled meanwhile), a fresh NTH process per
+    run (started and ready before the event); "done" is its log line for the node's drain (after the evicted
+    pods are gone) or its failure."""
+    before = len(app_pods(cluster, instance))
+    name = node_name(cluster, instance)
+    with nth.NthProcess(system, cluster, wiring) as process, nth.routed_to_nth(system, wiring):
+        timeline.reset()
+        started = time.monotonic()
+        put(system, [warning(system, instance)])
+        wait_for(lambda: process.outcome(name, started) is not None, NTH_OUTCOME_TIMEOUT)
+        outcome = process.outcome(name, started)
+    system.aws.client("sqs").purge_queue(QueueUrl=wiring.queue_url)  # a failed drain's message would come back
+    assert outcome is not None
+    if outcome.fields.get("message") != nth.DRAINED:
+        say(f"NTH: {outcome.fields.get('message')}: {outcome.fields.get('error', '')}")
+    cordon = timeline.cordoned(name)
+    last = timeline.last_eviction()
+    return Run(
+        cordon=(cordon or started) - started,
+        last_eviction=(last or started) - started,
+        done=outcome.at - started,
+        evicted=before - len(app_pods(cluster, instance)),
+        calls=dict(timeline.calls()),
+        completed=outcome.fields.get("message") == nth.DRAINED,
+    )
+
+
 # ---- the burst ------------------------------------------------------------------------------------------
 
 
-Rows = list[tuple[int, Run, Run | None]]
+Rows = list[tuple[int, Run, Run | None, Run | None]]  # pods, our handler, kubectl drain, NTH
 RowsByBackend = dict[str, Rows]
 
 
@@ -395,6 +465,126 @@ def run_burst(system: LocalSystem, cluster: LocalCluster, timeline: Timeline, ev
     )
 
 
+# ---- the same burst for our handler and NTH, on the real control plane ----------------------------------------
+
+
+@dataclass(frozen=True)
+class SideBurst:
+    """One warning per node on every Spot node at once, for one handler."""
+
+    nodes: int
+    misses: int  # nodes not cordoned, or with pods not evicted, by the deadline
+    seconds: float  # first event -> the last eviction on any node
+    cordon_latencies: list[float]
+    evicted_latencies: list[float]  # to the node's last eviction (every pod told to leave)
+    done_latencies: list[float]  # NTH: its drain result for the node (after the pods are gone); ours: none
+    failed_drains: int  # NTH's drain failures (its 120 s drain timeout)
+    calls: int
+
+
+SideBursts = tuple[SideBurst, SideBurst]  # our handler, NTH
+
+# Our handler drains 50 nodes in seconds; NTH waits for each node's pods to go, 10 nodes at a time.
+SIDE_BURST_TIMEOUT = 180.0
+NTH_BURST_TIMEOUT = 420.0
+
+
+def correlated_warnings(system: LocalSystem, workers: list[SeededInstance]) -> float:
+    """One warning per node, all put at once (PutEvents takes 10 entries a call); returns when it began."""
+    started = time.monotonic()
+    for chunk in range(0, len(workers), 10):
+        put(system, [warning(system, w) for w in workers[chunk : chunk + 10]])
+    return started
+
+
+def _poll(probe: Callable[[], bool], timeout: float, interval: float = 0.25) -> bool:
+    """Like wait_for, gentler on a real API server (each probe lists every node's pods); False on timeout."""
+    deadline = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def _left(cluster: LocalCluster, worker: SeededInstance, pods: dict[tuple[str, str], SeededInstance]) -> list[str]:
+    """The node's pods of the burst's start (`pods`) not evicted yet."""
+    names = [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in app_pods(cluster, worker)]
+    return [f"{namespace}/{name}" for namespace, name in names if (namespace, name) in pods]
+
+
+def side_burst(
+    cluster: LocalCluster,
+    workers: list[SeededInstance],
+    seen: list[Any],
+    started: float,
+    pods: dict[tuple[str, str], SeededInstance],
+    *,
+    done: dict[str, float],
+    failed_drains: int = 0,
+) -> SideBurst:
+    """The figures of one handler's burst from what reached the API server; `done`: node -> its drain result."""
+    cordons: list[float] = []
+    evicted: list[float] = []
+    misses = 0
+    for worker in workers:
+        name = node_name(cluster, worker)
+        cordon = next((s.at for s in seen if s.cordons and s.path == f"/api/v1/nodes/{name}"), None)
+        evictions = [
+            s.at
+            for s in seen
+            if s.path.endswith("/eviction") and pods.get((s.path.split("/")[4], s.path.split("/")[6])) is worker
+        ]
+        left = _left(cluster, worker, pods)
+        if cordon is None or left:
+            misses += 1
+            say(f"missed {name}: cordoned={cordon is not None} pods left={len(left)}")
+            continue
+        cordons.append(cordon - started)
+        evicted.append((max(evictions) if evictions else cordon) - started)
+    last = max((s.at for s in seen if s.path.endswith("/eviction")), default=started)
+    return SideBurst(
+        nodes=len(workers),
+        misses=misses,
+        seconds=last - started,
+        cordon_latencies=cordons,
+        evicted_latencies=evicted,
+        done_latencies=[at - started for at in done.values()],
+        failed_drains=failed_drains,
+        calls=len(seen),
+    )
+
+
+def run_side_by_side_burst(
+    system: LocalSystem, cluster: LocalCluster, timeline: Timeline, wiring: nth.NthCluster
+) -> SideBursts:
+    """Our handler, then (the pods restored, the nodes uncordoned) NTH, on the same 50 nodes and pods."""
+    workers = spot_workers(cluster)
+    snapshots = {w.instance_id: pods_on(cluster, w) for w in workers}
+    pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): w for w in workers for p in app_pods(cluster, w)}
+    say(f"burst of {len(workers)} (real API server): our handler")
+    timeline.reset()
+    started = correlated_warnings(system, workers)
+    if not _poll(lambda: not any(_left(cluster, w, pods) for w in workers), SIDE_BURST_TIMEOUT):
+        say("burst: our handler left pods behind")
+    system.aws.drain_event_sources(timeout=60)  # its Kubernetes Events, counted with its calls
+    ours = side_burst(cluster, workers, timeline.seen, started, pods, done={})
+    for worker in workers:
+        restore(cluster, worker, snapshots[worker.instance_id])
+    say(f"burst of {len(workers)} (real API server): NTH")
+    names = [node_name(cluster, w) for w in workers]
+    with nth.NthProcess(system, cluster, wiring) as process, nth.routed_to_nth(system, wiring):
+        timeline.reset()
+        started = correlated_warnings(system, workers)
+        _poll(lambda: all(process.outcome(n, started) for n in names), NTH_BURST_TIMEOUT)
+        outcomes = {n: process.outcome(n, started) for n in names}
+    system.aws.client("sqs").purge_queue(QueueUrl=wiring.queue_url)
+    done = {n: o.at for n, o in outcomes.items() if o is not None and o.fields.get("message") == nth.DRAINED}
+    failed = sum(1 for o in outcomes.values() if o is not None and o.fields.get("message") == nth.FAILED)
+    theirs = side_burst(cluster, workers, timeline.seen, started, pods, done=done, failed_drains=failed)
+    return ours, theirs
+
+
 # ---- cold import and bundle -----------------------------------------------------------------------------
 
 
@@ -480,6 +670,71 @@ def _breakdown(calls: dict[str, int]) -> str:
     return ", ".join(f"{count} {name}" for name, count in sorted(calls.items(), key=lambda kv: -kv[1]))
 
 
+def _spread(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return " / ".join(_ms(_percentile(values, q)) for q in (0.5, 0.95, 1.0))
+
+
+def _ratio(theirs: float, ours: float) -> str:
+    return f"{theirs / ours:.1f}" if math.isfinite(theirs) and math.isfinite(ours) and ours > 0 else "n/a"
+
+
+def side_by_side_report(rows: Rows, bursts: SideBursts | None) -> str:
+    """Our handler and NTH on the same real control plane, nodes and pods, in the same run."""
+    lines = [
+        "### Our handler and aws-node-termination-handler (NTH), same run, real control plane",
+        "",
+        "Both get the same EventBridge warning through their own rule and queue (the other's rule disabled), "
+        "on the same node with the same pods restored. Columns «NTH / ours» are ratios within this run.",
+        "",
+        "| pods | ours: event→cordon | NTH: event→cordon | NTH / ours | ours: event→drained (last eviction) | "
+        "NTH: event→drained (last eviction) | NTH / ours | ours: done | NTH: done (pods gone) | ours API calls | "
+        "NTH API calls | NTH result |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    measured = [(size, ours, theirs) for size, ours, _, theirs in rows if theirs is not None]
+    for size, ours, theirs in measured:
+        result = "drained" if theirs.completed else f"drain failed, {theirs.evicted} of {size} evicted"
+        lines.append(
+            f"| {size} | {_ms(ours.cordon)} | {_ms(theirs.cordon)} | {_ratio(theirs.cordon, ours.cordon)} | "
+            f"{_ms(ours.last_eviction)} | {_ms(theirs.last_eviction)} | "
+            f"{_ratio(theirs.last_eviction, ours.last_eviction)} | {_ms(ours.done)} | {_ms(theirs.done)} | "
+            f"{ours.total_calls} | {theirs.total_calls} | {result} |"
+        )
+    lines += ["", "API calls per event, by kind:", ""]
+    for size, ours, theirs in measured:
+        lines.append(f"- {size} pods, our handler: {_breakdown(ours.calls)}")
+        lines.append(f"- {size} pods, NTH: {_breakdown(theirs.calls)}")
+    if bursts is not None:
+        ours_burst, nth_burst = bursts
+        lines += [
+            "",
+            f"**Burst**: {ours_burst.nodes} correlated interruptions, one warning per node on {ours_burst.nodes} "
+            "nodes, put at once (the row «NTH / ours»: ratios within this run)",
+            "",
+            "| handler | nodes missed | event→cordon p50 / p95 / max | event→drained (last eviction) "
+            "p50 / p95 / max | done (NTH: pods gone) p50 / p95 / max | first event → last eviction | "
+            "drains failed | Kubernetes API calls per event |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for label, burst in (("ours", ours_burst), ("NTH", nth_burst)):
+            lines.append(
+                f"| {label} | {burst.misses} | {_spread(burst.cordon_latencies)} | "
+                f"{_spread(burst.evicted_latencies)} | {_spread(burst.done_latencies)} | {_ms(burst.seconds)} | "
+                f"{burst.failed_drains} | {burst.calls / burst.nodes:.1f} |"
+            )
+        medians = [
+            _ratio(_percentile(nth_burst.cordon_latencies, 0.5), _percentile(ours_burst.cordon_latencies, 0.5)),
+            _ratio(_percentile(nth_burst.evicted_latencies, 0.5), _percentile(ours_burst.evicted_latencies, 0.5)),
+        ]
+        lines.append(
+            f"| NTH / ours (p50) | | {medians[0]} | {medians[1]} | | "
+            f"{_ratio(nth_burst.seconds, ours_burst.seconds)} | | {_ratio(nth_burst.calls, ours_burst.calls)} |"
+        )
+    return "\n".join(lines)
+
+
 def report(
     rows_by_backend: RowsByBackend,
     burst: Burst,
@@ -498,7 +753,7 @@ def report(
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     labelled = [(backend, row) for backend, rows in rows_by_backend.items() for row in rows]
-    for backend, (size, ours, theirs) in labelled:
+    for backend, (size, ours, theirs, _) in labelled:
         in_handler = f"{ours.in_handler_cordon_ms:.0f} ms" if ours.in_handler_cordon_ms is not None else "n/a"
         kubectl = (
             [_ms(theirs.cordon), _ms(theirs.last_eviction), _ms(theirs.done), str(theirs.total_calls)]
@@ -510,7 +765,7 @@ def report(
             f"{_ms(ours.done)} | {ours.total_calls} | {' | '.join(kubectl)} | {size + 2} |"
         )
     lines += ["", "API calls per event, by kind:", ""]
-    for backend, (size, ours, theirs) in labelled:
+    for backend, (size, ours, theirs, _) in labelled:
         lines.append(f"- {backend}, {size} pods, handler: {_breakdown(ours.calls)}")
         if theirs:
             lines.append(f"- {backend}, {size} pods, kubectl drain: {_breakdown(theirs.calls)}")
@@ -555,6 +810,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--kube", default="emulator,real", help="API servers of the one-node runs, comma-separated (emulator, real)"
     )
+    parser.add_argument(
+        "--nth-burst-nodes",
+        type=int,
+        default=BURST_NODES,
+        help="nodes of the real control plane's burst for our handler and NTH (0: no burst)",
+    )
+    parser.add_argument("--no-nth", action="store_true", help="leave aws-node-termination-handler out")
     return parser.parse_args(argv)
 
 
@@ -564,16 +826,22 @@ def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     out = sys.stdout
     log_path = Path(tempfile.gettempdir()) / "kops-onboard-bench.log"
-    say(f"handler logs go to {log_path}")
+    say(f"handler logs go to {log_path}, aws-node-termination-handler's to {nth.LOG_PATH}")
+    nth.LOG_PATH.write_text("")
     say("synthesizing the stack")
     template = synthesize()
     bundle = bundle_dir(template)
     backends: list[KubeBackendName] = [b for b in ("emulator", "real") if b in args.kube.split(",")]
+    with_nth = not args.no_nth and nth.binary().is_file()
+    if not args.no_nth and not with_nth:
+        say(f"aws-node-termination-handler left out: {nth.binary()} is missing (make nth-bin)")
+    bursts: SideBursts | None = None
     with log_path.open("w") as logs, contextlib.redirect_stdout(logs):
         rows, burst, cold = _run_system(template, sizes, args.burst_events, args.burst_nodes)
         rows_by_backend: RowsByBackend = {"emulator": rows} if "emulator" in backends else {}
         if "real" in backends:
-            rows_by_backend["real"] = _one_node_rows(template, sizes, "real")
+            nth_burst_nodes = args.nth_burst_nodes if with_nth else None
+            rows_by_backend["real"], bursts = _real_system(template, sizes, nth_burst_nodes=nth_burst_nodes)
     say("cold import and bundle size")
     imports = {"Python 3.11, this venv": import_seconds(sys.executable, [str(PROJECT_ROOT / "lambdas")])}
     interpreter = lambda_python()
@@ -587,6 +855,8 @@ def main(argv: list[str] | None = None) -> None:
             )
     tables = report(rows_by_backend, burst, cold, imports, bundle_sizes(bundle), largest=largest_packages(bundle))
     print(tables, file=out)
+    if with_nth and "real" in rows_by_backend:
+        print("\n" + side_by_side_report(rows_by_backend["real"], bursts), file=out)
     say(f"done in {time.monotonic() - started:.0f} s")
 
 
@@ -613,27 +883,55 @@ def cold_start(system: LocalSystem, cluster: LocalCluster, timeline: Timeline) -
     return (timeline.first("PATCH", path) or started) - started
 
 
-def _one_node_rows(template: Path, sizes: list[int], kube: KubeBackendName) -> Rows:
-    """Our handler, then kubectl drain, per node size, on a local system whose clusters use `kube`."""
-    with LocalSystem(template=template, retry_interval_scale=0.01, kube=kube) as system:
-        say(f"onboarding the bench cluster ({kube} API server)")
+def _real_system(template: Path, sizes: list[int], *, nth_burst_nodes: int | None) -> tuple[Rows, SideBursts | None]:
+    """Our handler, kubectl drain and (given `nth_burst_nodes`) NTH per node size on the real control plane, then
+    the burst of one warning per node on that many nodes for our handler and NTH."""
+    with LocalSystem(template=template, retry_interval_scale=0.01, kube="real") as system:
+        say("onboarding the bench cluster (real API server)")
         cluster = onboard(system, f"bench.k8s.local:kops=1.21,nodes={len(sizes) + 1},pods=10,naming=id")
+        wiring = nth.prepare(system, cluster) if nth_burst_nodes is not None else None
         timeline = Timeline.attach(cluster.api_server)
         cold_start(system, cluster, timeline)  # warms the handler, as the emulator run does
-        return _drain_rows(cluster, system, sizes, timeline, kube)
+        rows = _drain_rows(cluster, system, sizes, timeline, "real", wiring=wiring)
+        if not nth_burst_nodes:
+            return rows, None
+        say(f"onboarding the burst cluster ({nth_burst_nodes} Spot nodes, real API server)")
+        spec = f"burst.k8s.local:kops=1.21,nodes={nth_burst_nodes},spot={nth_burst_nodes},pods=10,naming=id"
+        burst_cluster = onboard(system, spec)
+        orphan_app_pods(burst_cluster, spot_workers(burst_cluster))
+        burst_wiring = nth.prepare(system, burst_cluster)
+        return rows, run_side_by_side_burst(
+            system, burst_cluster, Timeline.attach(burst_cluster.api_server), burst_wiring
+        )
 
 
-def _drain_rows(cluster: LocalCluster, system: LocalSystem, sizes: list[int], timeline: Timeline, kube: str) -> Rows:
+def _drain_rows(
+    cluster: LocalCluster,
+    system: LocalSystem,
+    sizes: list[int],
+    timeline: Timeline,
+    kube: str,
+    *,
+    wiring: nth.NthCluster | None = None,
+) -> Rows:
     rows: Rows = []
     with tempfile.TemporaryDirectory() as home:
         for size, instance in zip(sizes, spot_workers(cluster), strict=False):
             top_up(cluster, instance, size)
+            if kube == "real":
+                orphan_app_pods(cluster, [instance])
             snapshot = pods_on(cluster, instance)
             say(f"{size} pods ({kube}): our handler")
             ours = run_handler(system, cluster, instance, timeline)
             restore(cluster, instance, snapshot)
             say(f"{size} pods ({kube}): kubectl drain")
-            rows.append((size, ours, run_kubectl(cluster, instance, timeline, Path(home))))
+            theirs = run_kubectl(cluster, instance, timeline, Path(home))
+            handler = None
+            if wiring is not None:
+                restore(cluster, instance, snapshot)
+                say(f"{size} pods ({kube}): aws-node-termination-handler")
+                handler = run_nth(system, cluster, instance, timeline, wiring)
+            rows.append((size, ours, theirs, handler))
     return rows
 
 

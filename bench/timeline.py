@@ -6,6 +6,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from kops_local.kube import RecordedRequest
 from kops_local.kube.served import ServedKubeApi
@@ -17,6 +18,19 @@ class Seen:
     method: str
     path: str
     field_selector: str
+    cordons: bool = False  # a node write that sets spec.unschedulable
+
+
+def sets_unschedulable(body: Any) -> bool:
+    """Whether a node PATCH or PUT body cordons: a merge patch or object, or a JSON patch operation."""
+    if isinstance(body, dict):
+        spec = body.get("spec")
+        return isinstance(spec, dict) and spec.get("unschedulable") is True
+    if isinstance(body, list):
+        return any(
+            isinstance(op, dict) and op.get("path") == "/spec/unschedulable" and op.get("value") is True for op in body
+        )
+    return False
 
 
 @dataclass
@@ -33,7 +47,8 @@ class Timeline:
         return timeline
 
     def _record(self, request: RecordedRequest) -> None:
-        seen = Seen(time.monotonic(), request.method, request.path, request.query.get("fieldSelector", ""))
+        cordons = request.path.startswith("/api/v1/nodes/") and sets_unschedulable(request.body)
+        seen = Seen(time.monotonic(), request.method, request.path, request.query.get("fieldSelector", ""), cordons)
         with self._lock:
             self._seen.append(seen)
 
@@ -48,6 +63,10 @@ class Timeline:
 
     def first(self, method: str, path: str) -> float | None:
         return next((s.at for s in self.seen if s.method == method and s.path == path), None)
+
+    def cordoned(self, node: str) -> float | None:
+        """When the first request that cordons `node` arrived (NTH labels the node in a PATCH before it)."""
+        return next((s.at for s in self.seen if s.cordons and s.path == f"/api/v1/nodes/{node}"), None)
 
     def last_eviction(self) -> float | None:
         evictions = [s.at for s in self.seen if s.method == "POST" and s.path.endswith("/eviction")]
