@@ -14,20 +14,18 @@ from constructs import Construct
 
 from kops_lambda.constants import (
     CLUSTER_SECRET_PREFIX,
-    DISCARD_BASELINE_STEP,
     DRAINER_SECRET_KIND,
     ENV_REGISTRY_TABLE,
     ENV_SPOT_HANDLER_ROLE_ARN,
     IAM_USER_PREFIX,
     PRODUCT,
-    ROLLBACK_STEPS,
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
     VENDOR_KUBECONFIG_SECRET_KIND,
 )
 from kops_lambda.errors import IAM_CLEANUP_TRANSIENT_ERROR_NAMES
 from kops_lambda.logic import policies
-from kops_lambda.models.rollback import CleanupAction
+from kops_lambda.workflow import CLEANUP_GROUPS, CleanupState
 from stacks.constructs.lambda_function import KopsFunction
 from stacks.constructs.workflow import (
     arn,
@@ -37,50 +35,6 @@ from stacks.constructs.workflow import (
     lambda_task,
 )
 from stacks.network import ClusterNetwork
-
-# Resource group -> handler. One function per group: each role holds only its group's delete actions.
-CLEANUP_HANDLERS = {
-    "Registry": "kops_lambda.handlers.cleanup_registry.handler",
-    "IamEntities": "kops_lambda.handlers.cleanup_iam.handler",
-    "KeyPair": "kops_lambda.handlers.cleanup_key_pair.handler",
-    "AccessKey": "kops_lambda.handlers.cleanup_access_key.handler",
-    "IdentityMapping": "kops_lambda.handlers.cleanup_identity_mapping.handler",
-    "DrainerCredential": "kops_lambda.handlers.cleanup_drainer.handler",
-    "Agent": "kops_lambda.handlers.cleanup_agent.handler",
-    # Reads a stopped execution's history only: compensation waits for the step it was in (see compensation.py).
-    "InFlight": "kops_lambda.handlers.cleanup_in_flight.handler",
-}
-# Workflow state -> (resource group, action).
-CLEANUP_STATES: dict[str, tuple[str, CleanupAction]] = {
-    "RollbackAccessKey": ("AccessKey", "rollback"),
-    "RollbackAgent": ("Agent", "rollback"),
-    "RollbackDrainerCredential": ("DrainerCredential", "rollback"),
-    "RollbackIdentityMapping": ("IdentityMapping", "rollback"),
-    "RollbackKeyPair": ("KeyPair", "rollback"),
-    "RollbackIamEntities": ("IamEntities", "rollback"),
-    "RollbackRegistry": ("Registry", "rollback"),
-    "DiscardBaseline": ("Registry", "discard"),
-    "FindCluster": ("Registry", "find"),
-    "RemoveDrainerCredential": ("DrainerCredential", "offboard"),
-    "RemoveIdentityMapping": ("IdentityMapping", "offboard"),
-    "RemoveAgent": ("Agent", "offboard"),
-    "RemoveAccessKey": ("AccessKey", "offboard"),
-    "RemoveKeyPair": ("KeyPair", "offboard"),
-    "RemoveIamUser": ("IamEntities", "offboard"),
-    "RemoveSharedIamEntities": ("IamEntities", "offboard-shared"),
-    "RecordOffboarded": ("Registry", "offboard"),
-    "FindStepInFlight": ("InFlight", "in-flight"),
-}
-# Groups whose functions the onboarding state machine invokes (its rollback chain, DiscardBaseline).
-ONBOARDING_CLEANUP_GROUPS = tuple(
-    dict.fromkeys(CLEANUP_STATES[state][0] for state in (*(s for s, _ in ROLLBACK_STEPS), DISCARD_BASELINE_STEP))
-)
-DESCRIPTIONS = {"InFlight": "compensation: the step a stopped onboarding was in, and how long it may run"}
-# Groups that call IAM: they also retry IAM's transient errors (eventual consistency, DeleteConflict).
-IAM_GROUPS = frozenset({"IamEntities", "AccessKey"})
-# Groups whose functions remove objects in the cluster (through its API server): in the clusters' VPC when one
-# is configured (stacks/network.py).
-CLUSTER_GROUPS = frozenset({"IdentityMapping", "DrainerCredential", "Agent"})
 
 
 class CleanupFunctions(Construct):
@@ -102,23 +56,25 @@ class CleanupFunctions(Construct):
         super().__init__(scope, construct_id)
         self.cluster_regions = tuple(cluster_regions)
         self.functions: dict[str, lambda_.Function] = {}
-        for group, handler in CLEANUP_HANDLERS.items():
+        # One function per group: each role holds only its group's delete actions.
+        self.groups = {group.name: group for group in CLEANUP_GROUPS}
+        for group in CLEANUP_GROUPS:
             step = KopsFunction(
                 self,
-                f"{group}Function",
-                handler=handler,
-                description=f"{PRODUCT} {DESCRIPTIONS.get(group, f'rollback and offboarding of {group}')}",
+                f"{group.name}Function",
+                handler=group.handler,
+                description=f"{PRODUCT} {group.description or f'rollback and offboarding of {group.name}'}",
                 code=code,
                 environment={ENV_REGISTRY_TABLE: registry.table_name},
                 timeout=Duration.seconds(120),
-                network=network if group in CLUSTER_GROUPS else None,
+                network=network if group.cluster else None,
             )
-            self.functions[group] = step.function
+            self.functions[group.name] = step.function
         registry.grant_read_write_data(self.functions["Registry"])
         grant_lease_takeover(self, self.functions["Registry"])  # FindCluster
-        for group in ("IamEntities", "KeyPair", "AccessKey", "IdentityMapping", "DrainerCredential", "Agent"):
+        for name in ("IamEntities", "KeyPair", "AccessKey", "IdentityMapping", "DrainerCredential", "Agent"):
             # Rollback reads its baseline, offboarding counts the other clusters.
-            registry.grant_read_data(self.functions[group])
+            registry.grant_read_data(self.functions[name])
         self._grant_iam(self.functions["IamEntities"])
         self._grant_key_pair(self.functions["KeyPair"])
         self._grant_access_key(self.functions["AccessKey"])
@@ -126,8 +82,9 @@ class CleanupFunctions(Construct):
         self._grant_secret_removal(self.functions["DrainerCredential"], DRAINER_SECRET_KIND)
         # MapIdentity's vendor kubeconfig (identity_mode service-account) goes with what MapIdentity made.
         self._grant_secret_removal(self.functions["IdentityMapping"], VENDOR_KUBECONFIG_SECRET_KIND)
-        for group in ("IdentityMapping", "DrainerCredential", "Agent"):
-            grant_cluster_access(self, self.functions[group], secrets_key)
+        for group in CLEANUP_GROUPS:
+            if group.cluster:
+                grant_cluster_access(self, self.functions[group.name], secrets_key)
 
     def grant_in_flight_reading(self, state_machine: sfn.StateMachine, functions: Sequence[lambda_.IFunction]) -> None:
         """The InFlight function reads the history of `state_machine`'s executions (never their data) and
@@ -157,26 +114,17 @@ class CleanupFunctions(Construct):
         )
 
     def task(
-        self,
-        scope: Construct,
-        state_name: str,
-        *,
-        action: CleanupAction,
-        result_path: str,
-        execution_id: str = sfn.JsonPath.execution_id,
+        self, scope: Construct, state: CleanupState, *, execution_id: str = sfn.JsonPath.execution_id
     ) -> tasks.LambdaInvoke:
-        """The workflow state `state_name` (see CLEANUP_STATES), without its Catch; `execution_id` is the
+        """The workflow state `state` (kops_lambda/workflow.py), without its Catch; `execution_id` is the
         execution it cleans up after (this one, unless it compensates another)."""
-        group, expected = CLEANUP_STATES[state_name]
-        if expected != action:
-            raise ValueError(f"{state_name} is a {expected} state, not {action}")
         return lambda_task(
             scope,
-            state_name,
-            self.functions[group],
-            payload={"action": action},
-            result_path=result_path,
-            transient_errors=IAM_CLEANUP_TRANSIENT_ERROR_NAMES if group in IAM_GROUPS else (),
+            state.state,
+            self.functions[state.group],
+            payload={"action": state.action},
+            result_path=state.result_path or sfn.JsonPath.DISCARD,
+            transient_errors=IAM_CLEANUP_TRANSIENT_ERROR_NAMES if self.groups[state.group].iam else (),
             execution_id=execution_id,
         )
 

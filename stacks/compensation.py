@@ -30,16 +30,16 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from kops_lambda.constants import (
-    ROLLBACK_STEPS,
     SFN_EVENT_SOURCE,
     SFN_STATUS_CHANGE_DETAIL_TYPE,
     UNFINISHED_STATUSES,
 )
+from kops_lambda.workflow import FIND_STEP_IN_FLIGHT, ROLLBACK, ResultKey
 from stacks.cleanup import CleanupFunctions
 from stacks.constructs.workflow import logged_state_machine
 
 STOPPED_EXECUTION_PATH = "$.stopped_execution"
-IN_FLIGHT_PATH = "$.in_flight"
+IN_FLIGHT_PATH = f"$.{ResultKey.IN_FLIGHT}"
 
 
 class CompensationWorkflow(Construct):
@@ -63,14 +63,8 @@ class CompensationWorkflow(Construct):
             cause_path="$.rollback_error.Cause",
         )
         following: sfn.IChainable = sfn.Succeed(self, "Compensated")
-        for state_name, result_key in reversed(ROLLBACK_STEPS):
-            compensation = cleanup.task(
-                self,
-                state_name,
-                action="rollback",
-                result_path=f"$.rollback.{result_key}",
-                execution_id=sfn.JsonPath.string_at(STOPPED_EXECUTION_PATH),
-            )
+        for state in reversed(ROLLBACK):
+            compensation = cleanup.task(self, state, execution_id=sfn.JsonPath.string_at(STOPPED_EXECUTION_PATH))
             compensation.add_catch(failed, errors=["States.ALL"], result_path="$.rollback_error")
             compensation.next(following)
             following = compensation
@@ -88,11 +82,7 @@ class CompensationWorkflow(Construct):
         # The stopped step's function may still run: nothing is undone before it can no longer write.
         cleanup.grant_in_flight_reading(onboarding, onboarding_functions)
         find_in_flight = cleanup.task(
-            self,
-            "FindStepInFlight",
-            action="in-flight",
-            result_path=IN_FLIGHT_PATH,
-            execution_id=sfn.JsonPath.string_at(STOPPED_EXECUTION_PATH),
+            self, FIND_STEP_IN_FLIGHT, execution_id=sfn.JsonPath.string_at(STOPPED_EXECUTION_PATH)
         )
         find_in_flight.add_catch(failed, errors=["States.ALL"], result_path="$.rollback_error")
         wait = sfn.Wait(

@@ -12,16 +12,16 @@ from constructs import Construct
 from kops_lambda.constants import (
     AGENT_API_URL_DEFAULT,
     ENV_SPOT_REGIONS,
-    PLAN_STEP,
     PRODUCT,
     REGISTRY_TTL_ATTRIBUTE,
     TAG_MANAGED_BY,
     TAG_MANAGED_BY_VALUE,
 )
+from kops_lambda.workflow import ONBOARDING_CLEANUP_GROUPS, PLAN_STATE
 from stacks.access_key_rotation import AccessKeyRotation, rotation_settings
 from stacks.access_key_rotation import alarms as rotation_alarms
 from stacks.canary import SpotCanary
-from stacks.cleanup import ONBOARDING_CLEANUP_GROUPS, CleanupFunctions
+from stacks.cleanup import CleanupFunctions
 from stacks.compensation import CompensationWorkflow
 from stacks.constructs.lambda_function import lambda_code
 from stacks.context import context_list
@@ -129,7 +129,7 @@ class KopsOnboardStack(Stack):
             access_key_readers=[self.rotation.role.role_arn] if self.rotation else [],
         )
         # ValidateCluster refuses a cluster in any other region (RegionNotCovered): its Spot events never reach us.
-        for state_name in ("ValidateCluster", PLAN_STEP):
+        for state_name in ("ValidateCluster", PLAN_STATE):
             self.onboarding.functions[state_name].add_environment(ENV_SPOT_REGIONS, ",".join(self.spot_regions))
         self.offboarding = OffboardingWorkflow(self, "Offboarding", cleanup=self.cleanup)
         self.compensation = CompensationWorkflow(

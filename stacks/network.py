@@ -4,8 +4,8 @@ Settings come from CDK context (`cdk.json` lists, or comma-separated strings fro
 validated here, at synth; a bad or incomplete combination fails it with `InvalidNetworkSettings` naming the key:
 
 - clusterVpcId, clusterSubnetIds, clusterSecurityGroupIds: all three or none. With them, exactly the
-  cluster-facing functions (onboarding.CLUSTER_STEPS, offboarding.CLUSTER_GROUPS, the Spot handler and
-  canary) run in those subnets with those security groups; without them, no function is in a VPC.
+  cluster-facing functions (the steps and cleanup groups marked `cluster` in kops_lambda/workflow.py, the
+  Spot handler and canary) run in those subnets with those security groups; without them, no function is in a VPC.
 - clusterVpcEndpoints ("false"): "true" also creates the VPC endpoints those functions need when the
   subnets have no NAT (INTERFACE_ENDPOINTS, IAM_ENDPOINT, GATEWAY_ENDPOINTS below), in the same subnets,
   behind a security group of their own.

@@ -12,13 +12,9 @@ anything else ends in OffboardingFailed with the step's error and cause.
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from kops_lambda.constants import (
-    OFFBOARDING_STEPS,
-)
-from stacks.cleanup import CLEANUP_STATES, CleanupFunctions
-from stacks.constructs.workflow import (
-    logged_state_machine,
-)
+from kops_lambda.workflow import OFFBOARDING
+from stacks.cleanup import CleanupFunctions
+from stacks.constructs.workflow import logged_state_machine
 
 
 class OffboardingWorkflow(Construct):
@@ -35,9 +31,8 @@ class OffboardingWorkflow(Construct):
         )
         start = sfn.Pass(self, "Start", parameters={"input.$": "$"}, comment="Keep the input under $.input")
         chain: sfn.INextable = start
-        for state_name, result_key in OFFBOARDING_STEPS:
-            _, action = CLEANUP_STATES[state_name]
-            task = cleanup.task(self, state_name, action=action, result_path=f"$.{result_key}")
+        for state in OFFBOARDING:
+            task = cleanup.task(self, state)
             task.add_catch(failed, errors=["States.ALL"], result_path="$.error")
             chain.next(task)
             chain = task

@@ -24,9 +24,7 @@ from constructs import Construct
 
 from kops_lambda.constants import (
     AGENT_API_KEY_SECRET_NAME,
-    BASELINE_STEP,
     CLUSTER_SECRET_PREFIX,
-    DISCARD_BASELINE_STEP,
     ENV_AGENT_API_URL,
     ENV_REGISTRY_TABLE,
     ENV_SECRET_READER_ARNS,
@@ -35,17 +33,22 @@ from kops_lambda.constants import (
     ENV_SPOT_FORCE_DELETE,
     ENV_SPOT_HANDLER_ROLE_ARN,
     IAM_USER_PREFIX,
-    ONBOARDING_STEPS,
-    PLAN_STEP,
     PRODUCT,
-    ROLLBACK_ENTRY,
-    ROLLBACK_STEPS,
     SHARED_POLICY_NAME,
     SPOT_ROLE_NAME,
     VENDOR_KUBECONFIG_SECRET_KIND,
 )
 from kops_lambda.errors import IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES, RollbackFailed
 from kops_lambda.logic import policies
+from kops_lambda.workflow import (
+    DISCARD_BASELINE,
+    ONBOARDING,
+    PLAN_HANDLER,
+    PLAN_STATE,
+    RECORD_BASELINE,
+    ROLLBACK,
+    OnboardingStep,
+)
 from stacks.cleanup import CleanupFunctions
 from stacks.constructs.lambda_function import KopsFunction
 from stacks.constructs.workflow import (
@@ -60,26 +63,9 @@ from stacks.constructs.workflow import (
 from stacks.context import context_list
 from stacks.network import ClusterNetwork
 
-# Steps that call IAM right after creating what they call it on (eventual consistency).
-IAM_STEPS = frozenset({"CreateIamEntities", "StoreAccessKey"})
-# Steps that connect to the cluster's API server (their handlers build a Kubernetes client): in the clusters'
-# VPC when one is configured (stacks/network.py).
-CLUSTER_STEPS = frozenset(
-    {"RecordBaseline", "ValidateCluster", "MapIdentity", "IssueDrainerCredential", "InstallAgent", PLAN_STEP}
-)
-
-HANDLERS = {
-    "RecordBaseline": "kops_lambda.handlers.record_baseline.handler",
-    "ValidateCluster": "kops_lambda.handlers.validate_cluster.handler",
-    "CreateIamEntities": "kops_lambda.handlers.create_iam_entities.handler",
-    "CreateKeyPair": "kops_lambda.handlers.create_key_pair.handler",
-    "MapIdentity": "kops_lambda.handlers.map_identity.handler",
-    "IssueDrainerCredential": "kops_lambda.handlers.issue_drainer_credential.handler",
-    "InstallAgent": "kops_lambda.handlers.install_agent.handler",
-    "StoreAccessKey": "kops_lambda.handlers.store_access_key.handler",
-    "RecordOnboarded": "kops_lambda.handlers.record_onboarded.handler",
-    PLAN_STEP: "kops_lambda.handlers.plan_onboarding.handler",
-}
+# The plan connects to the cluster too (in the clusters' VPC when one is configured), like the steps marked so.
+CLUSTER_STATES = frozenset({*(step.state for step in (RECORD_BASELINE, *ONBOARDING) if step.cluster), PLAN_STATE})
+HANDLERS = {**{step.state: step.handler for step in (RECORD_BASELINE, *ONBOARDING)}, PLAN_STATE: PLAN_HANDLER}
 
 
 class OnboardingWorkflow(Construct):
@@ -107,15 +93,15 @@ class OnboardingWorkflow(Construct):
         super().__init__(scope, construct_id)
         environment = {ENV_REGISTRY_TABLE: registry.table_name, ENV_SECRETS_KMS_KEY: secrets_key.key_arn}
         self.functions: dict[str, lambda_.Function] = {}
-        for state_name in (BASELINE_STEP[0], *(name for name, _ in ONBOARDING_STEPS), PLAN_STEP):
+        for state_name, handler in HANDLERS.items():
             step = KopsFunction(
                 self,
                 f"{state_name}Function",
-                handler=HANDLERS[state_name],
+                handler=handler,
                 description=f"{PRODUCT} onboarding step {state_name}",
                 code=code,
                 environment=environment,
-                network=network if state_name in CLUSTER_STEPS else None,
+                network=network if state_name in CLUSTER_STATES else None,
             )
             self.functions[state_name] = step.function
 
@@ -123,12 +109,12 @@ class OnboardingWorkflow(Construct):
         self._grant_discovery(validate, state_store_bucket_arns)
         self._grant_checks_before_building(validate)
         for state_name, function in self.functions.items():
-            if state_name == PLAN_STEP:
+            if state_name == PLAN_STATE:
                 registry.grant_read_data(function)  # the plan writes nothing
             else:
                 registry.grant_read_write_data(function)
         self._configure_plan(
-            self.functions[PLAN_STEP],
+            self.functions[PLAN_STATE],
             secrets_key,
             state_store_bucket_arns,
             spot_handler_role_arn=spot_handler_role_arn,
@@ -136,7 +122,7 @@ class OnboardingWorkflow(Construct):
         )
         self._grant_iam_entities(self.functions["CreateIamEntities"])
         seed_spot_role_policies = str(self.node.try_get_context("seedSpotRolePolicies") or "false").lower() == "true"
-        for state_name in ("CreateIamEntities", PLAN_STEP):
+        for state_name in ("CreateIamEntities", PLAN_STATE):
             self.functions[state_name].add_environment(
                 ENV_SEED_SPOT_ROLE_POLICIES, str(seed_spot_role_policies).lower()
             )
@@ -147,7 +133,7 @@ class OnboardingWorkflow(Construct):
         map_identity.add_environment(ENV_SPOT_FORCE_DELETE, str(spot_force_delete).lower())
         # identity_mode service-account: the vendor's kubeconfig, and no other secret.
         self._grant_cluster_secrets(map_identity, secrets_key, names=f"*/{VENDOR_KUBECONFIG_SECRET_KIND}-*")
-        for function in (install_agent, self.functions[PLAN_STEP]):
+        for function in (install_agent, self.functions[PLAN_STATE]):
             function.add_environment(ENV_AGENT_API_URL, agent_api_url)
         drainer = self.functions["IssueDrainerCredential"]
         self._configure_drainer_step(drainer, secrets_key, spot_handler_role_arn, spot_force_delete)
@@ -199,33 +185,30 @@ class OnboardingWorkflow(Construct):
         # The compensation chain, built from its end: RollbackRegistry -> OnboardingFailed.
         undo: dict[str, sfn.IChainable] = {}
         following: sfn.IChainable = failed
-        for state_name, result_key in reversed(ROLLBACK_STEPS):
-            compensation = cleanup.task(self, state_name, action="rollback", result_path=f"$.rollback.{result_key}")
+        for state in reversed(ROLLBACK):
+            compensation = cleanup.task(self, state)
             compensation.add_catch(rollback_failed, errors=["States.ALL"], result_path="$.rollback_error")
             compensation.next(following)
-            undo[state_name] = compensation
+            undo[state.state] = compensation
             following = compensation
 
         start = sfn.Pass(self, "Start", parameters={"input.$": "$"}, comment="Keep the input under $.input")
         definition: sfn.IChainable = start
         # plan_only: validate and plan, before the lease and the baseline; the plan is the output, nothing written.
-        plan = lambda_task(self, PLAN_STEP, self.functions[PLAN_STEP], payload={}, result_path="$")
+        plan = lambda_task(self, PLAN_STATE, self.functions[PLAN_STATE], payload={}, result_path="$")
         plan.next(sfn.Succeed(self, "Planned", comment="The plan of an onboarding with this input"))
         plan_only = sfn.Condition.and_(
             sfn.Condition.is_present("$.input.plan_only"), sfn.Condition.boolean_equals("$.input.plan_only", True)
         )
         choose = sfn.Choice(self, "PlanOnly", comment="plan_only: true plans instead of onboarding")
         start.next(choose)
-        steps = [
-            self._step(state_name, result_key, undo[ROLLBACK_ENTRY[state_name]])
-            for state_name, result_key in (BASELINE_STEP, *ONBOARDING_STEPS)
-        ]
+        steps = [self._step(step, undo[step.compensation]) for step in (RECORD_BASELINE, *ONBOARDING)]
         choose.when(plan_only, plan).otherwise(steps[0])
         for step, following_step in itertools.pairwise(steps):
             step.next(following_step)
         onboarded = sfn.Succeed(self, "Onboarded")
         # Onboarded either way: a baseline that stays behind expires by the registry's TTL.
-        discard = cleanup.task(self, DISCARD_BASELINE_STEP, action="discard", result_path=sfn.JsonPath.DISCARD)
+        discard = cleanup.task(self, DISCARD_BASELINE)
         discard.add_catch(onboarded, errors=["States.ALL"], result_path="$.baseline_discard_error")
         steps[-1].next(discard)
         discard.next(onboarded)
@@ -570,14 +553,14 @@ class OnboardingWorkflow(Construct):
         )
         self._grant_cluster_secrets(function, secrets_key, names="*/access-key-*", readers=readers)
 
-    def _step(self, state_name: str, result_key: str, compensation: sfn.IChainable) -> tasks.LambdaInvoke:
+    def _step(self, step: OnboardingStep, compensation: sfn.IChainable) -> tasks.LambdaInvoke:
         task = lambda_task(
             self,
-            state_name,
-            self.functions[state_name],
+            step.state,
+            self.functions[step.state],
             payload={},
-            result_path=f"$.{result_key}",
-            transient_errors=IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES if state_name in IAM_STEPS else (),
+            result_path=f"$.{step.result_key}",
+            transient_errors=IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES if step.iam else (),
         )
         task.add_catch(compensation, errors=["States.ALL"], result_path="$.error")
         return task

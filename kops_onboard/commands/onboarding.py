@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kops_lambda.models.onboarding import OnboardInput
+from kops_lambda.workflow import ResultKey
 from kops_onboard.commands.common import aws_errors, emit
 from kops_onboard.commands.options import Output
 from kops_onboard.commands.workflow import run_workflow
@@ -65,12 +66,13 @@ def onboard_payload(deployment: Deployment, options: OnboardOptions) -> dict[str
 
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
     """Names and ARNs only: step results never hold secret values, and this picks fields explicitly."""
-    iam, key_pair, access_key = result.get("iam", {}), result.get("key_pair", {}), result.get("access_key", {})
-    identity = result.get("identity_mapping", {})
+    iam, key_pair = result.get(ResultKey.IAM, {}), result.get(ResultKey.KEY_PAIR, {})
+    access_key, identity = result.get(ResultKey.ACCESS_KEY, {}), result.get(ResultKey.IDENTITY_MAPPING, {})
+    cluster = result.get(ResultKey.CLUSTER, {})
     return {
-        "cluster": result.get("cluster", {}).get("cluster_name"),
-        "kops_version": result.get("cluster", {}).get("kops_version"),
-        "identity_mode": result.get("cluster", {}).get("identity_mode"),
+        "cluster": cluster.get("cluster_name"),
+        "kops_version": cluster.get("kops_version"),
+        "identity_mode": cluster.get("identity_mode"),
         "iam_user_arn": iam.get("user_arn"),
         "policies": iam.get("managed_policy_arns"),
         "spot_role_arn": iam.get("spot_role_arn"),
@@ -81,7 +83,7 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         # authenticator: where the mapping is; service-account: the vendor's ServiceAccount and its kubeconfig
         "identity_mapping": identity.get("configmap") or identity.get("service_account"),
         "vendor_kubeconfig_secret_arn": identity.get("kubeconfig_secret_arn"),
-        "agent_namespace": result.get("agent", {}).get("namespace"),
+        "agent_namespace": result.get(ResultKey.AGENT, {}).get("namespace"),
         "admin_kubeconfig_expires_at": (admin_kubeconfig(result) or {}).get("expires_at") or "no expiry known",
     }
 
@@ -93,7 +95,7 @@ def onboarding_warnings(result: dict[str, Any]) -> list[str]:
 
 def admin_kubeconfig(result: dict[str, Any]) -> dict[str, Any] | None:
     """What ValidateCluster found about the kubeconfig secret's credential lifetime."""
-    found = result.get("cluster", {}).get("admin_kubeconfig")
+    found = result.get(ResultKey.CLUSTER, {}).get("admin_kubeconfig")
     return found if isinstance(found, dict) else None
 
 

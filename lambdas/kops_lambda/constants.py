@@ -135,22 +135,6 @@ ENV_SPOT_ACCOUNT: Final = "SPOT_ACCOUNT_ID"
 # How far in the future an event's time may be (clocks differ a little); beyond it the event is rejected.
 SPOT_EVENT_CLOCK_SKEW_SECONDS: Final = 60
 
-# Onboarding workflow: state name -> key under which its result lands in the execution state.
-ONBOARDING_STEPS: Final = (
-    ("ValidateCluster", "cluster"),
-    ("CreateIamEntities", "iam"),
-    ("CreateKeyPair", "key_pair"),
-    ("MapIdentity", "identity_mapping"),
-    ("IssueDrainerCredential", "drainer"),
-    ("InstallAgent", "agent"),
-    ("StoreAccessKey", "access_key"),
-    ("RecordOnboarded", "registry"),
-)
-
-# `plan_only: true`: the state right after Start, instead of the steps above (its result is the output).
-PLAN_STEP: Final = "PlanOnboarding"
-
-
 AGENT_API_KEY_SECRET_NAME: Final = f"{SECRET_PREFIX}agent-api-key"
 # Onboarding warns when the kubeconfig secret's client certificate expires sooner than this (kOps admin
 # certificates last 18 h by default): offboarding will need a fresh one.
@@ -219,45 +203,6 @@ KUBE_ROUTER_DAEMONSET: Final = "kube-router"
 
 
 # ---- Rollback and offboarding ----
-# The first onboarding state: snapshots what exists before anything is created (the rollback baseline).
-BASELINE_STEP: Final = ("RecordBaseline", "baseline")
-# After RecordOnboarded: the baseline is no longer needed (a failure here leaves it to the TTL, and the
-# onboarding stands).
-DISCARD_BASELINE_STEP: Final = "DiscardBaseline"
-# Compensation states, in the order they run (reverse of onboarding): state name -> key under $.rollback.
-ROLLBACK_STEPS: Final = (
-    ("RollbackAccessKey", "access_key"),
-    ("RollbackAgent", "agent"),
-    ("RollbackDrainerCredential", "drainer"),
-    ("RollbackIdentityMapping", "identity_mapping"),
-    ("RollbackKeyPair", "key_pair"),
-    ("RollbackIamEntities", "iam"),
-    ("RollbackRegistry", "registry"),
-)
-# Onboarding step -> the compensation state its Catch leads to (it undoes that step, then every earlier one).
-ROLLBACK_ENTRY: Final = {
-    "RecordBaseline": "RollbackRegistry",
-    "ValidateCluster": "RollbackRegistry",
-    "CreateIamEntities": "RollbackIamEntities",
-    "CreateKeyPair": "RollbackKeyPair",
-    "MapIdentity": "RollbackIdentityMapping",
-    "IssueDrainerCredential": "RollbackDrainerCredential",
-    "InstallAgent": "RollbackAgent",
-    "StoreAccessKey": "RollbackAccessKey",
-    "RecordOnboarded": "RollbackAccessKey",
-}
-# Offboarding workflow: state name -> key under which its result lands.
-OFFBOARDING_STEPS: Final = (
-    ("FindCluster", "cluster"),
-    ("RemoveDrainerCredential", "drainer"),
-    ("RemoveIdentityMapping", "identity_mapping"),
-    ("RemoveAgent", "agent"),
-    ("RemoveAccessKey", "access_key"),
-    ("RemoveKeyPair", "key_pair"),
-    ("RemoveIamUser", "iam_user"),
-    ("RemoveSharedIamEntities", "shared_iam"),
-    ("RecordOffboarded", "registry"),
-)
 # Registry items holding a rollback baseline: key prefix, and the TTL attribute that expires them.
 BASELINE_KEY_PREFIX: Final = "rollback-baseline#"
 REGISTRY_TTL_ATTRIBUTE: Final = "expiration"

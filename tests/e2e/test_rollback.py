@@ -17,13 +17,14 @@ import pytest
 from kubernetes import client as k8s
 
 from kops_lambda.adapters.kube import api_client
-from kops_lambda.constants import ONBOARDING_STEPS, SHARED_POLICY_NAME, SPOT_ROLE_NAME
+from kops_lambda.constants import SHARED_POLICY_NAME, SPOT_ROLE_NAME
+from kops_lambda.workflow import ONBOARDING_STATES
 from kops_local.seed import ClusterSpec
 from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.executions import ExecutionResult, run_execution
 from tests.rollback.account_state import active_clusters, assert_same, system_state
 
-STEPS = ["RecordBaseline", *(state for state, _ in ONBOARDING_STEPS)]
+STEPS = list(ONBOARDING_STATES)
 
 
 def onboard(system: LocalSystem, cluster: LocalCluster) -> ExecutionResult:

@@ -18,13 +18,13 @@ import time
 
 import pytest
 
-from kops_lambda.constants import ONBOARDING_STEPS
+from kops_lambda.workflow import ONBOARDING_STATES
 from kops_local.seed import ClusterSpec
 from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.executions import ExecutionResult, start_execution, wait_for_execution
 from tests.rollback.account_state import assert_same, system_state
 
-STEPS = ["RecordBaseline", *(state for state, _ in ONBOARDING_STEPS)]
+STEPS = list(ONBOARDING_STATES)
 
 
 def compensation_started(system: LocalSystem, stopped_arn: str) -> str:

@@ -31,7 +31,7 @@ SECURITY_GROUPS = ["sg-0123456789abcdef3", "sg-01234567"]
 ROUTE_TABLES = ["rtb-0123456789abcdef4"]
 PLACEMENT = {VPC_KEY: VPC, SUBNETS_KEY: ",".join(SUBNETS), SECURITY_GROUPS_KEY: SECURITY_GROUPS}
 
-# The handlers that build a Kubernetes client (onboarding.CLUSTER_STEPS, offboarding.CLUSTER_GROUPS, Spot).
+# The handlers that build a Kubernetes client (marked `cluster` in kops_lambda/workflow.py, Spot).
 CLUSTER_FACING_HANDLERS = {
     "record_baseline",
     "validate_cluster",
@@ -209,8 +209,8 @@ def test_only_the_vpc_functions_roles_manage_network_interfaces(
 def test_the_vpc_functions_are_those_given_a_cluster_credential(
     without_endpoints: tuple[Path, dict[str, Any]],
 ) -> None:
-    # Reading a kubeconfig or a drainer credential is for talking to the cluster: a new such step left out of
-    # CLUSTER_STEPS / CLUSTER_GROUPS fails here, and so does a function in the VPC that has no reason to be
+    # Reading a kubeconfig or a drainer credential is for talking to the cluster: a new such step not marked
+    # `cluster` in kops_lambda/workflow.py fails here, and so does a function in the VPC that has no reason to be
     _, template = without_endpoints
     credential_sids = {"ReadClusterKubeconfigs", "ReadDrainerCredentials"}
     readers = {

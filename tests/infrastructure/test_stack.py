@@ -9,19 +9,18 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from kops_lambda.constants import (
-    BASELINE_STEP,
-    DISCARD_BASELINE_STEP,
-    OFFBOARDING_STEPS,
-    ONBOARDING_STEPS,
-    PLAN_STEP,
-    ROLLBACK_ENTRY,
-    ROLLBACK_STEPS,
-    SPOT_DETAIL_TYPES,
-    SPOT_STATE_CHANGE_DETAIL_TYPE,
-)
+from kops_lambda.constants import SPOT_DETAIL_TYPES, SPOT_STATE_CHANGE_DETAIL_TYPE
 from kops_lambda.errors import IAM_EVENTUAL_CONSISTENCY_ERROR_NAMES, RETRYABLE_ERROR_NAMES
-from stacks.cleanup import CLEANUP_HANDLERS
+from kops_lambda.workflow import (
+    CLEANUP_GROUPS,
+    DISCARD_BASELINE,
+    OFFBOARDING,
+    ONBOARDING,
+    PLAN_STATE,
+    RECORD_BASELINE,
+    ROLLBACK,
+    ROLLBACK_ENTRY,
+)
 from stacks.constructs.bundling import lambda_python
 
 
@@ -69,11 +68,11 @@ def test_onboarding_has_one_lambda_task_per_step_in_order(template_json: dict[st
     order, end = _walk(states, choice["Default"])
     # Then the baseline comes first, then every step, in the documented order, then the baseline is
     # discarded, ending in success
-    steps = [BASELINE_STEP, *ONBOARDING_STEPS]
-    assert order == [*(state for state, _ in steps), DISCARD_BASELINE_STEP]
+    steps = [RECORD_BASELINE, *ONBOARDING]
+    assert order == [*(step.state for step in steps), DISCARD_BASELINE.state]
     assert states[end]["Type"] == "Succeed"
-    for state, result_key in steps:
-        assert states[state]["ResultPath"] == f"$.{result_key}"
+    for step in steps:
+        assert states[step.state]["ResultPath"] == f"$.{step.result_key}"
 
 
 def test_plan_only_branches_before_the_lease_to_the_plan_whose_result_is_the_output(
@@ -88,10 +87,10 @@ def test_plan_only_branches_before_the_lease_to_the_plan_whose_result_is_the_out
         {"Variable": "$.input.plan_only", "IsPresent": True},
         {"Variable": "$.input.plan_only", "BooleanEquals": True},
     ]
-    assert choice["Default"] == BASELINE_STEP[0]
+    assert choice["Default"] == RECORD_BASELINE.state
     # Then plan_only: true runs the plan, before RecordBaseline takes the lease, and ends with its result alone
     plan = states[branch["Next"]]
-    assert branch["Next"] == PLAN_STEP and plan["Type"] == "Task"
+    assert branch["Next"] == PLAN_STATE and plan["Type"] == "Task"
     assert plan["ResultPath"] == "$" and "Catch" not in plan  # its error is the execution's, nothing to undo
     assert states[plan["Next"]]["Type"] == "Succeed"
 
@@ -117,7 +116,7 @@ def test_the_plan_role_may_only_read(template: Template) -> None:
 
 def test_a_failure_to_discard_the_baseline_does_not_undo_a_complete_onboarding(template_json: dict[str, Any]) -> None:
     states = _definition(template_json)["States"]
-    discard = states[DISCARD_BASELINE_STEP]
+    discard = states[DISCARD_BASELINE.state]
     assert discard["ResultPath"] is None
     assert discard["Parameters"]["action"] == "discard"
     (catch,) = discard["Catch"]
@@ -128,7 +127,7 @@ def test_every_step_retries_named_errors_with_jitter_and_catches_the_rest_into_c
     template_json: dict[str, Any],
 ) -> None:
     states = _definition(template_json)["States"]
-    for state, _ in [BASELINE_STEP, *ONBOARDING_STEPS]:
+    for state in (step.state for step in (RECORD_BASELINE, *ONBOARDING)):
         retries = states[state]["Retry"]
         named = [r for r in retries if set(r["ErrorEquals"]) == set(RETRYABLE_ERROR_NAMES)]
         assert named, f"{state} does not retry the retryable errors"
@@ -150,17 +149,17 @@ def test_iam_steps_retry_iam_eventual_consistency_by_name(template_json: dict[st
 def test_compensation_runs_in_reverse_order_and_ends_in_the_original_error(template_json: dict[str, Any]) -> None:
     states = _definition(template_json)["States"]
     # Entered anywhere, the chain runs down to RollbackRegistry, then to OnboardingFailed
-    order, end = _walk(states, ROLLBACK_STEPS[0][0])
-    assert order == [state for state, _ in ROLLBACK_STEPS]
+    order, end = _walk(states, ROLLBACK[0].state)
+    assert order == [rollback.state for rollback in ROLLBACK]
     assert end == "OnboardingFailed"
-    for state, result_key in ROLLBACK_STEPS:
+    for state, result_key in ((rollback.state, rollback.result_key) for rollback in ROLLBACK):
         assert states[state]["ResultPath"] == f"$.rollback.{result_key}"
         assert states[state]["Parameters"]["action"] == "rollback"
         assert any(set(RETRYABLE_ERROR_NAMES) <= set(r["ErrorEquals"]) for r in states[state]["Retry"])
         (catch,) = states[state]["Catch"]
         assert (catch["Next"], catch["ResultPath"]) == ("RollbackFailed", "$.rollback_error")
     # Compensation order mirrors onboarding: a later step's compensation comes earlier in the chain
-    entries = [ROLLBACK_ENTRY[state] for state, _ in [BASELINE_STEP, *ONBOARDING_STEPS]]
+    entries = [ROLLBACK_ENTRY[step.state] for step in (RECORD_BASELINE, *ONBOARDING)]
     positions = [order.index(entry) for entry in entries]
     assert positions == sorted(positions, reverse=True)
 
@@ -183,9 +182,9 @@ def test_offboarding_removes_resource_group_by_group_and_fails_with_the_step_err
     definition = _definition(template_json, "Offboarding")
     states = definition["States"]
     order, end = _walk(states, states[definition["StartAt"]]["Next"])
-    assert order == [state for state, _ in OFFBOARDING_STEPS]
+    assert order == [offboarding.state for offboarding in OFFBOARDING]
     assert states[end]["Type"] == "Succeed"
-    for state, result_key in OFFBOARDING_STEPS:
+    for state, result_key in ((offboarding.state, offboarding.result_key) for offboarding in OFFBOARDING):
         assert states[state]["ResultPath"] == f"$.{result_key}"
         assert all(r["JitterStrategy"] == "FULL" for r in states[state]["Retry"])
         (catch,) = states[state]["Catch"]
@@ -325,7 +324,7 @@ def test_tables_and_key(template: Template) -> None:
 def test_functions_share_one_factory_configuration(template: Template) -> None:
     functions = template.find_resources("AWS::Lambda::Function")
     # The onboarding steps with the baseline and the plan, the cleanup functions, the Spot handler and its canary
-    assert len(functions) == len(ONBOARDING_STEPS) + 2 + len(CLEANUP_HANDLERS) + 2
+    assert len(functions) == len(ONBOARDING) + 2 + len(CLEANUP_GROUPS) + 2
     for function in functions.values():
         props = function["Properties"]
         assert props["Runtime"] == "python3.13"
@@ -576,7 +575,7 @@ def test_stopped_and_timed_out_onboardings_start_their_compensation(template_jso
     states = definition["States"]
     # (after it has waited for the stopped step's function: see the test below)
     order, end = _walk(states, states["WaitForStepInFlight"]["Next"])
-    assert order == [state for state, _ in ROLLBACK_STEPS] and end == "Compensated"
+    assert order == [rollback.state for rollback in ROLLBACK] and end == "Compensated"
     for state in order:
         assert states[state]["Parameters"]["execution_id.$"] == "$.stopped_execution"
         assert states[state]["Parameters"]["action"] == "rollback"
@@ -631,7 +630,7 @@ def test_the_compensation_waits_for_the_stopped_step_before_it_undoes_anything(t
         "Type": "Wait",
         "Comment": wait["Comment"],
         "SecondsPath": "$.in_flight.wait_seconds",
-        "Next": ROLLBACK_STEPS[0][0],
+        "Next": ROLLBACK[0].state,
     }
 
 

@@ -1,28 +1,24 @@
 """Onboarding step 2: the cluster's IAM user and policies, CASTKopsPolicyV2 and CastLambdaRoleForSpot."""
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from kops_lambda.adapters.aws import client, resource
 from kops_lambda.adapters.identity import caller_identity
+from kops_lambda.handlers.onboarding_step import onboarding_step
 from kops_lambda.logic.cluster.binding import registered_vpc
 from kops_lambda.logic.iam_entities import ensure_iam_entities
 from kops_lambda.logic.registry import record_resources
-from kops_lambda.models.steps import StepRequest, parse_model
-from kops_lambda.observability import logger, metrics, tracer
-from kops_lambda.settings import load_settings
+from kops_lambda.models.steps import StepRequest
+from kops_lambda.observability import logger
+from kops_lambda.settings import Settings
+from kops_lambda.workflow import ResultKey
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = load_settings()
-    request = parse_model(StepRequest, event)
+@onboarding_step
+def handler(request: StepRequest, settings: Settings) -> BaseModel:
     onboard, facts = request.onboard_input(), request.cluster_facts()
     identity = caller_identity()
-    logger.append_keys(cluster=facts.cluster_name, execution_id=request.execution_id)
+    logger.append_keys(cluster=facts.cluster_name)
     registry = resource("dynamodb").Table(settings.registry_table)
     entities = ensure_iam_entities(
         client("iam"),
@@ -40,7 +36,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         region=facts.region,
         cluster_name=facts.cluster_name,
         execution_id=request.execution_id,
-        resources={"iam": entities.model_dump(mode="json")},
+        resources={ResultKey.IAM: entities.model_dump(mode="json")},
     )
     logger.info("IAM entities ensured", extra={"user": entities.user_name, "user_created": entities.user_created})
-    return entities.model_dump(mode="json")
+    return entities

@@ -1,25 +1,21 @@
 """Onboarding step 3: the cluster's EC2 key pair, its private key kept in Secrets Manager only."""
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from kops_lambda.adapters.aws import client, resource
+from kops_lambda.handlers.onboarding_step import onboarding_step
 from kops_lambda.logic.key_pair import ensure_key_pair
 from kops_lambda.logic.registry import record_resources
-from kops_lambda.models.steps import StepRequest, parse_model
-from kops_lambda.observability import logger, metrics, tracer
-from kops_lambda.settings import load_settings
+from kops_lambda.models.steps import StepRequest
+from kops_lambda.observability import logger
+from kops_lambda.settings import Settings
+from kops_lambda.workflow import ResultKey
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = load_settings()
-    request = parse_model(StepRequest, event)
+@onboarding_step
+def handler(request: StepRequest, settings: Settings) -> BaseModel:
     facts = request.cluster_facts()
-    logger.append_keys(cluster=facts.cluster_name, execution_id=request.execution_id)
+    logger.append_keys(cluster=facts.cluster_name)
     table = resource("dynamodb").Table(settings.registry_table)
     result = ensure_key_pair(
         client("ec2", facts.region),
@@ -34,7 +30,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         region=facts.region,
         cluster_name=facts.cluster_name,
         execution_id=request.execution_id,
-        resources={"key_pair": result.model_dump(mode="json")},
+        resources={ResultKey.KEY_PAIR: result.model_dump(mode="json")},
     )
     logger.info("key pair ensured", extra={"key_name": result.key_name, "key_pair_created": result.created})
-    return result.model_dump(mode="json")
+    return result

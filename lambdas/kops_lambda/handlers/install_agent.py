@@ -1,30 +1,26 @@
 """Onboarding step 5: the agent (namespace, RBAC, Secret, quota, autoscaler config, Deployment) and
 the kube-router toleration fix on clusters that need it."""
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from kops_lambda.adapters.aws import client, resource
 from kops_lambda.adapters.identity import caller_identity
+from kops_lambda.handlers.onboarding_step import onboarding_step
 from kops_lambda.logic.cluster.access import cluster_api
 from kops_lambda.logic.cluster.agent import install_agent
 from kops_lambda.logic.cluster.binding import kubeconfig_secret
 from kops_lambda.logic.cluster.settings import load_cluster_settings
 from kops_lambda.logic.registry import record_changes
-from kops_lambda.models.steps import StepRequest, parse_model
-from kops_lambda.observability import logger, metrics, tracer
-from kops_lambda.settings import load_settings
+from kops_lambda.models.steps import StepRequest
+from kops_lambda.observability import logger
+from kops_lambda.settings import Settings
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings, cluster_settings = load_settings(), load_cluster_settings()
-    request = parse_model(StepRequest, event)
+@onboarding_step
+def handler(request: StepRequest, settings: Settings) -> BaseModel:
+    cluster_settings = load_cluster_settings()
     onboard, facts = request.onboard_input(), request.cluster_facts()
-    logger.append_keys(cluster=facts.cluster_name, execution_id=request.execution_id)
+    logger.append_keys(cluster=facts.cluster_name)
     identity = caller_identity()
     secret_arn = kubeconfig_secret(
         onboard.kubeconfig_secret_arn,
@@ -52,4 +48,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "kube_router": result.kube_router.status,
         },
     )
-    return result.model_dump(mode="json")
+    return result

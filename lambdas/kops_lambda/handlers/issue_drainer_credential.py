@@ -2,28 +2,25 @@
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from kops_lambda.adapters.aws import client, resource
 from kops_lambda.adapters.identity import caller_identity
+from kops_lambda.handlers.onboarding_step import onboarding_step
 from kops_lambda.logic.cluster.binding import kubeconfig_secret
 from kops_lambda.logic.cluster.drainer import issue_drainer_credential
 from kops_lambda.logic.cluster.identity_mode import registered_identity_mode
 from kops_lambda.logic.cluster.settings import load_cluster_settings
 from kops_lambda.logic.registry import record_changes
-from kops_lambda.models.steps import StepRequest, parse_model
-from kops_lambda.observability import logger, metrics, tracer
-from kops_lambda.settings import load_settings
+from kops_lambda.models.steps import StepRequest
+from kops_lambda.observability import logger
+from kops_lambda.settings import Settings
+from kops_lambda.workflow import ResultKey
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings, cluster_settings = load_settings(), load_cluster_settings()
-    request = parse_model(StepRequest, event)
+@onboarding_step
+def handler(request: StepRequest, settings: Settings) -> dict[str, Any]:
+    cluster_settings = load_cluster_settings()
     onboard, facts = request.onboard_input(), request.cluster_facts()
-    logger.append_keys(cluster=facts.cluster_name, execution_id=request.execution_id)
+    logger.append_keys(cluster=facts.cluster_name)
     identity = caller_identity()
     secret_arn = kubeconfig_secret(
         onboard.kubeconfig_secret_arn,
@@ -49,7 +46,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         region=facts.region,
         cluster_name=facts.cluster_name,
         execution_id=request.execution_id,
-        resources={"drainer": payload},
+        resources={ResultKey.DRAINER: payload},
     )
     logger.info(
         "drainer credential issued",

@@ -2,12 +2,11 @@
 identity_mode service-account (as ValidateCluster recorded it), give the vendor a ServiceAccount and store its
 kubeconfig beside the access key."""
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from kops_lambda.adapters.aws import client, resource
 from kops_lambda.adapters.identity import caller_identity
+from kops_lambda.handlers.onboarding_step import onboarding_step
 from kops_lambda.logic.cluster.access import cluster_api
 from kops_lambda.logic.cluster.binding import cluster_user_arn, kubeconfig_secret
 from kops_lambda.logic.cluster.identity_mapping import ensure_identity_mapping
@@ -17,19 +16,16 @@ from kops_lambda.logic.cluster.settings import load_cluster_settings
 from kops_lambda.logic.cluster.vendor_identity import ensure_vendor_identity
 from kops_lambda.logic.iam_names import user_name
 from kops_lambda.logic.registry import record_changes
-from kops_lambda.models.steps import StepRequest, parse_model
-from kops_lambda.observability import logger, metrics, tracer
-from kops_lambda.settings import load_settings
+from kops_lambda.models.steps import StepRequest
+from kops_lambda.observability import logger
+from kops_lambda.settings import Settings
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings, cluster_settings = load_settings(), load_cluster_settings()
-    request = parse_model(StepRequest, event)
+@onboarding_step
+def handler(request: StepRequest, settings: Settings) -> BaseModel:
+    cluster_settings = load_cluster_settings()
     onboard, facts = request.onboard_input(), request.cluster_facts()
-    logger.append_keys(cluster=facts.cluster_name, execution_id=request.execution_id)
+    logger.append_keys(cluster=facts.cluster_name)
     identity = caller_identity()
     secret_arn = kubeconfig_secret(
         onboard.kubeconfig_secret_arn,
@@ -63,7 +59,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 "kubeconfig_secret_status": vendor.kubeconfig_secret_status,
             },
         )
-        return vendor.model_dump(mode="json")
+        return vendor
     with cluster_api(client("secretsmanager"), secret_arn) as api:
         outcome = ensure_identity_mapping(
             api,
@@ -93,4 +89,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "daemonset_restarted": result.daemonset_restarted,
         },
     )
-    return result.model_dump(mode="json")
+    return result

@@ -1,27 +1,25 @@
 """The onboarding plan (`plan_only: true`): the same validation as ValidateCluster, then what every step would
 create, update or refuse (logic/plan). Writes nothing: no lease, no registry record, no baseline."""
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from kops_lambda.adapters.aws import client, resource
+from kops_lambda.handlers.onboarding_step import onboarding_step
 from kops_lambda.handlers.validation_step import validated_request
 from kops_lambda.logic.cluster.access import connected_api
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.cluster.settings import load_cluster_settings
 from kops_lambda.logic.plan import plan_onboarding
 from kops_lambda.logic.registry import get_cluster
-from kops_lambda.observability import logger, metrics, tracer
-from kops_lambda.settings import load_settings
+from kops_lambda.models.steps import StepRequest
+from kops_lambda.observability import logger
+from kops_lambda.settings import Settings
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings, cluster_settings = load_settings(), load_cluster_settings()
-    checked = validated_request(event, settings)
+@onboarding_step
+def handler(request: StepRequest, settings: Settings) -> BaseModel:
+    cluster_settings = load_cluster_settings()
+    checked = validated_request(request, settings)
     onboard, region, identity, validated = checked.onboard, checked.region, checked.identity, checked.validated
     table = resource("dynamodb").Table(settings.registry_table)
     with connected_api(validated.kubeconfig) as api:
@@ -41,4 +39,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             agent_api_url=cluster_settings.agent_api_url,
         )
     logger.info("onboarding planned", extra={"actions": plan.counts(), "identity_mode": plan.identity_mode})
-    return plan.model_dump(mode="json")
+    return plan

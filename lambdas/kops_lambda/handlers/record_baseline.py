@@ -2,33 +2,28 @@
 otherwise), then snapshot, before anything is created, what the onboarding may create or change (the
 rollback baseline, kept in the registry). Fails fast when the cluster's API cannot be reached."""
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from kops_lambda.adapters.aws import client
 from kops_lambda.adapters.identity import caller_identity
+from kops_lambda.handlers.onboarding_step import onboarding_step
 from kops_lambda.logic.cluster.access import cluster_api
 from kops_lambda.logic.cluster.binding import kubeconfig_secret
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.lease import acquire_cluster_lease
 from kops_lambda.logic.rollback.baseline import record_baseline
 from kops_lambda.logic.rollback.steps import registry_table
-from kops_lambda.models.steps import StepRequest, parse_model
-from kops_lambda.observability import logger, metrics, tracer
-from kops_lambda.settings import load_settings
+from kops_lambda.models.steps import StepRequest
+from kops_lambda.observability import logger, metrics
+from kops_lambda.settings import Settings
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = load_settings()
-    request = parse_model(StepRequest, event)
+@onboarding_step
+def handler(request: StepRequest, settings: Settings) -> BaseModel:
     onboard = request.onboard_input()
     region = onboard.region or settings.region
     identity = caller_identity()
-    logger.append_keys(cluster=onboard.cluster_name, region=region, execution_id=request.execution_id)
+    logger.append_keys(cluster=onboard.cluster_name, region=region)
     secret_arn = kubeconfig_secret(
         onboard.kubeconfig_secret_arn,
         cluster_name=onboard.cluster_name,
@@ -56,4 +51,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     logger.info("rollback baseline recorded", extra={"existing": result.existing})
     metrics.add_metric(name="BaselinesRecorded", unit="Count", value=1)
-    return result.model_dump(mode="json")
+    return result

@@ -1,27 +1,23 @@
 """Onboarding step 6: the user's access key, created and stored in one invocation; only its id leaves."""
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from kops_lambda.adapters.aws import client, resource
+from kops_lambda.handlers.onboarding_step import onboarding_step
 from kops_lambda.logic.access_key import ensure_access_key
 from kops_lambda.logic.registry import record_resources
 from kops_lambda.models.credentials import IamEntities
-from kops_lambda.models.steps import StepRequest, parse_model
-from kops_lambda.observability import logger, metrics, tracer
-from kops_lambda.settings import load_settings
+from kops_lambda.models.steps import StepRequest
+from kops_lambda.observability import logger, metrics
+from kops_lambda.settings import Settings
+from kops_lambda.workflow import ResultKey
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = load_settings()
-    request = parse_model(StepRequest, event)
+@onboarding_step
+def handler(request: StepRequest, settings: Settings) -> BaseModel:
     onboard, facts = request.onboard_input(), request.cluster_facts()
-    iam_entities = request.step_result(IamEntities, "iam")
-    logger.append_keys(cluster=facts.cluster_name, execution_id=request.execution_id)
+    iam_entities = request.step_result(IamEntities, ResultKey.IAM)
+    logger.append_keys(cluster=facts.cluster_name)
     table = resource("dynamodb").Table(settings.registry_table)
     result = ensure_access_key(
         client("iam"),
@@ -38,7 +34,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         region=facts.region,
         cluster_name=facts.cluster_name,
         execution_id=request.execution_id,
-        resources={"access_key": result.model_dump(mode="json")},
+        resources={ResultKey.ACCESS_KEY: result.model_dump(mode="json")},
     )
     if result.created:
         metrics.add_metric(name="AccessKeysCreated", unit="Count", value=1)
@@ -46,4 +42,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "access key ensured",
         extra={"access_key_id": result.access_key_id, "access_key_created": result.created},
     )
-    return result.model_dump(mode="json")
+    return result

@@ -4,25 +4,22 @@ secret is its own, its identity mode is resolved (logic/cluster/identity_mode), 
 would make a later step fail (logic/preflight); record it in the registry, with when the kubeconfig's
 credential expires."""
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from kops_lambda.adapters.aws import client, resource
+from kops_lambda.handlers.onboarding_step import onboarding_step
 from kops_lambda.handlers.validation_step import validated_request
 from kops_lambda.logic.preflight import check_before_building
 from kops_lambda.logic.registry import get_cluster, record_onboarding
-from kops_lambda.observability import logger, metrics, tracer
-from kops_lambda.settings import load_settings
+from kops_lambda.models.steps import StepRequest
+from kops_lambda.observability import logger
+from kops_lambda.settings import Settings
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = load_settings()
-    checked = validated_request(event, settings)
-    request, onboard, region, identity = checked.request, checked.onboard, checked.region, checked.identity
+@onboarding_step
+def handler(request: StepRequest, settings: Settings) -> BaseModel:
+    checked = validated_request(request, settings)
+    onboard, region, identity = checked.onboard, checked.region, checked.identity
     secret_arn, validated = checked.kubeconfig_secret_arn, checked.validated
     facts, identity_mode, admin = validated.facts, validated.identity_mode, validated.admin
     table = resource("dynamodb").Table(settings.registry_table)
@@ -55,4 +52,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     if admin.warning:
         logger.warning(admin.warning)
-    return facts.model_dump(mode="json")
+    return facts

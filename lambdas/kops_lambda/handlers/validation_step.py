@@ -2,7 +2,6 @@
 region covered, the kubeconfig secret found, the cluster validated (logic/validation)."""
 
 from dataclasses import dataclass
-from typing import Any
 
 from kops_lambda.adapters.aws import client
 from kops_lambda.adapters.identity import CallerIdentity, caller_identity
@@ -10,7 +9,7 @@ from kops_lambda.logic.cluster.binding import kubeconfig_secret
 from kops_lambda.logic.preflight import check_region_covered
 from kops_lambda.logic.validation import ValidatedCluster, validate_cluster
 from kops_lambda.models.onboarding import OnboardInput
-from kops_lambda.models.steps import StepRequest, parse_model
+from kops_lambda.models.steps import StepRequest
 from kops_lambda.observability import logger
 from kops_lambda.settings import Settings, load_spot_regions
 
@@ -25,11 +24,10 @@ class ValidatedRequest:
     validated: ValidatedCluster
 
 
-def validated_request(event: dict[str, Any], settings: Settings) -> ValidatedRequest:
-    request = parse_model(StepRequest, event)
+def validated_request(request: StepRequest, settings: Settings) -> ValidatedRequest:
     onboard = request.onboard_input()
     region = onboard.region or settings.region
-    logger.append_keys(cluster=onboard.cluster_name, region=region, execution_id=request.execution_id)
+    logger.append_keys(cluster=onboard.cluster_name, region=region)
     check_region_covered(region, load_spot_regions(settings.region))
     identity = caller_identity()
     secret_arn = kubeconfig_secret(

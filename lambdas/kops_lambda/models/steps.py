@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kops_lambda.errors import InvalidInput
 from kops_lambda.models.onboarding import ClusterFacts, OnboardInput
+from kops_lambda.workflow import INPUT_KEY, ResultKey
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -35,10 +36,10 @@ class StepRequest(BaseModel):
     state: dict[str, Any]
 
     def onboard_input(self) -> OnboardInput:
-        return parse_model(OnboardInput, self.state.get("input"))
+        return parse_model(OnboardInput, self.state.get(INPUT_KEY))
 
     def cluster_facts(self) -> ClusterFacts:
-        return parse_model(ClusterFacts, self.state.get("cluster"))
+        return parse_model(ClusterFacts, self.state.get(ResultKey.CLUSTER))
 
     def step_result(self, model: type[M], key: str) -> M:
         return parse_model(model, self.state.get(key))

@@ -26,6 +26,7 @@ from kops_lambda.models.rollback import (
     RegisteredCluster,
 )
 from kops_lambda.models.steps import parse_model
+from kops_lambda.workflow import INPUT_KEY, ResultKey
 
 ClientFactory = Callable[..., Any]
 
@@ -50,11 +51,11 @@ def expect(request: CleanupRequest, *actions: str) -> None:
 
 
 def offboard_input(request: CleanupRequest) -> OffboardInput:
-    return parse_model(OffboardInput, request.state.get("input"))
+    return parse_model(OffboardInput, request.state.get(INPUT_KEY))
 
 
 def registered_cluster(request: CleanupRequest) -> RegisteredCluster:
-    return parse_model(RegisteredCluster, request.state.get("cluster"))
+    return parse_model(RegisteredCluster, request.state.get(ResultKey.CLUSTER))
 
 
 def _baseline(table: Any, request: CleanupRequest) -> Baseline | None:
@@ -253,7 +254,7 @@ def registry_record(request: CleanupRequest, *, table: Any, stepfunctions: Any, 
 
 def _onboarding_cluster(request: CleanupRequest, default_region: str) -> tuple[str, str] | None:
     try:
-        onboard = parse_model(OnboardInput, request.state.get("input"))
+        onboard = parse_model(OnboardInput, request.state.get(INPUT_KEY))
     except InvalidInput:
         return None
     return onboard.region or default_region, onboard.cluster_name
