@@ -4,11 +4,9 @@ the kube-router toleration fix on clusters that need it."""
 from pydantic import BaseModel
 
 from kops_lambda.adapters.aws import client, resource
-from kops_lambda.adapters.identity import caller_identity
-from kops_lambda.handlers.onboarding_step import onboarding_step
+from kops_lambda.handlers.onboarding_step import onboarding_step, step_kubeconfig_secret
 from kops_lambda.logic.cluster.access import cluster_api
 from kops_lambda.logic.cluster.agent import install_agent
-from kops_lambda.logic.cluster.binding import kubeconfig_secret
 from kops_lambda.logic.cluster.settings import load_cluster_settings
 from kops_lambda.logic.registry import record_changes
 from kops_lambda.models.steps import StepRequest
@@ -21,14 +19,7 @@ def handler(request: StepRequest, settings: Settings) -> BaseModel:
     cluster_settings = load_cluster_settings()
     onboard, facts = request.onboard_input(), request.cluster_facts()
     logger.append_keys(cluster=facts.cluster_name)
-    identity = caller_identity()
-    secret_arn = kubeconfig_secret(
-        onboard.kubeconfig_secret_arn,
-        cluster_name=facts.cluster_name,
-        partition=identity.partition,
-        account=identity.account,
-        region=settings.region,
-    )
+    secret_arn = step_kubeconfig_secret(onboard, settings, cluster_name=facts.cluster_name)
     with cluster_api(client("secretsmanager"), secret_arn) as api:
         outcome = install_agent(
             api, client("secretsmanager"), onboard=onboard, facts=facts, api_url=cluster_settings.agent_api_url

@@ -3,9 +3,7 @@
 from typing import Any
 
 from kops_lambda.adapters.aws import client, resource
-from kops_lambda.adapters.identity import caller_identity
-from kops_lambda.handlers.onboarding_step import onboarding_step
-from kops_lambda.logic.cluster.binding import kubeconfig_secret
+from kops_lambda.handlers.onboarding_step import onboarding_step, step_kubeconfig_secret
 from kops_lambda.logic.cluster.drainer import issue_drainer_credential
 from kops_lambda.logic.cluster.identity_mode import registered_identity_mode
 from kops_lambda.logic.cluster.settings import load_cluster_settings
@@ -21,14 +19,7 @@ def handler(request: StepRequest, settings: Settings) -> dict[str, Any]:
     cluster_settings = load_cluster_settings()
     onboard, facts = request.onboard_input(), request.cluster_facts()
     logger.append_keys(cluster=facts.cluster_name)
-    identity = caller_identity()
-    secret_arn = kubeconfig_secret(
-        onboard.kubeconfig_secret_arn,
-        cluster_name=facts.cluster_name,
-        partition=identity.partition,
-        account=identity.account,
-        region=settings.region,
-    )
+    secret_arn = step_kubeconfig_secret(onboard, settings, cluster_name=facts.cluster_name)
     table = resource("dynamodb").Table(settings.registry_table)
     result = issue_drainer_credential(
         client("secretsmanager"),

@@ -6,9 +6,9 @@ from pydantic import BaseModel
 
 from kops_lambda.adapters.aws import client, resource
 from kops_lambda.adapters.identity import caller_identity
-from kops_lambda.handlers.onboarding_step import onboarding_step
+from kops_lambda.handlers.onboarding_step import onboarding_step, step_kubeconfig_secret
 from kops_lambda.logic.cluster.access import cluster_api
-from kops_lambda.logic.cluster.binding import cluster_user_arn, kubeconfig_secret
+from kops_lambda.logic.cluster.binding import cluster_user_arn
 from kops_lambda.logic.cluster.identity_mapping import ensure_identity_mapping
 from kops_lambda.logic.cluster.identity_mode import registered_identity_mode
 from kops_lambda.logic.cluster.kops_spec import read_kops_spec
@@ -27,13 +27,7 @@ def handler(request: StepRequest, settings: Settings) -> BaseModel:
     onboard, facts = request.onboard_input(), request.cluster_facts()
     logger.append_keys(cluster=facts.cluster_name)
     identity = caller_identity()
-    secret_arn = kubeconfig_secret(
-        onboard.kubeconfig_secret_arn,
-        cluster_name=facts.cluster_name,
-        partition=identity.partition,
-        account=identity.account,
-        region=settings.region,
-    )
+    secret_arn = step_kubeconfig_secret(onboard, settings, cluster_name=facts.cluster_name)
     table = resource("dynamodb").Table(settings.registry_table)
     if registered_identity_mode(table, region=facts.region, cluster_name=facts.cluster_name) == "service-account":
         vendor = ensure_vendor_identity(

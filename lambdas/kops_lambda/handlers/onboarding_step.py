@@ -8,6 +8,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from kops_lambda.adapters.identity import caller_identity
+from kops_lambda.logic.cluster.binding import kubeconfig_secret
+from kops_lambda.models.onboarding import OnboardInput
 from kops_lambda.models.steps import StepRequest, parse_model
 from kops_lambda.observability import logger, metrics, tracer
 from kops_lambda.settings import Settings, load_settings
@@ -33,3 +36,15 @@ def onboarding_step(body: OnboardingStepBody) -> LambdaHandler:
     # The Powertools decorators are untyped: the handler's own signature is the one that holds.
     typed: LambdaHandler = handler
     return typed
+
+
+def step_kubeconfig_secret(onboard: OnboardInput, settings: Settings, *, cluster_name: str) -> str:
+    """The ARN of the cluster's kubeconfig secret: the input's, or our name for it in this account."""
+    identity = caller_identity()
+    return kubeconfig_secret(
+        onboard.kubeconfig_secret_arn,
+        cluster_name=cluster_name,
+        partition=identity.partition,
+        account=identity.account,
+        region=settings.region,
+    )

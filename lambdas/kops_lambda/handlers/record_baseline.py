@@ -6,9 +6,8 @@ from pydantic import BaseModel
 
 from kops_lambda.adapters.aws import client
 from kops_lambda.adapters.identity import caller_identity
-from kops_lambda.handlers.onboarding_step import onboarding_step
+from kops_lambda.handlers.onboarding_step import onboarding_step, step_kubeconfig_secret
 from kops_lambda.logic.cluster.access import cluster_api
-from kops_lambda.logic.cluster.binding import kubeconfig_secret
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.lease import acquire_cluster_lease
 from kops_lambda.logic.rollback.baseline import record_baseline
@@ -24,13 +23,7 @@ def handler(request: StepRequest, settings: Settings) -> BaseModel:
     region = onboard.region or settings.region
     identity = caller_identity()
     logger.append_keys(cluster=onboard.cluster_name, region=region)
-    secret_arn = kubeconfig_secret(
-        onboard.kubeconfig_secret_arn,
-        cluster_name=onboard.cluster_name,
-        partition=identity.partition,
-        account=identity.account,
-        region=settings.region,
-    )
+    secret_arn = step_kubeconfig_secret(onboard, settings, cluster_name=onboard.cluster_name)
     table = registry_table(settings.registry_table)
     acquire_cluster_lease(
         table, client("stepfunctions"), region=region, cluster_name=onboard.cluster_name, owner=request.execution_id

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from kops_lambda.adapters.aws import client
 from kops_lambda.adapters.identity import CallerIdentity, caller_identity
-from kops_lambda.logic.cluster.binding import kubeconfig_secret
+from kops_lambda.handlers.onboarding_step import step_kubeconfig_secret
 from kops_lambda.logic.preflight import check_region_covered
 from kops_lambda.logic.validation import ValidatedCluster, validate_cluster
 from kops_lambda.models.onboarding import OnboardInput
@@ -30,13 +30,7 @@ def validated_request(request: StepRequest, settings: Settings) -> ValidatedRequ
     logger.append_keys(cluster=onboard.cluster_name, region=region)
     check_region_covered(region, load_spot_regions(settings.region))
     identity = caller_identity()
-    secret_arn = kubeconfig_secret(
-        onboard.kubeconfig_secret_arn,
-        cluster_name=onboard.cluster_name,
-        partition=identity.partition,
-        account=identity.account,
-        region=settings.region,
-    )
+    secret_arn = step_kubeconfig_secret(onboard, settings, cluster_name=onboard.cluster_name)
     validated = validate_cluster(
         onboard,
         region=region,
