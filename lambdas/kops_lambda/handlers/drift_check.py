@@ -28,7 +28,8 @@ def _publish(result: ClusterDrift) -> None:
         logger.warning("drift check failed", extra={**keys, "reason": result.error})
         return
     for drifted in result.resources:
-        logger.warning("drift", extra={**keys, **drifted.model_dump(mode="json")})
+        # Nested: `name` and `kind` would clash with the log record's own keys.
+        logger.warning("drift", extra={**keys, "resource": drifted.model_dump(mode="json")})
     logger.info(
         "drift check result",
         extra={**keys, "drifted": len(result.resources), "widens_access": result.widens_access},
