@@ -25,6 +25,7 @@ from stacks.cleanup import CleanupFunctions
 from stacks.compensation import CompensationWorkflow
 from stacks.constructs.lambda_function import lambda_code
 from stacks.context import context_list
+from stacks.drift import DriftCheck
 from stacks.network import cluster_network
 from stacks.offboarding import OffboardingWorkflow
 from stacks.onboarding import OnboardingWorkflow
@@ -128,6 +129,20 @@ class KopsOnboardStack(Stack):
             # The rotation reads the stored key's id: one of the secret's readers.
             access_key_readers=[self.rotation.role.role_arn] if self.rotation else [],
         )
+        self.drift = DriftCheck(
+            self,
+            "DriftCheck",
+            code=code,
+            registry=self.registry,
+            secrets_key=self.secrets_key,
+            state_store_bucket_arns=[f"arn:{self.partition}:s3:::{bucket}" for bucket in buckets],
+            spot_handler_role_arn=spot_handler_role_arn,
+            spot_force_delete=self.spot.settings.force_delete,
+            agent_api_url=str(self.node.try_get_context("agentApiUrl") or AGENT_API_URL_DEFAULT),
+            seed_spot_role_policies=str(self.node.try_get_context("seedSpotRolePolicies") or "false").lower() == "true",
+            secret_readers=self.onboarding.secret_readers,
+            network=self.network,
+        )
         # ValidateCluster refuses a cluster in any other region (RegionNotCovered): its Spot events never reach us.
         for state_name in ("ValidateCluster", PLAN_STATE):
             self.onboarding.functions[state_name].add_environment(ENV_SPOT_REGIONS, ",".join(self.spot_regions))
@@ -157,6 +172,7 @@ class KopsOnboardStack(Stack):
                 **{f"Cleanup{name}": function for name, function in self.cleanup.functions.items()},
                 "SpotHandler": self.spot.function,
                 "SpotCanary": self.canary.function,
+                "DriftCheck": self.drift.function,
                 **({"AccessKeyRotation": self.rotation.function} if self.rotation else {}),
             },
             metric_alarms={
@@ -165,6 +181,7 @@ class KopsOnboardStack(Stack):
                     "the Spot canary found clusters the Spot handler could not drain (reason in its log)",
                 ),
                 **rotation_alarms(self.rotation),
+                **self.drift.alarms(),
             },
             dead_letter_queue=self.spot.dead_letter_queue,
             alarm_email=self.node.try_get_context("alarmEmail"),

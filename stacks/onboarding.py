@@ -25,6 +25,7 @@ from constructs import Construct
 from kops_lambda.constants import (
     AGENT_API_KEY_SECRET_NAME,
     CLUSTER_SECRET_PREFIX,
+    DRAINER_SECRET_KIND,
     ENV_AGENT_API_URL,
     ENV_REGISTRY_TABLE,
     ENV_SECRET_READER_ARNS,
@@ -93,6 +94,8 @@ class OnboardingWorkflow(Construct):
         super().__init__(scope, construct_id)
         environment = {ENV_REGISTRY_TABLE: registry.table_name, ENV_SECRETS_KMS_KEY: secrets_key.key_arn}
         self.functions: dict[str, lambda_.Function] = {}
+        # Secret kind -> who its resource policy lets read it (the drift check compares the policies with these).
+        self.secret_readers: dict[str, list[str]] = {DRAINER_SECRET_KIND: [spot_handler_role_arn]}
         for state_name, handler in HANDLERS.items():
             step = KopsFunction(
                 self,
@@ -219,34 +222,8 @@ class OnboardingWorkflow(Construct):
         return arn(self, service, resource, name, fmt)
 
     def _grant_discovery(self, function: lambda_.IFunction, state_store_bucket_arns: Sequence[str]) -> None:
-        """What validation reads of the cluster in AWS (logic/discovery, logic/cluster/kops_spec)."""
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="DiscoverCluster",
-                # Describe* calls of EC2 and Auto Scaling support no resource-level permissions.
-                actions=[
-                    "ec2:DescribeInstances",
-                    "ec2:DescribeVpcs",
-                    "ec2:DescribeSubnets",
-                    "ec2:DescribeSecurityGroups",
-                    "ec2:DescribeLaunchTemplateVersions",
-                    "autoscaling:DescribeAutoScalingGroups",
-                    "autoscaling:DescribeLaunchConfigurations",
-                ],
-                resources=["*"],
-            )
-        )
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="ReadKopsVersionAndSpec",
-                actions=["s3:GetObject"],
-                resources=[
-                    f"{arn}/*/{key}" for arn in state_store_bucket_arns for key in ("kops-version.txt", "config")
-                ],
-                # Bucket names are global: a `kops-state-*` bucket of another account must not be read.
-                conditions={"StringEquals": {"s3:ResourceAccount": Stack.of(self).account}},
-            )
-        )
+        for statement in discovery_statements(self, state_store_bucket_arns):
+            function.add_to_role_policy(statement)
 
     def _configure_plan(
         self,
@@ -264,46 +241,7 @@ class OnboardingWorkflow(Construct):
         function.add_environment(ENV_SPOT_FORCE_DELETE, str(spot_force_delete).lower())
         self._grant_discovery(function, state_store_bucket_arns)
         grant_cluster_access(self, function, secrets_key)
-        statements = [
-            iam.PolicyStatement(
-                sid="PlanClusterUsers",
-                actions=[
-                    "iam:GetUser",
-                    "iam:ListUserTags",
-                    "iam:ListAttachedUserPolicies",
-                    "iam:ListUserPolicies",
-                    "iam:ListAccessKeys",
-                ],
-                resources=[self._arn("iam", "user", f"{IAM_USER_PREFIX}*")],
-            ),
-            iam.PolicyStatement(
-                sid="PlanOurPolicies",
-                actions=["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyTags"],
-                resources=[
-                    self._arn("iam", "policy", SHARED_POLICY_NAME),
-                    self._arn("iam", "policy", policies.BOUNDARY_POLICY_NAME),
-                    self._arn("iam", "policy", policies.CLUSTER_POLICY_PATTERN),
-                ],
-            ),
-            iam.PolicyStatement(
-                sid="PlanSpotRole",
-                actions=["iam:GetRole", "iam:ListRoleTags", "iam:ListAttachedRolePolicies", "iam:GetRolePolicy"],
-                resources=[self._arn("iam", "role", SPOT_ROLE_NAME)],
-            ),
-            iam.PolicyStatement(
-                sid="PlanKeyPairs",
-                actions=["ec2:DescribeKeyPairs"],
-                resources=["*"],  # Describe* supports no resource-level permissions.
-            ),
-            iam.PolicyStatement(
-                sid="PlanClusterSecrets",
-                actions=["secretsmanager:DescribeSecret"],
-                resources=[
-                    self._arn("secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}*", ArnFormat.COLON_RESOURCE_NAME)
-                ],
-            ),
-        ]
-        for statement in statements:
+        for statement in plan_statements(self):
             function.add_to_role_policy(statement)
 
     def _grant_baseline(self, function: lambda_.IFunction) -> None:
@@ -499,6 +437,7 @@ class OnboardingWorkflow(Construct):
         allowed = [function.role.role_arn] if function.role else []
         allowed += [*readers, *(context_list(self, "secretReaderArns") or [])]
         function.add_environment(ENV_SECRET_READER_ARNS, ",".join(allowed))  # type: ignore[attr-defined]
+        self.secret_readers[names.strip("*/-")] = allowed
 
     def _configure_drainer_step(
         self, function: lambda_.Function, secrets_key: kms.IKey, spot_handler_role_arn: str, spot_force_delete: bool
@@ -564,3 +503,74 @@ class OnboardingWorkflow(Construct):
         )
         task.add_catch(compensation, errors=["States.ALL"], result_path="$.error")
         return task
+
+
+def discovery_statements(scope: Construct, state_store_bucket_arns: Sequence[str]) -> list[iam.PolicyStatement]:
+    """What validation reads of the cluster in AWS (logic/discovery, logic/cluster/kops_spec)."""
+    return [
+        iam.PolicyStatement(
+            sid="DiscoverCluster",
+            # Describe* calls of EC2 and Auto Scaling support no resource-level permissions.
+            actions=[
+                "ec2:DescribeInstances",
+                "ec2:DescribeVpcs",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeLaunchTemplateVersions",
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:DescribeLaunchConfigurations",
+            ],
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            sid="ReadKopsVersionAndSpec",
+            actions=["s3:GetObject"],
+            resources=[f"{arn}/*/{key}" for arn in state_store_bucket_arns for key in ("kops-version.txt", "config")],
+            # Bucket names are global: a `kops-state-*` bucket of another account must not be read.
+            conditions={"StringEquals": {"s3:ResourceAccount": Stack.of(scope).account}},
+        ),
+    ]
+
+
+def plan_statements(scope: Construct) -> list[iam.PolicyStatement]:
+    """The plan's reads (its role, and the drift check's): names, tags, attachments and documents of exactly what
+    onboarding may create, key pairs, and secrets described (never a value)."""
+    return [
+        iam.PolicyStatement(
+            sid="PlanClusterUsers",
+            actions=[
+                "iam:GetUser",
+                "iam:ListUserTags",
+                "iam:ListAttachedUserPolicies",
+                "iam:ListUserPolicies",
+                "iam:ListAccessKeys",
+            ],
+            resources=[arn(scope, "iam", "user", f"{IAM_USER_PREFIX}*")],
+        ),
+        iam.PolicyStatement(
+            sid="PlanOurPolicies",
+            actions=["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyTags"],
+            resources=[
+                arn(scope, "iam", "policy", SHARED_POLICY_NAME),
+                arn(scope, "iam", "policy", policies.BOUNDARY_POLICY_NAME),
+                arn(scope, "iam", "policy", policies.CLUSTER_POLICY_PATTERN),
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="PlanSpotRole",
+            actions=["iam:GetRole", "iam:ListRoleTags", "iam:ListAttachedRolePolicies", "iam:GetRolePolicy"],
+            resources=[arn(scope, "iam", "role", SPOT_ROLE_NAME)],
+        ),
+        iam.PolicyStatement(
+            sid="PlanKeyPairs",
+            actions=["ec2:DescribeKeyPairs"],
+            resources=["*"],  # Describe* supports no resource-level permissions.
+        ),
+        iam.PolicyStatement(
+            sid="PlanClusterSecrets",
+            actions=["secretsmanager:DescribeSecret"],
+            resources=[
+                arn(scope, "secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}*", ArnFormat.COLON_RESOURCE_NAME)
+            ],
+        ),
+    ]

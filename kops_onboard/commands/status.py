@@ -1,5 +1,6 @@
-"""`kops-onboard status`: the registry, with when each admin kubeconfig expires and the last Spot canary result,
-and the regions the deployment's Spot rules cover."""
+"""`kops-onboard status`: the registry, with when each admin kubeconfig expires, the last Spot canary result and
+the last drift check (each drifted resource below the table, widening called out), and the regions the
+deployment's Spot rules cover."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -12,7 +13,7 @@ from kops_onboard.commands.common import Exit, aws_errors, emit, fail
 from kops_onboard.commands.options import Output
 from kops_onboard.deployment import Deployment
 
-COLUMNS = ("cluster_name", "region", "status", "updated_at", "execution_id", "admin_kubeconfig", "canary")
+COLUMNS = ("cluster_name", "region", "status", "updated_at", "execution_id", "admin_kubeconfig", "canary", "drift")
 
 
 def run_status(*, cluster: str | None, region: str | None, output: Output) -> None:
@@ -38,7 +39,8 @@ def run_status(*, cluster: str | None, region: str | None, output: Output) -> No
     emit(
         output,
         {"clusters": rows, "spot_regions": spot_regions},
-        f"{_table(rows)}\n\nSpot regions covered: {', '.join(spot_regions)} (context spotRegions)",
+        f"{_table(rows)}{_drift_details(rows)}\n\n"
+        f"Spot regions covered: {', '.join(spot_regions)} (context spotRegions)",
     )
 
 
@@ -68,7 +70,8 @@ def _json_numbers(value: Any) -> Any:
 def _table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no clusters onboarded"
-    cells = [{c: canary_summary(r[c]) if c == "canary" else str(r[c] or "") for c in COLUMNS} for r in rows]
+    summaries = {"canary": canary_summary, "drift": drift_summary}
+    cells = [{c: summaries[c](r[c]) if c in summaries else str(r[c] or "") for c in COLUMNS} for r in rows]
     widths = {c: max(len(c), *(len(cell[c]) for cell in cells)) for c in COLUMNS}
     header = "  ".join(c.upper().ljust(widths[c]) for c in COLUMNS)
     body = ["  ".join(cell[c].ljust(widths[c]) for c in COLUMNS) for cell in cells]
@@ -82,3 +85,35 @@ def canary_summary(result: dict[str, Any] | None) -> str:
     if result.get("ok"):
         return f"ok at {result.get('checked_at')}"
     return f"FAILED {result.get('reason')} at {result.get('checked_at')}: {result.get('detail')}"
+
+
+def drift_summary(result: dict[str, Any] | None) -> str:
+    """The last drift check in one cell: `none at <time>`, `<n> drifted (<m> widen access) at <time>`, or why
+    the check could not be made."""
+    if not result:
+        return "not checked yet"
+    if result.get("error"):
+        return f"CHECK FAILED at {result.get('checked_at')}: {result.get('error')}"
+    resources = result.get("resources") or []
+    if not resources:
+        return f"none at {result.get('checked_at')}"
+    widening = sum(1 for r in resources if r.get("widens_access"))
+    return f"{len(resources)} drifted ({widening} widen access) at {result.get('checked_at')}"
+
+
+def _drift_details(rows: list[dict[str, Any]]) -> str:
+    """Each drifted resource of each cluster: kind, name, what differs, and why it widens access."""
+    lines = []
+    for row in rows:
+        resources = (row.get("drift") or {}).get("resources") or []
+        if not resources:
+            continue
+        lines.append(
+            f"\nDrift of {row['cluster_name']} ({row['region']}); `kops-onboard onboard` repairs what it made:"
+        )
+        for resource in resources:
+            flag = "  WIDENS ACCESS" if resource.get("widens_access") else ""
+            lines.append(f"  {resource.get('drift')} {resource.get('kind')} {resource.get('name')}{flag}")
+            lines += [f"      {change}" for change in resource.get("changes") or []]
+            lines += [f"      widens: {why}" for why in resource.get("widening") or []]
+    return "\n" + "\n".join(lines) if lines else ""

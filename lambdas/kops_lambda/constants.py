@@ -125,6 +125,15 @@ ENV_SPOT_NOTIFICATION_TOPIC_ARN: Final = "SPOT_NOTIFICATION_TOPIC_ARN"
 ENV_SPOT_WEBHOOK_URL_SECRET_ARN: Final = "SPOT_WEBHOOK_URL_SECRET_ARN"
 ENV_SPOT_WEBHOOK_TEMPLATE: Final = "SPOT_WEBHOOK_TEMPLATE"
 # Scheduled rotation of the clusters' access keys (off unless the stack sets it; logic/access_key_rotation.py).
+# The drift check: each secret kind's readers (its resource policy), as the step writing it names them.
+ENV_DRIFT_SECRET_READERS_PREFIX: Final = "DRIFT_SECRET_READERS_"
+
+
+def drift_secret_readers_env(kind: str) -> str:
+    """`access-key` -> DRIFT_SECRET_READERS_ACCESS_KEY."""
+    return ENV_DRIFT_SECRET_READERS_PREFIX + kind.upper().replace("-", "_")
+
+
 ENV_ACCESS_KEY_ROTATION_DAYS: Final = "ACCESS_KEY_ROTATION_DAYS"
 ENV_ACCESS_KEY_ROTATION_TOPIC_ARN: Final = "ACCESS_KEY_ROTATION_TOPIC_ARN"
 # Local system only (the stack never sets it): a PEM file of extra CAs the webhook client trusts, for a test's

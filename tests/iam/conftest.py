@@ -114,6 +114,7 @@ def _facts(system: LocalSystem, *clusters: LocalCluster) -> dict[str, str]:
     validate = next(f for f in deployed if "ValidateCluster" in f["FunctionName"])
     handler = next(f for f in deployed if f["Handler"] == "kops_lambda.handlers.spot_interruption.handler")
     plan = next(f for f in deployed if f["Handler"] == "kops_lambda.handlers.plan_onboarding.handler")
+    drift = next(f for f in deployed if f["Handler"] == "kops_lambda.handlers.drift_check.handler")
     facts = {
         "account": account,
         "ec2": f"arn:aws:ec2:{region}:{account}",
@@ -127,6 +128,7 @@ def _facts(system: LocalSystem, *clusters: LocalCluster) -> dict[str, str]:
         "stack_role": validate["Role"],
         "handler_role": handler["Role"],
         "plan_role": plan["Role"],
+        "drift_role": drift["Role"],
         "registry": system.aws.client("dynamodb").describe_table(TableName=system.output("RegistryTableName"))["Table"][
             "TableArn"
         ],
@@ -176,6 +178,7 @@ def _principals(details: dict[str, Any], facts: dict[str, str]) -> dict[str, str
         "stack": facts["stack_role"],
         "handler": facts["handler_role"],
         "plan": facts["plan_role"],
+        "drift": facts["drift_role"],
         "node-A": f"{facts['iam']}:role/{facts['A.prefix']}{NODE_A_ROLE_SUFFIX}",
         "vendor-A": f"{facts['iam']}:user/vendor-{facts['A.user']}",
         "vendor-spot": f"{facts['iam']}:role/vendor-CastLambdaRoleForSpot",

@@ -9,7 +9,7 @@ Principals: `A`, `B` — the users `cast-kops-<cluster>` of two onboarded cluste
 `node-A` — the worst role A's user can make: its own name, tagged for A, the boundary, `*:*` inline (what the
 boundary leaves of it is all it could ever do); `stack` — the ValidateCluster function's role, one of ours;
 `handler` — our Spot handler function's role, which the Spot canary runs as (its registry and renewal grants
-included); `plan` — the PlanOnboarding function's role (`plan_only: true`);
+included); `plan` — the PlanOnboarding function's role (`plan_only: true`); `drift` — the scheduled drift check's role;
 `vendor-A` — A's user as the vendor's public script sets it up (for the side-by-side only).
 Placeholders in resources and tags (`{A}`, `{A.vpc}`, `{ec2}`, …) are filled from the local account.
 """
@@ -288,6 +288,30 @@ ROWS: tuple[Row, ...] = (
     Row("plan writes the registry", "plan", "dynamodb:PutItem", "{registry}", DENY, guards="plan writes nothing"),
     Row("plan takes a cluster's lease (UpdateItem)", "plan", "dynamodb:UpdateItem", "{registry}", DENY,
         guards="plan writes nothing"),
+    # ---- The drift check's role: the plan's reads, secrets' resource policies, the registry's drift attribute ----
+    Row("drift reads A's user's keys", "drift", "iam:ListAccessKeys", "{iam}:user/{A.user}", ALLOW),
+    Row("drift reads A's cluster policy", "drift", "iam:GetPolicyVersion", "{iam}:policy/{A.user}-policy-1", ALLOW),
+    Row("drift lists the Spot role's inline policies", "drift", "iam:ListRolePolicies",
+        "{iam}:role/CastLambdaRoleForSpot", ALLOW),
+    Row("drift reads A's access-key secret's resource policy", "drift", "secretsmanager:GetResourcePolicy",
+        "{A.access_key_secret}", ALLOW),
+    Row("drift reads A's admin kubeconfig (to read the cluster)", "drift", "secretsmanager:GetSecretValue",
+        "{A.kubeconfig_secret}", ALLOW),
+    Row("drift records a cluster's drift", "drift", "dynamodb:UpdateItem", "{registry}", ALLOW,
+        context={"dynamodb:Attributes": ["cluster_key", "drift"], "dynamodb:ReturnValues": "NONE"}),
+    Row("drift writes another attribute (status)", "drift", "dynamodb:UpdateItem", "{registry}", DENY,
+        context={"dynamodb:Attributes": ["cluster_key", "status"], "dynamodb:ReturnValues": "NONE"},
+        guards="dynamodb:Attributes"),
+    Row("drift reads our stored access key of A", "drift", "secretsmanager:GetSecretValue", "{A.access_key_secret}",
+        DENY, tags=OURS, guards="kubeconfig values only"),
+    Row("drift changes a secret's resource policy", "drift", "secretsmanager:PutResourcePolicy",
+        "{A.access_key_secret}", DENY, tags=OURS, guards="drift writes nothing else"),
+    Row("drift rewrites A's cluster policy", "drift", "iam:CreatePolicyVersion", "{iam}:policy/{A.user}-policy-1",
+        DENY, guards="drift writes nothing else"),
+    Row("drift attaches a policy to A's user", "drift", "iam:AttachUserPolicy", "{iam}:user/{A.user}", DENY,
+        context={"iam:PolicyARN": "{admin}"}, guards="drift writes nothing else"),
+    Row("drift deletes A's access key", "drift", "iam:DeleteAccessKey", "{iam}:user/{A.user}", DENY,
+        guards="drift writes nothing else"),
 )
 # fmt: on
 

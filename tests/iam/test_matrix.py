@@ -8,7 +8,7 @@ from tests.iam import matrix
 from tests.iam.conftest import Evaluation
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-OURS = ("A", "B", "spot", "node-A", "handler", "plan")
+OURS = ("A", "B", "spot", "node-A", "handler", "plan", "drift")
 
 
 @pytest.mark.parametrize("row", matrix.ROWS, ids=[row.name for row in matrix.ROWS])

@@ -34,7 +34,12 @@ def _of_type(template_json: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 def test_the_schedule_runs_the_canary_every_15_minutes_without_retries(template_json: dict[str, Any]) -> None:
     canary_id, _ = _function(template_json, CANARY_HANDLER)
-    (rule,) = [r for r in _of_type(template_json, "AWS::Events::Rule") if "ScheduleExpression" in r["Properties"]]
+    (rule,) = [
+        r
+        for r in _of_type(template_json, "AWS::Events::Rule")
+        if "ScheduleExpression" in r["Properties"]
+        and r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [canary_id, "Arn"]}
+    ]
     assert rule["Properties"]["ScheduleExpression"] == "rate(15 minutes)"
     assert "EventPattern" not in rule["Properties"]
     (target,) = rule["Properties"]["Targets"]

@@ -44,6 +44,7 @@ CLUSTER_FACING_HANDLERS = {
     "cleanup_agent",
     "spot_interruption",
     "spot_canary",
+    "drift_check",
 }
 ENI_ACTIONS = {
     "ec2:CreateNetworkInterface",
@@ -180,7 +181,7 @@ def test_only_the_vpc_functions_roles_manage_network_interfaces(
     _, template = without_endpoints
     statements = _statements_by_role(template)
     vpc_roles = {f["Role"]["Fn::GetAtt"][0] for f in _functions(template).values() if "VpcConfig" in f}
-    # The canary runs as the Spot handler's role: nine roles for ten functions
+    # The canary runs as the Spot handler's role: one role fewer than functions
     assert len(vpc_roles) == len(CLUSTER_FACING_HANDLERS) - 1
     for role, role_statements in statements.items():
         if role in vpc_roles:

@@ -323,8 +323,9 @@ def test_tables_and_key(template: Template) -> None:
 
 def test_functions_share_one_factory_configuration(template: Template) -> None:
     functions = template.find_resources("AWS::Lambda::Function")
-    # The onboarding steps with the baseline and the plan, the cleanup functions, the Spot handler and its canary
-    assert len(functions) == len(ONBOARDING) + 2 + len(CLEANUP_GROUPS) + 2
+    # The onboarding steps with the baseline and the plan, the cleanup functions, the Spot handler, its canary and
+    # the drift check
+    assert len(functions) == len(ONBOARDING) + 2 + len(CLEANUP_GROUPS) + 3
     for function in functions.values():
         props = function["Properties"]
         assert props["Runtime"] == "python3.13"

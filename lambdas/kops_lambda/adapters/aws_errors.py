@@ -5,7 +5,7 @@ from contextlib import contextmanager
 
 from botocore.exceptions import ClientError, ConnectionError, EndpointConnectionError
 
-from kops_lambda.errors import AwsThrottled
+from kops_lambda.errors import AwsThrottled, KopsOnboardError
 
 _THROTTLING_CODES = frozenset(
     {
@@ -39,3 +39,12 @@ def translated_aws_errors(operation: str) -> Iterator[None]:
         raise
     except (EndpointConnectionError, ConnectionError) as exc:
         raise AwsThrottled(f"{operation}: AWS endpoint unreachable") from exc
+
+
+def safe_reason(error: BaseException) -> str:
+    """Our own errors' messages name what was refused; others are named by type and AWS error code only."""
+    if isinstance(error, KopsOnboardError):
+        return f"{type(error).__name__}: {error}"
+    if isinstance(error, ClientError):
+        return f"{type(error).__name__} {error_code(error)}"
+    return type(error).__name__

@@ -1,4 +1,4 @@
-"""Last onboarding step: the registry marks the cluster ONBOARDED."""
+"""Last onboarding step: the registry marks the cluster ONBOARDED and keeps the options it was onboarded with."""
 
 from typing import Any
 
@@ -19,6 +19,8 @@ def handler(request: StepRequest, settings: Settings) -> dict[str, Any]:
         region=region,
         cluster_name=onboard.cluster_name,
         execution_id=request.execution_id,
+        # What a rerun would be given again; rotate_access_key is a one-off request, not a setting.
+        options=onboard.model_dump(mode="json", exclude={"plan_only", "rotate_access_key"}, exclude_none=True),
     )
     metrics.add_metric(name="ClustersOnboarded", unit="Count", value=1)
     return result

@@ -22,12 +22,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from kops_lambda.adapters.aws_errors import error_code, translated_aws_errors
+from kops_lambda.adapters.aws_errors import safe_reason, translated_aws_errors
 from kops_lambda.adapters.secrets import read_secret_json
 from kops_lambda.constants import PRODUCT, ROTATION_LEASE_SECONDS, STATUS_ONBOARDED, access_key_secret_name
-from kops_lambda.errors import ClusterBusy, InvalidSettings, KopsOnboardError
+from kops_lambda.errors import ClusterBusy, InvalidSettings
 from kops_lambda.logic import registry
 from kops_lambda.logic.access_key import ensure_access_key
 from kops_lambda.logic.iam_names import user_name
@@ -129,11 +127,11 @@ def _rotate_cluster(
     except ClusterBusy as exc:
         return RotationResult(name, region, RotationOutcome.BUSY, reason=str(exc))
     except Exception as exc:  # one cluster's failure never stops the others
-        return RotationResult(name, region, RotationOutcome.FAILED, reason=f"lease: {_safe_reason(exc)}")
+        return RotationResult(name, region, RotationOutcome.FAILED, reason=f"lease: {safe_reason(exc)}")
     try:
         result = _rotate_leased(deps, name, region, max_age=max_age, now=now)
     except Exception as exc:
-        result = RotationResult(name, region, RotationOutcome.FAILED, reason=_safe_reason(exc))
+        result = RotationResult(name, region, RotationOutcome.FAILED, reason=safe_reason(exc))
     finally:
         # A lease that cannot be given back expires after ROTATION_LEASE_SECONDS.
         with suppress(Exception):
@@ -216,14 +214,5 @@ def _with_notification(sns: Any, topic_arn: str, result: RotationResult) -> Rota
     try:
         sns.publish(**notification_request(topic_arn, result))
     except Exception as exc:
-        return replace(result, notified=False, reason=f"notification: {_safe_reason(exc)}")
+        return replace(result, notified=False, reason=f"notification: {safe_reason(exc)}")
     return replace(result, notified=True)
-
-
-def _safe_reason(error: BaseException) -> str:
-    """Our own errors' messages name what was refused; others are named by type and AWS error code only."""
-    if isinstance(error, KopsOnboardError):
-        return f"{type(error).__name__}: {error}"
-    if isinstance(error, ClientError):
-        return f"{type(error).__name__} {error_code(error)}"
-    return type(error).__name__

@@ -67,14 +67,22 @@ def record_resources(
         )
 
 
-def mark_onboarded(table: Any, *, region: str, cluster_name: str, execution_id: str) -> dict[str, Any]:
+def mark_onboarded(
+    table: Any, *, region: str, cluster_name: str, execution_id: str, options: dict[str, Any]
+) -> dict[str, Any]:
+    """ONBOARDED, with the input's `options` it was onboarded with (the drift check plans with them)."""
     with translated_aws_errors("registry update"):
         item = table.update_item(
             Key={"cluster_key": cluster_key(region, cluster_name)},
-            UpdateExpression="SET #status = :status, execution_id = :exec, updated_at = :now",
+            UpdateExpression="SET #status = :status, execution_id = :exec, updated_at = :now, #options = :options",
             ConditionExpression="attribute_exists(cluster_key)",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":status": STATUS_ONBOARDED, ":exec": execution_id, ":now": now_iso()},
+            ExpressionAttributeNames={"#status": "status", "#options": OPTIONS_ATTRIBUTE},
+            ExpressionAttributeValues={
+                ":status": STATUS_ONBOARDED,
+                ":exec": execution_id,
+                ":now": now_iso(),
+                ":options": options,
+            },
             ReturnValues="ALL_NEW",
         )["Attributes"]
     return {"cluster_key": item["cluster_key"], "status": item["status"], "updated_at": item["updated_at"]}
@@ -84,11 +92,17 @@ def mark_onboarded(table: Any, *, region: str, cluster_name: str, execution_id: 
 CANARY_READ_ATTRIBUTES = ("cluster_key", "cluster_name", "region", "status", "resources")
 # The one attribute the canary writes (its role's UpdateItem is limited to it and the key).
 CANARY_ATTRIBUTE = "canary"
+# The onboarding input's options (OnboardInput without plan_only and rotate_access_key), set by RecordOnboarded.
+OPTIONS_ATTRIBUTE = "options"
+# What the drift check reads: the canary's attributes, the options to plan with and the admin kubeconfig's secret.
+DRIFT_READ_ATTRIBUTES = (*CANARY_READ_ATTRIBUTES, OPTIONS_ATTRIBUTE, "kubeconfig_secret_arn")
+# The one attribute the drift check writes.
+DRIFT_ATTRIBUTE = "drift"
 
 
-def onboarded_clusters(table: Any) -> list[dict[str, Any]]:
-    """Every ONBOARDED cluster's item, with the attributes the canary needs only."""
-    names = {f"#{name}": name for name in CANARY_READ_ATTRIBUTES}
+def onboarded_clusters(table: Any, attributes: tuple[str, ...] = CANARY_READ_ATTRIBUTES) -> list[dict[str, Any]]:
+    """Every ONBOARDED cluster's item, with `attributes` only (what the caller's role may read)."""
+    names = {f"#{name}": name for name in attributes}
     options: dict[str, Any] = {
         "Select": "SPECIFIC_ATTRIBUTES",
         "ProjectionExpression": ", ".join(names),
@@ -109,12 +123,21 @@ def onboarded_clusters(table: Any) -> list[dict[str, Any]]:
 
 def record_canary_result(table: Any, *, region: str, cluster_name: str, result: dict[str, Any]) -> None:
     """The cluster's last canary result; only that attribute is written, and only on an existing item."""
+    _record_attribute(table, CANARY_ATTRIBUTE, region=region, cluster_name=cluster_name, result=result)
+
+
+def record_drift_result(table: Any, *, region: str, cluster_name: str, result: dict[str, Any]) -> None:
+    """The cluster's last drift check; only that attribute is written, and only on an existing item."""
+    _record_attribute(table, DRIFT_ATTRIBUTE, region=region, cluster_name=cluster_name, result=result)
+
+
+def _record_attribute(table: Any, attribute: str, *, region: str, cluster_name: str, result: dict[str, Any]) -> None:
     with translated_aws_errors("registry update"):
         table.update_item(
             Key={"cluster_key": cluster_key(region, cluster_name)},
-            UpdateExpression="SET #canary = :result",
+            UpdateExpression="SET #attribute = :result",
             ConditionExpression="attribute_exists(cluster_key)",
-            ExpressionAttributeNames={"#canary": CANARY_ATTRIBUTE},
+            ExpressionAttributeNames={"#attribute": attribute},
             ExpressionAttributeValues={":result": result},
             ReturnValues="NONE",
         )

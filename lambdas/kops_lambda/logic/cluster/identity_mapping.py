@@ -68,6 +68,7 @@ from kops_lambda.logic.cluster.auth_config import (
     DesiredMapping,
     Format,
     UpsertStatus,
+    arn_key,
     dump,
     list_at,
     parse_authenticator_config,
@@ -304,6 +305,22 @@ def plan_configmap(
     if backend.mode == "EKSConfigMap":
         return _eks_plan(current, desired, backend.configmap)
     return _mounted_file_plan(current, desired, backend.configmap, cluster_name)
+
+
+def mapped_entries(plan: ConfigMapPlan, mapping: DesiredMapping, *, mode: str) -> list[JsonObject]:
+    """Every entry of the ConfigMap as read that maps `mapping`'s ARN (the drift check's view of our entries)."""
+    data, where = plan.data, f"{KUBE_SYSTEM}/{plan.configmap}"
+    if mode == "EKSConfigMap":
+        key = _EKS_KEYS[mapping.kind]
+        entries = parse_mapping_list(data.get(key), fmt="eks", kind=mapping.kind, where=f"{where} {key}")
+        fmt: Format = "eks"
+    else:
+        document = parse_authenticator_config(data.get(AUTHENTICATOR_CONFIG_KEY), where=where) or {}
+        path = _AUTHENTICATOR_PATHS[mapping.kind]
+        entries = validate_mapping_list(list_at(document, path), fmt="authenticator", kind=mapping.kind, where=where)
+        fmt = "authenticator"
+    key = arn_key(fmt, mapping.kind)
+    return [e for e in entries if str(e.get(key, "")).lower() == mapping.arn.lower()]
 
 
 def _eks_plan(current: JsonObject | None, desired: Sequence[DesiredMapping], configmap: str) -> ConfigMapPlan:
