@@ -16,9 +16,9 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from typer.testing import CliRunner
 
+from kops_lambda.adapters.authenticator_token import authenticator_token
 from kops_lambda.adapters.aws import sts_endpoint
 from kops_lambda.constants import AWS_AUTH_CONFIGMAP, KUBE_SYSTEM, SPOT_DRAINER_SERVICE_ACCOUNT, drainer_secret_name
-from kops_lambda.logic.cluster.access import authenticator_token
 from kops_lambda.logic.cluster.drainer import DRAINER_ACCOUNT
 from kops_lambda.logic.cluster.rbac import SPOT_DRAINER_ROLE
 from kops_lambda.logic.cluster.rest import KubeRest

@@ -9,10 +9,12 @@ import pytest
 import urllib3
 import yaml
 
+from kops_lambda.adapters.authenticator_token import authenticator_token
 from kops_lambda.adapters.aws import token_sts_client
-from kops_lambda.adapters.kube import api_client, load_kubeconfig, translated_kube_errors
+from kops_lambda.adapters.kube import translated_kube_errors
+from kops_lambda.adapters.kubeconfig import api_client, load_kubeconfig
 from kops_lambda.errors import ClusterAccessError, KubeApiUnavailable, KubeconfigExpired, UnsafeKubeconfig
-from kops_lambda.logic.cluster.access import admin_kubeconfig, authenticator_token, check_access, cluster_api
+from kops_lambda.logic.cluster.access import admin_kubeconfig, check_access, cluster_api
 from kops_local.kube import KubeApiEmulator
 from tests.kube_backends import start_kube
 from tests.kubeconfigs import as_text, with_client_certificate, with_field

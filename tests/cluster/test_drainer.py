@@ -15,13 +15,8 @@ from kubernetes import client as k8s
 
 from kops_lambda.constants import KUBE_SYSTEM, SPOT_DRAINER_GROUP, SPOT_TAINT_KEY
 from kops_lambda.errors import ClusterAccessError, InvalidSettings
-from kops_lambda.logic.cluster.drainer import (
-    DRAINER_ACCOUNT,
-    drainer_api_client,
-    issue_drainer_credential,
-    read_drainer_credential,
-    renew_drainer_credential,
-)
+from kops_lambda.logic.cluster.drainer import DRAINER_ACCOUNT, issue_drainer_credential, renew_drainer_credential
+from kops_lambda.logic.cluster.drainer_client import drainer_api_client, read_drainer_credential
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.cluster.service_account import request_token
 from kops_lambda.logic.spot.drain import drain_node

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from kubernetes import client as k8s
 
-from kops_lambda.adapters.kube import api_client
+from kops_lambda.adapters.kubeconfig import api_client
 from kops_lambda.constants import KUBE_SYSTEM, MANAGED_BY_LABEL, PRODUCT
 from kops_lambda.errors import ClusterAccessError, ForeignEntity, ServiceAccountTokenPending
 from kops_lambda.logic.cluster.apply import ensure_objects

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from kops_lambda.adapters.kube import api_client
+from kops_lambda.adapters.kubeconfig import api_client
 from kops_lambda.constants import KUBE_SYSTEM, MANAGED_BY_LABEL, PRODUCT, vendor_kubeconfig_secret_name
 from kops_lambda.errors import ForeignEntity
 from kops_lambda.logic.cluster.rest import KubeRest

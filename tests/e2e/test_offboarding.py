@@ -14,7 +14,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from kops_lambda.adapters.kube import api_client
+from kops_lambda.adapters.kubeconfig import api_client
 from kops_lambda.constants import SHARED_POLICY_NAME, SPOT_ROLE_NAME
 from kops_local.seed import ClusterSpec
 from kops_local.system import LocalCluster, LocalSystem

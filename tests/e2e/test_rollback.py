@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from kops_lambda.adapters.kube import api_client
+from kops_lambda.adapters.kubeconfig import api_client
 from kops_lambda.constants import ONBOARDING_STEPS, SHARED_POLICY_NAME, SPOT_ROLE_NAME
 from kops_local.seed import ClusterSpec
 from kops_local.system import LocalCluster, LocalSystem
