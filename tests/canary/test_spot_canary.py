@@ -170,7 +170,7 @@ def test_a_permission_taken_from_the_drainer_is_named(local_system: LocalSystem)
 def test_a_token_near_its_expiry_is_renewed_and_both_tokens_work(local_system: LocalSystem) -> None:
     # Given a drainer credential whose token has less than half of its 24 h left (10 minutes)
     cluster = onboard(local_system, "canary-renew.k8s.local")
-    with cluster.api_client() as api:
+    with cluster.kube_client() as api:
         short = request_token(KubeRest(api), DRAINER_ACCOUNT, expiration_seconds=600)
     stored = drainer_secret(local_system, cluster)
     assert short.expires_at is not None

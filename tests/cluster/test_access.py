@@ -201,7 +201,7 @@ def test_the_retries_and_pool_size_asked_for_reach_the_connection_pool(cluster: 
     retries = urllib3.Retry(total=7, connect=7, read=0)
     # When a client is built with it and a pool of 48 connections
     with api_client(yaml.safe_load(text), retries=retries, connections=48) as api:
-        pool_args = api.rest_client.pool_manager.connection_pool_kw
+        pool_args = api.pool_settings
         # Then the pool the requests go through uses both (set after the client exists, they would not)
         assert pool_args["retries"] is retries
         assert pool_args["maxsize"] == 48

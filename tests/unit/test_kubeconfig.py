@@ -144,10 +144,10 @@ def test_the_seeded_kubeconfigs_pass_and_the_client_uses_only_their_vetted_field
             assert api.server == server
             assert api.token is not None and api.token.current() == SECRET
             if server.startswith("https"):
-                assert api.tls["cert_reqs"] == "CERT_REQUIRED"
-                assert api.tls["ca_cert_data"].encode() == CA_PEM
+                assert api.pool_settings["cert_reqs"] == "CERT_REQUIRED"
+                assert api.pool_settings["ca_cert_data"].encode() == CA_PEM
             else:
-                assert not api.tls
+                assert "ca_cert_data" not in api.pool_settings
     # And `insecure-skip-tls-verify: false` is accepted
     vet_kubeconfig(with_field(kubeconfig(), "clusters", "insecure-skip-tls-verify", False))
 
@@ -159,7 +159,7 @@ def test_a_client_certificate_reaches_the_connection_pool_from_files_of_our_own(
     user = document["users"][0]["user"]
     # When a client is built
     with api_client(document) as api:
-        pool = api.tls
+        pool = api.pool_settings
         # Then the pool presents that certificate and key, from files only this process can read
         assert Path(pool["cert_file"]).read_bytes() == base64.b64decode(user["client-certificate-data"])
         assert Path(pool["key_file"]).read_bytes() == base64.b64decode(user["client-key-data"])

@@ -98,7 +98,6 @@ class KubeClient:
                 tls["key_file"] = pem_file(client_key_pem)
             if tls_server_name:
                 tls["server_hostname"] = tls_server_name
-        self.tls: Mapping[str, Any] = MappingProxyType(tls)  # what every connection is opened with
         self._pool = urllib3.PoolManager(
             num_pools=1, maxsize=connections or DEFAULT_CONNECTIONS, retries=retries, **tls
         )
@@ -114,6 +113,11 @@ class KubeClient:
         if not 200 <= response.status <= 299:
             raise KubeApiError(response.status, response.reason, response.data or b"", dict(response.headers))
         return bytes(response.data or b"")
+
+    @property
+    def pool_settings(self) -> Mapping[str, Any]:
+        """What every connection is opened with (TLS, retries, pool size): read-only."""
+        return MappingProxyType(self._pool.connection_pool_kw)
 
     def close(self) -> None:
         self._pool.clear()
