@@ -43,7 +43,9 @@ from typing import Any
 
 import boto3
 import botocore
+import dateutil
 import s3transfer
+import six
 
 from bench import nth
 from bench.timeline import Timeline
@@ -648,9 +650,10 @@ def largest_packages(bundle: Path, count: int = 10) -> list[tuple[str, int]]:
 
 def boto3_path(tmp: Path) -> Path:
     """boto3 and its own dependencies only (the Lambda runtime provides them; the bundle does not)."""
-    for module in (boto3, botocore, s3transfer):
+    for module in (boto3, botocore, s3transfer, dateutil):
         source = Path(module.__file__ or "").parent
         (tmp / source.name).symlink_to(source)
+    (tmp / Path(six.__file__ or "").name).symlink_to(Path(six.__file__ or ""))
     return tmp
 
 

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from kops_lambda.adapters.authenticator_token import authenticator_token
 from kops_lambda.adapters.aws import GLOBAL_STS_REGION, sts_endpoint
-from kops_lambda.logic.cluster.access import authenticator_token
 
 if TYPE_CHECKING:
     from mypy_boto3_iam.client import IAMClient

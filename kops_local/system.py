@@ -12,6 +12,7 @@ from typing import Any, Literal, cast
 
 from kubernetes import client as k8s
 
+from kops_lambda.adapters.kube import BearerToken, KubeClient
 from kops_lambda.adapters.pem_files import pem_file
 from kops_lambda.constants import (
     AGENT_API_KEY_SECRET_NAME,
@@ -62,7 +63,15 @@ class LocalCluster:
         return self.spec.name
 
     def api_client(self) -> k8s.ApiClient:
+        """The official client, as the cluster's admin (seeding, checks)."""
         return k8s.ApiClient(bearer_configuration(self.api_server.url, self.token, self.api_server.ca_certificate))
+
+    def kube_client(self) -> KubeClient:
+        """The product's own transport, as the cluster's admin (what its functions take)."""
+        ca = self.api_server.ca_certificate
+        return KubeClient(
+            self.api_server.url, token=BearerToken(lambda: self.token), ca_pem=ca.encode() if ca else None
+        )
 
     def onboard_input(self, state_store_bucket: str = STATE_STORE_BUCKET) -> dict[str, Any]:
         return {

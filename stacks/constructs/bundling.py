@@ -19,9 +19,8 @@ DEPENDENCY_CACHE = PROJECT_ROOT / ".cache" / "lambda-deps"
 
 LAMBDA_PYTHON_VERSION = "3.13"
 LAMBDA_PLATFORM = "manylinux2014_x86_64"
-# The sync client never imports the asyncio client (kubernetes/aio, 68 MB); requirements.txt already
-# leaves out aiohttp and the AWS SDK (see its header).
-PRUNED_PATHS = ("kubernetes/aio", "kubernetes/test", "bin")
+# Console scripts are of no use in a function.
+PRUNED_PATHS = ("bin",)
 _COMPLETE = ".complete"
 
 

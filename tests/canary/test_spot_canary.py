@@ -16,9 +16,9 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from typer.testing import CliRunner
 
+from kops_lambda.adapters.authenticator_token import authenticator_token
 from kops_lambda.adapters.aws import sts_endpoint
 from kops_lambda.constants import AWS_AUTH_CONFIGMAP, KUBE_SYSTEM, SPOT_DRAINER_SERVICE_ACCOUNT, drainer_secret_name
-from kops_lambda.logic.cluster.access import authenticator_token
 from kops_lambda.logic.cluster.drainer import DRAINER_ACCOUNT
 from kops_lambda.logic.cluster.rbac import SPOT_DRAINER_ROLE
 from kops_lambda.logic.cluster.rest import KubeRest
@@ -170,7 +170,7 @@ def test_a_permission_taken_from_the_drainer_is_named(local_system: LocalSystem)
 def test_a_token_near_its_expiry_is_renewed_and_both_tokens_work(local_system: LocalSystem) -> None:
     # Given a drainer credential whose token has less than half of its 24 h left (10 minutes)
     cluster = onboard(local_system, "canary-renew.k8s.local")
-    with cluster.api_client() as api:
+    with cluster.kube_client() as api:
         short = request_token(KubeRest(api), DRAINER_ACCOUNT, expiration_seconds=600)
     stored = drainer_secret(local_system, cluster)
     assert short.expires_at is not None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from kops_lambda.adapters.authenticator_token import authenticator_token
 from kops_lambda.adapters.aws import token_sts_client
-from kops_lambda.logic.cluster.access import authenticator_token
 from kops_local.iam_tokens import whoami
 
 

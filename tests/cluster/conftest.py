@@ -17,6 +17,7 @@ from kubernetes import client as k8s
 from moto import mock_aws
 
 from kops_lambda.adapters.aws import client as cached_client
+from kops_lambda.adapters.kube import BearerToken, KubeClient
 from kops_lambda.constants import kubeconfig_secret_name
 from kops_lambda.logic.discovery import discover_cluster
 from kops_lambda.models.onboarding import ClusterFacts, OnboardInput
@@ -51,7 +52,8 @@ class Cluster:
     spec: ClusterSpec
     aws: SeededAwsCluster
     kube: ServedKubeApi
-    api: k8s.ApiClient
+    api: KubeClient  # our transport, what the functions under test take
+    admin: k8s.ApiClient  # the official client, for seeding and independent checks
     kubeconfig_secret_arn: str
     agent_api_key_secret_arn: str
     facts: ClusterFacts
@@ -167,8 +169,9 @@ def make_cluster(aws_account: None, pytestconfig: pytest.Config) -> Iterator[Cal
         configuration = k8s.Configuration(
             host=kube_api.url, api_key={"BearerToken": TOKEN}, api_key_prefix={"BearerToken": "Bearer"}
         )
-        api = k8s.ApiClient(configuration)
-        seed_kube(api, spec, aws)
+        admin = k8s.ApiClient(configuration)
+        seed_kube(admin, spec, aws)
+        api = KubeClient(kube_api.url, token=BearerToken(lambda: TOKEN))
         # The name handlers accept: a cluster made again from the same template points it at its API server.
         name = kubeconfig_secret_name(spec.name)
         try:
@@ -176,7 +179,7 @@ def make_cluster(aws_account: None, pytestconfig: pytest.Config) -> Iterator[Cal
         except sm.exceptions.ResourceExistsException:
             secret_arn = sm.put_secret_value(SecretId=name, SecretString=kube_api.kubeconfig(TOKEN))["ARN"]
         kube_api.clear_requests()
-        cluster = Cluster(spec, aws, kube_api, api, secret_arn, api_key_arn, facts)
+        cluster = Cluster(spec, aws, kube_api, api, admin, secret_arn, api_key_arn, facts)
         started.append(cluster)
         return cluster
 
@@ -184,6 +187,7 @@ def make_cluster(aws_account: None, pytestconfig: pytest.Config) -> Iterator[Cal
     yield make
     for cluster in started:
         cluster.api.close()
+        cluster.admin.close()
         cluster.kube.stop()
 
 
@@ -199,6 +203,8 @@ def release_test_clusters(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     for cluster in started[before:]:
         cluster.api.close()
+        cluster.admin.close()
+        cluster.admin.close()
         cluster.kube.stop()
     del started[before:]
 

@@ -9,10 +9,12 @@ import pytest
 import urllib3
 import yaml
 
+from kops_lambda.adapters.authenticator_token import authenticator_token
 from kops_lambda.adapters.aws import token_sts_client
-from kops_lambda.adapters.kube import api_client, load_kubeconfig, translated_kube_errors
+from kops_lambda.adapters.kube import translated_kube_errors
+from kops_lambda.adapters.kubeconfig import api_client, load_kubeconfig
 from kops_lambda.errors import ClusterAccessError, KubeApiUnavailable, KubeconfigExpired, UnsafeKubeconfig
-from kops_lambda.logic.cluster.access import admin_kubeconfig, authenticator_token, check_access, cluster_api
+from kops_lambda.logic.cluster.access import admin_kubeconfig, check_access, cluster_api
 from kops_local.kube import KubeApiEmulator
 from tests.kube_backends import start_kube
 from tests.kubeconfigs import as_text, with_client_certificate, with_field
@@ -199,7 +201,7 @@ def test_the_retries_and_pool_size_asked_for_reach_the_connection_pool(cluster: 
     retries = urllib3.Retry(total=7, connect=7, read=0)
     # When a client is built with it and a pool of 48 connections
     with api_client(yaml.safe_load(text), retries=retries, connections=48) as api:
-        pool_args = api.rest_client.pool_manager.connection_pool_kw
+        pool_args = api.pool_settings
         # Then the pool the requests go through uses both (set after the client exists, they would not)
         assert pool_args["retries"] is retries
         assert pool_args["maxsize"] == 48

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 import pytest
 from kubernetes import client as k8s
 
+from kops_lambda.adapters.kube import BearerToken, KubeClient
 from kops_lambda.constants import CAST_SERVICE_GROUP, CAST_SERVICE_USERNAME_PREFIX, SPOT_DRAINER_GROUP
 from kops_lambda.logic.cluster.identity_mapping import ensure_identity_mapping
 from kops_lambda.logic.cluster.rest import KubeRest
@@ -73,7 +74,7 @@ def spot_role_arn(local_aws: LocalAws) -> str:
 class AuthCluster:
     spec: ClusterSpec
     kube: RealKubeCluster
-    api: k8s.ApiClient
+    api: KubeClient
     user_name: str
     user_arn: str
     vendor: IamCredentials
@@ -151,9 +152,7 @@ def cluster(
     """A seeded kOps 1.28 cluster whose authenticator runs in one backend mode, with onboarding's mappings."""
     mode = request.param
     spec, kube = _start(pytestconfig, local_aws, f"auth-{mode}.k8s.local:kops=1.28,auth={mode},nodes=1,pods=1")
-    api = k8s.ApiClient(
-        k8s.Configuration(host=kube.url, api_key={"BearerToken": ADMIN_TOKEN}, api_key_prefix={"BearerToken": "Bearer"})
-    )
+    api = KubeClient(kube.url, token=BearerToken(lambda: ADMIN_TOKEN))
     iam = local_aws.client("iam")
     user_name = f"cast-kops-{spec.name}"
     user_arn = iam.create_user(UserName=user_name)["User"]["Arn"]

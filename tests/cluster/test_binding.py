@@ -53,7 +53,7 @@ def test_another_clusters_api_server_is_a_mismatch_naming_both(make_cluster: Mak
 def test_an_authenticator_flagged_for_another_cluster_is_a_mismatch(make_cluster: MakeCluster) -> None:
     # Given a kOps 1.21 cluster whose authenticator runs with another --cluster-id
     cluster = make_cluster("kops=1.21")
-    apps = k8s.AppsV1Api(cluster.api)
+    apps = k8s.AppsV1Api(cluster.admin)
     daemonset = apps.read_namespaced_daemon_set("aws-iam-authenticator", "kube-system")
     container = daemonset.spec.template.spec.containers[0]
     container.args = [
@@ -68,7 +68,7 @@ def test_an_authenticator_flagged_for_another_cluster_is_a_mismatch(make_cluster
 def test_a_mounted_authenticator_config_of_another_cluster_is_a_mismatch(make_cluster: MakeCluster) -> None:
     # Given a kOps 1.17 cluster (MountedFile) whose config.yaml names another cluster
     cluster = make_cluster("kops=1.17")
-    core = k8s.CoreV1Api(cluster.api)
+    core = k8s.CoreV1Api(cluster.admin)
     config = core.read_namespaced_config_map("aws-iam-authenticator", "kube-system")
     config.data["config.yaml"] = config.data["config.yaml"].replace(f"clusterID: {cluster.name}", "clusterID: other")
     core.replace_namespaced_config_map("aws-iam-authenticator", "kube-system", config)

@@ -13,15 +13,11 @@ import pytest
 import urllib3
 from kubernetes import client as k8s
 
+from kops_lambda.adapters.kube import KubeClient
 from kops_lambda.constants import KUBE_SYSTEM, SPOT_DRAINER_GROUP, SPOT_TAINT_KEY
 from kops_lambda.errors import ClusterAccessError, InvalidSettings
-from kops_lambda.logic.cluster.drainer import (
-    DRAINER_ACCOUNT,
-    drainer_api_client,
-    issue_drainer_credential,
-    read_drainer_credential,
-    renew_drainer_credential,
-)
+from kops_lambda.logic.cluster.drainer import DRAINER_ACCOUNT, issue_drainer_credential, renew_drainer_credential
+from kops_lambda.logic.cluster.drainer_client import drainer_api_client, read_drainer_credential
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.cluster.service_account import request_token
 from kops_lambda.logic.spot.drain import drain_node
@@ -29,6 +25,7 @@ from kops_lambda.logic.spot.node import InstanceInfo, find_node, node_patch, pat
 from kops_lambda.logic.spot.node_events import NodeEventRecorder
 from kops_lambda.settings import SpotAction
 from tests.cluster.test_identity_mapping import map_identity
+from tests.kube_clients import typed
 from tests.kube_status import status_of
 from tests.revocation import wait_until_refused
 
@@ -52,10 +49,15 @@ def issue(cluster: Cluster, mode: str = "service-account", **overrides: object) 
     return result.secret_arn
 
 
-def drainer_core(secret_arn: str) -> k8s.CoreV1Api:
+def drainer_core(secret_arn: str) -> KubeClient:
     """What the Spot handler builds: the credential in the secret, nothing else."""
     credential = read_drainer_credential(aws_client("secretsmanager"), secret_arn)
-    return k8s.CoreV1Api(drainer_api_client(credential, None, retries=RETRIES, now=datetime.now(UTC)))
+    return drainer_api_client(credential, None, retries=RETRIES, now=datetime.now(UTC))
+
+
+def drainer_typed(secret_arn: str) -> k8s.CoreV1Api:
+    """The official client, as the identity of the credential in the secret."""
+    return k8s.CoreV1Api(typed(drainer_core(secret_arn)))
 
 
 @pytest.fixture
@@ -125,21 +127,24 @@ def test_the_drainer_identity_cordons_drains_and_records_but_cannot_read_secrets
     assert any(t["key"] == SPOT_TAINT_KEY for t in stored["spec"]["taints"])
     assert report.evicted and not report.left, report
     # And it is refused secrets, pod deletion, RBAC and tokens of other accounts
-    assert status_of(lambda: core.list_secret_for_all_namespaces(limit=1)) == 403
-    assert status_of(lambda: core.read_namespaced_secret("any", KUBE_SYSTEM)) == 403
-    assert status_of(lambda: core.delete_namespaced_pod("any", "default")) == 403
-    assert status_of(lambda: core.delete_node(node["metadata"]["name"])) == 403
-    rbac = k8s.RbacAuthorizationV1Api(core.api_client)
+    judge = k8s.CoreV1Api(typed(core))
+    assert status_of(lambda: judge.list_secret_for_all_namespaces(limit=1)) == 403
+    assert status_of(lambda: judge.read_namespaced_secret("any", KUBE_SYSTEM)) == 403
+    assert status_of(lambda: judge.delete_namespaced_pod("any", "default")) == 403
+    assert status_of(lambda: judge.delete_node(node["metadata"]["name"])) == 403
+    rbac = k8s.RbacAuthorizationV1Api(judge.api_client)
     binding = {
         "metadata": {"name": "x"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
     }
     assert status_of(lambda: rbac.create_cluster_role_binding(binding)) == 403
     token_request = {"spec": {"expirationSeconds": 600}}
-    assert status_of(lambda: core.create_namespaced_service_account_token("default", KUBE_SYSTEM, token_request)) == 403
+    assert (
+        status_of(lambda: judge.create_namespaced_service_account_token("default", KUBE_SYSTEM, token_request)) == 403
+    )
     # And the server knows it as the drainer ServiceAccount (not an admin, not a group of ours)
-    review = k8s.AuthenticationV1Api(cluster.api).create_token_review(
-        {"spec": {"token": core.api_client.configuration.api_key["BearerToken"]}}
+    review = k8s.AuthenticationV1Api(cluster.admin).create_token_review(
+        {"spec": {"token": judge.api_client.configuration.api_key["BearerToken"]}}
     )
     assert review.status.user.username == DRAINER_ACCOUNT.username
     assert SPOT_DRAINER_GROUP not in (review.status.user.groups or [])
@@ -162,7 +167,7 @@ def test_the_drainer_renews_its_own_token_without_the_admin(cluster: Cluster) ->
     assert policy["Statement"][0]["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": [cluster.spot_role_arn]}}
     stored = read_drainer_credential(sm, arn)
     assert stored.token == renewed.token and stored.token != first.token
-    assert status_of(lambda: drainer_core(arn).list_node(limit=1)) == 200
+    assert status_of(lambda: drainer_typed(arn).list_node(limit=1)) == 200
 
 
 def test_a_rerun_converges_and_revoking_the_account_refuses_its_tokens(cluster: Cluster) -> None:
@@ -179,9 +184,9 @@ def test_a_rerun_converges_and_revoking_the_account_refuses_its_tokens(cluster: 
     # When the drainer ServiceAccount is deleted (revoked) and the server has taken notice
     cluster.kube.store.delete("v1/serviceaccounts", KUBE_SYSTEM, DRAINER_ACCOUNT.name)
     for token in (old_token, new_token):
-        wait_until_refused(cluster.kube, cluster.api, token)
+        wait_until_refused(cluster.kube, cluster.admin, token)
     # Then a client built from the credential is refused (401)
-    assert status_of(lambda: drainer_core(arn).list_node(limit=1)) == 401
+    assert status_of(lambda: drainer_typed(arn).list_node(limit=1)) == 401
 
 
 def test_an_expired_credential_is_refused_before_any_request_naming_the_cluster(cluster: Cluster) -> None:

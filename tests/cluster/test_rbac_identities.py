@@ -21,15 +21,18 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
+from kops_lambda.adapters.kube import BearerToken
 from kops_lambda.constants import SPOT_DRAINER_GROUP, SPOT_TAINT_KEY
 from kops_lambda.logic.spot.drain import drain_node
 from kops_lambda.logic.spot.node import InstanceInfo, find_node, node_patch, patch_node
 from kops_lambda.logic.spot.node_events import NodeEventRecorder
 from kops_lambda.settings import SpotAction
 from kops_local.controlplane import RealKubeCluster, pinned_binaries
+from tests.cluster.conftest import TOKEN as CLUSTER_TOKEN
 from tests.cluster.conftest import Cluster, MakeCluster
 from tests.cluster.test_agent import install
 from tests.cluster.test_identity_mapping import map_identity
+from tests.kube_clients import ImpersonatingClient
 from tests.kube_status import status_of
 
 AGENT_NAMESPACE = "castai-agent"
@@ -150,7 +153,7 @@ def as_flags(username: str, groups: list[str]) -> list[str]:
 
 def impersonating(cluster: Cluster, username: str, groups: list[str]) -> k8s.CoreV1Api:
     """A client that reaches the cluster through the test proxy as `username` (the admin impersonates it)."""
-    api = k8s.ApiClient(cluster.api.configuration)
+    api = k8s.ApiClient(cluster.admin.configuration)
     api.default_headers["Impersonate-User"] = username
     api.default_headers["Impersonate-Group"] = groups[0]  # one group per identity here
     return k8s.CoreV1Api(api)
@@ -252,7 +255,12 @@ def test_the_spot_drainer_identity_has_exactly_the_drain_verbs(
 
 def test_the_product_cordons_taints_drains_and_records_events_as_the_drainer_alone(real: Cluster) -> None:
     # Given a worker node with app pods, and a client that is only the Spot drainer
-    core = impersonating(real, "kops-onboard:spot-drainer:i-rbac-test", [SPOT_DRAINER_GROUP])
+    core = ImpersonatingClient(
+        real.kube.url,
+        user="kops-onboard:spot-drainer:i-rbac-test",
+        group=SPOT_DRAINER_GROUP,
+        token=BearerToken(lambda: CLUSTER_TOKEN),
+    )
     worker = next(i for i in real.aws.instances if i.role == "node")
     instance = InstanceInfo(worker.instance_id, worker.az, worker.private_dns_name, real.name, worker.asg_name)
     # When the product's own Spot steps run with it: find the node, cordon + taint, record, drain
@@ -276,7 +284,8 @@ def test_the_product_cordons_taints_drains_and_records_events_as_the_drainer_alo
     assert [e["reason"] for e in events if e["reason"] == "SpotInterruption"] == ["SpotInterruption"]
     assert report.evicted and not report.left, report
     # And the same identity is refused the cluster's secrets
-    assert status_of(lambda: core.list_secret_for_all_namespaces(limit=1)) == 403
+    same = impersonating(real, "kops-onboard:spot-drainer:i-rbac-test", [SPOT_DRAINER_GROUP])
+    assert status_of(lambda: same.list_secret_for_all_namespaces(limit=1)) == 403
 
 
 def test_our_mapping_rows_cover_every_verb_our_cluster_roles_grant(real: Cluster) -> None:

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from kubernetes import client as k8s
 
-from kops_lambda.adapters.kube import api_client
+from kops_lambda.adapters.kube import BearerToken, KubeClient
+from kops_lambda.adapters.kubeconfig import api_client
 from kops_lambda.constants import KUBE_SYSTEM, MANAGED_BY_LABEL, PRODUCT
 from kops_lambda.errors import ClusterAccessError, ForeignEntity, ServiceAccountTokenPending
 from kops_lambda.logic.cluster.apply import ensure_objects
@@ -28,6 +29,7 @@ from kops_lambda.logic.cluster.service_account import (
     request_token,
 )
 from kops_lambda.logic.rollback.report import Report
+from tests.kube_clients import typed
 from tests.kube_status import status_of
 from tests.revocation import wait_until_allowed, wait_until_refused
 
@@ -51,11 +53,11 @@ def cluster(make_cluster: MakeCluster) -> Cluster:
 
 def bound(cluster: Cluster, spec: ServiceAccountSpec) -> None:
     """Wait until the server's RBAC authorizer has seen the account's new bindings (its informer's lag)."""
-    wait_until_allowed(cluster.kube, cluster.api, spec.username, verb="list", resource="nodes")
+    wait_until_allowed(cluster.kube, cluster.admin, spec.username, verb="list", resource="nodes")
     if spec.self_renewal:
         wait_until_allowed(
             cluster.kube,
-            cluster.api,
+            cluster.admin,
             spec.username,
             verb="create",
             resource="serviceaccounts",
@@ -109,7 +111,7 @@ def test_a_token_request_token_is_the_account_with_its_role_and_its_expiry(clust
     assert status_of(lambda: core.list_node(limit=1)) == 200
     assert status_of(lambda: core.list_namespaced_secret(KUBE_SYSTEM, limit=1)) == 403
     assert status_of(lambda: core.list_namespaced_pod(KUBE_SYSTEM, limit=1)) == 403
-    review = k8s.AuthenticationV1Api(cluster.api).create_token_review({"spec": {"token": issued.token}})
+    review = k8s.AuthenticationV1Api(cluster.admin).create_token_review({"spec": {"token": issued.token}})
     assert review.status.authenticated is True
     assert review.status.user.username == SPEC.username
 
@@ -122,7 +124,7 @@ def test_an_account_with_self_renewal_renews_its_own_token_and_nobody_elses(clus
     assert [s.kind for s in statuses] == ["ServiceAccount", "ClusterRoleBinding", "Role", "RoleBinding"]
     bound(cluster, RENEWING)
     first = request_token(admin, RENEWING, expiration_seconds=600)
-    own = KubeRest(as_token(cluster, first.token).api_client)
+    own = KubeRest(KubeClient(cluster.kube.url, token=BearerToken(lambda: first.token)))
     # When it requests a new token with its own token
     renewed = request_token(own, RENEWING, expiration_seconds=600)
     # Then the new token works and is another token; a token for the other account is refused
@@ -157,7 +159,7 @@ def test_the_minimal_kubeconfig_reaches_the_cluster_as_the_account(cluster: Clus
     connection = ServiceAccountConnection(server=cluster.kube.url, ca_pem=None, token=issued.token)
     # When the kubeconfig of that connection is loaded like any other
     kubeconfig = connection_kubeconfig(connection, cluster_name=cluster.name, user=SPEC.name)
-    core = k8s.CoreV1Api(api_client(kubeconfig))
+    core = k8s.CoreV1Api(typed(api_client(kubeconfig)))
     # Then it is the account (nodes yes, secrets no), and it holds the token only as its user's credential
     assert status_of(lambda: core.list_node(limit=1)) == 200
     assert status_of(lambda: core.list_namespaced_secret(KUBE_SYSTEM, limit=1)) == 403
@@ -204,5 +206,5 @@ def test_removal_deletes_everything_and_revokes_the_tokens(cluster: Cluster) -> 
     assert second.removed == [] and second.kept == []
     # And both tokens are refused once the server has taken notice: it checks their account still exists
     for token in (secret_token, requested):
-        wait_until_refused(cluster.kube, cluster.api, token)
+        wait_until_refused(cluster.kube, cluster.admin, token)
         assert status_of(lambda t=token: as_token(cluster, t).list_node(limit=1)) == 401

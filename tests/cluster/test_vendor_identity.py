@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from kops_lambda.adapters.kube import api_client
+from kops_lambda.adapters.kubeconfig import api_client
 from kops_lambda.constants import KUBE_SYSTEM, MANAGED_BY_LABEL, PRODUCT, vendor_kubeconfig_secret_name
 from kops_lambda.errors import ForeignEntity
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.cluster.vendor_identity import ensure_vendor_identity
 from kops_lambda.logic.rollback.vendor_identity import offboard_vendor_objects
 from kops_lambda.models.vendor_identity import VendorIdentityResult
+from tests.kube_clients import typed
 from tests.kube_status import status_of
 
 from .conftest import TOKEN, Cluster, MakeCluster, aws_client
@@ -59,7 +60,7 @@ def test_the_stored_kubeconfig_lists_nodes_and_cannot_read_secrets(cluster: Clus
     result = ensure(cluster)
     # When a client uses the kubeconfig stored in Secrets Manager, and nothing else
     with api_client(stored_kubeconfig(cluster)) as api:
-        core = k8s.CoreV1Api(api)
+        core = k8s.CoreV1Api(typed(api))
         # Then it lists nodes, as kops-onboard:cast-service allows
         assert [n.metadata.name for n in core.list_node().items]
         # And it reads no Secret, neither its own token Secret nor any other (403 from the authorizer)
@@ -168,9 +169,9 @@ def test_a_new_account_stores_a_new_kubeconfig_version(cluster: Cluster) -> None
     assert result.kubeconfig_secret_status == "updated"
     assert stored_kubeconfig(cluster)["users"] != old["users"]
     with api_client(old) as api:
-        assert status_of(lambda: k8s.CoreV1Api(api).list_node()) == 401
+        assert status_of(lambda: k8s.CoreV1Api(typed(api)).list_node()) == 401
     with api_client(stored_kubeconfig(cluster)) as api:
-        assert status_of(lambda: k8s.CoreV1Api(api).list_node()) == 200
+        assert status_of(lambda: k8s.CoreV1Api(typed(api)).list_node()) == 200
 
 
 def test_a_foreign_account_of_that_name_is_refused(cluster: Cluster) -> None:
@@ -203,6 +204,6 @@ def test_removal_revokes_the_token_and_leaves_nothing_of_ours(cluster: Cluster) 
     assert cluster.find("v1/serviceaccounts", KUBE_SYSTEM, name) is None
     assert cluster.find("rbac.authorization.k8s.io/v1/clusterrolebindings", None, name) is None
     with api_client(kubeconfig) as api:
-        assert status_of(lambda: k8s.CoreV1Api(api).list_node()) == 401
+        assert status_of(lambda: k8s.CoreV1Api(typed(api)).list_node()) == 401
     # And a second removal finds nothing to do
     assert offboard_vendor_objects(KubeRest(cluster.api), cluster.name).removed == []

@@ -6,10 +6,11 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from kops_lambda.adapters.kube import api_client
+from kops_lambda.adapters.kubeconfig import api_client
 from kops_local.seed import ClusterSpec
 from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.executions import ExecutionResult, run_execution
+from tests.kube_clients import typed
 from tests.kube_status import status_of
 from tests.rollback.account_state import assert_same, system_state
 
@@ -216,7 +217,7 @@ def test_a_cluster_without_the_authenticator_onboards_in_service_account_mode(
     (entry,) = kubeconfig["clusters"]
     assert set(entry["cluster"]) == {"server", "certificate-authority-data"}
     with api_client(kubeconfig) as api:
-        core = k8s.CoreV1Api(api)
+        core = k8s.CoreV1Api(typed(api))
         with sa_cluster.api_client() as admin:
             every_node = {n.metadata.name for n in k8s.CoreV1Api(admin).list_node().items}
         assert every_node and {n.metadata.name for n in core.list_node().items} == every_node

@@ -14,11 +14,12 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from kops_lambda.adapters.kube import api_client
+from kops_lambda.adapters.kubeconfig import api_client
 from kops_lambda.constants import SHARED_POLICY_NAME, SPOT_ROLE_NAME
 from kops_local.seed import ClusterSpec
 from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.executions import ExecutionResult, run_execution
+from tests.kube_clients import typed
 from tests.rollback.account_state import (
     active_clusters,
     assert_same,
@@ -149,7 +150,7 @@ def test_a_service_account_cluster_offboards_to_the_pre_state_and_its_kubeconfig
         sm.get_secret_value(SecretId=out["identity_mapping"]["kubeconfig_secret_arn"])["SecretString"]
     )
     with api_client(kubeconfig) as api:
-        assert k8s.CoreV1Api(api).list_node().items
+        assert k8s.CoreV1Api(typed(api)).list_node().items
     # When it is offboarded (secrets with the default recovery window)
     result = offboard(local_system, cluster.offboard_input())
     # Then the account, its binding and token Secret are gone, with everything else onboarding made
@@ -168,7 +169,7 @@ def test_a_service_account_cluster_offboards_to_the_pre_state_and_its_kubeconfig
     described = sm.describe_secret(SecretId=f"kops-onboard/clusters/{cluster.name}/vendor-kubeconfig")
     assert described.get("DeletedDate") is not None
     with api_client(kubeconfig) as api, pytest.raises(ApiException) as refused:
-        k8s.CoreV1Api(api).list_node()
+        k8s.CoreV1Api(typed(api)).list_node()
     assert refused.value.status in (401, 403), refused.value.body
 
 

@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from kops_lambda.adapters.kube import api_client
+from kops_lambda.adapters.kubeconfig import api_client
 from kops_lambda.constants import SHARED_POLICY_NAME, SPOT_ROLE_NAME
 from kops_lambda.workflow import ONBOARDING_STATES
 from kops_local.seed import ClusterSpec
 from kops_local.system import LocalCluster, LocalSystem
 from kops_onboard.executions import ExecutionResult, run_execution
+from tests.kube_clients import typed
 from tests.rollback.account_state import active_clusters, assert_same, system_state
 
 STEPS = list(ONBOARDING_STATES)
@@ -262,7 +263,7 @@ def test_a_rollback_keeps_the_vendor_identity_an_earlier_onboarding_made(local_s
     assert_same(before, system_state(local_system))
     assert sm.get_secret_value(SecretId=arn)["SecretString"] == stored
     with api_client(json.loads(stored)) as api:
-        assert k8s.CoreV1Api(api).list_node().items
+        assert k8s.CoreV1Api(typed(api)).list_node().items
 
 
 def test_with_another_cluster_onboarded_the_shared_entities_stay(

@@ -4,7 +4,7 @@ everything at teardown. Here: it has needles to look for after an onboarding, an
 import base64
 import json
 
-from kops_lambda.logic.cluster.access import authenticator_token
+from kops_lambda.adapters.authenticator_token import authenticator_token
 from kops_local.seed import ClusterSpec
 from kops_local.system import LocalSystem
 from kops_onboard.executions import run_execution

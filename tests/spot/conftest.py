@@ -17,6 +17,7 @@ import pytest
 from kubernetes import client as k8s
 from moto import mock_aws
 
+from kops_lambda.adapters.kube import BearerToken, KubeClient
 from kops_lambda.constants import drainer_secret_name
 from kops_lambda.logic.spot.dedup import InterruptionDedup
 from kops_lambda.logic.spot.service import SpotDependencies, parse_interruption_event
@@ -70,12 +71,17 @@ def ec2_event(
     return parse_interruption_event(data)
 
 
-def kube_core(url: str, *, pool: int = 64) -> k8s.CoreV1Api:
+def kube_core(url: str, *, pool: int = 64) -> KubeClient:
+    """Our transport, as the Spot handler builds it, with the admin's token."""
+    return KubeClient(url, token=BearerToken(lambda: TOKEN), connections=pool)
+
+
+def kube_admin(url: str) -> k8s.ApiClient:
+    """The official client, for seeding and for checks independent of our transport."""
     configuration = k8s.Configuration(
         host=url, api_key={"BearerToken": TOKEN}, api_key_prefix={"BearerToken": "Bearer"}
     )
-    configuration.connection_pool_maxsize = pool
-    return k8s.CoreV1Api(k8s.ApiClient(configuration))
+    return k8s.ApiClient(configuration)
 
 
 @pytest.fixture
@@ -86,10 +92,10 @@ def kube(pytestconfig: pytest.Config) -> Iterator[ServedKubeApi]:
 
 
 @pytest.fixture
-def core(kube: ServedKubeApi) -> Iterator[k8s.CoreV1Api]:
+def core(kube: ServedKubeApi) -> Iterator[KubeClient]:
     api = kube_core(kube.url)
     yield api
-    api.api_client.close()
+    api.close()
 
 
 @pytest.fixture
@@ -106,7 +112,7 @@ class Cluster:
     aws: SeededAwsCluster
     seeded: SeededKubeCluster
     kube: ServedKubeApi
-    core: k8s.CoreV1Api
+    core: KubeClient
     clients: Callable[[str], Any]
 
     @property
@@ -193,7 +199,7 @@ def register(clients: Callable[[str], Any], cluster_name: str, status: str = "ON
     )
 
 
-def seed_cluster(clients: Callable[[str], Any], kube: ServedKubeApi, core: k8s.CoreV1Api, text: str) -> Cluster:
+def seed_cluster(clients: Callable[[str], Any], kube: ServedKubeApi, core: KubeClient, text: str) -> Cluster:
     spec = ClusterSpec.parse(text)
     seeded_aws = seed_aws(
         ec2=clients("ec2"),
@@ -203,12 +209,13 @@ def seed_cluster(clients: Callable[[str], Any], kube: ServedKubeApi, core: k8s.C
         region=REGION,
         state_store_bucket="kops-state-unit",
     )
-    seeded_kube = seed_kube(core.api_client, spec, seeded_aws)
+    with kube_admin(kube.url) as admin:
+        seeded_kube = seed_kube(admin, spec, seeded_aws)
     return Cluster(seeded_aws, seeded_kube, kube, core, clients)
 
 
 @pytest.fixture
-def cluster(aws: Callable[[str], Any], kube: ServedKubeApi, core: k8s.CoreV1Api) -> Cluster:
+def cluster(aws: Callable[[str], Any], kube: ServedKubeApi, core: KubeClient) -> Cluster:
     """An onboarded kOps 1.21 cluster: 3 workers (2 Spot), 6 pods each, nodes named by private DNS name."""
     create_tables(aws)
     seeded = seed_cluster(aws, kube, core, "unit.k8s.local:nodes=3,pods=6")

@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 import pytest
-from kubernetes import client as k8s
 
+from kops_lambda.adapters.kube import KubeClient
 from kops_lambda.logic.spot.drain import drain_node, skip_reason
 from kops_local.kube.served import ServedKubeApi
 from tests.spot import objects
@@ -48,7 +48,7 @@ def test_skip_rules_follow_kubectl_drain() -> None:
 
 
 def test_drain_evicts_what_can_move_with_one_list_and_one_eviction_per_pod(
-    kube: ServedKubeApi, core: k8s.CoreV1Api, node: str
+    kube: ServedKubeApi, core: KubeClient, node: str
 ) -> None:
     # Given a node with app pods, a DaemonSet pod, a mirror pod and a finished pod
     objects.create_replica_set(kube.store, "web", 5)
@@ -70,7 +70,7 @@ def test_drain_evicts_what_can_move_with_one_list_and_one_eviction_per_pod(
     assert all(r.body["apiVersion"] == "policy/v1" for r in evictions(kube))
 
 
-def test_grace_periods_are_clamped_to_the_time_left(kube: ServedKubeApi, core: k8s.CoreV1Api, node: str) -> None:
+def test_grace_periods_are_clamped_to_the_time_left(kube: ServedKubeApi, core: KubeClient, node: str) -> None:
     # Given a pod asking 300 s to stop, one asking 2 s, one with the default (30 s)
     kube.store.create(objects.pod("slow", grace=300))
     kube.store.create(objects.pod("quick", grace=2))
@@ -87,7 +87,7 @@ def test_grace_periods_are_clamped_to_the_time_left(kube: ServedKubeApi, core: k
 
 
 def test_pdb_refusals_are_retried_until_the_deadline_then_reported(
-    kube: ServedKubeApi, core: k8s.CoreV1Api, node: str
+    kube: ServedKubeApi, core: KubeClient, node: str
 ) -> None:
     # Given 3 pods of a set whose budget keeps 2 available, and 2 unprotected pods
     objects.create_replica_set(kube.store, "ledger", 3)
@@ -116,7 +116,7 @@ def test_pdb_refusals_are_retried_until_the_deadline_then_reported(
     assert report.eviction_requests == len(sent) == len(evictions(kube))
 
 
-def test_budget_bound_pods_do_not_starve_the_others(kube: ServedKubeApi, core: k8s.CoreV1Api, node: str) -> None:
+def test_budget_bound_pods_do_not_starve_the_others(kube: ServedKubeApi, core: KubeClient, node: str) -> None:
     # Given 4 pods no eviction may touch, listed first, and 12 free pods, with 2 evictions in flight at most
     objects.create_replica_set(kube.store, "aaa-locked", 4)
     kube.store.create(objects.pdb("locked", "aaa-locked", min_available=4))
@@ -131,12 +131,11 @@ def test_budget_bound_pods_do_not_starve_the_others(kube: ServedKubeApi, core: k
     assert max(time.time() - started, 0) >= 2.9
 
 
-def test_concurrency_is_bounded(kube: ServedKubeApi, core: k8s.CoreV1Api, node: str) -> None:
+def test_concurrency_is_bounded(kube: ServedKubeApi, core: KubeClient, node: str) -> None:
     # Given 24 pods and a client that counts requests in flight (a real client, instrumented)
     objects.create_replica_set(kube.store, "web", 24)
     kube.settle()
-    rest = core.api_client.rest_client
-    original = rest.request
+    original = core.request
     lock, in_flight, peak = threading.Lock(), [0], [0]
 
     def counting(*args: Any, **kwargs: Any) -> Any:
@@ -150,7 +149,7 @@ def test_concurrency_is_bounded(kube: ServedKubeApi, core: k8s.CoreV1Api, node: 
             with lock:
                 in_flight[0] -= 1
 
-    rest.request = counting
+    core.request = counting  # type: ignore[method-assign]
     # When it is drained with at most 4 evictions at once
     report = drain_node(core, node, deadline=time.time() + 10, concurrency=4)
     # Then all went, in parallel, never more than 4 at a time
@@ -158,7 +157,7 @@ def test_concurrency_is_bounded(kube: ServedKubeApi, core: k8s.CoreV1Api, node: 
     assert 2 <= peak[0] <= 4
 
 
-def test_lowest_priority_pods_leave_first(kube: ServedKubeApi, core: k8s.CoreV1Api, node: str) -> None:
+def test_lowest_priority_pods_leave_first(kube: ServedKubeApi, core: KubeClient, node: str) -> None:
     # Given pods of a critical class, of a class below the default and of none, one eviction at a time
     for name, value in (("critical", 1000000000), ("batch", -10)):
         kube.store.create(objects.priority_class(name, value))
@@ -174,7 +173,7 @@ def test_lowest_priority_pods_leave_first(kube: ServedKubeApi, core: k8s.CoreV1A
 
 
 def test_server_errors_are_retried_and_missing_pods_are_not_left(
-    kube: ServedKubeApi, core: k8s.CoreV1Api, node: str
+    kube: ServedKubeApi, core: KubeClient, node: str
 ) -> None:
     # Given a pod whose first two evictions meet 503, and one that vanished (404) before its eviction
     kube.store.create(objects.pod("flaky"))
@@ -192,7 +191,7 @@ def test_server_errors_are_retried_and_missing_pods_are_not_left(
 
 @pytest.mark.parametrize("after_processing", [False, True], ids=["before", "after-processing"])
 def test_connection_resets_of_evictions_are_retried_until_the_pod_is_out(
-    kube: ServedKubeApi, core: k8s.CoreV1Api, node: str, after_processing: bool
+    kube: ServedKubeApi, core: KubeClient, node: str, after_processing: bool
 ) -> None:
     # Given a pod whose first two evictions have their connection reset, before the server handled them
     # or after (the eviction made, its answer lost)
@@ -211,7 +210,7 @@ def test_connection_resets_of_evictions_are_retried_until_the_pod_is_out(
     assert [r.reset for r in sent] == [True, True, False], [(r.status, r.reset) for r in sent]
 
 
-def test_a_pod_under_two_budgets_is_reported_at_once(kube: ServedKubeApi, core: k8s.CoreV1Api, node: str) -> None:
+def test_a_pod_under_two_budgets_is_reported_at_once(kube: ServedKubeApi, core: KubeClient, node: str) -> None:
     kube.store.create(objects.pod("web", labels={"app": "web"}))
     kube.store.create(objects.pdb("one", "web", min_available=0))
     kube.store.create(objects.pdb("two", "web", min_available=0))
@@ -225,7 +224,7 @@ def test_a_pod_under_two_budgets_is_reported_at_once(kube: ServedKubeApi, core: 
     assert report.eviction_requests == 1
 
 
-def test_a_passed_deadline_evicts_nothing(kube: ServedKubeApi, core: k8s.CoreV1Api, node: str) -> None:
+def test_a_passed_deadline_evicts_nothing(kube: ServedKubeApi, core: KubeClient, node: str) -> None:
     kube.store.create(objects.pod("web"))
     kube.clear_requests()
     report = drain_node(core, node, deadline=time.time() - 1, concurrency=2)
@@ -233,9 +232,7 @@ def test_a_passed_deadline_evicts_nothing(kube: ServedKubeApi, core: k8s.CoreV1A
     assert not evictions(kube)
 
 
-def test_force_delete_is_an_opt_in_for_what_the_deadline_left(
-    kube: ServedKubeApi, core: k8s.CoreV1Api, node: str
-) -> None:
+def test_force_delete_is_an_opt_in_for_what_the_deadline_left(kube: ServedKubeApi, core: KubeClient, node: str) -> None:
     # Given a pod no eviction may touch
     kube.store.create(objects.pod("locked", labels={"app": "locked"}, grace=60))
     kube.store.create(objects.pdb("locked", "locked", min_available=1))

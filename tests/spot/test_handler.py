@@ -15,7 +15,8 @@ from kops_lambda.adapters import aws as aws_adapter
 from kops_lambda.constants import ENV_SPOT_NOTIFICATION_TOPIC_ARN, KUBE_SYSTEM, SPOT_DRAINER_SERVICE_ACCOUNT
 from kops_lambda.handlers import spot_interruption as spot_handler
 from kops_lambda.handlers.spot_interruption import handler
-from kops_lambda.logic.cluster.drainer import issue_drainer_credential, read_drainer_credential
+from kops_lambda.logic.cluster.drainer import issue_drainer_credential
+from kops_lambda.logic.cluster.drainer_client import read_drainer_credential
 from kops_local.seed import seed_access_secret
 from tests.revocation import wait_until_refused
 from tests.spot import objects
@@ -28,7 +29,7 @@ from tests.spot.conftest import (
     WARNING,
     Cluster,
     ec2_event,
-    kube_core,
+    kube_admin,
     lambda_context,
 )
 
@@ -179,7 +180,7 @@ def test_a_revoked_drainer_token_fails_the_record_with_a_clear_error_for_sqs_to_
     credential = read_drainer_credential(cluster.clients("secretsmanager"), drainer_secret_arn_of(cluster))
     assert credential.token is not None
     cluster.kube.store.delete("v1/serviceaccounts", KUBE_SYSTEM, SPOT_DRAINER_SERVICE_ACCOUNT)
-    with kube_core(cluster.kube.url).api_client as admin:
+    with kube_admin(cluster.kube.url) as admin:
         wait_until_refused(cluster.kube, admin, credential.token)
     spot = cluster.spot_workers[0]
     event = sqs_event(body_of(ec2_event(WARNING, instance_id=spot.instance_id)))

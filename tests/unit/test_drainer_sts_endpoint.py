@@ -11,7 +11,8 @@ import urllib3
 
 from kops_lambda.adapters.aws import token_sts_client
 from kops_lambda.constants import SUPPORTED_KOPS_VERSIONS
-from kops_lambda.logic.cluster.drainer import drainer_api_client, needs_global_sts_endpoint
+from kops_lambda.logic.cluster.drainer import needs_global_sts_endpoint
+from kops_lambda.logic.cluster.drainer_client import drainer_api_client
 from kops_lambda.models.drainer import DrainerCredential
 from kops_local.seed.addons import authenticator_image
 from kops_local.seed.versions import KopsVersion
@@ -31,7 +32,8 @@ def _presigned_url(kops_version: str) -> str:
     )
     # What the Spot handler builds: its STS clients by endpoint, the token minted by the client itself.
     with drainer_api_client(credential, partial(token_sts_client, REGION), retries=urllib3.Retry(0)) as api:
-        token = str(api.configuration.api_key["BearerToken"])
+        assert api.token is not None
+        token = api.token.current()
     encoded = token.removeprefix("k8s-aws-v1.")
     return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
 

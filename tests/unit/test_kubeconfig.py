@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from kops_lambda.adapters.kube import api_client, load_kubeconfig
-from kops_lambda.adapters.kubeconfig import cluster_endpoint, vet_kubeconfig
+from kops_lambda.adapters.kubeconfig import api_client, cluster_endpoint, load_kubeconfig, vet_kubeconfig
 from kops_lambda.errors import ClusterAccessError, KubeconfigExpired, UnsafeKubeconfig
 from kops_lambda.logic.cluster.access import admin_kubeconfig
 from kops_local.seed.access import token_kubeconfig
@@ -141,13 +140,14 @@ def test_the_seeded_kubeconfigs_pass_and_the_client_uses_only_their_vetted_field
     for document, server in ((kubeconfig(), SERVER), (kubeconfig("http://127.0.0.1:8001"), "http://127.0.0.1:8001")):
         # When a client is built
         with api_client(document) as api:
-            configuration = api.configuration
             # Then it talks to the server with the token, verifying TLS against the kubeconfig's CA
-            assert configuration.host == server
-            assert configuration.api_key["BearerToken"] == f"Bearer {SECRET}"
-            assert configuration.verify_ssl is True
+            assert api.server == server
+            assert api.token is not None and api.token.current() == SECRET
             if server.startswith("https"):
-                assert Path(configuration.ssl_ca_cert).read_bytes() == CA_PEM
+                assert api.pool_settings["cert_reqs"] == "CERT_REQUIRED"
+                assert api.pool_settings["ca_cert_data"].encode() == CA_PEM
+            else:
+                assert "ca_cert_data" not in api.pool_settings
     # And `insecure-skip-tls-verify: false` is accepted
     vet_kubeconfig(with_field(kubeconfig(), "clusters", "insecure-skip-tls-verify", False))
 
@@ -159,7 +159,7 @@ def test_a_client_certificate_reaches_the_connection_pool_from_files_of_our_own(
     user = document["users"][0]["user"]
     # When a client is built
     with api_client(document) as api:
-        pool = api.rest_client.pool_manager.connection_pool_kw
+        pool = api.pool_settings
         # Then the pool presents that certificate and key, from files only this process can read
         assert Path(pool["cert_file"]).read_bytes() == base64.b64decode(user["client-certificate-data"])
         assert Path(pool["key_file"]).read_bytes() == base64.b64decode(user["client-key-data"])

@@ -1,91 +1,138 @@
-"""Kubernetes API clients built from a kubeconfig held in Secrets Manager, and the one way every call site sends
-a request through them (`send`), with its errors in words (`translated_kube_errors`)."""
+"""Our Kubernetes API client: one server, one urllib3 connection pool, bearer or client-certificate auth, and
+the one way every call site sends a request through it (`send`), with its errors in words
+(`translated_kube_errors`).
 
-from collections.abc import Iterator
+Every call site sends plain JSON by path (the typed models of the official client drop fields they do not
+know), so the official client would give us only its connection, at the price of importing every one of its
+models (about 0.3 s of a cold start on the Spot path). This is that connection, on urllib3 directly.
+"""
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from types import MappingProxyType, TracebackType
 from typing import Any
 
 import urllib3
-import yaml
-from botocore.exceptions import ClientError
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
-from kops_lambda.adapters.aws_errors import error_code, translated_aws_errors
-from kops_lambda.adapters.kubeconfig import KubeAccess, vet_kubeconfig
 from kops_lambda.adapters.pem_files import pem_file
-from kops_lambda.errors import ClusterAccessError, KubeApiUnavailable, KubeconfigExpired
+from kops_lambda.errors import ClusterAccessError, KubeApiUnavailable
 
 # (connect, read) seconds for every call: a busy API server must not eat the Spot window.
 REQUEST_TIMEOUT: tuple[float, float] = (3.0, 10.0)
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
-
-
-def load_kubeconfig(secretsmanager: Any, secret_arn: str) -> dict[str, Any]:
-    """Read a kubeconfig secret and vet the whole document (adapters/kubeconfig). Errors name the secret,
-    never its content."""
-    try:
-        with translated_aws_errors("read kubeconfig secret"):
-            value = secretsmanager.get_secret_value(SecretId=secret_arn)["SecretString"]
-    except ClientError as exc:
-        raise ClusterAccessError(f"cannot read kubeconfig secret {secret_arn}: {error_code(exc)}") from exc
-    try:
-        kubeconfig = yaml.safe_load(value)
-    except yaml.YAMLError:
-        raise ClusterAccessError(f"kubeconfig secret {secret_arn} is not YAML") from None
-    if not isinstance(kubeconfig, dict) or not all(
-        isinstance(kubeconfig.get(key), list) and kubeconfig[key] for key in ("clusters", "users", "contexts")
-    ):
-        raise ClusterAccessError(f"kubeconfig secret {secret_arn} lacks clusters, users or contexts")
-    vet_kubeconfig(kubeconfig, source=f"kubeconfig secret {secret_arn}")
-    return kubeconfig
+USER_AGENT = "kops-onboard"
 
 
 # Connects are retried briefly; 429/5xx are left to the callers (the workflow's Retry, the drain's deadline).
 DEFAULT_RETRIES = urllib3.Retry(total=2, connect=2, read=0, backoff_factor=0.2)
+# As many connections per pool as the official client kept (its default), so concurrent drains never queue.
+DEFAULT_CONNECTIONS = (os.cpu_count() or 1) * 5
 
 
-def api_client(
-    kubeconfig: dict[str, Any], *, retries: urllib3.Retry = DEFAULT_RETRIES, connections: int | None = None
-) -> k8s.ApiClient:
-    """An ApiClient for the kubeconfig's current context, built from its vetted fields only (the library's
-    kubeconfig loader is never given the document). Retries and the pool size go into the configuration
-    before the client exists: its connection pool is built from it once."""
-    access = vet_kubeconfig(kubeconfig)
-    if access.certificate_not_after is not None and access.certificate_not_after <= datetime.now(UTC):
-        raise KubeconfigExpired(
-            f"the client certificate of user {access.user!r} (context {access.context!r}) expired at "
-            f"{access.certificate_not_after.isoformat()}"
+class KubeApiError(Exception):
+    """A non-2xx answer of the API server: its status, reason, body and headers. The message holds the status
+    and reason only (a Status body can echo object content)."""
+
+    def __init__(self, status: int, reason: str | None, body: bytes = b"", headers: Mapping[str, str] | None = None):
+        super().__init__(f"{status} {reason or ''}".strip())
+        self.status = status
+        self.reason = reason
+        self.body = body
+        self.headers: Mapping[str, str] = headers or {}
+
+
+class BearerToken:
+    """A bearer token, minted again before a request once it is `refresh_seconds` old (short-lived tokens);
+    without `refresh_seconds` it is taken once."""
+
+    def __init__(self, mint: Callable[[], str], *, refresh_seconds: float | None = None) -> None:
+        self._mint = mint
+        self._refresh_seconds = refresh_seconds
+        self._lock = threading.Lock()
+        self._token = mint()
+        self._minted = time.monotonic()
+
+    def current(self) -> str:
+        if self._refresh_seconds is None:
+            return self._token
+        # Called before every request, from every record's thread: one of them mints, the others reuse it.
+        with self._lock:
+            if time.monotonic() - self._minted >= self._refresh_seconds:
+                self._token = self._mint()
+                self._minted = time.monotonic()
+            return self._token
+
+
+class KubeClient:
+    """One API server: its URL, TLS trust and client identity, and a thread-safe pool of connections to it.
+    Redirects are never followed (a credential goes to the server it was issued for, nowhere else)."""
+
+    def __init__(
+        self,
+        server: str,
+        *,
+        token: BearerToken | None = None,
+        ca_pem: bytes | None = None,
+        client_certificate_pem: bytes | None = None,
+        client_key_pem: bytes | None = None,
+        tls_server_name: str | None = None,
+        retries: urllib3.Retry = DEFAULT_RETRIES,
+        connections: int | None = None,
+    ) -> None:
+        self.server = server.rstrip("/")
+        self.token = token  # what every request's Authorization header carries (None: a client certificate)
+        tls: dict[str, Any] = {}
+        if self.server.startswith("https://"):
+            tls["cert_reqs"] = "CERT_REQUIRED"
+            if ca_pem:
+                tls["ca_cert_data"] = ca_pem.decode()
+            if client_certificate_pem and client_key_pem:
+                # urllib3 takes the client certificate as file paths only: files of our own, never a path
+                # from a stored document.
+                tls["cert_file"] = pem_file(client_certificate_pem)
+                tls["key_file"] = pem_file(client_key_pem)
+            if tls_server_name:
+                tls["server_hostname"] = tls_server_name
+        self._pool = urllib3.PoolManager(
+            num_pools=1, maxsize=connections or DEFAULT_CONNECTIONS, retries=retries, **tls
         )
-    configuration = _configuration(access)
-    configuration.retries = retries
-    if connections is not None:
-        configuration.connection_pool_maxsize = connections
-    return k8s.ApiClient(configuration)
 
+    def request(
+        self, method: str, path: str, *, body: bytes | None, headers: dict[str, str], timeout: urllib3.Timeout
+    ) -> bytes:
+        if self.token is not None:
+            headers = headers | {"Authorization": f"Bearer {self.token.current()}"}
+        response = self._pool.request(
+            method, self.server + path, body=body, headers=headers, timeout=timeout, redirect=False
+        )
+        if not 200 <= response.status <= 299:
+            raise KubeApiError(response.status, response.reason, response.data or b"", dict(response.headers))
+        return bytes(response.data or b"")
 
-def _configuration(access: KubeAccess) -> k8s.Configuration:
-    configuration = k8s.Configuration(host=access.server)
-    configuration.verify_ssl = True
-    if access.token:
-        configuration.api_key["BearerToken"] = f"Bearer {access.token}"
-    if access.server.startswith("https://"):
-        # urllib3 takes the CA and the client certificate as file paths only: files of our own, never a
-        # path from the document.
-        if access.ca_pem:
-            configuration.ssl_ca_cert = pem_file(access.ca_pem)
-        if access.client_certificate_pem and access.client_key_pem:
-            configuration.cert_file = pem_file(access.client_certificate_pem)
-            configuration.key_file = pem_file(access.client_key_pem)
-        if access.tls_server_name:
-            configuration.tls_server_name = access.tls_server_name
-    return configuration
+    @property
+    def pool_settings(self) -> Mapping[str, Any]:
+        """What every connection is opened with (TLS, retries, pool size): read-only."""
+        return MappingProxyType(self._pool.connection_pool_kw)
+
+    def close(self) -> None:
+        self._pool.clear()
+
+    def __enter__(self) -> "KubeClient":
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 def send(
-    api: k8s.ApiClient,
+    api: KubeClient,
     method: str,
     path: str,
     *,
@@ -93,23 +140,19 @@ def send(
     content_type: str = JSON,
     timeout: float | tuple[float, float] = REQUEST_TIMEOUT,
 ) -> bytes:
-    """One request as plain JSON (the typed models drop fields they do not know), with bearer auth and a
-    bounded timeout; returns the answer's body. A non-2xx answer raises ApiException and a transport failure
-    urllib3's HTTPError: callers that judge answers themselves (the drain, the canary) catch those, the others
-    send inside `translated_kube_errors`."""
-    headers = {"Accept": JSON}
+    """One request as plain JSON with a bounded timeout; returns the answer's body. A non-2xx answer raises
+    KubeApiError and a transport failure urllib3's HTTPError: callers that judge answers themselves (the drain,
+    the canary) catch those, the others send inside `translated_kube_errors`."""
+    headers = {"Accept": JSON, "User-Agent": USER_AGENT}
+    data = None
     if body is not None:
         headers["Content-Type"] = content_type
-    response = api.call_api(
-        path,
-        method,
-        header_params=headers,
-        body=body,
-        auth_settings=["BearerToken"],
-        _preload_content=False,
-        _request_timeout=timeout,
-    )
-    return bytes(response.data or b"")
+        data = json.dumps(body).encode()
+    if isinstance(timeout, tuple):
+        bounds = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+    else:
+        bounds = urllib3.Timeout(total=timeout)
+    return api.request(method, path, body=data, headers=headers, timeout=bounds)
 
 
 @contextmanager
@@ -117,7 +160,7 @@ def translated_kube_errors(operation: str) -> Iterator[None]:
     """429/5xx and transport failures become KubeApiUnavailable; 401/403 become ClusterAccessError."""
     try:
         yield
-    except ApiException as exc:
+    except KubeApiError as exc:
         if exc.status in (401, 403):
             raise ClusterAccessError(f"{operation}: API server refused our credentials ({exc.status})") from None
         if exc.status == 429 or (exc.status or 0) >= 500:

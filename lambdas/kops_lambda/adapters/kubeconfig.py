@@ -10,11 +10,17 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from kops_lambda.errors import ClusterAccessError, UnsafeKubeconfig
+import urllib3
+import yaml
+from botocore.exceptions import ClientError
+
+from kops_lambda.adapters.aws_errors import error_code, translated_aws_errors
+from kops_lambda.adapters.kube import DEFAULT_RETRIES, BearerToken, KubeClient
+from kops_lambda.errors import ClusterAccessError, KubeconfigExpired, UnsafeKubeconfig
 
 # Fields the client library (kubernetes.config.kube_config) acts on that we refuse, and why.
 _RUNS_A_COMMAND = "it would run a command in our functions"
@@ -182,3 +188,46 @@ def cluster_endpoint(kubeconfig: Any, *, source: str = "kubeconfig") -> ClusterE
             f"{source}: the certificate-authority-data of context {access.context!r} is not base64 of a PEM"
         ) from None
     return ClusterEndpoint(server=access.server, ca_pem=ca_pem)
+
+
+def load_kubeconfig(secretsmanager: Any, secret_arn: str) -> dict[str, Any]:
+    """Read a kubeconfig secret and vet the whole document (adapters/kubeconfig). Errors name the secret,
+    never its content."""
+    try:
+        with translated_aws_errors("read kubeconfig secret"):
+            value = secretsmanager.get_secret_value(SecretId=secret_arn)["SecretString"]
+    except ClientError as exc:
+        raise ClusterAccessError(f"cannot read kubeconfig secret {secret_arn}: {error_code(exc)}") from exc
+    try:
+        kubeconfig = yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise ClusterAccessError(f"kubeconfig secret {secret_arn} is not YAML") from None
+    if not isinstance(kubeconfig, dict) or not all(
+        isinstance(kubeconfig.get(key), list) and kubeconfig[key] for key in ("clusters", "users", "contexts")
+    ):
+        raise ClusterAccessError(f"kubeconfig secret {secret_arn} lacks clusters, users or contexts")
+    vet_kubeconfig(kubeconfig, source=f"kubeconfig secret {secret_arn}")
+    return kubeconfig
+
+
+def api_client(
+    kubeconfig: dict[str, Any], *, retries: urllib3.Retry = DEFAULT_RETRIES, connections: int | None = None
+) -> KubeClient:
+    """A client for the kubeconfig's current context, built from its vetted fields only (no kubeconfig loader
+    is ever given the document)."""
+    access = vet_kubeconfig(kubeconfig)
+    if access.certificate_not_after is not None and access.certificate_not_after <= datetime.now(UTC):
+        raise KubeconfigExpired(
+            f"the client certificate of user {access.user!r} (context {access.context!r}) expired at "
+            f"{access.certificate_not_after.isoformat()}"
+        )
+    return KubeClient(
+        access.server,
+        token=BearerToken(lambda: access.token or "") if access.token else None,
+        ca_pem=access.ca_pem,
+        client_certificate_pem=access.client_certificate_pem,
+        client_key_pem=access.client_key_pem,
+        tls_server_name=access.tls_server_name,
+        retries=retries,
+        connections=connections,
+    )

@@ -21,13 +21,13 @@ import urllib3
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from kubernetes import client as k8s
 
 from kops_lambda.adapters import notifications
 from kops_lambda.adapters.aws import client, resource, token_sts_client
+from kops_lambda.adapters.kube import KubeClient
 from kops_lambda.constants import SPOT_BATCH_SIZE
 from kops_lambda.errors import ClusterAccessError, InvalidInput, KopsOnboardError
-from kops_lambda.logic.cluster.drainer import drainer_api_client, read_drainer_credential
+from kops_lambda.logic.cluster.drainer_client import drainer_api_client, read_drainer_credential
 from kops_lambda.logic.spot import notify as spot_notify
 from kops_lambda.logic.spot.authentic import origin_rejection, rejected
 from kops_lambda.logic.spot.dedup import InterruptionDedup
@@ -69,23 +69,22 @@ class _ConcurrentBatchProcessor(BatchProcessor):
 _processor = _ConcurrentBatchProcessor(event_type=EventType.SQS)
 
 
-def _core_api(drainer_secret_arn: str, region: str, connections: int) -> k8s.CoreV1Api:
+def _core_api(drainer_secret_arn: str, region: str, connections: int) -> KubeClient:
     # One build per cluster even when a batch's records all ask at once (they would each build their own).
     with _build_lock:
         return _build_core_api(drainer_secret_arn, region, connections)
 
 
 @lru_cache(maxsize=16)
-def _build_core_api(drainer_secret_arn: str, region: str, connections: int) -> k8s.CoreV1Api:
+def _build_core_api(drainer_secret_arn: str, region: str, connections: int) -> KubeClient:
     # Cached per warm container: one TLS pool per cluster, shared by every drain (the client is thread-safe).
     # The drainer credential only: this function never reads a cluster's admin kubeconfig.
     credential = read_drainer_credential(client("secretsmanager"), drainer_secret_arn)
     # Deadline-aware code decides about 429/5xx itself: urllib3 only retries failed connects, briefly.
     retries = urllib3.Retry(total=2, connect=2, read=0, status=0, backoff_factor=0.1, respect_retry_after_header=False)
-    api = drainer_api_client(
+    return drainer_api_client(
         credential, partial(token_sts_client, region), retries=retries, connections=connections, now=datetime.now(UTC)
     )
-    return k8s.CoreV1Api(api)
 
 
 @lru_cache(maxsize=2)

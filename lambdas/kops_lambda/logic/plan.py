@@ -63,8 +63,9 @@ from kops_lambda.logic.iam_entities import DesiredIam, DesiredPolicy, default_do
 from kops_lambda.logic.iam_names import key_pair_name
 from kops_lambda.logic.preflight import Refusal, refusals_before_building
 from kops_lambda.logic.validation import ValidatedCluster
+from kops_lambda.models.base import ResolvedIdentityMode
 from kops_lambda.models.cluster import ObjectStatusValue
-from kops_lambda.models.onboarding import OnboardInput, ResolvedIdentityMode
+from kops_lambda.models.onboarding import OnboardInput
 from kops_lambda.models.plan import OnboardingPlan, PlanAction, PlannedResource
 
 # What onboarding also does that the plan does not evaluate.

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kops_lambda.adapters.kube import load_kubeconfig
+from kops_lambda.adapters.kubeconfig import load_kubeconfig
 from kops_lambda.logic.cluster.access import admin_kubeconfig, connected_api
 from kops_lambda.logic.cluster.binding import verify_api_server
 from kops_lambda.logic.cluster.identity_mode import resolve_identity_mode
 from kops_lambda.logic.cluster.kops_spec import read_kops_spec
 from kops_lambda.logic.discovery import discover_cluster
-from kops_lambda.models.onboarding import AdminKubeconfig, ClusterFacts, OnboardInput, ResolvedIdentityMode
+from kops_lambda.models.base import ResolvedIdentityMode
+from kops_lambda.models.onboarding import AdminKubeconfig, ClusterFacts, OnboardInput
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,19 @@
-"""Results of the in-cluster steps (MapIdentity, InstallAgent): names and statuses, never secret values.
+"""Results of the in-cluster steps (MapIdentity, InstallAgent, IssueDrainerCredential): names and statuses,
+never secret values.
 
 What a step returns goes into the execution state and its history, so it carries no ConfigMap data and
 no key material; what rollback needs (the previous value of a key we changed, the tolerations we
 replaced) is a separate record that only goes to the registry.
 """
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
 from kops_lambda.constants import AGENT_API_URL_DEFAULT
-from kops_lambda.models.onboarding import StrictModel
+from kops_lambda.models.base import StrictModel
+from kops_lambda.models.drainer import DrainerMode
 
 ObjectStatusValue = Literal["created", "updated", "unchanged"]
 AuthBackend = Literal["EKSConfigMap", "MountedFile", "CRD"]
@@ -144,3 +147,13 @@ class ClusterStepSettings(StrictModel):
     agent_api_url: str = Field(default=AGENT_API_URL_DEFAULT, pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?(/\S*)?$")
     # The Spot handler's force-delete opt-in: its ClusterRole then may delete pods.
     spot_force_delete: bool = False
+
+
+class DrainerCredentialResult(StrictModel):
+    """Output of IssueDrainerCredential: where the credential (models/drainer.py) is, never what it holds."""
+
+    mode: DrainerMode
+    secret_arn: str
+    service_account: str | None
+    token_expires_at: datetime | None
+    objects: list[ObjectStatus] = Field(description="service-account mode: the account and its RBAC")

@@ -1,6 +1,6 @@
 """Results of the credential onboarding steps: names, ARNs and what was created; never secret values."""
 
-from kops_lambda.models.onboarding import StrictModel
+from kops_lambda.models.base import StrictModel
 
 
 class IamEntities(StrictModel):

@@ -1,15 +1,13 @@
-"""The Spot handler's per-cluster credential (the secret's JSON) and what IssueDrainerCredential returns.
-
-`DrainerCredential` lives in Secrets Manager only (in service-account mode it holds a token);
-`DrainerCredentialResult` goes into the execution state and the registry, so it names, never holds, it.
+"""The Spot handler's per-cluster credential: the secret's JSON. It lives in Secrets Manager only (in
+service-account mode it holds a token); what IssueDrainerCredential returns, naming it, is
+models/cluster.DrainerCredentialResult.
 """
 
 from datetime import datetime
 
 from pydantic import Field
 
-from kops_lambda.models.cluster import ObjectStatus
-from kops_lambda.models.onboarding import ResolvedIdentityMode, StrictModel
+from kops_lambda.models.base import ResolvedIdentityMode, StrictModel
 
 # The cluster's identity mode. authenticator: the handler mints an aws-iam-authenticator token for its own
 # role (mapped at MapIdentity); service-account: the token of ServiceAccount kube-system/kops-onboard-spot-
@@ -30,13 +28,3 @@ class DrainerCredential(StrictModel):
     service_account: str | None = Field(default=None, description="namespace/name (service-account mode)")
     token: str | None = Field(default=None, repr=False, description="service-account mode only")
     expires_at: datetime | None = Field(default=None, description="When the token expires")
-
-
-class DrainerCredentialResult(StrictModel):
-    """Output of IssueDrainerCredential: where the credential is, never what it holds."""
-
-    mode: DrainerMode
-    secret_arn: str
-    service_account: str | None
-    token_expires_at: datetime | None
-    objects: list[ObjectStatus] = Field(description="service-account mode: the account and its RBAC")

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from kops_lambda.models.onboarding import StrictModel
+from kops_lambda.models.base import StrictModel
 
 DriftKind = Literal["missing", "changed", "extra", "refused"]
 

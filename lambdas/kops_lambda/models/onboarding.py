@@ -4,7 +4,9 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import Field, StrictBool, field_validator
+
+from kops_lambda.models.base import ResolvedIdentityMode, StrictModel
 
 # kOps cluster names are DNS names (e.g. "prod.k8s.local", "prod.example.com").
 CLUSTER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
@@ -14,16 +16,11 @@ REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
 # How our principals reach the cluster: IAM identities mapped by aws-iam-authenticator, or ServiceAccounts with
 # long-lived tokens (clusters without the authenticator: kOps' default); `auto` picks by what the cluster runs.
 IdentityMode = Literal["authenticator", "service-account", "auto"]
-ResolvedIdentityMode = Literal["authenticator", "service-account"]
 IDENTITY_MODES: tuple[ResolvedIdentityMode, ...] = ("authenticator", "service-account")
 
 ClusterName = Annotated[
     str, Field(max_length=253, pattern=CLUSTER_NAME_PATTERN, description="kOps cluster name (a DNS name).")
 ]
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class OnboardInput(StrictModel):

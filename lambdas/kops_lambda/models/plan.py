@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from kops_lambda.models.onboarding import ResolvedIdentityMode, StrictModel
+from kops_lambda.models.base import ResolvedIdentityMode, StrictModel
 
 PlanAction = Literal["create", "update", "unchanged", "refuse"]
 PLAN_ACTIONS: tuple[PlanAction, ...] = ("create", "update", "unchanged", "refuse")

@@ -11,7 +11,8 @@ from typing import Any, Literal
 from pydantic import Field, StrictBool, field_validator
 
 from kops_lambda.constants import SECRET_RECOVERY_DAYS_DEFAULT
-from kops_lambda.models.onboarding import REGION_PATTERN, SECRET_ARN_PATTERN, ClusterName, StrictModel
+from kops_lambda.models.base import StrictModel
+from kops_lambda.models.onboarding import REGION_PATTERN, SECRET_ARN_PATTERN, ClusterName
 
 JsonObject = dict[str, Any]
 

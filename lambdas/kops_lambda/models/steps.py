@@ -5,6 +5,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kops_lambda.errors import InvalidInput
+from kops_lambda.models.base import describe_validation_error
 from kops_lambda.models.onboarding import ClusterFacts, OnboardInput
 from kops_lambda.workflow import INPUT_KEY, ResultKey
 
@@ -17,14 +18,6 @@ def parse_model(model: type[M], data: Any) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise InvalidInput(describe_validation_error(exc)) from None
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    problems = [
-        f"{'.'.join(str(part) for part in error['loc']) or '(root)'}: {error['msg']}"
-        for error in exc.errors(include_input=False, include_url=False)
-    ]
-    return "invalid input: " + "; ".join(problems)
 
 
 class StepRequest(BaseModel):

@@ -4,8 +4,8 @@ from typing import Literal
 
 from pydantic import Field
 
+from kops_lambda.models.base import StrictModel
 from kops_lambda.models.cluster import ObjectStatus, ObjectStatusValue
-from kops_lambda.models.onboarding import StrictModel
 
 
 class VendorIdentityResult(StrictModel):

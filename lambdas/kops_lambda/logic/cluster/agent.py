@@ -8,9 +8,9 @@ import json
 from typing import Any
 
 from botocore.exceptions import ClientError
-from kubernetes import client as k8s
 
 from kops_lambda.adapters.aws_errors import error_code, translated_aws_errors
+from kops_lambda.adapters.kube import KubeClient
 from kops_lambda.constants import AGENT_AUTOSCALER_IMAGE, AGENT_IMAGE, AGENT_NAMESPACE
 from kops_lambda.errors import AgentApiKeyMissing
 from kops_lambda.logic.cluster.agent_manifests import AgentSettings, agent_objects
@@ -63,7 +63,7 @@ def agent_settings(onboard: OnboardInput, facts: ClusterFacts, *, api_url: str) 
 
 
 def install_agent(
-    api: k8s.ApiClient,
+    api: KubeClient,
     secretsmanager: Any,
     *,
     onboard: OnboardInput,

@@ -3,15 +3,14 @@ than trusted from a step's input: the kubeconfig secret's name, the cluster's IA
 ValidateCluster recorded it), and proof that the API server behind the secret is that cluster's.
 """
 
+import json
 from http import HTTPStatus
 from typing import Any
 
 import yaml
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
 from kops_lambda.adapters.aws_errors import translated_aws_errors
-from kops_lambda.adapters.kube import translated_kube_errors
+from kops_lambda.adapters.kube import KubeApiError, KubeClient, send, translated_kube_errors
 from kops_lambda.constants import (
     AUTHENTICATOR_CONFIG_KEY,
     AUTHENTICATOR_CONFIGMAP,
@@ -20,13 +19,14 @@ from kops_lambda.constants import (
     KUBE_SYSTEM,
     kubeconfig_secret_name,
 )
-from kops_lambda.errors import ClusterMismatch, ClusterNotFound, InvalidInput
+from kops_lambda.errors import ClusterMismatch, ClusterNotFound, InvalidInput, KubeApiUnavailable
 from kops_lambda.logic.iam_names import user_name
 from kops_lambda.logic.registry import get_cluster
 
 # Secrets Manager appends "-" and six random characters to a secret's name in its ARN.
 _SECRET_SUFFIX_LENGTH = 7
 _SAMPLE = 3
+_APPS = "/apis/apps/v1"
 
 
 def kubeconfig_secret(arn: str, *, cluster_name: str, partition: str, account: str, region: str) -> str:
@@ -55,7 +55,7 @@ def registered_vpc(table: Any, *, region: str, cluster_name: str) -> str:
     return str(vpc_id)
 
 
-def verify_api_server(api: k8s.ApiClient, ec2: Any, *, cluster_name: str, region: str) -> list[str]:
+def verify_api_server(api: KubeClient, ec2: Any, *, cluster_name: str, region: str) -> list[str]:
     """Every node's `spec.providerID` must be an instance of this account and region tagged for the cluster,
     and the authenticator, where it runs, must be configured for the cluster's name.
 
@@ -63,8 +63,8 @@ def verify_api_server(api: k8s.ApiClient, ec2: Any, *, cluster_name: str, region
     nodes belong to. A server without nodes proves nothing, so it is a mismatch too.
     """
     with translated_kube_errors("list nodes"):
-        nodes = k8s.CoreV1Api(api).list_node().items
-    instance_ids = {_instance_id(node.spec.provider_id if node.spec else None, region) for node in nodes}
+        nodes = _items(_json(send(api, "GET", "/api/v1/nodes")))
+    instance_ids = {_instance_id((node.get("spec") or {}).get("providerID"), region) for node in nodes}
     instance_ids.discard(None)
     if not nodes or len(instance_ids) < len(nodes):
         raise ClusterMismatch(
@@ -84,26 +84,45 @@ def verify_api_server(api: k8s.ApiClient, ec2: Any, *, cluster_name: str, region
     return sorted(owners)
 
 
-def _verify_authenticator_cluster_id(api: k8s.ApiClient, cluster_name: str) -> None:
+def _verify_authenticator_cluster_id(api: KubeClient, cluster_name: str) -> None:
     """Where aws-iam-authenticator runs, its cluster id (flag, or `clusterID` of its mounted config) is the name."""
     with translated_kube_errors("read the authenticator"):
         try:
-            daemonset = k8s.AppsV1Api(api).read_namespaced_daemon_set(AUTHENTICATOR_DAEMONSET, KUBE_SYSTEM)
-        except ApiException as exc:
+            daemonset = _json(
+                send(api, "GET", f"/apis/apps/v1/namespaces/{KUBE_SYSTEM}/daemonsets/{AUTHENTICATOR_DAEMONSET}")
+            )
+        except KubeApiError as exc:
             if exc.status == HTTPStatus.NOT_FOUND:
                 return  # no authenticator: MapIdentity refuses the cluster with AuthenticationNotEnabled
             raise
-        args = [a for c in daemonset.spec.template.spec.containers for a in [*(c.command or []), *(c.args or [])]]
+        pod_spec = ((daemonset.get("spec") or {}).get("template") or {}).get("spec") or {}
+        args = [
+            str(a)
+            for c in pod_spec.get("containers") or []
+            for a in [*(c.get("command") or []), *(c.get("args") or [])]
+        ]
         cluster_id = next((a.split("=", 1)[1] for a in args if a.startswith("--cluster-id=")), None)
         if cluster_id is None and any(a.startswith("--config=") for a in args):
-            config = k8s.CoreV1Api(api).read_namespaced_config_map(AUTHENTICATOR_CONFIGMAP, KUBE_SYSTEM)
-            parsed = yaml.safe_load((config.data or {}).get(AUTHENTICATOR_CONFIG_KEY) or "") or {}
+            config = _json(send(api, "GET", f"/api/v1/namespaces/{KUBE_SYSTEM}/configmaps/{AUTHENTICATOR_CONFIGMAP}"))
+            parsed = yaml.safe_load((config.get("data") or {}).get(AUTHENTICATOR_CONFIG_KEY) or "") or {}
             cluster_id = parsed.get("clusterID") if isinstance(parsed, dict) else None
     if cluster_id is not None and cluster_id != cluster_name:
         raise ClusterMismatch(
             f"the API server given for {cluster_name!r} belongs to {cluster_id}: its aws-iam-authenticator runs "
             f"with cluster id {cluster_id!r}"
         )
+
+
+def _json(data: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        raise KubeApiUnavailable("the API server's answer is not JSON") from None
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _items(listing: dict[str, Any]) -> list[dict[str, Any]]:
+    return [item for item in listing.get("items") or [] if isinstance(item, dict)]
 
 
 def _instance_id(provider_id: str | None, region: str) -> str | None:

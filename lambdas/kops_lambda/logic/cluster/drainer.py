@@ -17,20 +17,12 @@ Two modes: the cluster's identity mode, as ValidateCluster resolved and recorded
   it), so the admin kubeconfig is not needed again.
 """
 
-import json
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import urllib3
-from botocore.exceptions import ClientError
-from kubernetes import client as k8s
-from pydantic import ValidationError
 
-from kops_lambda.adapters.aws_errors import error_code, translated_aws_errors
-from kops_lambda.adapters.kube import api_client, load_kubeconfig
-from kops_lambda.adapters.kube_bearer import bearer_api_client
-from kops_lambda.adapters.kubeconfig import cluster_endpoint
+from kops_lambda.adapters.aws_errors import translated_aws_errors
+from kops_lambda.adapters.kubeconfig import api_client, cluster_endpoint, load_kubeconfig
 from kops_lambda.adapters.secrets import write_secret
 from kops_lambda.constants import (
     KUBE_SYSTEM,
@@ -40,9 +32,10 @@ from kops_lambda.constants import (
     TAG_MANAGED_BY_VALUE,
     drainer_secret_name,
 )
-from kops_lambda.errors import ClusterAccessError, InvalidSettings
-from kops_lambda.logic.cluster.access import authenticator_token, check_access
+from kops_lambda.errors import InvalidSettings
+from kops_lambda.logic.cluster.access import check_access
 from kops_lambda.logic.cluster.apply import ensure_objects
+from kops_lambda.logic.cluster.drainer_client import drainer_api_client
 from kops_lambda.logic.cluster.rbac import SPOT_DRAINER_ROLE, cluster_role, spot_drainer_rules
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.cluster.service_account import (
@@ -53,8 +46,8 @@ from kops_lambda.logic.cluster.service_account import (
     request_token,
 )
 from kops_lambda.logic.rollback.report import Report
-from kops_lambda.models.cluster import ObjectStatus
-from kops_lambda.models.drainer import DrainerCredential, DrainerCredentialResult, DrainerMode
+from kops_lambda.models.cluster import DrainerCredentialResult, ObjectStatus
+from kops_lambda.models.drainer import DrainerCredential, DrainerMode
 from kops_lambda.models.onboarding import kops_minor
 
 DRAINER_ACCOUNT = ServiceAccountSpec(
@@ -67,13 +60,8 @@ DRAINER_ACCOUNT = ServiceAccountSpec(
 # A day: short enough that a copied token is worthless by tomorrow, long enough that the canary (every
 # 15 minutes) renews it dozens of times before it expires, so a canary outage of hours costs no drain.
 DRAINER_TOKEN_SECONDS = 24 * 3600
-# aws-iam-authenticator tokens are presigned for 60 s (access.py): mint a fresh one well before that.
-AUTHENTICATOR_TOKEN_REFRESH_SECONDS = 30.0
 # kOps versions whose authenticator addon (v0.4.0) accepts tokens for the global STS endpoint only.
 GLOBAL_STS_KOPS_VERSIONS = frozenset({"1.11", "1.15"})
-
-TokenStsClient = Callable[[bool], Any]
-"""The STS client that presigns authenticator tokens, for the global endpoint (True) or the region's."""
 
 
 def needs_global_sts_endpoint(kops_version: str) -> bool:
@@ -156,54 +144,6 @@ def store_drainer_credential(
             ],
             reader_arns=reader_arns,
         )
-
-
-def read_drainer_credential(secretsmanager: Any, secret_arn: str) -> DrainerCredential:
-    """The credential in the secret; errors name the secret, never its content."""
-    try:
-        with translated_aws_errors("read the drainer credential"):
-            value = secretsmanager.get_secret_value(SecretId=secret_arn)["SecretString"]
-    except ClientError as exc:
-        raise ClusterAccessError(f"cannot read the drainer credential {secret_arn}: {error_code(exc)}") from None
-    try:
-        return DrainerCredential.model_validate(json.loads(value))
-    except (ValueError, ValidationError):  # the messages could quote the token: never passed on
-        raise ClusterAccessError(f"the drainer credential {secret_arn} is malformed") from None
-
-
-def drainer_api_client(
-    credential: DrainerCredential,
-    token_sts: TokenStsClient | None,
-    *,
-    retries: urllib3.Retry,
-    connections: int | None = None,
-    now: datetime | None = None,
-) -> k8s.ApiClient:
-    """A client that is the drainer identity: the stored token, or an authenticator token for the role of
-    `token_sts`'s credentials, presigned for the endpoint the cluster's authenticator accepts."""
-    if credential.mode == "authenticator":
-        if token_sts is None:
-            raise ValueError("authenticator mode needs an STS client to presign its tokens")
-        sts = token_sts(credential.global_sts_endpoint)
-        return bearer_api_client(
-            credential.server,
-            credential.ca_pem,
-            lambda: authenticator_token(sts, credential.cluster_id),
-            refresh_seconds=AUTHENTICATOR_TOKEN_REFRESH_SECONDS,
-            retries=retries,
-            connections=connections,
-        )
-    token = credential.token
-    if not token:
-        raise ClusterAccessError(f"cluster {credential.cluster_id}: the drainer credential holds no token")
-    if credential.expires_at is not None and now is not None and credential.expires_at <= now:
-        raise ClusterAccessError(
-            f"cluster {credential.cluster_id}: the drainer credential's token expired at "
-            f"{credential.expires_at.isoformat()}; onboard the cluster again (or let the canary renew it)"
-        )
-    return bearer_api_client(
-        credential.server, credential.ca_pem, lambda: token, retries=retries, connections=connections
-    )
 
 
 def renew_drainer_credential(

@@ -47,8 +47,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client as k8s
-
+from kops_lambda.adapters.kube import KubeClient
 from kops_lambda.constants import (
     AUTH_CONFIG_HASH_ANNOTATION,
     AUTHENTICATOR_CONFIG_KEY,
@@ -151,7 +150,7 @@ def desired_mappings(*, user_arn: str, user_name: str, spot_role_arn: str | None
 
 
 def ensure_identity_mapping(
-    api: k8s.ApiClient,
+    api: KubeClient,
     *,
     cluster_name: str,
     user_arn: str,

@@ -13,18 +13,18 @@ back from the registry by every later step (and the Spot handler's drainer), nev
 
 from typing import Any
 
-from kubernetes import client as k8s
-
+from kops_lambda.adapters.kube import KubeClient
 from kops_lambda.errors import ClusterNotFound
 from kops_lambda.logic.cluster.identity_mapping import authenticator_daemonset, detect_backend
 from kops_lambda.logic.cluster.kops_spec import authentication_spec
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.registry import get_cluster
-from kops_lambda.models.onboarding import IDENTITY_MODES, IdentityMode, ResolvedIdentityMode
+from kops_lambda.models.base import ResolvedIdentityMode
+from kops_lambda.models.onboarding import IDENTITY_MODES, IdentityMode
 
 
 def resolve_identity_mode(
-    api: k8s.ApiClient, *, cluster_name: str, requested: IdentityMode, kops_spec: dict[str, Any] | None
+    api: KubeClient, *, cluster_name: str, requested: IdentityMode, kops_spec: dict[str, Any] | None
 ) -> ResolvedIdentityMode:
     """The mode actually used on the cluster; raises AuthenticationNotEnabled / UnsupportedAuthBackend (see
     the module docstring). Reads only (one or two GETs of the authenticator DaemonSet)."""

@@ -12,8 +12,7 @@ Run by the InstallAgent step: it prepares the cluster for the nodes the agent's 
 
 from typing import Any
 
-from kubernetes import client as k8s
-
+from kops_lambda.adapters.kube import KubeClient
 from kops_lambda.constants import KUBE_ROUTER_DAEMONSET, KUBE_SYSTEM
 from kops_lambda.errors import RetryableError
 from kops_lambda.logic.cluster.rest import MAX_WRITE_ATTEMPTS, Conflict, KubeRest
@@ -55,7 +54,7 @@ def tolerations(daemonset: dict[str, Any]) -> tuple[list[dict[str, Any]], list[d
 
 
 def ensure_kube_router_tolerations(
-    api: k8s.ApiClient, *, networking: str | None
+    api: KubeClient, *, networking: str | None
 ) -> tuple[KubeRouterResult, list[dict[str, Any]] | None]:
     """(result, the tolerations before our patch or None when we did not patch)."""
     if not kube_router_networking(networking):

@@ -15,10 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
-
-from kops_lambda.adapters.kube import JSON, MERGE_PATCH, send, translated_kube_errors
+from kops_lambda.adapters.kube import JSON, MERGE_PATCH, KubeApiError, KubeClient, send, translated_kube_errors
 from kops_lambda.errors import KubeApiUnavailable, KubeRequestRejected, RetryableError
 
 JsonObject = dict[str, Any]
@@ -79,7 +76,7 @@ def kind_of(obj: JsonObject) -> Kind:
 class KubeRest:
     """GET/POST/PUT/PATCH/DELETE of JSON objects by path, errors translated (see the module docstring)."""
 
-    def __init__(self, api: k8s.ApiClient) -> None:
+    def __init__(self, api: KubeClient) -> None:
         self._api = api
 
     def get(self, path: str) -> JsonObject | None:
@@ -118,11 +115,11 @@ class KubeRest:
             with translated_kube_errors(operation):
                 try:
                     data = send(self._api, method, path, body=body, content_type=content_type)
-                except ApiException as exc:
+                except KubeApiError as exc:
                     if _namespace_terminating(exc):
                         raise RetryableError(f"{operation}: the namespace is still being deleted") from None
                     raise
-        except ApiException as exc:  # what translated_kube_errors lets through: 4xx other than 401/403/429
+        except KubeApiError as exc:  # what translated_kube_errors lets through: 4xx other than 401/403/429
             if exc.status == 409:
                 raise Conflict(operation) from None
             if exc.status == 404 and missing_ok:
@@ -137,7 +134,7 @@ class KubeRest:
         return parsed if isinstance(parsed, dict) else {}
 
 
-def _namespace_terminating(exc: ApiException) -> bool:
+def _namespace_terminating(exc: KubeApiError) -> bool:
     """403 with the cause kube-apiserver gives for new content in a namespace being deleted."""
     if exc.status != 403 or not exc.body:
         return False

@@ -19,8 +19,7 @@ import json
 from typing import Any
 
 from kops_lambda.adapters.aws_errors import translated_aws_errors
-from kops_lambda.adapters.kube import load_kubeconfig
-from kops_lambda.adapters.kubeconfig import ClusterEndpoint, cluster_endpoint
+from kops_lambda.adapters.kubeconfig import ClusterEndpoint, cluster_endpoint, load_kubeconfig
 from kops_lambda.adapters.secrets import read_secret_json, secret_arn, write_secret
 from kops_lambda.constants import (
     KUBE_SYSTEM,

@@ -25,20 +25,13 @@ from typing import Any
 
 import urllib3
 from botocore.exceptions import ClientError
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
 from kops_lambda.adapters.aws_errors import error_code
-from kops_lambda.adapters.kube import send
+from kops_lambda.adapters.kube import KubeApiError, KubeClient, send
 from kops_lambda.errors import ClusterAccessError, KopsOnboardError
 from kops_lambda.logic import registry
-from kops_lambda.logic.cluster.drainer import (
-    DRAINER_TOKEN_SECONDS,
-    TokenStsClient,
-    drainer_api_client,
-    read_drainer_credential,
-    renew_drainer_credential,
-)
+from kops_lambda.logic.cluster.drainer import DRAINER_TOKEN_SECONDS, renew_drainer_credential
+from kops_lambda.logic.cluster.drainer_client import TokenStsClient, drainer_api_client, read_drainer_credential
 from kops_lambda.logic.cluster.rbac import spot_drainer_rules
 from kops_lambda.logic.spot.service import drainer_secret_of
 from kops_lambda.models.drainer import DrainerCredential
@@ -228,7 +221,7 @@ def _verify(
         raise _Failed(CanaryReason.FORBIDDEN, f"403: the drainer may not {', '.join(denied)}")
 
 
-def _allowed(api: k8s.ApiClient, permission: Permission) -> bool:
+def _allowed(api: KubeClient, permission: Permission) -> bool:
     """SelfSubjectAccessReview, cluster-wide (no namespace): the drain acts in every namespace."""
     attributes = {"verb": permission.verb, "resource": permission.resource, "group": permission.group}
     if permission.subresource:
@@ -240,7 +233,7 @@ def _allowed(api: k8s.ApiClient, permission: Permission) -> bool:
     }
     try:
         data = send(api, "POST", SSAR_PATH, body=body)
-    except ApiException as exc:
+    except KubeApiError as exc:
         if exc.status == 401:
             raise _Failed(
                 CanaryReason.UNAUTHORIZED, "401: the API server does not accept the drainer credential"

@@ -21,10 +21,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 import urllib3
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
-from kops_lambda.adapters.kube import REQUEST_TIMEOUT, send, translated_kube_errors, transport_failure
+from kops_lambda.adapters.kube import (
+    REQUEST_TIMEOUT,
+    KubeApiError,
+    KubeClient,
+    send,
+    translated_kube_errors,
+    transport_failure,
+)
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 DEFAULT_GRACE_SECONDS = 30  # the API's default terminationGracePeriodSeconds
@@ -111,17 +116,15 @@ def pods_to_evict(pods: list[dict[str, Any]]) -> tuple[list[PodRef], dict[str, i
     return sorted(evict), dict(skipped)
 
 
-def list_pods_on_node(core: k8s.CoreV1Api, node_name: str) -> list[dict[str, Any]]:
+def list_pods_on_node(core: KubeClient, node_name: str) -> list[dict[str, Any]]:
     with translated_kube_errors("list pods"):
-        data = send(
-            core.api_client, "GET", "/api/v1/pods?" + urlencode({"fieldSelector": f"spec.nodeName={node_name}"})
-        )
+        data = send(core, "GET", "/api/v1/pods?" + urlencode({"fieldSelector": f"spec.nodeName={node_name}"}))
     items: list[dict[str, Any]] = json.loads(data).get("items", [])
     return items
 
 
 def evict_pod(
-    core: k8s.CoreV1Api, pod: PodRef, *, grace_seconds: int, timeout: tuple[float, float]
+    core: KubeClient, pod: PodRef, *, grace_seconds: int, timeout: tuple[float, float]
 ) -> tuple[Attempt, str]:
     """One policy/v1 eviction; the uid precondition keeps us from evicting a same-named successor."""
     body = {
@@ -134,7 +137,7 @@ def evict_pod(
 
 
 def delete_pod(
-    core: k8s.CoreV1Api, pod: PodRef, *, grace_seconds: int, timeout: tuple[float, float]
+    core: KubeClient, pod: PodRef, *, grace_seconds: int, timeout: tuple[float, float]
 ) -> tuple[Attempt, str]:
     """DELETE, bypassing PodDisruptionBudgets: only for the force-delete opt-in."""
     body = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": grace_seconds}
@@ -143,7 +146,7 @@ def delete_pod(
 
 
 def drain_node(
-    core: k8s.CoreV1Api,
+    core: KubeClient,
     node_name: str,
     *,
     deadline: float,
@@ -165,7 +168,7 @@ def drain_node(
 
 
 def _evict_all(
-    core: k8s.CoreV1Api,
+    core: KubeClient,
     targets: list[PodRef],
     report: DrainReport,
     *,
@@ -217,9 +220,7 @@ def _evict_all(
         report.left[pod.key] = last_reason.get(pod.key, "not attempted before the deadline")
 
 
-def _force_delete(
-    core: k8s.CoreV1Api, targets: list[PodRef], report: DrainReport, *, until: float, clock: Clock
-) -> None:
+def _force_delete(core: KubeClient, targets: list[PodRef], report: DrainReport, *, until: float, clock: Clock) -> None:
     pods = [pod for pod in targets if pod.key in report.left]
     left = until - clock()
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(pods)))) as pool:
@@ -258,18 +259,18 @@ def _uid_precondition(pod: PodRef) -> dict[str, Any]:
 
 
 def _call(
-    core: k8s.CoreV1Api, path: str, method: str, body: dict[str, Any], timeout: float | tuple[float, float]
+    core: KubeClient, path: str, method: str, body: dict[str, Any], timeout: float | tuple[float, float]
 ) -> tuple[Attempt, str]:
     try:
-        send(core.api_client, method, path, body=body, timeout=timeout)
-    except ApiException as exc:
+        send(core, method, path, body=body, timeout=timeout)
+    except KubeApiError as exc:
         return _classify(exc)
     except urllib3.exceptions.HTTPError as exc:
         return Attempt.RETRY, transport_failure(exc)
     return Attempt.EVICTED, ""
 
 
-def _classify(exc: ApiException) -> tuple[Attempt, str]:
+def _classify(exc: KubeApiError) -> tuple[Attempt, str]:
     status = int(exc.status or 0)
     message = _status_message(exc)
     if status == 404:
@@ -286,7 +287,7 @@ def _classify(exc: ApiException) -> tuple[Attempt, str]:
     return Attempt.FAILED, f"API server answered {status}: {message[:200]}"
 
 
-def _status_message(exc: ApiException) -> str:
+def _status_message(exc: KubeApiError) -> str:
     try:
         body = json.loads(exc.body) if exc.body else {}
     except (TypeError, ValueError):

@@ -5,11 +5,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
-
 from kops_lambda.adapters.aws_errors import translated_aws_errors
-from kops_lambda.adapters.kube import MERGE_PATCH, send, translated_kube_errors
+from kops_lambda.adapters.kube import MERGE_PATCH, KubeApiError, KubeClient, send, translated_kube_errors
 from kops_lambda.constants import (
     ASG_NAME_TAG,
     EXCLUDE_FROM_LB_LABEL,
@@ -80,7 +77,7 @@ def provider_id(instance: InstanceInfo) -> str:
 
 
 def find_node(
-    core: k8s.CoreV1Api, instance: InstanceInfo, *, prefer: NodeNaming = "dns"
+    core: KubeClient, instance: InstanceInfo, *, prefer: NodeNaming = "dns"
 ) -> tuple[dict[str, Any], NodeNaming | None] | None:
     """The node whose spec.providerID is the instance's, and which naming found it (None: by listing).
 
@@ -101,18 +98,18 @@ def find_node(
         if node is not None and node.get("spec", {}).get("providerID") == wanted:
             return node, naming
     with translated_kube_errors("list nodes"):
-        nodes = _json(send(core.api_client, "GET", "/api/v1/nodes"))
+        nodes = _json(send(core, "GET", "/api/v1/nodes"))
     for node in nodes.get("items", []):
         if node.get("spec", {}).get("providerID") == wanted:
             return dict(node), None
     return None
 
 
-def read_node(core: k8s.CoreV1Api, name: str) -> dict[str, Any] | None:
+def read_node(core: KubeClient, name: str) -> dict[str, Any] | None:
     try:
         with translated_kube_errors("get node"):
-            data = send(core.api_client, "GET", _node_path(name))
-    except ApiException as exc:
+            data = send(core, "GET", _node_path(name))
+    except KubeApiError as exc:
         if exc.status == 404:
             return None
         raise
@@ -166,10 +163,10 @@ def out_of_service_patch(node: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def patch_node(core: k8s.CoreV1Api, name: str, patch: dict[str, Any]) -> None:
+def patch_node(core: KubeClient, name: str, patch: dict[str, Any]) -> None:
     """One JSON merge patch (409 when the node changed since it was read)."""
     with translated_kube_errors("patch node"):
-        send(core.api_client, "PATCH", _node_path(name), body=patch, content_type=MERGE_PATCH)
+        send(core, "PATCH", _node_path(name), body=patch, content_type=MERGE_PATCH)
 
 
 def _node_path(name: str) -> str:

@@ -9,9 +9,7 @@ from concurrent.futures import Executor, Future
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client as k8s
-
-from kops_lambda.adapters.kube import send
+from kops_lambda.adapters.kube import KubeClient, send
 from kops_lambda.constants import PRODUCT
 from kops_lambda.observability import logger
 
@@ -42,7 +40,7 @@ def node_event(node: dict[str, Any], *, reason: str, message: str, event_type: s
 class NodeEventRecorder:
     """Creates Events about one node on the given executor; `pending` are the creations in flight."""
 
-    def __init__(self, core: k8s.CoreV1Api, node: dict[str, Any], *, executor: Executor, instance: str) -> None:
+    def __init__(self, core: KubeClient, node: dict[str, Any], *, executor: Executor, instance: str) -> None:
         self._core = core
         self._node = node
         self._instance = instance
@@ -61,7 +59,7 @@ class NodeEventRecorder:
 
     def _create(self, body: dict[str, Any]) -> None:
         try:
-            send(self._core.api_client, "POST", f"/api/v1/namespaces/{EVENT_NAMESPACE}/events", body=body)
+            send(self._core, "POST", f"/api/v1/namespaces/{EVENT_NAMESPACE}/events", body=body)
         except Exception as exc:  # an Event lost is not worth failing or retrying a drain for
             logger.warning(
                 "could not record a node event",

@@ -13,10 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 from pydantic import TypeAdapter, ValidationError
 
+from kops_lambda.adapters.kube import KubeApiError, KubeClient
 from kops_lambda.constants import (
     PRODUCT,
     SPOT_EVENT_REASON_DRAIN_COMPLETE,
@@ -53,6 +52,7 @@ from kops_lambda.logic.spot.node_events import NodeEventRecorder
 from kops_lambda.logic.spot.outcome import SpotOutcome, drain_message, interruption_message, with_report
 from kops_lambda.logic.spot.plan import Plan, for_control_plane, plan_for
 from kops_lambda.logic.spot.replace import Replacement, request_replacement
+from kops_lambda.models.base import describe_validation_error
 from kops_lambda.models.events import (
     CapacityReservationWarningEvent,
     Ec2InterruptionEvent,
@@ -61,7 +61,6 @@ from kops_lambda.models.events import (
     SpotWarningEvent,
     scheduled_changes,
 )
-from kops_lambda.models.steps import describe_validation_error
 from kops_lambda.observability import logger
 from kops_lambda.settings import SpotAction, SpotSettings
 
@@ -79,7 +78,7 @@ class SpotDependencies:
     ec2: Any
     autoscaling: Any
     registry_table: Any
-    core_api_for: Callable[[str], k8s.CoreV1Api]
+    core_api_for: Callable[[str], KubeClient]
     dedup: InterruptionDedup | None = None  # None: no persistent dedup (dry runs, tests of single events)
     reporter: str = PRODUCT  # reportingInstance of our Kubernetes Events
 
@@ -287,7 +286,7 @@ def _as_drainer(cluster_name: str) -> Iterator[None]:
 
 
 def _on_cluster(
-    core: k8s.CoreV1Api,
+    core: KubeClient,
     event: Ec2InterruptionEvent,
     plan: Plan,
     instance: InstanceInfo,
@@ -343,7 +342,7 @@ def _on_cluster(
 
 
 def _after_cordon(
-    core: k8s.CoreV1Api,
+    core: KubeClient,
     node: dict[str, Any],
     *,
     event: Ec2InterruptionEvent,
@@ -390,7 +389,7 @@ def _after_cordon(
     return replace(with_report(outcome, plan.action, report, replaced), out_of_service=out_of_service)
 
 
-def _taint_out_of_service(core: k8s.CoreV1Api, node: dict[str, Any], instance: InstanceInfo) -> bool:
+def _taint_out_of_service(core: KubeClient, node: dict[str, Any], instance: InstanceInfo) -> bool:
     """Taint the drained node out-of-service; whether it now carries the taint. The node is read again first:
     evictions do not change it, but a controller may have (the patch carries the resourceVersion it read)."""
     try:
@@ -404,7 +403,7 @@ def _taint_out_of_service(core: k8s.CoreV1Api, node: dict[str, Any], instance: I
 
 
 def _patch_node(
-    core: k8s.CoreV1Api,
+    core: KubeClient,
     node: dict[str, Any],
     instance: InstanceInfo,
     patch_for: Callable[[dict[str, Any]], dict[str, Any] | None],
@@ -422,7 +421,7 @@ def _patch_node(
         try:
             patch_node(core, name, patch)
             return node, True
-        except ApiException as exc:
+        except KubeApiError as exc:
             if exc.status == 404:
                 return None
             if exc.status != 409:
@@ -436,7 +435,7 @@ def _patch_node(
     raise AssertionError("unreachable: the loop returns or raises")
 
 
-def _dry_run(core: k8s.CoreV1Api, outcome: SpotOutcome, plan: Plan) -> SpotOutcome:
+def _dry_run(core: KubeClient, outcome: SpotOutcome, plan: Plan) -> SpotOutcome:
     """Reads only: what would be patched and evicted."""
     would = f"would {plan.action.value} the node"
     if plan.action is SpotAction.DRAIN:
