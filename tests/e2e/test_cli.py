@@ -104,14 +104,17 @@ def test_status_shows_clusters_only_not_the_baseline_a_stopped_execution_left(
 ) -> None:
     # Given a rollback baseline left in the registry by an execution that was stopped before its end
     assert runner.invoke(app, ["onboard", cluster.name]).exit_code == 0
-    local_system.aws.client("dynamodb").put_item(
-        TableName=local_system.output("RegistryTableName"),
-        Item={"cluster_key": {"S": f"{BASELINE_KEY_PREFIX}stopped-execution"}, "for_cluster": {"S": cluster.name}},
-    )
-    # Then status lists the clusters alone
-    rows = json.loads(runner.invoke(app, ["status", "-o", "json"]).output)["clusters"]
-    assert rows and all(row["cluster_name"] for row in rows)
-    assert cluster.name in {row["cluster_name"] for row in rows}
+    dynamodb, table = local_system.aws.client("dynamodb"), local_system.output("RegistryTableName")
+    baseline_key = {"cluster_key": {"S": f"{BASELINE_KEY_PREFIX}stopped-execution"}}
+    dynamodb.put_item(TableName=table, Item={**baseline_key, "for_cluster": {"S": cluster.name}})
+    try:
+        # Then status lists the clusters alone
+        rows = json.loads(runner.invoke(app, ["status", "-o", "json"]).output)["clusters"]
+        assert rows and all(row["cluster_name"] for row in rows)
+        assert cluster.name in {row["cluster_name"] for row in rows}
+    finally:
+        # (the local system is shared by the worker's later modules, which compare the registry with a pre-state)
+        dynamodb.delete_item(TableName=table, Key=baseline_key)
 
 
 def test_simulate_spot_cordons_the_node(local_system: LocalSystem, cluster: LocalCluster) -> None:
