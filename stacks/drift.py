@@ -36,7 +36,6 @@ from kops_lambda.constants import (
     ENV_SPOT_HANDLER_ROLE_ARN,
     METRICS_NAMESPACE,
     PRODUCT,
-    SPOT_ROLE_NAME,
     drift_secret_readers_env,
 )
 from kops_lambda.errors import InvalidSettings
@@ -71,11 +70,6 @@ def drift_statements(scope: Construct, *, registry: str) -> list[iam.PolicyState
     """What the drift check reads beyond the plan, and the one attribute it writes."""
     cluster_secrets = arn(scope, "secretsmanager", "secret", f"{CLUSTER_SECRET_PREFIX}*", ArnFormat.COLON_RESOURCE_NAME)
     return [
-        iam.PolicyStatement(
-            sid="ListSpotRoleInlinePolicies",
-            actions=["iam:ListRolePolicies"],
-            resources=[arn(scope, "iam", "role", SPOT_ROLE_NAME)],
-        ),
         iam.PolicyStatement(
             sid="ReadClusterSecretPolicies",
             actions=["secretsmanager:GetResourcePolicy"],

@@ -334,7 +334,9 @@ class OnboardingWorkflow(Construct):
                     "iam:TagUser",
                     "iam:ListUserTags",
                     "iam:ListAttachedUserPolicies",
-                    "iam:DeleteUserPolicy",  # the seed's inline policy, replaced by the cluster's managed ones
+                    "iam:ListUserPolicies",
+                    # The seed's inline policy (replaced by the cluster's managed ones) and any made by hand.
+                    "iam:DeleteUserPolicy",
                     "iam:ListAccessKeys",
                 ],
                 resources=[users],
@@ -352,11 +354,10 @@ class OnboardingWorkflow(Construct):
                 conditions={"ArnLike": {"iam:PolicyARN": user_policies}},
             ),
             iam.PolicyStatement(
-                # The cluster's policies no longer needed (its statements packed into fewer).
-                sid="DetachOnlyClusterPoliciesFromUsers",
+                # The cluster's policies no longer needed, and any attached by hand: detaching only takes away.
+                sid="DetachPoliciesFromUsers",
                 actions=["iam:DetachUserPolicy"],
                 resources=[users],
-                conditions={"ArnLike": {"iam:PolicyARN": cluster_policies}},
             ),
             iam.PolicyStatement(
                 sid="SharedPolicy",
@@ -390,12 +391,16 @@ class OnboardingWorkflow(Construct):
                     "iam:ListRoleTags",
                     "iam:ListAttachedRolePolicies",
                     "iam:PutRolePolicy",
+                    "iam:ListRolePolicies",
+                    # Inline policies made by hand; like detaching, deleting one only takes away.
+                    "iam:DeleteRolePolicy",
+                    "iam:DetachRolePolicy",
                 ],
                 resources=[spot_role],
             ),
             iam.PolicyStatement(
                 sid="AttachOnlyTheNamedPoliciesToTheSpotRole",
-                actions=["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+                actions=["iam:AttachRolePolicy"],
                 resources=[spot_role],
                 conditions={"ArnEquals": {"iam:PolicyARN": role_policies}},
             ),
@@ -486,7 +491,14 @@ class OnboardingWorkflow(Construct):
         function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="ClusterUserAccessKeys",
-                actions=["iam:ListAccessKeys", "iam:CreateAccessKey", "iam:DeleteAccessKey"],
+                # UpdateAccessKey: only ever to deactivate another key of the user (ListUserTags: not an adopted one).
+                actions=[
+                    "iam:ListAccessKeys",
+                    "iam:ListUserTags",
+                    "iam:CreateAccessKey",
+                    "iam:DeleteAccessKey",
+                    "iam:UpdateAccessKey",
+                ],
                 resources=[self._arn("iam", "user", f"{IAM_USER_PREFIX}*")],
             )
         )
@@ -558,7 +570,13 @@ def plan_statements(scope: Construct) -> list[iam.PolicyStatement]:
         ),
         iam.PolicyStatement(
             sid="PlanSpotRole",
-            actions=["iam:GetRole", "iam:ListRoleTags", "iam:ListAttachedRolePolicies", "iam:GetRolePolicy"],
+            actions=[
+                "iam:GetRole",
+                "iam:ListRoleTags",
+                "iam:ListAttachedRolePolicies",
+                "iam:GetRolePolicy",
+                "iam:ListRolePolicies",
+            ],
             resources=[arn(scope, "iam", "role", SPOT_ROLE_NAME)],
         ),
         iam.PolicyStatement(

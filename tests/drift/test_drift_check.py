@@ -87,9 +87,7 @@ def test_an_onboarded_cluster_has_no_drift(local_system: LocalSystem, cluster: L
     assert last_metric(local_system, "DriftCheckFailures") == 0
 
 
-# ---- The hand edits: each returns how to undo it when onboarding does not ----
-
-Undo = Callable[[], None] | None
+# ---- The hand edits (an ordinary rerun of onboarding repairs every one) ----
 
 
 def _cluster_policy_arn(system: LocalSystem, cluster: LocalCluster) -> str:
@@ -98,41 +96,43 @@ def _cluster_policy_arn(system: LocalSystem, cluster: LocalCluster) -> str:
     return next(p["PolicyArn"] for p in attached if policies.is_cluster_policy(p["PolicyName"], user))
 
 
-def loosen_policy(system: LocalSystem, cluster: LocalCluster) -> Undo:
+def loosen_policy(system: LocalSystem, cluster: LocalCluster) -> None:
     iam, arn = system.aws.client("iam"), _cluster_policy_arn(system, cluster)
     policy = iam.get_policy(PolicyArn=arn)["Policy"]
     document = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])["PolicyVersion"]["Document"]
     document = json.loads(document) if isinstance(document, str) else document
     document["Statement"] = [*document["Statement"], WIDE_OPEN]
     iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(document), SetAsDefault=True)
-    return None
 
 
-def attach_extra_policy(system: LocalSystem, cluster: LocalCluster) -> Undo:
+def attach_extra_policy(system: LocalSystem, cluster: LocalCluster) -> None:
     iam, user = system.aws.client("iam"), user_name(cluster.name)
     arn = iam.create_policy(
         PolicyName="drift-hand-made", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [WIDE_OPEN]})
     )["Policy"]["Arn"]
     iam.attach_user_policy(UserName=user, PolicyArn=arn)
 
-    def undo() -> None:
-        iam.detach_user_policy(UserName=user, PolicyArn=arn)
-        iam.delete_policy(PolicyArn=arn)
 
-    return undo
-
-
-def second_access_key(system: LocalSystem, cluster: LocalCluster) -> Undo:
+def second_access_key(system: LocalSystem, cluster: LocalCluster) -> None:
     iam, user = system.aws.client("iam"), user_name(cluster.name)
-    key = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
-    return lambda: iam.delete_access_key(UserName=user, AccessKeyId=key)
+    iam.create_access_key(UserName=user)
 
 
-def role_inline_policy(system: LocalSystem, cluster: LocalCluster) -> Undo:
+def only_the_stored_key_is_active(system: LocalSystem, cluster: LocalCluster) -> None:
+    """The other key is deactivated, never deleted (it may be evidence); the stored one is the active one."""
+    keys = system.aws.client("iam").list_access_keys(UserName=user_name(cluster.name))["AccessKeyMetadata"]
+    stored = json.loads(
+        system.aws.client("secretsmanager").get_secret_value(SecretId=access_key_secret_name(cluster.name))[
+            "SecretString"
+        ]
+    )["AccessKeyId"]
+    assert sorted((k["AccessKeyId"] == stored, k["Status"]) for k in keys) == [(False, "Inactive"), (True, "Active")]
+
+
+def role_inline_policy(system: LocalSystem, cluster: LocalCluster) -> None:
     iam = system.aws.client("iam")
     document = json.dumps({"Version": "2012-10-17", "Statement": [WIDE_OPEN]})
     iam.put_role_policy(RoleName=SPOT_ROLE_NAME, PolicyName="HandMade", PolicyDocument=document)
-    return lambda: iam.delete_role_policy(RoleName=SPOT_ROLE_NAME, PolicyName="HandMade")
 
 
 def _edit_our_mapping(
@@ -149,38 +149,33 @@ def _edit_our_mapping(
     cluster.api_server.store.mutate("v1/configmaps", "kube-system", "aws-auth", edit)
 
 
-def remove_mapping(system: LocalSystem, cluster: LocalCluster) -> Undo:
+def remove_mapping(system: LocalSystem, cluster: LocalCluster) -> None:
     _edit_our_mapping(system, cluster, lambda entries, ours: [e for e in entries if e.get("userarn") != ours])
-    return None
 
 
-def widen_mapping(system: LocalSystem, cluster: LocalCluster) -> Undo:
+def widen_mapping(system: LocalSystem, cluster: LocalCluster) -> None:
     def widen(entries: list[dict[str, Any]], ours: str) -> list[dict[str, Any]]:
         return [{**e, "groups": [*e["groups"], "system:masters"]} if e.get("userarn") == ours else e for e in entries]
 
     _edit_our_mapping(system, cluster, widen)
-    return None
 
 
-def widen_cluster_role(system: LocalSystem, cluster: LocalCluster) -> Undo:
+def widen_cluster_role(system: LocalSystem, cluster: LocalCluster) -> None:
     def widen(role: dict[str, Any]) -> None:
         role["rules"] = [*role["rules"], {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]
 
     cluster.api_server.store.mutate("rbac.authorization.k8s.io/v1/clusterroles", None, CAST_SERVICE_ROLE, widen)
-    return None
 
 
-def change_agent_deployment(system: LocalSystem, cluster: LocalCluster) -> Undo:
+def change_agent_deployment(system: LocalSystem, cluster: LocalCluster) -> None:
     def change(deployment: dict[str, Any]) -> None:
         deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.example.com/other:1"
 
     cluster.api_server.store.mutate("apps/v1/deployments", AGENT_NAMESPACE, AGENT_NAME, change)
-    return None
 
 
-def open_secret_policy(system: LocalSystem, cluster: LocalCluster) -> Undo:
+def open_secret_policy(system: LocalSystem, cluster: LocalCluster) -> None:
     sm, name = system.aws.client("secretsmanager"), access_key_secret_name(cluster.name)
-    original = sm.get_resource_policy(SecretId=name)["ResourcePolicy"]
     opened = {
         "Version": "2012-10-17",
         "Statement": [
@@ -194,16 +189,16 @@ def open_secret_policy(system: LocalSystem, cluster: LocalCluster) -> Undo:
         ],
     }
     sm.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps(opened))
-    return lambda: sm.put_resource_policy(SecretId=name, ResourcePolicy=original)
 
 
 @dataclass(frozen=True)
 class Edit:
-    make: Callable[[LocalSystem, LocalCluster], Undo]
+    make: Callable[[LocalSystem, LocalCluster], None]
     kind: str
     name: Callable[[LocalCluster], str]
     widens: bool
     why: str  # a part of the widening (or change) line expected
+    repaired: Callable[[LocalSystem, LocalCluster], None] | None = None  # what the rerun left, beyond no drift
 
 
 EDITS = {
@@ -214,7 +209,12 @@ EDITS = {
         attach_extra_policy, "iam-user", lambda c: user_name(c.name), True, "drift-hand-made attached"
     ),
     "second-access-key": Edit(
-        second_access_key, "iam-access-key", lambda c: user_name(c.name), True, "another credential"
+        second_access_key,
+        "iam-access-key",
+        lambda c: user_name(c.name),
+        True,
+        "another credential",
+        repaired=only_the_stored_key_is_active,
     ),
     "role-inline-policy": Edit(
         role_inline_policy, "iam-role-policy", lambda c: f"{SPOT_ROLE_NAME}/HandMade", True, "inline policy HandMade"
@@ -241,7 +241,7 @@ def test_each_drift_kind_is_reported_alarms_and_is_repaired(
 ) -> None:
     edit = EDITS[edit_name]
     # Given a hand edit of something onboarding made (or of our identities)
-    undo = edit.make(local_system, cluster)
+    edit.make(local_system, cluster)
     # When the drift check runs
     drift = fire_drift_check(local_system, cluster)
     # Then it names the resource, its kind, what differs and whether it widens access
@@ -260,11 +260,10 @@ def test_each_drift_kind_is_reported_alarms_and_is_repaired(
         assert_alarm(local_system, alarms["AccessWideningClusters"], "AccessWideningClusters")
     else:
         assert last_metric(local_system, "AccessWideningClusters") == 0
-    # When it is repaired: an ordinary rerun of onboarding, or by hand what onboarding never makes
-    if undo is None:
-        reonboard(local_system, cluster)
-    else:
-        undo()
+    # When onboarding is run again, as it was
+    reonboard(local_system, cluster)
+    if edit.repaired is not None:
+        edit.repaired(local_system, cluster)
     # Then the next check finds no drift
     again = fire_drift_check(local_system, cluster)
     assert again["error"] is None and again["resources"] == [], again

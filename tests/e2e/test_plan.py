@@ -219,6 +219,44 @@ def test_plan_lists_hand_edits_as_updates(local_system: LocalSystem, onboarded: 
         store.put({**current, "data": {**current["data"], "mapUsers": saved_users}})
 
 
+def test_what_onboarding_never_makes_is_planned_for_removal_and_a_rerun_removes_it(
+    local_system: LocalSystem, onboarded: LocalCluster
+) -> None:
+    # Given an onboarded cluster whose user got a policy attached by hand, an inline policy and a second key, and
+    # whose Spot role got an inline policy
+    iam, user = local_system.aws.client("iam"), f"cast-kops-{onboarded.name}"
+    wide = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    hand_made = iam.create_policy(PolicyName="plan-hand-made", PolicyDocument=wide)["Policy"]["Arn"]
+    iam.attach_user_policy(UserName=user, PolicyArn=hand_made)
+    iam.put_user_policy(UserName=user, PolicyName="HandInline", PolicyDocument=wide)
+    second = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    iam.put_role_policy(RoleName=SPOT_ROLE_NAME, PolicyName="HandInline", PolicyDocument=wide)
+    # When it is planned
+    plan = _plan(local_system, onboarded)
+    # Then each is listed for removal, marked as not onboarding's, and nothing else changes
+    mark = " (not onboarding's)"
+    assert _changes(plan) == {
+        ("iam-user", user): ("update", [f"detach {hand_made}{mark}"]),
+        ("iam-inline-policy", f"{user}/HandInline"): ("update", [f"delete it{mark}"]),
+        ("iam-access-key", f"{user}/{second}"): ("update", [f"deactivate it{mark}"]),
+        ("iam-role-policy", f"{SPOT_ROLE_NAME}/HandInline"): ("update", [f"delete it{mark}"]),
+    }
+    # When onboarding runs again
+    result = _execute(local_system, onboarded.onboard_input())
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    # Then it did exactly that: the policy is detached (not deleted: it is not ours), the inline policies are
+    # gone, the second key is inactive (not deleted) and a new plan finds nothing to do
+    assert hand_made not in {p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]}
+    assert iam.get_policy(PolicyArn=hand_made)["Policy"]["Arn"] == hand_made
+    assert iam.list_user_policies(UserName=user)["PolicyNames"] == []
+    assert "HandInline" not in iam.list_role_policies(RoleName=SPOT_ROLE_NAME)["PolicyNames"]
+    keys = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]}
+    assert keys[second] == "Inactive" and list(keys.values()).count("Active") == 1
+    assert _changes(_plan(local_system, onboarded)) == {}
+    iam.delete_access_key(UserName=user, AccessKeyId=second)
+    iam.delete_policy(PolicyArn=hand_made)
+
+
 def test_plan_of_an_unsupported_kops_version_fails_like_onboarding(local_system: LocalSystem) -> None:
     old = local_system.add_cluster(ClusterSpec.parse("plan-old.k8s.local:kops=1.16,nodes=1"))
     before = system_state(local_system)

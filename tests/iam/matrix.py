@@ -262,6 +262,8 @@ ROWS: tuple[Row, ...] = (
         ALLOW),
     Row("plan reads the Spot role's inline policy", "plan", "iam:GetRolePolicy", "{iam}:role/CastLambdaRoleForSpot",
         ALLOW),
+    Row("plan lists the Spot role's inline policies (to delete those not ours)", "plan", "iam:ListRolePolicies",
+        "{iam}:role/CastLambdaRoleForSpot", ALLOW),
     Row("plan describes A's stored access key", "plan", "secretsmanager:DescribeSecret", "{A.access_key_secret}",
         ALLOW, tags=OURS),
     Row("plan reads A's admin kubeconfig (to read the cluster)", "plan", "secretsmanager:GetSecretValue",

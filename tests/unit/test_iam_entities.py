@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from kops_lambda.errors import ForeignEntity, PolicyQuotaExceeded
+from kops_lambda.errors import ForeignEntity
 from kops_lambda.logic import policies
 from kops_lambda.logic.iam_entities import ensure_iam_entities
 from kops_lambda.logic.iam_names import user_name
@@ -165,18 +165,22 @@ def test_a_foreign_policy_with_the_clusters_name_is_refused(aws_iam: Any) -> Non
         _ensure(iam, adopt_existing=True)
 
 
-def test_too_many_attached_policies_are_refused_before_attaching(aws_iam: Any) -> None:
+def test_policies_attached_by_hand_are_detached_so_the_quota_holds(aws_iam: Any) -> None:
     iam = aws_iam("iam")
     first = _ensure(iam)
-    # Given the customer attached two of their own, which brings the user to IAM's quota of 10
+    # Given two policies attached by hand, which bring the user to IAM's quota of 10
     assert len(first.managed_policy_arns) == 8
-    for name in ("ReadOnlyAccess", "AmazonVPCReadOnlyAccess"):
-        iam.attach_user_policy(UserName=first.user_name, PolicyArn=f"arn:aws:iam::aws:policy/{name}")
-    before = iam.list_attached_user_policies(UserName=first.user_name)["AttachedPolicies"]
-    # When the S3 opt-in would need one more, then a typed error names the quota and nothing is attached
-    with pytest.raises(PolicyQuotaExceeded, match="quota of 10"):
-        _ensure(iam, include_s3_read=True)
-    assert iam.list_attached_user_policies(UserName=first.user_name)["AttachedPolicies"] == before
+    hand_attached = [f"arn:aws:iam::aws:policy/{name}" for name in ("ReadOnlyAccess", "AmazonVPCReadOnlyAccess")]
+    for arn in hand_attached:
+        iam.attach_user_policy(UserName=first.user_name, PolicyArn=arn)
+    # When the S3 opt-in needs one more
+    second = _ensure(iam, include_s3_read=True)
+    # Then the hand-attached ones are detached (onboarding never attaches them) and ours are all attached
+    attached = {p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=first.user_name)["AttachedPolicies"]}
+    assert attached == set(second.managed_policy_arns) and len(attached) == 9
+    assert second.removed_extras == [
+        f"managed policy {arn} detached from IAM user {first.user_name}" for arn in sorted(hand_attached)
+    ]
 
 
 def test_long_cluster_name_is_truncated_deterministically(aws_iam: Any) -> None:

@@ -72,7 +72,7 @@ def write_secret(
     if exists:
         arn = str(secretsmanager.put_secret_value(SecretId=name, SecretString=value)["ARN"])
         if reader_arns:
-            _restrict_readers(secretsmanager, arn, reader_arns)
+            restrict_readers(secretsmanager, arn, reader_arns)
         return arn
     options: dict[str, Any] = {"Name": name, "SecretString": value, "Description": description, "Tags": tags}
     if kms_key_id:
@@ -88,13 +88,14 @@ def write_secret(
             raise
         arn = str(secretsmanager.put_secret_value(SecretId=name, SecretString=value)["ARN"])
     if reader_arns:
-        _restrict_readers(secretsmanager, arn, reader_arns)
+        restrict_readers(secretsmanager, arn, reader_arns)
     return arn
 
 
-def _restrict_readers(secretsmanager: Any, arn: str, reader_arns: list[str]) -> None:
+def restrict_readers(secretsmanager: Any, secret_id: str, reader_arns: list[str]) -> None:
+    """Put our resource policy (reader_policy): also on a secret a step reuses, so a rerun repairs a hand edit."""
     secretsmanager.put_resource_policy(
-        SecretId=arn, ResourcePolicy=json.dumps(reader_policy(reader_arns)), BlockPublicPolicy=True
+        SecretId=secret_id, ResourcePolicy=json.dumps(reader_policy(reader_arns)), BlockPublicPolicy=True
     )
 
 

@@ -4,7 +4,7 @@ from pydantic import BaseModel
 
 from kops_lambda.adapters.aws import client, resource
 from kops_lambda.handlers.onboarding_step import onboarding_step
-from kops_lambda.logic.access_key import ensure_access_key
+from kops_lambda.logic.access_key import deactivate_other_keys, ensure_access_key
 from kops_lambda.logic.registry import record_resources
 from kops_lambda.models.credentials import IamEntities
 from kops_lambda.models.steps import StepRequest
@@ -29,6 +29,8 @@ def handler(request: StepRequest, settings: Settings) -> BaseModel:
         reader_arns=settings.secret_reader_arns,
         rotate=onboard.rotate_access_key,
     )
+    deactivated = deactivate_other_keys(client("iam"), user_name=result.user_name, keep=result.access_key_id)
+    result = result.model_copy(update={"deactivated_key_ids": deactivated})
     record_resources(
         table,
         region=facts.region,

@@ -1,9 +1,10 @@
 """The user's access key: created and stored in one invocation; reused while active; rotated on request.
 
-IAM allows 2 access keys per user. We only ever delete the key recorded in our secret, so a key
-someone else made for the user is never touched. Reading the keys, creating one and storing it happen
-under the cluster's creation marker (logic/lease): two invocations at once (two executions, or a retry
-beside a step still running) would otherwise both create a key, and the secret would keep only one.
+IAM allows 2 access keys per user. We only ever delete the key recorded in our secret; a key someone else
+made for the user is deactivated by onboarding (deactivate_other_keys), never deleted: it may be evidence.
+Reading the keys, creating one and storing it happen under the cluster's creation marker (logic/lease): two
+invocations at once (two executions, or a retry beside a step still running) would otherwise both create a
+key, and the secret would keep only one.
 """
 
 import json
@@ -12,8 +13,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from kops_lambda.adapters.aws_errors import translated_aws_errors
-from kops_lambda.adapters.secrets import read_secret_json, secret_arn, write_secret
-from kops_lambda.constants import TAG_CLUSTER, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE, access_key_secret_name
+from kops_lambda.adapters.secrets import read_secret_json, restrict_readers, secret_arn, write_secret
+from kops_lambda.constants import TAG_ADOPTED, TAG_CLUSTER, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE, access_key_secret_name
 from kops_lambda.errors import AccessKeyLimit
 from kops_lambda.logic.lease import creation_marker
 from kops_lambda.models.credentials import AccessKeyResult
@@ -43,6 +44,8 @@ def ensure_access_key(
         ours = stored.get("AccessKeyId") if stored.get("AccessKeyId") in keys else None
         if ours and keys[ours] == "Active" and not rotate:
             arn = str(secret_arn(secretsmanager, secret_name))
+            if reader_arns:
+                restrict_readers(secretsmanager, secret_name, reader_arns)
             return AccessKeyResult(user_name=user_name, access_key_id=ours, secret_arn=arn, created=False)
         if len(keys) >= IAM_ACCESS_KEY_LIMIT:
             if ours is None:
@@ -89,3 +92,19 @@ def ensure_access_key(
         created=True,
         rotated_out_key_id=retired,
     )
+
+
+def deactivate_other_keys(iam: Any, *, user_name: str, keep: str) -> list[str]:
+    """Every active key of the user but `keep` (the stored one) made inactive; the keys an adopted user had
+    before adoption stay as they are (its kops-onboard-adopted tag lists them). Returns the keys deactivated."""
+    with translated_aws_errors("access key"):
+        tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=user_name)["Tags"]}
+        adopted = set(tags.get(TAG_ADOPTED, "").split())
+        others = [
+            k["AccessKeyId"]
+            for k in iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
+            if k["Status"] == "Active" and k["AccessKeyId"] != keep and k["AccessKeyId"] not in adopted
+        ]
+        for key_id in others:
+            iam.update_access_key(UserName=user_name, AccessKeyId=key_id, Status="Inactive")
+    return others

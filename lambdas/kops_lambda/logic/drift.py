@@ -2,13 +2,12 @@
 
 The desired state is the plan's (logic/plan.plan_onboarding) of the options the cluster was onboarded with
 (the registry's `options`): every resource the plan would not leave `unchanged` has drifted, with the plan's
-own description of what differs. A rerun of onboarding with the same options converges exactly what the plan
-lists, so it repairs that drift. On top of the plan, the check looks for what onboarding never makes but
-an attacker (or a hurried operator) would add to our identities, and which a rerun leaves in place:
-
-- access keys of the cluster's user besides the one the registry recorded;
-- managed policies attached to the user or the Spot role beyond ours, inline policies on either;
-- the secrets' resource policies (the deny to every reader but the named ones) differing from ours.
+own description of what differs. That includes what onboarding never makes but finds on our identities, and
+removes: managed policies attached to the user or the Spot role beyond ours, inline policies on either, and
+active access keys of the user besides the stored one (deactivated). A rerun of onboarding with the same
+options converges exactly what the plan lists, so it repairs all of that drift. On top of the plan, the check
+compares the secrets' resource policies (the deny to every reader but the named ones) with ours; a rerun puts
+ours again.
 
 Drift that widens access is called out, with why: a statement, action or resource added to an allow (or a
 condition removed), a deny narrowed or removed, a policy or key added, a group or another username for our
@@ -28,7 +27,6 @@ from pydantic import ValidationError
 from kops_lambda.adapters.aws_errors import error_code, safe_reason, translated_aws_errors
 from kops_lambda.adapters.secrets import reader_policy
 from kops_lambda.constants import (
-    LEGACY_INLINE_POLICY_NAME,
     SPOT_ROLE_NAME,
     access_key_secret_name,
     drainer_secret_name,
@@ -56,7 +54,7 @@ from kops_lambda.logic.plan import plan_onboarding, secret_state, statement_chan
 from kops_lambda.logic.validation import ValidatedCluster, validate_cluster
 from kops_lambda.models.drift import ClusterDrift, DriftedResource, DriftKind
 from kops_lambda.models.onboarding import OnboardInput
-from kops_lambda.models.plan import PlannedResource
+from kops_lambda.models.plan import FOREIGN_MARK, PlannedResource
 
 # Secret kind -> its name for a cluster, as the secrets' resource policies are configured (DriftDependencies).
 SECRET_NAMES: dict[str, Callable[[str], str]] = {
@@ -165,10 +163,6 @@ def _drifted(
             if _is_drift(planned)
         ]
     with translated_aws_errors("drift check"):
-        recorded_key = ((item.get("resources") or {}).get("access_key") or {}).get("access_key_id")
-        drifted += _extra_access_keys(deps.iam, desired.user_name, recorded_key)
-        drifted += _extra_user_policies(deps.iam, desired)
-        drifted += _extra_role_policies(deps.iam, desired)
         drifted += _secret_policy_drift(deps, facts.cluster_name, validated.identity_mode)
     return drifted
 
@@ -195,12 +189,13 @@ def _classified(
     objects: Mapping[tuple[str, str], JsonObject],
     planned: PlannedResource,
 ) -> DriftedResource:
-    widening: list[str] = []
+    foreign = [change for change in planned.changes if change.endswith(FOREIGN_MARK)]
+    widening = [_foreign_widening(planned.kind, planned.name, change) for change in foreign]
     if planned.action == "update":
         if planned.kind == "iam-policy":
             widening = _policy_widening(deps.iam, desired, planned.name)
         elif planned.kind == "iam-role":
-            widening = _role_widening(deps.iam, desired, planned)
+            widening += _role_widening(deps.iam, desired, planned)
         elif planned.kind == "ConfigMap":
             widening = _mapping_widening(rest, deps, validated, desired)
         elif (planned.kind, planned.name) in objects:
@@ -209,11 +204,21 @@ def _classified(
     return DriftedResource(
         kind=planned.kind,
         name=planned.name,
-        drift=_PLAN_DRIFT[planned.action],
+        drift="extra" if foreign and len(foreign) == len(planned.changes) else _PLAN_DRIFT[planned.action],
         changes=planned.changes or ([planned.reason] if planned.reason else []),
         widens_access=bool(widening),
         widening=widening,
     )
+
+
+def _foreign_widening(kind: str, name: str, change: str) -> str:
+    """What a plan line removing something onboarding never makes says about access as found."""
+    short = name.rsplit("/", 1)[-1]
+    if kind == "iam-access-key":
+        return f"another credential of the cluster's user: key {short} is active"
+    if kind in {"iam-inline-policy", "iam-role-policy"}:
+        return f"inline policy {short} on {'the user' if kind == 'iam-inline-policy' else 'the role'}"
+    return f"{change.removeprefix('detach ').removesuffix(FOREIGN_MARK)} attached"
 
 
 def _where(name: str) -> tuple[str | None, str]:
@@ -234,7 +239,11 @@ def _policy_widening(iam: Any, desired: DesiredIam, name: str) -> list[str]:
 
 
 def _role_widening(iam: Any, desired: DesiredIam, planned: PlannedResource) -> list[str]:
-    widening = [f"{change.split(' ', 1)[1]} is attached" for change in planned.changes if change.startswith("detach ")]
+    widening = [
+        f"{change.split(' ', 1)[1]} is attached"
+        for change in planned.changes
+        if change.startswith("detach ") and not change.endswith(FOREIGN_MARK)
+    ]
     if desired.spot_role_inline_policy is not None:
         try:
             current = document_of(
@@ -403,77 +412,7 @@ def _mapping_widening(
     return why
 
 
-# ---- What onboarding never makes, on our identities ----
-
-
-def _extra_access_keys(iam: Any, user: str, recorded_key: str | None) -> list[DriftedResource]:
-    try:
-        keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            return []  # the plan lists the user as missing
-        raise
-    return [
-        DriftedResource(
-            kind="iam-access-key",
-            name=f"{user}/{key['AccessKeyId']}",
-            drift="extra",
-            changes=[f"access key {key['AccessKeyId']} ({key['Status']}) is not the one onboarding stored"],
-            widens_access=key["Status"] == "Active",
-            widening=["another credential of the cluster's user"] if key["Status"] == "Active" else [],
-        )
-        for key in keys
-        if key["AccessKeyId"] != recorded_key
-    ]
-
-
-def _extra(kind: str, name: str, change: str) -> DriftedResource:
-    return DriftedResource(kind=kind, name=name, drift="extra", changes=[change], widens_access=True, widening=[change])
-
-
-def _extra_user_policies(iam: Any, desired: DesiredIam) -> list[DriftedResource]:
-    user = desired.user_name
-    try:
-        pages = iam.get_paginator("list_attached_user_policies").paginate(UserName=user)
-        attached = [p["PolicyArn"] for page in pages for p in page["AttachedPolicies"]]
-        inline = iam.list_user_policies(UserName=user)["PolicyNames"]
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            return []
-        raise
-    ours = set(desired.user_policy_arns)
-    # Our policies of other options (the plan lists them to detach) are ours, not extra.
-    extra = [a for a in attached if a not in ours and not policies.is_cluster_policy(a.rsplit("/", 1)[-1], user)]
-    found = [_extra("iam-user", user, f"managed policy {arn} attached") for arn in extra]
-    found += [
-        _extra("iam-inline-policy", f"{user}/{name}", f"inline policy {name} on the user")
-        for name in inline
-        if name != LEGACY_INLINE_POLICY_NAME  # the plan lists the seed's inline policy
-    ]
-    return found
-
-
-def _extra_role_policies(iam: Any, desired: DesiredIam) -> list[DriftedResource]:
-    try:
-        attached = [
-            p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=SPOT_ROLE_NAME)["AttachedPolicies"]
-        ]
-        inline = iam.list_role_policies(RoleName=SPOT_ROLE_NAME)["PolicyNames"]
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchEntity":
-            return []
-        raise
-    known = {*desired.spot_role_policy_arns, *desired.spot_role_unwanted_arns}  # the plan lists the unwanted
-    ours_inline = {policies.SPOT_ROLE_POLICY_NAME} if desired.spot_role_inline_policy is not None else set()
-    found = [
-        _extra("iam-role", SPOT_ROLE_NAME, f"managed policy {arn} attached") for arn in attached if arn not in known
-    ]
-    found += [
-        _extra("iam-role-policy", f"{SPOT_ROLE_NAME}/{name}", f"inline policy {name} on the role")
-        for name in inline
-        if name not in ours_inline
-    ]
-    return found
+# ---- The secrets' resource policies ----
 
 
 def _secret_policy_drift(deps: DriftDependencies, cluster_name: str, identity_mode: str) -> list[DriftedResource]:

@@ -3,7 +3,8 @@
 Every function looks up what exists and converges on the wanted state; results say what this call
 created, which is what a rollback may remove. An entity with one of our names that we did not create (the
 vendor's script made it) is refused unless the input says `adopt_existing: true`; adopting rewrites it to our
-documents and tags it as adopted, so offboarding knows to leave it.
+documents and tags it as adopted, so offboarding knows to leave it. What onboarding never makes but finds on
+our identities (a managed policy attached by hand, an inline policy) is removed: a rerun repairs that drift too.
 """
 
 import json
@@ -162,9 +163,10 @@ def ensure_iam_entities(
             new, _ = _ensure_managed_policy(iam, policy, adopt_existing=False)
             if new:
                 cluster_created.append(policy.arn)
-        attached = _attach_user_policies(iam, name, desired.user_policy_arns, cluster_arns)
+        attached, removed = _attach_user_policies(iam, name, desired.user_policy_arns, cluster_arns)
         legacy_removed = _remove_legacy_inline_policy(iam, name)
-        role_arn, role_created = _ensure_spot_role(iam, desired, adopt=adopt_existing)
+        removed += _remove_user_inline_policies(iam, name)
+        role_arn, role_created, role_removed = _ensure_spot_role(iam, desired, adopt=adopt_existing)
     return IamEntities(
         user_name=name,
         user_arn=user_arn,
@@ -179,6 +181,7 @@ def ensure_iam_entities(
         shared_policy_version_created=new_version,
         spot_role_arn=role_arn,
         spot_role_created=role_created,
+        removed_extras=[*removed, *role_removed],
     )
 
 
@@ -246,9 +249,31 @@ def _ensure_managed_policy(iam: Any, desired: DesiredPolicy, *, adopt_existing: 
     return False, str(created["PolicyVersion"]["VersionId"])
 
 
-def _attach_user_policies(iam: Any, name: str, wanted: list[str], cluster_arns: list[str]) -> list[str]:
-    """Attach what is missing and retire the cluster's policies no longer needed (fewer statements packed into
-    fewer policies); returns the ARNs this call attached."""
+def foreign_user_policies(present: set[str], wanted: list[str], user: str) -> list[str]:
+    """Attached managed policies onboarding never attaches (neither wanted nor one of the cluster's own)."""
+    return [
+        arn
+        for arn in sorted(present)
+        if arn not in wanted and not policies.is_cluster_policy(arn.rsplit("/", 1)[-1], user)
+    ]
+
+
+def foreign_role_policies(present: set[str], desired: DesiredIam) -> list[str]:
+    """Managed policies on the Spot role onboarding never attaches (the seed's unwanted ones are known)."""
+    known = {*desired.spot_role_policy_arns, *desired.spot_role_unwanted_arns}
+    return sorted(present - known)
+
+
+def foreign_role_inline_policies(names: list[str], desired: DesiredIam) -> list[str]:
+    ours = {policies.SPOT_ROLE_POLICY_NAME} if desired.spot_role_inline_policy is not None else set()
+    return sorted(set(names) - ours)
+
+
+def _attach_user_policies(
+    iam: Any, name: str, wanted: list[str], cluster_arns: list[str]
+) -> tuple[list[str], list[str]]:
+    """Attach what is missing, retire the cluster's policies no longer needed (fewer statements packed into fewer
+    policies) and detach what onboarding never attaches; returns (ARNs attached, what was removed)."""
     pages = iam.get_paginator("list_attached_user_policies").paginate(UserName=name)
     present = {p["PolicyArn"] for page in pages for p in page["AttachedPolicies"]}
     stale = [
@@ -256,8 +281,9 @@ def _attach_user_policies(iam: Any, name: str, wanted: list[str], cluster_arns: 
         for arn in sorted(present)
         if policies.is_cluster_policy(arn.rsplit("/", 1)[-1], name) and arn not in cluster_arns
     ]
+    foreign = foreign_user_policies(present, wanted, name)
     missing = [arn for arn in wanted if arn not in present]
-    count = len(present) - len(stale) + len(missing)
+    count = len(present) - len(stale) - len(foreign) + len(missing)
     if count > policies.USER_ATTACHMENT_LIMIT:
         raise PolicyQuotaExceeded(
             f"IAM user {name} would have {count} managed policies attached, "
@@ -266,9 +292,19 @@ def _attach_user_policies(iam: Any, name: str, wanted: list[str], cluster_arns: 
     for arn in stale:
         iam.detach_user_policy(UserName=name, PolicyArn=arn)
         aws_state.delete_policy(iam, arn, Report())
+    for arn in foreign:
+        iam.detach_user_policy(UserName=name, PolicyArn=arn)
     for arn in missing:
         iam.attach_user_policy(UserName=name, PolicyArn=arn)
-    return missing
+    return missing, [f"managed policy {arn} detached from IAM user {name}" for arn in foreign]
+
+
+def _remove_user_inline_policies(iam: Any, name: str) -> list[str]:
+    """Onboarding gives the user no inline policy (the seed's is migrated before): any other is removed."""
+    names = iam.list_user_policies(UserName=name)["PolicyNames"]
+    for policy in names:
+        iam.delete_user_policy(UserName=name, PolicyName=policy)
+    return [f"inline policy {policy} deleted from IAM user {name}" for policy in names]
 
 
 def _remove_legacy_inline_policy(iam: Any, name: str) -> bool:
@@ -283,7 +319,7 @@ def _remove_legacy_inline_policy(iam: Any, name: str) -> bool:
     return True
 
 
-def _ensure_spot_role(iam: Any, desired: DesiredIam, *, adopt: bool) -> tuple[str, bool]:
+def _ensure_spot_role(iam: Any, desired: DesiredIam, *, adopt: bool) -> tuple[str, bool, list[str]]:
     created = False
     try:
         role = iam.get_role(RoleName=SPOT_ROLE_NAME)["Role"]
@@ -315,13 +351,23 @@ def _ensure_spot_role(iam: Any, desired: DesiredIam, *, adopt: bool) -> tuple[st
             iam.attach_role_policy(RoleName=SPOT_ROLE_NAME, PolicyArn=arn)
     for arn in detached:
         iam.detach_role_policy(RoleName=SPOT_ROLE_NAME, PolicyArn=arn)
+    foreign = foreign_role_policies(attached, desired)
+    for arn in foreign:
+        iam.detach_role_policy(RoleName=SPOT_ROLE_NAME, PolicyArn=arn)
+    foreign_inline = foreign_role_inline_policies(
+        iam.list_role_policies(RoleName=SPOT_ROLE_NAME)["PolicyNames"], desired
+    )
+    for policy in foreign_inline:
+        iam.delete_role_policy(RoleName=SPOT_ROLE_NAME, PolicyName=policy)
     if desired.spot_role_inline_policy is not None:
         iam.put_role_policy(
             RoleName=SPOT_ROLE_NAME,
             PolicyName=policies.SPOT_ROLE_POLICY_NAME,
             PolicyDocument=json.dumps(desired.spot_role_inline_policy),
         )
-    return str(role["Arn"]), created
+    removed = [f"managed policy {arn} detached from IAM role {SPOT_ROLE_NAME}" for arn in foreign]
+    removed += [f"inline policy {policy} deleted from IAM role {SPOT_ROLE_NAME}" for policy in foreign_inline]
+    return str(role["Arn"]), created, removed
 
 
 def _tags(cluster_name: str) -> list[dict[str, str]]:

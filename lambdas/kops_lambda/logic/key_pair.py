@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from kops_lambda.adapters.aws_errors import error_code, translated_aws_errors
-from kops_lambda.adapters.secrets import read_secret_json, secret_arn, write_secret
+from kops_lambda.adapters.secrets import read_secret_json, restrict_readers, secret_arn, write_secret
 from kops_lambda.constants import TAG_CLUSTER, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE, private_key_secret_name
 from kops_lambda.errors import CreationInProgress, KeyPairWithoutSecret
 from kops_lambda.logic.iam_names import key_pair_name
@@ -41,6 +41,8 @@ def ensure_key_pair(
                     "delete the key pair (or offboard the cluster) to let onboarding create a new one"
                 )
             arn = secret_arn(secretsmanager, secret_name)
+            if reader_arns:
+                restrict_readers(secretsmanager, secret_name, reader_arns)
             return KeyPairResult(
                 key_name=name,
                 key_pair_id=existing["KeyPairId"],

@@ -28,6 +28,7 @@ from kops_lambda.constants import (
     MANAGED_BY_LABEL,
     PRODUCT,
     SPOT_ROLE_NAME,
+    TAG_ADOPTED,
     TAG_MANAGED_BY,
     TAG_MANAGED_BY_VALUE,
     access_key_secret_name,
@@ -59,19 +60,30 @@ from kops_lambda.logic.cluster.rbac import SPOT_DRAINER_ROLE, cluster_role, iden
 from kops_lambda.logic.cluster.rest import JsonObject, KubeRest, kind_of
 from kops_lambda.logic.cluster.service_account import service_account_objects, token_secret_object
 from kops_lambda.logic.cluster.vendor_identity import vendor_service_account
-from kops_lambda.logic.iam_entities import DesiredIam, DesiredPolicy, default_document, desired_iam, document_of
+from kops_lambda.logic.iam_entities import (
+    DesiredIam,
+    DesiredPolicy,
+    default_document,
+    desired_iam,
+    document_of,
+    foreign_role_inline_policies,
+    foreign_role_policies,
+    foreign_user_policies,
+)
 from kops_lambda.logic.iam_names import key_pair_name
 from kops_lambda.logic.preflight import Refusal, refusals_before_building
 from kops_lambda.logic.validation import ValidatedCluster
 from kops_lambda.models.base import ResolvedIdentityMode
 from kops_lambda.models.cluster import ObjectStatusValue
 from kops_lambda.models.onboarding import OnboardInput
-from kops_lambda.models.plan import OnboardingPlan, PlanAction, PlannedResource
+from kops_lambda.models.plan import FOREIGN_MARK, OnboardingPlan, PlanAction, PlannedResource
 
 # What onboarding also does that the plan does not evaluate.
 NOT_COVERED = (
     "the agent Secret's data (the plan never reads the API key: an existing Secret is listed unchanged)",
     "the registry record (ValidateCluster and RecordOnboarded write it; the plan reads it only)",
+    "the secrets' resource policies (each step that writes or reuses a secret puts its own; the drift check "
+    "compares them)",
 )
 _OBJECT_ACTIONS: dict[ObjectStatusValue, PlanAction] = {
     "created": "create",
@@ -115,7 +127,9 @@ def iam_plan(
         planned.append(policy_plan(iam, desired.boundary_policy, refusals=refusals, adopt_existing=False))
         planned += [policy_plan(iam, p, refusals=refusals, adopt_existing=False) for p in desired.cluster_policies]
         planned.append(legacy_inline_policy_plan(iam, desired.user_name))
+        planned += foreign_inline_policies_plan(iam, desired.user_name)
         planned.append(spot_role_plan(iam, desired, refusals=refusals, adopt_existing=adopt_existing))
+        planned += foreign_role_inline_policies_plan(iam, desired)
     return planned
 
 
@@ -145,8 +159,9 @@ def user_plan(iam: Any, desired: DesiredIam, *, refusals: Sequence[Refusal], ado
         for arn in sorted(present)
         if policies.is_cluster_policy(arn.rsplit("/", 1)[-1], name) and arn not in desired.cluster_policy_arns
     ]
+    foreign = foreign_user_policies(present, desired.user_policy_arns, name)
     missing = [arn for arn in desired.user_policy_arns if arn not in present]
-    count = len(present) - len(stale) + len(missing)
+    count = len(present) - len(stale) - len(foreign) + len(missing)
     if count > policies.USER_ATTACHMENT_LIMIT:
         return PlannedResource(
             kind="iam-user",
@@ -157,6 +172,7 @@ def user_plan(iam: Any, desired: DesiredIam, *, refusals: Sequence[Refusal], ado
         )
     changes += [f"attach {arn}" for arn in missing]
     changes += [f"detach and delete {arn} (no longer needed)" for arn in stale]
+    changes += [f"detach {arn}{FOREIGN_MARK}" for arn in foreign]
     return _resource("iam-user", name, changes)
 
 
@@ -229,6 +245,42 @@ def legacy_inline_policy_plan(iam: Any, user: str) -> PlannedResource:
     return _resource("iam-inline-policy", name, changes)
 
 
+def foreign_inline_policies_plan(iam: Any, user: str) -> list[PlannedResource]:
+    """The user's inline policies besides the seed's: CreateIamEntities deletes them (onboarding makes none)."""
+    try:
+        names = iam.list_user_policies(UserName=user)["PolicyNames"]
+    except ClientError as exc:
+        if not _missing(exc):
+            raise
+        return []
+    return [
+        PlannedResource(
+            kind="iam-inline-policy", name=f"{user}/{name}", action="update", changes=[f"delete it{FOREIGN_MARK}"]
+        )
+        for name in sorted(names)
+        if name != LEGACY_INLINE_POLICY_NAME
+    ]
+
+
+def foreign_role_inline_policies_plan(iam: Any, desired: DesiredIam) -> list[PlannedResource]:
+    """The Spot role's inline policies besides ours: CreateIamEntities deletes them."""
+    try:
+        names = iam.list_role_policies(RoleName=SPOT_ROLE_NAME)["PolicyNames"]
+    except ClientError as exc:
+        if not _missing(exc):
+            raise
+        return []
+    return [
+        PlannedResource(
+            kind="iam-role-policy",
+            name=f"{SPOT_ROLE_NAME}/{name}",
+            action="update",
+            changes=[f"delete it{FOREIGN_MARK}"],
+        )
+        for name in foreign_role_inline_policies(names, desired)
+    ]
+
+
 def spot_role_plan(
     iam: Any, desired: DesiredIam, *, refusals: Sequence[Refusal], adopt_existing: bool
 ) -> PlannedResource:
@@ -259,6 +311,7 @@ def spot_role_plan(
     attached = {p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=SPOT_ROLE_NAME)["AttachedPolicies"]}
     changes += [f"attach {arn}" for arn in desired.spot_role_policy_arns if arn not in attached]
     changes += [f"detach {arn}" for arn in desired.spot_role_unwanted_arns if arn in attached]
+    changes += [f"detach {arn}{FOREIGN_MARK}" for arn in foreign_role_policies(attached, desired)]
     if desired.spot_role_inline_policy is not None:
         try:
             current = document_of(
@@ -359,9 +412,10 @@ def access_key_plan(
         if refused and len(keys) >= IAM_ACCESS_KEY_LIMIT and recorded_key_id not in keys:
             return [PlannedResource(kind="iam-access-key", name=name, action="refuse", reason=refused.reason)]
         ours = recorded_key_id if recorded_key_id in keys else None
+        others = _other_active_keys(iam, user, keys, ours)
         if ours and keys[ours] == "Active" and not rotate and secret_state(secretsmanager, secret) == "present":
             key = PlannedResource(kind="iam-access-key", name=name, action="unchanged", changes=[])
-            return [key, PlannedResource(kind="secret", name=secret, action="unchanged")]
+            return [key, PlannedResource(kind="secret", name=secret, action="unchanged"), *others]
         if ours:
             key = PlannedResource(
                 kind="iam-access-key",
@@ -371,7 +425,22 @@ def access_key_plan(
             )
         else:
             key = PlannedResource(kind="iam-access-key", name=name, action="create")
-        return [key, secret_plan(secretsmanager, secret, new_value=True, why="the new access key")]
+        return [key, secret_plan(secretsmanager, secret, new_value=True, why="the new access key"), *others]
+
+
+def _other_active_keys(iam: Any, user: str, keys: dict[str, str], ours: str | None) -> list[PlannedResource]:
+    """StoreAccessKey deactivates the user's other active keys, but those an adopted user had before."""
+    others = [key for key, status in keys.items() if status == "Active" and key != ours]
+    if not others:
+        return []
+    adopted = set(_tags(iam.list_user_tags(UserName=user)["Tags"]).get(TAG_ADOPTED, "").split())
+    return [
+        PlannedResource(
+            kind="iam-access-key", name=f"{user}/{key}", action="update", changes=[f"deactivate it{FOREIGN_MARK}"]
+        )
+        for key in sorted(others)
+        if key not in adopted
+    ]
 
 
 # ---- The cluster: identity mapping, RBAC, the vendor's and the drainer's ServiceAccounts ----

@@ -1,5 +1,7 @@
 """Results of the credential onboarding steps: names, ARNs and what was created; never secret values."""
 
+from pydantic import Field
+
 from kops_lambda.models.base import StrictModel
 
 
@@ -17,6 +19,8 @@ class IamEntities(StrictModel):
     legacy_inline_policy_removed: bool
     spot_role_arn: str
     spot_role_created: bool
+    # What onboarding never makes, found on our identities and removed (a hand-attached policy, an inline one).
+    removed_extras: list[str] = Field(default_factory=list)
 
 
 class KeyPairResult(StrictModel):
@@ -32,3 +36,5 @@ class AccessKeyResult(StrictModel):
     secret_arn: str
     created: bool
     rotated_out_key_id: str | None = None
+    # Other active keys of the user (not the stored one, not an adopted user's own) that onboarding deactivated.
+    deactivated_key_ids: list[str] = Field(default_factory=list)

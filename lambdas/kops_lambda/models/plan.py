@@ -12,6 +12,8 @@ from kops_lambda.models.base import ResolvedIdentityMode, StrictModel
 
 PlanAction = Literal["create", "update", "unchanged", "refuse"]
 PLAN_ACTIONS: tuple[PlanAction, ...] = ("create", "update", "unchanged", "refuse")
+# Ends a change that removes what onboarding never makes but finds on our identities (a policy attached by hand).
+FOREIGN_MARK = " (not onboarding's)"
 
 
 class PlannedResource(StrictModel):

@@ -20,7 +20,7 @@ from typing import Any
 
 from kops_lambda.adapters.aws_errors import translated_aws_errors
 from kops_lambda.adapters.kubeconfig import ClusterEndpoint, cluster_endpoint, load_kubeconfig
-from kops_lambda.adapters.secrets import read_secret_json, secret_arn, write_secret
+from kops_lambda.adapters.secrets import read_secret_json, restrict_readers, secret_arn, write_secret
 from kops_lambda.constants import (
     KUBE_SYSTEM,
     TAG_CLUSTER,
@@ -125,6 +125,7 @@ def store_vendor_kubeconfig(
     with translated_aws_errors("vendor kubeconfig secret"):
         stored = read_secret_json(secretsmanager, name)
         if stored == kubeconfig:
+            restrict_readers(secretsmanager, name, reader_arns)
             return str(secret_arn(secretsmanager, name)), "unchanged"
         arn = write_secret(
             secretsmanager,
