@@ -10,7 +10,7 @@ Each `*_plan` function compares one kind of resource, so a drift check can call 
 """
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -126,10 +126,17 @@ def iam_plan(
         planned.append(policy_plan(iam, desired.shared_policy, refusals=refusals, adopt_existing=adopt_existing))
         planned.append(policy_plan(iam, desired.boundary_policy, refusals=refusals, adopt_existing=False))
         planned += [policy_plan(iam, p, refusals=refusals, adopt_existing=False) for p in desired.cluster_policies]
-        planned.append(legacy_inline_policy_plan(iam, desired.user_name))
-        planned += foreign_inline_policies_plan(iam, desired.user_name)
+        user_inline = _inline_policy_names(lambda: iam.list_user_policies(UserName=desired.user_name))
+        planned.append(legacy_inline_policy_plan(desired.user_name, user_inline))
+        # Onboarding gives the user no inline policy, and the Spot role only ours: CreateIamEntities deletes the rest.
+        planned += _foreign_inline_policies(
+            "iam-inline-policy", desired.user_name, [n for n in user_inline if n != LEGACY_INLINE_POLICY_NAME]
+        )
         planned.append(spot_role_plan(iam, desired, refusals=refusals, adopt_existing=adopt_existing))
-        planned += foreign_role_inline_policies_plan(iam, desired)
+        role_inline = _inline_policy_names(lambda: iam.list_role_policies(RoleName=SPOT_ROLE_NAME))
+        planned += _foreign_inline_policies(
+            "iam-role-policy", SPOT_ROLE_NAME, foreign_role_inline_policies(role_inline, desired)
+        )
     return planned
 
 
@@ -232,52 +239,27 @@ def statement_changes(current: policies.Document, desired: policies.Document) ->
     return changes
 
 
-def legacy_inline_policy_plan(iam: Any, user: str) -> PlannedResource:
+def _inline_policy_names(list_policies: Callable[[], dict[str, Any]]) -> list[str]:
+    """An identity's inline policy names, sorted; none when the identity does not exist yet."""
+    try:
+        return sorted(list_policies()["PolicyNames"])
+    except ClientError as exc:
+        if not _missing(exc):
+            raise
+        return []
+
+
+def legacy_inline_policy_plan(user: str, inline_names: list[str]) -> PlannedResource:
     """The seed's inline policy: CreateIamEntities deletes it (its allows are in the cluster's policies)."""
-    name = f"{user}/{LEGACY_INLINE_POLICY_NAME}"
-    try:
-        present = LEGACY_INLINE_POLICY_NAME in iam.list_user_policies(UserName=user)["PolicyNames"]
-    except ClientError as exc:
-        if not _missing(exc):
-            raise
-        present = False
+    present = LEGACY_INLINE_POLICY_NAME in inline_names
     changes = ["delete it: its allows are in the cluster's managed policies"] if present else []
-    return _resource("iam-inline-policy", name, changes)
+    return _resource("iam-inline-policy", f"{user}/{LEGACY_INLINE_POLICY_NAME}", changes)
 
 
-def foreign_inline_policies_plan(iam: Any, user: str) -> list[PlannedResource]:
-    """The user's inline policies besides the seed's: CreateIamEntities deletes them (onboarding makes none)."""
-    try:
-        names = iam.list_user_policies(UserName=user)["PolicyNames"]
-    except ClientError as exc:
-        if not _missing(exc):
-            raise
-        return []
+def _foreign_inline_policies(kind: str, owner: str, names: list[str]) -> list[PlannedResource]:
     return [
-        PlannedResource(
-            kind="iam-inline-policy", name=f"{user}/{name}", action="update", changes=[f"delete it{FOREIGN_MARK}"]
-        )
-        for name in sorted(names)
-        if name != LEGACY_INLINE_POLICY_NAME
-    ]
-
-
-def foreign_role_inline_policies_plan(iam: Any, desired: DesiredIam) -> list[PlannedResource]:
-    """The Spot role's inline policies besides ours: CreateIamEntities deletes them."""
-    try:
-        names = iam.list_role_policies(RoleName=SPOT_ROLE_NAME)["PolicyNames"]
-    except ClientError as exc:
-        if not _missing(exc):
-            raise
-        return []
-    return [
-        PlannedResource(
-            kind="iam-role-policy",
-            name=f"{SPOT_ROLE_NAME}/{name}",
-            action="update",
-            changes=[f"delete it{FOREIGN_MARK}"],
-        )
-        for name in foreign_role_inline_policies(names, desired)
+        PlannedResource(kind=kind, name=f"{owner}/{name}", action="update", changes=[f"delete it{FOREIGN_MARK}"])
+        for name in names
     ]
 
 
