@@ -41,7 +41,7 @@ from kops_lambda.logic.access_key_rotation import check_rotation_settings
 from kops_lambda.logic.registry import CANARY_READ_ATTRIBUTES, STATUS_READ_ATTRIBUTES
 from kops_lambda.settings import RotationSettings, rotation_settings_from
 from stacks.constructs.lambda_function import KopsFunction
-from stacks.constructs.workflow import arn
+from stacks.constructs.workflow import arn, registry_scan
 
 # RotationSettings field -> CDK context key.
 CONTEXT_KEYS = {
@@ -101,15 +101,7 @@ def rotation_statements(
             resources=[secrets_key],
             conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
         ),
-        iam.PolicyStatement(
-            sid="ListOnboardedClusters",
-            actions=["dynamodb:Scan"],
-            resources=[registry],
-            conditions={
-                "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
-                "ForAllValues:StringEquals": {"dynamodb:Attributes": list(CANARY_READ_ATTRIBUTES)},
-            },
-        ),
+        registry_scan(registry, CANARY_READ_ATTRIBUTES),
         iam.PolicyStatement(
             sid="ReadClusterStatus",
             actions=["dynamodb:GetItem"],

@@ -31,7 +31,7 @@ from kops_lambda.constants import (
 from kops_lambda.logic.registry import CANARY_ATTRIBUTE, CANARY_READ_ATTRIBUTES
 from kops_lambda.settings import SpotSettings
 from stacks.constructs.lambda_function import KopsFunction
-from stacks.constructs.workflow import drainer_secrets
+from stacks.constructs.workflow import drainer_secrets, registry_attribute_write, registry_scan
 from stacks.network import ClusterNetwork
 
 # Clusters are checked concurrently, each bounded by the client's timeouts (an unreachable one: ~10 s).
@@ -80,24 +80,8 @@ class SpotCanary(Construct):
             self,
             "Policy",
             statements=[
-                iam.PolicyStatement(
-                    sid="ListOnboardedClusters",
-                    actions=["dynamodb:Scan"],
-                    resources=[registry.table_arn],
-                    conditions={
-                        "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
-                        "ForAllValues:StringEquals": {"dynamodb:Attributes": list(CANARY_READ_ATTRIBUTES)},
-                    },
-                ),
-                iam.PolicyStatement(
-                    sid="RecordCanaryResult",
-                    actions=["dynamodb:UpdateItem"],
-                    resources=[registry.table_arn],
-                    conditions={
-                        "ForAllValues:StringEquals": {"dynamodb:Attributes": ["cluster_key", CANARY_ATTRIBUTE]},
-                        "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"},
-                    },
-                ),
+                registry_scan(registry.table_arn, CANARY_READ_ATTRIBUTES),
+                registry_attribute_write(registry.table_arn, CANARY_ATTRIBUTE, sid="RecordCanaryResult"),
                 iam.PolicyStatement(
                     sid="RenewDrainerToken",
                     actions=["secretsmanager:PutSecretValue"],

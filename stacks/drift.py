@@ -41,7 +41,7 @@ from kops_lambda.constants import (
 from kops_lambda.errors import InvalidSettings
 from kops_lambda.logic.registry import DRIFT_ATTRIBUTE, DRIFT_READ_ATTRIBUTES
 from stacks.constructs.lambda_function import KopsFunction
-from stacks.constructs.workflow import arn, grant_cluster_access
+from stacks.constructs.workflow import arn, grant_cluster_access, registry_attribute_write, registry_scan
 from stacks.network import ClusterNetwork
 from stacks.onboarding import discovery_statements, plan_statements
 
@@ -75,24 +75,8 @@ def drift_statements(scope: Construct, *, registry: str) -> list[iam.PolicyState
             actions=["secretsmanager:GetResourcePolicy"],
             resources=[cluster_secrets],
         ),
-        iam.PolicyStatement(
-            sid="ListOnboardedClusters",
-            actions=["dynamodb:Scan"],
-            resources=[registry],
-            conditions={
-                "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
-                "ForAllValues:StringEquals": {"dynamodb:Attributes": list(DRIFT_READ_ATTRIBUTES)},
-            },
-        ),
-        iam.PolicyStatement(
-            sid="RecordDriftResult",
-            actions=["dynamodb:UpdateItem"],
-            resources=[registry],
-            conditions={
-                "ForAllValues:StringEquals": {"dynamodb:Attributes": ["cluster_key", DRIFT_ATTRIBUTE]},
-                "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"},
-            },
-        ),
+        registry_scan(registry, DRIFT_READ_ATTRIBUTES),
+        registry_attribute_write(registry, DRIFT_ATTRIBUTE, sid="RecordDriftResult"),
     ]
 
 

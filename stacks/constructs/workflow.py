@@ -147,6 +147,32 @@ def describe_key_pairs(sid: str = "DescribeKeyPairs") -> iam.PolicyStatement:
     )
 
 
+def registry_scan(registry_arn: str, attributes: Sequence[str]) -> iam.PolicyStatement:
+    """A Scan of the registry that returns `attributes` only (`dynamodb:Select` + `dynamodb:Attributes`)."""
+    return iam.PolicyStatement(
+        sid="ListOnboardedClusters",
+        actions=["dynamodb:Scan"],
+        resources=[registry_arn],
+        conditions={
+            "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+            "ForAllValues:StringEquals": {"dynamodb:Attributes": list(attributes)},
+        },
+    )
+
+
+def registry_attribute_write(registry_arn: str, attribute: str, sid: str) -> iam.PolicyStatement:
+    """An UpdateItem of one attribute of a cluster's item (and its key), returning nothing."""
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=["dynamodb:UpdateItem"],
+        resources=[registry_arn],
+        conditions={
+            "ForAllValues:StringEquals": {"dynamodb:Attributes": ["cluster_key", attribute]},
+            "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"},
+        },
+    )
+
+
 def logged_state_machine(scope: Construct, start: sfn.IChainable) -> tuple[logs.LogGroup, sfn.StateMachine]:
     """A STANDARD, traced state machine under `scope` ("StateMachine") logging to its own group ("Logs")."""
     log_group = logs.LogGroup(scope, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from kops_lambda.adapters import aws as aws_adapter
 from kops_lambda.constants import ENV_SPOT_NOTIFICATION_TOPIC_ARN, KUBE_SYSTEM, SPOT_DRAINER_SERVICE_ACCOUNT
-from kops_lambda.handlers import spot_interruption as spot_handler
+from kops_lambda.handlers import spot_clients
 from kops_lambda.handlers.spot_interruption import handler
 from kops_lambda.logic.cluster.drainer import issue_drainer_credential
 from kops_lambda.logic.cluster.drainer_client import read_drainer_credential
@@ -76,8 +76,8 @@ def environment(monkeypatch: pytest.MonkeyPatch, cluster: Cluster) -> Iterator[N
     yield
     # The handler's clients are cached per process (a warm container): built here for moto in-process, they
     # must not outlive this test (later suites point AWS_ENDPOINT_URL at a local server).
-    for cached in (aws_adapter.client, spot_handler._build_core_api, spot_handler._dedup, spot_handler._registry_table):
-        cached.cache_clear()
+    aws_adapter.client.cache_clear()
+    spot_clients.forget_cached()
 
 
 def sqs_event(*bodies: str) -> dict[str, Any]:

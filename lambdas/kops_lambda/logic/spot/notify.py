@@ -88,6 +88,9 @@ class NotificationReport:
     sent: tuple[str, ...] = ()  # channel names: sns, webhook
     failed: tuple[tuple[str, str], ...] = ()  # (channel, what failed: a type name or an HTTP status)
 
+    def metrics(self) -> dict[str, float]:
+        return {"NotificationsSent": len(self.sent), "NotificationFailures": len(self.failed)}
+
 
 def fields_of(outcome: SpotOutcome, event: Ec2InterruptionEvent) -> dict[str, str]:
     """The template's values; absent ones are empty strings."""

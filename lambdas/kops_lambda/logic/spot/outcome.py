@@ -11,6 +11,11 @@ from kops_lambda.models.events import Ec2InterruptionEvent, ScheduledChangeEvent
 from kops_lambda.settings import SpotAction
 
 METRIC_UNITS = {"EventAgeOnReceipt": "Seconds", "TimeToCordon": "Milliseconds", "DrainSeconds": "Seconds"}
+# What is counted when no outcome is reached: the record's body is not an event, handling it failed (SQS
+# retries it), a Health event names no EC2 instance.
+MALFORMED_METRICS = {"MalformedEvents": 1}
+FAILED_METRICS = {"FailedEvents": 1}
+NO_INSTANCE_METRICS = {"IgnoredEvents": 1}
 LEFT_SAMPLE = 20  # pods named in the outcome (it is stored in DynamoDB and logged: keep it small)
 
 
