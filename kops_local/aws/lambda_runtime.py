@@ -68,6 +68,7 @@ _PRELOAD = [
     "kops_lambda.models.credentials",
     "kops_lambda.models.events",
     "kops_lambda.models.onboarding",
+    "kops_lambda.models.registry",
     "kops_lambda.models.rollback",
     "kops_lambda.models.steps",
 ]

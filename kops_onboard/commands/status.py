@@ -8,7 +8,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from kops_lambda.constants import BASELINE_KEY_PREFIX
+from kops_lambda.logic.registry import is_cluster_key
 from kops_onboard.commands.common import Exit, aws_errors, emit, fail
 from kops_onboard.commands.options import Output
 from kops_onboard.deployment import Deployment
@@ -28,9 +28,8 @@ def run_status(*, cluster: str | None, region: str | None, output: Output) -> No
         (
             {**{column: _json_numbers(item.get(column)) for column in COLUMNS}, "admin_kubeconfig": _expiry(item, now)}
             for item in items
-            # Rollback baselines of running (or stopped) executions share the table; they are not clusters.
-            if not str(item.get("cluster_key", "")).startswith(BASELINE_KEY_PREFIX)
-            and (not cluster or item.get("cluster_name") == cluster)
+            # Baselines, leases and creation markers of running (or stopped) executions share the table.
+            if is_cluster_key(str(item.get("cluster_key", ""))) and (not cluster or item.get("cluster_name") == cluster)
         ),
         key=lambda row: (str(row["region"]), str(row["cluster_name"])),
     )

@@ -9,13 +9,14 @@ import pytest
 
 from kops_lambda.logic.iam_entities import ensure_iam_entities
 from kops_lambda.logic.registry import record_onboarding
+from kops_lambda.logic.registry.rollback import find_cluster, other_clusters, record_offboarded, rollback_registry
 from kops_lambda.logic.rollback import aws_state
 from kops_lambda.logic.rollback.baseline import baseline_key, load_baseline, snapshot_aws
 from kops_lambda.logic.rollback.credentials import offboard_access_key
 from kops_lambda.logic.rollback.iam import offboard_shared, offboard_user, rollback_iam
-from kops_lambda.logic.rollback.registry import find_cluster, other_clusters, record_offboarded, rollback_registry
 from kops_lambda.logic.rollback.report import Report
-from kops_lambda.models.rollback import Baseline, ClusterBaseline, RegisteredCluster
+from kops_lambda.models.registry import RegisteredCluster
+from kops_lambda.models.rollback import Baseline, ClusterBaseline
 from tests.rollback.account_state import iam_state, registry_state
 
 from .conftest import ACCOUNT, REGION, create_registry

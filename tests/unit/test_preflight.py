@@ -7,6 +7,7 @@ import pytest
 from kops_lambda.constants import SHARED_POLICY_NAME, SPOT_ROLE_NAME
 from kops_lambda.errors import AccessKeyLimit, ForeignEntity, KeyPairWithoutSecret, RegionNotCovered
 from kops_lambda.logic.preflight import check_before_building, check_region_covered
+from kops_lambda.models.registry import ClusterRecord
 
 CLUSTER = "a.k8s.local"
 USER = "cast-kops-a.k8s.local"
@@ -14,15 +15,19 @@ OURS = [{"Key": "managed-by", "Value": "kops-onboard"}]
 POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:DescribeVpcs", "Resource": "*"}]}'
 
 
-def _check(aws: Any, registry_item: dict[str, Any] | None = None) -> None:
+def _check(aws: Any, registered: ClusterRecord | None = None) -> None:
     check_before_building(
         aws("iam"),
         aws("ec2"),
         cluster_name=CLUSTER,
-        registry_item=registry_item,
+        registered=registered,
         partition="aws",
         account="123456789012",
     )
+
+
+def _recorded_key(access_key_id: str) -> ClusterRecord:
+    return ClusterRecord(cluster_key=f"eu-west-1#{CLUSTER}", resources={"access_key": {"access_key_id": access_key_id}})
 
 
 def test_a_fresh_account_and_our_own_entities_pass(aws: Any) -> None:
@@ -37,7 +42,7 @@ def test_a_fresh_account_and_our_own_entities_pass(aws: Any) -> None:
         TagSpecifications=[{"ResourceType": "key-pair", "Tags": [*OURS, {"Key": "cluster", "Value": CLUSTER}]}],
     )
     # (two keys, one of them the one the registry records as ours: StoreAccessKey reuses or rotates it)
-    _check(aws, {"resources": {"access_key": {"access_key_id": key}}})
+    _check(aws, _recorded_key(key))
 
 
 def test_a_foreign_user_is_a_foreign_entity(aws: Any) -> None:
@@ -51,7 +56,7 @@ def test_two_access_keys_none_of_them_ours_is_the_key_limit(aws: Any) -> None:
     for _ in range(2):
         aws("iam").create_access_key(UserName=USER)
     with pytest.raises(AccessKeyLimit, match="already has 2 access keys"):
-        _check(aws, {"resources": {"access_key": {"access_key_id": "AKIAGONE"}}})
+        _check(aws, _recorded_key("AKIAGONE"))
 
 
 @pytest.mark.parametrize("entity", ["policy", "role"])

@@ -10,7 +10,7 @@ from kops_lambda.logic.cluster.access import connected_api
 from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.cluster.settings import load_cluster_settings
 from kops_lambda.logic.plan import plan_onboarding
-from kops_lambda.logic.registry import get_cluster
+from kops_lambda.logic.registry import registered_cluster
 from kops_lambda.models.steps import StepRequest
 from kops_lambda.observability import logger
 from kops_lambda.settings import Settings
@@ -30,7 +30,7 @@ def handler(request: StepRequest, settings: Settings) -> BaseModel:
             rest=KubeRest(api),
             onboard=onboard,
             validated=validated,
-            registry_item=get_cluster(table, region=region, cluster_name=onboard.cluster_name),
+            registered=registered_cluster(table, region=region, cluster_name=onboard.cluster_name),
             partition=identity.partition,
             account=identity.account,
             seed_spot_role_policies=settings.seed_spot_role_policies,

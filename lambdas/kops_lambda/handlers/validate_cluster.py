@@ -10,7 +10,7 @@ from kops_lambda.adapters.aws import client, resource
 from kops_lambda.handlers.onboarding_step import onboarding_step
 from kops_lambda.handlers.validation_step import validated_request
 from kops_lambda.logic.preflight import check_before_building
-from kops_lambda.logic.registry import get_cluster, record_onboarding
+from kops_lambda.logic.registry import record_onboarding, registered_cluster
 from kops_lambda.models.steps import StepRequest
 from kops_lambda.observability import logger
 from kops_lambda.settings import Settings
@@ -27,7 +27,7 @@ def handler(request: StepRequest, settings: Settings) -> BaseModel:
         client("iam"),
         client("ec2", region),
         cluster_name=onboard.cluster_name,
-        registry_item=get_cluster(table, region=region, cluster_name=onboard.cluster_name),
+        registered=registered_cluster(table, region=region, cluster_name=onboard.cluster_name),
         partition=identity.partition,
         account=identity.account,
         adopt_existing=onboard.adopt_existing,

@@ -32,6 +32,7 @@ from kops_lambda.logic.iam_names import user_name
 from kops_lambda.logic.lease import acquire_cluster_lease, release_cluster_lease
 from kops_lambda.logic.spot.notify import KMS_KEY_ARN, TOPIC_ARN, arn_problem
 from kops_lambda.models.onboarding import CLUSTER_NAME_PATTERN, REGION_PATTERN
+from kops_lambda.models.registry import ClusterRecord
 from kops_lambda.settings import RotationSettings
 
 
@@ -109,9 +110,9 @@ def rotate_old_access_keys(deps: RotationDependencies, *, max_age: timedelta, no
 
 
 def _rotate_cluster(
-    deps: RotationDependencies, item: dict[str, Any], *, max_age: timedelta, now: datetime
+    deps: RotationDependencies, item: ClusterRecord, *, max_age: timedelta, now: datetime
 ) -> RotationResult:
-    name, region = str(item.get("cluster_name", "")), str(item.get("region", ""))
+    name, region = item.cluster_name, item.region
     if not (re.fullmatch(CLUSTER_NAME_PATTERN, name) and len(name) <= 253 and re.fullmatch(REGION_PATTERN, region)):
         return RotationResult(name[:253], region[:32], RotationOutcome.FAILED, reason="not a cluster name and region")
     try:

@@ -55,6 +55,7 @@ from kops_lambda.logic.validation import ValidatedCluster, validate_cluster
 from kops_lambda.models.drift import ClusterDrift, DriftedResource, DriftKind
 from kops_lambda.models.onboarding import OnboardInput
 from kops_lambda.models.plan import FOREIGN_MARK, PlannedResource
+from kops_lambda.models.registry import ClusterRecord
 
 # Secret kind -> its name for a cluster, as the secrets' resource policies are configured (DriftDependencies).
 SECRET_NAMES: dict[str, Callable[[str], str]] = {
@@ -100,12 +101,12 @@ def check_drift(deps: DriftDependencies, *, now: datetime | None = None) -> list
     return results
 
 
-def detect_drift(deps: DriftDependencies, item: dict[str, Any], *, now: datetime) -> ClusterDrift:
+def detect_drift(deps: DriftDependencies, item: ClusterRecord, *, now: datetime) -> ClusterDrift:
     """One cluster's drift; never raises (a check that could not be made is a result with `error`)."""
-    name, region = str(item.get("cluster_name", "")), str(item.get("region", ""))
+    name, region = item.cluster_name, item.region
     checked_at = now.isoformat(timespec="seconds")
     try:
-        onboard = OnboardInput.model_validate({**(item.get("options") or {}), "cluster_name": name, "region": region})
+        onboard = OnboardInput.model_validate({**(item.options or {}), "cluster_name": name, "region": region})
     except ValidationError:
         # Onboarded before the options were recorded (or a record that is not one): a rerun records them.
         error = "no onboarding options recorded for the cluster; rerun its onboarding to record them"
@@ -117,13 +118,11 @@ def detect_drift(deps: DriftDependencies, item: dict[str, Any], *, now: datetime
     return ClusterDrift(cluster_name=name, region=region, checked_at=checked_at, resources=resources)
 
 
-def _drifted(
-    deps: DriftDependencies, item: dict[str, Any], onboard: OnboardInput, region: str
-) -> list[DriftedResource]:
+def _drifted(deps: DriftDependencies, item: ClusterRecord, onboard: OnboardInput, region: str) -> list[DriftedResource]:
     validated = validate_cluster(
         onboard,
         region=region,
-        kubeconfig_secret_arn=str(item.get("kubeconfig_secret_arn") or onboard.kubeconfig_secret_arn),
+        kubeconfig_secret_arn=item.kubeconfig_secret_arn or onboard.kubeconfig_secret_arn,
         ec2=deps.regional_client("ec2", region),
         autoscaling=deps.regional_client("autoscaling", region),
         s3=deps.regional_client("s3", region),
@@ -148,7 +147,7 @@ def _drifted(
             rest=rest,
             onboard=onboard,
             validated=validated,
-            registry_item=item,
+            registered=item,
             partition=deps.partition,
             account=deps.account,
             seed_spot_role_policies=deps.seed_spot_role_policies,

@@ -77,6 +77,7 @@ from kops_lambda.models.base import ResolvedIdentityMode
 from kops_lambda.models.cluster import ObjectStatusValue
 from kops_lambda.models.onboarding import OnboardInput
 from kops_lambda.models.plan import FOREIGN_MARK, OnboardingPlan, PlanAction, PlannedResource
+from kops_lambda.models.registry import ClusterRecord
 
 # What onboarding also does that the plan does not evaluate.
 NOT_COVERED = (
@@ -617,7 +618,7 @@ def plan_onboarding(
     rest: KubeRest,
     onboard: OnboardInput,
     validated: ValidatedCluster,
-    registry_item: dict[str, Any] | None,
+    registered: ClusterRecord | None,
     partition: str,
     account: str,
     seed_spot_role_policies: bool,
@@ -632,7 +633,7 @@ def plan_onboarding(
         iam,
         ec2,
         cluster_name=cluster_name,
-        registry_item=registry_item,
+        registered=registered,
         partition=partition,
         account=account,
         adopt_existing=onboard.adopt_existing,
@@ -663,7 +664,7 @@ def plan_onboarding(
     resources += in_cluster
     resources += agent_plan(rest, agent_settings(onboard, facts, api_url=agent_api_url))
     resources += kube_router_plan(rest, networking=facts.networking)
-    recorded = ((registry_item or {}).get("resources") or {}).get("access_key") or {}
+    recorded = registered.resource("access_key") if registered else {}
     resources += access_key_plan(
         iam,
         secretsmanager,

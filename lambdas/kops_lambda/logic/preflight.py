@@ -39,6 +39,7 @@ from kops_lambda.errors import (
 )
 from kops_lambda.logic.access_key import IAM_ACCESS_KEY_LIMIT
 from kops_lambda.logic.iam_names import key_pair_name, user_name
+from kops_lambda.models.registry import ClusterRecord
 
 
 def check_region_covered(region: str, covered: tuple[str, ...]) -> None:
@@ -64,7 +65,7 @@ def check_before_building(
     ec2: Any,
     *,
     cluster_name: str,
-    registry_item: dict[str, Any] | None,
+    registered: ClusterRecord | None,
     partition: str,
     account: str,
     adopt_existing: bool = False,
@@ -73,7 +74,7 @@ def check_before_building(
         iam,
         ec2,
         cluster_name=cluster_name,
-        registry_item=registry_item,
+        registered=registered,
         partition=partition,
         account=account,
         adopt_existing=adopt_existing,
@@ -87,7 +88,7 @@ def refusals_before_building(
     ec2: Any,
     *,
     cluster_name: str,
-    registry_item: dict[str, Any] | None,
+    registered: ClusterRecord | None,
     partition: str,
     account: str,
     adopt_existing: bool = False,
@@ -97,7 +98,7 @@ def refusals_before_building(
         (
             "iam-user",
             user_name(cluster_name),
-            lambda: _check_user(iam, cluster_name, registry_item or {}, adopt_existing=adopt_existing),
+            lambda: _check_user(iam, cluster_name, registered, adopt_existing=adopt_existing),
         ),
     ]
     if not adopt_existing:
@@ -137,7 +138,7 @@ def _exists(call: Any, **kwargs: Any) -> bool:
 _ADOPT_HINT = "set adopt_existing: true in the input to adopt it (its documents are rewritten to ours), or remove it"
 
 
-def _check_user(iam: Any, cluster_name: str, registry_item: dict[str, Any], *, adopt_existing: bool) -> None:
+def _check_user(iam: Any, cluster_name: str, registered: ClusterRecord | None, *, adopt_existing: bool) -> None:
     name = user_name(cluster_name)
     if not _exists(iam.get_user, UserName=name):
         return
@@ -147,7 +148,7 @@ def _check_user(iam: Any, cluster_name: str, registry_item: dict[str, Any], *, a
             + _ADOPT_HINT
         )
     keys = [key["AccessKeyId"] for key in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]]
-    recorded = ((registry_item.get("resources") or {}).get("access_key") or {}).get("access_key_id")
+    recorded = registered.resource("access_key").get("access_key_id") if registered else None
     if len(keys) >= IAM_ACCESS_KEY_LIMIT and recorded not in keys:
         raise AccessKeyLimit(f"IAM user {name} already has {len(keys)} access keys, none created by kops-onboard")
 

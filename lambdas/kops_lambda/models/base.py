@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 # authenticator: aws-iam-authenticator maps our IAM identities; service-account: ServiceAccount tokens.
 ResolvedIdentityMode = Literal["authenticator", "service-account"]
+SECRET_ARN_PATTERN = r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"
 
 
 class StrictModel(BaseModel):

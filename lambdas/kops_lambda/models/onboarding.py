@@ -6,11 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictBool, field_validator
 
-from kops_lambda.models.base import ResolvedIdentityMode, StrictModel
+from kops_lambda.models.base import SECRET_ARN_PATTERN, ResolvedIdentityMode, StrictModel
 
 # kOps cluster names are DNS names (e.g. "prod.k8s.local", "prod.example.com").
 CLUSTER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
-SECRET_ARN_PATTERN = r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"
 REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
 
 # How our principals reach the cluster: IAM identities mapped by aws-iam-authenticator, or ServiceAccounts with

@@ -12,7 +12,7 @@ from pydantic import Field, StrictBool, field_validator
 
 from kops_lambda.constants import SECRET_RECOVERY_DAYS_DEFAULT
 from kops_lambda.models.base import StrictModel
-from kops_lambda.models.onboarding import REGION_PATTERN, SECRET_ARN_PATTERN, ClusterName
+from kops_lambda.models.onboarding import REGION_PATTERN, ClusterName
 
 JsonObject = dict[str, Any]
 
@@ -150,16 +150,6 @@ class OffboardInput(StrictModel):
         if value != 0 and not 7 <= value <= 30:
             raise ValueError("must be 0 or between 7 and 30")
         return value
-
-
-class RegisteredCluster(StrictModel):
-    """Output of FindCluster: the registry's record of the cluster to offboard."""
-
-    cluster_key: str
-    cluster_name: str
-    region: str
-    status: str
-    kubeconfig_secret_arn: str | None = Field(default=None, pattern=SECRET_ARN_PATTERN)
 
 
 class CleanupSummary(StrictModel):

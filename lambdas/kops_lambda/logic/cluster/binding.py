@@ -21,7 +21,7 @@ from kops_lambda.constants import (
 )
 from kops_lambda.errors import ClusterMismatch, ClusterNotFound, InvalidInput, KubeApiUnavailable
 from kops_lambda.logic.iam_names import user_name
-from kops_lambda.logic.registry import get_cluster
+from kops_lambda.logic.registry import registered_cluster
 
 # Secrets Manager appends "-" and six random characters to a secret's name in its ARN.
 _SECRET_SUFFIX_LENGTH = 7
@@ -48,8 +48,8 @@ def cluster_user_arn(*, partition: str, account: str, cluster_name: str) -> str:
 
 def registered_vpc(table: Any, *, region: str, cluster_name: str) -> str:
     """The VPC ValidateCluster found and recorded for the cluster."""
-    item = get_cluster(table, region=region, cluster_name=cluster_name)
-    vpc_id = ((item or {}).get("facts") or {}).get("vpc_id")
+    registered = registered_cluster(table, region=region, cluster_name=cluster_name)
+    vpc_id = registered.facts.get("vpc_id") if registered else None
     if not vpc_id:
         raise ClusterNotFound(f"cluster {cluster_name!r} in {region} has no validated VPC in the registry")
     return str(vpc_id)

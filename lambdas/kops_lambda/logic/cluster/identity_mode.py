@@ -18,7 +18,7 @@ from kops_lambda.errors import ClusterNotFound
 from kops_lambda.logic.cluster.identity_mapping import authenticator_daemonset, detect_backend
 from kops_lambda.logic.cluster.kops_spec import authentication_spec
 from kops_lambda.logic.cluster.rest import KubeRest
-from kops_lambda.logic.registry import get_cluster
+from kops_lambda.logic.registry import registered_cluster
 from kops_lambda.models.base import ResolvedIdentityMode
 from kops_lambda.models.onboarding import IDENTITY_MODES, IdentityMode
 
@@ -41,10 +41,10 @@ def resolve_identity_mode(
 def registered_identity_mode(table: Any, *, region: str, cluster_name: str) -> ResolvedIdentityMode:
     """The mode ValidateCluster recorded. Clusters onboarded before modes existed have none recorded: they
     were onboarded through the authenticator, the only way there was."""
-    item = get_cluster(table, region=region, cluster_name=cluster_name)
-    if item is None:
+    registered = registered_cluster(table, region=region, cluster_name=cluster_name)
+    if registered is None:
         raise ClusterNotFound(f"cluster {cluster_name!r} in {region} is not in the registry")
-    mode = (item.get("facts") or {}).get("identity_mode", "authenticator")
+    mode = registered.facts.get("identity_mode", "authenticator")
     for known in IDENTITY_MODES:
         if mode == known:
             return known

@@ -38,10 +38,6 @@ def baseline_key(execution_id: str) -> str:
     return f"{BASELINE_KEY_PREFIX}{execution_id}"
 
 
-def is_baseline_key(key: str) -> bool:
-    return key.startswith(BASELINE_KEY_PREFIX)
-
-
 def snapshot_aws(
     iam: Any, ec2: Any, secretsmanager: Any, *, partition: str, account: str, cluster_name: str
 ) -> AwsBaseline:

@@ -18,8 +18,8 @@ from kops_lambda.constants import (
 )
 from kops_lambda.logic import policies
 from kops_lambda.logic.iam_names import user_name
+from kops_lambda.logic.registry.rollback import other_clusters
 from kops_lambda.logic.rollback import aws_state
-from kops_lambda.logic.rollback.registry import other_clusters
 from kops_lambda.logic.rollback.report import Report
 from kops_lambda.models.rollback import Baseline, CleanupSummary, PolicySnapshot, UserSnapshot
 

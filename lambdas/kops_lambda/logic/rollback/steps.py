@@ -14,16 +14,17 @@ from kops_lambda.logic.cluster.rest import KubeRest
 from kops_lambda.logic.iam_names import user_name
 from kops_lambda.logic.lease import acquire_cluster_lease, release_cluster_lease
 from kops_lambda.logic.registry import get_cluster
-from kops_lambda.logic.rollback import agent, credentials, drainer, iam, identity_mapping, registry, vendor_identity
+from kops_lambda.logic.registry import rollback as registry
+from kops_lambda.logic.rollback import agent, credentials, drainer, iam, identity_mapping, vendor_identity
 from kops_lambda.logic.rollback.baseline import discard_baseline, load_baseline
 from kops_lambda.logic.rollback.report import plain
 from kops_lambda.models.onboarding import OnboardInput
+from kops_lambda.models.registry import RegisteredCluster
 from kops_lambda.models.rollback import (
     Baseline,
     CleanupRequest,
     CleanupSummary,
     OffboardInput,
-    RegisteredCluster,
 )
 from kops_lambda.models.steps import parse_model
 from kops_lambda.workflow import INPUT_KEY, ResultKey

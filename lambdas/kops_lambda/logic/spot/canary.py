@@ -35,6 +35,7 @@ from kops_lambda.logic.cluster.drainer_client import TokenStsClient, drainer_api
 from kops_lambda.logic.cluster.rbac import spot_drainer_rules
 from kops_lambda.logic.spot.service import drainer_secret_of
 from kops_lambda.models.drainer import DrainerCredential
+from kops_lambda.models.registry import ClusterRecord
 
 SSAR_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 # Connects retried once: an unreachable server should cost seconds, not the whole run.
@@ -131,7 +132,7 @@ def run_canary(deps: CanaryDependencies) -> list[CanaryResult]:
         return list(pool.map(lambda item: _check_and_record(item, deps), clusters))
 
 
-def _check_and_record(item: dict[str, Any], deps: CanaryDependencies) -> CanaryResult:
+def _check_and_record(item: ClusterRecord, deps: CanaryDependencies) -> CanaryResult:
     result = check_cluster(item, deps)
     try:
         registry.record_canary_result(
@@ -146,12 +147,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def check_cluster(item: dict[str, Any], deps: CanaryDependencies) -> CanaryResult:
+def check_cluster(item: ClusterRecord, deps: CanaryDependencies) -> CanaryResult:
     """One cluster: credential → client → SelfSubjectAccessReviews → renewal if due. Never raises."""
     started = time.monotonic()
     result = CanaryResult(
-        cluster_name=str(item.get("cluster_name", "")),
-        region=str(item.get("region", "")),
+        cluster_name=item.cluster_name,
+        region=item.region,
         reason=CanaryReason.OK,
         detail="",
         checked_at=_now().isoformat(timespec="seconds"),
@@ -171,7 +172,7 @@ def check_cluster(item: dict[str, Any], deps: CanaryDependencies) -> CanaryResul
 
 
 def _check(
-    result: CanaryResult, item: dict[str, Any], credential: DrainerCredential, deps: CanaryDependencies
+    result: CanaryResult, item: ClusterRecord, credential: DrainerCredential, deps: CanaryDependencies
 ) -> CanaryResult:
     permissions = drain_permissions(force_delete=deps.force_delete)
     token_sts = deps.token_sts_for(result.region)
@@ -194,7 +195,7 @@ def _check(
     )
 
 
-def _credential(item: dict[str, Any], cluster_name: str, secretsmanager: Any) -> DrainerCredential:
+def _credential(item: ClusterRecord, cluster_name: str, secretsmanager: Any) -> DrainerCredential:
     """The credential the Spot handler would use: found and read by its own functions."""
     try:
         credential = read_drainer_credential(secretsmanager, drainer_secret_of(item, cluster_name))

@@ -22,7 +22,6 @@ from kops_lambda.constants import (
     SPOT_EVENT_REASON_DRAIN_INCOMPLETE,
     SPOT_EVENT_REASON_INTERRUPTION,
     SPOT_EVENT_REASON_REPLACEMENT,
-    STATUS_ONBOARDED,
     drainer_secret_name,
 )
 from kops_lambda.errors import (
@@ -61,6 +60,7 @@ from kops_lambda.models.events import (
     SpotWarningEvent,
     scheduled_changes,
 )
+from kops_lambda.models.registry import ClusterRecord
 from kops_lambda.observability import logger
 from kops_lambda.settings import SpotAction, SpotSettings
 
@@ -250,8 +250,8 @@ def _act(
     received: float,
     clock: Callable[[], float],
 ) -> SpotOutcome:
-    cluster = registry.get_cluster(deps.registry_table, region=event.region, cluster_name=cluster_name)
-    if cluster is None or cluster.get("status") != STATUS_ONBOARDED:
+    cluster = registry.registered_cluster(deps.registry_table, region=event.region, cluster_name=cluster_name)
+    if cluster is None or not cluster.onboarded:
         return replace(outcome, reason="cluster not onboarded")
     core = deps.core_api_for(drainer_secret_of(cluster, cluster_name))
     with _as_drainer(cluster_name):
@@ -260,10 +260,10 @@ def _act(
         )
 
 
-def drainer_secret_of(cluster: dict[str, Any], cluster_name: str) -> str:
+def drainer_secret_of(cluster: ClusterRecord, cluster_name: str) -> str:
     """The cluster's drainer credential from the registry, and only if it is that cluster's (its name); the
     Spot canary finds it the same way."""
-    arn = registry.drainer_secret_arn(cluster)
+    arn = cluster.drainer_secret_arn
     if arn is None or f":secret:{drainer_secret_name(cluster_name)}-" not in arn:
         raise ClusterAccessError(
             f"cluster {cluster_name}: the registry records no Spot drainer credential of this cluster; onboard it "

@@ -1,14 +1,23 @@
-"""The cluster registry (DynamoDB): one item per onboarded cluster."""
+"""The cluster registry (DynamoDB): one item per onboarded cluster, keyed `<region>#<cluster>`; read typed
+(models/registry.ClusterRecord) by its readers, raw where a step keeps or compares the whole item. Its
+rollback and offboarding side is `rollback.py` beside this module."""
 
 from datetime import UTC, datetime
 from typing import Any
 
 from kops_lambda.adapters.aws_errors import translated_aws_errors
-from kops_lambda.constants import STATUS_ONBOARDED
+from kops_lambda.constants import BASELINE_KEY_PREFIX, CREATION_MARKER_PREFIX, LEASE_KEY_PREFIX, STATUS_ONBOARDED
+from kops_lambda.models.registry import ClusterRecord
 
 
 def cluster_key(region: str, cluster_name: str) -> str:
     return f"{region}#{cluster_name}"
+
+
+def is_cluster_key(key: str) -> bool:
+    """Whether an item of the table is a cluster's: rollback baselines, cluster leases and creation markers
+    share the table under keys of their own."""
+    return not key.startswith((BASELINE_KEY_PREFIX, LEASE_KEY_PREFIX, CREATION_MARKER_PREFIX))
 
 
 def now_iso() -> str:
@@ -100,7 +109,7 @@ DRIFT_READ_ATTRIBUTES = (*CANARY_READ_ATTRIBUTES, OPTIONS_ATTRIBUTE, "kubeconfig
 DRIFT_ATTRIBUTE = "drift"
 
 
-def onboarded_clusters(table: Any, attributes: tuple[str, ...] = CANARY_READ_ATTRIBUTES) -> list[dict[str, Any]]:
+def onboarded_clusters(table: Any, attributes: tuple[str, ...] = CANARY_READ_ATTRIBUTES) -> list[ClusterRecord]:
     """Every ONBOARDED cluster's item, with `attributes` only (what the caller's role may read)."""
     names = {f"#{name}": name for name in attributes}
     options: dict[str, Any] = {
@@ -117,7 +126,7 @@ def onboarded_clusters(table: Any, attributes: tuple[str, ...] = CANARY_READ_ATT
             page = table.scan(**options)
             items += page.get("Items", [])
             if "LastEvaluatedKey" not in page:
-                return items
+                return [ClusterRecord.model_validate(item) for item in items]
             options["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
@@ -160,16 +169,17 @@ def cluster_status(table: Any, *, region: str, cluster_name: str) -> str | None:
 
 
 def get_cluster(table: Any, *, region: str, cluster_name: str) -> dict[str, Any] | None:
+    """The cluster's whole item as stored (for steps that keep or compare it); None when it has none."""
     with translated_aws_errors("registry read"):
         item = table.get_item(Key={"cluster_key": cluster_key(region, cluster_name)}, ConsistentRead=True)
     found: dict[str, Any] | None = item.get("Item")
     return found
 
 
-def drainer_secret_arn(item: dict[str, Any]) -> str | None:
-    """The Spot handler's credential for the cluster, as IssueDrainerCredential recorded it (None: not yet)."""
-    value = ((item.get("resources") or {}).get("drainer") or {}).get("secret_arn")
-    return str(value) if value else None
+def registered_cluster(table: Any, *, region: str, cluster_name: str) -> ClusterRecord | None:
+    """The cluster's item, typed; None when it has none."""
+    item = get_cluster(table, region=region, cluster_name=cluster_name)
+    return None if item is None else ClusterRecord.model_validate(item)
 
 
 def record_changes(

@@ -15,15 +15,15 @@ from botocore.exceptions import ClientError
 from kops_lambda.adapters.aws_errors import error_code, translated_aws_errors
 from kops_lambda.constants import STATUS_OFFBOARDED, STATUS_ONBOARDED, STATUS_ONBOARDING
 from kops_lambda.errors import ClusterNotFound
-from kops_lambda.logic.registry import cluster_key, get_cluster, now_iso
+from kops_lambda.logic.registry import cluster_key, get_cluster, is_cluster_key, now_iso, registered_cluster
 from kops_lambda.logic.rollback.baseline import (
     discard_baseline,
     discard_cluster_baselines,
-    is_baseline_key,
     load_baseline,
 )
 from kops_lambda.logic.rollback.report import Report, plain
-from kops_lambda.models.rollback import CleanupSummary, RegisteredCluster
+from kops_lambda.models.registry import RegisteredCluster
+from kops_lambda.models.rollback import CleanupSummary
 
 ACTIVE_STATUSES = frozenset({STATUS_ONBOARDING, STATUS_ONBOARDED})
 
@@ -42,7 +42,7 @@ def other_clusters(table: Any, own_key: str) -> list[str]:
                 str(item["cluster_key"])
                 for item in page.get("Items", [])
                 if item["cluster_key"] != own_key
-                and not is_baseline_key(str(item["cluster_key"]))
+                and is_cluster_key(str(item["cluster_key"]))
                 and item.get("status") in ACTIVE_STATUSES
             ]
             if "LastEvaluatedKey" not in page:
@@ -84,18 +84,18 @@ def rollback_registry(table: Any, *, execution_id: str) -> CleanupSummary:
 
 
 def find_cluster(table: Any, *, region: str, cluster_name: str) -> RegisteredCluster:
-    item = get_cluster(table, region=region, cluster_name=cluster_name)
-    if item is None:
+    record = registered_cluster(table, region=region, cluster_name=cluster_name)
+    if record is None:
         raise ClusterNotFound(
             f"cluster {cluster_name} in {region} is not in the registry: it was never onboarded here, "
             "so there is nothing to offboard"
         )
     return RegisteredCluster(
-        cluster_key=str(item["cluster_key"]),
-        cluster_name=str(item.get("cluster_name", cluster_name)),
-        region=str(item.get("region", region)),
-        status=str(item.get("status", "")),
-        kubeconfig_secret_arn=item.get("kubeconfig_secret_arn"),
+        cluster_key=record.cluster_key,
+        cluster_name=record.cluster_name or cluster_name,
+        region=record.region or region,
+        status=record.status,
+        kubeconfig_secret_arn=record.kubeconfig_secret_arn,
     )
 
 
