@@ -44,10 +44,6 @@ def lease_key(region: str, cluster_name: str) -> str:
     return f"{LEASE_KEY_PREFIX}{cluster_key(region, cluster_name)}"
 
 
-def is_lease_key(key: str) -> bool:
-    return key.startswith((LEASE_KEY_PREFIX, CREATION_MARKER_PREFIX))
-
-
 def acquire_cluster_lease(
     table: Any,
     stepfunctions: Any,
